@@ -1,0 +1,1 @@
+//! Placeholder: host inspection is being written.

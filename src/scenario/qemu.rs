@@ -1,0 +1,1 @@
+//! Placeholder: the QEMU command-line reader is being written.

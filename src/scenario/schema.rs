@@ -1,0 +1,245 @@
+//! The validated scenario: what a run needs, with every unit resolved and
+//! every default filled in. Nothing past `scenario::load` re-checks input.
+
+use serde::Serialize;
+
+use crate::units::{ByteSize, Fraction, Rate, Span};
+
+/// A whole scenario, ready for the engine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    /// Simulated time to play.
+    pub duration: Span,
+    /// How often the engine samples host and guest state.
+    pub sample_every: Span,
+    pub host: Host,
+    pub guests: Vec<GuestGroup>,
+    /// A calibration file whose measured costs replace the defaults.
+    pub calibration: Option<String>,
+}
+
+impl Scenario {
+    /// Guest memory the scenario configures, summed over every instance.
+    pub fn configured_bytes(&self) -> u64 {
+        self.guests.iter().map(|g| g.memory.bytes() * u64::from(g.count)).sum()
+    }
+
+    /// Configured guest memory over usable host RAM (the overcommit ratio as
+    /// oVirt and OpenStack state it).
+    pub fn overcommit_ratio(&self) -> f64 {
+        let usable = self.host.usable().bytes();
+        if usable == 0 {
+            return f64::INFINITY;
+        }
+        self.configured_bytes() as f64 / usable as f64
+    }
+
+    /// Total guest instances.
+    pub fn instance_count(&self) -> u64 {
+        self.guests.iter().map(|g| u64::from(g.count)).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Host {
+    pub ram: ByteSize,
+    /// Host OS and QEMU overheads: never available to guest memory.
+    pub reserved: ByteSize,
+    pub hugepages: HugepagePool,
+    pub thp: ThpMode,
+    pub swap: Option<Swap>,
+    pub ksm: Ksm,
+    pub cpu: CpuFeatures,
+    pub balloon: Balloon,
+}
+
+impl Host {
+    /// RAM minus `reserved`: what guests, the hugetlb pool and the page
+    /// cache share.
+    pub fn usable(&self) -> ByteSize {
+        ByteSize(self.ram.bytes().saturating_sub(self.reserved.bytes()))
+    }
+
+    /// Usable RAM left for ordinary (non-hugetlb) memory once the pool is
+    /// carved out at boot.
+    pub fn usable_for_4k(&self) -> ByteSize {
+        ByteSize(self.usable().bytes().saturating_sub(self.hugepages.bytes()))
+    }
+}
+
+/// The hugetlb pool reserved at boot (`vm.nr_hugepages` for 2 MiB pages,
+/// `/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages` for 1 GiB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HugepagePool {
+    pub size: HugePageSize,
+    /// `nr_hugepages`.
+    pub count: u64,
+}
+
+impl HugepagePool {
+    pub fn bytes(&self) -> u64 {
+        self.size.bytes() * self.count
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum HugePageSize {
+    #[serde(rename = "2M")]
+    Size2M,
+    #[serde(rename = "1G")]
+    Size1G,
+}
+
+impl HugePageSize {
+    pub fn bytes(self) -> u64 {
+        match self {
+            HugePageSize::Size2M => 2 << 20,
+            HugePageSize::Size1G => 1 << 30,
+        }
+    }
+    pub fn from_bytes(b: u64) -> Option<Self> {
+        match b {
+            0x20_0000 => Some(HugePageSize::Size2M),
+            0x4000_0000 => Some(HugePageSize::Size1G),
+            _ => None,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            HugePageSize::Size2M => "2M",
+            HugePageSize::Size1G => "1G",
+        }
+    }
+}
+
+/// `/sys/kernel/mm/transparent_hugepage/enabled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThpMode {
+    Always,
+    /// QEMU marks guest RAM with MADV_HUGEPAGE, so guests get THP.
+    Madvise,
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Swap {
+    pub size: ByteSize,
+    /// The preset the figures came from (`nvme`, `ssd`, `hdd`, `zram`) or
+    /// `custom`.
+    pub device: String,
+    /// Time to read one 4 KiB page when the device is idle.
+    pub read_latency: Span,
+    /// Time to write one 4 KiB page when the device is idle.
+    pub write_latency: Span,
+    /// Sustained bytes per second; requests beyond it queue.
+    pub bandwidth_bytes_per_s: u64,
+}
+
+/// KSM knobs as in `/sys/kernel/mm/ksm/`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ksm {
+    pub run: bool,
+    pub pages_to_scan: u32,
+    pub sleep_millisecs: u32,
+    pub use_zero_pages: bool,
+    pub max_page_sharing: u32,
+}
+
+/// The CPU's virtualisation assists, as KVM has them enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CpuFeatures {
+    pub ept: bool,
+    pub vpid: bool,
+    pub flexpriority: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Balloon {
+    pub policy: BalloonPolicy,
+    pub interval: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BalloonPolicy {
+    None,
+    /// oVirt's Memory Overcommitment Manager balloon rules.
+    Mom,
+}
+
+/// One `guests:` entry: `count` identical instances named `name-0..`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GuestGroup {
+    pub name: String,
+    pub count: u32,
+    /// Guest RAM (`-m`).
+    pub memory: ByteSize,
+    /// Backed by hugetlbfs (`-mem-path` on a hugetlbfs mount, or
+    /// `memory-backend-file` with `hugetlb=on`): taken from the pool.
+    pub hugepages: bool,
+    /// All memory is taken at start (`-mem-prealloc`, `prealloc=on`).
+    pub prealloc: bool,
+    /// Has a virtio-balloon device the host may inflate.
+    pub balloon: bool,
+    /// Memory is MADV_MERGEABLE (`merge=on`, libvirt without
+    /// `<nosharepages/>`).
+    pub ksm: bool,
+    /// Shared memory backend (`share=on`): KSM never scans it.
+    pub share: bool,
+    /// Guests with the same image hold identical pages.
+    pub image: String,
+    /// The `qemu:` string the group was given, kept for reports.
+    pub qemu: Option<String>,
+    pub workload: Workload,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Workload {
+    pub working_set: ByteSize,
+    pub touch_rate: Rate,
+    pub pattern: Pattern,
+    pub shared: Fraction,
+    pub zero: Fraction,
+    pub write: Fraction,
+    pub pagetable_updates: Rate,
+    pub vm_exits: Rate,
+    pub tpr_accesses: Rate,
+    pub phases: Vec<Phase>,
+}
+
+/// How touches spread over the working set.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Pattern {
+    Uniform,
+    /// Page of rank i is touched with probability proportional to 1/i^s.
+    Zipf { s: f64 },
+    /// `hot_fraction` of the pages get `hot_probability` of the touches.
+    HotCold { hot_fraction: f64, hot_probability: f64 },
+}
+
+impl std::fmt::Display for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pattern::Uniform => f.write_str("uniform"),
+            Pattern::Zipf { s } => write!(f, "zipf({s})"),
+            Pattern::HotCold { hot_fraction, hot_probability } => {
+                write!(f, "hotcold({hot_fraction}, {hot_probability})")
+            }
+        }
+    }
+}
+
+/// A change to the workload at a point in simulated time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Phase {
+    pub at: Span,
+    pub working_set: Option<ByteSize>,
+    pub touch_rate: Option<Rate>,
+    pub pattern: Option<Pattern>,
+    pub write: Option<Fraction>,
+}

@@ -5,5 +5,6 @@
 //! never prints; the binary in `main.rs` is a thin command-line face over it.
 
 pub mod calibrate;
+pub mod report;
 pub mod scenario;
 pub mod units;

@@ -1,6 +1,205 @@
 //! Scenario files: YAML in, a validated [`Scenario`] out.
+//!
+//! Everything about reading a scenario lives behind [`load`] (and
+//! [`load_str`] for text already in memory): the YAML parser, the schema,
+//! QEMU command-line reading, `--set` overrides, and the checks with their
+//! file:line:column messages. The rest of the program sees only
+//! [`Scenario`].
 
+mod decode;
+pub mod diag;
+pub mod node;
 pub mod qemu;
 pub mod schema;
+mod validate;
 
+use std::path::Path;
+
+pub use decode::parse_pattern;
+pub use diag::{Diagnostic, ScenarioError, Severity};
 pub use schema::*;
+
+use node::{Node, Pos};
+
+/// A scenario that loaded, with the warnings found on the way.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub scenario: Scenario,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// One `--set PATH=VALUE` override, applied to the YAML before decoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    pub path: String,
+    pub value: String,
+}
+
+impl std::str::FromStr for Override {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (path, value) = s.split_once('=').ok_or_else(|| {
+            format!("{s:?} is not PATH=VALUE (e.g. host.ksm.run=true or guests.web.count=12)")
+        })?;
+        if path.trim().is_empty() {
+            return Err(format!("{s:?} has an empty PATH"));
+        }
+        Ok(Override {
+            path: path.trim().to_string(),
+            value: value.to_string(),
+        })
+    }
+}
+
+/// Read and validate a scenario file.
+pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {
+    load_with(path, &[])
+}
+
+/// Read a scenario file, apply `--set` overrides, and validate.
+pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Loaded, ScenarioError> {
+    let label = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        single(
+            Diagnostic::new(
+                Severity::Error,
+                Pos::default(),
+                "",
+                format!("cannot read the scenario: {e}"),
+            )
+            .locate(&label, ""),
+        )
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = upto.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        let col = upto.iter().rev().take_while(|&&b| b != b'\n').count() as u64 + 1;
+        single(
+            Diagnostic::new(
+                Severity::Error,
+                Pos { line, column: col },
+                "",
+                "the file is not UTF-8 text",
+            )
+            .locate(&label, ""),
+        )
+    })?;
+    let stem = path.file_stem().map_or_else(
+        || "scenario".to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    load_str(&text, &label, &stem, overrides)
+}
+
+/// Validate scenario text; `label` names it in messages and `default_name`
+/// is used when the scenario has no `name:`.
+pub fn load_str(
+    text: &str,
+    label: &str,
+    default_name: &str,
+    overrides: &[Override],
+) -> Result<Loaded, ScenarioError> {
+    let located = |d: Diagnostic| d.locate(label, text);
+    let mut root: Node = if text.trim().is_empty() {
+        return Err(single(located(Diagnostic::new(
+            Severity::Error,
+            Pos::default(),
+            "",
+            "the scenario is empty: it needs at least `host: { ram: 64G }`",
+        ))));
+    } else {
+        let mut opts = node::parse_options();
+        // Repeated keys reach the decoder, which reports them with their
+        // field path and both positions.
+        opts.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
+        serde_saphyr::from_str_with_options(text, opts).map_err(|e| {
+            let pos = e.location().map_or(Pos::default(), |l| Pos {
+                line: l.line(),
+                column: l.column(),
+            });
+            let msg = node::first_line(&e.without_snippet().to_string());
+            single(located(Diagnostic::new(
+                Severity::Error,
+                pos,
+                "",
+                format!("not valid YAML: {msg}"),
+            )))
+        })?
+    };
+    for o in overrides {
+        let value = Node::from_cli_text(&o.value).map_err(|m| {
+            single(
+                Diagnostic::new(
+                    Severity::Error,
+                    Pos::default(),
+                    &o.path,
+                    format!("--set value {:?}: {m}", o.value),
+                )
+                .locate("<command line>", ""),
+            )
+        })?;
+        root.set_path(&o.path, value).map_err(|m| {
+            single(
+                Diagnostic::new(
+                    Severity::Error,
+                    Pos::default(),
+                    &o.path,
+                    format!("--set: {m}"),
+                )
+                .locate("<command line>", ""),
+            )
+        })?;
+    }
+
+    let mut dec = decode::Decoder::new(text);
+    let scenario = dec.scenario(&root, default_name);
+    let mut diags = std::mem::take(&mut dec.diags);
+    if let Some(s) = &scenario {
+        diags.extend(validate::check(s, &dec.positions));
+    }
+    // A value set on the command line has no position in the file.
+    let diags: Vec<Diagnostic> = diags
+        .into_iter()
+        .map(|d| {
+            let from_cli = overrides
+                .iter()
+                .any(|o| d.path == o.path || d.path.starts_with(&format!("{}.", o.path)));
+            if from_cli && d.line == 0 {
+                d.locate("<command line>", "")
+            } else {
+                located(d)
+            }
+        })
+        .collect();
+    let has_error = diags.iter().any(|d| d.severity == Severity::Error);
+    match scenario {
+        Some(scenario) if !has_error => Ok(Loaded {
+            scenario,
+            warnings: diags,
+        }),
+        _ => {
+            // Warnings would bury the errors; they come back once the
+            // errors are fixed.
+            let mut diags: Vec<Diagnostic> = diags
+                .into_iter()
+                .filter(|d| d.severity == Severity::Error)
+                .collect();
+            if diags.is_empty() {
+                diags.push(located(Diagnostic::new(
+                    Severity::Error,
+                    Pos::default(),
+                    "",
+                    "the scenario could not be read",
+                )));
+            }
+            diags.sort_by_key(|d| (d.line, d.column));
+            Err(ScenarioError { diagnostics: diags })
+        }
+    }
+}
+
+fn single(d: Diagnostic) -> ScenarioError {
+    ScenarioError {
+        diagnostics: vec![d],
+    }
+}

@@ -24,7 +24,10 @@ pub struct Scenario {
 impl Scenario {
     /// Guest memory the scenario configures, summed over every instance.
     pub fn configured_bytes(&self) -> u64 {
-        self.guests.iter().map(|g| g.memory.bytes() * u64::from(g.count)).sum()
+        self.guests
+            .iter()
+            .map(|g| g.memory.bytes() * u64::from(g.count))
+            .sum()
     }
 
     /// Configured guest memory over usable host RAM (the overcommit ratio as
@@ -181,6 +184,9 @@ pub struct GuestGroup {
     /// Backed by hugetlbfs (`-mem-path` on a hugetlbfs mount, or
     /// `memory-backend-file` with `hugetlb=on`): taken from the pool.
     pub hugepages: bool,
+    /// The huge page size the guest asks for (`hugetlbsize=`, or the
+    /// mount's page size); `None` takes the host pool's size.
+    pub hugepage_size: Option<HugePageSize>,
     /// All memory is taken at start (`-mem-prealloc`, `prealloc=on`).
     pub prealloc: bool,
     /// Has a virtio-balloon device the host may inflate.
@@ -217,9 +223,14 @@ pub struct Workload {
 pub enum Pattern {
     Uniform,
     /// Page of rank i is touched with probability proportional to 1/i^s.
-    Zipf { s: f64 },
+    Zipf {
+        s: f64,
+    },
     /// `hot_fraction` of the pages get `hot_probability` of the touches.
-    HotCold { hot_fraction: f64, hot_probability: f64 },
+    HotCold {
+        hot_fraction: f64,
+        hot_probability: f64,
+    },
 }
 
 impl std::fmt::Display for Pattern {
@@ -227,7 +238,10 @@ impl std::fmt::Display for Pattern {
         match self {
             Pattern::Uniform => f.write_str("uniform"),
             Pattern::Zipf { s } => write!(f, "zipf({s})"),
-            Pattern::HotCold { hot_fraction, hot_probability } => {
+            Pattern::HotCold {
+                hot_fraction,
+                hot_probability,
+            } => {
                 write!(f, "hotcold({hot_fraction}, {hot_probability})")
             }
         }

@@ -1,0 +1,204 @@
+//! `overcommit check`: a valid scenario prints its summary and exits 0; each
+//! kind of mistake exits 2 with file:line:column, the field path and the bad
+//! value, and never a Rust panic.
+
+use predicates::prelude::*;
+
+use crate::harness::{overcommit, quickstart, quickstart_with, scratch};
+
+/// 1-based line and column where `needle` starts in `path`.
+fn position_of(path: &std::path::Path, needle: &str) -> (usize, usize) {
+    let text = std::fs::read_to_string(path).unwrap();
+    for (i, line) in text.lines().enumerate() {
+        if let Some(c) = line.find(needle) {
+            return (i + 1, line[..c].chars().count() + 1);
+        }
+    }
+    panic!("{needle:?} not in {}", path.display());
+}
+
+#[test]
+fn quickstart_is_valid_and_summarised() {
+    // 12 guests × 8 GiB = 96 GiB configured on 64 − 2 = 62 GiB usable:
+    // overcommit ratio 96 / 62 = 1.548…, printed to two decimals.
+    overcommit()
+        .args(["check"])
+        .arg(quickstart())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("overcommit ratio 1.55"))
+        .stdout(predicate::str::contains("12 guests configure 96 GiB on 62 GiB usable"));
+}
+
+#[test]
+fn set_overrides_a_group_by_name() {
+    // 16 × 8 GiB = 128 GiB on 62 GiB: 2.0645… → 2.06.
+    overcommit()
+        .args(["check", "--set", "guests.web.count=16"])
+        .arg(quickstart())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("overcommit ratio 2.06"));
+}
+
+#[test]
+fn set_with_an_unknown_group_is_an_error() {
+    overcommit()
+        .args(["check", "--set", "guests.db.count=3"])
+        .arg(quickstart())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no item named \"db\""))
+        .stderr(predicate::str::contains("web"));
+}
+
+#[test]
+fn typo_key_names_position_path_and_suggestion() {
+    let dir = scratch();
+    let f = quickstart_with(dir.path(), "  swap: {", "  swpa: {");
+    let (line, col) = position_of(&f, "swpa");
+    overcommit()
+        .arg("check")
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!("edited.yaml:{line}:{col}: host.swpa: unknown key `swpa`")))
+        .stderr(predicate::str::contains("did you mean `swap`?"))
+        .stderr(predicate::str::contains("panicked").not());
+}
+
+#[test]
+fn bad_size_names_position_path_and_value() {
+    let dir = scratch();
+    let f = quickstart_with(dir.path(), "  ram: 64G", "  ram: 4Q");
+    let (line, col) = position_of(&f, "4Q");
+    overcommit()
+        .arg("check")
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!("edited.yaml:{line}:{col}: host.ram: \"4Q\" has an unknown unit \"Q\"")))
+        .stderr(predicate::str::contains("panicked").not());
+}
+
+#[test]
+fn duplicate_key_names_both_places() {
+    let dir = scratch();
+    let f = quickstart_with(dir.path(), "  reserved: 2G", "  ram: 32G\n  reserved: 2G");
+    let (first, _) = position_of(&f, "ram: 64G");
+    let (line, col) = position_of(&f, "ram: 32G");
+    overcommit()
+        .arg("check")
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "edited.yaml:{line}:{col}: host.ram: duplicate key `ram` (first given at line {first}, column 3)"
+        )))
+        .stderr(predicate::str::contains("panicked").not());
+}
+
+#[test]
+fn wrong_type_names_position_path_and_value() {
+    let dir = scratch();
+    let f = quickstart_with(dir.path(), "count: 12", "count: twelve");
+    let (line, col) = position_of(&f, "count: twelve");
+    let col = col + "count: ".len();
+    overcommit()
+        .arg("check")
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!("edited.yaml:{line}:{col}: guests.web.count: expected a whole number")))
+        .stderr(predicate::str::contains("\"twelve\""))
+        .stderr(predicate::str::contains("panicked").not());
+}
+
+#[test]
+fn yes_is_not_a_boolean() {
+    // YAML 1.2's core schema has only true/false; `yes` is a string.
+    let dir = scratch();
+    let f = quickstart_with(dir.path(), "ksm: { run: true", "ksm: { run: yes");
+    overcommit()
+        .arg("check")
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("host.ksm.run: expected true or false, found a string (\"yes\")"));
+}
+
+#[test]
+fn working_set_larger_than_memory_is_an_error() {
+    let dir = scratch();
+    let f = quickstart_with(dir.path(), "working_set: 3G", "working_set: 9G");
+    overcommit()
+        .arg("check")
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "guests.web.workload.working_set: working set 9 GiB is larger than the guest's memory 8 GiB",
+        ));
+}
+
+#[test]
+fn hugepage_guest_without_a_pool_is_an_error() {
+    // QEMU with -mem-path on hugetlbfs fails to start when the pool is empty.
+    let dir = scratch();
+    let f = quickstart_with(dir.path(), "    balloon: true", "    hugepages: true\n    balloon: true");
+    overcommit()
+        .arg("check")
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("guests.web.hugepages: hugepage-backed guest, but the host has no hugetlb pool"));
+}
+
+#[test]
+fn more_memory_than_ram_plus_swap_is_only_a_warning() {
+    // 24 × 8 GiB = 192 GiB > 62 GiB RAM + 40 GiB swap: overcommit is the
+    // point of the tool, so this warns and still exits 0.
+    overcommit()
+        .args(["check", "--set", "guests.web.count=24"])
+        .arg(quickstart())
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("warning:"))
+        .stderr(predicate::str::contains("OOM killer"));
+}
+
+#[test]
+fn syntax_error_has_a_position() {
+    let dir = scratch();
+    let f = dir.path().join("broken.yaml");
+    std::fs::write(&f, "host:\n  ram: [64G\n").unwrap();
+    overcommit()
+        .arg("check")
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("broken.yaml:2:"))
+        .stderr(predicate::str::contains("not valid YAML"));
+}
+
+#[test]
+fn missing_file_is_bad_input() {
+    overcommit()
+        .args(["check", "/nonexistent/scenario.yaml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/scenario.yaml"))
+        .stderr(predicate::str::contains("cannot read the scenario"));
+}
+
+#[test]
+fn json_output_is_the_resolved_scenario() {
+    let out = overcommit().args(["check", "--json"]).arg(quickstart()).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // 64G = 64 × 2^30 bytes (QEMU's binary G).
+    assert_eq!(v["host"]["ram"], 68_719_476_736u64);
+    // Kernel KSM default max_page_sharing is 256 (Documentation/admin-guide/mm/ksm.rst).
+    assert_eq!(v["host"]["ksm"]["max_page_sharing"], 256);
+    assert_eq!(v["guests"][0]["memory"], 8u64 << 30);
+}

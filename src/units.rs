@@ -23,16 +23,9 @@ pub enum UnitError {
     #[error("{text:?} is negative: {what} cannot be below zero")]
     Negative { text: String, what: &'static str },
     #[error("{text:?} has an unknown unit {suffix:?}: expected {expected}")]
-    UnknownSuffix {
-        text: String,
-        suffix: String,
-        expected: &'static str,
-    },
+    UnknownSuffix { text: String, suffix: String, expected: &'static str },
     #[error("{text:?} is not a number: expected {expected}")]
-    NotANumber {
-        text: String,
-        expected: &'static str,
-    },
+    NotANumber { text: String, expected: &'static str },
     #[error("{text:?} is too large (the limit is {limit})")]
     Overflow { text: String, limit: &'static str },
     #[error("{text:?} is out of range: {why}")]
@@ -63,29 +56,15 @@ fn split_number(text: &str) -> (&str, &str) {
 }
 
 /// Parse a non-negative decimal number (no exponent: QEMU takes none either).
-fn parse_number(
-    num: &str,
-    text: &str,
-    expected: &'static str,
-    what: &'static str,
-) -> Result<f64, UnitError> {
+fn parse_number(num: &str, text: &str, expected: &'static str, what: &'static str) -> Result<f64, UnitError> {
     if num.starts_with('-') {
-        return Err(UnitError::Negative {
-            text: text.trim().to_string(),
-            what,
-        });
+        return Err(UnitError::Negative { text: text.trim().to_string(), what });
     }
     let digits = num.strip_prefix('+').unwrap_or(num);
     if digits.is_empty() || digits == "." || digits.matches('.').count() > 1 {
-        return Err(UnitError::NotANumber {
-            text: text.trim().to_string(),
-            expected,
-        });
+        return Err(UnitError::NotANumber { text: text.trim().to_string(), expected });
     }
-    digits.parse::<f64>().map_err(|_| UnitError::NotANumber {
-        text: text.trim().to_string(),
-        expected,
-    })
+    digits.parse::<f64>().map_err(|_| UnitError::NotANumber { text: text.trim().to_string(), expected })
 }
 
 /// Print `value / unit` exactly with at most three decimals, or `None` when
@@ -132,9 +111,7 @@ impl ByteSize {
     /// Parse a size where a bare number means `default_unit` bytes.
     pub fn parse_with_default_unit(text: &str, default_unit: u64) -> Result<Self, UnitError> {
         if text.trim().is_empty() {
-            return Err(UnitError::Empty {
-                expected: Self::EXPECTED,
-            });
+            return Err(UnitError::Empty { expected: Self::EXPECTED });
         }
         let (num, suffix) = split_number(text);
         let value = parse_number(num, text, Self::EXPECTED, "a size")?;
@@ -154,25 +131,14 @@ impl ByteSize {
             }
         };
         let _ = value; // checked above; the exact value comes from the digits
-        let overflow = || UnitError::Overflow {
-            text: text.trim().to_string(),
-            limit: "16 EiB",
-        };
+        let overflow = || UnitError::Overflow { text: text.trim().to_string(), limit: "16 EiB" };
         let digits = num.strip_prefix('+').unwrap_or(num);
         let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits, ""));
         // Exact decimal arithmetic: a float would lose the last bytes of a
         // large size and could not round-trip what we print.
-        let int: u128 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse().map_err(|_| overflow())?
-        };
+        let int: u128 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| overflow())? };
         let frac_part = &frac_part[..frac_part.len().min(18)];
-        let frac: u128 = if frac_part.is_empty() {
-            0
-        } else {
-            frac_part.parse().unwrap_or(0)
-        };
+        let frac: u128 = if frac_part.is_empty() { 0 } else { frac_part.parse().unwrap_or(0) };
         let scale = 10u128.pow(frac_part.len() as u32);
         let bytes = int
             .checked_mul(unit as u128)
@@ -233,9 +199,7 @@ impl Span {
 
     pub fn parse(text: &str) -> Result<Self, UnitError> {
         if text.trim().is_empty() {
-            return Err(UnitError::Empty {
-                expected: Self::EXPECTED,
-            });
+            return Err(UnitError::Empty { expected: Self::EXPECTED });
         }
         let (num, suffix) = split_number(text);
         let value = parse_number(num, text, Self::EXPECTED, "a time span")?;
@@ -264,10 +228,7 @@ impl Span {
         };
         let ns = value * unit as f64;
         if !ns.is_finite() || ns >= 18_446_744_073_709_551_616.0 {
-            return Err(UnitError::Overflow {
-                text: text.trim().to_string(),
-                limit: "about 584 years",
-            });
+            return Err(UnitError::Overflow { text: text.trim().to_string(), limit: "about 584 years" });
         }
         Ok(Span(ns.round() as u64))
     }
@@ -275,13 +236,8 @@ impl Span {
 
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(u64, &str); 5] = [
-            (NS_PER_H, "h"),
-            (NS_PER_MIN, "min"),
-            (NS_PER_S, "s"),
-            (NS_PER_MS, "ms"),
-            (NS_PER_US, "us"),
-        ];
+        const UNITS: [(u64, &str); 5] =
+            [(NS_PER_H, "h"), (NS_PER_MIN, "min"), (NS_PER_S, "s"), (NS_PER_MS, "ms"), (NS_PER_US, "us")];
         if let Some(prec) = f.precision() {
             for (unit, name) in UNITS {
                 if self.0 >= unit {
@@ -318,9 +274,7 @@ impl Rate {
 
     pub fn parse(text: &str) -> Result<Self, UnitError> {
         if text.trim().is_empty() {
-            return Err(UnitError::Empty {
-                expected: Self::EXPECTED,
-            });
+            return Err(UnitError::Empty { expected: Self::EXPECTED });
         }
         let (num, rest) = split_number(text);
         let value = parse_number(num, text, Self::EXPECTED, "a rate")?;
@@ -356,10 +310,7 @@ impl Rate {
         };
         let r = value * scale * per_sec;
         if !r.is_finite() || r > 1e15 {
-            return Err(UnitError::Overflow {
-                text: text.trim().to_string(),
-                limit: "1e15/s",
-            });
+            return Err(UnitError::Overflow { text: text.trim().to_string(), limit: "1e15/s" });
         }
         Ok(Rate(r))
     }
@@ -411,9 +362,7 @@ impl Fraction {
     pub fn parse(text: &str) -> Result<Self, UnitError> {
         let t = text.trim();
         if t.is_empty() {
-            return Err(UnitError::Empty {
-                expected: Self::EXPECTED,
-            });
+            return Err(UnitError::Empty { expected: Self::EXPECTED });
         }
         let (num, pct) = match t.strip_suffix('%') {
             Some(n) => (n.trim(), true),
@@ -512,53 +461,24 @@ mod tests {
     #[test]
     fn size_rejections() {
         assert!(matches!(ByteSize::parse(""), Err(UnitError::Empty { .. })));
-        assert!(matches!(
-            ByteSize::parse("   "),
-            Err(UnitError::Empty { .. })
-        ));
-        assert!(matches!(
-            ByteSize::parse("-4G"),
-            Err(UnitError::Negative { .. })
-        ));
-        assert!(matches!(
-            ByteSize::parse("4Q"),
-            Err(UnitError::UnknownSuffix { .. })
-        ));
-        assert!(matches!(
-            ByteSize::parse("G"),
-            Err(UnitError::NotANumber { .. })
-        ));
-        assert!(matches!(
-            ByteSize::parse("1.2.3G"),
-            Err(UnitError::NotANumber { .. })
-        ));
+        assert!(matches!(ByteSize::parse("   "), Err(UnitError::Empty { .. })));
+        assert!(matches!(ByteSize::parse("-4G"), Err(UnitError::Negative { .. })));
+        assert!(matches!(ByteSize::parse("4Q"), Err(UnitError::UnknownSuffix { .. })));
+        assert!(matches!(ByteSize::parse("G"), Err(UnitError::NotANumber { .. })));
+        assert!(matches!(ByteSize::parse("1.2.3G"), Err(UnitError::NotANumber { .. })));
         // 2^64 bytes is 16 EiB = 16777216 TiB: one more TiB than fits.
-        assert!(matches!(
-            ByteSize::parse("16777216T"),
-            Err(UnitError::Overflow { .. })
-        ));
+        assert!(matches!(ByteSize::parse("16777216T"), Err(UnitError::Overflow { .. })));
         assert!(ByteSize::parse("16777215T").is_ok());
     }
 
     #[test]
     fn size_display_round_trips() {
-        for s in [
-            "4 GiB",
-            "1.5 GiB",
-            "128 MiB",
-            "4 KiB",
-            "512 B",
-            "1.125 TiB",
-            "0 B",
-        ] {
+        for s in ["4 GiB", "1.5 GiB", "128 MiB", "4 KiB", "512 B", "1.125 TiB", "0 B"] {
             let v = ByteSize::parse(s).unwrap();
             assert_eq!(v.to_string(), s);
         }
         for b in [1u64, 4095, 4097, 3 * GIB + 1, u64::MAX] {
-            assert_eq!(
-                ByteSize::parse(&ByteSize(b).to_string()).unwrap(),
-                ByteSize(b)
-            );
+            assert_eq!(ByteSize::parse(&ByteSize(b).to_string()).unwrap(), ByteSize(b));
         }
         assert_eq!(format!("{:.1}", ByteSize(3 * GIB + 12345)), "3.0 GiB");
     }
@@ -584,33 +504,16 @@ mod tests {
     #[test]
     fn span_rejections() {
         assert!(matches!(Span::parse(""), Err(UnitError::Empty { .. })));
-        assert!(matches!(
-            Span::parse("-1s"),
-            Err(UnitError::Negative { .. })
-        ));
-        assert!(matches!(
-            Span::parse("10"),
-            Err(UnitError::UnknownSuffix { .. })
-        ));
-        assert!(matches!(
-            Span::parse("10y"),
-            Err(UnitError::UnknownSuffix { .. })
-        ));
-        assert!(matches!(
-            Span::parse("s"),
-            Err(UnitError::NotANumber { .. })
-        ));
-        assert!(matches!(
-            Span::parse("99999999999h"),
-            Err(UnitError::Overflow { .. })
-        ));
+        assert!(matches!(Span::parse("-1s"), Err(UnitError::Negative { .. })));
+        assert!(matches!(Span::parse("10"), Err(UnitError::UnknownSuffix { .. })));
+        assert!(matches!(Span::parse("10y"), Err(UnitError::UnknownSuffix { .. })));
+        assert!(matches!(Span::parse("s"), Err(UnitError::NotANumber { .. })));
+        assert!(matches!(Span::parse("99999999999h"), Err(UnitError::Overflow { .. })));
     }
 
     #[test]
     fn span_display_round_trips() {
-        for s in [
-            "1.5 s", "20 ms", "5 min", "1 h", "250 us", "80 ns", "0 s", "1.001 s",
-        ] {
+        for s in ["1.5 s", "20 ms", "5 min", "1 h", "250 us", "80 ns", "0 s", "1.001 s"] {
             let v = Span::parse(s).unwrap();
             assert_eq!(v.to_string(), s, "{s}");
         }
@@ -633,26 +536,11 @@ mod tests {
     #[test]
     fn rate_rejections() {
         assert!(matches!(Rate::parse(""), Err(UnitError::Empty { .. })));
-        assert!(matches!(
-            Rate::parse("-5/s"),
-            Err(UnitError::Negative { .. })
-        ));
-        assert!(matches!(
-            Rate::parse("5x/s"),
-            Err(UnitError::UnknownSuffix { .. })
-        ));
-        assert!(matches!(
-            Rate::parse("5k/fortnight"),
-            Err(UnitError::UnknownSuffix { .. })
-        ));
-        assert!(matches!(
-            Rate::parse("k/s"),
-            Err(UnitError::NotANumber { .. })
-        ));
-        assert!(matches!(
-            Rate::parse("9999999999G/s"),
-            Err(UnitError::Overflow { .. })
-        ));
+        assert!(matches!(Rate::parse("-5/s"), Err(UnitError::Negative { .. })));
+        assert!(matches!(Rate::parse("5x/s"), Err(UnitError::UnknownSuffix { .. })));
+        assert!(matches!(Rate::parse("5k/fortnight"), Err(UnitError::UnknownSuffix { .. })));
+        assert!(matches!(Rate::parse("k/s"), Err(UnitError::NotANumber { .. })));
+        assert!(matches!(Rate::parse("9999999999G/s"), Err(UnitError::Overflow { .. })));
     }
 
     #[test]
@@ -675,26 +563,11 @@ mod tests {
     #[test]
     fn fraction_rejections() {
         assert!(matches!(Fraction::parse(""), Err(UnitError::Empty { .. })));
-        assert!(matches!(
-            Fraction::parse("-10%"),
-            Err(UnitError::Negative { .. })
-        ));
-        assert!(matches!(
-            Fraction::parse("150%"),
-            Err(UnitError::OutOfRange { .. })
-        ));
-        assert!(matches!(
-            Fraction::parse("1.2"),
-            Err(UnitError::OutOfRange { .. })
-        ));
-        assert!(matches!(
-            Fraction::parse("30 percent"),
-            Err(UnitError::UnknownSuffix { .. })
-        ));
-        assert!(matches!(
-            Fraction::parse("%"),
-            Err(UnitError::NotANumber { .. })
-        ));
+        assert!(matches!(Fraction::parse("-10%"), Err(UnitError::Negative { .. })));
+        assert!(matches!(Fraction::parse("150%"), Err(UnitError::OutOfRange { .. })));
+        assert!(matches!(Fraction::parse("1.2"), Err(UnitError::OutOfRange { .. })));
+        assert!(matches!(Fraction::parse("30 percent"), Err(UnitError::UnknownSuffix { .. })));
+        assert!(matches!(Fraction::parse("%"), Err(UnitError::NotANumber { .. })));
     }
 
     #[test]

@@ -27,18 +27,8 @@ pub fn summary(s: &Scenario) -> String {
             let _ = writeln!(o, "          {line}");
         }
     }
-    let _ = writeln!(
-        o,
-        "run       {} simulated, sampled every {}, seed {}",
-        s.duration, s.sample_every, s.seed
-    );
-    let _ = writeln!(
-        o,
-        "host      RAM {}, reserved {}, usable {}",
-        h.ram,
-        h.reserved,
-        h.usable()
-    );
+    let _ = writeln!(o, "run       {} simulated, sampled every {}, seed {}", s.duration, s.sample_every, s.seed);
+    let _ = writeln!(o, "host      RAM {}, reserved {}, usable {}", h.ram, h.reserved, h.usable());
     if h.hugepages.count > 0 {
         let _ = writeln!(
             o,
@@ -49,11 +39,7 @@ pub fn summary(s: &Scenario) -> String {
             h.thp
         );
     } else {
-        let _ = writeln!(
-            o,
-            "          no hugetlb pool, THP {}",
-            format!("{:?}", h.thp).to_lowercase()
-        );
+        let _ = writeln!(o, "          no hugetlb pool, THP {}", format!("{:?}", h.thp).to_lowercase());
     }
     match &h.swap {
         Some(sw) => {
@@ -100,12 +86,7 @@ pub fn summary(s: &Scenario) -> String {
     );
     for g in &s.guests {
         let mut feats = String::new();
-        for (on, c) in [
-            (g.prealloc, 'P'),
-            (g.balloon, 'B'),
-            (g.ksm && !g.hugepages, 'K'),
-            (g.share, 'S'),
-        ] {
+        for (on, c) in [(g.prealloc, 'P'), (g.balloon, 'B'), (g.ksm && !g.hugepages, 'K'), (g.share, 'S')] {
             feats.push(if on { c } else { '-' });
         }
         let _ = writeln!(
@@ -121,10 +102,7 @@ pub fn summary(s: &Scenario) -> String {
             g.workload.pattern.to_string()
         );
     }
-    let _ = writeln!(
-        o,
-        "features: P prealloc, B balloon, K KSM-mergeable, S share=on"
-    );
+    let _ = writeln!(o, "features: P prealloc, B balloon, K KSM-mergeable, S share=on");
     let _ = writeln!(o);
     let _ = writeln!(
         o,

@@ -2,3 +2,4 @@
 //! JSON, CSV, and (later) plots and the HTML report.
 
 pub mod check;
+pub mod run;

@@ -28,10 +28,7 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     fn get(&self, key: &str) -> Option<&'a Node> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k.name == key)
-            .map(|(_, v)| v)
+        self.entries.iter().find(|(k, _)| k.name == key).map(|(_, v)| v)
     }
     fn child(&self, key: &str) -> String {
         join(&self.path, key)
@@ -39,48 +36,14 @@ impl<'a> Fields<'a> {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
 }
 
-const TOP_KEYS: &[&str] = &[
-    "name",
-    "description",
-    "seed",
-    "duration",
-    "sample_every",
-    "host",
-    "guests",
-    "calibration",
-];
-const HOST_KEYS: &[&str] = &[
-    "ram",
-    "reserved",
-    "hugepages",
-    "thp",
-    "swap",
-    "ksm",
-    "cpu",
-    "balloon",
-];
+const TOP_KEYS: &[&str] = &["name", "description", "seed", "duration", "sample_every", "host", "guests", "calibration"];
+const HOST_KEYS: &[&str] = &["ram", "reserved", "hugepages", "thp", "swap", "ksm", "cpu", "balloon"];
 const HUGEPAGES_KEYS: &[&str] = &["size", "count"];
-const SWAP_KEYS: &[&str] = &[
-    "size",
-    "device",
-    "read_latency",
-    "write_latency",
-    "bandwidth",
-];
-const KSM_KEYS: &[&str] = &[
-    "run",
-    "pages_to_scan",
-    "sleep_millisecs",
-    "use_zero_pages",
-    "max_page_sharing",
-];
+const SWAP_KEYS: &[&str] = &["size", "device", "read_latency", "write_latency", "bandwidth"];
+const KSM_KEYS: &[&str] = &["run", "pages_to_scan", "sleep_millisecs", "use_zero_pages", "max_page_sharing"];
 const CPU_KEYS: &[&str] = &["ept", "vpid", "flexpriority"];
 const BALLOON_KEYS: &[&str] = &["policy", "interval"];
 const GUEST_KEYS: &[&str] = &[
@@ -107,6 +70,7 @@ const WORKLOAD_KEYS: &[&str] = &[
     "pagetable_updates",
     "vm_exits",
     "tpr_accesses",
+    "guest_page_size",
     "phases",
 ];
 const PHASE_KEYS: &[&str] = &["at", "working_set", "touch_rate", "pattern", "write"];
@@ -118,60 +82,68 @@ struct SwapPreset {
     read_ns: u64,
     write_ns: u64,
     bandwidth: u64,
+    queue_depth: u32,
+    ram_per_page: f64,
 }
 
 // Sources, all for a 4 KiB random access at queue depth 1:
 // - nvme: NAND NVMe SSDs read 4 KiB in about 80 us and absorb writes in
-//   their DRAM cache in about 20 us (Samsung 980 PRO / Intel P4510 data
-//   sheets; "Optane vs NAND" measurements by Yang et al., FAST '20, fig. 2);
-//   2 GiB/s sustained random 4 KiB (about 500k IOPS).
+//   their DRAM cache in about 20 us (Samsung 980 PRO and Intel P4510 data
+//   sheets); about 500k random-read IOPS, i.e. 2 GiB/s, reached with 64
+//   requests in flight.
 // - ssd: SATA SSDs about 100 us read / 50 us write (Samsung 870 EVO data
-//   sheet, 98k IOPS at QD32); SATA 6 Gb/s caps transfers near 550 MB/s.
-// - hdd: 7200 rpm: 8.5 ms average seek + 4.17 ms half rotation = about 12.7
-//   ms per random 4 KiB; about 150 MiB/s sequential transfer.
-// - zram: lzo-rle decompresses a 4 KiB page in about 3 us and compresses in
-//   about 10 us on one core (kernel Documentation/admin-guide/blockdev/zram.rst
-//   points at per-algorithm figures; measured with `zram` perf counters on a
-//   3 GHz x86 core); bandwidth bound by one core's compression, about 1 GiB/s.
+//   sheet: 98k IOPS at QD32); the SATA 6 Gb/s link caps transfers near
+//   550 MB/s; NCQ queues 32 commands.
+// - hdd: 7200 rpm: 8.5 ms average seek + 4.17 ms half rotation = 12.7 ms
+//   per random 4 KiB, one request at a time (about 79 IOPS); 150 MiB/s
+//   sequential.
+// - zram: lzo-rle decompresses a 4 KiB page in about 3 us and compresses
+//   in about 10 us on one core; the work runs on the faulting CPU (queue
+//   depth 2 on a 2-core host), and compressed pages stay in RAM at a
+//   typical 2.5-3x ratio (Documentation/admin-guide/blockdev/zram.rst
+//   reports orig_data_size/compr_data_size; 0.35 RAM per page).
 const SWAP_PRESETS: &[SwapPreset] = &[
     SwapPreset {
         name: "nvme",
         read_ns: 80_000,
         write_ns: 20_000,
         bandwidth: 2 << 30,
+        queue_depth: 64,
+        ram_per_page: 0.0,
     },
     SwapPreset {
         name: "ssd",
         read_ns: 100_000,
         write_ns: 50_000,
         bandwidth: 500 << 20,
+        queue_depth: 32,
+        ram_per_page: 0.0,
     },
     SwapPreset {
         name: "hdd",
         read_ns: 12_700_000,
         write_ns: 12_700_000,
         bandwidth: 150 << 20,
+        queue_depth: 1,
+        ram_per_page: 0.0,
     },
     SwapPreset {
         name: "zram",
         read_ns: 3_000,
         write_ns: 10_000,
         bandwidth: 1 << 30,
+        queue_depth: 2,
+        ram_per_page: 0.35,
     },
 ];
 
 impl<'s> Decoder<'s> {
     pub fn new(source: &'s str) -> Self {
-        Decoder {
-            source,
-            diags: Vec::new(),
-            positions: Positions::new(),
-        }
+        Decoder { source, diags: Vec::new(), positions: Positions::new() }
     }
 
     fn error(&mut self, pos: Pos, path: &str, msg: impl Into<String>) {
-        self.diags
-            .push(Diagnostic::new(Severity::Error, pos, path, msg));
+        self.diags.push(Diagnostic::new(Severity::Error, pos, path, msg));
     }
 
     /// Open a mapping: report a non-mapping, unknown keys (with a
@@ -182,19 +154,11 @@ impl<'s> Decoder<'s> {
             // An empty section (`ksm:`) means "all defaults".
             Value::Null => &[],
             _ => {
-                let what = if path.is_empty() {
-                    "the scenario"
-                } else {
-                    "this section"
-                };
+                let what = if path.is_empty() { "the scenario" } else { "this section" };
                 self.error(
                     node.pos,
                     path,
-                    format!(
-                        "{what} must be a mapping of keys, found {} ({})",
-                        node.kind(),
-                        node.show()
-                    ),
+                    format!("{what} must be a mapping of keys, found {} ({})", node.kind(), node.show()),
                 );
                 return None;
             }
@@ -215,20 +179,12 @@ impl<'s> Decoder<'s> {
                 self.error(k.pos, &kpath, format!("unknown key `{}`{hint}", k.name));
             }
         }
-        Some(Fields {
-            entries,
-            path: path.to_string(),
-        })
+        Some(Fields { entries, path: path.to_string() })
     }
 
     /// Read one field with `parse`; a missing field gives `None` without an
     /// error, a bad one records the error and gives `None`.
-    fn field<T>(
-        &mut self,
-        f: &Fields,
-        key: &str,
-        parse: impl FnOnce(&Node) -> Result<T, String>,
-    ) -> Option<T> {
+    fn field<T>(&mut self, f: &Fields, key: &str, parse: impl FnOnce(&Node) -> Result<T, String>) -> Option<T> {
         let node = f.get(key)?;
         let path = f.child(key);
         self.positions.insert(path.clone(), node.pos);
@@ -247,19 +203,11 @@ impl<'s> Decoder<'s> {
 
     pub fn scenario(&mut self, root: &Node, default_name: &str) -> Option<Scenario> {
         let f = self.map(root, "", TOP_KEYS)?;
-        let name = self
-            .field(&f, "name", text)
-            .unwrap_or_else(|| default_name.to_string());
+        let name = self.field(&f, "name", text).unwrap_or_else(|| default_name.to_string());
         let description = self.field(&f, "description", text).unwrap_or_default();
-        let seed = self
-            .field(&f, "seed", |n| int::<u64>(n, "a seed (0 or more)"))
-            .unwrap_or(1);
-        let duration = self
-            .field(&f, "duration", span)
-            .unwrap_or(Span::from_secs(60));
-        let sample_every = self
-            .field(&f, "sample_every", span)
-            .unwrap_or(Span::from_secs(1));
+        let seed = self.field(&f, "seed", |n| int::<u64>(n, "a seed (0 or more)")).unwrap_or(1);
+        let duration = self.field(&f, "duration", span).unwrap_or(Span::from_secs(60));
+        let sample_every = self.field(&f, "sample_every", span).unwrap_or(Span::from_secs(1));
         let calibration = self.field(&f, "calibration", text);
         for section in ["host", "guests"] {
             if let Some(n) = f.get(section) {
@@ -269,11 +217,7 @@ impl<'s> Decoder<'s> {
         let host = match f.get("host") {
             Some(h) => self.host(h, "host"),
             None => {
-                self.error(
-                    root.pos,
-                    "host",
-                    "missing `host:` section (at least `host: { ram: 64G }`)",
-                );
+                self.error(root.pos, "host", "missing `host:` section (at least `host: { ram: 64G }`)");
                 None
             }
         };
@@ -282,48 +226,25 @@ impl<'s> Decoder<'s> {
             None => Some(Vec::new()),
         };
         let (host, guests) = (host?, guests?);
-        Some(Scenario {
-            name,
-            description,
-            seed,
-            duration,
-            sample_every,
-            host,
-            guests,
-            calibration,
-        })
+        Some(Scenario { name, description, seed, duration, sample_every, host, guests, calibration })
     }
 
     fn host(&mut self, node: &Node, path: &str) -> Option<Host> {
         let f = self.map(node, path, HOST_KEYS)?;
         let ram = self.field(&f, "ram", size);
         if ram.is_none() && f.get("ram").is_none() {
-            self.error(
-                node.pos,
-                &f.child("ram"),
-                "missing `ram:` (the host's physical memory, e.g. `ram: 64G`)",
-            );
+            self.error(node.pos, &f.child("ram"), "missing `ram:` (the host's physical memory, e.g. `ram: 64G`)");
         }
         // "Keep 1 GB for the host" is the common operator rule of thumb
         // (oVirt and OpenStack guides); a scenario states its own.
         let reserved = self.field(&f, "reserved", size).unwrap_or(ByteSize::gib(1));
         let hugepages = match f.get("hugepages") {
             Some(n) => self.hugepages(n, &f.child("hugepages")),
-            None => Some(HugepagePool {
-                size: HugePageSize::Size2M,
-                count: 0,
-            }),
+            None => Some(HugepagePool { size: HugePageSize::Size2M, count: 0 }),
         };
         let thp = self
             .field(&f, "thp", |n| {
-                choice(
-                    n,
-                    &[
-                        ("always", ThpMode::Always),
-                        ("madvise", ThpMode::Madvise),
-                        ("never", ThpMode::Never),
-                    ],
-                )
+                choice(n, &[("always", ThpMode::Always), ("madvise", ThpMode::Madvise), ("never", ThpMode::Never)])
             })
             .unwrap_or(ThpMode::Madvise);
         let swap = match f.get("swap") {
@@ -336,18 +257,11 @@ impl<'s> Decoder<'s> {
         };
         let cpu = match f.get("cpu") {
             Some(n) => self.cpu(n, &f.child("cpu")),
-            None => Some(CpuFeatures {
-                ept: true,
-                vpid: true,
-                flexpriority: true,
-            }),
+            None => Some(CpuFeatures { ept: true, vpid: true, flexpriority: true }),
         };
         let balloon = match f.get("balloon") {
             Some(n) => self.balloon(n, &f.child("balloon")),
-            None => Some(Balloon {
-                policy: BalloonPolicy::None,
-                interval: Span::from_secs(10),
-            }),
+            None => Some(Balloon { policy: BalloonPolicy::None, interval: Span::from_secs(10) }),
         };
         Some(Host {
             ram: ram?,
@@ -363,14 +277,8 @@ impl<'s> Decoder<'s> {
 
     fn hugepages(&mut self, node: &Node, path: &str) -> Option<HugepagePool> {
         let f = self.map(node, path, HUGEPAGES_KEYS)?;
-        let size = self
-            .field(&f, "size", hugepage_size)
-            .unwrap_or(HugePageSize::Size2M);
-        let count = self
-            .field(&f, "count", |n| {
-                int::<u64>(n, "a page count (vm.nr_hugepages)")
-            })
-            .unwrap_or(0);
+        let size = self.field(&f, "size", hugepage_size).unwrap_or(HugePageSize::Size2M);
+        let count = self.field(&f, "count", |n| int::<u64>(n, "a page count (vm.nr_hugepages)")).unwrap_or(0);
         Some(HugepagePool { size, count })
     }
 
@@ -398,16 +306,18 @@ impl<'s> Decoder<'s> {
         let read = self.field(&f, "read_latency", span);
         let write = self.field(&f, "write_latency", span);
         let bandwidth = self.field(&f, "bandwidth", bandwidth);
+        let queue_depth = self.field(&f, "queue_depth", |n| {
+            let v = int::<u32>(n, "requests in flight")?;
+            if v == 0 { Err("queue_depth must be at least 1".to_string()) } else { Ok(v) }
+        });
+        let ram_per_page = self.field(&f, "ram_per_page", fraction);
         let device_given = f.get("device").is_some();
         let preset = match preset {
             Some(p) => p,
             None if device_given => return None,
-            None if read.is_some() && write.is_some() && bandwidth.is_some() => &SwapPreset {
-                name: "custom",
-                read_ns: 0,
-                write_ns: 0,
-                bandwidth: 0,
-            },
+            None if read.is_some() && write.is_some() && bandwidth.is_some() => {
+                &SwapPreset { name: "custom", read_ns: 0, write_ns: 0, bandwidth: 0, queue_depth: 1, ram_per_page: 0.0 }
+            }
             None => {
                 self.error(
                     node.pos,
@@ -417,12 +327,10 @@ impl<'s> Decoder<'s> {
                 return None;
             }
         };
-        let name = if read.is_some() || write.is_some() || bandwidth.is_some() {
-            if preset.name == "custom" {
-                "custom".to_string()
-            } else {
-                format!("{} (adjusted)", preset.name)
-            }
+        let adjusted =
+            read.is_some() || write.is_some() || bandwidth.is_some() || queue_depth.is_some() || ram_per_page.is_some();
+        let name = if adjusted {
+            if preset.name == "custom" { "custom".to_string() } else { format!("{} (adjusted)", preset.name) }
         } else {
             preset.name.to_string()
         };
@@ -432,6 +340,8 @@ impl<'s> Decoder<'s> {
             read_latency: read.unwrap_or(Span(preset.read_ns)),
             write_latency: write.unwrap_or(Span(preset.write_ns)),
             bandwidth_bytes_per_s: bandwidth.unwrap_or(preset.bandwidth),
+            queue_depth: queue_depth.unwrap_or(preset.queue_depth),
+            ram_per_page: ram_per_page.map_or(preset.ram_per_page, |f| f.get()),
         })
     }
 
@@ -442,24 +352,14 @@ impl<'s> Decoder<'s> {
         // max_page_sharing 256.
         Some(Ksm {
             run: self.field(&f, "run", boolean).unwrap_or(false),
-            pages_to_scan: self
-                .field(&f, "pages_to_scan", |n| int::<u32>(n, "pages per wake-up"))
-                .unwrap_or(100),
-            sleep_millisecs: self
-                .field(&f, "sleep_millisecs", |n| int::<u32>(n, "milliseconds"))
-                .unwrap_or(20),
+            pages_to_scan: self.field(&f, "pages_to_scan", |n| int::<u32>(n, "pages per wake-up")).unwrap_or(100),
+            sleep_millisecs: self.field(&f, "sleep_millisecs", |n| int::<u32>(n, "milliseconds")).unwrap_or(20),
             use_zero_pages: self.field(&f, "use_zero_pages", boolean).unwrap_or(false),
             max_page_sharing: self
                 .field(&f, "max_page_sharing", |n| {
                     let v = int::<u32>(n, "sharers per KSM page")?;
                     // The kernel refuses values below 2 (ksm.c, max_page_sharing_store).
-                    if v < 2 {
-                        Err(format!(
-                            "max_page_sharing is {v}: the kernel requires at least 2"
-                        ))
-                    } else {
-                        Ok(v)
-                    }
+                    if v < 2 { Err(format!("max_page_sharing is {v}: the kernel requires at least 2")) } else { Ok(v) }
                 })
                 .unwrap_or(256),
         })
@@ -477,17 +377,10 @@ impl<'s> Decoder<'s> {
     fn balloon(&mut self, node: &Node, path: &str) -> Option<Balloon> {
         let f = self.map(node, path, BALLOON_KEYS)?;
         let policy = self
-            .field(&f, "policy", |n| {
-                choice(
-                    n,
-                    &[("none", BalloonPolicy::None), ("mom", BalloonPolicy::Mom)],
-                )
-            })
+            .field(&f, "policy", |n| choice(n, &[("none", BalloonPolicy::None), ("mom", BalloonPolicy::Mom)]))
             .unwrap_or(BalloonPolicy::None);
         // MoM's default policy interval is 10 s (mom/mom.conf: policy-interval).
-        let interval = self
-            .field(&f, "interval", span)
-            .unwrap_or(Span::from_secs(10));
+        let interval = self.field(&f, "interval", span).unwrap_or(Span::from_secs(10));
         Some(Balloon { policy, interval })
     }
 
@@ -499,10 +392,7 @@ impl<'s> Decoder<'s> {
                 self.error(
                     node.pos,
                     "guests",
-                    format!(
-                        "`guests:` must be a list (`- name: web ...`), found {}",
-                        node.kind()
-                    ),
+                    format!("`guests:` must be a list (`- name: web ...`), found {}", node.kind()),
                 );
                 return None;
             }
@@ -512,19 +402,11 @@ impl<'s> Decoder<'s> {
         let mut seen: BTreeMap<String, Pos> = BTreeMap::new();
         for (i, item) in items.iter().enumerate() {
             let name_node = item.get("name");
-            let name = name_node
-                .and_then(Node::scalar_text)
-                .unwrap_or_else(|| format!("guest{i}"));
+            let name = name_node.and_then(Node::scalar_text).unwrap_or_else(|| format!("guest{i}"));
             let valid_name = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
                 && name.parse::<usize>().is_err();
-            let path = if valid_name {
-                format!("guests.{name}")
-            } else {
-                format!("guests.{i}")
-            };
+            let path = if valid_name { format!("guests.{name}") } else { format!("guests.{i}") };
             if let Some(n) = name_node
                 && !valid_name
             {
@@ -558,9 +440,7 @@ impl<'s> Decoder<'s> {
     fn guest(&mut self, node: &Node, path: &str, name: String) -> Option<GuestGroup> {
         let f = self.map(node, path, GUEST_KEYS)?;
         self.positions.insert(path.to_string(), node.pos);
-        let count = self
-            .field(&f, "count", |n| int::<u32>(n, "a number of guests"))
-            .unwrap_or(1);
+        let count = self.field(&f, "count", |n| int::<u32>(n, "a number of guests")).unwrap_or(1);
         let qemu_text = self.field(&f, "qemu", text);
         let q = match (&qemu_text, f.get("qemu")) {
             (Some(cmd), Some(qnode)) => match qemu::parse(cmd) {
@@ -579,38 +459,14 @@ impl<'s> Decoder<'s> {
         let balloon = self.field(&f, "balloon", boolean);
         let ksm = self.field(&f, "ksm", boolean);
         let share = self.field(&f, "share", boolean);
-        let memory = self.agree(&f, "memory", memory, q.memory, "-m / size=", |m| {
-            m.to_string()
-        });
-        let hugepages = self.agree(
-            &f,
-            "hugepages",
-            hugepages,
-            q.hugepages,
-            "-mem-path on hugetlbfs / hugetlb=on",
-            bool_text,
-        );
-        let prealloc = self.agree(
-            &f,
-            "prealloc",
-            prealloc,
-            q.prealloc,
-            "-mem-prealloc / prealloc=",
-            bool_text,
-        );
-        let balloon = self.agree(
-            &f,
-            "balloon",
-            balloon,
-            q.balloon,
-            "-device virtio-balloon",
-            bool_text,
-        );
+        let memory = self.agree(&f, "memory", memory, q.memory, "-m / size=", |m| m.to_string());
+        let hugepages =
+            self.agree(&f, "hugepages", hugepages, q.hugepages, "-mem-path on hugetlbfs / hugetlb=on", bool_text);
+        let prealloc = self.agree(&f, "prealloc", prealloc, q.prealloc, "-mem-prealloc / prealloc=", bool_text);
+        let balloon = self.agree(&f, "balloon", balloon, q.balloon, "-device virtio-balloon", bool_text);
         let ksm = self.agree(&f, "ksm", ksm, q.merge, "merge= / mem-merge=", bool_text);
         let share = self.agree(&f, "share", share, q.share, "share=", bool_text);
-        let image = self
-            .field(&f, "image", text)
-            .unwrap_or_else(|| name.clone());
+        let image = self.field(&f, "image", text).unwrap_or_else(|| name.clone());
         let memory = memory.unwrap_or(QEMU_DEFAULT_RAM);
         let hp_size = self.field(&f, "hugepage_size", hugepage_size);
         let q_hp_size = match q.hugepage_size {
@@ -618,31 +474,19 @@ impl<'s> Decoder<'s> {
                 Some(s) => Some(s),
                 None => {
                     let pos = f.get("qemu").map_or(node.pos, |n| n.pos);
-                    self.error(
-                        pos,
-                        &f.child("qemu"),
-                        format!("huge page size {b} is not one x86-64 has (2M or 1G)"),
-                    );
+                    self.error(pos, &f.child("qemu"), format!("huge page size {b} is not one x86-64 has (2M or 1G)"));
                     return None;
                 }
             },
             None => None,
         };
-        let hugepage_size = self.agree(
-            &f,
-            "hugepage_size",
-            hp_size,
-            q_hp_size,
-            "the hugetlbfs mount / hugetlbsize=",
-            |s| s.label().to_string(),
-        );
+        let hugepage_size =
+            self.agree(&f, "hugepage_size", hp_size, q_hp_size, "the hugetlbfs mount / hugetlbsize=", |s| {
+                s.label().to_string()
+            });
         let workload = match f.get("workload") {
             Some(w) => self.workload(w, &f.child("workload"), memory),
-            None => self.workload(
-                &Node::new(Value::Null, node.pos),
-                &f.child("workload"),
-                memory,
-            ),
+            None => self.workload(&Node::new(Value::Null, node.pos), &f.child("workload"), memory),
         }?;
         Some(GuestGroup {
             name,
@@ -692,31 +536,19 @@ impl<'s> Decoder<'s> {
     /// Column of byte `offset` inside a scalar that starts at `pos` (one
     /// more when the scalar is quoted).
     fn offset_in_scalar(&self, pos: Pos, offset: usize) -> Pos {
-        let line = self
-            .source
-            .lines()
-            .nth(pos.line.saturating_sub(1) as usize)
-            .unwrap_or("");
-        let start: String = line
-            .chars()
-            .skip(pos.column.saturating_sub(1) as usize)
-            .collect();
+        let line = self.source.lines().nth(pos.line.saturating_sub(1) as usize).unwrap_or("");
+        let start: String = line.chars().skip(pos.column.saturating_sub(1) as usize).collect();
         let quoted = start.starts_with('"') || start.starts_with('\'');
-        let chars = start.get(usize::from(quoted)..).map_or(0, |s| {
-            s.get(..offset.min(s.len()))
-                .map_or(0, |p| p.chars().count())
-        });
-        Pos {
-            line: pos.line,
-            column: pos.column + u64::from(quoted) + chars as u64,
-        }
+        let chars = start
+            .get(usize::from(quoted)..)
+            .map_or(0, |s| s.get(..offset.min(s.len())).map_or(0, |p| p.chars().count()));
+        Pos { line: pos.line, column: pos.column + u64::from(quoted) + chars as u64 }
     }
 
     fn workload(&mut self, node: &Node, path: &str, memory: ByteSize) -> Option<Workload> {
         let f = self.map(node, path, WORKLOAD_KEYS)?;
-        let working_set = self
-            .field(&f, "working_set", |n| size_or_share(n, memory))
-            .unwrap_or(ByteSize(memory.bytes() / 2));
+        let working_set =
+            self.field(&f, "working_set", |n| size_or_share(n, memory)).unwrap_or(ByteSize(memory.bytes() / 2));
         let phases = match f.get("phases") {
             Some(p) => self.phases(p, &f.child("phases"), memory)?,
             None => Vec::new(),
@@ -725,22 +557,23 @@ impl<'s> Decoder<'s> {
         // latency module documents what each costs.
         Some(Workload {
             working_set,
-            touch_rate: self
-                .field(&f, "touch_rate", rate)
-                .unwrap_or(Rate(100_000.0)),
-            pattern: self
-                .field(&f, "pattern", pattern)
-                .unwrap_or(Pattern::Uniform),
+            touch_rate: self.field(&f, "touch_rate", rate).unwrap_or(Rate(100_000.0)),
+            pattern: self.field(&f, "pattern", pattern).unwrap_or(Pattern::Uniform),
             shared: self.field(&f, "shared", fraction).unwrap_or(Fraction(0.0)),
             zero: self.field(&f, "zero", fraction).unwrap_or(Fraction(0.0)),
             write: self.field(&f, "write", fraction).unwrap_or(Fraction(0.05)),
-            pagetable_updates: self
-                .field(&f, "pagetable_updates", rate)
-                .unwrap_or(Rate(1_000.0)),
+            pagetable_updates: self.field(&f, "pagetable_updates", rate).unwrap_or(Rate(1_000.0)),
             vm_exits: self.field(&f, "vm_exits", rate).unwrap_or(Rate(1_000.0)),
-            tpr_accesses: self
-                .field(&f, "tpr_accesses", rate)
-                .unwrap_or(Rate(1_000.0)),
+            tpr_accesses: self.field(&f, "tpr_accesses", rate).unwrap_or(Rate(1_000.0)),
+            guest_page_size: self
+                .field(&f, "guest_page_size", |n| {
+                    let b = size(n)?;
+                    match b.bytes() {
+                        4096 | 0x20_0000 | 0x4000_0000 => Ok(b.bytes()),
+                        _ => Err(format!("{b} is not an x86-64 page size: 4K, 2M or 1G")),
+                    }
+                })
+                .unwrap_or(4096),
             phases,
         })
     }
@@ -750,10 +583,7 @@ impl<'s> Decoder<'s> {
             self.error(
                 node.pos,
                 path,
-                format!(
-                    "`phases:` must be a list (`- {{ at: 5m, working_set: 3G }}`), found {}",
-                    node.kind()
-                ),
+                format!("`phases:` must be a list (`- {{ at: 5m, working_set: 3G }}`), found {}", node.kind()),
             );
             return None;
         };
@@ -767,11 +597,7 @@ impl<'s> Decoder<'s> {
             };
             let at = self.field(&f, "at", span);
             if at.is_none() && f.get("at").is_none() {
-                self.error(
-                    item.pos,
-                    &f.child("at"),
-                    "a phase needs `at:` (when it starts, e.g. `at: 5m`)",
-                );
+                self.error(item.pos, &f.child("at"), "a phase needs `at:` (when it starts, e.g. `at: 5m`)");
             }
             let phase = Phase {
                 at: at.unwrap_or_default(),
@@ -796,16 +622,13 @@ fn unit_msg(e: UnitError) -> String {
 }
 
 fn scalar(n: &Node, expected: &str) -> Result<String, String> {
-    n.scalar_text()
-        .ok_or_else(|| format!("expected {expected}, found {}", n.kind()))
+    n.scalar_text().ok_or_else(|| format!("expected {expected}, found {}", n.kind()))
 }
 
 fn text(n: &Node) -> Result<String, String> {
     match &n.value {
         Value::Str(s) => Ok(s.clone()),
-        Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
-            Ok(n.scalar_text().unwrap_or_else(|| n.show()))
-        }
+        Value::Int(_) | Value::Float(_) | Value::Bool(_) => Ok(n.scalar_text().unwrap_or_else(|| n.show())),
         _ => Err(format!("expected text, found {}", n.kind())),
     }
 }
@@ -829,10 +652,7 @@ fn fraction(n: &Node) -> Result<Fraction, String> {
 /// `bandwidth: 2G/s` (bytes per second; a bare number is MiB/s).
 fn bandwidth(n: &Node) -> Result<u64, String> {
     let t = scalar(n, "a bandwidth such as 500M/s")?;
-    let body = t
-        .trim()
-        .strip_suffix("/s")
-        .ok_or_else(|| format!("{t:?} needs a per-second unit, e.g. 500M/s"))?;
+    let body = t.trim().strip_suffix("/s").ok_or_else(|| format!("{t:?} needs a per-second unit, e.g. 500M/s"))?;
     let b = ByteSize::parse(body).map_err(unit_msg)?;
     if b.bytes() == 0 {
         return Err(format!("{t:?}: bandwidth must be above zero"));
@@ -853,11 +673,7 @@ fn size_or_share(n: &Node, memory: ByteSize) -> Result<ByteSize, String> {
 fn boolean(n: &Node) -> Result<bool, String> {
     match &n.value {
         Value::Bool(b) => Ok(*b),
-        _ => Err(format!(
-            "expected true or false, found {} ({})",
-            n.kind(),
-            n.show()
-        )),
+        _ => Err(format!("expected true or false, found {} ({})", n.kind(), n.show())),
     }
 }
 
@@ -866,33 +682,22 @@ fn int<T: TryFrom<i128>>(n: &Node, what: &str) -> Result<T, String> {
         Value::Int(i) if *i < 0 => Err(format!("{i} is negative: expected {what}")),
         Value::Int(i) => T::try_from(*i).map_err(|_| format!("{i} is too large for {what}")),
         Value::Float(f) => Err(format!("{f} is not a whole number: expected {what}")),
-        _ => Err(format!(
-            "expected a whole number ({what}), found {} ({})",
-            n.kind(),
-            n.show()
-        )),
+        _ => Err(format!("expected a whole number ({what}), found {} ({})", n.kind(), n.show())),
     }
 }
 
 fn choice<T: Copy>(n: &Node, options: &[(&str, T)]) -> Result<T, String> {
     let s = scalar(n, "a word")?;
     let names: Vec<&str> = options.iter().map(|(k, _)| *k).collect();
-    options
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(s.trim()))
-        .map(|(_, v)| *v)
-        .ok_or_else(|| {
-            let hint = did_you_mean(&s, &names)
-                .map(|m| format!(" (did you mean `{m}`?)"))
-                .unwrap_or_default();
-            format!("{s:?} is not one of {}{hint}", names.join(", "))
-        })
+    options.iter().find(|(k, _)| k.eq_ignore_ascii_case(s.trim())).map(|(_, v)| *v).ok_or_else(|| {
+        let hint = did_you_mean(&s, &names).map(|m| format!(" (did you mean `{m}`?)")).unwrap_or_default();
+        format!("{s:?} is not one of {}{hint}", names.join(", "))
+    })
 }
 
 fn hugepage_size(n: &Node) -> Result<HugePageSize, String> {
     let b = size(n)?;
-    HugePageSize::from_bytes(b.bytes())
-        .ok_or_else(|| format!("{b} is not a huge page size: x86-64 has 2M and 1G"))
+    HugePageSize::from_bytes(b.bytes()).ok_or_else(|| format!("{b} is not a huge page size: x86-64 has 2M and 1G"))
 }
 
 /// `uniform`, `zipf(S)` or `hotcold(HOT_FRACTION, HOT_PROBABILITY)`.
@@ -909,13 +714,7 @@ pub fn parse_pattern(t: &str) -> Result<Pattern, String> {
             let Some(inner) = rest.strip_suffix(')') else {
                 return Err(format!("{s:?} is missing its closing parenthesis"));
             };
-            (
-                h.trim().to_string(),
-                inner
-                    .split(',')
-                    .map(|a| a.trim().to_string())
-                    .collect::<Vec<_>>(),
-            )
+            (h.trim().to_string(), inner.split(',').map(|a| a.trim().to_string()).collect::<Vec<_>>())
         }
         None => (lower.clone(), Vec::new()),
     };
@@ -939,9 +738,7 @@ pub fn parse_pattern(t: &str) -> Result<Pattern, String> {
         "zipf" => {
             let v = nums("zipf takes one exponent, e.g. zipf(0.9)", 1)?;
             if !(v[0] > 0.0 && v[0] <= 10.0) {
-                return Err(format!(
-                    "{s:?}: the Zipf exponent must be above 0 and at most 10"
-                ));
+                return Err(format!("{s:?}: the Zipf exponent must be above 0 and at most 10"));
             }
             Ok(Pattern::Zipf { s: v[0] })
         }
@@ -955,18 +752,13 @@ pub fn parse_pattern(t: &str) -> Result<Pattern, String> {
                     "{s:?}: the hot fraction must be between 0 and 1 (exclusive), the probability between 0 and 1"
                 ));
             }
-            Ok(Pattern::HotCold {
-                hot_fraction: v[0],
-                hot_probability: v[1],
-            })
+            Ok(Pattern::HotCold { hot_fraction: v[0], hot_probability: v[1] })
         }
         _ => {
             let hint = did_you_mean(&head, &["uniform", "zipf", "hotcold"])
                 .map(|m| format!(" (did you mean `{m}`?)"))
                 .unwrap_or_default();
-            Err(format!(
-                "unknown pattern {s:?}{hint}: expected uniform, zipf(S) or hotcold(F, P)"
-            ))
+            Err(format!("unknown pattern {s:?}{hint}: expected uniform, zipf(S) or hotcold(F, P)"))
         }
     }
 }
@@ -978,25 +770,15 @@ mod tests {
     #[test]
     fn patterns_parse() {
         assert_eq!(parse_pattern("uniform").unwrap(), Pattern::Uniform);
-        assert_eq!(
-            parse_pattern("zipf(0.9)").unwrap(),
-            Pattern::Zipf { s: 0.9 }
-        );
+        assert_eq!(parse_pattern("zipf(0.9)").unwrap(), Pattern::Zipf { s: 0.9 });
         assert_eq!(
             parse_pattern("hotcold(20%, 0.8)").unwrap(),
-            Pattern::HotCold {
-                hot_fraction: 0.2,
-                hot_probability: 0.8
-            }
+            Pattern::HotCold { hot_fraction: 0.2, hot_probability: 0.8 }
         );
         assert!(parse_pattern("zipf").is_err());
         assert!(parse_pattern("zipf(0)").is_err());
         assert!(parse_pattern("zipf(0.9").is_err());
         assert!(parse_pattern("hotcold(1.5, 0.5)").is_err());
-        assert!(
-            parse_pattern("unifrom")
-                .unwrap_err()
-                .contains("did you mean `uniform`")
-        );
+        assert!(parse_pattern("unifrom").unwrap_err().contains("did you mean `uniform`"));
     }
 }

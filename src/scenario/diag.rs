@@ -53,9 +53,7 @@ impl Diagnostic {
 }
 
 fn snippet(source: &str, line: u64, column: u64) -> Option<String> {
-    let text = source
-        .lines()
-        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let text = source.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
     let gutter = line.to_string();
     let pad = " ".repeat(gutter.len());
     // Columns count characters; tabs keep their width so the caret lines up.
@@ -98,9 +96,7 @@ pub struct ScenarioError {
 
 impl ScenarioError {
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Error)
     }
 }
 
@@ -152,9 +148,7 @@ fn levenshtein(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[(i - 1) * w + j] + 1)
-                .min(d[i * w + j - 1] + 1)
-                .min(d[(i - 1) * w + j - 1] + cost);
+            let mut v = (d[(i - 1) * w + j] + 1).min(d[i * w + j - 1] + 1).min(d[(i - 1) * w + j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[(i - 2) * w + j - 2] + 1);
             }

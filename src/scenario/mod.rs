@@ -38,16 +38,13 @@ pub struct Override {
 impl std::str::FromStr for Override {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (path, value) = s.split_once('=').ok_or_else(|| {
-            format!("{s:?} is not PATH=VALUE (e.g. host.ksm.run=true or guests.web.count=12)")
-        })?;
+        let (path, value) = s
+            .split_once('=')
+            .ok_or_else(|| format!("{s:?} is not PATH=VALUE (e.g. host.ksm.run=true or guests.web.count=12)"))?;
         if path.trim().is_empty() {
             return Err(format!("{s:?} has an empty PATH"));
         }
-        Ok(Override {
-            path: path.trim().to_string(),
-            value: value.to_string(),
-        })
+        Ok(Override { path: path.trim().to_string(), value: value.to_string() })
     }
 }
 
@@ -61,13 +58,8 @@ pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Loaded, Scenario
     let label = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| {
         single(
-            Diagnostic::new(
-                Severity::Error,
-                Pos::default(),
-                "",
-                format!("cannot read the scenario: {e}"),
-            )
-            .locate(&label, ""),
+            Diagnostic::new(Severity::Error, Pos::default(), "", format!("cannot read the scenario: {e}"))
+                .locate(&label, ""),
         )
     })?;
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -75,30 +67,17 @@ pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Loaded, Scenario
         let line = upto.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
         let col = upto.iter().rev().take_while(|&&b| b != b'\n').count() as u64 + 1;
         single(
-            Diagnostic::new(
-                Severity::Error,
-                Pos { line, column: col },
-                "",
-                "the file is not UTF-8 text",
-            )
-            .locate(&label, ""),
+            Diagnostic::new(Severity::Error, Pos { line, column: col }, "", "the file is not UTF-8 text")
+                .locate(&label, ""),
         )
     })?;
-    let stem = path.file_stem().map_or_else(
-        || "scenario".to_string(),
-        |s| s.to_string_lossy().into_owned(),
-    );
+    let stem = path.file_stem().map_or_else(|| "scenario".to_string(), |s| s.to_string_lossy().into_owned());
     load_str(&text, &label, &stem, overrides)
 }
 
 /// Validate scenario text; `label` names it in messages and `default_name`
 /// is used when the scenario has no `name:`.
-pub fn load_str(
-    text: &str,
-    label: &str,
-    default_name: &str,
-    overrides: &[Override],
-) -> Result<Loaded, ScenarioError> {
+pub fn load_str(text: &str, label: &str, default_name: &str, overrides: &[Override]) -> Result<Loaded, ScenarioError> {
     let located = |d: Diagnostic| d.locate(label, text);
     let mut root: Node = if text.trim().is_empty() {
         return Err(single(located(Diagnostic::new(
@@ -113,40 +92,22 @@ pub fn load_str(
         // field path and both positions.
         opts.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
         serde_saphyr::from_str_with_options(text, opts).map_err(|e| {
-            let pos = e.location().map_or(Pos::default(), |l| Pos {
-                line: l.line(),
-                column: l.column(),
-            });
+            let pos = e.location().map_or(Pos::default(), |l| Pos { line: l.line(), column: l.column() });
             let msg = node::first_line(&e.without_snippet().to_string());
-            single(located(Diagnostic::new(
-                Severity::Error,
-                pos,
-                "",
-                format!("not valid YAML: {msg}"),
-            )))
+            single(located(Diagnostic::new(Severity::Error, pos, "", format!("not valid YAML: {msg}"))))
         })?
     };
     for o in overrides {
         let value = Node::from_cli_text(&o.value).map_err(|m| {
             single(
-                Diagnostic::new(
-                    Severity::Error,
-                    Pos::default(),
-                    &o.path,
-                    format!("--set value {:?}: {m}", o.value),
-                )
-                .locate("<command line>", ""),
+                Diagnostic::new(Severity::Error, Pos::default(), &o.path, format!("--set value {:?}: {m}", o.value))
+                    .locate("<command line>", ""),
             )
         })?;
         root.set_path(&o.path, value).map_err(|m| {
             single(
-                Diagnostic::new(
-                    Severity::Error,
-                    Pos::default(),
-                    &o.path,
-                    format!("--set: {m}"),
-                )
-                .locate("<command line>", ""),
+                Diagnostic::new(Severity::Error, Pos::default(), &o.path, format!("--set: {m}"))
+                    .locate("<command line>", ""),
             )
         })?;
     }
@@ -161,29 +122,17 @@ pub fn load_str(
     let diags: Vec<Diagnostic> = diags
         .into_iter()
         .map(|d| {
-            let from_cli = overrides
-                .iter()
-                .any(|o| d.path == o.path || d.path.starts_with(&format!("{}.", o.path)));
-            if from_cli && d.line == 0 {
-                d.locate("<command line>", "")
-            } else {
-                located(d)
-            }
+            let from_cli = overrides.iter().any(|o| d.path == o.path || d.path.starts_with(&format!("{}.", o.path)));
+            if from_cli && d.line == 0 { d.locate("<command line>", "") } else { located(d) }
         })
         .collect();
     let has_error = diags.iter().any(|d| d.severity == Severity::Error);
     match scenario {
-        Some(scenario) if !has_error => Ok(Loaded {
-            scenario,
-            warnings: diags,
-        }),
+        Some(scenario) if !has_error => Ok(Loaded { scenario, warnings: diags }),
         _ => {
             // Warnings would bury the errors; they come back once the
             // errors are fixed.
-            let mut diags: Vec<Diagnostic> = diags
-                .into_iter()
-                .filter(|d| d.severity == Severity::Error)
-                .collect();
+            let mut diags: Vec<Diagnostic> = diags.into_iter().filter(|d| d.severity == Severity::Error).collect();
             if diags.is_empty() {
                 diags.push(located(Diagnostic::new(
                     Severity::Error,
@@ -199,7 +148,5 @@ pub fn load_str(
 }
 
 fn single(d: Diagnostic) -> ScenarioError {
-    ScenarioError {
-        diagnostics: vec![d],
-    }
+    ScenarioError { diagnostics: vec![d] }
 }

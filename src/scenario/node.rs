@@ -17,10 +17,7 @@ pub struct Pos {
 
 impl Pos {
     fn of<T>(s: &Spanned<T>) -> Pos {
-        Pos {
-            line: s.referenced.line(),
-            column: s.referenced.column(),
-        }
+        Pos { line: s.referenced.line(), column: s.referenced.column() }
     }
     pub fn is_known(&self) -> bool {
         self.line > 0
@@ -118,17 +115,7 @@ impl Node {
         self.value = match self.value {
             Value::Seq(v) => Value::Seq(v.into_iter().map(Node::forget_positions).collect()),
             Value::Map(m) => Value::Map(
-                m.into_iter()
-                    .map(|(k, v)| {
-                        (
-                            Key {
-                                name: k.name,
-                                pos: Pos::default(),
-                            },
-                            v.forget_positions(),
-                        )
-                    })
-                    .collect(),
+                m.into_iter().map(|(k, v)| (Key { name: k.name, pos: Pos::default() }, v.forget_positions())).collect(),
             ),
             other => other,
         };
@@ -147,11 +134,7 @@ impl Node {
         for (i, seg) in segments.iter().enumerate() {
             let last = i + 1 == segments.len();
             let here = segments[..i].join(".");
-            let where_ = if here.is_empty() {
-                "the top level".to_string()
-            } else {
-                format!("`{here}`")
-            };
+            let where_ = if here.is_empty() { "the top level".to_string() } else { format!("`{here}`") };
             if matches!(cur.value, Value::Null) {
                 cur.value = Value::Map(Vec::new());
             }
@@ -162,10 +145,7 @@ impl Node {
                         Some(idx) => idx,
                         None => {
                             entries.push((
-                                Key {
-                                    name: seg.to_string(),
-                                    pos: Pos::default(),
-                                },
+                                Key { name: seg.to_string(), pos: Pos::default() },
                                 Node::new(Value::Null, Pos::default()),
                             ));
                             entries.len() - 1
@@ -183,17 +163,11 @@ impl Node {
                         .position(|n| matches!(n.get("name"), Some(Node { value: Value::Str(s), .. }) if s == seg))
                         .or_else(|| seg.parse::<usize>().ok().filter(|&i| i < items.len()));
                     let Some(idx) = idx else {
-                        let names: Vec<String> = items
-                            .iter()
-                            .filter_map(|n| n.get("name").and_then(Node::scalar_text))
-                            .collect();
+                        let names: Vec<String> =
+                            items.iter().filter_map(|n| n.get("name").and_then(Node::scalar_text)).collect();
                         return Err(format!(
                             "no item named {seg:?} in {where_} (items: {})",
-                            if names.is_empty() {
-                                "none named".into()
-                            } else {
-                                names.join(", ")
-                            }
+                            if names.is_empty() { "none named".into() } else { names.join(", ") }
                         ));
                     };
                     if last {
@@ -203,10 +177,7 @@ impl Node {
                     cur = &mut items[idx];
                 }
                 _ => {
-                    return Err(format!(
-                        "{where_} is {}, not a mapping or list, so it has no `{seg}`",
-                        kind
-                    ));
+                    return Err(format!("{where_} is {}, not a mapping or list, so it has no `{seg}`", kind));
                 }
             }
         }
@@ -238,10 +209,7 @@ impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
         let s = Spanned::<Value>::deserialize(d)?;
         let pos = Pos::of(&s);
-        Ok(Node {
-            value: s.value,
-            pos,
-        })
+        Ok(Node { value: s.value, pos })
     }
 }
 
@@ -303,13 +271,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
         while let Some(k) = a.next_key::<Spanned<KeyText>>()? {
             let pos = Pos::of(&k);
             let v = a.next_value::<Node>()?;
-            entries.push((
-                Key {
-                    name: k.value.0,
-                    pos,
-                },
-                v,
-            ));
+            entries.push((Key { name: k.value.0, pos }, v));
         }
         Ok(Value::Map(entries))
     }

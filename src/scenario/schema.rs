@@ -24,10 +24,7 @@ pub struct Scenario {
 impl Scenario {
     /// Guest memory the scenario configures, summed over every instance.
     pub fn configured_bytes(&self) -> u64 {
-        self.guests
-            .iter()
-            .map(|g| g.memory.bytes() * u64::from(g.count))
-            .sum()
+        self.guests.iter().map(|g| g.memory.bytes() * u64::from(g.count)).sum()
     }
 
     /// Configured guest memory over usable host RAM (the overcommit ratio as
@@ -140,6 +137,11 @@ pub struct Swap {
     pub write_latency: Span,
     /// Sustained bytes per second; requests beyond it queue.
     pub bandwidth_bytes_per_s: u64,
+    /// Requests the device serves at once (1 for a disk's single head).
+    pub queue_depth: u32,
+    /// Host RAM each swapped page still costs: zram keeps pages compressed
+    /// in memory; 0 for a real device.
+    pub ram_per_page: f64,
 }
 
 /// KSM knobs as in `/sys/kernel/mm/ksm/`.
@@ -214,6 +216,10 @@ pub struct Workload {
     pub pagetable_updates: Rate,
     pub vm_exits: Rate,
     pub tpr_accesses: Rate,
+    /// The page size the guest's own page tables use for this memory (4 KiB
+    /// unless the guest kernel backs it with THP or hugetlbfs). A TLB entry
+    /// maps the smaller of the guest and host page sizes.
+    pub guest_page_size: u64,
     pub phases: Vec<Phase>,
 }
 
@@ -238,10 +244,7 @@ impl std::fmt::Display for Pattern {
         match self {
             Pattern::Uniform => f.write_str("uniform"),
             Pattern::Zipf { s } => write!(f, "zipf({s})"),
-            Pattern::HotCold {
-                hot_fraction,
-                hot_probability,
-            } => {
+            Pattern::HotCold { hot_fraction, hot_probability } => {
                 write!(f, "hotcold({hot_fraction}, {hot_probability})")
             }
         }

@@ -12,26 +12,14 @@ use crate::units::ByteSize;
 pub fn check(s: &Scenario, pos: &Positions) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let at = |path: &str| pos.get(path).copied().unwrap_or(Pos::default());
-    let mut push = |sev: Severity, path: &str, p: Pos, msg: String| {
-        out.push(Diagnostic::new(sev, p, path, msg))
-    };
+    let mut push = |sev: Severity, path: &str, p: Pos, msg: String| out.push(Diagnostic::new(sev, p, path, msg));
     use Severity::{Error, Warning};
 
     if s.duration.nanos() == 0 {
-        push(
-            Error,
-            "duration",
-            at("duration"),
-            "duration is 0: nothing would be simulated".into(),
-        );
+        push(Error, "duration", at("duration"), "duration is 0: nothing would be simulated".into());
     }
     if s.sample_every.nanos() == 0 {
-        push(
-            Error,
-            "sample_every",
-            at("sample_every"),
-            "sample_every is 0: give an interval such as 1s".into(),
-        );
+        push(Error, "sample_every", at("sample_every"), "sample_every is 0: give an interval such as 1s".into());
     } else if s.sample_every > s.duration {
         let msg = format!(
             "sample_every ({}) is longer than duration ({}): only the final state would be sampled",
@@ -42,10 +30,7 @@ pub fn check(s: &Scenario, pos: &Positions) -> Vec<Diagnostic> {
 
     let h = &s.host;
     if h.reserved >= h.ram {
-        let msg = format!(
-            "reserved ({}) is not below ram ({}): nothing is left for guests",
-            h.reserved, h.ram
-        );
+        let msg = format!("reserved ({}) is not below ram ({}): nothing is left for guests", h.reserved, h.ram);
         push(Error, "host.reserved", at("host.reserved"), msg);
     } else if h.hugepages.bytes() > h.usable().bytes() {
         let msg = format!(
@@ -55,12 +40,7 @@ pub fn check(s: &Scenario, pos: &Positions) -> Vec<Diagnostic> {
             ByteSize(h.hugepages.bytes()),
             h.usable()
         );
-        push(
-            Error,
-            "host.hugepages.count",
-            at("host.hugepages.count"),
-            msg,
-        );
+        push(Error, "host.hugepages.count", at("host.hugepages.count"), msg);
     }
     if let Some(sw) = &h.swap
         && sw.size.bytes() == 0
@@ -81,12 +61,7 @@ pub fn check(s: &Scenario, pos: &Positions) -> Vec<Diagnostic> {
         );
     }
     if s.guests.is_empty() {
-        push(
-            Warning,
-            "guests",
-            at("guests"),
-            "no guests: the host idles".into(),
-        );
+        push(Warning, "guests", at("guests"), "no guests: the host idles".into());
     }
 
     let mut pool_needed: u64 = 0;
@@ -95,39 +70,19 @@ pub fn check(s: &Scenario, pos: &Positions) -> Vec<Diagnostic> {
         let gp = format!("guests.{}", g.name);
         let w = &g.workload;
         if w.working_set > g.memory {
-            let msg = format!(
-                "working set {} is larger than the guest's memory {}",
-                w.working_set, g.memory
-            );
-            push(
-                Error,
-                &format!("{gp}.workload.working_set"),
-                at(&format!("{gp}.workload.working_set")),
-                msg,
-            );
+            let msg = format!("working set {} is larger than the guest's memory {}", w.working_set, g.memory);
+            push(Error, &format!("{gp}.workload.working_set"), at(&format!("{gp}.workload.working_set")), msg);
         }
         for (i, ph) in w.phases.iter().enumerate() {
             let pp = format!("{gp}.workload.phases.{i}");
             if let Some(ws) = ph.working_set
                 && ws > g.memory
             {
-                let msg = format!(
-                    "working set {ws} is larger than the guest's memory {}",
-                    g.memory
-                );
-                push(
-                    Error,
-                    &format!("{pp}.working_set"),
-                    at(&format!("{pp}.working_set")),
-                    msg,
-                );
+                let msg = format!("working set {ws} is larger than the guest's memory {}", g.memory);
+                push(Error, &format!("{pp}.working_set"), at(&format!("{pp}.working_set")), msg);
             }
             if i > 0 && ph.at <= w.phases[i - 1].at {
-                let msg = format!(
-                    "phases must be in time order: {} does not come after {}",
-                    ph.at,
-                    w.phases[i - 1].at
-                );
+                let msg = format!("phases must be in time order: {} does not come after {}", ph.at, w.phases[i - 1].at);
                 push(Error, &format!("{pp}.at"), at(&format!("{pp}.at")), msg);
             }
             if ph.at >= s.duration {
@@ -139,24 +94,13 @@ pub fn check(s: &Scenario, pos: &Positions) -> Vec<Diagnostic> {
             }
         }
         if w.shared.get() + w.zero.get() > 1.0 + 1e-12 {
-            let msg = format!(
-                "shared ({}) plus zero ({}) is more than 100% of the pages",
-                w.shared, w.zero
-            );
-            push(
-                Error,
-                &format!("{gp}.workload.zero"),
-                at(&format!("{gp}.workload.zero")),
-                msg,
-            );
+            let msg = format!("shared ({}) plus zero ({}) is more than 100% of the pages", w.shared, w.zero);
+            push(Error, &format!("{gp}.workload.zero"), at(&format!("{gp}.workload.zero")), msg);
         }
         if g.hugepages {
             let want = g.hugepage_size.unwrap_or(h.hugepages.size);
-            let gpos = pos
-                .get(&format!("{gp}.hugepages"))
-                .or(pos.get(&format!("{gp}.qemu")))
-                .copied()
-                .unwrap_or(at(&gp));
+            let gpos =
+                pos.get(&format!("{gp}.hugepages")).or(pos.get(&format!("{gp}.qemu"))).copied().unwrap_or(at(&gp));
             if h.hugepages.count == 0 || want != h.hugepages.size {
                 let msg = if h.hugepages.count == 0 {
                     "hugepage-backed guest, but the host has no hugetlb pool (host.hugepages.count is 0): QEMU would fail to start it".to_string()
@@ -182,31 +126,20 @@ pub fn check(s: &Scenario, pos: &Positions) -> Vec<Diagnostic> {
                 pool_needed += pages * want.bytes() * u64::from(g.count);
             }
             if s.host.ksm.run && g.ksm && w.shared.get() > 0.0 {
-                let msg = "expects shared pages, but KSM never scans hugetlbfs memory: nothing of this guest will merge".to_string();
-                push(
-                    Warning,
-                    &format!("{gp}.workload.shared"),
-                    at(&format!("{gp}.workload.shared")),
-                    msg,
-                );
+                let msg =
+                    "expects shared pages, but KSM never scans hugetlbfs memory: nothing of this guest will merge"
+                        .to_string();
+                push(Warning, &format!("{gp}.workload.shared"), at(&format!("{gp}.workload.shared")), msg);
             }
             if g.balloon && s.host.balloon.policy != BalloonPolicy::None {
-                let msg =
-                    "has a balloon, but a balloon never frees hugepage-backed memory".to_string();
+                let msg = "has a balloon, but a balloon never frees hugepage-backed memory".to_string();
                 push(Warning, &format!("{gp}.balloon"), at(&gp), msg);
             }
         } else {
             ordinary += g.memory.bytes() * u64::from(g.count);
             if s.host.ksm.run && g.share && g.ksm && w.shared.get() > 0.0 {
-                let msg =
-                    "expects shared pages, but KSM never scans shared memory backends (share=on)"
-                        .to_string();
-                push(
-                    Warning,
-                    &format!("{gp}.share"),
-                    at(&format!("{gp}.share")),
-                    msg,
-                );
+                let msg = "expects shared pages, but KSM never scans shared memory backends (share=on)".to_string();
+                push(Warning, &format!("{gp}.share"), at(&format!("{gp}.share")), msg);
             }
         }
     }

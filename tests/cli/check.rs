@@ -77,7 +77,9 @@ fn bad_size_names_position_path_and_value() {
         .arg(&f)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains(format!("edited.yaml:{line}:{col}: host.ram: \"4Q\" has an unknown unit \"Q\"")))
+        .stderr(predicate::str::contains(format!(
+            "edited.yaml:{line}:{col}: host.ram: \"4Q\" has an unknown unit \"Q\""
+        )))
         .stderr(predicate::str::contains("panicked").not());
 }
 
@@ -109,7 +111,9 @@ fn wrong_type_names_position_path_and_value() {
         .arg(&f)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains(format!("edited.yaml:{line}:{col}: guests.web.count: expected a whole number")))
+        .stderr(predicate::str::contains(format!(
+            "edited.yaml:{line}:{col}: guests.web.count: expected a whole number"
+        )))
         .stderr(predicate::str::contains("\"twelve\""))
         .stderr(predicate::str::contains("panicked").not());
 }
@@ -131,14 +135,9 @@ fn yes_is_not_a_boolean() {
 fn working_set_larger_than_memory_is_an_error() {
     let dir = scratch();
     let f = quickstart_with(dir.path(), "working_set: 3G", "working_set: 9G");
-    overcommit()
-        .arg("check")
-        .arg(&f)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "guests.web.workload.working_set: working set 9 GiB is larger than the guest's memory 8 GiB",
-        ));
+    overcommit().arg("check").arg(&f).assert().code(2).stderr(predicate::str::contains(
+        "guests.web.workload.working_set: working set 9 GiB is larger than the guest's memory 8 GiB",
+    ));
 }
 
 #[test]
@@ -146,12 +145,9 @@ fn hugepage_guest_without_a_pool_is_an_error() {
     // QEMU with -mem-path on hugetlbfs fails to start when the pool is empty.
     let dir = scratch();
     let f = quickstart_with(dir.path(), "    balloon: true", "    hugepages: true\n    balloon: true");
-    overcommit()
-        .arg("check")
-        .arg(&f)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("guests.web.hugepages: hugepage-backed guest, but the host has no hugetlb pool"));
+    overcommit().arg("check").arg(&f).assert().code(2).stderr(predicate::str::contains(
+        "guests.web.hugepages: hugepage-backed guest, but the host has no hugetlb pool",
+    ));
 }
 
 #[test]

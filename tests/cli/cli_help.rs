@@ -29,7 +29,8 @@ fn every_subcommand_help_shows_an_example() {
 #[test]
 fn completions_for_each_shell() {
     // Each generator writes its shell's own completion syntax.
-    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef overcommit"), ("fish", "complete -c overcommit")] {
+    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef overcommit"), ("fish", "complete -c overcommit")]
+    {
         overcommit().args(["completions", shell]).assert().success().stdout(predicate::str::contains(marker));
     }
 }

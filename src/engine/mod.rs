@@ -1,0 +1,852 @@
+//! The discrete-event engine: plays a scenario forward in integer
+//! nanoseconds.
+//!
+//! Guests do not get an event per touch. Each live guest runs in time
+//! slices: a slice draws a Poisson number of touches for its compute time,
+//! plays them against the page state in one tight loop, and charges the
+//! stalls (faults, swap waits, exits, page walks) to the guest's own clock,
+//! so a stalled guest touches less (a closed loop). Events carry the state
+//! changes: guest start, the next slice (or the resume after a swap wait
+//! that outlasts a slice), workload phases, kswapd wake-ups, samples.
+//!
+//! One run is single-threaded and draws from one seeded
+//! `Xoshiro256PlusPlus`, so the same scenario and seed give the same
+//! result on any machine and with any number of threads.
+
+pub mod observe;
+pub mod queue;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hdrhistogram::Histogram;
+use rand::SeedableRng;
+use rand_distr::{Binomial, Distribution, Poisson};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::latency::{self, Costs, Translation, TranslationInput};
+use crate::model::page::{HUGE, REFERENCED, RES_MASK, RESIDENT, SWAPPED, UNTOUCHED, WRITTEN, mix64};
+use crate::model::workload::Sampler;
+use crate::model::{Backing, Frames, Guest, Memory, Status, Unit, Watermarks};
+use crate::policy::reclaim::Clock;
+use crate::policy::swap::SwapDevice;
+use crate::policy::{hugepages, oom};
+use crate::scenario::{GuestGroup, Pattern, Scenario, ThpMode};
+pub use observe::*;
+use queue::{EventQueue, SimTime};
+
+/// How a run is played, beyond what the scenario says.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// Share of pages simulated: 1 for page-exact, or 2^-k (k ≤ 9) for
+    /// spatial sampling. `None` chooses by size.
+    pub sample_rate: Option<f64>,
+    /// Length of a guest's touch slice.
+    pub slice_ns: u64,
+    pub costs: Costs,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig { seed: None, sample_rate: None, slice_ns: 1_000_000, costs: Costs::default() }
+    }
+}
+
+/// Sampled mode starts above this many simulated page touches in a run
+/// (about ten seconds of simulation at the engine's speed).
+pub const AUTO_TOUCH_BUDGET: f64 = 3e8;
+
+/// ... or above this many simulated pages (a byte of state each).
+pub const AUTO_PAGE_BUDGET: f64 = (1u64 << 28) as f64;
+
+/// The sampling rate `auto` picks: 1 (page-exact) when the run fits the
+/// budgets above, else the largest power of two that does, down to 1/512
+/// (so a 2 MiB region keeps a page on average).
+pub fn auto_sample_rate(s: &Scenario) -> f64 {
+    let pages: f64 = s.guests.iter().map(|g| g.memory.pages(4096) as f64 * f64::from(g.count)).sum();
+    let touches: f64 = s
+        .guests
+        .iter()
+        .map(|g| {
+            let peak = g
+                .workload
+                .phases
+                .iter()
+                .filter_map(|p| p.touch_rate)
+                .fold(g.workload.touch_rate.per_sec(), |a, r| a.max(r.per_sec()));
+            peak * f64::from(g.count) * s.duration.as_secs_f64()
+        })
+        .sum();
+    let mut r = 1.0;
+    while (touches * r > AUTO_TOUCH_BUDGET || pages * r > AUTO_PAGE_BUDGET) && r > 1.0 / 512.0 {
+        r /= 2.0;
+    }
+    r
+}
+
+/// Why a run could not be played.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunError {
+    #[error("sample rate {0} must be 1 or a power of two between 1/512 and 1")]
+    BadSampleRate(f64),
+    #[error(transparent)]
+    Past(#[from] queue::PastEvent),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Ev {
+    Start(usize),
+    /// The next slice of guest `.0`, valid while its generation is `.1`.
+    Slice(usize, u32),
+    Phase {
+        group: usize,
+        index: usize,
+    },
+    Kswapd,
+    Sample,
+}
+
+/// What the engine keeps for each guest beyond its pages.
+struct Runner {
+    sampler: Arc<Sampler>,
+    /// Share of the guest's touches that land on simulated pages.
+    share: f64,
+    rate: f64,
+    write_threshold: u32,
+    working_set_pages: u64,
+    pattern: Pattern,
+    small: Translation,
+    huge: Translation,
+    hist: Histogram<u64>,
+    touches: u64,
+    minor: u64,
+    major: u64,
+    thp_faults: u64,
+    hugetlb_faults: u64,
+    tlb_misses: u64,
+    hits: u64,
+    compute_ns: f64,
+    stall_ns: f64,
+    /// Where the stall went, in ns of guest time.
+    stall_by: StallBreakdown,
+    boot_delay: u64,
+    started_at: Option<u64>,
+    ended_at: Option<u64>,
+}
+
+/// One run of one scenario.
+pub struct Engine<'a> {
+    scenario: &'a Scenario,
+    cfg: RunConfig,
+    seed: u64,
+    rate: f64,
+    scale: f64,
+    mem: Memory,
+    clock: Clock,
+    runners: Vec<Runner>,
+    queue: EventQueue<Ev>,
+    rng: Xoshiro256PlusPlus,
+    kswapd_pending: bool,
+    swap_full_reported: bool,
+    oom_kills: u64,
+    pending: Vec<Event>,
+    /// Samplers by (group, last phase applied): every guest of a group
+    /// draws from the same distribution over the same simulated pages.
+    samplers: BTreeMap<(usize, Option<usize>), (Arc<Sampler>, f64)>,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(scenario: &'a Scenario, cfg: RunConfig) -> Result<Engine<'a>, RunError> {
+        let rate = cfg.sample_rate.unwrap_or_else(|| auto_sample_rate(scenario));
+        let valid = (0..=9).any(|k| rate == 1.0 / f64::from(1u32 << k));
+        if !valid {
+            return Err(RunError::BadSampleRate(rate));
+        }
+        let seed = cfg.seed.unwrap_or(scenario.seed);
+        let h = &scenario.host;
+        let frames_total = (h.usable_for_4k().bytes() as f64 / 4096.0 * rate).floor() as u64;
+        let mut guests = Vec::new();
+        let mut runners = Vec::new();
+        for (gi, group) in scenario.guests.iter().enumerate() {
+            for k in 0..group.count {
+                let name = format!("{}-{k}", group.name);
+                let backing = backing_of(scenario, group);
+                let real_pages = group.memory.pages(4096);
+                let real = if rate < 1.0 { sampled_pages(real_pages, rate) } else { Vec::new() };
+                let w = &group.workload;
+                guests.push(Guest::new(name, gi, backing, real_pages, real, w.shared.get(), w.zero.get()));
+                runners.push(Runner {
+                    sampler: Arc::new(Sampler::Idle),
+                    share: 0.0,
+                    rate: 0.0,
+                    write_threshold: 0,
+                    working_set_pages: 0,
+                    pattern: w.pattern,
+                    small: Translation {
+                        miss_ratio: 0.0,
+                        walk_ns: 0.0,
+                        exit_stall_per_s: 0.0,
+                        flush_misses_per_s: 0.0,
+                    },
+                    huge: Translation { miss_ratio: 0.0, walk_ns: 0.0, exit_stall_per_s: 0.0, flush_misses_per_s: 0.0 },
+                    hist: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds"),
+                    touches: 0,
+                    minor: 0,
+                    major: 0,
+                    thp_faults: 0,
+                    hugetlb_faults: 0,
+                    tlb_misses: 0,
+                    hits: 0,
+                    compute_ns: 0.0,
+                    stall_ns: 0.0,
+                    stall_by: StallBreakdown::default(),
+                    boot_delay: 0,
+                    started_at: None,
+                    ended_at: None,
+                });
+            }
+        }
+        let frames = Frames::new(frames_total);
+        let mem = Memory {
+            watermarks: Watermarks::kernel_default(h.ram.bytes(), rate),
+            min_free: frames.free(),
+            frames,
+            pool_total: h.hugepages.count,
+            pool_free: h.hugepages.count,
+            pool_page_bytes: h.hugepages.size.bytes(),
+            swap: SwapDevice::new(h.swap.as_ref(), rate),
+            zram_frames: 0,
+            guests,
+            peak_used: 0,
+        };
+        let mut engine = Engine {
+            scenario,
+            cfg,
+            seed,
+            rate,
+            scale: 1.0 / rate,
+            mem,
+            clock: Clock::default(),
+            runners,
+            queue: EventQueue::default(),
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            kswapd_pending: false,
+            swap_full_reported: false,
+            oom_kills: 0,
+            pending: Vec::new(),
+            samplers: BTreeMap::new(),
+        };
+        for g in 0..engine.mem.guests.len() {
+            engine.apply_workload(g, None);
+            engine.queue.schedule(0, Ev::Start(g))?;
+        }
+        for (gi, group) in scenario.guests.iter().enumerate() {
+            for (index, ph) in group.workload.phases.iter().enumerate() {
+                if ph.at <= scenario.duration {
+                    engine.queue.schedule(ph.at.nanos(), Ev::Phase { group: gi, index })?;
+                }
+            }
+        }
+        engine.queue.schedule(0, Ev::Sample)?;
+        Ok(engine)
+    }
+
+    pub fn sample_rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// Play the scenario to its end, reporting to `sink`.
+    pub fn run(mut self, sink: &mut dyn Sink) -> Result<Summary, RunError> {
+        let end = self.scenario.duration.nanos();
+        let mut last_sample = None;
+        let mut next_progress = 0u64;
+        while let Some(t) = self.queue.peek_time() {
+            if t > end {
+                break;
+            }
+            let Some((now, ev)) = self.queue.pop() else { break };
+            match ev {
+                Ev::Start(g) => self.start(g, now)?,
+                Ev::Slice(g, gn) => {
+                    if self.mem.guests[g].generation == gn && self.mem.guests[g].is_alive() {
+                        self.slice(g, now)?;
+                    }
+                }
+                Ev::Phase { group, index } => self.phase(group, index, now),
+                Ev::Kswapd => {
+                    self.kswapd_pending = false;
+                    let target = self.mem.watermarks.high;
+                    self.clock.reclaim(&mut self.mem, target, now);
+                    self.mem.note_usage();
+                }
+                Ev::Sample => {
+                    sink.sample(&self.sample(now));
+                    last_sample = Some(now);
+                    let next = now + self.scenario.sample_every.nanos();
+                    if next <= end {
+                        self.queue.schedule(next, Ev::Sample)?;
+                    }
+                }
+            }
+            self.check_swap_full(now);
+            for e in self.pending.drain(..) {
+                sink.event(&e);
+            }
+            if now >= next_progress {
+                sink.progress(now, end);
+                next_progress = now + end / 100 + 1;
+            }
+        }
+        if last_sample != Some(end) {
+            sink.sample(&self.sample(end));
+        }
+        sink.event(&Event { t_ns: end, kind: EventKind::RunEnd, guest: String::new(), detail: String::new() });
+        sink.progress(end, end);
+        Ok(self.summary())
+    }
+
+    fn start(&mut self, g: usize, now: SimTime) -> Result<(), RunError> {
+        let group = &self.scenario.guests[self.mem.guests[g].group];
+        let costs = self.cfg.costs;
+        let real_bytes = group.memory.bytes();
+        let mut boot = 0u64;
+        match self.mem.guests[g].backing {
+            Backing::Hugetlb { page_bytes } => {
+                if let Err(short) = hugepages::reserve(&mut self.mem, g, real_bytes) {
+                    self.mem.guests[g].status = Status::FailedToStart;
+                    let detail = format!(
+                        "needs {} huge pages of {} MiB but the pool has {} free: QEMU cannot map its memory",
+                        short.needed,
+                        page_bytes >> 20,
+                        short.free
+                    );
+                    self.push_event(now, EventKind::FailedToStart, g, detail);
+                    return Ok(());
+                }
+                if group.prealloc {
+                    let regions = self.mem.guests[g].region_touched.len();
+                    for r in 0..regions {
+                        self.fault_hugetlb_region(g, r);
+                    }
+                    let per = if page_bytes >= 1 << 30 { costs.fault_hugetlb_1g_ns } else { costs.fault_hugetlb_2m_ns };
+                    boot = (regions as f64 * per) as u64;
+                }
+            }
+            Backing::Small { .. } => {
+                if group.prealloc {
+                    // QEMU touches every page before the guest runs
+                    // (-mem-prealloc); with THP the kernel faults 2 MiB at a
+                    // time.
+                    let n = self.mem.guests[g].sim_pages();
+                    let mut t = 0f64;
+                    for p in 0..n {
+                        if self.mem.guests[g].pages[p as usize] & RES_MASK != UNTOUCHED {
+                            continue;
+                        }
+                        match self.fault(g, p, now, false) {
+                            Some((cost, _, reclaim)) => t += cost + reclaim,
+                            None => return Ok(()),
+                        }
+                    }
+                    // Fault costs count real pages: scale back up.
+                    boot = (t * self.scale) as u64;
+                    self.mem.guests[g].pages.iter_mut().for_each(|s| *s &= !REFERENCED);
+                }
+            }
+        }
+        let r = &mut self.runners[g];
+        r.boot_delay = boot;
+        let at = now + boot;
+        r.started_at = Some(at);
+        let detail = if boot > 0 {
+            format!("prealloc took {:.3} s before the guest ran", boot as f64 / 1e9)
+        } else {
+            String::new()
+        };
+        self.push_event(at, EventKind::GuestStarted, g, detail);
+        let gn = self.mem.guests[g].generation;
+        self.queue.schedule(at, Ev::Slice(g, gn))?;
+        Ok(())
+    }
+
+    fn phase(&mut self, group: usize, index: usize, now: SimTime) {
+        let ph = &self.scenario.guests[group].workload.phases[index];
+        for g in 0..self.mem.guests.len() {
+            if self.mem.guests[g].group == group && self.mem.guests[g].is_alive() {
+                self.apply_workload(g, Some(index));
+                let mut parts = Vec::new();
+                if let Some(ws) = ph.working_set {
+                    parts.push(format!("working set {ws:.1}"));
+                }
+                if let Some(r) = ph.touch_rate {
+                    parts.push(format!("touch rate {r}"));
+                }
+                if let Some(p) = ph.pattern {
+                    parts.push(format!("pattern {p}"));
+                }
+                if let Some(w) = ph.write {
+                    parts.push(format!("writes {w}"));
+                }
+                self.push_event(now, EventKind::PhaseChange, g, parts.join(", "));
+            }
+        }
+    }
+
+    /// Set guest `g`'s workload to its group's base, with phases up to and
+    /// including `upto` applied.
+    fn apply_workload(&mut self, g: usize, upto: Option<usize>) {
+        let group = &self.scenario.guests[self.mem.guests[g].group];
+        let w = &group.workload;
+        let (mut ws, mut rate, mut pattern, mut write) = (w.working_set, w.touch_rate, w.pattern, w.write);
+        if let Some(upto) = upto {
+            for ph in &w.phases[..=upto] {
+                ws = ph.working_set.unwrap_or(ws);
+                rate = ph.touch_rate.unwrap_or(rate);
+                pattern = ph.pattern.unwrap_or(pattern);
+                write = ph.write.unwrap_or(write);
+            }
+        }
+        let guest = &self.mem.guests[g];
+        let ws_pages = ws.pages(4096).min(group.memory.pages(4096));
+        let (sampler, share) = self
+            .samplers
+            .entry((guest.group, upto))
+            .or_insert_with(|| {
+                let (s, share) = if guest.real.is_empty() {
+                    (Sampler::exact(&pattern, ws_pages), 1.0)
+                } else {
+                    let k = guest.real.partition_point(|&p| p < ws_pages);
+                    Sampler::sampled(&pattern, &guest.real[..k], ws_pages)
+                };
+                (Arc::new(s), share)
+            })
+            .clone();
+        let host_huge = match guest.backing {
+            Backing::Small { .. } => 2 << 20,
+            Backing::Hugetlb { page_bytes } => page_bytes,
+        };
+        let cpu = &self.scenario.host.cpu;
+        let input = |host_page: u64| TranslationInput {
+            cpu,
+            pattern: &pattern,
+            working_set_bytes: ws.bytes(),
+            guest_page: w.guest_page_size,
+            host_page,
+            touch_rate: rate.per_sec(),
+            pagetable_updates: w.pagetable_updates.per_sec(),
+            vm_exits: w.vm_exits.per_sec(),
+            tpr_accesses: w.tpr_accesses.per_sec(),
+        };
+        let small = latency::translation(&self.cfg.costs, &input(4096));
+        let huge = latency::translation(&self.cfg.costs, &input(host_huge));
+        let r = &mut self.runners[g];
+        r.sampler = sampler;
+        r.share = share;
+        r.rate = rate.per_sec();
+        r.write_threshold = (write.get() * 4_294_967_295.0).round() as u32;
+        r.working_set_pages = ws_pages;
+        r.pattern = pattern;
+        r.small = small;
+        r.huge = huge;
+    }
+
+    /// One slice of guest `g`'s touches, starting at `now`.
+    fn slice(&mut self, g: usize, now: SimTime) -> Result<(), RunError> {
+        if self.mem.guests[g].status == Status::Starting {
+            self.mem.guests[g].status = Status::Running;
+        }
+        let slice = self.cfg.slice_ns as f64;
+        let scale = self.scale;
+        let costs_dram = self.cfg.costs.dram_ns;
+        let r = &self.runners[g];
+        let lambda = r.rate * r.share * slice / 1e9;
+        let n = if lambda > 0.0 { Poisson::new(lambda).map_or(0, |d| d.sample(&mut self.rng) as u64) } else { 0 };
+        let spacing = if n > 0 { slice / n as f64 } else { slice };
+        let write_threshold = r.write_threshold;
+        let mut hits = [0u64; 2];
+        let mut stall = 0f64;
+        let mut killed = false;
+        let mut i = 0u64;
+        while i < n {
+            let (p, bits) = self.runners[g].sampler.draw(&mut self.rng);
+            let write = bits < write_threshold;
+            let pages = &mut self.mem.guests[g].pages;
+            let st = pages[p as usize];
+            if st & 1 == 1 {
+                // RESIDENT (1) or HUGE (3): a hit.
+                pages[p as usize] = st | REFERENCED | if write { WRITTEN } else { 0 };
+                hits[((st >> 1) & 1) as usize] += 1;
+            } else {
+                let t = now + (i as f64 * spacing + stall) as u64;
+                match self.fault(g, p, t, write) {
+                    Some((cost, kind, reclaim)) => {
+                        let lat = cost + reclaim + costs_dram;
+                        stall += (cost + reclaim) * scale;
+                        let r = &mut self.runners[g];
+                        let _ = r.hist.record(lat.max(1.0) as u64);
+                        r.stall_by.direct_reclaim_s += reclaim * scale / 1e9;
+                        match kind {
+                            FaultKind::Major => r.stall_by.major_faults_s += cost * scale / 1e9,
+                            _ => r.stall_by.first_touch_faults_s += cost * scale / 1e9,
+                        }
+                    }
+                    None => {
+                        killed = true;
+                        break;
+                    }
+                }
+            }
+            i += 1;
+        }
+        // Hits: DRAM latency, plus a page walk on a TLB miss. Misses among
+        // the hits are drawn in one batch per backing.
+        let r = &mut self.runners[g];
+        let mut misses_total = 0u64;
+        for (k, tr) in [(0usize, r.small), (1usize, r.huge)] {
+            let h = hits[k];
+            if h == 0 {
+                continue;
+            }
+            let flush = tr.flush_misses_per_s * slice / 1e9 * (h as f64 / n.max(1) as f64) * r.share;
+            let drawn = Binomial::new(h, tr.miss_ratio.clamp(0.0, 1.0)).map_or(0, |b| b.sample(&mut self.rng));
+            let misses = (drawn + flush.round() as u64).min(h);
+            misses_total += misses;
+            let _ = r.hist.record_n((costs_dram.max(1.0)) as u64, h - misses);
+            if misses > 0 {
+                let _ = r.hist.record_n((costs_dram + tr.walk_ns).max(1.0) as u64, misses);
+            }
+            stall += misses as f64 * tr.walk_ns * scale;
+            r.stall_by.page_walks_s += misses as f64 * tr.walk_ns * scale / 1e9;
+        }
+        let hits_total = hits[0] + hits[1];
+        r.hits += hits_total;
+        r.tlb_misses += misses_total;
+        r.touches += i;
+        // Exits (shadow page-table traps, TPR exits) cost vCPU time whether or
+        // not the guest touches memory.
+        let exit_stall = if hits_total > 0 {
+            let small_share = hits[0] as f64 / hits_total as f64;
+            r.small.exit_stall_per_s * small_share + r.huge.exit_stall_per_s * (1.0 - small_share)
+        } else {
+            r.small.exit_stall_per_s
+        } * slice
+            / 1e9;
+        stall += exit_stall;
+        r.stall_by.vm_exits_s += exit_stall / 1e9;
+        let done = i as f64 * spacing;
+        r.compute_ns += if killed { done } else { slice };
+        r.stall_ns += stall;
+        if killed {
+            return Ok(());
+        }
+        let next = now + (slice + stall).round() as u64;
+        let gn = self.mem.guests[g].generation;
+        self.queue.schedule(next, Ev::Slice(g, gn))?;
+        Ok(())
+    }
+
+    /// Guest `g` touches page `p` at `t` and it is not mapped: allocate or
+    /// swap it in. Returns the fault's cost in ns (one real fault), or
+    /// `None` when the OOM killer killed `g` itself.
+    fn fault(&mut self, g: usize, p: u64, t: SimTime, write: bool) -> Option<(f64, FaultKind, f64)> {
+        let costs = self.cfg.costs;
+        let st = self.mem.guests[g].pages[p as usize];
+        let mark = REFERENCED | if write { WRITTEN } else { 0 };
+        let result = match (st & RES_MASK, self.mem.guests[g].backing) {
+            (UNTOUCHED, Backing::Hugetlb { page_bytes }) => {
+                let r = self.mem.guests[g].region_of(p);
+                self.fault_hugetlb_region(g, r);
+                self.mem.guests[g].pages[p as usize] |= mark;
+                self.runners[g].hugetlb_faults += 1;
+                let cost = if page_bytes >= 1 << 30 { costs.fault_hugetlb_1g_ns } else { costs.fault_hugetlb_2m_ns };
+                (cost, FaultKind::Hugetlb, 0.0)
+            }
+            (UNTOUCHED, Backing::Small { thp }) => {
+                let region = self.mem.guests[g].region_of(p);
+                let range = self.mem.guests[g].region_range(region);
+                let size = range.end - range.start;
+                let full = self.mem.guests[g].region_pages * (region as u64 + 1)
+                    <= self.scenario.guests[self.mem.guests[g].group].memory.pages(4096);
+                if thp
+                    && full
+                    && size > 0
+                    && self.mem.guests[g].region_touched[region] == 0
+                    && self.mem.frames.free() >= size + self.mem.watermarks.low
+                {
+                    let guest = &mut self.mem.guests[g];
+                    for q in range.clone() {
+                        guest.pages[q as usize] = (guest.pages[q as usize] & !RES_MASK) | HUGE;
+                    }
+                    guest.pages[p as usize] |= mark;
+                    guest.region_touched[region] = size as u32;
+                    guest.huge += size;
+                    guest.thps += 1;
+                    self.mem.frames.insert(Unit { guest: g as u32, page: range.start, thp: true }, size);
+                    self.runners[g].thp_faults += 1;
+                    (costs.fault_thp_ns, FaultKind::Thp, 0.0)
+                } else {
+                    let stall = self.make_room(g, t)?;
+                    let guest = &mut self.mem.guests[g];
+                    guest.pages[p as usize] = (st & !RES_MASK) | RESIDENT | mark;
+                    guest.region_touched[region] += 1;
+                    guest.resident += 1;
+                    self.mem.frames.insert(Unit { guest: g as u32, page: p, thp: false }, 1);
+                    self.runners[g].minor += 1;
+                    (costs.fault_4k_ns, FaultKind::Minor, stall)
+                }
+            }
+            (SWAPPED, _) => {
+                let stall = self.make_room(g, t)?;
+                let wait = self.mem.swap.read(t + stall as u64);
+                self.mem.sync_zram();
+                let guest = &mut self.mem.guests[g];
+                guest.pages[p as usize] = (st & !RES_MASK) | RESIDENT | mark;
+                guest.swapped -= 1;
+                guest.resident += 1;
+                self.mem.frames.insert(Unit { guest: g as u32, page: p, thp: false }, 1);
+                self.runners[g].major += 1;
+                (wait as f64 + costs.swapin_overhead_ns, FaultKind::Major, stall)
+            }
+            _ => unreachable!("a fault is only taken on an unmapped page"),
+        };
+        let held = self.mem.guest_frames(g);
+        let guest = &mut self.mem.guests[g];
+        if held > guest.peak_frames {
+            guest.peak_frames = held;
+        }
+        self.mem.note_usage();
+        if self.mem.frames.free() < self.mem.watermarks.low && !self.kswapd_pending {
+            self.kswapd_pending = true;
+            // kswapd is woken by the allocation and runs right after it.
+            let _ = self.queue.schedule(t.max(self.queue.now()), Ev::Kswapd);
+        }
+        Some(result)
+    }
+
+    /// Mark every page of hugetlb region `r` of guest `g` as mapped.
+    fn fault_hugetlb_region(&mut self, g: usize, r: usize) {
+        let guest = &mut self.mem.guests[g];
+        let range = guest.region_range(r);
+        for q in range.clone() {
+            guest.pages[q as usize] = (guest.pages[q as usize] & !RES_MASK) | HUGE;
+        }
+        guest.huge += range.end - range.start;
+        guest.region_touched[r] = (range.end - range.start) as u32;
+    }
+
+    /// Make one frame free for guest `g`: direct reclaim, then the OOM
+    /// killer. Returns the stall direct reclaim cost, or `None` if `g`
+    /// itself was killed.
+    fn make_room(&mut self, g: usize, t: SimTime) -> Option<f64> {
+        let mut stall = 0.0;
+        while self.mem.frames.free() == 0 {
+            // Direct reclaim frees a batch (SWAP_CLUSTER_MAX = 32 pages in
+            // mm/vmscan.c) on the faulting task's time; scanning a page
+            // costs about 0.2 us of CPU (an estimate: a few cache misses
+            // and LRU bookkeeping per page).
+            let out = self.clock.reclaim(&mut self.mem, 32, t);
+            stall += out.scanned as f64 * 200.0;
+            if out.evicted > 0 && self.mem.frames.free() > 0 {
+                break;
+            }
+            if self.mem.frames.free() > 0 {
+                break;
+            }
+            let victim = oom::select_victim(&self.mem)?;
+            self.kill(victim, t);
+            if victim == g {
+                return None;
+            }
+        }
+        Some(stall)
+    }
+
+    fn kill(&mut self, g: usize, t: SimTime) {
+        let held = self.mem.guest_frames(g);
+        let guest = &self.mem.guests[g];
+        let detail = format!(
+            "out of memory: killed the largest guest ({:.1} resident, {:.1} swapped)",
+            crate::units::ByteSize((held as f64 * 4096.0 * self.scale) as u64),
+            crate::units::ByteSize((guest.swapped as f64 * 4096.0 * self.scale) as u64)
+        );
+        self.mem.frames.remove_guest(g as u32, held);
+        self.mem.swap.discard(guest.swapped);
+        self.mem.sync_zram();
+        hugepages::release(&mut self.mem, g);
+        let guest = &mut self.mem.guests[g];
+        guest.status = Status::OomKilled;
+        guest.generation += 1;
+        guest.resident = 0;
+        guest.swapped = 0;
+        guest.huge = 0;
+        guest.thps = 0;
+        for s in guest.pages.iter_mut() {
+            *s &= !(RES_MASK | REFERENCED);
+        }
+        self.runners[g].ended_at = Some(t);
+        self.oom_kills += 1;
+        self.push_event(t, EventKind::OomKill, g, detail);
+    }
+
+    fn check_swap_full(&mut self, now: SimTime) {
+        if !self.swap_full_reported && self.mem.swap.capacity > 0 && self.mem.swap.is_full() {
+            self.swap_full_reported = true;
+            self.pending.push(Event {
+                t_ns: now,
+                kind: EventKind::SwapFull,
+                guest: String::new(),
+                detail: "every swap slot is used: reclaim can no longer free guest memory".into(),
+            });
+        }
+    }
+
+    fn push_event(&mut self, t: SimTime, kind: EventKind, g: usize, detail: String) {
+        self.pending.push(Event { t_ns: t, kind, guest: self.mem.guests[g].name.clone(), detail });
+    }
+
+    fn bytes(&self, sim_pages: u64) -> u64 {
+        (sim_pages as f64 * 4096.0 * self.scale).round() as u64
+    }
+
+    fn sample(&self, now: SimTime) -> Sample {
+        let m = &self.mem;
+        let guests: Vec<GuestSample> = m
+            .guests
+            .iter()
+            .zip(&self.runners)
+            .map(|(g, r)| GuestSample {
+                resident_bytes: self.bytes(g.resident + g.huge),
+                huge_bytes: self.bytes(g.huge),
+                swapped_bytes: self.bytes(g.swapped),
+                untouched_bytes: if g.is_alive() { self.bytes(g.untouched()) } else { 0 },
+                touches: (r.touches as f64 * self.scale).round() as u64,
+                minor_faults: ((r.minor + r.thp_faults + r.hugetlb_faults) as f64 * self.scale).round() as u64,
+                major_faults: (r.major as f64 * self.scale).round() as u64,
+            })
+            .collect();
+        let guest_resident: u64 =
+            m.guests.iter().filter(|g| matches!(g.backing, Backing::Small { .. })).map(|g| g.resident + g.huge).sum();
+        let pool_bytes = m.pool_total * m.pool_page_bytes;
+        Sample {
+            t_ns: now,
+            host: HostSample {
+                frames_bytes: self.bytes(m.frames.total()),
+                used_bytes: self.bytes(m.frames.used()),
+                free_bytes: self.bytes(m.frames.free()),
+                guest_resident_bytes: self.bytes(guest_resident),
+                swap_used_bytes: self.bytes(m.swap.used),
+                zram_bytes: self.bytes(m.zram_frames),
+                pool_bytes,
+                pool_used_bytes: (m.pool_total - m.pool_free) * m.pool_page_bytes,
+            },
+            guests,
+        }
+    }
+
+    fn summary(&self) -> Summary {
+        let s = self.scenario;
+        let h = &s.host;
+        let guests = self
+            .mem
+            .guests
+            .iter()
+            .zip(&self.runners)
+            .map(|(g, r)| {
+                let group = &s.guests[g.group];
+                let hist = &r.hist;
+                let pct = |q: f64| if hist.is_empty() { 0 } else { hist.value_at_quantile(q) };
+                let touches = (r.touches as f64 * self.scale).round() as u64;
+                let major = (r.major as f64 * self.scale).round() as u64;
+                GuestSummary {
+                    name: g.name.clone(),
+                    group: group.name.clone(),
+                    state: match g.status {
+                        Status::Starting => "running".to_string(),
+                        other => other.label().to_string(),
+                    },
+                    memory_bytes: group.memory.bytes(),
+                    backing: crate::report::check::backing(s, group),
+                    resident_peak_bytes: self.bytes(g.peak_frames.max(g.huge)),
+                    swapped_peak_bytes: self.bytes(g.peak_swapped),
+                    resident_end_bytes: self.bytes(g.resident + g.huge),
+                    swapped_end_bytes: self.bytes(g.swapped),
+                    touches,
+                    minor_faults: ((r.minor + r.thp_faults + r.hugetlb_faults) as f64 * self.scale).round() as u64,
+                    major_faults: major,
+                    thp_faults: (r.thp_faults as f64 * self.scale).round() as u64,
+                    hugetlb_faults: (r.hugetlb_faults as f64 * self.scale).round() as u64,
+                    fault_ratio: if r.touches > 0 { r.major as f64 / r.touches as f64 } else { 0.0 },
+                    tlb_miss_ratio: if r.hits > 0 { r.tlb_misses as f64 / r.hits as f64 } else { 0.0 },
+                    latency_ns: Percentiles {
+                        mean: if hist.is_empty() { 0.0 } else { (hist.mean() * 10.0).round() / 10.0 },
+                        p50: pct(0.50),
+                        p95: pct(0.95),
+                        p99: pct(0.99),
+                        p999: pct(0.999),
+                    },
+                    slowdown: if r.compute_ns > 0.0 { (r.compute_ns + r.stall_ns) / r.compute_ns } else { 1.0 },
+                    stall_s: r.stall_by.rounded(),
+                    boot_delay_ns: r.boot_delay,
+                    started_at_ns: r.started_at,
+                    ended_at_ns: r.ended_at,
+                }
+            })
+            .collect::<Vec<_>>();
+        let running = self.mem.guests.iter().filter(|g| g.is_alive()).count() as u64;
+        let failed = self.mem.guests.iter().filter(|g| g.status == Status::FailedToStart).count() as u64;
+        Summary {
+            scenario: s.name.clone(),
+            seed: self.seed,
+            duration_s: s.duration.as_secs_f64(),
+            sample_rate: self.rate,
+            host: HostSummary {
+                ram_bytes: h.ram.bytes(),
+                usable_bytes: h.usable().bytes(),
+                configured_bytes: s.configured_bytes(),
+                overcommit_ratio: (s.overcommit_ratio() * 1e6).round() / 1e6,
+                hugepages_pool_bytes: h.hugepages.bytes(),
+                peak_used_bytes: self.bytes(self.mem.peak_used),
+                min_free_bytes: self.bytes(self.mem.min_free),
+                swap_size_bytes: h.swap.as_ref().map_or(0, |sw| sw.size.bytes()),
+                swap_used_peak_bytes: self.bytes(self.mem.swap.peak_used),
+                swap_reads: (self.mem.swap.reads as f64 * self.scale).round() as u64,
+                swap_writes: (self.mem.swap.writes as f64 * self.scale).round() as u64,
+                thp_splits: (self.clock.thp_splits as f64 * self.scale).round() as u64,
+                oom_kills: self.oom_kills,
+                guests_running: running,
+                guests_failed_to_start: failed,
+            },
+            guests,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FaultKind {
+    Minor,
+    Thp,
+    Hugetlb,
+    Major,
+}
+
+fn backing_of(s: &Scenario, g: &GuestGroup) -> Backing {
+    if g.hugepages {
+        Backing::Hugetlb { page_bytes: g.hugepage_size.unwrap_or(s.host.hugepages.size).bytes() }
+    } else {
+        Backing::Small { thp: s.host.thp != ThpMode::Never }
+    }
+}
+
+/// Real page indices kept by spatial sampling at `rate`: those whose hash
+/// falls below rate × 2^64 (SHARDS, Waldspurger et al., FAST 2015).
+fn sampled_pages(real_pages: u64, rate: f64) -> Vec<u64> {
+    let threshold = (rate * 18_446_744_073_709_551_616.0) as u64;
+    (0..real_pages).filter(|&p| mix64(p ^ 0x5A4D_D5) < threshold).collect()
+}
+
+/// Play `scenario` with `cfg`, reporting to `sink`.
+pub fn run(scenario: &Scenario, cfg: RunConfig, sink: &mut dyn Sink) -> Result<Summary, RunError> {
+    Engine::new(scenario, cfg)?.run(sink)
+}

@@ -1,0 +1,208 @@
+//! What a run tells the outside world while it runs (samples and events,
+//! through a [`Sink`]) and when it ends (a [`Summary`]). The engine does no
+//! I/O: report writers implement [`Sink`].
+
+use serde::Serialize;
+
+/// Receives the run's time series and events as they happen.
+pub trait Sink {
+    fn sample(&mut self, sample: &Sample);
+    fn event(&mut self, event: &Event);
+    /// Called now and then with the simulated time reached, for progress
+    /// bars.
+    fn progress(&mut self, _now_ns: u64, _end_ns: u64) {}
+}
+
+/// A sink that keeps everything in memory.
+#[derive(Debug, Default, Clone)]
+pub struct Recorder {
+    pub samples: Vec<Sample>,
+    pub events: Vec<Event>,
+}
+
+impl Sink for Recorder {
+    fn sample(&mut self, sample: &Sample) {
+        self.samples.push(sample.clone());
+    }
+    fn event(&mut self, event: &Event) {
+        self.events.push(event.clone());
+    }
+}
+
+/// A sink that drops everything (benchmarks, planners).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Discard;
+
+impl Sink for Discard {
+    fn sample(&mut self, _: &Sample) {}
+    fn event(&mut self, _: &Event) {}
+}
+
+/// Host and guest state at one instant. Sizes in bytes (scaled back up in
+/// sampled mode); counters are totals since the start.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sample {
+    pub t_ns: u64,
+    pub host: HostSample,
+    pub guests: Vec<GuestSample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostSample {
+    /// Ordinary memory (usable RAM minus the hugetlb pool).
+    pub frames_bytes: u64,
+    pub used_bytes: u64,
+    pub free_bytes: u64,
+    /// Guest pages resident in ordinary memory (4 KiB and THP).
+    pub guest_resident_bytes: u64,
+    pub swap_used_bytes: u64,
+    /// RAM holding zram's compressed pages.
+    pub zram_bytes: u64,
+    pub pool_bytes: u64,
+    pub pool_used_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GuestSample {
+    pub resident_bytes: u64,
+    pub huge_bytes: u64,
+    pub swapped_bytes: u64,
+    pub untouched_bytes: u64,
+    pub touches: u64,
+    pub minor_faults: u64,
+    pub major_faults: u64,
+}
+
+/// Something that happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub t_ns: u64,
+    pub kind: EventKind,
+    pub guest: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    GuestStarted,
+    FailedToStart,
+    PhaseChange,
+    SwapFull,
+    OomKill,
+    RunEnd,
+}
+
+impl EventKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            EventKind::GuestStarted => "guest_started",
+            EventKind::FailedToStart => "failed_to_start",
+            EventKind::PhaseChange => "phase_change",
+            EventKind::SwapFull => "swap_full",
+            EventKind::OomKill => "oom_kill",
+            EventKind::RunEnd => "run_end",
+        }
+    }
+}
+
+/// The whole run in numbers: what `summary.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub seed: u64,
+    pub duration_s: f64,
+    /// Share of pages simulated (1 = page-exact; below 1, spatial sampling
+    /// and counts scaled by its inverse).
+    pub sample_rate: f64,
+    pub host: HostSummary,
+    pub guests: Vec<GuestSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostSummary {
+    pub ram_bytes: u64,
+    pub usable_bytes: u64,
+    pub configured_bytes: u64,
+    pub overcommit_ratio: f64,
+    pub hugepages_pool_bytes: u64,
+    pub peak_used_bytes: u64,
+    pub min_free_bytes: u64,
+    pub swap_size_bytes: u64,
+    pub swap_used_peak_bytes: u64,
+    pub swap_reads: u64,
+    pub swap_writes: u64,
+    pub thp_splits: u64,
+    pub oom_kills: u64,
+    pub guests_running: u64,
+    pub guests_failed_to_start: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GuestSummary {
+    pub name: String,
+    pub group: String,
+    pub state: String,
+    pub memory_bytes: u64,
+    pub backing: String,
+    pub resident_peak_bytes: u64,
+    pub swapped_peak_bytes: u64,
+    pub resident_end_bytes: u64,
+    pub swapped_end_bytes: u64,
+    pub touches: u64,
+    pub minor_faults: u64,
+    pub major_faults: u64,
+    pub thp_faults: u64,
+    pub hugetlb_faults: u64,
+    /// Major faults per touch.
+    pub fault_ratio: f64,
+    pub tlb_miss_ratio: f64,
+    pub latency_ns: Percentiles,
+    /// (compute + stall) / compute.
+    pub slowdown: f64,
+    /// Seconds of guest time lost, by cause.
+    pub stall_s: StallBreakdown,
+    /// How late the guest started running (prealloc).
+    pub boot_delay_ns: u64,
+    pub started_at_ns: Option<u64>,
+    pub ended_at_ns: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Percentiles {
+    pub mean: f64,
+    pub p50: u64,
+    pub p95: u64,
+    pub p99: u64,
+    pub p999: u64,
+}
+
+/// Where a guest's stall time went, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct StallBreakdown {
+    /// First touches: 4 KiB, THP and hugetlb page faults.
+    pub first_touch_faults_s: f64,
+    /// Swap-ins, including the wait for the device.
+    pub major_faults_s: f64,
+    /// Direct reclaim done on the guest's time.
+    pub direct_reclaim_s: f64,
+    /// TLB-miss page walks (2-D under EPT).
+    pub page_walks_s: f64,
+    /// VM exits: shadow page-table traps, TPR exits, TLB refills after
+    /// flushes without VPID.
+    pub vm_exits_s: f64,
+}
+
+impl StallBreakdown {
+    /// Rounded to the microsecond, so the JSON stays readable.
+    pub fn rounded(&self) -> StallBreakdown {
+        let r = |v: f64| (v * 1e6).round() / 1e6;
+        StallBreakdown {
+            first_touch_faults_s: r(self.first_touch_faults_s),
+            major_faults_s: r(self.major_faults_s),
+            direct_reclaim_s: r(self.direct_reclaim_s),
+            page_walks_s: r(self.page_walks_s),
+            vm_exits_s: r(self.vm_exits_s),
+        }
+    }
+}

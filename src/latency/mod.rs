@@ -1,0 +1,182 @@
+//! What each memory touch costs: DRAM, address translation (TLB reach, 2-D
+//! EPT walks or shadow paging, TLB flushes without VPID, TPR exits without
+//! FlexPriority) and page faults.
+//!
+//! Every default below cites where its figure comes from. A calibration file
+//! (`overcommit calibrate`) replaces the fault, copy and DRAM/TLB figures
+//! with this host's own.
+
+pub mod che;
+
+use serde::Serialize;
+
+use crate::scenario::{CpuFeatures, Pattern};
+
+/// The cost figures the engine uses, in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Costs {
+    /// A load that misses the caches and goes to DRAM. Intel Memory Latency
+    /// Checker reports 80–100 ns idle latency on two-socket Xeon servers;
+    /// 90 ns is the middle.
+    pub dram_ns: f64,
+    /// One page-walk memory reference. Most walk references hit the page
+    /// walk caches or L2/L3 (Bhargava et al., ASPLOS 2008, "Accelerating
+    /// two-dimensional page walks for virtualized systems", report nested
+    /// walks of up to 24 references costing 2–4× a native walk); 8 ns per
+    /// reference (about 25 cycles, an L2/L3 hit) makes a native 4-level walk
+    /// 32 ns and a full 2-D walk 192 ns.
+    pub walk_ref_ns: f64,
+    /// Second-level TLB entries for 4 KiB and 2 MiB translations (Intel
+    /// Skylake: 1536-entry shared STLB, Intel 64 and IA-32 Architectures
+    /// Optimization Reference Manual, table 2-9).
+    pub tlb_entries: u64,
+    /// STLB entries for 1 GiB translations (Skylake: 16).
+    pub tlb_entries_1g: u64,
+    /// A VM exit and re-entry with a light handler: 1000–1500 cycles on
+    /// recent Intel cores (Agesen et al., "Software techniques for avoiding
+    /// hardware virtualization exits", USENIX ATC 2012, table 1); 0.5 us.
+    pub vm_exit_ns: f64,
+    /// A shadow page-table update on top of the exit that traps it: KVM's
+    /// mmu sync work, about 1.5 us (Agesen et al., ATC 2012; shadow faults
+    /// cost "several thousand cycles").
+    pub shadow_update_ns: f64,
+    /// First touch of a 4 KiB page in a guest: the EPT violation exit plus the
+    /// host's anonymous fault and zeroing; about 2.5 us (a native fault is
+    /// about 1 us with zeroing at ~10 GB/s; the exit and EPT entry fill add
+    /// the rest). Calibration replaces the host-fault part.
+    pub fault_4k_ns: f64,
+    /// First touch of a 2 MiB THP: zeroing 2 MiB at ~10 GB/s is ~200 us, and
+    /// the fault path adds a little; 220 us.
+    pub fault_thp_ns: f64,
+    /// First touch of a 2 MiB hugetlb page: like THP without compaction; 210 us.
+    pub fault_hugetlb_2m_ns: f64,
+    /// First touch of a 1 GiB hugetlb page: zeroing 1 GiB at ~10 GB/s; 100 ms.
+    pub fault_hugetlb_1g_ns: f64,
+    /// Copying one 4 KiB page (a COW break): memcpy at ~10 GB/s plus the
+    /// fault; 1.5 us.
+    pub copy_4k_ns: f64,
+    /// CPU work of a swap-in beyond the device wait (fault entry, swap cache
+    /// lookup, allocation, mapping); about 2 us.
+    pub swapin_overhead_ns: f64,
+}
+
+impl Default for Costs {
+    fn default() -> Self {
+        Costs {
+            dram_ns: 90.0,
+            walk_ref_ns: 8.0,
+            tlb_entries: 1536,
+            tlb_entries_1g: 16,
+            vm_exit_ns: 500.0,
+            shadow_update_ns: 1500.0,
+            fault_4k_ns: 2500.0,
+            fault_thp_ns: 220_000.0,
+            fault_hugetlb_2m_ns: 210_000.0,
+            fault_hugetlb_1g_ns: 100_000_000.0,
+            copy_4k_ns: 1500.0,
+            swapin_overhead_ns: 2000.0,
+        }
+    }
+}
+
+/// Page-table levels x86-64 walks to reach a page of this size with 4-level
+/// paging: 4 for 4 KiB, 3 for 2 MiB, 2 for 1 GiB.
+pub fn levels(page_bytes: u64) -> u32 {
+    match page_bytes {
+        b if b >= 1 << 30 => 2,
+        b if b >= 2 << 20 => 3,
+        _ => 4,
+    }
+}
+
+/// Memory references in a TLB-miss walk. With EPT each of the guest's `g`
+/// levels, and the final guest-physical address, is itself translated by a
+/// host walk of `h` levels: (g + 1)(h + 1) − 1 references, 24 for 4 KiB on
+/// both sides (Bhargava et al., ASPLOS 2008, figure 2). Shadow paging walks
+/// the shadow table natively: `g` references (with the smaller page size).
+pub fn walk_refs(ept: bool, guest_page: u64, host_page: u64) -> u32 {
+    let g = levels(guest_page);
+    let h = levels(host_page);
+    if ept { (g + 1) * (h + 1) - 1 } else { g.max(h) }
+}
+
+/// What translation costs one guest in one phase: the chance a touch misses
+/// the TLB, what a miss costs, and the per-second VM exit load.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Translation {
+    pub miss_ratio: f64,
+    pub walk_ns: f64,
+    /// Stall per second of guest time from exits (shadow page-table traps,
+    /// TPR exits, and TLB refills after flushes without VPID).
+    pub exit_stall_per_s: f64,
+    /// Extra TLB misses per second caused by flushes (no VPID).
+    pub flush_misses_per_s: f64,
+}
+
+/// Inputs of [`translation`] for one guest.
+pub struct TranslationInput<'a> {
+    pub cpu: &'a CpuFeatures,
+    pub pattern: &'a Pattern,
+    pub working_set_bytes: u64,
+    pub guest_page: u64,
+    pub host_page: u64,
+    pub touch_rate: f64,
+    pub pagetable_updates: f64,
+    pub vm_exits: f64,
+    pub tpr_accesses: f64,
+}
+
+pub fn translation(c: &Costs, t: &TranslationInput) -> Translation {
+    // A TLB entry maps the smaller of the two page sizes (a guest 4 KiB
+    // page on a host 2 MiB page is cached as 4 KiB).
+    let tlb_page = t.guest_page.min(t.host_page).max(4096);
+    let entries = if tlb_page >= 1 << 30 { c.tlb_entries_1g } else { c.tlb_entries };
+    let units = t.working_set_bytes.div_ceil(tlb_page).max(1);
+    // The TLB is an LRU-like cache of translations: Che's approximation
+    // over the working set's per-page popularity gives its miss ratio.
+    let miss_ratio = che::miss_ratio(t.pattern, units, entries, tlb_page / 4096);
+    let walk_ns = f64::from(walk_refs(t.cpu.ept, t.guest_page, t.host_page)) * c.walk_ref_ns;
+
+    let mut exit_rate = t.vm_exits;
+    let mut stall = 0.0;
+    if !t.cpu.ept {
+        // Shadow paging: each guest page-table write traps to KVM.
+        exit_rate += t.pagetable_updates;
+        stall += t.pagetable_updates * c.shadow_update_ns;
+    }
+    if !t.cpu.flexpriority {
+        // Without TPR shadowing every guest TPR access is a VM exit.
+        exit_rate += t.tpr_accesses;
+    }
+    stall += exit_rate * c.vm_exit_ns;
+    let flush_misses_per_s = if t.cpu.vpid {
+        0.0
+    } else {
+        // Without VPID each exit/entry flushes the guest's TLB entries; the
+        // translations it held must be walked again. Between two exits the
+        // guest touches `touch_rate / exit_rate` pages; at most the entries
+        // that were in use can need refilling.
+        let between = if exit_rate > 0.0 { t.touch_rate / exit_rate } else { f64::INFINITY };
+        let in_use = (entries.min(units) as f64) * (1.0 - miss_ratio);
+        exit_rate * in_use.min(between * (1.0 - miss_ratio))
+    };
+    stall += flush_misses_per_s * walk_ns;
+    Translation { miss_ratio, walk_ns, exit_stall_per_s: stall, flush_misses_per_s }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_dimensional_walk_lengths() {
+        // Bhargava et al. 2008: 4-level guest and host tables need 24
+        // references; (g+1)(h+1)-1 for other page sizes.
+        assert_eq!(walk_refs(true, 4096, 4096), 24);
+        assert_eq!(walk_refs(true, 4096, 2 << 20), 19);
+        assert_eq!(walk_refs(true, 2 << 20, 2 << 20), 15);
+        assert_eq!(walk_refs(true, 1 << 30, 1 << 30), 8);
+        // A native (shadow) walk of 4-level tables: 4 references.
+        assert_eq!(walk_refs(false, 4096, 4096), 4);
+    }
+}

@@ -1,0 +1,148 @@
+//! The host's ordinary (non-hugetlb) memory: how many 4 KiB frames exist and
+//! are free, and a table of what occupies them that reclaim's CLOCK hand
+//! walks.
+//!
+//! A table slot holds one resident unit: a 4 KiB guest page, or a whole
+//! transparent huge page (which counts 512 frames but takes one slot). The
+//! table has one slot per frame, so splitting a THP always finds room for
+//! its 511 extra pages.
+
+/// A slot's occupant: `guest` index, simulated page index, and whether it is
+/// a THP head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unit {
+    pub guest: u32,
+    pub page: u64,
+    pub thp: bool,
+}
+
+const EMPTY: u64 = u64::MAX;
+const THP_BIT: u64 = 1 << 63;
+const PAGE_BITS: u32 = 40;
+const PAGE_MASK: u64 = (1 << PAGE_BITS) - 1;
+
+impl Unit {
+    #[inline]
+    fn encode(self) -> u64 {
+        (u64::from(self.thp) << 63) | (u64::from(self.guest) << PAGE_BITS) | self.page
+    }
+    #[inline]
+    fn decode(v: u64) -> Unit {
+        Unit { guest: ((v & !THP_BIT) >> PAGE_BITS) as u32, page: v & PAGE_MASK, thp: v & THP_BIT != 0 }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Frames {
+    total: u64,
+    used: u64,
+    slots: Vec<u64>,
+    free_slots: Vec<u32>,
+}
+
+impl Frames {
+    pub fn new(total: u64) -> Self {
+        let n = usize::try_from(total).unwrap_or(usize::MAX);
+        // Free slots are handed out lowest first, so the table fills in
+        // allocation order (what CLOCK's hand then sweeps).
+        Frames { total, used: 0, slots: vec![EMPTY; n], free_slots: (0..n as u32).rev().collect() }
+    }
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+    pub fn free(&self) -> u64 {
+        self.total - self.used
+    }
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Occupy `frames` frames with `unit`. The caller has checked there is
+    /// room.
+    #[inline]
+    pub fn insert(&mut self, unit: Unit, frames: u64) -> u32 {
+        debug_assert!(self.used + frames <= self.total);
+        let slot = self.free_slots.pop().expect("a free slot exists whenever a frame is free");
+        self.slots[slot as usize] = unit.encode();
+        self.used += frames;
+        slot
+    }
+
+    #[inline]
+    pub fn get(&self, slot: usize) -> Option<Unit> {
+        let v = self.slots[slot];
+        (v != EMPTY).then(|| Unit::decode(v))
+    }
+
+    /// Replace what a slot holds (a THP head becoming its first 4 KiB page
+    /// when split) without changing the frame count.
+    pub fn replace(&mut self, slot: usize, unit: Unit) {
+        self.slots[slot] = unit.encode();
+    }
+
+    /// Free a slot and the `frames` it stood for.
+    #[inline]
+    pub fn remove(&mut self, slot: usize, frames: u64) {
+        debug_assert!(self.slots[slot] != EMPTY);
+        self.slots[slot] = EMPTY;
+        self.free_slots.push(slot as u32);
+        self.used -= frames;
+    }
+
+    /// Add a slot for a page whose frame is already counted (the pages a
+    /// split THP brings out).
+    pub fn insert_counted(&mut self, unit: Unit) -> u32 {
+        let slot = self.free_slots.pop().expect("a split THP's pages fit: one slot per frame");
+        self.slots[slot as usize] = unit.encode();
+        slot
+    }
+
+    /// Take (or give back) frames that have no slot: memory outside the
+    /// reclaimable set, such as pages pinned for a balloon.
+    pub fn adjust_unslotted(&mut self, delta: i64) {
+        self.used = self.used.checked_add_signed(delta).expect("frame accounting stays within bounds");
+        debug_assert!(self.used <= self.total);
+    }
+
+    /// Free every slot owned by `guest` and the `frames` it held.
+    pub fn remove_guest(&mut self, guest: u32, frames: u64) {
+        for (i, v) in self.slots.iter_mut().enumerate() {
+            if *v != EMPTY && Unit::decode(*v).guest == guest {
+                *v = EMPTY;
+                self.free_slots.push(i as u32);
+            }
+        }
+        self.used -= frames;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_round_trip() {
+        for u in [
+            Unit { guest: 0, page: 0, thp: false },
+            Unit { guest: 127, page: (1 << 40) - 1, thp: true },
+            Unit { guest: 5, page: 12345, thp: false },
+        ] {
+            assert_eq!(Unit::decode(u.encode()), u);
+        }
+    }
+
+    #[test]
+    fn accounting() {
+        let mut f = Frames::new(1024);
+        let a = f.insert(Unit { guest: 1, page: 0, thp: true }, 512);
+        let _b = f.insert(Unit { guest: 2, page: 7, thp: false }, 1);
+        assert_eq!(f.used(), 513);
+        f.remove(a as usize, 512);
+        assert_eq!(f.free(), 1023);
+        f.remove_guest(2, 1);
+        assert_eq!(f.used(), 0);
+    }
+}

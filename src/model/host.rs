@@ -1,0 +1,101 @@
+//! Host memory: ordinary frames, the hugetlb pool, swap, and the guests.
+
+use super::frames::Frames;
+use super::guest::Guest;
+use crate::policy::swap::SwapDevice;
+
+/// The free-memory watermarks kswapd works between, in simulated frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermarks {
+    pub min: u64,
+    pub low: u64,
+    pub high: u64,
+}
+
+impl Watermarks {
+    /// The kernel's defaults for a machine with `ram_bytes` of RAM
+    /// (mm/page_alloc.c): min_free_kbytes = √(16 × RAM in KiB), clamped to
+    /// 128 KiB..256 MiB; low = min + max(min/4, RAM × watermark_scale_factor
+    /// / 10000) and high = min + twice that gap, with the default
+    /// watermark_scale_factor of 10. Scaled by the sampling rate.
+    pub fn kernel_default(ram_bytes: u64, sample_rate: f64) -> Watermarks {
+        let ram_kib = ram_bytes as f64 / 1024.0;
+        let min_kib = (16.0 * ram_kib).sqrt().clamp(128.0, 262_144.0);
+        let gap_kib = (min_kib / 4.0).max(ram_kib * 10.0 / 10_000.0);
+        let frames = |kib: f64| (kib / 4.0 * sample_rate).ceil() as u64;
+        Watermarks { min: frames(min_kib), low: frames(min_kib + gap_kib), high: frames(min_kib + 2.0 * gap_kib) }
+    }
+}
+
+/// Everything the policies act on.
+#[derive(Debug)]
+pub struct Memory {
+    /// Ordinary memory: usable RAM minus the hugetlb pool.
+    pub frames: Frames,
+    pub watermarks: Watermarks,
+    pub pool_total: u64,
+    pub pool_free: u64,
+    pub pool_page_bytes: u64,
+    pub swap: SwapDevice,
+    /// Frames held by compressed pages in zram.
+    pub zram_frames: u64,
+    pub guests: Vec<Guest>,
+    /// Peak frames in use and the lowest free count seen.
+    pub peak_used: u64,
+    pub min_free: u64,
+}
+
+impl Memory {
+    /// Bring the frames held by zram in line with what it stores.
+    pub fn sync_zram(&mut self) {
+        let want = self.swap.ram_frames();
+        if want != self.zram_frames {
+            let delta = want as i64 - self.zram_frames as i64;
+            // zram can only grow into free memory; the rest waits for the
+            // next page-out to free a frame (the kernel would fail the
+            // write and keep the page).
+            let delta = delta.min(self.frames.free() as i64);
+            self.frames.adjust_unslotted(delta);
+            self.zram_frames = (self.zram_frames as i64 + delta) as u64;
+        }
+    }
+
+    /// Record a new high of used frames / low of free frames.
+    #[inline]
+    pub fn note_usage(&mut self) {
+        let used = self.frames.used();
+        if used > self.peak_used {
+            self.peak_used = used;
+        }
+        let free = self.frames.free();
+        if free < self.min_free {
+            self.min_free = free;
+        }
+    }
+
+    /// Ordinary frames a guest holds: its 4 KiB pages and the pages of its
+    /// THPs (each simulated page is one frame). Hugetlb pages are pool
+    /// memory, not frames.
+    pub fn guest_frames(&self, g: usize) -> u64 {
+        let guest = &self.guests[g];
+        match guest.backing {
+            crate::model::Backing::Small { .. } => guest.resident + guest.huge,
+            crate::model::Backing::Hugetlb { .. } => guest.resident,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watermarks_follow_the_kernel_formula() {
+        // 8 GiB: min = sqrt(16 × 8388608) = 11585 KiB; gap = max(2896,
+        // 8389) = 8389 KiB; low = 19974 KiB, high = 28363 KiB.
+        let w = Watermarks::kernel_default(8 << 30, 1.0);
+        assert_eq!(w.min, (11_585.24_f64 / 4.0).ceil() as u64);
+        assert_eq!(w.low, ((11_585.24 + 8_388.608) / 4.0_f64).ceil() as u64);
+        assert_eq!(w.high, ((11_585.24 + 2.0 * 8_388.608) / 4.0_f64).ceil() as u64);
+    }
+}

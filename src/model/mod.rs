@@ -1,0 +1,13 @@
+//! The state of a simulated host and its guests: pages, frames, the hugetlb
+//! pool and swap slots. No policy lives here: the engine and the policies
+//! read and change it through these types.
+
+pub mod frames;
+pub mod guest;
+pub mod host;
+pub mod page;
+pub mod workload;
+
+pub use frames::{Frames, Unit};
+pub use guest::{Backing, Guest, Status};
+pub use host::{Memory, Watermarks};

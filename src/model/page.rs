@@ -1,0 +1,70 @@
+//! One byte of state per simulated 4 KiB guest page, packed so the touch
+//! loop reads and writes a single byte.
+//!
+//! | bits | meaning |
+//! |---|---|
+//! | 0–1 | residency: untouched, resident (4 KiB frame), swapped out, huge (in a THP or a hugetlb page) |
+//! | 2 | referenced since the reclaim hand last passed (the accessed bit CLOCK reads) |
+//! | 3–4 | content class: unique, shared with the image, zero |
+//! | 5 | written since it was last scanned (KSM sees it as volatile) |
+
+pub const RES_MASK: u8 = 0b11;
+pub const UNTOUCHED: u8 = 0;
+pub const RESIDENT: u8 = 1;
+pub const SWAPPED: u8 = 2;
+pub const HUGE: u8 = 3;
+
+pub const REFERENCED: u8 = 1 << 2;
+
+pub const CLASS_SHIFT: u8 = 3;
+pub const CLASS_MASK: u8 = 0b11 << CLASS_SHIFT;
+
+pub const WRITTEN: u8 = 1 << 5;
+
+/// What a page holds, which decides whether KSM can merge it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Content {
+    /// Nobody else has these bytes.
+    Unique = 0,
+    /// Identical in every guest booted from the same image.
+    Shared = 1,
+    /// All zero.
+    Zero = 2,
+}
+
+impl Content {
+    pub fn of(state: u8) -> Content {
+        match (state & CLASS_MASK) >> CLASS_SHIFT {
+            1 => Content::Shared,
+            2 => Content::Zero,
+            _ => Content::Unique,
+        }
+    }
+    pub fn bits(self) -> u8 {
+        (self as u8) << CLASS_SHIFT
+    }
+}
+
+/// A 64-bit mix (SplitMix64's finaliser) used to give pages stable,
+/// well-spread pseudo-random properties from their index.
+#[inline]
+pub fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Content class of a page, fixed by its index so that page `i` of every
+/// guest with the same image agrees (that is what makes pages shareable).
+pub fn content_of(page: u64, shared: f64, zero: f64) -> Content {
+    let u = (mix64(page ^ 0xC0_7E47) >> 11) as f64 / (1u64 << 53) as f64;
+    if u < shared {
+        Content::Shared
+    } else if u < shared + zero {
+        Content::Zero
+    } else {
+        Content::Unique
+    }
+}

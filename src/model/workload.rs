@@ -1,0 +1,185 @@
+//! Which page a guest touches next: draws over the working set with the
+//! scenario's pattern. Page rank equals page index (page 0 is the hottest),
+//! so a hot set is also spatially close, as a program's hot data tends to be.
+//!
+//! In sampled mode only pages whose hash falls under the sampling rate exist
+//! (SHARDS' spatial sampling); the sampler then draws among those pages with
+//! their true relative weights, so each sampled page keeps the touch rate it
+//! has in the full system.
+
+use rand::Rng;
+use rand_distr::Distribution;
+
+use crate::latency::che::zipf_sum;
+use crate::scenario::Pattern;
+
+/// A draw: the page (simulated index) and 32 spare random bits for the
+/// write decision.
+pub enum Sampler {
+    /// Uniform over `n` pages.
+    Uniform { n: u64 },
+    /// `hot` pages get `hot_threshold / 2^32` of the touches.
+    HotCold { hot: u64, n: u64, hot_threshold: u32 },
+    /// Zipf over ranks 1..=n by rejection-inversion (Hörmann and Derflinger
+    /// 1996), O(1) per draw with no table.
+    Zipf { dist: rand_distr::Zipf<f64> },
+    /// An explicit table: Vose's alias method, one (threshold, alias) pair
+    /// per page so a draw touches one cache line.
+    Alias { table: Vec<(u32, u32)> },
+    /// No working set: the guest touches nothing.
+    Idle,
+}
+
+impl Sampler {
+    /// A sampler over a full (unsampled) working set of `n` pages.
+    pub fn exact(pattern: &Pattern, n: u64) -> Sampler {
+        if n == 0 {
+            return Sampler::Idle;
+        }
+        match *pattern {
+            Pattern::Uniform => Sampler::Uniform { n },
+            Pattern::HotCold { hot_fraction, hot_probability } => {
+                let hot = ((n as f64 * hot_fraction).round() as u64).clamp(1, n);
+                let hot_threshold = (hot_probability * 4_294_967_295.0).round() as u32;
+                Sampler::HotCold { hot, n, hot_threshold }
+            }
+            // Up to 2^25 pages (128 GiB) an alias table (8 bytes a page,
+            // shared by a group's guests) draws in a few ns; beyond, the
+            // table-free rejection-inversion sampler.
+            Pattern::Zipf { s } if n <= 1 << 25 => {
+                let w: Vec<f64> = (1..=n).map(|i| (i as f64).powf(-s)).collect();
+                alias_table(&w)
+            }
+            Pattern::Zipf { s } => match rand_distr::Zipf::new(n as f64, s) {
+                Ok(dist) => Sampler::Zipf { dist },
+                Err(_) => Sampler::Uniform { n },
+            },
+        }
+    }
+
+    /// A sampler over the sampled pages `real[0..k]` (real page indices,
+    /// ascending) of a working set of `n` real pages. Returns the sampler and
+    /// the share of all touches that fall on these pages.
+    pub fn sampled(pattern: &Pattern, real: &[u64], n: u64) -> (Sampler, f64) {
+        if real.is_empty() || n == 0 {
+            return (Sampler::Idle, 0.0);
+        }
+        let weights: Vec<f64> = match *pattern {
+            Pattern::Uniform => {
+                return (Sampler::Uniform { n: real.len() as u64 }, real.len() as f64 / n as f64);
+            }
+            Pattern::HotCold { hot_fraction, hot_probability } => {
+                let hot = ((n as f64 * hot_fraction).round() as u64).clamp(1, n);
+                let (ph, pc) = (hot_probability / hot as f64, (1.0 - hot_probability) / (n - hot).max(1) as f64);
+                real.iter().map(|&p| if p < hot { ph } else { pc }).collect()
+            }
+            Pattern::Zipf { s } => {
+                let h = zipf_sum(s, 1, n);
+                real.iter().map(|&p| ((p + 1) as f64).powf(-s) / h).collect()
+            }
+        };
+        let share: f64 = weights.iter().sum();
+        (alias_table(&weights), share.min(1.0))
+    }
+
+    /// Draw the next touched page.
+    #[inline(always)]
+    pub fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> (u64, u32) {
+        match self {
+            Sampler::Uniform { n } => {
+                let r = rng.next_u64();
+                (mul_high(r, *n), r as u32)
+            }
+            Sampler::HotCold { hot, n, hot_threshold } => {
+                let r = rng.next_u64();
+                let w = rng.next_u32();
+                if (r as u32) < *hot_threshold { (mul_high(r, *hot), w) } else { (hot + mul_high(r, n - hot), w) }
+            }
+            Sampler::Zipf { dist } => {
+                let k: f64 = dist.sample(rng);
+                ((k as u64).saturating_sub(1), rng.next_u32())
+            }
+            Sampler::Alias { table } => {
+                let r = rng.next_u64();
+                let i = mul_high(r, table.len() as u64) as usize;
+                let (threshold, alias) = table[i];
+                let page = if (r as u32) < threshold { i as u64 } else { u64::from(alias) };
+                (page, rng.next_u32())
+            }
+            Sampler::Idle => (0, 0),
+        }
+    }
+
+    pub fn is_idle(&self) -> bool {
+        matches!(self, Sampler::Idle)
+    }
+}
+
+/// A number in 0..n from the high bits of a random word: a range reduction
+/// without division (Lemire 2019). Below 2³² pages it uses only the top 32
+/// bits, leaving the low 32 free for the write decision.
+#[inline(always)]
+fn mul_high(r: u64, n: u64) -> u64 {
+    if n <= 1 << 32 { ((r >> 32) * n) >> 32 } else { ((u128::from(r) * u128::from(n)) >> 64) as u64 }
+}
+
+/// Vose's alias method: O(n) build, O(1) draw.
+fn alias_table(weights: &[f64]) -> Sampler {
+    let n = weights.len();
+    let total: f64 = weights.iter().sum();
+    let mut scaled: Vec<f64> = weights.iter().map(|w| w * n as f64 / total).collect();
+    let mut table: Vec<(u32, u32)> = (0..n as u32).map(|i| (u32::MAX, i)).collect();
+    let (mut small, mut large): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| scaled[i] < 1.0);
+    while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
+        table[s] = ((scaled[s] * 4_294_967_295.0) as u32, l as u32);
+        scaled[l] -= 1.0 - scaled[s];
+        if scaled[l] < 1.0 {
+            large.pop();
+            small.push(l);
+        }
+    }
+    Sampler::Alias { table }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    #[test]
+    fn uniform_covers_the_range_evenly() {
+        let s = Sampler::exact(&Pattern::Uniform, 10);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        let mut counts = [0u32; 10];
+        for _ in 0..100_000 {
+            counts[s.draw(&mut rng).0 as usize] += 1;
+        }
+        // Each bucket expects 10 000; 5 standard deviations is ±475.
+        assert!(counts.iter().all(|&c| (9_525..=10_475).contains(&c)), "{counts:?}");
+    }
+
+    #[test]
+    fn hotcold_sends_the_hot_share_to_the_hot_pages() {
+        let s = Sampler::exact(&Pattern::HotCold { hot_fraction: 0.2, hot_probability: 0.8 }, 1000);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(2);
+        let hot = (0..100_000).filter(|_| s.draw(&mut rng).0 < 200).count();
+        assert!((79_000..=81_000).contains(&hot), "{hot}");
+    }
+
+    #[test]
+    fn alias_matches_its_weights() {
+        let (s, share) = Sampler::sampled(&Pattern::Zipf { s: 1.0 }, &[0, 1, 3], 4);
+        // H(4) = 1 + 1/2 + 1/3 + 1/4 = 25/12; pages 0, 1, 3 hold 1 + 1/2 + 1/4 of it.
+        assert!((share - (1.75 / (25.0 / 12.0))).abs() < 1e-12);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let mut counts = [0u32; 3];
+        for _ in 0..175_000 {
+            counts[s.draw(&mut rng).0 as usize] += 1;
+        }
+        // Expected 100 000 : 50 000 : 25 000.
+        assert!((98_500..=101_500).contains(&counts[0]), "{counts:?}");
+        assert!((49_000..=51_000).contains(&counts[1]), "{counts:?}");
+        assert!((24_200..=25_800).contains(&counts[2]), "{counts:?}");
+    }
+}

@@ -1,0 +1,15 @@
+//! How the host reclaims and shares memory, the way Linux and KVM do it.
+//! Each policy is one file and sees the model through [`Memory`]:
+//!
+//! - [`reclaim`]: kswapd and direct reclaim, a CLOCK (second-chance) scan
+//!   of resident pages between the kernel's watermarks;
+//! - [`swap`]: the swap device, its slots, latency and queue;
+//! - [`oom`]: the OOM killer's choice of victim;
+//! - [`hugepages`]: the hugetlb pool's rules.
+//!
+//! [`Memory`]: crate::model::Memory
+
+pub mod hugepages;
+pub mod oom;
+pub mod reclaim;
+pub mod swap;

@@ -1,0 +1,111 @@
+//! Page reclaim: kswapd and direct reclaim.
+//!
+//! The kernel ages anonymous pages on active/inactive LRU lists using the
+//! accessed bit; we use CLOCK (second chance, Corbató 1968), the classic
+//! approximation of exactly that: a hand sweeps the resident pages, a page
+//! whose referenced bit is set has it cleared and is passed over, and a page
+//! found unreferenced is swapped out. CLOCK needs one bit per page and no
+//! list surgery on a hit, which keeps the touch loop to a single byte write,
+//! and it approximates LRU closely under independent references — which is
+//! what lets the tests hold it to Che's LRU approximation.
+//!
+//! A transparent huge page is reclaimed the way the kernel does it: an
+//! unreferenced THP is split into 4 KiB pages first (losing its TLB
+//! benefit), and those pages then age and leave one by one.
+
+use crate::model::page::{HUGE, REFERENCED, RES_MASK, RESIDENT, SWAPPED};
+use crate::model::{Memory, Unit};
+
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    hand: usize,
+    /// Totals over the run.
+    pub scanned: u64,
+    pub evicted: u64,
+    pub thp_splits: u64,
+}
+
+/// What one reclaim pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub scanned: u64,
+    pub evicted: u64,
+}
+
+impl Clock {
+    /// Sweep until `target_free` frames are free, the swap is full, or two
+    /// full turns found nothing to take.
+    pub fn reclaim(&mut self, mem: &mut Memory, target_free: u64, now: u64) -> Outcome {
+        let n = mem.frames.slot_count();
+        let mut out = Outcome::default();
+        if n == 0 {
+            return out;
+        }
+        let limit = 2 * n as u64 + 2;
+        while mem.frames.free() < target_free && out.scanned < limit && !mem.swap.is_full() {
+            let slot = self.hand;
+            self.hand += 1;
+            if self.hand == n {
+                self.hand = 0;
+            }
+            out.scanned += 1;
+            let Some(unit) = mem.frames.get(slot) else { continue };
+            if unit.thp {
+                self.visit_thp(mem, slot, unit);
+                continue;
+            }
+            let guest = &mut mem.guests[unit.guest as usize];
+            let p = unit.page as usize;
+            let st = guest.pages[p];
+            debug_assert_eq!(st & RES_MASK, RESIDENT);
+            if st & REFERENCED != 0 {
+                guest.pages[p] = st & !REFERENCED;
+                continue;
+            }
+            guest.pages[p] = (st & !RES_MASK) | SWAPPED;
+            guest.resident -= 1;
+            guest.swapped += 1;
+            if guest.swapped > guest.peak_swapped {
+                guest.peak_swapped = guest.swapped;
+            }
+            mem.frames.remove(slot, 1);
+            mem.swap.write(now);
+            mem.sync_zram();
+            out.evicted += 1;
+        }
+        self.scanned += out.scanned;
+        self.evicted += out.evicted;
+        out
+    }
+
+    /// A THP under the hand: second chance if any of its pages was touched,
+    /// otherwise split it into 4 KiB pages in place.
+    fn visit_thp(&mut self, mem: &mut Memory, slot: usize, unit: Unit) {
+        let guest = &mut mem.guests[unit.guest as usize];
+        let range = guest.region_range(guest.region_of(unit.page));
+        let mut referenced = false;
+        for p in range.clone() {
+            let st = &mut guest.pages[p as usize];
+            referenced |= *st & REFERENCED != 0;
+            *st &= !REFERENCED;
+        }
+        if referenced {
+            return;
+        }
+        for p in range.clone() {
+            let st = &mut guest.pages[p as usize];
+            debug_assert_eq!(*st & RES_MASK, HUGE);
+            *st = (*st & !RES_MASK) | RESIDENT;
+        }
+        let count = range.end - range.start;
+        guest.huge -= count;
+        guest.resident += count;
+        guest.thps -= 1;
+        let g = unit.guest;
+        mem.frames.replace(slot, Unit { guest: g, page: range.start, thp: false });
+        for p in range.start + 1..range.end {
+            mem.frames.insert_counted(Unit { guest: g, page: p, thp: false });
+        }
+        self.thp_splits += 1;
+    }
+}

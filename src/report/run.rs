@@ -1,0 +1,248 @@
+//! The files `overcommit run` writes (`summary.json`, `timeseries.csv`,
+//! `events.csv`) and the table it prints.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::engine::{Event, Sample, Sink, Summary};
+use crate::units::ByteSize;
+
+/// Collects a run's samples and events for the report files.
+#[derive(Debug, Default)]
+pub struct RunRecord {
+    pub guest_names: Vec<String>,
+    pub samples: Vec<Sample>,
+    pub events: Vec<Event>,
+}
+
+impl Sink for RunRecord {
+    fn sample(&mut self, sample: &Sample) {
+        self.samples.push(sample.clone());
+    }
+    fn event(&mut self, event: &Event) {
+        self.events.push(event.clone());
+    }
+}
+
+/// A sink that forwards to another and reports progress to a callback.
+pub struct WithProgress<'a, S: Sink> {
+    pub inner: &'a mut S,
+    pub on_progress: &'a mut dyn FnMut(u64, u64),
+}
+
+impl<S: Sink> Sink for WithProgress<'_, S> {
+    fn sample(&mut self, sample: &Sample) {
+        self.inner.sample(sample);
+    }
+    fn event(&mut self, event: &Event) {
+        self.inner.event(event);
+    }
+    fn progress(&mut self, now_ns: u64, end_ns: u64) {
+        (self.on_progress)(now_ns, end_ns);
+    }
+}
+
+/// Write files so that a reader never sees half of one: each goes to a
+/// temporary name in the same directory and all are renamed at the end.
+pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut staged = Vec::new();
+    for (name, bytes) in files {
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        if let Err(e) = std::fs::write(&tmp, bytes) {
+            for (t, _) in &staged {
+                let _ = std::fs::remove_file(t);
+            }
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        staged.push((tmp, dir.join(name)));
+    }
+    let mut out = Vec::new();
+    for (tmp, dst) in staged {
+        std::fs::rename(&tmp, &dst)?;
+        out.push(dst);
+    }
+    Ok(out)
+}
+
+pub fn summary_json(summary: &Summary) -> Vec<u8> {
+    let mut v = serde_json::to_vec_pretty(summary).expect("a summary always serialises");
+    v.push(b'\n');
+    v
+}
+
+/// One row per sample: host memory, then each guest's memory and its fault
+/// rates over the interval since the previous sample.
+pub fn timeseries_csv(record: &RunRecord, summary: &Summary) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = [
+        "t_s",
+        "host_used_bytes",
+        "host_free_bytes",
+        "guest_resident_bytes",
+        "swap_used_bytes",
+        "zram_bytes",
+        "hugepages_pool_used_bytes",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for g in &summary.guests {
+        for col in ["resident_bytes", "swapped_bytes", "minor_faults_per_s", "major_faults_per_s", "touches_per_s"] {
+            header.push(format!("{}.{col}", g.name));
+        }
+    }
+    let _ = w.write_record(&header);
+    let mut prev: Option<&Sample> = None;
+    for s in &record.samples {
+        let mut row = vec![
+            format!("{}", s.t_ns as f64 / 1e9),
+            s.host.used_bytes.to_string(),
+            s.host.free_bytes.to_string(),
+            s.host.guest_resident_bytes.to_string(),
+            s.host.swap_used_bytes.to_string(),
+            s.host.zram_bytes.to_string(),
+            s.host.pool_used_bytes.to_string(),
+        ];
+        let dt = prev.map_or(0.0, |p| (s.t_ns - p.t_ns) as f64 / 1e9);
+        for (i, g) in s.guests.iter().enumerate() {
+            let rate = |now: u64, before: fn(&crate::engine::GuestSample) -> u64| -> String {
+                match prev {
+                    Some(p) if dt > 0.0 => format!("{:.1}", now.saturating_sub(before(&p.guests[i])) as f64 / dt),
+                    _ => "0".to_string(),
+                }
+            };
+            row.push(g.resident_bytes.to_string());
+            row.push(g.swapped_bytes.to_string());
+            row.push(rate(g.minor_faults, |x| x.minor_faults));
+            row.push(rate(g.major_faults, |x| x.major_faults));
+            row.push(rate(g.touches, |x| x.touches));
+        }
+        let _ = w.write_record(&row);
+        prev = Some(s);
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+pub fn events_csv(record: &RunRecord) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(["t_s", "kind", "guest", "detail"]);
+    for e in &record.events {
+        let _ = w.write_record([
+            format!("{}", e.t_ns as f64 / 1e9),
+            e.kind.label().to_string(),
+            e.guest.clone(),
+            e.detail.clone(),
+        ]);
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+fn ns(v: f64) -> String {
+    if v >= 1e9 {
+        format!("{:.2} s", v / 1e9)
+    } else if v >= 1e6 {
+        format!("{:.2} ms", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1} us", v / 1e3)
+    } else {
+        format!("{v:.0} ns")
+    }
+}
+
+/// The table `run` prints: one line per guest (or per group when there are
+/// many), then the host.
+pub fn table(summary: &Summary) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<14} {:<15} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9} {:>8}",
+        "guest", "state", "resident", "swapped", "minor", "major", "p50", "p99", "slowdown"
+    );
+    let rows: Vec<(String, String, u64, u64, u64, u64, f64, f64, f64)> = if summary.guests.len() <= 24 {
+        summary
+            .guests
+            .iter()
+            .map(|g| {
+                (
+                    g.name.clone(),
+                    g.state.clone(),
+                    g.resident_end_bytes,
+                    g.swapped_end_bytes,
+                    g.minor_faults,
+                    g.major_faults,
+                    g.latency_ns.p50 as f64,
+                    g.latency_ns.p99 as f64,
+                    g.slowdown,
+                )
+            })
+            .collect()
+    } else {
+        // Many guests: one line per group with totals and the worst p99.
+        let mut groups: Vec<&str> = summary.guests.iter().map(|g| g.group.as_str()).collect();
+        groups.dedup();
+        groups
+            .iter()
+            .map(|name| {
+                let gs: Vec<_> = summary.guests.iter().filter(|g| g.group == *name).collect();
+                let running = gs.iter().filter(|g| g.state == "running").count();
+                let worst = |f: fn(&&crate::engine::GuestSummary) -> f64| gs.iter().map(f).fold(0.0, f64::max);
+                (
+                    format!("{name} ×{}", gs.len()),
+                    format!("{running} running"),
+                    gs.iter().map(|g| g.resident_end_bytes).sum(),
+                    gs.iter().map(|g| g.swapped_end_bytes).sum(),
+                    gs.iter().map(|g| g.minor_faults).sum(),
+                    gs.iter().map(|g| g.major_faults).sum(),
+                    worst(|g| g.latency_ns.p50 as f64),
+                    worst(|g| g.latency_ns.p99 as f64),
+                    worst(|g| g.slowdown),
+                )
+            })
+            .collect()
+    };
+    for (name, state, res, sw, minor, major, p50, p99, slow) in rows {
+        let _ = writeln!(
+            o,
+            "{:<14} {:<15} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9} {:>8.3}",
+            name,
+            state,
+            format!("{:.1}", ByteSize(res)),
+            format!("{:.1}", ByteSize(sw)),
+            minor,
+            major,
+            ns(p50),
+            ns(p99),
+            slow
+        );
+    }
+    let h = &summary.host;
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "host: overcommit ratio {:.2} ({} configured on {} usable), peak used {:.1}, lowest free {:.1}",
+        h.overcommit_ratio,
+        ByteSize(h.configured_bytes),
+        ByteSize(h.usable_bytes),
+        ByteSize(h.peak_used_bytes),
+        ByteSize(h.min_free_bytes)
+    );
+    let _ = writeln!(
+        o,
+        "      swap peak {:.1} of {:.1}, {} guests running, {} failed to start, OOM kills: {}",
+        ByteSize(h.swap_used_peak_bytes),
+        ByteSize(h.swap_size_bytes),
+        h.guests_running,
+        h.guests_failed_to_start,
+        h.oom_kills
+    );
+    if summary.sample_rate < 1.0 {
+        let _ = writeln!(
+            o,
+            "      sampled mode: 1 page in {} simulated, counts scaled up",
+            (1.0 / summary.sample_rate).round()
+        );
+    }
+    o
+}

@@ -469,37 +469,61 @@ impl<'a> Engine<'a> {
         let mut stall = 0f64;
         let mut killed = false;
         let mut i = 0u64;
-        while i < n {
-            let (p, bits) = self.runners[g].sampler.draw(&mut self.rng);
-            let write = bits < write_threshold;
-            let pages = &mut self.mem.guests[g].pages;
-            let st = pages[p as usize];
-            if st & 1 == 1 {
-                // RESIDENT (1) or HUGE (3): a hit.
-                pages[p as usize] = st | REFERENCED | if write { WRITTEN } else { 0 };
-                hits[((st >> 1) & 1) as usize] += 1;
-            } else {
-                let t = now + (i as f64 * spacing + stall) as u64;
-                match self.fault(g, p, t, write) {
-                    Some((cost, kind, reclaim)) => {
-                        let lat = cost + reclaim + costs_dram;
-                        stall += (cost + reclaim) * scale;
-                        let r = &mut self.runners[g];
-                        let _ = r.hist.record(lat.max(1.0) as u64);
-                        r.stall_by.direct_reclaim_s += reclaim * scale / 1e9;
-                        match kind {
-                            FaultKind::Major => r.stall_by.major_faults_s += cost * scale / 1e9,
-                            _ => r.stall_by.first_touch_faults_s += cost * scale / 1e9,
-                        }
-                    }
-                    None => {
-                        killed = true;
-                        break;
-                    }
+        // Touches are drawn 16 at a time and their page states loaded
+        // together, so the CPU overlaps the cache misses (memory-level
+        // parallelism); each touch is then played in order.
+        const CHUNK: usize = 16;
+        let mut buf = [(0u64, 0u32); CHUNK];
+        'slice: while i < n {
+            let k = CHUNK.min((n - i) as usize);
+            {
+                let sampler = &*self.runners[g].sampler;
+                for b in buf[..k].iter_mut() {
+                    *b = sampler.draw(&mut self.rng);
+                }
+                let pages = &self.mem.guests[g].pages;
+                let mut acc = 0u8;
+                for b in &buf[..k] {
+                    acc |= pages[b.0 as usize];
+                }
+                std::hint::black_box(acc);
+            }
+            for &(p, bits) in &buf[..k] {
+                let write = bits < write_threshold;
+                let pages = &mut self.mem.guests[g].pages;
+                let st = pages[p as usize];
+                i += 1;
+                if st & 1 == 1 {
+                    // RESIDENT (1) or HUGE (3): a hit.
+                    pages[p as usize] = st | REFERENCED | if write { WRITTEN } else { 0 };
+                    hits[((st >> 1) & 1) as usize] += 1;
+                    continue;
+                }
+                let t = now + ((i - 1) as f64 * spacing + stall) as u64;
+                let Some((cost, kind, reclaim)) = self.fault(g, p, t, write) else {
+                    killed = true;
+                    break 'slice;
+                };
+                let lat = cost + reclaim + costs_dram;
+                stall += (cost + reclaim) * scale;
+                let r = &mut self.runners[g];
+                let _ = r.hist.record(lat.max(1.0) as u64);
+                r.stall_by.direct_reclaim_s += reclaim * scale / 1e9;
+                match kind {
+                    FaultKind::Major => r.stall_by.major_faults_s += cost * scale / 1e9,
+                    _ => r.stall_by.first_touch_faults_s += cost * scale / 1e9,
+                }
+                // Stalls moved this guest's clock past the slice: stop here
+                // and go on from where its clock is, so guests stay within
+                // about a slice of each other in time.
+                if i as f64 * spacing + stall >= slice {
+                    break 'slice;
                 }
             }
-            i += 1;
         }
+        // Compute done: the touches played (all of the slice when none were
+        // drawn or all were played).
+        let done = if i == n { slice } else { i as f64 * spacing };
         // Hits: DRAM latency, plus a page walk on a TLB miss. Misses among
         // the hits are drawn in one batch per backing.
         let r = &mut self.runners[g];
@@ -509,7 +533,7 @@ impl<'a> Engine<'a> {
             if h == 0 {
                 continue;
             }
-            let flush = tr.flush_misses_per_s * slice / 1e9 * (h as f64 / n.max(1) as f64) * r.share;
+            let flush = tr.flush_misses_per_s * done / 1e9 * (h as f64 / i.max(1) as f64) * r.share;
             let drawn = Binomial::new(h, tr.miss_ratio.clamp(0.0, 1.0)).map_or(0, |b| b.sample(&mut self.rng));
             let misses = (drawn + flush.round() as u64).min(h);
             misses_total += misses;
@@ -531,17 +555,16 @@ impl<'a> Engine<'a> {
             r.small.exit_stall_per_s * small_share + r.huge.exit_stall_per_s * (1.0 - small_share)
         } else {
             r.small.exit_stall_per_s
-        } * slice
+        } * done
             / 1e9;
         stall += exit_stall;
         r.stall_by.vm_exits_s += exit_stall / 1e9;
-        let done = i as f64 * spacing;
-        r.compute_ns += if killed { done } else { slice };
+        r.compute_ns += done;
         r.stall_ns += stall;
         if killed {
             return Ok(());
         }
-        let next = now + (slice + stall).round() as u64;
+        let next = now + (done + stall).round().max(1.0) as u64;
         let gn = self.mem.guests[g].generation;
         self.queue.schedule(next, Ev::Slice(g, gn))?;
         Ok(())
@@ -564,17 +587,23 @@ impl<'a> Engine<'a> {
                 (cost, FaultKind::Hugetlb, 0.0)
             }
             (UNTOUCHED, Backing::Small { thp }) => {
-                let region = self.mem.guests[g].region_of(p);
-                let range = self.mem.guests[g].region_range(region);
-                let size = range.end - range.start;
-                let full = self.mem.guests[g].region_pages * (region as u64 + 1)
-                    <= self.scenario.guests[self.mem.guests[g].group].memory.pages(4096);
-                if thp
-                    && full
-                    && size > 0
-                    && self.mem.guests[g].region_touched[region] == 0
-                    && self.mem.frames.free() >= size + self.mem.watermarks.low
-                {
+                // A THP needs its whole 2 MiB region untouched and inside
+                // guest RAM, and enough free memory above the low watermark
+                // (otherwise the kernel falls back to a 4 KiB page).
+                let region = if thp { Some(self.mem.guests[g].region_of(p)) } else { None };
+                let thp_range = region.and_then(|region| {
+                    let guest = &self.mem.guests[g];
+                    let range = guest.region_range(region);
+                    let size = range.end - range.start;
+                    let inside = guest.region_pages * (region as u64 + 1) <= guest.real_pages;
+                    (inside
+                        && size > 0
+                        && guest.region_touched[region] == 0
+                        && self.mem.frames.free() >= size + self.mem.watermarks.low)
+                        .then_some((region, range))
+                });
+                if let Some((region, range)) = thp_range {
+                    let size = range.end - range.start;
                     let guest = &mut self.mem.guests[g];
                     for q in range.clone() {
                         guest.pages[q as usize] = (guest.pages[q as usize] & !RES_MASK) | HUGE;
@@ -590,7 +619,9 @@ impl<'a> Engine<'a> {
                     let stall = self.make_room(g, t)?;
                     let guest = &mut self.mem.guests[g];
                     guest.pages[p as usize] = (st & !RES_MASK) | RESIDENT | mark;
-                    guest.region_touched[region] += 1;
+                    if let Some(region) = region {
+                        guest.region_touched[region] += 1;
+                    }
                     guest.resident += 1;
                     self.mem.frames.insert(Unit { guest: g as u32, page: p, thp: false }, 1);
                     self.runners[g].minor += 1;
@@ -600,7 +631,9 @@ impl<'a> Engine<'a> {
             (SWAPPED, _) => {
                 let stall = self.make_room(g, t)?;
                 let wait = self.mem.swap.read(t + stall as u64);
-                self.mem.sync_zram();
+                if self.mem.swap.ram_per_page > 0.0 {
+                    self.mem.sync_zram();
+                }
                 let guest = &mut self.mem.guests[g];
                 guest.pages[p as usize] = (st & !RES_MASK) | RESIDENT | mark;
                 guest.swapped -= 1;

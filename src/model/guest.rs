@@ -55,6 +55,8 @@ pub struct Guest {
     pub region_touched: Vec<u32>,
     /// Pages per region in real pages (512 for 2 MiB, 262144 for 1 GiB).
     pub region_pages: u64,
+    /// Guest RAM in real 4 KiB pages.
+    pub real_pages: u64,
     /// Simulated pages in each state.
     pub resident: u64,
     pub swapped: u64,
@@ -115,6 +117,7 @@ impl Guest {
             region_start,
             region_touched: vec![0; regions as usize],
             region_pages,
+            real_pages,
             resident: 0,
             swapped: 0,
             huge: 0,

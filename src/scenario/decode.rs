@@ -42,7 +42,8 @@ fn join(path: &str, key: &str) -> String {
 const TOP_KEYS: &[&str] = &["name", "description", "seed", "duration", "sample_every", "host", "guests", "calibration"];
 const HOST_KEYS: &[&str] = &["ram", "reserved", "hugepages", "thp", "swap", "ksm", "cpu", "balloon"];
 const HUGEPAGES_KEYS: &[&str] = &["size", "count"];
-const SWAP_KEYS: &[&str] = &["size", "device", "read_latency", "write_latency", "bandwidth"];
+const SWAP_KEYS: &[&str] =
+    &["size", "device", "read_latency", "write_latency", "bandwidth", "queue_depth", "ram_per_page"];
 const KSM_KEYS: &[&str] = &["run", "pages_to_scan", "sleep_millisecs", "use_zero_pages", "max_page_sharing"];
 const CPU_KEYS: &[&str] = &["ept", "vpid", "flexpriority"];
 const BALLOON_KEYS: &[&str] = &["policy", "interval"];

@@ -86,6 +86,11 @@ pub fn auto_sample_rate(s: &Scenario) -> f64 {
     r
 }
 
+/// Longest slice sampled mode stretches to: guests stay within 10 ms of
+/// each other, well under the sampling interval and the balloon and KSM
+/// periods.
+pub const MAX_SAMPLED_SLICE_NS: u64 = 10_000_000;
+
 /// Why a run could not be played.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RunError {
@@ -148,6 +153,10 @@ pub struct Engine<'a> {
     runners: Vec<Runner>,
     queue: EventQueue<Ev>,
     rng: Xoshiro256PlusPlus,
+    /// A guest's slice: the configured one, stretched by 1/R in sampled mode
+    /// so a slice plays more simulated touches, up to
+    /// [`MAX_SAMPLED_SLICE_NS`].
+    slice_ns: u64,
     kswapd_pending: bool,
     swap_full_reported: bool,
     oom_kills: u64,
@@ -165,6 +174,7 @@ impl<'a> Engine<'a> {
             return Err(RunError::BadSampleRate(rate));
         }
         let seed = cfg.seed.unwrap_or(scenario.seed);
+        let cfg_slice = cfg.slice_ns.max(1);
         let h = &scenario.host;
         let frames_total = (h.usable_for_4k().bytes() as f64 / 4096.0 * rate).floor() as u64;
         let mut guests = Vec::new();
@@ -232,6 +242,7 @@ impl<'a> Engine<'a> {
             runners,
             queue: EventQueue::default(),
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            slice_ns: ((cfg_slice as f64 / rate) as u64).min(MAX_SAMPLED_SLICE_NS.max(cfg_slice)),
             kswapd_pending: false,
             swap_full_reported: false,
             oom_kills: 0,
@@ -276,10 +287,16 @@ impl<'a> Engine<'a> {
                 }
                 Ev::Phase { group, index } => self.phase(group, index, now),
                 Ev::Kswapd => {
-                    self.kswapd_pending = false;
                     let target = self.mem.watermarks.high;
-                    self.clock.reclaim(&mut self.mem, target, now);
+                    let out = self.clock.reclaim(&mut self.mem, target, now);
                     self.mem.note_usage();
+                    if out.throttled_ns > 0.0 && self.mem.frames.free() < target {
+                        // Throttled on writeback: kswapd sleeps until the
+                        // device has drained, then goes on.
+                        self.queue.schedule(now + out.throttled_ns.ceil() as u64, Ev::Kswapd)?;
+                    } else {
+                        self.kswapd_pending = false;
+                    }
                 }
                 Ev::Sample => {
                     sink.sample(&self.sample(now));
@@ -457,7 +474,7 @@ impl<'a> Engine<'a> {
         if self.mem.guests[g].status == Status::Starting {
             self.mem.guests[g].status = Status::Running;
         }
-        let slice = self.cfg.slice_ns as f64;
+        let slice = self.slice_ns as f64;
         let scale = self.scale;
         let costs_dram = self.cfg.costs.dram_ns;
         let r = &self.runners[g];
@@ -678,14 +695,16 @@ impl<'a> Engine<'a> {
             // Direct reclaim frees a batch (SWAP_CLUSTER_MAX = 32 pages in
             // mm/vmscan.c) on the faulting task's time; scanning a page
             // costs about 0.2 us of CPU (an estimate: a few cache misses
-            // and LRU bookkeeping per page).
-            let out = self.clock.reclaim(&mut self.mem, 32, t);
+            // and LRU bookkeeping per page). When too many page-outs are
+            // queued, the task waits for the device (reclaim_throttle).
+            let out = self.clock.reclaim(&mut self.mem, 32, t + stall as u64);
             stall += out.scanned as f64 * 200.0;
-            if out.evicted > 0 && self.mem.frames.free() > 0 {
-                break;
-            }
             if self.mem.frames.free() > 0 {
                 break;
+            }
+            if out.throttled_ns > 0.0 {
+                stall += out.throttled_ns;
+                continue;
             }
             let victim = oom::select_victim(&self.mem)?;
             self.kill(victim, t);

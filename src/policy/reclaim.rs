@@ -26,10 +26,13 @@ pub struct Clock {
 }
 
 /// What one reclaim pass did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Outcome {
     pub scanned: u64,
     pub evicted: u64,
+    /// Reclaim stopped because too many page-outs are queued: the device
+    /// needs this long (ns) before more may be written.
+    pub throttled_ns: f64,
 }
 
 impl Clock {
@@ -80,6 +83,15 @@ impl Clock {
                     guest.pages[p] = st & !REFERENCED;
                     continue;
                 }
+                let wait = mem.swap.write_throttle(now);
+                if wait > 0.0 {
+                    // Put the hand back: this page is the next candidate.
+                    self.hand = slot;
+                    out.scanned -= 1;
+                    out.throttled_ns = wait;
+                    break 'sweep;
+                }
+                let guest = &mut mem.guests[unit.guest as usize];
                 guest.pages[p] = (st & !RES_MASK) | SWAPPED;
                 guest.resident -= 1;
                 guest.swapped += 1;

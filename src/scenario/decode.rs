@@ -713,7 +713,10 @@ pub fn parse_pattern(t: &str) -> Result<Pattern, String> {
     let (head, args) = match lower.split_once('(') {
         Some((h, rest)) => {
             let Some(inner) = rest.strip_suffix(')') else {
-                return Err(format!("{s:?} is missing its closing parenthesis"));
+                return Err(format!(
+                    "{s:?} is missing its closing parenthesis (inside a `{{ ... }}` mapping a comma ends the value: \
+write it in quotes, e.g. pattern: \"hotcold(0.2, 0.9)\")"
+                ));
             };
             (h.trim().to_string(), inner.split(',').map(|a| a.trim().to_string()).collect::<Vec<_>>())
         }

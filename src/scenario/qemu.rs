@@ -1,25 +1,2449 @@
-//! Placeholder: the QEMU command-line reader is being written.
-use crate::units::ByteSize;
+//! Reading a guest group's QEMU command line.
+//!
+//! A scenario may describe a guest group by the command line that starts it,
+//! for example `qemu: "-m 4G -mem-path /dev/hugepages -mem-prealloc"`. This
+//! module owns turning that string into the memory facts the model needs
+//! ([`QemuMemory`]): how much RAM the guest has, what backs it (anonymous
+//! memory, a file, a memfd, hugetlbfs), whether it is preallocated, shared
+//! or open to KSM, and whether a balloon device is present.
+//!
+//! It follows QEMU's own rules rather than a lookalike: the same size units
+//! (`-m` counts a bare number in MiB, `-object ...,size=` in bytes), the same
+//! defaults (a memfd backend is shared, `-mem-prealloc` and
+//! `-machine mem-merge=` are defaults every backend inherits), and the same
+//! refusals (a backend without a size, `-m` disagreeing with the backend or
+//! the NUMA nodes). A line QEMU would refuse to start is refused here too,
+//! with the offending word and its byte offset so the caller can point at
+//! it. A few lines QEMU accepts are refused as well, where QEMU would quietly
+//! ignore a memory setting and the plan would silently model something else
+//! (a `-mem-path` next to an explicit memory backend, a backend no guest RAM
+//! uses).
+//!
+//! Options that do not touch memory (`-smp`, `-drive`, `-netdev`, ...) are
+//! skipped with their argument. Everything else is an error, so a misspelt
+//! memory option cannot pass unnoticed.
+//!
+//! Whether memory is on huge pages is decided from the path: QEMU itself asks
+//! the kernel with statfs() whether `-mem-path` / `mem-path=` lies on
+//! hugetlbfs, which a planner reading a command line meant for another
+//! machine cannot do. We go by the mount-point convention instead
+//! (`/dev/hugepages`, `/mnt/huge`, `/hugepages`, or a path naming
+//! `hugepages` or `hugetlbfs`), and read the page size from names such as
+//! `/dev/hugepages1G` or `/dev/hugepages-1048576kB`.
+//!
+//! Memory plugged in through devices (`pc-dimm`, `virtio-mem`, `nvdimm`) is
+//! not counted: those devices are skipped like other devices, and their
+//! backends count as used.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use crate::units::{ByteSize, QEMU_DEFAULT_RAM};
+
+const MIB: u64 = 1 << 20;
+
+/// QEMU rounds the guest RAM size up to this (`machine_set_mem`,
+/// `QEMU_ALIGN_UP(mem->size, 8192)`).
+const RAM_ALIGN: u64 = 8192;
+
+/// QEMU's `MAX_NODES`: NUMA node ids are below this.
+const MAX_NUMA_NODES: u64 = 128;
+
+/// The memory facts a QEMU command line states. `None` means the line does
+/// not say, so the scenario's own field (or the model's default) decides.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QemuMemory {
+    /// Guest RAM: `-m N` / `-m size=N` (rounded up to 8 KiB as QEMU does),
+    /// or the backend(s) when `-m` is absent.
     pub memory: Option<ByteSize>,
+    /// `-m ...,slots=N`.
     pub slots: Option<u32>,
+    /// `-m ...,maxmem=N`.
     pub maxmem: Option<ByteSize>,
+    /// `-mem-path PATH`, or `mem-path=` of the memory-backend-file behind
+    /// guest RAM (the first one, when NUMA nodes use several).
     pub mem_path: Option<String>,
+    /// `-mem-prealloc`, or `prealloc=` on the backend(s).
     pub prealloc: Option<bool>,
+    /// Whether guest RAM is hugetlbfs-backed; `Some(false)` when it is
+    /// backed by something else the line names (a plain file, anonymous
+    /// memory of an explicit backend).
     pub hugepages: Option<bool>,
+    /// The huge page size, when it can be told: `hugetlbsize=` on a memfd,
+    /// or the mount path. Only set when `hugepages` is `Some(true)`.
     pub hugepage_size: Option<ByteSize>,
+    /// `share=`; a memory-backend-memfd is shared unless told otherwise.
     pub share: Option<bool>,
+    /// KSM (`MADV_MERGEABLE`): `merge=` on the backend(s), or
+    /// `-machine mem-merge=`.
     pub merge: Option<bool>,
+    /// `Some(true)` when a virtio-balloon device is present.
     pub balloon: Option<bool>,
 }
+
+/// Why a command line was refused, with the word to point at.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct QemuError {
+    /// The offending text exactly as it appears in the input.
     pub token: String,
+    /// Byte offset of `token` in the input, for a caret.
     pub offset: usize,
     pub message: String,
 }
-pub fn parse(_cmdline: &str) -> Result<QemuMemory, QemuError> {
-    Ok(QemuMemory::default())
+
+/// Read the memory facts from a QEMU command line.
+pub fn parse(cmdline: &str) -> Result<QemuMemory, QemuError> {
+    let tokens = tokenize(cmdline)?;
+    let mut reader = Reader::new(cmdline);
+    let mut rest = tokens.iter().peekable();
+    if rest.peek().is_some_and(|t| is_program_name(&t.s)) {
+        rest.next();
+    }
+    let mut previous: Option<&Text> = None;
+    while let Some(tok) = rest.next() {
+        let Some(name) = option_name(&tok.s) else {
+            return Err(reader.bare_word(tok, previous));
+        };
+        if let Some((opt, value)) = name.split_once('=') {
+            return Err(reader.err(
+                tok.span,
+                format!(
+                    "`{}` is not QEMU syntax: an option takes its value as the next word \
+                     (`-{opt} {value}`), never after `=`",
+                    reader.raw(tok.span)
+                ),
+            ));
+        }
+        let kind = option_kind(name);
+        previous = matches!(kind, OptKind::Flag | OptKind::MemPrealloc).then_some(tok);
+        match kind {
+            OptKind::Flag => {}
+            OptKind::MemPrealloc => reader.mem_prealloc = true,
+            OptKind::Skip => {
+                if rest.next().is_none() {
+                    return Err(reader.missing_value(tok, None));
+                }
+            }
+            OptKind::Unknown => return Err(reader.unknown_option(tok, name)),
+            memory_option => {
+                let arg = match rest.next() {
+                    Some(arg) if !looks_like_option(&arg.s) => arg,
+                    next => return Err(reader.missing_value(tok, next)),
+                };
+                match memory_option {
+                    OptKind::M => reader.opt_m(tok, arg)?,
+                    OptKind::MemPath => reader.opt_mem_path(tok, arg)?,
+                    OptKind::Object => reader.opt_object(tok, arg)?,
+                    OptKind::Machine => reader.opt_machine(tok, arg)?,
+                    OptKind::Numa => reader.opt_numa(tok, arg)?,
+                    OptKind::Device => reader.opt_device(tok, arg)?,
+                    OptKind::Overcommit => reader.opt_overcommit(tok, arg)?,
+                    _ => {}
+                }
+            }
+        }
+    }
+    reader.finish()
+}
+
+// ---------------------------------------------------------------------------
+// Words and their positions
+
+/// A byte range of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+/// Text after shell unquoting, with the input offset of every byte so that
+/// an error about any part of it can point into the original string.
+#[derive(Debug, Clone, Default)]
+struct Text {
+    s: String,
+    /// `map[i]` is the input offset of byte `i` of `s`.
+    map: Vec<usize>,
+    /// The whole input range this text was read from (quotes included).
+    span: Span,
+}
+
+impl Text {
+    /// Append `c`, read at input offset `at`.
+    fn push(&mut self, c: char, at: usize) {
+        self.map.extend((0..c.len_utf8()).map(|k| at + k));
+        self.s.push(c);
+    }
+
+    /// Append the character at byte `j` of `src`, keeping its offsets.
+    fn push_from(&mut self, src: &Text, j: usize, c: char) {
+        match src.map.get(j..j + c.len_utf8()) {
+            Some(offsets) => self.map.extend_from_slice(offsets),
+            None => self.map.extend((0..c.len_utf8()).map(|_| src.span.end)),
+        }
+        self.s.push(c);
+    }
+
+    /// Close a text built with `push_from`: its span runs from its first to
+    /// its last character, or sits at `at` when it is empty.
+    fn seal(mut self, at: usize) -> Text {
+        self.span = match (self.map.first(), self.map.last()) {
+            (Some(&a), Some(&b)) => Span { start: a, end: b + 1 },
+            _ => Span { start: at, end: at },
+        };
+        self
+    }
+
+    /// The part of this text at byte range `r` (which must fall on character
+    /// boundaries; anything else gives an empty text).
+    fn sub(&self, r: Range<usize>) -> Text {
+        let at = self.map.get(r.start).copied().unwrap_or(self.span.end);
+        match (self.s.get(r.clone()), self.map.get(r)) {
+            (Some(s), Some(map)) => Text { s: s.to_string(), map: map.to_vec(), span: Span::default() }.seal(at),
+            _ => Text::default().seal(at),
+        }
+    }
+}
+
+/// Split a command line into words the way a POSIX shell does: blanks
+/// separate words, single quotes keep everything literally, double quotes
+/// keep everything but `\"`, `\\`, `\$` and `` \` ``, a backslash outside
+/// quotes escapes the next character, and backslash-newline joins lines so
+/// a command pasted from a script reads as one line.
+fn tokenize(src: &str) -> Result<Vec<Text>, QemuError> {
+    let mut out = Vec::new();
+    let mut chars = src.char_indices().peekable();
+    loop {
+        while chars.next_if(|&(_, c)| c.is_whitespace()).is_some() {}
+        let Some(&(start, _)) = chars.peek() else { break };
+        let mut word = Text::default();
+        let mut quoted = false;
+        while let Some((i, c)) = chars.next_if(|&(_, c)| !c.is_whitespace()) {
+            match c {
+                '\'' | '"' => {
+                    quoted = true;
+                    loop {
+                        match chars.next() {
+                            Some((_, q)) if q == c => break,
+                            Some((j, '\\')) if c == '"' => match chars.peek() {
+                                Some(&(_, '\n')) => {
+                                    chars.next();
+                                }
+                                Some(&(k, e)) if matches!(e, '"' | '\\' | '$' | '`') => {
+                                    chars.next();
+                                    word.push(e, k);
+                                }
+                                _ => word.push('\\', j),
+                            },
+                            Some((j, d)) => word.push(d, j),
+                            None => {
+                                return Err(QemuError {
+                                    token: src.get(i..).unwrap_or_default().to_string(),
+                                    offset: i,
+                                    message: format!(
+                                        "unterminated {c} quote: the quote opened here is never closed; \
+                                         close it or remove it"
+                                    ),
+                                });
+                            }
+                        }
+                    }
+                }
+                '\\' => match chars.next() {
+                    Some((_, '\n')) => {}
+                    Some((_, '\r')) if chars.peek().is_some_and(|&(_, n)| n == '\n') => {
+                        chars.next();
+                    }
+                    Some((j, d)) => word.push(d, j),
+                    None => word.push('\\', i),
+                },
+                _ => word.push(c, i),
+            }
+        }
+        let end = chars.peek().map_or(src.len(), |&(i, _)| i);
+        if quoted || !word.s.is_empty() {
+            word.span = Span { start, end };
+            out.push(word);
+        }
+    }
+    Ok(out)
+}
+
+/// A leading program name is not an option; skip it so a line copied from
+/// `ps` or a script works unchanged.
+fn is_program_name(word: &str) -> bool {
+    let base = word.rsplit('/').next().unwrap_or(word);
+    matches!(base, "kvm" | "qemu" | "qemu-kvm") || base.starts_with("qemu-system-")
+}
+
+/// QEMU accepts every option with one or two dashes.
+fn option_name(word: &str) -> Option<&str> {
+    word.strip_prefix("--").or_else(|| word.strip_prefix('-')).filter(|n| !n.is_empty())
+}
+
+/// A word that is surely the next option rather than a value.
+fn looks_like_option(word: &str) -> bool {
+    word.strip_prefix('-').and_then(|r| r.chars().next()).is_some_and(|c| c.is_ascii_alphabetic() || c == '-')
+}
+
+/// One `key=value` (or bare `value`) element of a comma-separated argument.
+struct Item {
+    key: Option<Text>,
+    value: Text,
+    whole: Text,
+}
+
+/// Split an option argument the way QemuOpts and keyval do: on commas, with
+/// `,,` standing for a comma inside a value.
+fn split_items(arg: &Text) -> Vec<Item> {
+    let mut items = Vec::new();
+    let mut cur = Text::default();
+    let mut chars = arg.s.char_indices().peekable();
+    let finish = |items: &mut Vec<Item>, cur: Text, at: usize| {
+        let whole = cur.seal(at);
+        let item = match whole.s.find('=') {
+            Some(eq) => Item { key: Some(whole.sub(0..eq)), value: whole.sub(eq + 1..whole.s.len()), whole },
+            None => Item { key: None, value: whole.clone(), whole },
+        };
+        items.push(item);
+    };
+    while let Some((j, c)) = chars.next() {
+        if c == ',' {
+            if chars.next_if(|&(_, n)| n == ',').is_some() {
+                cur.push_from(arg, j, ',');
+                continue;
+            }
+            let at = arg.map.get(j).copied().unwrap_or(arg.span.end);
+            finish(&mut items, std::mem::take(&mut cur), at);
+        } else {
+            cur.push_from(arg, j, c);
+        }
+    }
+    // A trailing comma leaves nothing behind, as in QEMU.
+    if !cur.s.is_empty() || items.is_empty() {
+        finish(&mut items, cur, arg.span.end);
+    }
+    items
+}
+
+// ---------------------------------------------------------------------------
+// Options
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OptKind {
+    M,
+    MemPath,
+    MemPrealloc,
+    Object,
+    Machine,
+    Numa,
+    Device,
+    Overcommit,
+    /// Irrelevant to memory, no argument.
+    Flag,
+    /// Irrelevant to memory, one argument.
+    Skip,
+    Unknown,
+}
+
+/// Options that take no argument and do not touch memory.
+const FLAGS: &[&str] = &[
+    "enable-kvm",
+    "nographic",
+    "daemonize",
+    "snapshot",
+    "no-reboot",
+    "no-shutdown",
+    "S",
+    "usb",
+    "nodefaults",
+    "no-user-config",
+    "no-hpet",
+    "no-acpi",
+    "full-screen",
+    "only-migratable",
+    "preconfig",
+];
+
+/// Options that take one argument and do not touch memory.
+const SKIPPED: &[&str] = &[
+    "accel",
+    "smp",
+    "cpu",
+    "name",
+    "display",
+    "vga",
+    "drive",
+    "blockdev",
+    "hda",
+    "hdb",
+    "hdc",
+    "hdd",
+    "fda",
+    "fdb",
+    "cdrom",
+    "boot",
+    "netdev",
+    "net",
+    "nic",
+    "serial",
+    "parallel",
+    "monitor",
+    "mon",
+    "qmp",
+    "qmp-pretty",
+    "chardev",
+    "vnc",
+    "spice",
+    "audiodev",
+    "audio",
+    "kernel",
+    "initrd",
+    "append",
+    "dtb",
+    "pidfile",
+    "uuid",
+    "rtc",
+    "global",
+    "bios",
+    "usbdevice",
+    "k",
+    "D",
+    "d",
+    "incoming",
+    "trace",
+    "sandbox",
+    "msg",
+    "fw_cfg",
+    "add-fd",
+    "smbios",
+    "tpmdev",
+    "fsdev",
+    "virtfs",
+    "L",
+    "runas",
+    "run-with",
+    "action",
+    "icount",
+    "loadvm",
+    "watchdog-action",
+];
+
+fn option_kind(name: &str) -> OptKind {
+    match name {
+        "m" => OptKind::M,
+        "mem-path" => OptKind::MemPath,
+        "mem-prealloc" => OptKind::MemPrealloc,
+        "object" => OptKind::Object,
+        "machine" | "M" => OptKind::Machine,
+        "numa" => OptKind::Numa,
+        "device" => OptKind::Device,
+        "overcommit" => OptKind::Overcommit,
+        _ if FLAGS.contains(&name) => OptKind::Flag,
+        _ if SKIPPED.contains(&name) => OptKind::Skip,
+        _ => OptKind::Unknown,
+    }
+}
+
+/// All option names we know, for "did you mean".
+fn known_options() -> impl Iterator<Item = &'static str> {
+    ["m", "mem-path", "mem-prealloc", "object", "machine", "numa", "device", "overcommit"]
+        .into_iter()
+        .chain(FLAGS.iter().copied())
+        .chain(SKIPPED.iter().copied())
+}
+
+/// Property types of memory backends, for checking values the way QEMU's
+/// visitors do even where the value does not matter to memory accounting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PropKind {
+    Bool,
+    Size,
+    Str,
+    Uint,
+}
+
+/// Properties every `memory-backend-*` has (`backends/hostmem.c`).
+const COMMON_PROPS: &[(&str, PropKind)] = &[
+    ("id", PropKind::Str),
+    ("size", PropKind::Size),
+    ("share", PropKind::Bool),
+    ("merge", PropKind::Bool),
+    ("dump", PropKind::Bool),
+    ("prealloc", PropKind::Bool),
+    ("prealloc-threads", PropKind::Uint),
+    ("prealloc-context", PropKind::Str),
+    ("host-nodes", PropKind::Str),
+    ("policy", PropKind::Str),
+    ("reserve", PropKind::Bool),
+    ("x-use-canonical-path-for-ramblock-id", PropKind::Bool),
+];
+
+/// memory-backend-file's own properties (`backends/hostmem-file.c`).
+const FILE_PROPS: &[(&str, PropKind)] = &[
+    ("mem-path", PropKind::Str),
+    ("discard-data", PropKind::Bool),
+    ("align", PropKind::Size),
+    ("offset", PropKind::Size),
+    ("pmem", PropKind::Bool),
+    ("readonly", PropKind::Bool),
+    ("rom", PropKind::Str),
+];
+
+/// memory-backend-memfd's own properties (`backends/hostmem-memfd.c`).
+const MEMFD_PROPS: &[(&str, PropKind)] =
+    &[("hugetlb", PropKind::Bool), ("hugetlbsize", PropKind::Size), ("seal", PropKind::Bool)];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BackendKind {
+    Ram,
+    File,
+    Memfd,
+    Shm,
+}
+
+impl BackendKind {
+    fn from_type(qom_type: &str) -> Option<Self> {
+        match qom_type {
+            "memory-backend-ram" => Some(Self::Ram),
+            "memory-backend-file" => Some(Self::File),
+            "memory-backend-memfd" => Some(Self::Memfd),
+            "memory-backend-shm" => Some(Self::Shm),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Ram => "memory-backend-ram",
+            Self::File => "memory-backend-file",
+            Self::Memfd => "memory-backend-memfd",
+            Self::Shm => "memory-backend-shm",
+        }
+    }
+
+    fn own_props(self) -> &'static [(&'static str, PropKind)] {
+        match self {
+            Self::File => FILE_PROPS,
+            Self::Memfd => MEMFD_PROPS,
+            Self::Ram | Self::Shm => &[],
+        }
+    }
+
+    fn prop(self, key: &str) -> Option<PropKind> {
+        // host-nodes may also be written as a keyval list: host-nodes.0=1.
+        if key.starts_with("host-nodes.") {
+            return Some(PropKind::Str);
+        }
+        COMMON_PROPS.iter().chain(self.own_props()).find(|(k, _)| *k == key).map(|&(_, kind)| kind)
+    }
+}
+
+/// A property value, from keyval text or from the JSON form of `-object`.
+#[derive(Debug, Clone)]
+enum Val {
+    Text(Text),
+    Json(serde_json::Value),
+}
+
+/// One property of an `-object` / `-device`: the key, the value, and where
+/// to point when it is wrong.
+#[derive(Debug, Clone)]
+struct Prop {
+    key: String,
+    val: Val,
+    span: Span,
+}
+
+/// A `-object memory-backend-*`.
+#[derive(Debug, Clone)]
+struct Backend {
+    id: String,
+    kind: BackendKind,
+    size: ByteSize,
+    share: Option<bool>,
+    merge: Option<bool>,
+    prealloc: Option<bool>,
+    mem_path: Option<String>,
+    hugetlb: bool,
+    hugetlbsize: Option<ByteSize>,
+    /// The whole `-object` argument.
+    span: Span,
+}
+
+/// The settings of `-m` (or `-machine memory.*`), each with where it was
+/// written.
+#[derive(Debug, Clone, Default)]
+struct MemOpts {
+    size: Option<(ByteSize, Span)>,
+    slots: Option<(u64, Span)>,
+    maxmem: Option<(ByteSize, Span)>,
+    /// Whether a bare number was given for maxmem (bytes, unlike -m's size),
+    /// worth a hint when it turns out too small.
+    maxmem_bare: bool,
+}
+
+#[derive(Debug, Clone)]
+struct NumaNode {
+    id: u64,
+    memdev: Option<(String, Span)>,
+    span: Span,
+}
+
+/// Everything read so far; [`Reader::finish`] turns it into [`QemuMemory`].
+struct Reader<'a> {
+    src: &'a str,
+    m: MemOpts,
+    machine_mem: MemOpts,
+    mem_path: Option<(String, Span)>,
+    mem_prealloc: bool,
+    backends: Vec<Backend>,
+    /// Ids of every `-object`, memory backend or not, to refuse duplicates.
+    object_ids: HashMap<String, String>,
+    memory_backend: Option<(String, Span)>,
+    mem_merge: Option<bool>,
+    numa: Vec<NumaNode>,
+    /// Backends that devices (pc-dimm, virtio-mem, ...) take by `memdev=`.
+    device_memdevs: HashSet<String>,
+    balloon: bool,
+}
+
+impl<'a> Reader<'a> {
+    fn new(src: &'a str) -> Self {
+        Reader {
+            src,
+            m: MemOpts::default(),
+            machine_mem: MemOpts::default(),
+            mem_path: None,
+            mem_prealloc: false,
+            backends: Vec::new(),
+            object_ids: HashMap::new(),
+            memory_backend: None,
+            mem_merge: None,
+            numa: Vec::new(),
+            device_memdevs: HashSet::new(),
+            balloon: false,
+        }
+    }
+
+    /// The input text at `span`, verbatim.
+    fn raw(&self, span: Span) -> &'a str {
+        self.src.get(span.start..span.end).unwrap_or_default()
+    }
+
+    fn err(&self, span: Span, message: String) -> QemuError {
+        QemuError { token: self.raw(span).to_string(), offset: span.start, message }
+    }
+
+    fn bare_word(&self, tok: &Text, previous: Option<&Text>) -> QemuError {
+        let word = self.raw(tok.span);
+        let message = match previous {
+            Some(flag) => format!(
+                "`{word}` is not an option: `{}` before it takes no value; remove `{word}`",
+                self.raw(flag.span)
+            ),
+            None => format!(
+                "`{word}` is not an option: QEMU options start with `-` (a disk image or other \
+                 bare argument is not needed to plan memory; remove it)"
+            ),
+        };
+        self.err(tok.span, message)
+    }
+
+    fn missing_value(&self, opt: &Text, next: Option<&Text>) -> QemuError {
+        let o = self.raw(opt.span);
+        match next {
+            Some(n) => self
+                .err(opt.span, format!("`{o}` needs a value, but the next word is the option `{}`", self.raw(n.span))),
+            None => self.err(opt.span, format!("`{o}` needs a value after it, e.g. {}", example_of(&opt.s))),
+        }
+    }
+
+    fn unknown_option(&self, tok: &Text, name: &str) -> QemuError {
+        let word = self.raw(tok.span);
+        let squash = |s: &str| s.replace(['-', '_'], "").to_ascii_lowercase();
+        let hint = known_options()
+            .find(|k| squash(k) == squash(name))
+            .map(|k| format!(" (did you mean `-{k}`?)"))
+            .unwrap_or_default();
+        let message = if name == "balloon" {
+            format!(
+                "`{word}` was removed from QEMU; write `-device virtio-balloon-pci` for a balloon, \
+                 or leave it out for none"
+            )
+        } else {
+            format!(
+                "unknown option `{word}`{hint}: overcommit understands -m, -mem-path, -mem-prealloc, \
+                 -object memory-backend-*, -machine, -numa, -device virtio-balloon and -overcommit, \
+                 and ignores -enable-kvm, -smp, -cpu, -name, -drive, -netdev, -display and the other \
+                 options that do not affect memory; check the spelling or remove it"
+            )
+        };
+        self.err(tok.span, message)
+    }
+
+    // -- -m -------------------------------------------------------------
+
+    /// `-m [size=]megs[,slots=n,maxmem=size]` (qemu-options.hx). Repeated
+    /// `-m` options merge key by key, later ones winning, as QemuOpts does
+    /// for the "memory" group (`merge_lists = true`).
+    fn opt_m(&mut self, opt: &Text, arg: &Text) -> Result<(), QemuError> {
+        let ctx = format!("`{} {}`", self.raw(opt.span), self.raw(arg.span));
+        for (i, item) in split_items(arg).into_iter().enumerate() {
+            let key = match &item.key {
+                Some(k) => k.s.as_str(),
+                None if i == 0 => "size",
+                None => return Err(self.bare_item(&item, &ctx, "size, slots and maxmem")),
+            };
+            let vspan = value_span(&item);
+            match key {
+                "size" => {
+                    // vl.c parse_memory_options: a size ending in a digit
+                    // gets an "M" appended, so a bare number is MiB while
+                    // `4.` or `4096B` keep their own unit.
+                    let unit = if item.value.s.ends_with(|c: char| c.is_ascii_digit()) { MIB } else { 1 };
+                    let size = ByteSize::parse_with_default_unit(&item.value.s, unit)
+                        .map_err(|e| self.err(vspan, format!("bad size `{}` in {ctx}: {e}", self.raw(vspan))))?;
+                    self.m.size = Some((size, vspan));
+                }
+                "slots" => {
+                    let n = parse_uint(&item.value.s).ok_or_else(|| {
+                        self.err(
+                            vspan,
+                            format!("bad slot count `{}` in {ctx}: expected a whole number", self.raw(vspan)),
+                        )
+                    })?;
+                    self.m.slots = Some((n, vspan));
+                }
+                "maxmem" => {
+                    // maxmem reaches the machine's "max-size" verbatim,
+                    // parsed by qemu_strtosz: a bare number is bytes.
+                    let size = ByteSize::parse_with_default_unit(&item.value.s, 1)
+                        .map_err(|e| self.err(vspan, format!("bad maxmem `{}` in {ctx}: {e}", self.raw(vspan))))?;
+                    self.m.maxmem = Some((size, vspan));
+                    self.m.maxmem_bare = item.value.s.ends_with(|c: char| c.is_ascii_digit());
+                }
+                other => {
+                    return Err(self.err(
+                        item.whole.span,
+                        format!("unknown key `{other}` in {ctx}: -m takes size, slots and maxmem"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn bare_item(&self, item: &Item, ctx: &str, keys: &str) -> QemuError {
+        let word = self.raw(item.whole.span);
+        if word.is_empty() {
+            self.err(item.whole.span, format!("empty element (two commas?) in {ctx}"))
+        } else {
+            self.err(item.whole.span, format!("`{word}` in {ctx} needs a key, as in key=value (keys: {keys})"))
+        }
+    }
+
+    // -- -mem-path ------------------------------------------------------
+
+    /// `-mem-path PATH`: back the RAM QEMU creates from `-m` with a file in
+    /// PATH. The last one given wins.
+    fn opt_mem_path(&mut self, opt: &Text, arg: &Text) -> Result<(), QemuError> {
+        if arg.s.is_empty() {
+            return Err(self.err(
+                opt.span,
+                format!("`{}` is given an empty path; name a directory such as /dev/hugepages", self.raw(opt.span)),
+            ));
+        }
+        self.mem_path = Some((arg.s.clone(), arg.span));
+        Ok(())
+    }
+
+    // -- -object --------------------------------------------------------
+
+    /// `-object TYPE,id=ID,...` in keyval or JSON form. Memory backends are
+    /// read in full; other objects only register their id.
+    fn opt_object(&mut self, opt: &Text, arg: &Text) -> Result<(), QemuError> {
+        let (qom_type, type_span, props) = if arg.s.trim_start().starts_with('{') {
+            let map = self.json_object(opt, arg)?;
+            let Some(t) = map.get("qom-type").and_then(|v| v.as_str()) else {
+                return Err(self.err(arg.span, format!("`{}` JSON has no \"qom-type\"", self.raw(opt.span))));
+            };
+            let props = map
+                .iter()
+                .filter(|(k, _)| k.as_str() != "qom-type")
+                .map(|(k, v)| Prop { key: k.clone(), val: Val::Json(v.clone()), span: arg.span })
+                .collect();
+            (t.to_string(), arg.span, props)
+        } else {
+            let ctx = format!("`{} {}`", self.raw(opt.span), self.raw(arg.span));
+            let mut qom_type = None;
+            let mut props = Vec::new();
+            for (i, item) in split_items(arg).into_iter().enumerate() {
+                match item.key {
+                    None if i == 0 => qom_type = Some((item.value.s.clone(), item.value.span)),
+                    Some(k) if k.s == "qom-type" => qom_type = Some((item.value.s.clone(), item.value.span)),
+                    Some(k) => props.push(Prop { key: k.s, val: Val::Text(item.value), span: item.whole.span }),
+                    None => return Err(self.bare_item(&item, &ctx, "id, size, ...")),
+                }
+            }
+            let Some((t, span)) = qom_type.filter(|(t, _)| !t.is_empty()) else {
+                return Err(self.err(
+                    arg.span,
+                    format!("{ctx} does not say what to create: start it with a type, e.g. memory-backend-ram"),
+                ));
+            };
+            (t, span, props)
+        };
+        let ctx = format!("{} {qom_type}", self.raw(opt.span));
+        let id_prop = props.iter().rev().find(|p| p.key == "id").cloned();
+        let id = match &id_prop {
+            Some(p) => Some((self.prop_str(&ctx, p)?, p.span)),
+            None => None,
+        };
+        if let Some((id, span)) = &id {
+            if !id_wellformed(id) {
+                return Err(self.err(
+                    *span,
+                    format!(
+                        "`{}` in {ctx}: an id starts with a letter and has only letters, digits, `-`, `.` and `_`",
+                        self.raw(*span)
+                    ),
+                ));
+            }
+            if let Some(earlier) = self.object_ids.get(id) {
+                return Err(self.err(
+                    *span,
+                    format!(
+                        "`{}` in {ctx}: id `{id}` is already taken by an earlier -object {earlier}",
+                        self.raw(*span)
+                    ),
+                ));
+            }
+            self.object_ids.insert(id.clone(), qom_type.clone());
+        }
+        let Some(kind) = BackendKind::from_type(&qom_type) else {
+            if qom_type.starts_with("memory-backend") {
+                return Err(self.err(
+                    type_span,
+                    format!(
+                        "`{qom_type}` is not a memory backend overcommit can model: use memory-backend-ram, \
+                         memory-backend-file, memory-backend-memfd or memory-backend-shm"
+                    ),
+                ));
+            }
+            return Ok(());
+        };
+        let Some((id, _)) = id else {
+            return Err(self.err(
+                arg.span,
+                format!("{ctx} has no id=: QEMU needs one to create an object (and to use it as guest RAM)"),
+            ));
+        };
+        let backend = self.backend(kind, id, &ctx, &props, arg.span)?;
+        self.backends.push(backend);
+        Ok(())
+    }
+
+    fn json_object(&self, opt: &Text, arg: &Text) -> Result<serde_json::Map<String, serde_json::Value>, QemuError> {
+        match serde_json::from_str::<serde_json::Value>(&arg.s) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            Ok(_) => Err(self.err(arg.span, format!("`{}` JSON must be an object {{...}}", self.raw(opt.span)))),
+            Err(e) => Err(self.err(arg.span, format!("`{}` JSON does not parse: {e}", self.raw(opt.span)))),
+        }
+    }
+
+    /// Read a memory backend's properties with QEMU's types and defaults
+    /// for this backend type; later keys win, as in keyval.
+    fn backend(
+        &self,
+        kind: BackendKind,
+        id: String,
+        ctx: &str,
+        props: &[Prop],
+        span: Span,
+    ) -> Result<Backend, QemuError> {
+        let mut b = Backend {
+            id,
+            kind,
+            size: ByteSize(0),
+            share: None,
+            merge: None,
+            prealloc: None,
+            mem_path: None,
+            hugetlb: false,
+            hugetlbsize: None,
+            span,
+        };
+        let mut size_given = false;
+        let mut reserve = None;
+        for p in props {
+            let Some(pk) = kind.prop(&p.key) else {
+                return Err(self.unknown_prop(kind, ctx, p));
+            };
+            match p.key.as_str() {
+                "id" => {}
+                "size" => {
+                    let size = self.prop_size(ctx, p)?;
+                    if size.bytes() == 0 {
+                        return Err(self.err(
+                            p.span,
+                            format!("`{}` in {ctx}: a memory backend cannot be empty", self.raw(p.span)),
+                        ));
+                    }
+                    b.size = size;
+                    size_given = true;
+                }
+                "share" => b.share = Some(self.prop_bool(ctx, p)?),
+                "merge" => b.merge = Some(self.prop_bool(ctx, p)?),
+                "prealloc" => b.prealloc = Some(self.prop_bool(ctx, p)?),
+                "reserve" => reserve = Some((self.prop_bool(ctx, p)?, p.span)),
+                "mem-path" => {
+                    let path = self.prop_str(ctx, p)?;
+                    if path.is_empty() {
+                        return Err(self.err(p.span, format!("`{}` in {ctx}: the path is empty", self.raw(p.span))));
+                    }
+                    b.mem_path = Some(path);
+                }
+                "hugetlb" => b.hugetlb = self.prop_bool(ctx, p)?,
+                "hugetlbsize" => {
+                    let size = self.prop_size(ctx, p)?;
+                    // util/memfd.c: "Hugepage size must be a power of 2";
+                    // hostmem-memfd.c refuses 0.
+                    if !size.bytes().is_power_of_two() {
+                        return Err(self.err(
+                            p.span,
+                            format!(
+                                "`{}` in {ctx}: a huge page size is a power of two (2M or 1G on x86-64)",
+                                self.raw(p.span)
+                            ),
+                        ));
+                    }
+                    b.hugetlbsize = Some(size);
+                }
+                // Accepted and checked for type, but they do not change how
+                // much memory the guest takes or where it comes from.
+                _ => match pk {
+                    PropKind::Bool => {
+                        self.prop_bool(ctx, p)?;
+                    }
+                    PropKind::Size => {
+                        self.prop_size(ctx, p)?;
+                    }
+                    PropKind::Str => {
+                        self.prop_str(ctx, p)?;
+                    }
+                    PropKind::Uint => {
+                        self.prop_uint(ctx, p)?;
+                    }
+                },
+            }
+        }
+        if !size_given {
+            return Err(self.err(
+                span,
+                format!("{ctx} has no size=: QEMU cannot create a memory backend without one (e.g. size=4G)"),
+            ));
+        }
+        if kind == BackendKind::File && b.mem_path.is_none() {
+            return Err(self.err(
+                span,
+                format!(
+                    "{ctx} has no mem-path=: QEMU says \"mem-path property not set\" (e.g. mem-path=/dev/hugepages)"
+                ),
+            ));
+        }
+        if let Some((false, rspan)) = reserve
+            && b.prealloc == Some(true)
+        {
+            return Err(self.err(rspan, format!("{ctx}: QEMU refuses prealloc=on together with reserve=off")));
+        }
+        if kind == BackendKind::Shm && b.share == Some(false) {
+            return Err(self.err(span, format!("{ctx}: POSIX shared memory is always shared; remove share=off")));
+        }
+        Ok(b)
+    }
+
+    fn unknown_prop(&self, kind: BackendKind, ctx: &str, p: &Prop) -> QemuError {
+        let owner = [BackendKind::File, BackendKind::Memfd]
+            .into_iter()
+            .find(|k| k.own_props().iter().any(|(n, _)| *n == p.key));
+        let message = match owner {
+            Some(owner) => format!(
+                "`{}` in {ctx}: {} is a property of {}, not of {}",
+                self.raw(p.span),
+                p.key,
+                owner.name(),
+                kind.name()
+            ),
+            None => {
+                let known: Vec<&str> = COMMON_PROPS.iter().chain(kind.own_props()).map(|(k, _)| *k).collect();
+                format!(
+                    "`{}` in {ctx}: {} has no property `{}`; it takes {}",
+                    self.raw(p.span),
+                    kind.name(),
+                    p.key,
+                    known.join(", ")
+                )
+            }
+        };
+        self.err(p.span, message)
+    }
+
+    // Property values, as QEMU's keyval and JSON visitors read them.
+
+    fn prop_bool(&self, ctx: &str, p: &Prop) -> Result<bool, QemuError> {
+        match &p.val {
+            Val::Text(t) => qapi_bool(&t.s).ok_or_else(|| {
+                self.err(
+                    p.span,
+                    format!(
+                        "`{}` in {ctx}: {} takes on or off (QEMU also accepts yes/no, true/false, y/n)",
+                        self.raw(p.span),
+                        p.key
+                    ),
+                )
+            }),
+            Val::Json(v) => v
+                .as_bool()
+                .ok_or_else(|| self.err(p.span, format!("\"{}\": {v} in {ctx} must be JSON true or false", p.key))),
+        }
+    }
+
+    /// Sizes of -object properties go through qemu_strtosz: a bare number
+    /// is bytes (not MiB as for -m).
+    fn prop_size(&self, ctx: &str, p: &Prop) -> Result<ByteSize, QemuError> {
+        match &p.val {
+            Val::Text(t) => ByteSize::parse_with_default_unit(&t.s, 1).map_err(|e| {
+                let hint = if t.s.ends_with(|c: char| c.is_ascii_digit()) {
+                    " (note: a bare number here is bytes, not MiB)"
+                } else {
+                    ""
+                };
+                self.err(p.span, format!("bad size `{}` in {ctx}: {e}{hint}", self.raw(p.span)))
+            }),
+            Val::Json(v) => v
+                .as_u64()
+                .map(ByteSize)
+                .ok_or_else(|| self.err(p.span, format!("\"{}\": {v} in {ctx} must be a JSON number of bytes", p.key))),
+        }
+    }
+
+    fn prop_str(&self, ctx: &str, p: &Prop) -> Result<String, QemuError> {
+        match &p.val {
+            Val::Text(t) => Ok(t.s.clone()),
+            Val::Json(serde_json::Value::String(s)) => Ok(s.clone()),
+            Val::Json(v) if p.key.starts_with("host-nodes") && v.is_array() => Ok(v.to_string()),
+            Val::Json(v) => Err(self.err(p.span, format!("\"{}\": {v} in {ctx} must be a JSON string", p.key))),
+        }
+    }
+
+    fn prop_uint(&self, ctx: &str, p: &Prop) -> Result<u64, QemuError> {
+        match &p.val {
+            Val::Text(t) => parse_uint(&t.s).ok_or_else(|| {
+                self.err(p.span, format!("`{}` in {ctx}: {} takes a whole number", self.raw(p.span), p.key))
+            }),
+            Val::Json(v) => v
+                .as_u64()
+                .ok_or_else(|| self.err(p.span, format!("\"{}\": {v} in {ctx} must be a JSON whole number", p.key))),
+        }
+    }
+
+    // -- -machine -------------------------------------------------------
+
+    /// `-machine [type=]name[,prop=value...]` (keyval). Only the keys that
+    /// decide guest RAM are read; repeated -machine options merge, later
+    /// keys winning.
+    fn opt_machine(&mut self, opt: &Text, arg: &Text) -> Result<(), QemuError> {
+        let ctx = format!("`{} {}`", self.raw(opt.span), self.raw(arg.span));
+        if arg.s.trim_start().starts_with('{') {
+            return Err(
+                self.err(arg.span, format!("{ctx}: QEMU does not accept JSON for -machine; write key=value pairs"))
+            );
+        }
+        for (i, item) in split_items(arg).into_iter().enumerate() {
+            let Some(key) = &item.key else {
+                if i == 0 {
+                    continue; // the machine type
+                }
+                return Err(self.bare_item(&item, &ctx, "type, memory-backend, mem-merge, ..."));
+            };
+            let vspan = value_span(&item);
+            match key.s.as_str() {
+                "memory-backend" => {
+                    if item.value.s.is_empty() {
+                        return Err(self.err(vspan, format!("{ctx}: memory-backend= needs the id of a memory backend")));
+                    }
+                    self.memory_backend = Some((item.value.s.clone(), vspan));
+                }
+                "mem-merge" => {
+                    let on = qapi_bool(&item.value.s).ok_or_else(|| {
+                        self.err(
+                            vspan,
+                            format!(
+                                "`{}` in {ctx}: mem-merge takes on or off (QEMU also accepts yes/no, true/false, y/n)",
+                                self.raw(item.whole.span)
+                            ),
+                        )
+                    })?;
+                    self.mem_merge = Some(on);
+                }
+                // -m is sugar for these machine properties; keyval sizes
+                // are bytes when bare.
+                "memory.size" | "memory.max-size" => {
+                    let size = ByteSize::parse_with_default_unit(&item.value.s, 1)
+                        .map_err(|e| self.err(vspan, format!("bad size `{}` in {ctx}: {e}", self.raw(vspan))))?;
+                    if key.s == "memory.size" {
+                        if size.bytes() == 0 {
+                            return Err(self.err(vspan, format!("{ctx}: guest RAM cannot be 0")));
+                        }
+                        self.machine_mem.size = Some((size, vspan));
+                    } else {
+                        self.machine_mem.maxmem = Some((size, vspan));
+                        self.machine_mem.maxmem_bare = item.value.s.ends_with(|c: char| c.is_ascii_digit());
+                    }
+                }
+                "memory.slots" => {
+                    let n = parse_uint(&item.value.s).ok_or_else(|| {
+                        self.err(
+                            vspan,
+                            format!("bad slot count `{}` in {ctx}: expected a whole number", self.raw(vspan)),
+                        )
+                    })?;
+                    self.machine_mem.slots = Some((n, vspan));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    // -- -numa ----------------------------------------------------------
+
+    /// `-numa node[,memdev=id][,cpus=...][,nodeid=n][,initiator=n]`; the
+    /// other -numa types (dist, cpu, hmat-lb, hmat-cache) do not move
+    /// memory and are skipped.
+    fn opt_numa(&mut self, opt: &Text, arg: &Text) -> Result<(), QemuError> {
+        let ctx = format!("`{} {}`", self.raw(opt.span), self.raw(arg.span));
+        let items = split_items(arg);
+        let type_item = items.iter().enumerate().find(|(i, it)| match &it.key {
+            Some(k) => k.s == "type",
+            None => *i == 0,
+        });
+        let Some((_, type_item)) = type_item else {
+            return Err(self
+                .err(arg.span, format!("{ctx} does not start with a type (node, dist, cpu, hmat-lb or hmat-cache)")));
+        };
+        match type_item.value.s.as_str() {
+            "node" => {}
+            "dist" | "cpu" | "hmat-lb" | "hmat-cache" => return Ok(()),
+            _ => {
+                return Err(self.err(
+                    type_item.value.span,
+                    format!(
+                        "`{}` in {ctx} is not a -numa type: use node, dist, cpu, hmat-lb or hmat-cache",
+                        self.raw(type_item.value.span)
+                    ),
+                ));
+            }
+        }
+        let mut id = None;
+        let mut memdev = None;
+        for (i, item) in items.iter().enumerate() {
+            let Some(key) = &item.key else {
+                if i == 0 {
+                    continue;
+                }
+                return Err(self.bare_item(item, &ctx, "nodeid, cpus, memdev, initiator"));
+            };
+            let vspan = value_span(item);
+            match key.s.as_str() {
+                "type" | "cpus" | "initiator" => {}
+                "nodeid" => {
+                    let n = parse_uint(&item.value.s).filter(|&n| n < MAX_NUMA_NODES).ok_or_else(|| {
+                        self.err(vspan, format!("`{}` in {ctx}: nodeid is a number from 0 to 127", self.raw(vspan)))
+                    })?;
+                    id = Some(n);
+                }
+                "memdev" => {
+                    if item.value.s.is_empty() {
+                        return Err(self.err(vspan, format!("{ctx}: memdev= needs the id of a memory backend")));
+                    }
+                    memdev = Some((item.value.s.clone(), vspan));
+                }
+                "mem" => {
+                    return Err(self.err(
+                        item.whole.span,
+                        format!(
+                            "`{}` in {ctx}: QEMU no longer accepts -numa node,mem= for current machine types; \
+                             give the node a backend: -object memory-backend-ram,id=m0,size=... and memdev=m0",
+                            self.raw(item.whole.span)
+                        ),
+                    ));
+                }
+                other => {
+                    return Err(self.err(
+                        item.whole.span,
+                        format!("unknown key `{other}` in {ctx}: -numa node takes nodeid, cpus, memdev and initiator"),
+                    ));
+                }
+            }
+        }
+        // numa.c parse_numa_node: without nodeid= a node takes the next
+        // number; each id may appear once.
+        let id = id.unwrap_or(self.numa.len() as u64);
+        if self.numa.iter().any(|n| n.id == id) {
+            return Err(self.err(arg.span, format!("{ctx}: NUMA node {id} is defined twice")));
+        }
+        self.numa.push(NumaNode { id, memdev, span: arg.span });
+        Ok(())
+    }
+
+    // -- -device --------------------------------------------------------
+
+    /// `-device driver[,prop=value...]` (QemuOpts or JSON): only a
+    /// virtio-balloon matters, and any `memdev=` a device takes.
+    fn opt_device(&mut self, opt: &Text, arg: &Text) -> Result<(), QemuError> {
+        let (driver, memdev) = if arg.s.trim_start().starts_with('{') {
+            let map = self.json_object(opt, arg)?;
+            let get = |k: &str| map.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            (get("driver"), get("memdev"))
+        } else {
+            let mut driver = None;
+            let mut memdev = None;
+            for (i, item) in split_items(arg).into_iter().enumerate() {
+                match item.key.as_ref().map(|k| k.s.as_str()) {
+                    None if i == 0 => driver = Some(item.value.s),
+                    Some("driver") => driver = Some(item.value.s),
+                    Some("memdev") => memdev = Some(item.value.s),
+                    _ => {}
+                }
+            }
+            (driver, memdev)
+        };
+        if driver.as_deref().is_some_and(|d| d.starts_with("virtio-balloon")) {
+            self.balloon = true;
+        }
+        if let Some(m) = memdev {
+            self.device_memdevs.insert(m);
+        }
+        Ok(())
+    }
+
+    // -- -overcommit ----------------------------------------------------
+
+    /// `-overcommit [mem-lock=on|off|on-fault][,cpu-pm=on|off]`. libvirt
+    /// always passes `mem-lock=off`; locked guest memory cannot be swapped
+    /// or ballooned the way the model assumes, so it is refused.
+    fn opt_overcommit(&mut self, opt: &Text, arg: &Text) -> Result<(), QemuError> {
+        let ctx = format!("`{} {}`", self.raw(opt.span), self.raw(arg.span));
+        for item in split_items(arg) {
+            let key = item.key.as_ref().map_or("", |k| k.s.as_str());
+            match key {
+                "mem-lock" => match item.value.s.as_str() {
+                    "off" | "no" | "false" | "n" => {}
+                    "on" | "yes" | "true" | "y" | "on-fault" => {
+                        return Err(self.err(
+                            item.whole.span,
+                            format!(
+                                "`{}` in {ctx}: locked guest memory is not modelled (it can be neither \
+                                 swapped nor reclaimed); remove it or use mem-lock=off",
+                                self.raw(item.whole.span)
+                            ),
+                        ));
+                    }
+                    _ => {
+                        return Err(self.err(
+                            value_span(&item),
+                            format!("`{}` in {ctx}: mem-lock takes on, off or on-fault", self.raw(item.whole.span)),
+                        ));
+                    }
+                },
+                "cpu-pm" => {}
+                _ => {
+                    return Err(self.err(
+                        item.whole.span,
+                        format!("`{}` in {ctx}: -overcommit takes mem-lock= and cpu-pm=", self.raw(item.whole.span)),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // -- the whole line -------------------------------------------------
+
+    /// Work out where guest RAM comes from and check it the way QEMU does
+    /// at machine creation (`machine_set_mem`, `qemu_resolve_machine_memdev`,
+    /// `machine_run_board_init`, `numa_complete_configuration`).
+    fn finish(self) -> Result<QemuMemory, QemuError> {
+        // -m is merged over -machine memory.*; a zero -m size counts as
+        // not given (vl.c only passes a non-zero size on).
+        let size = self.m.size.filter(|(s, _)| s.bytes() != 0).or(self.machine_mem.size);
+        let slots = self.m.slots.or(self.machine_mem.slots);
+        let (maxmem, maxmem_bare) = match self.m.maxmem {
+            Some(mx) => (Some(mx), self.m.maxmem_bare),
+            None => (self.machine_mem.maxmem, self.machine_mem.maxmem_bare),
+        };
+        let size = match size {
+            Some((s, span)) => {
+                let aligned = s
+                    .bytes()
+                    .checked_next_multiple_of(RAM_ALIGN)
+                    .ok_or_else(|| self.err(span, format!("`{}`: guest RAM too large", self.raw(span))))?;
+                Some((ByteSize(aligned), span))
+            }
+            None => None,
+        };
+
+        let numa_memdevs: Vec<&(String, Span)> = self.numa.iter().filter_map(|n| n.memdev.as_ref()).collect();
+        let mut sources: Vec<&Backend> = Vec::new();
+        let ram: Option<ByteSize>;
+        if let Some((id, id_span)) = &self.memory_backend {
+            if let Some((_, numa_span)) = numa_memdevs.first() {
+                return Err(self.err(
+                    *numa_span,
+                    "`-machine memory-backend=` and `-numa node,memdev=` cannot both give guest RAM \
+                     (QEMU: mutually exclusive); keep one"
+                        .to_string(),
+                ));
+            }
+            let b = self.lookup_backend(id, *id_span, "-machine memory-backend")?;
+            // Without -m the backend decides the RAM size; with -m both
+            // must agree ("Machine memory size does not match the size of
+            // the memory backend").
+            if let Some((s, span)) = size
+                && s != b.size
+            {
+                return Err(self.err(
+                    span,
+                    format!(
+                        "`{}` gives {s} of RAM but memory-backend `{id}` is {}: QEMU requires them to be \
+                         equal; make them match or drop -m",
+                        self.raw(span),
+                        b.size
+                    ),
+                ));
+            }
+            ram = Some(b.size);
+            sources.push(b);
+        } else if !numa_memdevs.is_empty() {
+            let mut seen = HashSet::new();
+            let mut total: u64 = 0;
+            for (id, span) in &numa_memdevs {
+                if !seen.insert(id.as_str()) {
+                    return Err(self.err(
+                        *span,
+                        format!("memory backend `{id}` is given to two NUMA nodes; QEMU lets a backend be used once"),
+                    ));
+                }
+                let b = self.lookup_backend(id, *span, "-numa node,memdev")?;
+                total = total.saturating_add(b.size.bytes());
+                sources.push(b);
+            }
+            let (want, said) = match size {
+                Some((s, span)) => (s, Some(span)),
+                None => (QEMU_DEFAULT_RAM, None),
+            };
+            if total != want.bytes() {
+                let span = said.or(self.numa.first().map(|n| n.span)).unwrap_or_default();
+                let why = if said.is_some() {
+                    format!("-m says {want}")
+                } else {
+                    format!("without -m QEMU's RAM size is its default {want}; add -m {}", ByteSize(total))
+                };
+                return Err(self.err(
+                    span,
+                    format!(
+                        "the NUMA nodes' memory backends add up to {} but {why} (QEMU: \"total memory for \
+                         NUMA nodes should equal RAM size\")",
+                        ByteSize(total)
+                    ),
+                ));
+            }
+            ram = Some(want);
+        } else {
+            if let Some(first) = self.numa.first() {
+                let want = size.map_or(QEMU_DEFAULT_RAM, |(s, _)| s);
+                return Err(self.err(
+                    first.span,
+                    format!(
+                        "no -numa node has memdev=, so the nodes hold 0 B while guest RAM is {want}; QEMU \
+                         refuses this (\"total memory for NUMA nodes should equal RAM size\"): give the nodes \
+                         memory backends with memdev=ID"
+                    ),
+                ));
+            }
+            ram = size.map(|(s, _)| s);
+        }
+
+        if let (Some((path, span)), Some(first)) = (&self.mem_path, sources.first()) {
+            return Err(self.err(
+                *span,
+                format!(
+                    "`-mem-path {path}` has no effect here: guest RAM comes from memory backend `{}`, and \
+                     QEMU applies -mem-path only to RAM it creates from -m; put mem-path= on a \
+                     memory-backend-file instead, or drop -mem-path",
+                    first.id
+                ),
+            ));
+        }
+        for b in &self.backends {
+            let used = sources.iter().any(|s| s.id == b.id) || self.device_memdevs.contains(&b.id);
+            if !used {
+                return Err(self.err(
+                    b.span,
+                    format!(
+                        "memory backend `{id}` is not used: QEMU allocates it, but the guest only sees it \
+                         through -machine memory-backend={id}, -numa node,memdev={id} or a memory device; \
+                         add one of those or remove the object",
+                        id = b.id
+                    ),
+                ));
+            }
+        }
+
+        let effective_ram = ram.unwrap_or(QEMU_DEFAULT_RAM);
+        let slots = match slots {
+            Some((n, span)) => Some((
+                u32::try_from(n).map_err(|_| self.err(span, format!("`{}`: too many memory slots", self.raw(span))))?,
+                span,
+            )),
+            None => None,
+        };
+        match (maxmem, slots) {
+            (None, Some((_, span))) => {
+                return Err(self.err(
+                    span,
+                    format!(
+                        "`{}` needs maxmem= as well: QEMU refuses hotplug slots without a maximum size",
+                        self.raw(span)
+                    ),
+                ));
+            }
+            (Some((mx, span)), _) if mx < effective_ram => {
+                let hint = if maxmem_bare { " (a bare number in maxmem= is bytes, unlike -m's size)" } else { "" };
+                return Err(self.err(
+                    span,
+                    format!(
+                        "maxmem `{}` ({mx}) is below the guest RAM ({effective_ram}){hint}: QEMU requires \
+                         maxmem to be at least the initial size",
+                        self.raw(span)
+                    ),
+                ));
+            }
+            (Some((mx, span)), Some((n, _))) if n > 0 && mx == effective_ram => {
+                return Err(self.err(
+                    span,
+                    format!(
+                        "maxmem `{}` equals the guest RAM ({effective_ram}) but slots are given: QEMU wants \
+                         room to hotplug into; raise maxmem or drop slots",
+                        self.raw(span)
+                    ),
+                ));
+            }
+            _ => {}
+        }
+
+        let mut out = QemuMemory {
+            memory: ram,
+            slots: slots.map(|(n, _)| n),
+            maxmem: maxmem.map(|(m, _)| m),
+            balloon: self.balloon.then_some(true),
+            ..QemuMemory::default()
+        };
+        if sources.is_empty() {
+            // The RAM QEMU creates itself from -m: a memory-backend-file on
+            // -mem-path, or anonymous memory.
+            if let Some((path, _)) = &self.mem_path {
+                let huge = is_hugetlbfs_path(path);
+                out.hugepages = Some(huge);
+                out.hugepage_size = if huge { page_size_from_path(path) } else { None };
+                out.mem_path = Some(path.clone());
+            }
+            out.prealloc = self.mem_prealloc.then_some(true);
+            out.merge = self.mem_merge;
+        } else {
+            self.combine(&sources, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn lookup_backend(&self, id: &str, span: Span, via: &str) -> Result<&Backend, QemuError> {
+        if let Some(b) = self.backends.iter().find(|b| b.id == id) {
+            return Ok(b);
+        }
+        let message = match self.object_ids.get(id) {
+            Some(t) => format!("{via}=`{id}` names an -object {t}, which is not a memory backend"),
+            None => format!(
+                "{via}=`{id}`: there is no -object memory-backend-* with id={id} (QEMU: \"Memory backend \
+                 '{id}' not found\")"
+            ),
+        };
+        Err(self.err(span, message))
+    }
+
+    /// Fold the flags of the backend(s) behind guest RAM into one answer.
+    /// With several NUMA backends: huge pages and preallocation only when
+    /// every backend has them (part of the RAM otherwise behaves the other
+    /// way, and the model needs a guarantee), share when any backend is
+    /// shared (that part is visible to another process), and KSM merging
+    /// only when no backend opts out. A flag is reported when some backend,
+    /// -mem-prealloc or -machine mem-merge states it; a memfd states share
+    /// by its type (QEMU creates it shared).
+    fn combine(&self, sources: &[&Backend], out: &mut QemuMemory) -> Result<(), QemuError> {
+        let mut huge_all = true;
+        let mut sizes: Vec<Option<ByteSize>> = Vec::new();
+        let (mut prealloc_all, mut prealloc_said) = (true, false);
+        let (mut share_any, mut share_said) = (false, false);
+        let (mut merge_all, mut merge_said) = (true, false);
+        for b in sources {
+            let (huge, page) = match b.kind {
+                BackendKind::File => {
+                    let path = b.mem_path.as_deref().unwrap_or_default();
+                    let huge = is_hugetlbfs_path(path);
+                    (huge, if huge { page_size_from_path(path) } else { None })
+                }
+                // hugetlbsize= without hugetlb=on is ignored by QEMU.
+                BackendKind::Memfd => (b.hugetlb, if b.hugetlb { b.hugetlbsize } else { None }),
+                BackendKind::Ram | BackendKind::Shm => (false, None),
+            };
+            huge_all &= huge;
+            if huge {
+                if let (Some(p), Some(Some(q))) = (page, sizes.iter().find(|s| s.is_some()))
+                    && p != *q
+                {
+                    return Err(self.err(
+                        b.span,
+                        format!(
+                            "memory backend `{}` uses {p} huge pages while another uses {q}: overcommit \
+                             models one huge page size per guest group; split the group or use one size",
+                            b.id
+                        ),
+                    ));
+                }
+                sizes.push(page);
+            }
+            // -mem-prealloc and -machine mem-merge are defaults every
+            // backend inherits (vl.c sugar property; hostmem.c init).
+            prealloc_all &= b.prealloc.unwrap_or(self.mem_prealloc);
+            prealloc_said |= b.prealloc.is_some() || self.mem_prealloc;
+            let shared_by_type = matches!(b.kind, BackendKind::Memfd | BackendKind::Shm);
+            share_any |= b.share.unwrap_or(shared_by_type);
+            share_said |= b.share.is_some() || shared_by_type;
+            merge_all &= b.merge.or(self.mem_merge).unwrap_or(true);
+            merge_said |= b.merge.is_some() || self.mem_merge.is_some();
+        }
+        out.hugepages = Some(huge_all);
+        // A page size only when every backend's is known and they agree.
+        out.hugepage_size = match sizes.first() {
+            Some(&Some(p)) if huge_all && sizes.iter().all(|s| *s == Some(p)) => Some(p),
+            _ => None,
+        };
+        out.mem_path = sources.iter().find_map(|b| b.mem_path.clone());
+        out.prealloc = prealloc_said.then_some(prealloc_all);
+        out.share = share_said.then_some(share_any);
+        out.merge = merge_said.then_some(merge_all);
+        Ok(())
+    }
+}
+
+/// Where to point for a bad value: the value, or the whole `key=` when the
+/// value is empty.
+fn value_span(item: &Item) -> Span {
+    if item.value.s.is_empty() { item.whole.span } else { item.value.span }
+}
+
+fn example_of(opt: &str) -> &'static str {
+    match option_name(opt).unwrap_or_default() {
+        "m" => "-m 4G",
+        "mem-path" => "-mem-path /dev/hugepages",
+        "object" => "-object memory-backend-ram,id=m0,size=4G",
+        "machine" | "M" => "-machine q35,memory-backend=m0",
+        "numa" => "-numa node,memdev=m0",
+        "device" => "-device virtio-balloon-pci",
+        "overcommit" => "-overcommit mem-lock=off",
+        _ => "the option's argument",
+    }
+}
+
+/// QEMU's boolean spellings (`qapi_bool_parse`), case-sensitive as there.
+fn qapi_bool(s: &str) -> Option<bool> {
+    match s {
+        "on" | "yes" | "true" | "y" => Some(true),
+        "off" | "no" | "false" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+/// An unsigned number as `qemu_strtou64(..., 0)` reads it: decimal, `0x`
+/// hex, or octal with a leading zero.
+fn parse_uint(s: &str) -> Option<u64> {
+    let (digits, radix) = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        (h, 16)
+    } else if let Some(o) = s.strip_prefix('0').filter(|o| !o.is_empty()) {
+        (o, 8)
+    } else {
+        (s, 10)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u64::from_str_radix(digits, radix).ok()
+}
+
+/// QEMU's `id_wellformed`: a letter, then letters, digits, `-`, `.`, `_`.
+fn id_wellformed(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+}
+
+/// The hugetlbfs mount-point convention (see the module comment for why
+/// not statfs()).
+fn is_hugetlbfs_path(path: &str) -> bool {
+    let p = path.to_ascii_lowercase();
+    ["/dev/hugepages", "/mnt/huge", "/hugepages"].iter().any(|m| p.starts_with(m))
+        || p.contains("hugetlbfs")
+        || p.contains("hugepages")
+}
+
+/// The page size a mount name carries, as in `/dev/hugepages1G`,
+/// `/dev/hugepages-1048576kB`, `/mnt/huge_1GB`. A bare number (no unit) says
+/// nothing certain and is ignored.
+fn page_size_from_path(path: &str) -> Option<ByteSize> {
+    path.split('/').find_map(|part| {
+        let lower = part.to_ascii_lowercase();
+        let at = lower.find("huge")?;
+        let rest = lower.get(at + "huge".len()..)?;
+        let rest = ["pages", "page", "tlbfs"].iter().find_map(|p| rest.strip_prefix(p)).unwrap_or(rest);
+        let rest = rest.trim_start_matches(['-', '_', '.', '=']);
+        let starts_digit = rest.starts_with(|c: char| c.is_ascii_digit());
+        let ends_unit = rest.ends_with(|c: char| c.is_ascii_alphabetic());
+        if !(starts_digit && ends_unit) {
+            return None;
+        }
+        ByteSize::parse(rest).ok().filter(|s| s.bytes() != 0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+
+    fn ok(line: &str) -> QemuMemory {
+        parse(line).unwrap_or_else(|e| panic!("{line:?} was refused: {e}"))
+    }
+
+    /// Parse a line that must fail, and check the error points at its token.
+    fn fails(line: &str) -> QemuError {
+        let e = parse(line).expect_err(line);
+        assert_eq!(
+            line.get(e.offset..e.offset + e.token.len()),
+            Some(e.token.as_str()),
+            "token/offset of {e:?} do not point into {line:?}"
+        );
+        e
+    }
+
+    fn gib(n: u64) -> Option<ByteSize> {
+        Some(ByteSize(n * GIB))
+    }
+
+    fn mib(n: u64) -> Option<ByteSize> {
+        Some(ByteSize(n * MIB))
+    }
+
+    // ---- words -------------------------------------------------------
+
+    // Nothing said, nothing known: QEMU's defaults are left to the caller.
+    #[test]
+    fn empty_line_states_nothing() {
+        assert_eq!(ok(""), QemuMemory::default());
+        assert_eq!(ok("   \n\t "), QemuMemory::default());
+    }
+
+    // The program name is argv[0], not an option.
+    #[test]
+    fn leading_program_name_is_skipped() {
+        for prog in ["qemu-system-x86_64", "/usr/bin/qemu-system-x86_64", "qemu-kvm", "/usr/libexec/qemu-kvm", "kvm"] {
+            assert_eq!(ok(&format!("{prog} -m 4G")).memory, gib(4), "{prog}");
+        }
+    }
+
+    // vl.c lookup_opt: "if (r[1] == '-') r++", so every option also takes
+    // two dashes.
+    #[test]
+    fn options_take_one_or_two_dashes() {
+        let q = ok("--m 2G --mem-path /dev/hugepages --mem-prealloc --enable-kvm");
+        assert_eq!(q.memory, gib(2));
+        assert_eq!(q.hugepages, Some(true));
+        assert_eq!(q.prealloc, Some(true));
+    }
+
+    // QEMU's argv comes from a shell: quotes group, backslashes escape, and a
+    // backslash-newline continues the line.
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(ok("-mem-path '/mnt/huge pages/vm'").mem_path.as_deref(), Some("/mnt/huge pages/vm"));
+        assert_eq!(ok(r#"-mem-path "/srv/a \"b\" c""#).mem_path.as_deref(), Some(r#"/srv/a "b" c"#));
+        assert_eq!(ok(r"-mem-path /srv/a\ b").mem_path.as_deref(), Some("/srv/a b"));
+        let q = ok("qemu-system-x86_64 \\\n  -m 4G \\\n  -mem-prealloc");
+        assert_eq!((q.memory, q.prealloc), (gib(4), Some(true)));
+        assert_eq!(ok("-m '4'G").memory, gib(4));
+    }
+
+    // A shell refuses an unclosed quote; so do we, pointing at the quote.
+    #[test]
+    fn unterminated_quote_is_refused() {
+        let e = fails("-m 4G -mem-path '/dev/hugepages");
+        assert_eq!(e.offset, 16);
+        assert!(e.message.contains("unterminated"), "{}", e.message);
+        let e = fails("-name \"vm");
+        assert_eq!(e.offset, 6);
+    }
+
+    // vl.c takes an option's value from the next argv word; `-m=4G` is the
+    // unknown option "m=4G" to QEMU.
+    #[test]
+    fn option_equals_value_is_refused() {
+        let e = fails("-m 1G --mem-path=/dev/hugepages");
+        assert_eq!(e.token, "--mem-path=/dev/hugepages");
+        assert_eq!(e.offset, 6);
+        assert!(e.message.contains("`-mem-path /dev/hugepages`"), "{}", e.message);
+    }
+
+    // QEMU reads a bare word as a disk image; it tells us nothing about
+    // memory and is most likely a value given to a flag.
+    #[test]
+    fn bare_words_are_refused() {
+        let e = fails("-m 4G disk.img");
+        assert_eq!((e.token.as_str(), e.offset), ("disk.img", 6));
+        let e = fails("-enable-kvm yes");
+        assert_eq!(e.token, "yes");
+        assert!(e.message.contains("`-enable-kvm` before it takes no value"), "{}", e.message);
+    }
+
+    // Anything we do not know could be a memory option we would misread.
+    #[test]
+    fn unknown_options_are_refused_by_name() {
+        let e = fails("-m 4G -foo bar");
+        assert_eq!((e.token.as_str(), e.offset), ("-foo", 6));
+        assert!(e.message.starts_with("unknown option `-foo`: overcommit understands -m"), "{}", e.message);
+        assert!(e.message.contains("-enable-kvm, -smp, -cpu, -name"), "{}", e.message);
+        let e = fails("-mempath /dev/hugepages");
+        assert!(e.message.contains("did you mean `-mem-path`?"), "{}", e.message);
+        // qemu-options.hx: option names are case-sensitive (-M is -machine).
+        fails("-Enable-kvm");
+        // -balloon was removed from QEMU in favour of -device.
+        let e = fails("-balloon virtio");
+        assert!(e.message.contains("-device virtio-balloon-pci"), "{}", e.message);
+    }
+
+    // vl.c: "requires an argument" for HAS_ARG options.
+    #[test]
+    fn missing_values_are_refused() {
+        let e = fails("-enable-kvm -m");
+        assert_eq!((e.token.as_str(), e.offset), ("-m", 12));
+        assert!(e.message.contains("`-m` needs a value"), "{}", e.message);
+        let e = fails("-m -enable-kvm");
+        assert!(e.message.contains("next word is the option `-enable-kvm`"), "{}", e.message);
+        for opt in ["-mem-path", "-object", "-machine", "-M", "-numa", "-device", "-smp", "-drive"] {
+            let e = fails(&format!("-m 1G {opt}"));
+            assert_eq!(e.token, opt);
+        }
+    }
+
+    // qemu-options.hx: these options do not touch guest memory; each is
+    // skipped with its argument (HAS_ARG) or alone.
+    #[test]
+    fn options_irrelevant_to_memory_are_skipped() {
+        let line = "qemu-system-x86_64 -enable-kvm -nographic -daemonize -snapshot -no-reboot -no-shutdown -S \
+                    -accel kvm -smp 4,sockets=1 -cpu host -name guest=vm1 -display none -vga std \
+                    -drive file=/var/lib/a.qcow2,if=virtio -hda a.img -cdrom b.iso -boot order=c \
+                    -netdev user,id=n0 -net none -nic user -serial mon:stdio -monitor none -qmp unix:/q,server \
+                    -chardev null,id=c0 -vnc :0 -kernel vmlinuz -initrd initrd.img -append 'console=ttyS0 -x' \
+                    -pidfile /run/vm.pid -uuid 1-2 -rtc base=utc -global kvm-pit.lost_tick_policy=delay \
+                    -bios bios.bin -usb -usbdevice tablet -k en-us -D log -d guest_errors -incoming defer \
+                    -trace enable=kvm* -m 3G";
+        assert_eq!(ok(line).memory, gib(3));
+        // The argument of a skipped option is taken verbatim, even with a dash.
+        assert_eq!(ok("-append -m -m 1G").memory, gib(1));
+    }
+
+    // ---- -m ----------------------------------------------------------
+
+    // qemu-options.hx: -m [size=]megs[,slots=n,maxmem=size]; vl.c
+    // parse_memory_options appends "M" to a size ending in a digit.
+    #[test]
+    fn m_forms() {
+        assert_eq!(ok("-m 4G").memory, gib(4));
+        assert_eq!(ok("-m 4096").memory, gib(4));
+        assert_eq!(ok("-m 1.5G").memory, Some(ByteSize(3 * GIB / 2)));
+        assert_eq!(ok("-m 512M").memory, mib(512));
+        let q = ok("-m size=4G,slots=4,maxmem=16G");
+        assert_eq!((q.memory, q.slots, q.maxmem), (gib(4), Some(4), gib(16)));
+        let q = ok("-m 4G,slots=2,maxmem=8G");
+        assert_eq!((q.memory, q.slots, q.maxmem), (gib(4), Some(2), gib(8)));
+        // A size with its own unit keeps it: 4096B is bytes (then rounded).
+        assert_eq!(ok("-m 16384B").memory, Some(ByteSize(16384)));
+    }
+
+    // machine_set_mem: QEMU_ALIGN_UP(mem->size, 8192).
+    #[test]
+    fn m_is_rounded_up_to_8k() {
+        assert_eq!(ok("-m 1000B").memory, Some(ByteSize(8192)));
+        assert_eq!(ok("-m 8193B").memory, Some(ByteSize(16384)));
+    }
+
+    // vl.c: only a non-zero size is passed on, so `-m 0` leaves QEMU's
+    // default RAM size.
+    #[test]
+    fn m_zero_means_default() {
+        assert_eq!(ok("-m 0").memory, None);
+        // The merged options hold the last size, 0, so the default wins.
+        assert_eq!(ok("-m 2G -m 0").memory, None);
+        // A zero -m size leaves a -machine memory.size in force.
+        assert_eq!(ok("-machine memory.size=2G -m 0").memory, gib(2));
+    }
+
+    // QemuOpts "memory" has merge_lists = true: repeated -m merge key by
+    // key, the last value of each key winning.
+    #[test]
+    fn repeated_m_last_wins_per_key() {
+        assert_eq!(ok("-m 2G -m 4G").memory, gib(4));
+        let q = ok("-m 4G,slots=2,maxmem=16G -m 6G");
+        assert_eq!((q.memory, q.slots, q.maxmem), (gib(6), Some(2), gib(16)));
+    }
+
+    // machine_set_mem: "maximum memory size must be at least the initial
+    // memory size".
+    #[test]
+    fn maxmem_below_size_is_refused() {
+        let e = fails("-m 8G,slots=2,maxmem=4G");
+        assert_eq!((e.token.as_str(), e.offset), ("4G", 21));
+        assert!(e.message.contains("below the guest RAM (8 GiB)"), "{}", e.message);
+    }
+
+    // maxmem reaches the machine's max-size unchanged and qemu_strtosz reads
+    // a bare number as bytes, so maxmem=16384 is 16 KiB, not 16 GiB.
+    #[test]
+    fn maxmem_bare_number_is_bytes() {
+        let e = fails("-m 4G,slots=2,maxmem=16384");
+        assert_eq!(e.token, "16384");
+        assert!(e.message.contains("bare number in maxmem= is bytes"), "{}", e.message);
+    }
+
+    // machine_set_mem: "slots specified but no max-size"; "memory slots were
+    // specified but maximum memory size is equal to the initial memory
+    // size"; maxmem alone is allowed (virtio-mem needs no slots).
+    #[test]
+    fn slots_and_maxmem_rules() {
+        let e = fails("-m 4G,slots=2");
+        assert_eq!(e.token, "2");
+        let e = fails("-m 4G,slots=2,maxmem=4G");
+        assert!(e.message.contains("equals the guest RAM"), "{}", e.message);
+        assert_eq!(ok("-m 4G,maxmem=8G").maxmem, gib(8));
+        assert_eq!(ok("-m 4G,slots=0,maxmem=4G").slots, Some(0));
+        // qemu_strtou64 with base 0: hex and octal counts.
+        assert_eq!(ok("-m 1G,slots=0x10,maxmem=2G").slots, Some(16));
+        assert_eq!(ok("-m 1G,slots=010,maxmem=2G").slots, Some(8));
+        fails("-m 1G,slots=two,maxmem=2G");
+        // Without -m size, maxmem is checked against QEMU's default 128 MiB.
+        assert_eq!(ok("-m slots=1,maxmem=1G").memory, None);
+        fails("-m slots=1,maxmem=64M");
+    }
+
+    // The "memory" QemuOpts accept size, slots and maxmem only ("Invalid
+    // parameter").
+    #[test]
+    fn m_bad_keys_and_values_are_refused() {
+        let e = fails("-m 4G,foo=1");
+        assert_eq!((e.token.as_str(), e.offset), ("foo=1", 6));
+        assert!(e.message.contains("-m takes size, slots and maxmem"), "{}", e.message);
+        let e = fails("-m 4Q");
+        assert_eq!((e.token.as_str(), e.offset), ("4Q", 3));
+        assert!(e.message.starts_with("bad size `4Q` in `-m 4Q`:"), "{}", e.message);
+        let e = fails("-m size=");
+        assert_eq!(e.token, "size=");
+        let e = fails("-m 4G,8G");
+        assert_eq!(e.token, "8G");
+        fails("-m -4G");
+        fails("-m ,4G");
+    }
+
+    // ---- -mem-path / -mem-prealloc -----------------------------------
+
+    // QEMU checks statfs() for HUGETLBFS_MAGIC; we go by the mount path.
+    #[test]
+    fn mem_path_hugetlbfs_by_convention() {
+        for path in [
+            "/dev/hugepages",
+            "/dev/hugepages/libvirt/qemu",
+            "/dev/hugepages1G",
+            "/mnt/huge",
+            "/mnt/huge_1GB",
+            "/hugepages",
+            "/run/hugetlbfs/vm",
+            "/srv/HugePages/vm",
+        ] {
+            let q = ok(&format!("-m 2G -mem-path {path}"));
+            assert_eq!(q.hugepages, Some(true), "{path}");
+            assert_eq!(q.mem_path.as_deref(), Some(path));
+        }
+        // A plain file backing is file memory, not huge pages.
+        let q = ok("-m 2G -mem-path /var/lib/vm/ram");
+        assert_eq!((q.hugepages, q.hugepage_size), (Some(false), None));
+        assert_eq!(ok("-m 2G").hugepages, None);
+    }
+
+    // hugetlbfs mounts are conventionally named after their page size
+    // (systemd's dev-hugepages1G.mount, sysfs hugepages-1048576kB).
+    #[test]
+    fn mem_path_page_size_from_mount_name() {
+        let size = |p: &str| ok(&format!("-mem-path {p}")).hugepage_size;
+        assert_eq!(size("/dev/hugepages1G"), gib(1));
+        assert_eq!(size("/dev/hugepages1G/libvirt/qemu/1-vm"), gib(1));
+        assert_eq!(size("/dev/hugepages-1048576kB"), gib(1));
+        assert_eq!(size("/dev/hugepages-2048kB"), mib(2));
+        assert_eq!(size("/dev/hugepages-2M"), mib(2));
+        assert_eq!(size("/mnt/huge_1GB"), gib(1));
+        assert_eq!(size("/dev/hugepages"), None);
+        assert_eq!(size("/dev/hugepages2"), None);
+        assert_eq!(size("/var/lib/vm/ram1G"), None);
+    }
+
+    // qemu-options.hx: -mem-prealloc preallocates guest memory; vl.c keeps
+    // the last -mem-path.
+    #[test]
+    fn mem_prealloc_and_last_mem_path() {
+        assert_eq!(ok("-m 1G -mem-prealloc").prealloc, Some(true));
+        assert_eq!(ok("-m 1G").prealloc, None);
+        let q = ok("-mem-path /srv/a -mem-path /dev/hugepages");
+        assert_eq!((q.mem_path.as_deref(), q.hugepages), (Some("/dev/hugepages"), Some(true)));
+        let e = fails("-mem-path ''");
+        assert_eq!(e.token, "-mem-path");
+    }
+
+    // ---- -object memory-backend-* ------------------------------------
+
+    // hostmem.c: the size property is visited with qemu_strtosz, where a
+    // bare number is bytes (qemu_strtosz_MiB is only for -m).
+    #[test]
+    fn backend_size_bare_number_is_bytes() {
+        let q = ok("-object memory-backend-ram,id=m0,size=4294967296 -machine memory-backend=m0");
+        assert_eq!(q.memory, gib(4));
+        let e = fails("-object memory-backend-ram,id=m0,size=4096 -m 4G -machine memory-backend=m0");
+        assert!(e.message.contains("memory-backend `m0` is 4 KiB"), "{}", e.message);
+    }
+
+    // qemu-options.hx -machine memory-backend example: a file backend on
+    // hugetlbfs, preallocated and shared, with -m equal to its size.
+    #[test]
+    fn file_backend_on_hugetlbfs() {
+        let q = ok("-object memory-backend-file,id=pc.ram,size=512M,mem-path=/dev/hugepages,prealloc=on,share=on \
+                    -machine memory-backend=pc.ram -m 512M");
+        assert_eq!(q.memory, mib(512));
+        assert_eq!(q.mem_path.as_deref(), Some("/dev/hugepages"));
+        assert_eq!((q.hugepages, q.prealloc, q.share, q.merge), (Some(true), Some(true), Some(true), None));
+        let q = ok("-object memory-backend-file,id=m,size=1G,mem-path=/var/tmp/ram -machine memory-backend=m");
+        assert_eq!((q.hugepages, q.share, q.prealloc), (Some(false), None, None));
+    }
+
+    // hostmem-memfd.c: hugetlb= and hugetlbsize= choose hugetlbfs pages;
+    // instance_init sets share = true and seal = true.
+    #[test]
+    fn memfd_backend() {
+        let q = ok("-object memory-backend-memfd,id=m,size=2G,hugetlb=on,hugetlbsize=2M -machine memory-backend=m");
+        assert_eq!((q.memory, q.hugepages, q.hugepage_size), (gib(2), Some(true), mib(2)));
+        assert_eq!(q.share, Some(true));
+        let q = ok("-object memory-backend-memfd,id=m,size=2G,share=off,seal=off -machine memory-backend=m");
+        assert_eq!((q.hugepages, q.share), (Some(false), Some(false)));
+        // util/memfd.c only encodes the page size when hugetlb is on.
+        let q = ok("-object memory-backend-memfd,id=m,size=2G,hugetlbsize=1G -machine memory-backend=m");
+        assert_eq!((q.hugepages, q.hugepage_size), (Some(false), None));
+        // Default page size: unknown here.
+        let q = ok("-object memory-backend-memfd,id=m,size=2G,hugetlb=yes -machine memory-backend=m");
+        assert_eq!((q.hugepages, q.hugepage_size), (Some(true), None));
+        // util/memfd.c: "Hugepage size must be a power of 2".
+        let e = fails("-object memory-backend-memfd,id=m,size=2G,hugetlb=on,hugetlbsize=3M");
+        assert_eq!(e.token, "hugetlbsize=3M");
+    }
+
+    // qapi_bool_parse: on/yes/true/y and off/no/false/n, nothing else.
+    #[test]
+    fn backend_booleans() {
+        for (word, v) in [
+            ("on", true),
+            ("yes", true),
+            ("true", true),
+            ("y", true),
+            ("off", false),
+            ("no", false),
+            ("false", false),
+            ("n", false),
+        ] {
+            let q = ok(&format!("-object memory-backend-ram,id=m,size=1G,merge={word} -machine memory-backend=m"));
+            assert_eq!(q.merge, Some(v), "{word}");
+        }
+        let e = fails("-object memory-backend-ram,id=m,size=1G,share=maybe -machine memory-backend=m");
+        assert_eq!((e.token.as_str(), e.offset), ("share=maybe", 40));
+        assert!(e.message.contains("share takes on or off"), "{}", e.message);
+        fails("-object memory-backend-ram,id=m,size=1G,share=ON -machine memory-backend=m");
+    }
+
+    // object_property_set fails with "Property 'memory-backend-ram.foo' not
+    // found"; each backend type has its own property set.
+    #[test]
+    fn backend_unknown_properties_are_refused() {
+        let e = fails("-object memory-backend-ram,id=m,size=1G,foo=bar");
+        assert_eq!(e.token, "foo=bar");
+        assert!(e.message.contains("memory-backend-ram has no property `foo`"), "{}", e.message);
+        assert!(e.message.contains("id, size, share, merge, dump, prealloc, prealloc-threads"), "{}", e.message);
+        let e = fails("-object memory-backend-ram,id=m,size=1G,mem-path=/dev/hugepages");
+        assert!(e.message.contains("mem-path is a property of memory-backend-file"), "{}", e.message);
+        let e = fails("-object memory-backend-file,id=m,size=1G,mem-path=/x,hugetlb=on");
+        assert!(e.message.contains("hugetlb is a property of memory-backend-memfd"), "{}", e.message);
+        let e = fails("-object memory-backend-file,id=m,size=1G,mem-path=/x,foo=1");
+        assert!(e.message.contains("discard-data, align, offset, pmem, readonly"), "{}", e.message);
+    }
+
+    // Properties that do not change memory accounting are accepted (and
+    // type-checked as QEMU's visitors would).
+    #[test]
+    fn backend_irrelevant_properties_are_accepted() {
+        let q = ok("-object memory-backend-file,id=m,size=1G,mem-path=/dev/hugepages,dump=off,host-nodes=0-1,\
+                    policy=bind,prealloc-threads=4,reserve=on,x-use-canonical-path-for-ramblock-id=off,\
+                    discard-data=on,align=2M,pmem=off,readonly=off -machine memory-backend=m");
+        assert_eq!(q.memory, gib(1));
+        ok("-object memory-backend-memfd,id=m,size=1G,seal=on,host-nodes.0=0,host-nodes.1=1 -machine memory-backend=m");
+        let e = fails("-object memory-backend-ram,id=m,size=1G,dump=perhaps");
+        assert_eq!(e.token, "dump=perhaps");
+        let e = fails("-object memory-backend-ram,id=m,size=1G,prealloc-threads=many");
+        assert_eq!(e.token, "prealloc-threads=many");
+    }
+
+    // qom: -object needs id; hostmem: "can't create backend with size 0";
+    // hostmem-file: "mem-path property not set".
+    #[test]
+    fn backend_required_properties() {
+        let e = fails("-object memory-backend-ram,size=1G");
+        assert!(e.message.contains("has no id="), "{}", e.message);
+        assert_eq!(e.offset, 8);
+        let e = fails("-object memory-backend-ram,id=m");
+        assert!(e.message.contains("has no size="), "{}", e.message);
+        let e = fails("-object memory-backend-file,id=m,size=1G");
+        assert!(e.message.contains("mem-path property not set"), "{}", e.message);
+        let e = fails("-object memory-backend-ram,id=m,size=0");
+        assert_eq!(e.token, "size=0");
+        let e = fails("-object memory-backend-ram,id=m,size=4Q");
+        assert!(e.message.starts_with("bad size `size=4Q` in -object memory-backend-ram"), "{}", e.message);
+        // hostmem.c: "'prealloc=on' and 'reserve=off' are incompatible".
+        let e = fails("-object memory-backend-ram,id=m,size=1G,prealloc=on,reserve=off");
+        assert_eq!(e.token, "reserve=off");
+        // id_wellformed: a letter first.
+        let e = fails("-object memory-backend-ram,id=0m,size=1G");
+        assert_eq!(e.token, "id=0m");
+        let e = fails("-object id=m,size=1G");
+        assert!(e.message.contains("does not say what to create"), "{}", e.message);
+        fails("-object ,id=m,size=1G");
+    }
+
+    // Objects that are not memory backends do not touch memory.
+    #[test]
+    fn other_objects_are_ignored() {
+        let q = ok("-object rng-random,id=rng0,filename=/dev/urandom -object iothread,id=io1 \
+                    -object secret,id=s0,data=x -m 1G");
+        assert_eq!(q.memory, gib(1));
+        // But they take their id, and a memdev must be a memory backend.
+        let e = fails("-object iothread,id=m -object memory-backend-ram,id=m,size=1G");
+        assert!(e.message.contains("already taken"), "{}", e.message);
+        let e = fails("-object iothread,id=io -machine memory-backend=io");
+        assert!(e.message.contains("not a memory backend"), "{}", e.message);
+        let e = fails("-object memory-backend-epc,id=e,size=64M");
+        assert!(e.message.contains("not a memory backend overcommit can model"), "{}", e.message);
+    }
+
+    // keyval: ",," is a literal comma in a value; a later key wins.
+    #[test]
+    fn keyval_comma_escape_and_last_key_wins() {
+        let q = ok("-object memory-backend-file,id=m,size=1G,mem-path=/srv/a,,b,size=2G -machine memory-backend=m");
+        assert_eq!((q.mem_path.as_deref(), q.memory), (Some("/srv/a,b"), gib(2)));
+    }
+
+    // qemu-options.hx: -object also takes JSON, as libvirt writes it; JSON
+    // sizes are numbers of bytes and booleans are JSON booleans.
+    #[test]
+    fn object_json_form() {
+        let q = ok(
+            r#"-object '{"qom-type":"memory-backend-file","id":"pc.ram","mem-path":"/dev/hugepages/libvirt/qemu/1-vm","x-use-canonical-path-for-ramblock-id":false,"prealloc":true,"size":4294967296}' -machine pc-q35-8.2,memory-backend=pc.ram -m size=4194304k"#,
+        );
+        assert_eq!((q.memory, q.hugepages, q.prealloc), (gib(4), Some(true), Some(true)));
+        let e = fails(r#"-object '{"qom-type":"memory-backend-ram","id":"m","size":"4G"}' -machine memory-backend=m"#);
+        assert!(e.message.contains("must be a JSON number of bytes"), "{}", e.message);
+        let e = fails(r#"-object '{"qom-type":"memory-backend-ram","id":"m","size":1,"share":"on"}'"#);
+        assert!(e.message.contains("must be JSON true or false"), "{}", e.message);
+        fails(r#"-object '{"qom-type":'"#);
+        fails(r#"-object '{"id":"m","size":1}'"#);
+    }
+
+    // QEMU allocates an unused backend, but the guest never sees it; the
+    // plan would quietly leave that memory out.
+    #[test]
+    fn unused_backend_is_refused() {
+        let e = fails("-m 1G -object memory-backend-ram,id=spare,size=1G");
+        assert_eq!(e.offset, 14);
+        assert!(e.message.contains("memory backend `spare` is not used"), "{}", e.message);
+        // A memory device using it counts (its memory is not modelled).
+        let q =
+            ok("-m 1G,slots=2,maxmem=4G -object memory-backend-ram,id=d0,size=1G -device pc-dimm,id=dimm0,memdev=d0");
+        assert_eq!(q.memory, gib(1));
+    }
+
+    // ---- -machine ----------------------------------------------------
+
+    // vl.c qemu_resolve_machine_memdev: without -m the backend's size is
+    // the RAM size; machine.c: "Machine memory size does not match the size
+    // of the memory backend".
+    #[test]
+    fn machine_memory_backend() {
+        let q = ok("-machine q35,accel=kvm,memory-backend=m0 -object memory-backend-ram,id=m0,size=8G");
+        assert_eq!((q.memory, q.hugepages), (gib(8), Some(false)));
+        assert_eq!(ok("-M pc,memory-backend=m0 -object memory-backend-ram,id=m0,size=2G -m 2048").memory, gib(2));
+        let e = fails("-m 4G -machine memory-backend=m0 -object memory-backend-ram,id=m0,size=8G");
+        assert_eq!((e.token.as_str(), e.offset), ("4G", 3));
+        assert!(e.message.contains("QEMU requires them to be equal"), "{}", e.message);
+        let e = fails("-machine memory-backend=nope -m 1G");
+        assert_eq!((e.token.as_str(), e.offset), ("nope", 24));
+        assert!(e.message.contains("Memory backend 'nope' not found"), "{}", e.message);
+        fails("-machine memory-backend=");
+    }
+
+    // qemu-options.hx: mem-merge=on|off controls memory merge (default on);
+    // hostmem.c takes it as every backend's default merge.
+    #[test]
+    fn machine_mem_merge() {
+        assert_eq!(ok("-m 1G -machine mem-merge=off").merge, Some(false));
+        assert_eq!(ok("-m 1G -machine pc,mem-merge=on").merge, Some(true));
+        assert_eq!(ok("-m 1G").merge, None);
+        let base = "-object memory-backend-ram,id=m,size=1G -machine memory-backend=m";
+        assert_eq!(ok(&format!("{base} -machine mem-merge=off")).merge, Some(false));
+        assert_eq!(
+            ok("-object memory-backend-ram,id=m,size=1G,merge=on -machine memory-backend=m,mem-merge=off").merge,
+            Some(true)
+        );
+        let e = fails("-machine mem-merge=sometimes");
+        assert_eq!(e.token, "sometimes");
+        // keyval: only the first element may omit its key (the type).
+        let e = fails("-machine q35,vmport");
+        assert_eq!(e.token, "vmport");
+        fails("-machine '{\"type\":\"q35\"}'");
+    }
+
+    // vl.c parse_memory_options folds -m into the machine's memory.*
+    // properties, -m winning; those take keyval sizes (bytes when bare).
+    #[test]
+    fn machine_memory_properties() {
+        assert_eq!(ok("-machine q35,memory.size=2G").memory, gib(2));
+        assert_eq!(ok("-machine memory.size=2G -m 1G").memory, gib(1));
+        let q = ok("-machine memory.size=2G,memory.slots=2,memory.max-size=8G");
+        assert_eq!((q.slots, q.maxmem), (Some(2), gib(8)));
+        fails("-machine memory.size=2Q");
+    }
+
+    // -mem-path only backs the RAM QEMU creates from -m
+    // (machine_run_board_init: create_default_memdev); with an explicit
+    // backend it is ignored, which would mislead a plan.
+    #[test]
+    fn mem_path_with_explicit_backend_is_refused() {
+        let e = fails("-mem-path /dev/hugepages -object memory-backend-ram,id=m,size=1G -machine memory-backend=m");
+        assert_eq!((e.token.as_str(), e.offset), ("/dev/hugepages", 10));
+        assert!(e.message.contains("has no effect here"), "{}", e.message);
+    }
+
+    // vl.c qemu_process_sugar_options: -mem-prealloc registers prealloc=on
+    // as a default for every memory backend; an explicit prealloc= wins.
+    #[test]
+    fn mem_prealloc_is_a_backend_default() {
+        let q = ok("-mem-prealloc -object memory-backend-ram,id=m,size=1G -machine memory-backend=m");
+        assert_eq!(q.prealloc, Some(true));
+        let q = ok("-mem-prealloc -object memory-backend-ram,id=m,size=1G,prealloc=off -machine memory-backend=m");
+        assert_eq!(q.prealloc, Some(false));
+        assert_eq!(ok("-object memory-backend-ram,id=m,size=1G -machine memory-backend=m").prealloc, None);
+    }
+
+    // ---- -numa -------------------------------------------------------
+
+    // numa.c: node memory comes from its memdev; numa_complete_configuration
+    // requires the total to equal the RAM size.
+    #[test]
+    fn numa_memdevs_sum_to_ram() {
+        let q = ok("-m 4G -object memory-backend-ram,id=m0,size=2G -object memory-backend-ram,id=m1,size=2G \
+                    -numa node,nodeid=0,cpus=0-1,memdev=m0 -numa node,nodeid=1,cpus=2-3,memdev=m1 \
+                    -numa dist,src=0,dst=1,val=20");
+        assert_eq!((q.memory, q.hugepages), (gib(4), Some(false)));
+        let e = fails(
+            "-m 6G -object memory-backend-ram,id=m0,size=2G -object memory-backend-ram,id=m1,size=2G \
+                       -numa node,memdev=m0 -numa node,memdev=m1",
+        );
+        assert_eq!((e.token.as_str(), e.offset), ("6G", 3));
+        assert!(e.message.contains("total memory for NUMA nodes should equal RAM size"), "{}", e.message);
+    }
+
+    // Without -m the RAM size is QEMU's default (128 MiB on x86), which the
+    // NUMA total must match too.
+    #[test]
+    fn numa_without_m_uses_the_default_ram_size() {
+        let e = fails("-object memory-backend-ram,id=m0,size=4G -numa node,memdev=m0");
+        assert!(e.message.contains("default 128 MiB; add -m 4 GiB"), "{}", e.message);
+        assert_eq!(e.token, "node,memdev=m0");
+        assert_eq!(ok("-object memory-backend-ram,id=m0,size=128M -numa node,memdev=m0").memory, mib(128));
+    }
+
+    // Several backends: huge pages / prealloc only if all have them, shared
+    // if any is, KSM off if any opts out.
+    #[test]
+    fn numa_backend_flags_combine() {
+        let two = |a: &str, b: &str| {
+            ok(&format!(
+                "-m 2G -object memory-backend-{a},size=1G -object memory-backend-{b},size=1G \
+                 -numa node,memdev=m0 -numa node,memdev=m1"
+            ))
+        };
+        let q =
+            two("file,id=m0,mem-path=/dev/hugepages1G,prealloc=on", "file,id=m1,mem-path=/dev/hugepages1G,prealloc=on");
+        assert_eq!((q.hugepages, q.hugepage_size, q.prealloc), (Some(true), gib(1), Some(true)));
+        let q = two("file,id=m0,mem-path=/dev/hugepages,prealloc=on", "ram,id=m1,share=on,merge=off");
+        assert_eq!((q.hugepages, q.hugepage_size), (Some(false), None));
+        assert_eq!((q.prealloc, q.share, q.merge), (Some(false), Some(true), Some(false)));
+        assert_eq!(q.mem_path.as_deref(), Some("/dev/hugepages"));
+        let q = two("ram,id=m0", "ram,id=m1");
+        assert_eq!((q.prealloc, q.share, q.merge), (None, None, None));
+        let e = fails(
+            "-m 2G -object memory-backend-file,id=m0,size=1G,mem-path=/dev/hugepages1G \
+             -object memory-backend-file,id=m1,size=1G,mem-path=/dev/hugepages2M \
+             -numa node,memdev=m0 -numa node,memdev=m1",
+        );
+        assert!(e.message.contains("2 MiB huge pages while another uses 1 GiB"), "{}", e.message);
+    }
+
+    // numa.c: "'-machine memory-backend' and '-numa memdev' properties are
+    // mutually exclusive"; machine_consume_memdev: a backend is used once;
+    // -numa node,mem= is refused for 5.1+ machine types.
+    #[test]
+    fn numa_refusals() {
+        let e = fails(
+            "-object memory-backend-ram,id=m0,size=1G -object memory-backend-ram,id=m1,size=1G \
+                       -machine memory-backend=m0 -numa node,memdev=m1",
+        );
+        assert!(e.message.contains("cannot both give guest RAM"), "{}", e.message);
+        let e = fails("-m 2G -object memory-backend-ram,id=m0,size=1G -numa node,memdev=m0 -numa node,memdev=m0");
+        assert!(e.message.contains("given to two NUMA nodes"), "{}", e.message);
+        let e = fails("-m 2G -numa node,mem=1G -numa node,mem=1G");
+        assert_eq!(e.token, "mem=1G");
+        let e = fails("-m 2G -numa node -numa node");
+        assert!(e.message.contains("no -numa node has memdev="), "{}", e.message);
+        let e = fails("-numa node,nodeid=0,memdev=m0 -numa node,nodeid=0");
+        assert!(e.message.contains("defined twice"), "{}", e.message);
+        let e = fails("-numa blob");
+        assert_eq!(e.token, "blob");
+        let e = fails("-numa node,colour=red");
+        assert_eq!(e.token, "colour=red");
+        fails("-numa node,nodeid=200,memdev=m0");
+        fails("-numa node,memdev=nothere -m 128M");
+    }
+
+    // numa.c: a node without memdev is a memory-less node once others
+    // carry the RAM; cpu/dist/hmat entries do not move memory.
+    #[test]
+    fn numa_memoryless_nodes_and_other_types() {
+        let q = ok("-m 1G -object memory-backend-ram,id=m0,size=1G -numa node,nodeid=0,memdev=m0 \
+                    -numa node,nodeid=1 -numa cpu,node-id=1,socket-id=1 -numa hmat-lb,initiator=0,target=0");
+        assert_eq!(q.memory, gib(1));
+    }
+
+    // ---- -device -----------------------------------------------------
+
+    // Any virtio-balloon flavour (pci, ccw, device, transitional) is a
+    // balloon; other devices are not memory.
+    #[test]
+    fn device_balloon() {
+        for dev in [
+            "virtio-balloon",
+            "virtio-balloon-pci",
+            "virtio-balloon-ccw",
+            "virtio-balloon-device",
+            "virtio-balloon-pci,id=balloon0,deflate-on-oom=on",
+            "driver=virtio-balloon-pci,id=b0",
+            r#"'{"driver":"virtio-balloon-pci","id":"balloon0","bus":"pci.5","addr":"0x0"}'"#,
+        ] {
+            assert_eq!(ok(&format!("-m 1G -device {dev}")).balloon, Some(true), "{dev}");
+        }
+        assert_eq!(ok("-m 1G -device virtio-net-pci,netdev=n0 -device e1000").balloon, None);
+    }
+
+    // ---- -overcommit -------------------------------------------------
+
+    // qemu-options.hx: -overcommit mem-lock=on|off|on-fault; locked memory
+    // cannot be reclaimed, which the model cannot represent.
+    #[test]
+    fn overcommit_mem_lock() {
+        assert_eq!(ok("-overcommit mem-lock=off -m 1G").memory, gib(1));
+        ok("-overcommit cpu-pm=on");
+        let e = fails("-overcommit mem-lock=on -m 1G");
+        assert_eq!(e.token, "mem-lock=on");
+        fails("-overcommit mem-lock=on-fault");
+        fails("-overcommit mem-lock=perhaps");
+        fails("-overcommit bogus=1");
+    }
+
+    // ---- whole lines -------------------------------------------------
+
+    // The shape libvirt generates for a hugepage-backed guest.
+    #[test]
+    fn libvirt_style_line() {
+        let line = r#"/usr/bin/qemu-system-x86_64 -name guest=web1,debug-threads=on -S \
+            -object '{"qom-type":"secret","id":"masterKey0","format":"raw","file":"/var/lib/libvirt/qemu/master-key.aes"}' \
+            -machine pc-q35-8.2,usb=off,vmport=off,dump-guest-core=off,memory-backend=pc.ram,hpet=off,acpi=on \
+            -accel kvm -cpu host,migratable=on -m size=8388608k \
+            -object '{"qom-type":"memory-backend-file","id":"pc.ram","mem-path":"/dev/hugepages1G/libvirt/qemu/1-web1","x-use-canonical-path-for-ramblock-id":false,"prealloc":true,"size":8589934592}' \
+            -overcommit mem-lock=off -smp 4,sockets=4,cores=1,threads=1 -uuid 0f7c -no-user-config -nodefaults \
+            -chardev socket,id=charmonitor,fd=31,server=on,wait=off -mon chardev=charmonitor,id=monitor,mode=control \
+            -rtc base=utc,driftfix=slew -global kvm-pit.lost_tick_policy=delay -no-shutdown -boot strict=on \
+            -blockdev '{"driver":"file","filename":"/var/lib/libvirt/images/web1.qcow2","node-name":"disk0"}' \
+            -device '{"driver":"virtio-blk-pci","bus":"pci.3","drive":"disk0","id":"virtio-disk0"}' \
+            -audiodev '{"id":"audio1","driver":"none"}' -vnc 127.0.0.1:0,audiodev=audio1 \
+            -device '{"driver":"virtio-balloon-pci","id":"balloon0","bus":"pci.5","addr":"0x0"}' \
+            -sandbox on,obsolete=deny,elevateprivileges=deny -msg timestamp=on"#;
+        let q = ok(line);
+        assert_eq!(
+            q,
+            QemuMemory {
+                memory: gib(8),
+                slots: None,
+                maxmem: None,
+                mem_path: Some("/dev/hugepages1G/libvirt/qemu/1-web1".to_string()),
+                prealloc: Some(true),
+                hugepages: Some(true),
+                hugepage_size: gib(1),
+                share: None,
+                merge: None,
+                balloon: Some(true),
+            }
+        );
+    }
+
+    // The example from the scenario format.
+    #[test]
+    fn scenario_example() {
+        let q = ok("-m 4G -mem-path /dev/hugepages -mem-prealloc");
+        assert_eq!(
+            q,
+            QemuMemory {
+                memory: gib(4),
+                mem_path: Some("/dev/hugepages".to_string()),
+                prealloc: Some(true),
+                hugepages: Some(true),
+                ..QemuMemory::default()
+            }
+        );
+    }
+
+    // Offsets are bytes and stay right after multi-byte characters.
+    #[test]
+    fn offsets_after_unicode() {
+        let line = "-name 'gäst é' -m 4Q";
+        let e = fails(line);
+        assert_eq!(e.token, "4Q");
+        assert_eq!(e.offset, line.find("4Q").unwrap());
+        let line = "-mem-path /srv/é -object memory-backend-ram,id=é,size=1G";
+        let e = fails(line);
+        assert_eq!(e.token, "id=é");
+    }
+
+    // Whatever the input, parse returns; every error points at its token.
+    #[test]
+    fn never_panics_on_token_soup() {
+        const FRAGMENTS: &[&str] = &[
+            "-m",
+            "4G",
+            "4096",
+            "size=",
+            ",",
+            ",,",
+            "'",
+            "\"",
+            "\\",
+            "\n",
+            " ",
+            "=",
+            "-object",
+            "memory-backend-file",
+            "memory-backend-ram",
+            "memory-backend-memfd",
+            "id=x",
+            "id=y",
+            "size=1G",
+            "mem-path=/dev/hugepages",
+            "-machine",
+            "memory-backend=x",
+            "-numa",
+            "node",
+            "memdev=x",
+            "memdev=y",
+            "-device",
+            "virtio-balloon",
+            "-mem-path",
+            "/dev/hugepages1G",
+            "-mem-prealloc",
+            "é",
+            "日本",
+            "💾",
+            "{",
+            "}",
+            "\"size\":",
+            "1",
+            "0",
+            "slots=2",
+            "maxmem=",
+            "hugetlb=on",
+            "hugetlbsize=",
+            "-",
+            "--",
+            "prealloc=on",
+            "-smp",
+            "qemu-kvm",
+            "\u{0}",
+            "\t",
+            "0x",
+            "k",
+            "B",
+            "maxmem=8G",
+            "-overcommit",
+            "mem-lock=",
+            "type=",
+            "nodeid=1",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            // Knuth's MMIX LCG: deterministic, so a failure reproduces.
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize
+        };
+        for _ in 0..20_000 {
+            let n = next() % 14;
+            let mut line = String::new();
+            for _ in 0..n {
+                line.push_str(FRAGMENTS[next() % FRAGMENTS.len()]);
+                if next() % 3 != 0 {
+                    line.push(' ');
+                }
+            }
+            if let Err(e) = parse(&line) {
+                assert_eq!(line.get(e.offset..e.offset + e.token.len()), Some(e.token.as_str()), "{line:?} -> {e:?}");
+                assert!(!e.message.is_empty());
+            }
+        }
+    }
 }

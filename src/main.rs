@@ -168,6 +168,9 @@ run without --calibration to use the documented default costs"
                 });
             }
             let rate = parse_sample_rate(&sample_rate)?;
+            for note in overcommit::engine::unmodelled(s) {
+                let _ = writeln!(std::io::stderr(), "note: {note}");
+            }
             let cfg = overcommit::engine::RunConfig { seed, sample_rate: rate, ..Default::default() };
             let dir = out_dir.unwrap_or_else(|| PathBuf::from("output").join(&s.name));
             let mut record = overcommit::report::run::RunRecord::default();

@@ -70,10 +70,10 @@ fn parse_number(num: &str, text: &str, expected: &'static str, what: &'static st
 /// Print `value / unit` exactly with at most three decimals, or `None` when
 /// that would lose precision.
 fn exact_decimal(value: u128, unit: u128) -> Option<String> {
-    if value % unit == 0 {
+    if value.is_multiple_of(unit) {
         return Some((value / unit).to_string());
     }
-    if (value * 1000) % unit != 0 {
+    if !(value * 1000).is_multiple_of(unit) {
         return None;
     }
     let milli = value * 1000 / unit;

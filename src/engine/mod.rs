@@ -853,6 +853,7 @@ impl<'a> Engine<'a> {
             seed: self.seed,
             duration_s: s.duration.as_secs_f64(),
             sample_rate: self.rate,
+            notes: unmodelled(s),
             host: HostSummary {
                 ram_bytes: h.ram.bytes(),
                 usable_bytes: h.usable().bytes(),
@@ -895,7 +896,22 @@ fn backing_of(s: &Scenario, g: &GuestGroup) -> Backing {
 /// falls below rate × 2^64 (SHARDS, Waldspurger et al., FAST 2015).
 fn sampled_pages(real_pages: u64, rate: f64) -> Vec<u64> {
     let threshold = (rate * 18_446_744_073_709_551_616.0) as u64;
-    (0..real_pages).filter(|&p| mix64(p ^ 0x5A4D_D5) < threshold).collect()
+    (0..real_pages).filter(|&p| mix64(p ^ 0x005A_4DD5) < threshold).collect()
+}
+
+/// Parts of a scenario this engine does not play yet, in words for the
+/// user (KSM and ballooning arrive as policies of their own).
+pub fn unmodelled(s: &Scenario) -> Vec<String> {
+    let mut out = Vec::new();
+    if s.host.ksm.run {
+        out.push("host.ksm.run is true, but KSM merging is not modelled yet: no pages are shared in this run".into());
+    }
+    if s.host.balloon.policy != crate::scenario::BalloonPolicy::None {
+        out.push(
+            "host.balloon.policy is set, but ballooning is not modelled yet: no balloon inflates in this run".into(),
+        );
+    }
+    out
 }
 
 /// Play `scenario` with `cfg`, reporting to `sink`.

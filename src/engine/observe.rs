@@ -115,6 +115,8 @@ pub struct Summary {
     /// Share of pages simulated (1 = page-exact; below 1, spatial sampling
     /// and counts scaled by its inverse).
     pub sample_rate: f64,
+    /// What of the scenario this run did not play.
+    pub notes: Vec<String>,
     pub host: HostSummary,
     pub guests: Vec<GuestSummary>,
 }

@@ -151,6 +151,10 @@ fn ns(v: f64) -> String {
     }
 }
 
+/// One table line: name, state, resident, swapped, minor, major, p50, p99,
+/// slowdown.
+type Row = (String, String, u64, u64, u64, u64, f64, f64, f64);
+
 /// The table `run` prints: one line per guest (or per group when there are
 /// many), then the host.
 pub fn table(summary: &Summary) -> String {
@@ -160,7 +164,7 @@ pub fn table(summary: &Summary) -> String {
         "{:<14} {:<15} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9} {:>8}",
         "guest", "state", "resident", "swapped", "minor", "major", "p50", "p99", "slowdown"
     );
-    let rows: Vec<(String, String, u64, u64, u64, u64, f64, f64, f64)> = if summary.guests.len() <= 24 {
+    let rows: Vec<Row> = if summary.guests.len() <= 24 {
         summary
             .guests
             .iter()

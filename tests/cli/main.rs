@@ -4,4 +4,5 @@
 mod check;
 mod cli_help;
 mod harness;
+mod host;
 mod no_panic;

@@ -1,0 +1,115 @@
+//! Engine speed. Each target of issue 3 is one benchmark here:
+//!
+//! - `exact/uniform-16g-on-8g-zram`: page-exact, a 16 GiB guest touching
+//!   all of its memory uniformly on a host with 8 GiB of RAM and zram swap
+//!   (target: 20 million simulated touches per second on one core);
+//! - `sampled/large-host-1h`: 512 GiB host, 128 guests of 8 GiB (2x
+//!   overcommit), mixed patterns, NVMe swap, one simulated hour, in sampled
+//!   mode (target: 10 s);
+//! - `scaling/*`: cost against guests × simulated time, three points.
+//!
+//! Run with `cargo bench --bench engine`.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use overcommit::engine::{Discard, RunConfig, run};
+use overcommit::scenario::{Scenario, load_str};
+
+fn scenario(yaml: &str) -> Scenario {
+    load_str(yaml, "bench.yaml", "bench", &[]).expect("bench scenario is valid").scenario
+}
+
+/// 16 GiB of guest on 8 GiB of usable RAM: a uniform touch misses about
+/// half the time once warm, so the loop is dominated by faults, CLOCK
+/// sweeps and swap-ins — the hardest case for the page-state arrays.
+const UNIFORM_16G: &str = "
+name: uniform-16g
+seed: 1
+duration: 60s
+host:
+  ram: 9G
+  reserved: 1G
+  thp: never
+  swap: { size: 16G, device: zram, ram_per_page: 0 }
+guests:
+  - name: big
+    memory: 16G
+    workload: { working_set: 100%, touch_rate: 5M/s, pattern: uniform, write: 0% }
+";
+
+pub const LARGE_HOST: &str = r#"
+name: large-host
+seed: 7
+duration: 1h
+sample_every: 1m
+host:
+  ram: 512G
+  reserved: 8G
+  thp: madvise
+  swap: { size: 256G, device: nvme }
+guests:
+  - name: web
+    count: 64
+    memory: 8G
+    workload: { working_set: 6G, touch_rate: 100k/s, pattern: zipf(0.9) }
+  - name: db
+    count: 32
+    memory: 8G
+    workload: { working_set: 7G, touch_rate: 100k/s, pattern: "hotcold(0.2, 0.9)" }
+  - name: batch
+    count: 32
+    memory: 8G
+    workload: { working_set: 5G, touch_rate: 100k/s, pattern: uniform }
+"#;
+
+fn scaling_yaml(guests: u32, seconds: u32) -> String {
+    format!(
+        "
+name: scaling
+seed: 3
+duration: {seconds}s
+host: {{ ram: 64G, reserved: 1G, thp: never }}
+guests:
+  - name: g
+    count: {guests}
+    memory: 1G
+    workload: {{ working_set: 512M, touch_rate: 1M/s, pattern: uniform }}
+"
+    )
+}
+
+fn exact(c: &mut Criterion) {
+    let s = scenario(UNIFORM_16G);
+    let cfg = RunConfig { sample_rate: Some(1.0), ..RunConfig::default() };
+    let touches: u64 = run(&s, cfg.clone(), &mut Discard).unwrap().guests.iter().map(|g| g.touches).sum();
+    let mut group = c.benchmark_group("exact");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(touches));
+    group.bench_function("uniform-16g-on-8g-zram", |b| b.iter(|| run(&s, cfg.clone(), &mut Discard).unwrap()));
+    group.finish();
+}
+
+fn sampled(c: &mut Criterion) {
+    let s = scenario(LARGE_HOST);
+    let mut group = c.benchmark_group("sampled");
+    group.sample_size(10);
+    group.measurement_time(std::time::Duration::from_secs(60));
+    group.bench_function("large-host-1h", |b| b.iter(|| run(&s, RunConfig::default(), &mut Discard).unwrap()));
+    group.finish();
+}
+
+fn scaling(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scaling");
+    group.sample_size(10);
+    for (guests, seconds) in [(2, 10), (4, 10), (4, 20)] {
+        let s = scenario(&scaling_yaml(guests, seconds));
+        let cfg = RunConfig { sample_rate: Some(1.0), ..RunConfig::default() };
+        group.throughput(Throughput::Elements(u64::from(guests * seconds)));
+        group.bench_with_input(BenchmarkId::new("guest-seconds", guests * seconds), &s, |b, s| {
+            b.iter(|| run(s, cfg.clone(), &mut Discard).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, exact, sampled, scaling);
+criterion_main!(benches);

@@ -159,19 +159,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 let _ = writeln!(std::io::stderr(), "{w}");
             }
             let s = &loaded.scenario;
-            if calibration.is_some() || s.calibration.is_some() {
-                return Err(Failure {
-                    code: EXIT_BAD_INPUT,
-                    message: "error: calibration files are not read yet (`overcommit calibrate` is still to come); \
-run without --calibration to use the documented default costs"
-                        .into(),
-                });
-            }
+            // --calibration wins over the scenario's `calibration:`, which is
+            // relative to the scenario file.
+            let cal_path = calibration
+                .or_else(|| s.calibration.as_ref().map(|c| file.parent().unwrap_or(std::path::Path::new(".")).join(c)));
+            let costs = match &cal_path {
+                Some(p) => overcommit::latency::calibration::load(p, Default::default())
+                    .map_err(|e| Failure { code: EXIT_BAD_INPUT, message: format!("error: {e}") })?,
+                None => Default::default(),
+            };
             let rate = parse_sample_rate(&sample_rate)?;
             for note in overcommit::engine::unmodelled(s) {
                 let _ = writeln!(std::io::stderr(), "note: {note}");
             }
-            let cfg = overcommit::engine::RunConfig { seed, sample_rate: rate, ..Default::default() };
+            let cfg = overcommit::engine::RunConfig { seed, sample_rate: rate, costs, ..Default::default() };
             let dir = out_dir.unwrap_or_else(|| PathBuf::from("output").join(&s.name));
             let mut record = overcommit::report::run::RunRecord::default();
             let started = std::time::Instant::now();

@@ -6,6 +6,7 @@
 //! (`overcommit calibrate`) replaces the fault, copy and DRAM/TLB figures
 //! with this host's own.
 
+pub mod calibration;
 pub mod che;
 
 use serde::Serialize;

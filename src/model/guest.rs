@@ -2,6 +2,7 @@
 //! lives here; the engine and the policies change it.
 
 use super::page::{self, Content};
+use super::pagemem::PageMem;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -33,7 +34,7 @@ pub enum Backing {
     Hugetlb { page_bytes: u64 },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Guest {
     pub name: String,
     pub group: usize,
@@ -43,7 +44,7 @@ pub struct Guest {
     /// (lazy cancellation).
     pub generation: u32,
     /// One state byte per simulated page.
-    pub pages: Vec<u8>,
+    pub pages: PageMem,
     /// Real page index of each simulated page (sampled mode only; in exact
     /// mode simulated and real indices are equal and this is empty).
     pub real: Vec<u64>,
@@ -53,6 +54,8 @@ pub struct Guest {
     /// Pages of each region that are not untouched (a THP can only be made
     /// where this is 0).
     pub region_touched: Vec<u32>,
+    /// Consecutive reclaim passes that found each THP region untouched.
+    pub thp_idle: Vec<u16>,
     /// Pages per region in real pages (512 for 2 MiB, 262144 for 1 GiB).
     pub region_pages: u64,
     /// Guest RAM in real 4 KiB pages.
@@ -88,10 +91,10 @@ impl Guest {
             Backing::Hugetlb { page_bytes } => page_bytes / 4096,
         };
         let regions = real_pages.div_ceil(region_pages);
-        let mut pages = Vec::with_capacity(sim_pages as usize);
-        for i in 0..sim_pages {
-            let rp = if real.is_empty() { i } else { real[i as usize] };
-            pages.push(page::content_of(rp, shared, zero).bits());
+        let mut pages = PageMem::zeroed(sim_pages as usize);
+        for (i, st) in pages.iter_mut().enumerate() {
+            let rp = if real.is_empty() { i as u64 } else { real[i] };
+            *st = page::content_of(rp, shared, zero).bits();
         }
         let region_start = if real.is_empty() {
             (0..=regions).map(|r| (r * region_pages).min(real_pages)).collect()
@@ -116,6 +119,11 @@ impl Guest {
             real,
             region_start,
             region_touched: vec![0; regions as usize],
+            thp_idle: if matches!(backing, Backing::Small { thp: true }) {
+                vec![0; regions as usize]
+            } else {
+                Vec::new()
+            },
             region_pages,
             real_pages,
             resident: 0,

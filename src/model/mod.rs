@@ -6,6 +6,7 @@ pub mod frames;
 pub mod guest;
 pub mod host;
 pub mod page;
+pub mod pagemem;
 pub mod workload;
 
 pub use frames::{Frames, Unit};

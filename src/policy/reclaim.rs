@@ -23,6 +23,10 @@ pub struct Clock {
     pub scanned: u64,
     pub evicted: u64,
     pub thp_splits: u64,
+    /// Slots before this one (from the hand on) already had their pages
+    /// loaded: a reclaim that stops after a page or two (throttled) does
+    /// not load the same slots again next time.
+    preloaded: usize,
 }
 
 /// What one reclaim pass did.
@@ -50,9 +54,18 @@ impl Clock {
         // handled in order, exactly as one at a time.
         const BATCH: usize = 16;
         'sweep: while mem.frames.free() < target_free && out.scanned < limit && !mem.swap.is_full() {
+            // Throttled on writeback: stop before touching any page.
+            let wait = mem.swap.write_throttle(now);
+            if wait > 0.0 {
+                out.throttled_ns = wait;
+                break;
+            }
             let k = BATCH.min(n - self.hand);
+            let from =
+                if self.preloaded > self.hand && self.preloaded <= self.hand + k { self.preloaded } else { self.hand };
+            self.preloaded = self.hand + k;
             let mut acc = 0u8;
-            for slot in self.hand..self.hand + k {
+            for slot in from..self.hand + k {
                 if let Some(u) = mem.frames.get(slot)
                     && !u.thp
                 {
@@ -113,18 +126,33 @@ impl Clock {
 
     /// A THP under the hand: second chance if any of its pages was touched,
     /// otherwise split it into 4 KiB pages in place.
+    ///
+    /// In sampled mode a region keeps only k of its 512 pages, so it sees
+    /// about k/512 of its touches; a region touched at rate λ goes a pass
+    /// of length τ untouched with probability e^(−λτ), but its sampled pages
+    /// do so with e^(−λτk/512). Requiring ⌈512/k⌉ untouched passes in a row
+    /// restores e^(−λτ) for Poisson touches (exactly one pass when exact).
     fn visit_thp(&mut self, mem: &mut Memory, slot: usize, unit: Unit) {
         let guest = &mut mem.guests[unit.guest as usize];
-        let range = guest.region_range(guest.region_of(unit.page));
+        let region = guest.region_of(unit.page);
+        let range = guest.region_range(region);
         let mut referenced = false;
         for p in range.clone() {
             let st = &mut guest.pages[p as usize];
             referenced |= *st & REFERENCED != 0;
             *st &= !REFERENCED;
         }
+        let k = (range.end - range.start).max(1);
+        let needed = guest.region_pages.div_ceil(k).min(u64::from(u16::MAX)) as u16;
         if referenced {
+            guest.thp_idle[region] = 0;
             return;
         }
+        guest.thp_idle[region] += 1;
+        if guest.thp_idle[region] < needed {
+            return;
+        }
+        guest.thp_idle[region] = 0;
         for p in range.clone() {
             let st = &mut guest.pages[p as usize];
             debug_assert_eq!(*st & RES_MASK, HUGE);

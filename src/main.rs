@@ -174,7 +174,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             let cfg = overcommit::engine::RunConfig { seed, sample_rate: rate, costs, ..Default::default() };
             let dir = out_dir.unwrap_or_else(|| PathBuf::from("output").join(&s.name));
-            let mut record = overcommit::report::run::RunRecord::default();
+            let mut record = overcommit::engine::Recorder::default();
             let started = std::time::Instant::now();
             let mut bar: Option<indicatif::ProgressBar> = None;
             let mut on_progress = |now: u64, end: u64| {

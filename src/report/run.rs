@@ -4,25 +4,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::engine::{Event, Sample, Sink, Summary};
+use crate::engine::{Event, Recorder, Sample, Sink, Summary};
 use crate::units::ByteSize;
-
-/// Collects a run's samples and events for the report files.
-#[derive(Debug, Default)]
-pub struct RunRecord {
-    pub guest_names: Vec<String>,
-    pub samples: Vec<Sample>,
-    pub events: Vec<Event>,
-}
-
-impl Sink for RunRecord {
-    fn sample(&mut self, sample: &Sample) {
-        self.samples.push(sample.clone());
-    }
-    fn event(&mut self, event: &Event) {
-        self.events.push(event.clone());
-    }
-}
 
 /// A sink that forwards to another and reports progress to a callback.
 pub struct WithProgress<'a, S: Sink> {
@@ -74,7 +57,7 @@ pub fn summary_json(summary: &Summary) -> Vec<u8> {
 
 /// One row per sample: host memory, then each guest's memory and its fault
 /// rates over the interval since the previous sample.
-pub fn timeseries_csv(record: &RunRecord, summary: &Summary) -> Vec<u8> {
+pub fn timeseries_csv(record: &Recorder, summary: &Summary) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = [
         "t_s",
@@ -125,7 +108,7 @@ pub fn timeseries_csv(record: &RunRecord, summary: &Summary) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
-pub fn events_csv(record: &RunRecord) -> Vec<u8> {
+pub fn events_csv(record: &Recorder) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record(["t_s", "kind", "guest", "detail"]);
     for e in &record.events {

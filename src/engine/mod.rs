@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hdrhistogram::Histogram;
-use rand::SeedableRng;
+use rand::{RngExt, SeedableRng};
 use rand_distr::{Binomial, Distribution, Poisson};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -89,7 +89,7 @@ pub fn auto_sample_rate(s: &Scenario) -> f64 {
 /// Longest slice sampled mode stretches to: guests stay within 10 ms of
 /// each other, well under the sampling interval and the balloon and KSM
 /// periods.
-pub const MAX_SAMPLED_SLICE_NS: u64 = 10_000_000;
+pub const MAX_SAMPLED_SLICE_NS: u64 = 1_000_000;
 
 /// Why a run could not be played.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -126,6 +126,11 @@ struct Runner {
     huge: Translation,
     hist: Histogram<u64>,
     touches: u64,
+    /// Real touches the simulated ones stand for: each slice's simulated
+    /// touches over the share of touches its sampled pages get (SHARDS'
+    /// adjustment: exact in expectation even when the sample holds more or
+    /// less than R of the touches, say a Zipf head page or not).
+    touches_real: f64,
     minor: u64,
     major: u64,
     thp_faults: u64,
@@ -147,6 +152,7 @@ pub struct Engine<'a> {
     cfg: RunConfig,
     seed: u64,
     rate: f64,
+    /// How many real pages a simulated page stands for (1/R).
     scale: f64,
     mem: Memory,
     clock: Clock,
@@ -161,8 +167,9 @@ pub struct Engine<'a> {
     swap_full_reported: bool,
     oom_kills: u64,
     pending: Vec<Event>,
-    /// Samplers by (group, last phase applied): every guest of a group
-    /// draws from the same distribution over the same simulated pages.
+    /// Samplers by (group, last phase applied): in exact mode every guest of
+    /// a group draws from the same distribution over the same pages; in
+    /// sampled mode each guest has its own sample of pages (its own key).
     samplers: BTreeMap<(usize, Option<usize>), (Arc<Sampler>, f64)>,
 }
 
@@ -184,7 +191,7 @@ impl<'a> Engine<'a> {
                 let name = format!("{}-{k}", group.name);
                 let backing = backing_of(scenario, group);
                 let real_pages = group.memory.pages(4096);
-                let real = if rate < 1.0 { sampled_pages(real_pages, rate) } else { Vec::new() };
+                let real = if rate < 1.0 { sampled_pages(real_pages, rate, guests.len() as u64) } else { Vec::new() };
                 let w = &group.workload;
                 guests.push(Guest::new(name, gi, backing, real_pages, real, w.shared.get(), w.zero.get()));
                 runners.push(Runner {
@@ -203,6 +210,7 @@ impl<'a> Engine<'a> {
                     huge: Translation { miss_ratio: 0.0, walk_ns: 0.0, exit_stall_per_s: 0.0, flush_misses_per_s: 0.0 },
                     hist: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds"),
                     touches: 0,
+                    touches_real: 0.0,
                     minor: 0,
                     major: 0,
                     thp_faults: 0,
@@ -237,6 +245,7 @@ impl<'a> Engine<'a> {
             seed,
             rate,
             scale: 1.0 / rate,
+
             mem,
             clock: Clock::default(),
             runners,
@@ -363,12 +372,11 @@ impl<'a> Engine<'a> {
                             continue;
                         }
                         match self.fault(g, p, now, false) {
-                            Some((cost, _, reclaim)) => t += cost + reclaim,
+                            Some((cost, kind, reclaim)) => t += (cost + reclaim) * self.kind_scale(kind, g),
                             None => return Ok(()),
                         }
                     }
-                    // Fault costs count real pages: scale back up.
-                    boot = (t * self.scale) as u64;
+                    boot = t as u64;
                     self.mem.guests[g].pages.iter_mut().for_each(|s| *s &= !REFERENCED);
                 }
             }
@@ -429,7 +437,7 @@ impl<'a> Engine<'a> {
         let ws_pages = ws.pages(4096).min(group.memory.pages(4096));
         let (sampler, share) = self
             .samplers
-            .entry((guest.group, upto))
+            .entry((if guest.real.is_empty() { guest.group } else { usize::MAX - g }, upto))
             .or_insert_with(|| {
                 let (s, share) = if guest.real.is_empty() {
                     (Sampler::exact(&pattern, ws_pages), 1.0)
@@ -522,13 +530,20 @@ impl<'a> Engine<'a> {
                     break 'slice;
                 };
                 let lat = cost + reclaim + costs_dram;
-                stall += (cost + reclaim) * scale;
+                let ks = self.kind_scale(kind, g);
+                stall += cost * ks + reclaim * scale;
+                // A region fault stands for fewer real faults than a page
+                // fault (ks < 1/R): in sampled mode its latency enters the
+                // histogram with probability ks·R, keeping weights true.
+                let record = ks >= scale || self.rng.random::<f64>() < ks / scale;
                 let r = &mut self.runners[g];
-                let _ = r.hist.record(lat.max(1.0) as u64);
+                if record {
+                    let _ = r.hist.record(lat.max(1.0) as u64);
+                }
                 r.stall_by.direct_reclaim_s += reclaim * scale / 1e9;
                 match kind {
-                    FaultKind::Major => r.stall_by.major_faults_s += cost * scale / 1e9,
-                    _ => r.stall_by.first_touch_faults_s += cost * scale / 1e9,
+                    FaultKind::Major => r.stall_by.major_faults_s += cost * ks / 1e9,
+                    _ => r.stall_by.first_touch_faults_s += cost * ks / 1e9,
                 }
                 // Stalls moved this guest's clock past the slice: stop here
                 // and go on from where its clock is, so guests stay within
@@ -565,6 +580,9 @@ impl<'a> Engine<'a> {
         r.hits += hits_total;
         r.tlb_misses += misses_total;
         r.touches += i;
+        if r.share > 0.0 {
+            r.touches_real += i as f64 / r.share;
+        }
         // Exits (shadow page-table traps, TPR exits) cost vCPU time whether or
         // not the guest touches memory.
         let exit_stall = if hits_total > 0 {
@@ -585,6 +603,22 @@ impl<'a> Engine<'a> {
         let gn = self.mem.guests[g].generation;
         self.queue.schedule(next, Ev::Slice(g, gn))?;
         Ok(())
+    }
+
+    /// How many real faults one simulated fault of this kind stands for.
+    fn kind_scale(&self, kind: FaultKind, g: usize) -> f64 {
+        match kind {
+            FaultKind::Minor | FaultKind::Major => self.scale,
+            FaultKind::Thp | FaultKind::Hugetlb => self.region_scale(g),
+        }
+    }
+
+    /// How many real huge regions a simulated one stands for: a region of n
+    /// pages is simulated when any of its pages is sampled, with
+    /// probability 1 − (1 − R)^n (1 when exact).
+    fn region_scale(&self, g: usize) -> f64 {
+        let n = self.mem.guests[g].region_pages.min(i32::MAX as u64) as i32;
+        1.0 / (1.0 - (1.0 - self.rate).powi(n))
     }
 
     /// Guest `g` touches page `p` at `t` and it is not mapped: allocate or
@@ -768,13 +802,16 @@ impl<'a> Engine<'a> {
             .guests
             .iter()
             .zip(&self.runners)
-            .map(|(g, r)| GuestSample {
+            .enumerate()
+            .map(|(i, (g, r))| GuestSample {
                 resident_bytes: self.bytes(g.resident + g.huge),
                 huge_bytes: self.bytes(g.huge),
                 swapped_bytes: self.bytes(g.swapped),
                 untouched_bytes: if g.is_alive() { self.bytes(g.untouched()) } else { 0 },
-                touches: (r.touches as f64 * self.scale).round() as u64,
-                minor_faults: ((r.minor + r.thp_faults + r.hugetlb_faults) as f64 * self.scale).round() as u64,
+                touches: r.touches_real.round() as u64,
+                minor_faults: (r.minor as f64 * self.scale
+                    + (r.thp_faults + r.hugetlb_faults) as f64 * self.region_scale(i))
+                .round() as u64,
                 major_faults: (r.major as f64 * self.scale).round() as u64,
             })
             .collect();
@@ -805,11 +842,12 @@ impl<'a> Engine<'a> {
             .guests
             .iter()
             .zip(&self.runners)
-            .map(|(g, r)| {
+            .enumerate()
+            .map(|(i, (g, r))| {
                 let group = &s.guests[g.group];
                 let hist = &r.hist;
                 let pct = |q: f64| if hist.is_empty() { 0 } else { hist.value_at_quantile(q) };
-                let touches = (r.touches as f64 * self.scale).round() as u64;
+                let touches = r.touches_real.round() as u64;
                 let major = (r.major as f64 * self.scale).round() as u64;
                 GuestSummary {
                     name: g.name.clone(),
@@ -825,11 +863,13 @@ impl<'a> Engine<'a> {
                     resident_end_bytes: self.bytes(g.resident + g.huge),
                     swapped_end_bytes: self.bytes(g.swapped),
                     touches,
-                    minor_faults: ((r.minor + r.thp_faults + r.hugetlb_faults) as f64 * self.scale).round() as u64,
+                    minor_faults: (r.minor as f64 * self.scale
+                        + (r.thp_faults + r.hugetlb_faults) as f64 * self.region_scale(i))
+                    .round() as u64,
                     major_faults: major,
-                    thp_faults: (r.thp_faults as f64 * self.scale).round() as u64,
-                    hugetlb_faults: (r.hugetlb_faults as f64 * self.scale).round() as u64,
-                    fault_ratio: if r.touches > 0 { r.major as f64 / r.touches as f64 } else { 0.0 },
+                    thp_faults: (r.thp_faults as f64 * self.region_scale(i)).round() as u64,
+                    hugetlb_faults: (r.hugetlb_faults as f64 * self.region_scale(i)).round() as u64,
+                    fault_ratio: if r.touches_real > 0.0 { r.major as f64 * self.scale / r.touches_real } else { 0.0 },
                     tlb_miss_ratio: if r.hits > 0 { r.tlb_misses as f64 / r.hits as f64 } else { 0.0 },
                     latency_ns: Percentiles {
                         mean: if hist.is_empty() { 0.0 } else { (hist.mean() * 10.0).round() / 10.0 },
@@ -866,7 +906,8 @@ impl<'a> Engine<'a> {
                 swap_used_peak_bytes: self.bytes(self.mem.swap.peak_used),
                 swap_reads: (self.mem.swap.reads as f64 * self.scale).round() as u64,
                 swap_writes: (self.mem.swap.writes as f64 * self.scale).round() as u64,
-                thp_splits: (self.clock.thp_splits as f64 * self.scale).round() as u64,
+                // THP regions are 512 pages in every guest.
+                thp_splits: (self.clock.thp_splits as f64 / (1.0 - (1.0 - self.rate).powi(512))).round() as u64,
                 oom_kills: self.oom_kills,
                 guests_running: running,
                 guests_failed_to_start: failed,
@@ -894,9 +935,10 @@ fn backing_of(s: &Scenario, g: &GuestGroup) -> Backing {
 
 /// Real page indices kept by spatial sampling at `rate`: those whose hash
 /// falls below rate × 2^64 (SHARDS, Waldspurger et al., FAST 2015).
-fn sampled_pages(real_pages: u64, rate: f64) -> Vec<u64> {
+fn sampled_pages(real_pages: u64, rate: f64, salt: u64) -> Vec<u64> {
     let threshold = (rate * 18_446_744_073_709_551_616.0) as u64;
-    (0..real_pages).filter(|&p| mix64(p ^ 0x005A_4DD5) < threshold).collect()
+    let salt = mix64(salt ^ 0x005A_4DD5);
+    (0..real_pages).filter(|&p| mix64(p ^ salt) < threshold).collect()
 }
 
 /// Parts of a scenario this engine does not play yet, in words for the

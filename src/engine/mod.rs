@@ -371,7 +371,7 @@ impl<'a> Engine<'a> {
                         if self.mem.guests[g].pages[p as usize] & RES_MASK != UNTOUCHED {
                             continue;
                         }
-                        match self.fault(g, p, now, false) {
+                        match self.fault(g, p, now + t as u64, false) {
                             Some((cost, kind, reclaim)) => t += (cost + reclaim) * self.kind_scale(kind, g),
                             None => return Ok(()),
                         }

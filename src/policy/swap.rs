@@ -171,7 +171,10 @@ impl SwapDevice {
         // (SWAP_CLUSTER_MAX = 32 pages) has completed, as the kernel wakes
         // reclaimers on writeback progress, so it then queues a batch.
         let batch = (32.0 * self.occupancy_ns).min(WRITE_BACKLOG_NS);
-        self.write_work - (WRITE_BACKLOG_NS - batch)
+        // A caller whose clock is behind the device's also waits for the
+        // difference.
+        let behind = (self.clock - now as f64).max(0.0);
+        self.write_work - (WRITE_BACKLOG_NS - batch) + behind
     }
 
     /// Drop the slots of a dead guest without I/O.

@@ -6,3 +6,4 @@ mod cli_help;
 mod harness;
 mod host;
 mod no_panic;
+mod run;

@@ -1,0 +1,11 @@
+//! Truth tests: the engine against numbers that come from outside it —
+//! closed forms, Che's approximation, the kernel's and QEMU's rules, and
+//! the reference generator. Each module is a topic; every test says where
+//! its expected number comes from.
+
+mod conservation;
+mod determinism;
+mod start_rules;
+mod support;
+mod uniform;
+mod zipf_che;

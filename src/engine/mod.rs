@@ -86,6 +86,9 @@ pub fn auto_sample_rate(s: &Scenario) -> f64 {
     r
 }
 
+/// Most empty slices a sparse guest skips in one step.
+const MAX_SKIPPED_SLICES: f64 = 100.0;
+
 /// Longest slice sampled mode stretches to: guests stay within 10 ms of
 /// each other, well under the sampling interval and the balloon and KSM
 /// periods.
@@ -131,6 +134,8 @@ struct Runner {
     /// adjustment: exact in expectation even when the sample holds more or
     /// less than R of the touches, say a Zipf head page or not).
     touches_real: f64,
+    /// The next slice ends a run of skipped empty slices.
+    nonempty_next: bool,
     minor: u64,
     major: u64,
     thp_faults: u64,
@@ -211,6 +216,7 @@ impl<'a> Engine<'a> {
                     hist: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds"),
                     touches: 0,
                     touches_real: 0.0,
+                    nonempty_next: false,
                     minor: 0,
                     major: 0,
                     thp_faults: 0,
@@ -485,11 +491,39 @@ impl<'a> Engine<'a> {
         let slice = self.slice_ns as f64;
         let scale = self.scale;
         let costs_dram = self.cfg.costs.dram_ns;
-        let r = &self.runners[g];
-        let lambda = r.rate * r.share * slice / 1e9;
-        let n = if lambda > 0.0 { Poisson::new(lambda).map_or(0, |d| d.sample(&mut self.rng) as u64) } else { 0 };
+        let lambda = self.runners[g].rate * self.runners[g].share * slice / 1e9;
+        let poisson = Poisson::new(lambda.max(1e-300)).ok();
+        let draw = |rng: &mut Xoshiro256PlusPlus| poisson.as_ref().map_or(0, |d| d.sample(rng) as u64);
+        let mut n = if lambda > 0.0 { draw(&mut self.rng) } else { 0 };
+        if self.runners[g].nonempty_next {
+            // This slice ends a run of skipped empty ones: it holds at least
+            // one touch (a zero-truncated Poisson draw).
+            self.runners[g].nonempty_next = false;
+            while n == 0 && lambda > 0.0 {
+                n = draw(&mut self.rng);
+            }
+        } else if n == 0 && lambda > 0.0 {
+            // A sparse guest (sampled mode) has many empty slices: skip a run
+            // of them in one step. The stream is Poisson, so the number of
+            // further empty slices is geometric with P(empty) = e^(−λ); the
+            // slice after them holds a touch. At most MAX_SKIPPED_SLICES go
+            // at once, so phase changes are seen soon.
+            let p_empty = (-lambda).exp();
+            let u: f64 = self.rng.random::<f64>().max(f64::MIN_POSITIVE);
+            let k = if p_empty < 1.0 { (u.ln() / p_empty.ln()).floor().min(MAX_SKIPPED_SLICES) } else { 0.0 };
+            let span = (1.0 + k) * slice;
+            let r = &mut self.runners[g];
+            let exit_stall = r.small.exit_stall_per_s * span / 1e9;
+            r.compute_ns += span;
+            r.stall_ns += exit_stall;
+            r.stall_by.vm_exits_s += exit_stall / 1e9;
+            r.nonempty_next = k < MAX_SKIPPED_SLICES;
+            let gn = self.mem.guests[g].generation;
+            self.queue.schedule(now + (span + exit_stall).round() as u64, Ev::Slice(g, gn))?;
+            return Ok(());
+        }
         let spacing = if n > 0 { slice / n as f64 } else { slice };
-        let write_threshold = r.write_threshold;
+        let write_threshold = self.runners[g].write_threshold;
         let mut hits = [0u64; 2];
         let mut stall = 0f64;
         let mut killed = false;
@@ -566,7 +600,14 @@ impl<'a> Engine<'a> {
                 continue;
             }
             let flush = tr.flush_misses_per_s * done / 1e9 * (h as f64 / i.max(1) as f64) * r.share;
-            let drawn = Binomial::new(h, tr.miss_ratio.clamp(0.0, 1.0)).map_or(0, |b| b.sample(&mut self.rng));
+            let p = tr.miss_ratio.clamp(0.0, 1.0);
+            // A few hits: one Bernoulli draw each is cheaper than setting
+            // up a binomial sampler.
+            let drawn = if h <= 8 {
+                (0..h).filter(|_| self.rng.random::<f64>() < p).count() as u64
+            } else {
+                Binomial::new(h, p).map_or(0, |b| b.sample(&mut self.rng))
+            };
             let misses = (drawn + flush.round() as u64).min(h);
             misses_total += misses;
             let _ = r.hist.record_n((costs_dram.max(1.0)) as u64, h - misses);

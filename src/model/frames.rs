@@ -3,9 +3,7 @@
 //! walks.
 //!
 //! A table slot holds one resident unit: a 4 KiB guest page, or a whole
-//! transparent huge page (which counts 512 frames but takes one slot). The
-//! table has one slot per frame, so splitting a THP always finds room for
-//! its 511 extra pages.
+//! transparent huge page (which counts 512 frames but takes one slot).
 
 /// A slot's occupant: `guest` index, simulated page index, and whether it is
 /// a THP head.
@@ -41,11 +39,11 @@ pub struct Frames {
 }
 
 impl Frames {
+    /// The table starts empty and grows as memory is used (a 512 GiB host
+    /// that is mostly idle does not pay for 128 Mi slots); slots freed by
+    /// reclaim are reused before new ones are added.
     pub fn new(total: u64) -> Self {
-        let n = usize::try_from(total).unwrap_or(usize::MAX);
-        // Free slots are handed out lowest first, so the table fills in
-        // allocation order (what CLOCK's hand then sweeps).
-        Frames { total, used: 0, slots: vec![EMPTY; n], free_slots: (0..n as u32).rev().collect() }
+        Frames { total, used: 0, slots: Vec::new(), free_slots: Vec::new() }
     }
     pub fn total(&self) -> u64 {
         self.total
@@ -65,10 +63,23 @@ impl Frames {
     #[inline]
     pub fn insert(&mut self, unit: Unit, frames: u64) -> u32 {
         debug_assert!(self.used + frames <= self.total);
-        let slot = self.free_slots.pop().expect("a free slot exists whenever a frame is free");
-        self.slots[slot as usize] = unit.encode();
         self.used += frames;
-        slot
+        self.place(unit)
+    }
+
+    /// Put `unit` in a freed slot, or a new one at the end.
+    #[inline]
+    fn place(&mut self, unit: Unit) -> u32 {
+        match self.free_slots.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = unit.encode();
+                slot
+            }
+            None => {
+                self.slots.push(unit.encode());
+                (self.slots.len() - 1) as u32
+            }
+        }
     }
 
     #[inline]
@@ -95,9 +106,7 @@ impl Frames {
     /// Add a slot for a page whose frame is already counted (the pages a
     /// split THP brings out).
     pub fn insert_counted(&mut self, unit: Unit) -> u32 {
-        let slot = self.free_slots.pop().expect("a split THP's pages fit: one slot per frame");
-        self.slots[slot as usize] = unit.encode();
-        slot
+        self.place(unit)
     }
 
     /// Take (or give back) frames that have no slot: memory outside the

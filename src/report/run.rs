@@ -111,7 +111,12 @@ pub fn timeseries_csv(record: &Recorder, summary: &Summary) -> Vec<u8> {
 pub fn events_csv(record: &Recorder) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record(["t_s", "kind", "guest", "detail"]);
-    for e in &record.events {
+    // Events arrive in the order they were played; a prealloc reports what
+    // happened during its boot at the times it happened, so sort by time
+    // (stable: ties keep their order).
+    let mut events: Vec<&Event> = record.events.iter().collect();
+    events.sort_by_key(|e| e.t_ns);
+    for e in events {
         let _ = w.write_record([
             format!("{}", e.t_ns as f64 / 1e9),
             e.kind.label().to_string(),

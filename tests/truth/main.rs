@@ -5,6 +5,7 @@
 
 mod conservation;
 mod determinism;
+mod sampled;
 mod start_rules;
 mod support;
 mod uniform;

@@ -662,8 +662,12 @@ impl<'a> Reader<'a> {
     fn unknown_option(&self, tok: &Text, name: &str) -> QemuError {
         let word = self.raw(tok.span);
         let squash = |s: &str| s.replace(['-', '_'], "").to_ascii_lowercase();
-        let hint = known_options()
+        let known: Vec<&str> = known_options().collect();
+        let hint = known
+            .iter()
+            .copied()
             .find(|k| squash(k) == squash(name))
+            .or_else(|| super::diag::did_you_mean(name, &known))
             .map(|k| format!(" (did you mean `-{k}`?)"))
             .unwrap_or_default();
         let message = if name == "balloon" {
@@ -2445,5 +2449,14 @@ mod tests {
                 assert!(!e.message.is_empty());
             }
         }
+    }
+
+    #[test]
+    fn misspelt_option_gets_a_suggestion() {
+        // One letter dropped from `-mem-prealloc` (qemu-options.hx): the
+        // edit-distance suggestion names the real option.
+        let e = parse("-m 4G -mem-prelloc").unwrap_err();
+        assert!(e.message.contains("did you mean `-mem-prealloc`?"), "{}", e.message);
+        assert_eq!(e.token, "-mem-prelloc");
     }
 }

@@ -174,9 +174,8 @@ pub struct Engine<'a> {
     swap_full_reported: bool,
     oom_kills: u64,
     pending: Vec<Event>,
-    /// Samplers by (group, last phase applied): in exact mode every guest of
-    /// a group draws from the same distribution over the same pages; in
-    /// sampled mode each guest has its own sample of pages (its own key).
+    /// Samplers by (group, last phase applied): every guest of a group
+    /// draws from the same distribution over the same (sampled) pages.
     samplers: BTreeMap<(usize, Option<usize>), (Arc<Sampler>, f64)>,
 }
 
@@ -198,7 +197,9 @@ impl<'a> Engine<'a> {
                 let name = format!("{}-{k}", group.name);
                 let backing = backing_of(scenario, group);
                 let real_pages = group.memory.pages(4096);
-                let real = if rate < 1.0 { sampled_pages(real_pages, rate, guests.len() as u64) } else { Vec::new() };
+                // Guests of a group share one sample of pages (so they share
+                // samplers and cache lines); groups are sampled independently.
+                let real = if rate < 1.0 { sampled_pages(real_pages, rate, gi as u64) } else { Vec::new() };
                 let w = &group.workload;
                 guests.push(Guest::new(name, gi, backing, real_pages, real, w.shared.get(), w.zero.get()));
                 runners.push(Runner {
@@ -445,7 +446,7 @@ impl<'a> Engine<'a> {
         let ws_pages = ws.pages(4096).min(group.memory.pages(4096));
         let (sampler, share) = self
             .samplers
-            .entry((if guest.real.is_empty() { guest.group } else { usize::MAX - g }, upto))
+            .entry((guest.group, upto))
             .or_insert_with(|| {
                 let (s, share) = if guest.real.is_empty() {
                     (Sampler::exact(&pattern, ws_pages), 1.0)

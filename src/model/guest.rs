@@ -54,8 +54,9 @@ pub struct Guest {
     /// Pages of each region that are not untouched (a THP can only be made
     /// where this is 0).
     pub region_touched: Vec<u32>,
-    /// Consecutive reclaim passes that found each THP region untouched.
-    pub thp_idle: Vec<u16>,
+    /// For each THP region, a running mean (0..=u16::MAX) of how often
+    /// reclaim found its sampled pages touched; it starts at "always".
+    pub thp_seen: Vec<u16>,
     /// Pages per region in real pages (512 for 2 MiB, 262144 for 1 GiB).
     pub region_pages: u64,
     /// Guest RAM in real 4 KiB pages.
@@ -119,8 +120,8 @@ impl Guest {
             real,
             region_start,
             region_touched: vec![0; regions as usize],
-            thp_idle: if matches!(backing, Backing::Small { thp: true }) {
-                vec![0; regions as usize]
+            thp_seen: if matches!(backing, Backing::Small { thp: true }) {
+                vec![u16::MAX; regions as usize]
             } else {
                 Vec::new()
             },

@@ -13,7 +13,7 @@
 //! unreferenced THP is split into 4 KiB pages first (losing its TLB
 //! benefit), and those pages then age and leave one by one.
 
-use crate::model::page::{HUGE, REFERENCED, RES_MASK, RESIDENT, SWAPPED};
+use crate::model::page::{HUGE, REFERENCED, RES_MASK, RESIDENT, SWAPPED, mix64};
 use crate::model::{Memory, Unit};
 
 #[derive(Debug, Clone, Default)]
@@ -23,6 +23,8 @@ pub struct Clock {
     pub scanned: u64,
     pub evicted: u64,
     pub thp_splits: u64,
+    /// Draws made for sampled THP regions (the input of their hash).
+    draws: u64,
     /// Slots before this one (from the hand on) already had their pages
     /// loaded: a reclaim that stops after a page or two (throttled) does
     /// not load the same slots again next time.
@@ -127,11 +129,15 @@ impl Clock {
     /// A THP under the hand: second chance if any of its pages was touched,
     /// otherwise split it into 4 KiB pages in place.
     ///
-    /// In sampled mode a region keeps only k of its 512 pages, so it sees
-    /// about k/512 of its touches; a region touched at rate λ goes a pass
-    /// of length τ untouched with probability e^(−λτ), but its sampled pages
-    /// do so with e^(−λτk/512). Requiring ⌈512/k⌉ untouched passes in a row
-    /// restores e^(−λτ) for Poisson touches (exactly one pass when exact).
+    /// In sampled mode a region keeps only k of its 512 pages (a share
+    /// f = k/512), so its sampled pages can go a pass untouched while its
+    /// other pages were touched. For Poisson touches at rate λ, the sampled
+    /// pages see a touch in a pass of length τ with probability
+    /// p = 1 − e^(−λfτ), and the unsampled ones with 1 − e^(−λ(1−f)τ) =
+    /// 1 − (1 − p)^((1−f)/f). The region keeps a running mean of p (how
+    /// often its sampled pages were found touched); a pass that finds them
+    /// untouched counts as touched with that second probability. When
+    /// exact, f = 1 and this is plain second chance.
     fn visit_thp(&mut self, mem: &mut Memory, slot: usize, unit: Unit) {
         let guest = &mut mem.guests[unit.guest as usize];
         let region = guest.region_of(unit.page);
@@ -143,16 +149,27 @@ impl Clock {
             *st &= !REFERENCED;
         }
         let k = (range.end - range.start).max(1);
-        let needed = guest.region_pages.div_ceil(k).min(u64::from(u16::MAX)) as u16;
+        if k < guest.region_pages {
+            // Running mean of "sampled pages touched", weight 1/8 per pass.
+            let seen = &mut guest.thp_seen[region];
+            let target = if referenced { u16::MAX } else { 0 };
+            *seen = (i32::from(*seen) + (i32::from(target) - i32::from(*seen)) / 8) as u16;
+            if !referenced {
+                let p = f64::from(*seen) / f64::from(u16::MAX);
+                let f = k as f64 / guest.region_pages as f64;
+                let p_other = 1.0 - (1.0 - p).max(0.0).powf((1.0 - f) / f);
+                // A draw that depends only on the region and the sweep
+                // position, so runs stay reproducible.
+                self.draws = self.draws.wrapping_add(1);
+                let u = (mix64(unit.page ^ (u64::from(unit.guest) << 40) ^ self.draws.wrapping_mul(0x9E37_79B9)) >> 11)
+                    as f64
+                    / (1u64 << 53) as f64;
+                referenced = u < p_other;
+            }
+        }
         if referenced {
-            guest.thp_idle[region] = 0;
             return;
         }
-        guest.thp_idle[region] += 1;
-        if guest.thp_idle[region] < needed {
-            return;
-        }
-        guest.thp_idle[region] = 0;
         for p in range.clone() {
             let st = &mut guest.pages[p as usize];
             debug_assert_eq!(*st & RES_MASK, HUGE);

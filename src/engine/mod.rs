@@ -177,6 +177,9 @@ pub struct Engine<'a> {
     /// Samplers by (group, last phase applied): every guest of a group
     /// draws from the same distribution over the same (sampled) pages.
     samplers: BTreeMap<(usize, Option<usize>), (Arc<Sampler>, f64)>,
+    /// Sampled mode, THP guests: per-region touch share of unsampled pages,
+    /// by (group, last phase applied).
+    unsampled: BTreeMap<(usize, Option<usize>), Arc<Vec<f32>>>,
 }
 
 impl<'a> Engine<'a> {
@@ -266,6 +269,7 @@ impl<'a> Engine<'a> {
             oom_kills: 0,
             pending: Vec::new(),
             samplers: BTreeMap::new(),
+            unsampled: BTreeMap::new(),
         };
         for g in 0..engine.mem.guests.len() {
             engine.apply_workload(g, None);
@@ -457,6 +461,27 @@ impl<'a> Engine<'a> {
                 (Arc::new(s), share)
             })
             .clone();
+        let unsampled = if !guest.thp_last_visit.is_empty() {
+            let regions = guest.region_touched.len();
+            let region_pages = guest.region_pages;
+            let key = (guest.group, upto);
+            let v = self
+                .unsampled
+                .entry(key)
+                .or_insert_with(|| {
+                    Arc::new(crate::model::workload::unsampled_region_share(
+                        &pattern,
+                        &guest.real,
+                        ws_pages,
+                        regions,
+                        region_pages,
+                    ))
+                })
+                .clone();
+            Some(v)
+        } else {
+            None
+        };
         let host_huge = match guest.backing {
             Backing::Small { .. } => 2 << 20,
             Backing::Hugetlb { page_bytes } => page_bytes,
@@ -475,6 +500,12 @@ impl<'a> Engine<'a> {
         };
         let small = latency::translation(&self.cfg.costs, &input(4096));
         let huge = latency::translation(&self.cfg.costs, &input(host_huge));
+        if let Some(v) = unsampled {
+            self.mem.guests[g].unsampled_share = v;
+        }
+        if self.mem.guests[g].touch_rate == 0.0 {
+            self.mem.guests[g].touch_rate = rate.per_sec();
+        }
         let r = &mut self.runners[g];
         r.sampler = sampler;
         r.share = share;
@@ -640,6 +671,11 @@ impl<'a> Engine<'a> {
         r.stall_by.vm_exits_s += exit_stall / 1e9;
         r.compute_ns += done;
         r.stall_ns += stall;
+        // The guest's pace now: its nominal rate slowed by this slice's
+        // stalls (a running mean over about ten slices).
+        let pace = r.rate * done / (done + stall).max(1.0);
+        let guest = &mut self.mem.guests[g];
+        guest.touch_rate += (pace - guest.touch_rate) * 0.1;
         if killed {
             return Ok(());
         }
@@ -707,6 +743,9 @@ impl<'a> Engine<'a> {
                     guest.region_touched[region] = size as u32;
                     guest.huge += size;
                     guest.thps += 1;
+                    if let Some(v) = guest.thp_last_visit.get_mut(region) {
+                        *v = t;
+                    }
                     self.mem.frames.insert(Unit { guest: g as u32, page: range.start, thp: true }, size);
                     self.runners[g].thp_faults += 1;
                     (costs.fault_thp_ns, FaultKind::Thp, 0.0)

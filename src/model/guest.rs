@@ -54,9 +54,13 @@ pub struct Guest {
     /// Pages of each region that are not untouched (a THP can only be made
     /// where this is 0).
     pub region_touched: Vec<u32>,
-    /// For each THP region, a running mean (0..=u16::MAX) of how often
-    /// reclaim found its sampled pages touched; it starts at "always".
-    pub thp_seen: Vec<u16>,
+    /// Sampled mode: for each 2 MiB region, the share of the guest's touches
+    /// that land on its pages that are not simulated, and when reclaim last
+    /// looked at it (ns). Empty when exact or without THP.
+    pub unsampled_share: std::sync::Arc<Vec<f32>>,
+    pub thp_last_visit: Vec<u64>,
+    /// The guest's touches per second as it runs now (slowed by stalls).
+    pub touch_rate: f64,
     /// Pages per region in real pages (512 for 2 MiB, 262144 for 1 GiB).
     pub region_pages: u64,
     /// Guest RAM in real 4 KiB pages.
@@ -87,6 +91,7 @@ impl Guest {
         zero: f64,
     ) -> Guest {
         let sim_pages = if real.is_empty() { real_pages } else { real.len() as u64 };
+        let sampled = !real.is_empty();
         let region_pages = match backing {
             Backing::Small { .. } => 512,
             Backing::Hugetlb { page_bytes } => page_bytes / 4096,
@@ -120,11 +125,13 @@ impl Guest {
             real,
             region_start,
             region_touched: vec![0; regions as usize],
-            thp_seen: if matches!(backing, Backing::Small { thp: true }) {
-                vec![u16::MAX; regions as usize]
+            unsampled_share: std::sync::Arc::new(Vec::new()),
+            thp_last_visit: if matches!(backing, Backing::Small { thp: true }) && sampled {
+                vec![0; regions as usize]
             } else {
                 Vec::new()
             },
+            touch_rate: 0.0,
             region_pages,
             real_pages,
             resident: 0,

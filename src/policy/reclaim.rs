@@ -87,7 +87,7 @@ impl Clock {
                 out.scanned += 1;
                 let Some(unit) = mem.frames.get(slot) else { continue };
                 if unit.thp {
-                    self.visit_thp(mem, slot, unit);
+                    self.visit_thp(mem, slot, unit, now);
                     continue;
                 }
                 let guest = &mut mem.guests[unit.guest as usize];
@@ -129,16 +129,15 @@ impl Clock {
     /// A THP under the hand: second chance if any of its pages was touched,
     /// otherwise split it into 4 KiB pages in place.
     ///
-    /// In sampled mode a region keeps only k of its 512 pages (a share
-    /// f = k/512), so its sampled pages can go a pass untouched while its
-    /// other pages were touched. For Poisson touches at rate λ, the sampled
-    /// pages see a touch in a pass of length τ with probability
-    /// p = 1 − e^(−λfτ), and the unsampled ones with 1 − e^(−λ(1−f)τ) =
-    /// 1 − (1 − p)^((1−f)/f). The region keeps a running mean of p (how
-    /// often its sampled pages were found touched); a pass that finds them
-    /// untouched counts as touched with that second probability. When
-    /// exact, f = 1 and this is plain second chance.
-    fn visit_thp(&mut self, mem: &mut Memory, slot: usize, unit: Unit) {
+    /// In sampled mode a region keeps only some of its 512 pages; the others
+    /// are touched too, unseen. Their share of the guest's touches is known
+    /// from the workload's pattern, and the guest's current touch rate from
+    /// the engine, so over the time τ since the last look they were touched
+    /// with probability 1 − e^(−rate·share·τ) (a Poisson stream): the region
+    /// counts as referenced with that probability when its sampled pages
+    /// were not. When exact every page is simulated and this is plain
+    /// second chance.
+    fn visit_thp(&mut self, mem: &mut Memory, slot: usize, unit: Unit, now: u64) {
         let guest = &mut mem.guests[unit.guest as usize];
         let region = guest.region_of(unit.page);
         let range = guest.region_range(region);
@@ -148,23 +147,17 @@ impl Clock {
             referenced |= *st & REFERENCED != 0;
             *st &= !REFERENCED;
         }
-        let k = (range.end - range.start).max(1);
-        if k < guest.region_pages {
-            // Running mean of "sampled pages touched", weight 1/8 per pass.
-            let seen = &mut guest.thp_seen[region];
-            let target = if referenced { u16::MAX } else { 0 };
-            *seen = (i32::from(*seen) + (i32::from(target) - i32::from(*seen)) / 8) as u16;
+        if let Some(last) = guest.thp_last_visit.get_mut(region) {
+            let tau = now.saturating_sub(*last) as f64 / 1e9;
+            *last = now;
             if !referenced {
-                let p = f64::from(*seen) / f64::from(u16::MAX);
-                let f = k as f64 / guest.region_pages as f64;
-                let p_other = 1.0 - (1.0 - p).max(0.0).powf((1.0 - f) / f);
-                // A draw that depends only on the region and the sweep
-                // position, so runs stay reproducible.
+                let share = f64::from(guest.unsampled_share.get(region).copied().unwrap_or(0.0));
+                let p_other = -(-guest.touch_rate * share * tau).exp_m1();
+                // A draw that depends only on the region and the sweep, so
+                // runs stay reproducible.
                 self.draws = self.draws.wrapping_add(1);
-                let u = (mix64(unit.page ^ (u64::from(unit.guest) << 40) ^ self.draws.wrapping_mul(0x9E37_79B9)) >> 11)
-                    as f64
-                    / (1u64 << 53) as f64;
-                referenced = u < p_other;
+                let h = mix64(unit.page ^ (u64::from(unit.guest) << 40) ^ self.draws.wrapping_mul(0x9E37_79B9));
+                referenced = ((h >> 11) as f64 / (1u64 << 53) as f64) < p_other;
             }
         }
         if referenced {

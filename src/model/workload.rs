@@ -141,6 +141,45 @@ fn alias_table(weights: &[f64]) -> Sampler {
     Sampler::Alias { table }
 }
 
+/// The share of a working set's touches that land on the pages of each
+/// 2 MiB region that are *not* sampled (sampled mode): reclaim needs it to
+/// know whether a THP's unseen pages were touched. `real` lists the sampled
+/// pages (ascending); regions are `region_pages` long; `n` is the working
+/// set in pages (pages beyond it get no touches).
+pub fn unsampled_region_share(pattern: &Pattern, real: &[u64], n: u64, regions: usize, region_pages: u64) -> Vec<f32> {
+    let weight_range = |a: u64, b: u64| -> f64 {
+        // Share of touches on pages a..b (b exclusive) of the working set.
+        let b = b.min(n);
+        if a >= b {
+            return 0.0;
+        }
+        match *pattern {
+            Pattern::Uniform => (b - a) as f64 / n as f64,
+            Pattern::HotCold { hot_fraction, hot_probability } => {
+                let hot = ((n as f64 * hot_fraction).round() as u64).clamp(1, n);
+                let (ph, pc) = (hot_probability / hot as f64, (1.0 - hot_probability) / (n - hot).max(1) as f64);
+                let hot_part = b.min(hot).saturating_sub(a);
+                hot_part as f64 * ph + ((b - a) - hot_part) as f64 * pc
+            }
+            Pattern::Zipf { s } => zipf_sum(s, a + 1, b) / zipf_sum(s, 1, n),
+        }
+    };
+    let mut out = vec![0f32; regions];
+    let mut i = 0usize;
+    for (r, slot) in out.iter_mut().enumerate() {
+        let (a, b) = (r as u64 * region_pages, (r as u64 + 1) * region_pages);
+        let mut total = weight_range(a, b);
+        while i < real.len() && real[i] < b {
+            if real[i] >= a {
+                total -= weight_range(real[i], real[i] + 1);
+            }
+            i += 1;
+        }
+        *slot = total.max(0.0) as f32;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,43 +221,14 @@ mod tests {
         assert!((49_000..=51_000).contains(&counts[1]), "{counts:?}");
         assert!((24_200..=25_800).contains(&counts[2]), "{counts:?}");
     }
-}
 
-/// The share of a working set's touches that land on the pages of each
-/// 2 MiB region that are *not* sampled (sampled mode): reclaim needs it to
-/// know whether a THP's unseen pages were touched. `real` lists the sampled
-/// pages (ascending); regions are `region_pages` long; `n` is the working
-/// set in pages (pages beyond it get no touches).
-pub fn unsampled_region_share(pattern: &Pattern, real: &[u64], n: u64, regions: usize, region_pages: u64) -> Vec<f32> {
-    let weight_range = |a: u64, b: u64| -> f64 {
-        // Share of touches on pages a..b (b exclusive) of the working set.
-        let b = b.min(n);
-        if a >= b {
-            return 0.0;
-        }
-        match *pattern {
-            Pattern::Uniform => (b - a) as f64 / n as f64,
-            Pattern::HotCold { hot_fraction, hot_probability } => {
-                let hot = ((n as f64 * hot_fraction).round() as u64).clamp(1, n);
-                let (ph, pc) = (hot_probability / hot as f64, (1.0 - hot_probability) / (n - hot).max(1) as f64);
-                let hot_part = b.min(hot).saturating_sub(a);
-                hot_part as f64 * ph + ((b - a) - hot_part) as f64 * pc
-            }
-            Pattern::Zipf { s } => zipf_sum(s, a + 1, b) / zipf_sum(s, 1, n),
-        }
-    };
-    let mut out = vec![0f32; regions];
-    let mut i = 0usize;
-    for (r, slot) in out.iter_mut().enumerate() {
-        let (a, b) = (r as u64 * region_pages, (r as u64 + 1) * region_pages);
-        let mut total = weight_range(a, b);
-        while i < real.len() && real[i] < b {
-            if real[i] >= a {
-                total -= weight_range(real[i], real[i] + 1);
-            }
-            i += 1;
-        }
-        *slot = total.max(0.0) as f32;
+    #[test]
+    fn unsampled_share_of_a_uniform_region() {
+        // Uniform over n = 1024 pages: each page gets 1/1024 of the touches.
+        // Region 0 (pages 0..512) keeps pages 3 and 100 sampled, so its
+        // other 510 pages get 510/1024; region 1 has none sampled: 512/1024.
+        let v = unsampled_region_share(&Pattern::Uniform, &[3, 100], 1024, 2, 512);
+        assert!((f64::from(v[0]) - 510.0 / 1024.0).abs() < 1e-6);
+        assert!((f64::from(v[1]) - 0.5).abs() < 1e-6);
     }
-    out
 }

@@ -196,13 +196,15 @@ impl<'a> Engine<'a> {
         let mut guests = Vec::new();
         let mut runners = Vec::new();
         for (gi, group) in scenario.guests.iter().enumerate() {
+            // Guests of a group share one sample of pages (so they share
+            // samplers and cache lines); groups are sampled independently.
+            let group_sample =
+                if rate < 1.0 { sampled_pages(group.memory.pages(4096), rate, gi as u64) } else { Vec::new() };
             for k in 0..group.count {
                 let name = format!("{}-{k}", group.name);
                 let backing = backing_of(scenario, group);
                 let real_pages = group.memory.pages(4096);
-                // Guests of a group share one sample of pages (so they share
-                // samplers and cache lines); groups are sampled independently.
-                let real = if rate < 1.0 { sampled_pages(real_pages, rate, gi as u64) } else { Vec::new() };
+                let real = group_sample.clone();
                 let w = &group.workload;
                 guests.push(Guest::new(name, gi, backing, real_pages, real, w.shared.get(), w.zero.get()));
                 runners.push(Runner {

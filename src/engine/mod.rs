@@ -26,10 +26,10 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::latency::{self, Costs, Translation, TranslationInput};
 use crate::model::page::{HUGE, REFERENCED, RES_MASK, RESIDENT, SWAPPED, UNTOUCHED, WRITTEN, mix64};
+use crate::model::swap::SwapDevice;
 use crate::model::workload::Sampler;
 use crate::model::{Backing, Frames, Guest, Memory, Status, Unit, Watermarks};
 use crate::policy::reclaim::Clock;
-use crate::policy::swap::SwapDevice;
 use crate::policy::{hugepages, oom};
 use crate::scenario::{GuestGroup, Pattern, Scenario, ThpMode};
 pub use observe::*;
@@ -942,7 +942,7 @@ impl<'a> Engine<'a> {
                         other => other.label().to_string(),
                     },
                     memory_bytes: group.memory.bytes(),
-                    backing: crate::report::check::backing(s, group),
+                    backing: group.backing_label(&s.host),
                     resident_peak_bytes: self.bytes(g.peak_frames.max(g.huge)),
                     swapped_peak_bytes: self.bytes(g.peak_swapped),
                     resident_end_bytes: self.bytes(g.resident + g.huge),

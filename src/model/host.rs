@@ -2,7 +2,7 @@
 
 use super::frames::Frames;
 use super::guest::Guest;
-use crate::policy::swap::SwapDevice;
+use super::swap::SwapDevice;
 
 /// The free-memory watermarks kswapd works between, in simulated frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! The state of a simulated host and its guests: pages, frames, the hugetlb
-//! pool and swap slots. No policy lives here: the engine and the policies
+//! pool, and the swap device with its slots and queue. No policy lives here: the engine and the policies
 //! read and change it through these types.
 
 pub mod frames;
@@ -7,6 +7,7 @@ pub mod guest;
 pub mod host;
 pub mod page;
 pub mod pagemem;
+pub mod swap;
 pub mod workload;
 
 pub use frames::{Frames, Unit};

@@ -3,7 +3,6 @@
 //!
 //! - [`reclaim`]: kswapd and direct reclaim, a CLOCK (second-chance) scan
 //!   of resident pages between the kernel's watermarks;
-//! - [`swap`]: the swap device, its slots, latency and queue;
 //! - [`oom`]: the OOM killer's choice of victim;
 //! - [`hugepages`]: the hugetlb pool's rules.
 //!
@@ -12,4 +11,3 @@
 pub mod hugepages;
 pub mod oom;
 pub mod reclaim;
-pub mod swap;

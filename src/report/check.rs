@@ -2,21 +2,8 @@
 
 use std::fmt::Write;
 
-use crate::scenario::{BalloonPolicy, Scenario, ThpMode};
+use crate::scenario::{BalloonPolicy, Scenario};
 use crate::units::ByteSize;
-
-/// How a guest group's memory is backed, in the words an operator uses.
-pub fn backing(s: &Scenario, g: &crate::scenario::GuestGroup) -> String {
-    if g.hugepages {
-        let size = g.hugepage_size.unwrap_or(s.host.hugepages.size);
-        format!("hugetlbfs {}", size.label())
-    } else {
-        match s.host.thp {
-            ThpMode::Always | ThpMode::Madvise => "4K+THP".to_string(),
-            ThpMode::Never => "4K".to_string(),
-        }
-    }
-}
 
 pub fn summary(s: &Scenario) -> String {
     let h = &s.host;
@@ -96,7 +83,7 @@ pub fn summary(s: &Scenario) -> String {
             g.count,
             format!("{:.1}", g.memory),
             format!("{:.1}", ByteSize(g.memory.bytes() * u64::from(g.count))),
-            backing(s, g),
+            g.backing_label(&s.host),
             feats,
             format!("{:.1}", g.workload.working_set),
             g.workload.pattern.to_string()

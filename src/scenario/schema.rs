@@ -205,6 +205,20 @@ pub struct GuestGroup {
     pub workload: Workload,
 }
 
+impl GuestGroup {
+    /// How the group's memory is backed, in the words an operator uses:
+    /// `hugetlbfs 2M`, `4K+THP` or `4K`.
+    pub fn backing_label(&self, host: &Host) -> String {
+        if self.hugepages {
+            format!("hugetlbfs {}", self.hugepage_size.unwrap_or(host.hugepages.size).label())
+        } else if host.thp == ThpMode::Never {
+            "4K".to_string()
+        } else {
+            "4K+THP".to_string()
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Workload {
     pub working_set: ByteSize,

@@ -31,7 +31,7 @@ use crate::model::workload::Sampler;
 use crate::model::{Backing, Frames, Guest, Memory, Status, Unit, Watermarks};
 use crate::policy::reclaim::Clock;
 use crate::policy::{hugepages, oom};
-use crate::scenario::{GuestGroup, Pattern, Scenario, ThpMode};
+use crate::scenario::{GuestGroup, Scenario, ThpMode};
 pub use observe::*;
 use queue::{EventQueue, SimTime};
 
@@ -125,8 +125,6 @@ struct Runner {
     share: f64,
     rate: f64,
     write_threshold: u32,
-    working_set_pages: u64,
-    pattern: Pattern,
     small: Translation,
     huge: Translation,
     hist: Histogram<u64>,
@@ -212,8 +210,6 @@ impl<'a> Engine<'a> {
                     share: 0.0,
                     rate: 0.0,
                     write_threshold: 0,
-                    working_set_pages: 0,
-                    pattern: w.pattern,
                     small: Translation {
                         miss_ratio: 0.0,
                         walk_ns: 0.0,
@@ -513,8 +509,6 @@ impl<'a> Engine<'a> {
         r.share = share;
         r.rate = rate.per_sec();
         r.write_threshold = (write.get() * 4_294_967_295.0).round() as u32;
-        r.working_set_pages = ws_pages;
-        r.pattern = pattern;
         r.small = small;
         r.huge = huge;
     }

@@ -201,6 +201,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 overcommit::engine::run(s, cfg, &mut sink)
                     .map_err(|e| Failure { code: EXIT_BAD_INPUT, message: format!("error: {e}") })?
             };
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
             use overcommit::report::run as rr;
             let files = [
                 ("summary.json", rr::summary_json(&summary)),

@@ -124,6 +124,10 @@ struct Runner {
     /// Share of the guest's touches that land on simulated pages.
     share: f64,
     rate: f64,
+    /// Expected simulated touches in a slice, and its Poisson law (kept
+    /// here: it only changes with the workload).
+    lambda: f64,
+    poisson: Option<Poisson<f64>>,
     write_threshold: u32,
     small: Translation,
     huge: Translation,
@@ -209,6 +213,8 @@ impl<'a> Engine<'a> {
                     sampler: Arc::new(Sampler::Idle),
                     share: 0.0,
                     rate: 0.0,
+                    lambda: 0.0,
+                    poisson: None,
                     write_threshold: 0,
                     small: Translation {
                         miss_ratio: 0.0,
@@ -508,6 +514,8 @@ impl<'a> Engine<'a> {
         r.sampler = sampler;
         r.share = share;
         r.rate = rate.per_sec();
+        r.lambda = r.rate * share * self.slice_ns as f64 / 1e9;
+        r.poisson = if r.lambda > 0.0 { Poisson::new(r.lambda).ok() } else { None };
         r.write_threshold = (write.get() * 4_294_967_295.0).round() as u32;
         r.small = small;
         r.huge = huge;
@@ -521,8 +529,8 @@ impl<'a> Engine<'a> {
         let slice = self.slice_ns as f64;
         let scale = self.scale;
         let costs_dram = self.cfg.costs.dram_ns;
-        let lambda = self.runners[g].rate * self.runners[g].share * slice / 1e9;
-        let poisson = Poisson::new(lambda.max(1e-300)).ok();
+        let lambda = self.runners[g].lambda;
+        let poisson = self.runners[g].poisson;
         let draw = |rng: &mut Xoshiro256PlusPlus| poisson.as_ref().map_or(0, |d| d.sample(rng) as u64);
         let mut n = if lambda > 0.0 { draw(&mut self.rng) } else { 0 };
         if self.runners[g].nonempty_next {

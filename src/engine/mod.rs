@@ -726,32 +726,10 @@ impl<'a> Engine<'a> {
                 // guest RAM, and enough free memory above the low watermark
                 // (otherwise the kernel falls back to a 4 KiB page).
                 let region = if thp { Some(self.mem.guests[g].region_of(p)) } else { None };
-                let thp_range = region.and_then(|region| {
-                    let guest = &self.mem.guests[g];
-                    let range = guest.region_range(region);
-                    let size = range.end - range.start;
-                    let inside = guest.region_pages * (region as u64 + 1) <= guest.real_pages;
-                    (inside
-                        && size > 0
-                        && guest.region_touched[region] == 0
-                        && self.mem.frames.free() >= size + self.mem.watermarks.low)
-                        .then_some((region, range))
-                });
-                if let Some((region, range)) = thp_range {
-                    let size = range.end - range.start;
-                    let guest = &mut self.mem.guests[g];
-                    for q in range.clone() {
-                        guest.pages[q as usize] = (guest.pages[q as usize] & !RES_MASK) | HUGE;
-                    }
-                    guest.pages[p as usize] |= mark;
-                    guest.region_touched[region] = size as u32;
-                    guest.huge += size;
-                    guest.thps += 1;
-                    if let Some(v) = guest.thp_last_visit.get_mut(region) {
-                        *v = t;
-                    }
-                    self.mem.frames.insert(Unit { guest: g as u32, page: range.start, thp: true }, size);
-                    self.runners[g].thp_faults += 1;
+                if let Some(region) = region
+                    && self.try_thp(g, region, t)
+                {
+                    self.mem.guests[g].pages[p as usize] |= mark;
                     (costs.fault_thp_ns, FaultKind::Thp, 0.0)
                 } else {
                     let stall = self.make_room(g, t)?;
@@ -794,6 +772,37 @@ impl<'a> Engine<'a> {
             let _ = self.queue.schedule(t.max(self.queue.now()), Ev::Kswapd);
         }
         Some(result)
+    }
+
+    /// Make region `region` of guest `g` a transparent huge page at `t`, if
+    /// the kernel would: the whole 2 MiB region untouched and inside guest
+    /// RAM, and enough free memory above the low watermark (otherwise it
+    /// falls back to 4 KiB pages).
+    fn try_thp(&mut self, g: usize, region: usize, t: SimTime) -> bool {
+        let guest = &self.mem.guests[g];
+        let range = guest.region_range(region);
+        let size = range.end - range.start;
+        let inside = guest.region_pages * (region as u64 + 1) <= guest.real_pages;
+        if !(inside
+            && size > 0
+            && guest.region_touched[region] == 0
+            && self.mem.frames.free() >= size + self.mem.watermarks.low)
+        {
+            return false;
+        }
+        let guest = &mut self.mem.guests[g];
+        for q in range.clone() {
+            guest.pages[q as usize] = (guest.pages[q as usize] & !RES_MASK) | HUGE;
+        }
+        guest.region_touched[region] = size as u32;
+        guest.huge += size;
+        guest.thps += 1;
+        if let Some(v) = guest.thp_last_visit.get_mut(region) {
+            *v = t;
+        }
+        self.mem.frames.insert(Unit { guest: g as u32, page: range.start, thp: true }, size);
+        self.runners[g].thp_faults += 1;
+        true
     }
 
     /// Mark every page of hugetlb region `r` of guest `g` as mapped.

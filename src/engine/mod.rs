@@ -140,6 +140,11 @@ struct Runner {
     touches_real: f64,
     /// The next slice ends a run of skipped empty slices.
     nonempty_next: bool,
+    /// Sampled mode, THP guests: for each untouched 2 MiB region, how many
+    /// of the guest's (real) touches it takes until one lands on a page of
+    /// the region that is not simulated; largest first (popped from the
+    /// end).
+    first_touches: Vec<(f64, u32)>,
     minor: u64,
     major: u64,
     thp_faults: u64,
@@ -227,6 +232,7 @@ impl<'a> Engine<'a> {
                     touches: 0,
                     touches_real: 0.0,
                     nonempty_next: false,
+                    first_touches: Vec::new(),
                     minor: 0,
                     major: 0,
                     thp_faults: 0,
@@ -505,6 +511,25 @@ impl<'a> Engine<'a> {
         let small = latency::translation(&self.cfg.costs, &input(4096));
         let huge = latency::translation(&self.cfg.costs, &input(host_huge));
         if let Some(v) = unsampled {
+            // A region's first real touch may land on a page that is not
+            // simulated: each touch does so with the region's unsampled
+            // share, so the number of touches until it happens is
+            // exponential with mean 1/share. Counting in the guest's own
+            // touches (not time) follows its real pace, stalls included.
+            let guest = &self.mem.guests[g];
+            let done = self.runners[g].touches_real;
+            let mut ft: Vec<(f64, u32)> = v
+                .iter()
+                .enumerate()
+                .filter(|&(r, &share)| share > 0.0 && guest.region_touched[r] == 0)
+                .map(|(r, &share)| {
+                    let h = mix64(((g as u64) << 32) ^ r as u64 ^ done.to_bits());
+                    let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+                    (done - u.ln() / f64::from(share), r as u32)
+                })
+                .collect();
+            ft.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+            self.runners[g].first_touches = ft;
             self.mem.guests[g].unsampled_share = v;
         }
         if self.mem.guests[g].touch_rate == 0.0 {
@@ -662,6 +687,9 @@ impl<'a> Engine<'a> {
         if r.share > 0.0 {
             r.touches_real += i as f64 / r.share;
         }
+        let first_stall = self.first_touches_upto(g, now);
+        let r = &mut self.runners[g];
+        stall += first_stall;
         // Exits (shadow page-table traps, TPR exits) cost vCPU time whether or
         // not the guest touches memory.
         let exit_stall = if hits_total > 0 {
@@ -803,6 +831,40 @@ impl<'a> Engine<'a> {
         self.mem.frames.insert(Unit { guest: g as u32, page: range.start, thp: true }, size);
         self.runners[g].thp_faults += 1;
         true
+    }
+
+    /// Sampled THP guests: play the first touches that landed on unsimulated
+    /// pages of still-untouched regions, up to the guest's touch count. Each
+    /// makes its region a THP when memory allows (a THP fault, returned as
+    /// stall) or leaves it to 4 KiB pages. The unsimulated pages' memory is
+    /// not simulated itself: sampled counts stand for it.
+    fn first_touches_upto(&mut self, g: usize, t: SimTime) -> f64 {
+        let mut stall = 0.0;
+        let done = self.runners[g].touches_real;
+        while let Some(&(at, r)) = self.runners[g].first_touches.last() {
+            if at > done {
+                break;
+            }
+            self.runners[g].first_touches.pop();
+            let r = r as usize;
+            if self.mem.guests[g].region_touched[r] != 0 {
+                continue;
+            }
+            if self.try_thp(g, r, t) {
+                let cost = self.cfg.costs.fault_thp_ns * self.region_scale(g);
+                stall += cost;
+                self.runners[g].stall_by.first_touch_faults_s += cost / 1e9;
+                self.mem.note_usage();
+                if self.mem.frames.free() < self.mem.watermarks.low && !self.kswapd_pending {
+                    self.kswapd_pending = true;
+                    let _ = self.queue.schedule(t.max(self.queue.now()), Ev::Kswapd);
+                }
+            } else {
+                // The region's first page went to a 4 KiB page: no THP here.
+                self.mem.guests[g].region_touched[r] = 1;
+            }
+        }
+        stall
     }
 
     /// Mark every page of hugetlb region `r` of guest `g` as mapped.

@@ -793,12 +793,7 @@ impl<'a> Engine<'a> {
         if held > guest.peak_frames {
             guest.peak_frames = held;
         }
-        self.mem.note_usage();
-        if self.mem.frames.free() < self.mem.watermarks.low && !self.kswapd_pending {
-            self.kswapd_pending = true;
-            // kswapd is woken by the allocation and runs right after it.
-            let _ = self.queue.schedule(t.max(self.queue.now()), Ev::Kswapd);
-        }
+        self.after_allocation(t);
         Some(result)
     }
 
@@ -854,17 +849,24 @@ impl<'a> Engine<'a> {
                 let cost = self.cfg.costs.fault_thp_ns * self.region_scale(g);
                 stall += cost;
                 self.runners[g].stall_by.first_touch_faults_s += cost / 1e9;
-                self.mem.note_usage();
-                if self.mem.frames.free() < self.mem.watermarks.low && !self.kswapd_pending {
-                    self.kswapd_pending = true;
-                    let _ = self.queue.schedule(t.max(self.queue.now()), Ev::Kswapd);
-                }
+                self.after_allocation(t);
             } else {
                 // The region's first page went to a 4 KiB page: no THP here.
                 self.mem.guests[g].region_touched[r] = 1;
             }
         }
         stall
+    }
+
+    /// Bookkeeping after memory was allocated at `t`: peak use, and the
+    /// kswapd wake-up when free memory fell below the low watermark (kswapd
+    /// is woken by the allocation and runs right after it).
+    fn after_allocation(&mut self, t: SimTime) {
+        self.mem.note_usage();
+        if self.mem.frames.free() < self.mem.watermarks.low && !self.kswapd_pending {
+            self.kswapd_pending = true;
+            let _ = self.queue.schedule(t.max(self.queue.now()), Ev::Kswapd);
+        }
     }
 
     /// Mark every page of hugetlb region `r` of guest `g` as mapped.

@@ -42,7 +42,8 @@ pub struct Outcome {
 }
 
 impl Clock {
-    /// Sweep until `target_free` frames are free, the swap is full, or two
+    /// Sweep until `target_free` frames are free, the swap is full, too many
+    /// page-outs are queued (the outcome then says how long to wait), or two
     /// full turns found nothing to take.
     pub fn reclaim(&mut self, mem: &mut Memory, target_free: u64, now: u64) -> Outcome {
         let n = mem.frames.slot_count();

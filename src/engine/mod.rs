@@ -55,8 +55,9 @@ impl Default for RunConfig {
 }
 
 /// Sampled mode starts above this many simulated page touches in a run
-/// (about ten seconds of simulation at the engine's speed).
-pub const AUTO_TOUCH_BUDGET: f64 = 3e8;
+/// (a sampled run plays 10 to 20 million touches a second: under ten
+/// seconds).
+pub const AUTO_TOUCH_BUDGET: f64 = 1.5e8;
 
 /// ... or above this many simulated pages (a byte of state each).
 pub const AUTO_PAGE_BUDGET: f64 = (1u64 << 28) as f64;
@@ -89,6 +90,13 @@ pub fn auto_sample_rate(s: &Scenario) -> f64 {
 /// Most empty slices a sparse guest skips in one step.
 const MAX_SKIPPED_SLICES: f64 = 100.0;
 
+/// Empty slices are skipped in runs only when a slice is empty at least
+/// this often; a denser guest draws each slice.
+const SKIP_ABOVE_P_EMPTY: f64 = 0.01;
+
+/// The window over which a guest's pace is averaged.
+const PACE_WINDOW_NS: f64 = 100e6;
+
 /// Longest slice sampled mode stretches to. Measured: 10 ms slices cut
 /// the 512 GiB benchmark from 39 s to 26 s but moved group fault ratios by
 /// over 10% against page-exact runs (guests then take memory from each
@@ -118,6 +126,46 @@ enum Ev {
     Sample,
 }
 
+/// A guest's latency histogram. Most touches record one of a few values
+/// (DRAM, DRAM plus a walk), so counts are gathered per value and added in
+/// one step when another value needs the slot.
+struct LatencyHist {
+    hist: Histogram<u64>,
+    pending: [(u64, u64); 4],
+}
+
+impl Default for LatencyHist {
+    fn default() -> Self {
+        LatencyHist {
+            hist: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds"),
+            pending: [(0, 0); 4],
+        }
+    }
+}
+
+impl LatencyHist {
+    #[inline]
+    fn record_n(&mut self, value: u64, n: u64) {
+        if let Some(slot) = self.pending.iter_mut().find(|(v, c)| *v == value || *c == 0) {
+            *slot = (value, slot.1 + n);
+            return;
+        }
+        // All slots hold other values: the oldest goes in now.
+        let (v, c) = self.pending[0];
+        let _ = self.hist.record_n(v, c);
+        self.pending.rotate_left(1);
+        self.pending[3] = (value, n);
+    }
+
+    fn flush(&mut self) {
+        for (v, c) in std::mem::take(&mut self.pending) {
+            if c > 0 {
+                let _ = self.hist.record_n(v, c);
+            }
+        }
+    }
+}
+
 /// What the engine keeps for each guest beyond its pages.
 struct Runner {
     sampler: Arc<Sampler>,
@@ -128,10 +176,15 @@ struct Runner {
     /// here: it only changes with the workload).
     lambda: f64,
     poisson: Option<Poisson<f64>>,
+    /// e^(−λ): the chance a slice holds no touch.
+    p_empty: f64,
+    /// Decayed sums behind the guest's pace (see `note_pace`).
+    pace_touches: f64,
+    pace_time: f64,
     write_threshold: u32,
     small: Translation,
     huge: Translation,
-    hist: Histogram<u64>,
+    hist: LatencyHist,
     touches: u64,
     /// Real touches the simulated ones stand for: each slice's simulated
     /// touches over the share of touches its sampled pages get (SHARDS'
@@ -220,6 +273,9 @@ impl<'a> Engine<'a> {
                     rate: 0.0,
                     lambda: 0.0,
                     poisson: None,
+                    p_empty: 1.0,
+                    pace_touches: 0.0,
+                    pace_time: 0.0,
                     write_threshold: 0,
                     small: Translation {
                         miss_ratio: 0.0,
@@ -228,7 +284,7 @@ impl<'a> Engine<'a> {
                         flush_misses_per_s: 0.0,
                     },
                     huge: Translation { miss_ratio: 0.0, walk_ns: 0.0, exit_stall_per_s: 0.0, flush_misses_per_s: 0.0 },
-                    hist: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds"),
+                    hist: LatencyHist::default(),
                     touches: 0,
                     touches_real: 0.0,
                     nonempty_next: false,
@@ -353,6 +409,9 @@ impl<'a> Engine<'a> {
         }
         sink.event(&Event { t_ns: end, kind: EventKind::RunEnd, guest: String::new(), detail: String::new() });
         sink.progress(end, end);
+        for r in &mut self.runners {
+            r.hist.flush();
+        }
         Ok(self.summary())
     }
 
@@ -541,6 +600,7 @@ impl<'a> Engine<'a> {
         r.rate = rate.per_sec();
         r.lambda = r.rate * share * self.slice_ns as f64 / 1e9;
         r.poisson = if r.lambda > 0.0 { Poisson::new(r.lambda).ok() } else { None };
+        r.p_empty = (-r.lambda).exp();
         r.write_threshold = (write.get() * 4_294_967_295.0).round() as u32;
         r.small = small;
         r.huge = huge;
@@ -554,37 +614,7 @@ impl<'a> Engine<'a> {
         let slice = self.slice_ns as f64;
         let scale = self.scale;
         let costs_dram = self.cfg.costs.dram_ns;
-        let lambda = self.runners[g].lambda;
-        let poisson = self.runners[g].poisson;
-        let draw = |rng: &mut Xoshiro256PlusPlus| poisson.as_ref().map_or(0, |d| d.sample(rng) as u64);
-        let mut n = if lambda > 0.0 { draw(&mut self.rng) } else { 0 };
-        if self.runners[g].nonempty_next {
-            // This slice ends a run of skipped empty ones: it holds at least
-            // one touch (a zero-truncated Poisson draw).
-            self.runners[g].nonempty_next = false;
-            while n == 0 && lambda > 0.0 {
-                n = draw(&mut self.rng);
-            }
-        } else if n == 0 && lambda > 0.0 {
-            // A sparse guest (sampled mode) has many empty slices: skip a run
-            // of them in one step. The stream is Poisson, so the number of
-            // further empty slices is geometric with P(empty) = e^(−λ); the
-            // slice after them holds a touch. At most MAX_SKIPPED_SLICES go
-            // at once, so phase changes are seen soon.
-            let p_empty = (-lambda).exp();
-            let u: f64 = self.rng.random::<f64>().max(f64::MIN_POSITIVE);
-            let k = if p_empty < 1.0 { (u.ln() / p_empty.ln()).floor().min(MAX_SKIPPED_SLICES) } else { 0.0 };
-            let span = (1.0 + k) * slice;
-            let r = &mut self.runners[g];
-            let exit_stall = r.small.exit_stall_per_s * span / 1e9;
-            r.compute_ns += span;
-            r.stall_ns += exit_stall;
-            r.stall_by.vm_exits_s += exit_stall / 1e9;
-            r.nonempty_next = k < MAX_SKIPPED_SLICES;
-            let gn = self.mem.guests[g].generation;
-            self.queue.schedule(now + (span + exit_stall).round() as u64, Ev::Slice(g, gn))?;
-            return Ok(());
-        }
+        let n = self.draw_touches(g);
         let spacing = if n > 0 { slice / n as f64 } else { slice };
         let write_threshold = self.runners[g].write_threshold;
         let mut hits = [0u64; 2];
@@ -635,7 +665,7 @@ impl<'a> Engine<'a> {
                 let record = ks >= scale || self.rng.random::<f64>() < ks / scale;
                 let r = &mut self.runners[g];
                 if record {
-                    let _ = r.hist.record(lat.max(1.0) as u64);
+                    r.hist.record_n(lat.max(1.0) as u64, 1);
                 }
                 r.stall_by.direct_reclaim_s += reclaim * scale / 1e9;
                 match kind {
@@ -671,11 +701,11 @@ impl<'a> Engine<'a> {
             } else {
                 Binomial::new(h, p).map_or(0, |b| b.sample(&mut self.rng))
             };
-            let misses = (drawn + flush.round() as u64).min(h);
+            let misses = (drawn + (flush + 0.5) as u64).min(h);
             misses_total += misses;
-            let _ = r.hist.record_n((costs_dram.max(1.0)) as u64, h - misses);
+            r.hist.record_n((costs_dram.max(1.0)) as u64, h - misses);
             if misses > 0 {
-                let _ = r.hist.record_n((costs_dram + tr.walk_ns).max(1.0) as u64, misses);
+                r.hist.record_n((costs_dram + tr.walk_ns).max(1.0) as u64, misses);
             }
             stall += misses as f64 * tr.walk_ns * scale;
             r.stall_by.page_walks_s += misses as f64 * tr.walk_ns * scale / 1e9;
@@ -703,18 +733,91 @@ impl<'a> Engine<'a> {
         r.stall_by.vm_exits_s += exit_stall / 1e9;
         r.compute_ns += done;
         r.stall_ns += stall;
-        // The guest's pace now: its nominal rate slowed by this slice's
-        // stalls (a running mean over about ten slices).
-        let pace = r.rate * done / (done + stall).max(1.0);
-        let guest = &mut self.mem.guests[g];
-        guest.touch_rate += (pace - guest.touch_rate) * 0.1;
+        let rate = r.rate;
+        self.note_pace(g, rate * done, done + stall);
         if killed {
             return Ok(());
         }
-        let next = now + (done + stall).round().max(1.0) as u64;
+        let next = self.skip_empty_slices(g, now + ((done + stall) + 0.5).max(1.0) as u64);
         let gn = self.mem.guests[g].generation;
         self.queue.schedule(next, Ev::Slice(g, gn))?;
         Ok(())
+    }
+
+    /// How many touches guest `g`'s slice holds: a Poisson draw, or a
+    /// zero-truncated one when the slice ends a run of skipped empty ones.
+    fn draw_touches(&mut self, g: usize) -> u64 {
+        let r = &mut self.runners[g];
+        let lambda = r.lambda;
+        let Some(poisson) = r.poisson else { return 0 };
+        if !std::mem::take(&mut r.nonempty_next) {
+            return poisson.sample(&mut self.rng) as u64;
+        }
+        if lambda > 10.0 {
+            // P(0) < 5e-5: rejection hardly ever draws twice.
+            loop {
+                let n = poisson.sample(&mut self.rng) as u64;
+                if n > 0 {
+                    return n;
+                }
+            }
+        }
+        // Inversion: P(k | k >= 1) = e^(-λ) λ^k / k! / (1 - e^(-λ)).
+        let p0 = r.p_empty;
+        let u = self.rng.random::<f64>() * (1.0 - p0);
+        let (mut k, mut term) = (1u64, p0 * lambda);
+        let mut cum = term;
+        while u >= cum && k < 1_000 {
+            k += 1;
+            term *= lambda / k as f64;
+            cum += term;
+        }
+        k
+    }
+
+    /// Guest `g`'s next slice would start at `at`. A sparse guest (sampled
+    /// mode) has many empty slices: skip the run of them in one step. The
+    /// stream is Poisson, so the number of empty slices before the next
+    /// touch is geometric with P(empty) = e^(−λ); the slice after them holds
+    /// a touch. At most [`MAX_SKIPPED_SLICES`] go at once, so phase changes
+    /// are seen soon. Returns when the next slice to play starts.
+    fn skip_empty_slices(&mut self, g: usize, at: SimTime) -> SimTime {
+        let slice = self.slice_ns as f64;
+        let r = &mut self.runners[g];
+        if r.poisson.is_none() || r.p_empty < SKIP_ABOVE_P_EMPTY {
+            return at;
+        }
+        let u: f64 = self.rng.random::<f64>().max(f64::MIN_POSITIVE);
+        // Truncation is floor here: the quotient is not negative.
+        let k = (u.ln() / r.p_empty.ln()).min(MAX_SKIPPED_SLICES) as u64 as f64;
+        r.nonempty_next = k < MAX_SKIPPED_SLICES;
+        if k == 0.0 {
+            return at;
+        }
+        let span = k * slice;
+        let exit_stall = r.small.exit_stall_per_s * span / 1e9;
+        r.compute_ns += span;
+        r.stall_ns += exit_stall;
+        r.stall_by.vm_exits_s += exit_stall / 1e9;
+        let rate = r.rate;
+        self.note_pace(g, rate * span, span + exit_stall);
+        at + (span + exit_stall + 0.5) as u64
+    }
+
+    /// Guest `g` ran `elapsed` ns in which its touch stream, at the nominal
+    /// rate, had `nominal` ns·touches/s of compute. Its pace (the real touch
+    /// rate reclaim needs) is the ratio of both, each decayed over
+    /// [`PACE_WINDOW_NS`]: a time-weighted mean. A mean over slices would
+    /// not be: in sampled mode one simulated fault stalls a slice 1/R times
+    /// a real fault, and the many slices without one would outvote it.
+    fn note_pace(&mut self, g: usize, nominal: f64, elapsed: f64) {
+        let r = &mut self.runners[g];
+        let keep = (-elapsed / PACE_WINDOW_NS).exp();
+        r.pace_touches = r.pace_touches * keep + nominal;
+        r.pace_time = r.pace_time * keep + elapsed;
+        if r.pace_time > 0.0 {
+            self.mem.guests[g].touch_rate = r.pace_touches / r.pace_time;
+        }
     }
 
     /// How many real faults one simulated fault of this kind stands for.
@@ -846,6 +949,12 @@ impl<'a> Engine<'a> {
                 continue;
             }
             if self.try_thp(g, r, t) {
+                // The touch that faulted the THP in set its accessed bit: the
+                // region gets its second chance at reclaim's first look, as
+                // when a simulated page faults it in. A THP has one accessed
+                // bit, so any of its pages can carry it.
+                let first = self.mem.guests[g].region_range(r).start;
+                self.mem.guests[g].pages[first as usize] |= REFERENCED;
                 let cost = self.cfg.costs.fault_thp_ns * self.region_scale(g);
                 stall += cost;
                 self.runners[g].stall_by.first_touch_faults_s += cost / 1e9;
@@ -1005,7 +1114,7 @@ impl<'a> Engine<'a> {
             .enumerate()
             .map(|(i, (g, r))| {
                 let group = &s.guests[g.group];
-                let hist = &r.hist;
+                let hist = &r.hist.hist;
                 let pct = |q: f64| if hist.is_empty() { 0 } else { hist.value_at_quantile(q) };
                 let touches = r.touches_real.round() as u64;
                 let major = (r.major as f64 * self.scale).round() as u64;

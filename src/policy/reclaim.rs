@@ -88,7 +88,24 @@ impl Clock {
                 out.scanned += 1;
                 let Some(unit) = mem.frames.get(slot) else { continue };
                 if unit.thp {
-                    self.visit_thp(mem, slot, unit, now);
+                    let Some(pages) = self.visit_thp(mem, slot, unit, now) else { continue };
+                    // The kernel reclaims a THP's pages in the same pass that
+                    // split it (shrink_folio_list puts the split pages on the
+                    // list it is working through): they go out now, while
+                    // more memory is wanted, before the hand moves on.
+                    for (sub, p) in pages {
+                        if mem.frames.free() >= target_free || mem.swap.is_full() {
+                            break 'sweep;
+                        }
+                        let wait = mem.swap.write_throttle(now);
+                        if wait > 0.0 {
+                            out.throttled_ns = wait;
+                            break 'sweep;
+                        }
+                        let u = Unit { guest: unit.guest, page: p, thp: false };
+                        swap_out(mem, sub, u, now);
+                        out.evicted += 1;
+                    }
                     continue;
                 }
                 let guest = &mut mem.guests[unit.guest as usize];
@@ -107,18 +124,7 @@ impl Clock {
                     out.throttled_ns = wait;
                     break 'sweep;
                 }
-                let guest = &mut mem.guests[unit.guest as usize];
-                guest.pages[p] = (st & !RES_MASK) | SWAPPED;
-                guest.resident -= 1;
-                guest.swapped += 1;
-                if guest.swapped > guest.peak_swapped {
-                    guest.peak_swapped = guest.swapped;
-                }
-                mem.frames.remove(slot, 1);
-                mem.swap.write(now);
-                if mem.swap.ram_per_page > 0.0 {
-                    mem.sync_zram();
-                }
+                swap_out(mem, slot, unit, now);
                 out.evicted += 1;
             }
         }
@@ -128,7 +134,8 @@ impl Clock {
     }
 
     /// A THP under the hand: second chance if any of its pages was touched,
-    /// otherwise split it into 4 KiB pages in place.
+    /// otherwise split it into 4 KiB pages in place. Returns the split
+    /// pages' slots and page numbers.
     ///
     /// In sampled mode a region keeps only some of its 512 pages; the others
     /// are touched too, unseen. Their share of the guest's touches is known
@@ -138,7 +145,7 @@ impl Clock {
     /// counts as referenced with that probability when its sampled pages
     /// were not. When exact every page is simulated and this is plain
     /// second chance.
-    fn visit_thp(&mut self, mem: &mut Memory, slot: usize, unit: Unit, now: u64) {
+    fn visit_thp(&mut self, mem: &mut Memory, slot: usize, unit: Unit, now: u64) -> Option<Vec<(usize, u64)>> {
         let guest = &mut mem.guests[unit.guest as usize];
         let region = guest.region_of(unit.page);
         let range = guest.region_range(region);
@@ -162,7 +169,7 @@ impl Clock {
             }
         }
         if referenced {
-            return;
+            return None;
         }
         for p in range.clone() {
             let st = &mut guest.pages[p as usize];
@@ -175,9 +182,115 @@ impl Clock {
         guest.thps -= 1;
         let g = unit.guest;
         mem.frames.replace(slot, Unit { guest: g, page: range.start, thp: false });
+        let mut pages = Vec::with_capacity(count as usize);
+        pages.push((slot, range.start));
         for p in range.start + 1..range.end {
-            mem.frames.insert_counted(Unit { guest: g, page: p, thp: false });
+            pages.push((mem.frames.insert_counted(Unit { guest: g, page: p, thp: false }) as usize, p));
         }
         self.thp_splits += 1;
+        Some(pages)
+    }
+}
+
+/// Write resident 4 KiB page `unit` in `slot` to swap and free its frame.
+fn swap_out(mem: &mut Memory, slot: usize, unit: Unit, now: u64) {
+    let guest = &mut mem.guests[unit.guest as usize];
+    let p = unit.page as usize;
+    guest.pages[p] = (guest.pages[p] & !RES_MASK) | SWAPPED;
+    guest.resident -= 1;
+    guest.swapped += 1;
+    if guest.swapped > guest.peak_swapped {
+        guest.peak_swapped = guest.swapped;
+    }
+    mem.frames.remove(slot, 1);
+    mem.swap.write(now);
+    if mem.swap.ram_per_page > 0.0 {
+        mem.sync_zram();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::page::{HUGE, REFERENCED, RES_MASK, SWAPPED};
+    use crate::model::swap::SwapDevice;
+    use crate::model::{Backing, Frames, Guest, Watermarks};
+    use crate::scenario::Swap;
+    use crate::units::{ByteSize, Span};
+
+    /// One THP guest of 8 MiB (four 2 MiB regions, all THPs) filling a host
+    /// of exactly that size, with a fast swap device.
+    fn full_of_thps() -> Memory {
+        let mut g = Guest::new("g".into(), 0, Backing::Small { thp: true }, 2048, Vec::new(), 0.0, 0.0);
+        let mut frames = Frames::new(2048);
+        for r in 0..4u64 {
+            for p in r * 512..(r + 1) * 512 {
+                g.pages[p as usize] = HUGE;
+            }
+            g.region_touched[r as usize] = 512;
+            frames.insert(Unit { guest: 0, page: r * 512, thp: true }, 512);
+        }
+        g.huge = 2048;
+        g.thps = 4;
+        let swap = Swap {
+            size: ByteSize::mib(64),
+            device: "custom".into(),
+            read_latency: Span(1),
+            write_latency: Span(1),
+            bandwidth_bytes_per_s: 1 << 40,
+            queue_depth: 64,
+            ram_per_page: 0.0,
+        };
+        Memory {
+            frames,
+            watermarks: Watermarks { min: 0, low: 0, high: 0 },
+            pool_total: 0,
+            pool_free: 0,
+            pool_page_bytes: 0,
+            swap: SwapDevice::new(Some(&swap), 1.0),
+            zram_frames: 0,
+            guests: vec![g],
+            peak_used: 0,
+            min_free: 0,
+        }
+    }
+
+    #[test]
+    fn a_split_thp_gives_up_its_pages_in_the_same_pass() {
+        // Kernel semantics (mm/vmscan.c, shrink_folio_list): an unreferenced
+        // THP chosen for swap-out is split and its pages are reclaimed in
+        // that pass. Region 0 was not touched since the last look; regions
+        // 1-3 were. Asking for 100 frames must split region 0 only and swap
+        // 100 of its pages, leaving the referenced THPs whole.
+        let mut mem = full_of_thps();
+        for r in 1..4usize {
+            mem.guests[0].pages[r * 512 + 7] |= REFERENCED;
+        }
+        let mut clock = Clock::default();
+        let out = clock.reclaim(&mut mem, 100, 0);
+        assert_eq!(out.evicted, 100);
+        assert_eq!(mem.frames.free(), 100);
+        assert_eq!(clock.thp_splits, 1);
+        let g = &mem.guests[0];
+        assert_eq!(g.thps, 3);
+        assert_eq!(g.swapped, 100);
+        assert_eq!(g.pages[..512].iter().filter(|&&s| s & RES_MASK == SWAPPED).count(), 100);
+        assert!(g.pages[512..].iter().all(|&s| s & RES_MASK == HUGE));
+    }
+
+    #[test]
+    fn when_every_thp_is_referenced_clock_clears_then_takes_the_first() {
+        // Second chance (CLOCK): a first turn clears every accessed bit and
+        // takes nothing; the second turn finds the first THP unreferenced.
+        // One split is enough for 10 frames: the other three stay THPs.
+        let mut mem = full_of_thps();
+        for r in 0..4usize {
+            mem.guests[0].pages[r * 512] |= REFERENCED;
+        }
+        let mut clock = Clock::default();
+        let out = clock.reclaim(&mut mem, 10, 0);
+        assert_eq!(out.evicted, 10);
+        assert_eq!(clock.thp_splits, 1);
+        assert_eq!(mem.guests[0].thps, 3);
     }
 }

@@ -72,7 +72,14 @@ pub fn timeseries_csv(record: &Recorder, summary: &Summary) -> Vec<u8> {
     .map(|s| s.to_string())
     .collect();
     for g in &summary.guests {
-        for col in ["resident_bytes", "swapped_bytes", "minor_faults_per_s", "major_faults_per_s", "touches_per_s"] {
+        for col in [
+            "resident_bytes",
+            "huge_bytes",
+            "swapped_bytes",
+            "minor_faults_per_s",
+            "major_faults_per_s",
+            "touches_per_s",
+        ] {
             header.push(format!("{}.{col}", g.name));
         }
     }
@@ -97,6 +104,7 @@ pub fn timeseries_csv(record: &Recorder, summary: &Summary) -> Vec<u8> {
                 }
             };
             row.push(g.resident_bytes.to_string());
+            row.push(g.huge_bytes.to_string());
             row.push(g.swapped_bytes.to_string());
             row.push(rate(g.minor_faults, |x| x.minor_faults));
             row.push(rate(g.major_faults, |x| x.major_faults));

@@ -25,10 +25,13 @@ use rand_distr::{Binomial, Distribution, Poisson};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::latency::{self, Costs, Translation, TranslationInput};
-use crate::model::page::{HUGE, REFERENCED, RES_MASK, RESIDENT, SWAPPED, UNTOUCHED, WRITTEN, mix64};
+use crate::model::page::{
+    CLASS_MASK, HUGE, MERGED, REFERENCED, RES_MASK, RESIDENT, SWAPPED, UNTOUCHED, WRITTEN, mix64,
+};
 use crate::model::swap::SwapDevice;
 use crate::model::workload::Sampler;
 use crate::model::{Backing, Frames, Guest, Memory, Status, Unit, Watermarks};
+use crate::policy::ksm::{self, Ksm};
 use crate::policy::reclaim::Clock;
 use crate::policy::{hugepages, oom};
 use crate::scenario::{GuestGroup, Scenario, ThpMode};
@@ -123,6 +126,8 @@ enum Ev {
         index: usize,
     },
     Kswapd,
+    /// ksmd wakes up.
+    Ksmd,
     Sample,
 }
 
@@ -200,6 +205,10 @@ struct Runner {
     first_touches: Vec<(f64, u32)>,
     minor: u64,
     major: u64,
+    /// Copy-on-write breaks of merged pages.
+    cow_breaks: u64,
+    /// Most simulated pages merged at once.
+    shared_peak: u64,
     thp_faults: u64,
     hugetlb_faults: u64,
     tlb_misses: u64,
@@ -231,6 +240,16 @@ pub struct Engine<'a> {
     /// [`MAX_SAMPLED_SLICE_NS`].
     slice_ns: u64,
     kswapd_pending: bool,
+    /// ksmd, when the host runs KSM; which guests it may merge.
+    ksm: Option<Ksm>,
+    mergeable: Vec<bool>,
+    /// ksmd's CPU time so far (real ns) and the most memory it saved at
+    /// once (simulated pages).
+    ksmd_cpu_ns: f64,
+    ksm_saved_peak: u64,
+    /// COW breaks and pages sharing at the last sample (for storms).
+    cow_at_sample: u64,
+    sharing_at_sample: u64,
     swap_full_reported: bool,
     oom_kills: u64,
     pending: Vec<Event>,
@@ -258,8 +277,12 @@ impl<'a> Engine<'a> {
         for (gi, group) in scenario.guests.iter().enumerate() {
             // Guests of a group share one sample of pages (so they share
             // samplers and cache lines); groups are sampled independently.
+            // With KSM, guests of one image sample the same addresses, so
+            // their shared pages still meet; without, groups are sampled
+            // independently, so their sampling errors do not line up.
+            let salt = if h.ksm.run { image_salt(&group.image) } else { gi as u64 };
             let group_sample =
-                if rate < 1.0 { sampled_pages(group.memory.pages(4096), rate, gi as u64) } else { Vec::new() };
+                if rate < 1.0 { sampled_pages(group.memory.pages(4096), rate, salt) } else { Vec::new() };
             for k in 0..group.count {
                 let name = format!("{}-{k}", group.name);
                 let backing = backing_of(scenario, group);
@@ -291,6 +314,8 @@ impl<'a> Engine<'a> {
                     first_touches: Vec::new(),
                     minor: 0,
                     major: 0,
+                    cow_breaks: 0,
+                    shared_peak: 0,
                     thp_faults: 0,
                     hugetlb_faults: 0,
                     tlb_misses: 0,
@@ -331,6 +356,12 @@ impl<'a> Engine<'a> {
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             slice_ns: ((cfg_slice as f64 / rate) as u64).min(MAX_SAMPLED_SLICE_NS.max(cfg_slice)),
             kswapd_pending: false,
+            ksm: None,
+            mergeable: Vec::new(),
+            ksmd_cpu_ns: 0.0,
+            ksm_saved_peak: 0,
+            cow_at_sample: 0,
+            sharing_at_sample: 0,
             swap_full_reported: false,
             oom_kills: 0,
             pending: Vec::new(),
@@ -347,6 +378,36 @@ impl<'a> Engine<'a> {
                     engine.queue.schedule(ph.at.nanos(), Ev::Phase { group: gi, index })?;
                 }
             }
+        }
+        if h.ksm.run {
+            let mut images: Vec<&str> = Vec::new();
+            let mut image_of = Vec::new();
+            for g in &engine.mem.guests {
+                let group = &scenario.guests[g.group];
+                let id = images.iter().position(|i| *i == group.image).unwrap_or_else(|| {
+                    images.push(&group.image);
+                    images.len() - 1
+                });
+                image_of.push(id as u32);
+                // ksm_compatible() refuses hugetlb and shared mappings; libvirt's
+                // <nosharepages/> leaves the memory unmergeable.
+                engine.mergeable.push(group.ksm && !group.hugepages && !group.share);
+            }
+            for (g, &m) in engine.mergeable.iter().enumerate() {
+                if m {
+                    let pages = engine.mem.guests[g].sim_pages();
+                    engine.mem.frames.track(g as u32, pages);
+                }
+            }
+            let knobs = ksm::Knobs {
+                run: true,
+                pages_to_scan: h.ksm.pages_to_scan,
+                sleep_millisecs: h.ksm.sleep_millisecs,
+                use_zero_pages: h.ksm.use_zero_pages,
+                max_page_sharing: h.ksm.max_page_sharing,
+            };
+            engine.ksm = Some(Ksm::new(knobs, image_of));
+            engine.queue.schedule(0, Ev::Ksmd)?;
         }
         engine.queue.schedule(0, Ev::Sample)?;
         Ok(engine)
@@ -386,7 +447,9 @@ impl<'a> Engine<'a> {
                         self.kswapd_pending = false;
                     }
                 }
+                Ev::Ksmd => self.ksmd(now)?,
                 Ev::Sample => {
+                    self.check_cow_storm(now);
                     sink.sample(&self.sample(now));
                     last_sample = Some(now);
                     let next = now + self.scenario.sample_every.nanos();
@@ -645,9 +708,13 @@ impl<'a> Engine<'a> {
                 let pages = &mut self.mem.guests[g].pages;
                 let st = pages[p as usize];
                 i += 1;
-                if st & 1 == 1 {
-                    // RESIDENT (1) or HUGE (3): a hit.
-                    pages[p as usize] = st | REFERENCED | if write { WRITTEN } else { 0 };
+                if st & 1 == 1 && !(write && st & MERGED != 0) {
+                    // RESIDENT (1) or HUGE (3): a hit, unless it writes a
+                    // page KSM merged (a copy-on-write break). A write makes
+                    // the content the guest's own (no longer the image's or
+                    // zero): all-ones in `w` when writing, without a branch.
+                    let w = (write as u8).wrapping_neg();
+                    pages[p as usize] = (st | REFERENCED | (WRITTEN & w)) & !(CLASS_MASK & w);
                     hits[((st >> 1) & 1) as usize] += 1;
                     continue;
                 }
@@ -670,6 +737,7 @@ impl<'a> Engine<'a> {
                 r.stall_by.direct_reclaim_s += reclaim * scale / 1e9;
                 match kind {
                     FaultKind::Major => r.stall_by.major_faults_s += cost * ks / 1e9,
+                    FaultKind::Cow => r.stall_by.cow_breaks_s += cost * ks / 1e9,
                     _ => r.stall_by.first_touch_faults_s += cost * ks / 1e9,
                 }
                 // Stalls moved this guest's clock past the slice: stop here
@@ -823,7 +891,7 @@ impl<'a> Engine<'a> {
     /// How many real faults one simulated fault of this kind stands for.
     fn kind_scale(&self, kind: FaultKind, g: usize) -> f64 {
         match kind {
-            FaultKind::Minor | FaultKind::Major => self.scale,
+            FaultKind::Minor | FaultKind::Major | FaultKind::Cow => self.scale,
             FaultKind::Thp | FaultKind::Hugetlb => self.region_scale(g),
         }
     }
@@ -843,7 +911,24 @@ impl<'a> Engine<'a> {
         let costs = self.cfg.costs;
         let st = self.mem.guests[g].pages[p as usize];
         let mark = REFERENCED | if write { WRITTEN } else { 0 };
+        // A write leaves content the guest's own (see the touch loop).
+        let st = if write { st & !CLASS_MASK } else { st };
         let result = match (st & RES_MASK, self.mem.guests[g].backing) {
+            (RESIDENT, _) if st & MERGED != 0 => {
+                // Copy-on-write break: a new page for this guest, a copy of
+                // the KSM page (do_wp_page), which loses one sharer.
+                let stall = self.make_room(g, t)?;
+                if let Some(k) = self.ksm.as_mut() {
+                    k.unmerge(&mut self.mem, g, p);
+                    k.counters.cow_breaks += 1;
+                }
+                let guest = &mut self.mem.guests[g];
+                guest.pages[p as usize] = (st & !(MERGED | CLASS_MASK)) | mark;
+                guest.resident += 1;
+                self.mem.frames.insert(Unit { guest: g as u32, page: p, thp: false }, 1);
+                self.runners[g].cow_breaks += 1;
+                (costs.copy_4k_ns, FaultKind::Cow, stall)
+            }
             (UNTOUCHED, Backing::Hugetlb { page_bytes }) => {
                 let r = self.mem.guests[g].region_of(p);
                 self.fault_hugetlb_region(g, r);
@@ -891,7 +976,8 @@ impl<'a> Engine<'a> {
             }
             _ => unreachable!("a fault is only taken on an unmapped page"),
         };
-        let held = self.mem.guest_frames(g);
+        // Peak of what the guest maps: its frames and its merged pages.
+        let held = self.mem.guest_frames(g) + self.mem.guests[g].merged;
         let guest = &mut self.mem.guests[g];
         if held > guest.peak_frames {
             guest.peak_frames = held;
@@ -1026,8 +1112,18 @@ impl<'a> Engine<'a> {
             crate::units::ByteSize((held as f64 * 4096.0 * self.scale) as u64),
             crate::units::ByteSize((guest.swapped as f64 * 4096.0 * self.scale) as u64)
         );
+        let guest_swapped = guest.swapped;
+        if let Some(k) = self.ksm.as_mut() {
+            // Its merged mappings go: KSM pages left with no sharer are freed.
+            for p in 0..self.mem.guests[g].sim_pages() {
+                if self.mem.guests[g].pages[p as usize] & MERGED != 0 {
+                    k.unmerge(&mut self.mem, g, p);
+                }
+            }
+            k.forget_guest(g);
+        }
         self.mem.frames.remove_guest(g as u32, held);
-        self.mem.swap.discard(guest.swapped);
+        self.mem.swap.discard(guest_swapped);
         self.mem.sync_zram();
         hugepages::release(&mut self.mem, g);
         let guest = &mut self.mem.guests[g];
@@ -1043,6 +1139,49 @@ impl<'a> Engine<'a> {
         self.runners[g].ended_at = Some(t);
         self.oom_kills += 1;
         self.push_event(t, EventKind::OomKill, g, detail);
+    }
+
+    /// ksmd's wake-up: scan, charge its CPU time, sleep `sleep_millisecs`.
+    /// ksmd sleeps after its batch (ksm_scan_thread), so a wake-up period is
+    /// the batch's CPU time plus the sleep.
+    fn ksmd(&mut self, now: SimTime) -> Result<(), RunError> {
+        let Some(k) = self.ksm.as_mut() else { return Ok(()) };
+        let pages = f64::from(k.knobs.pages_to_scan) * self.rate;
+        let wake = k.wake(&mut self.mem, &self.mergeable, pages);
+        let cpu = wake.scanned as f64 * self.scale * self.cfg.costs.ksm_scan_page_ns;
+        self.ksmd_cpu_ns += cpu;
+        let saved = k.counters.pages_sharing + k.counters.zero_pages;
+        self.ksm_saved_peak = self.ksm_saved_peak.max(saved);
+        let sleep = u64::from(k.knobs.sleep_millisecs) * 1_000_000;
+        if wake.merged > 0 {
+            for (g, r) in self.runners.iter_mut().enumerate() {
+                r.shared_peak = r.shared_peak.max(self.mem.guests[g].merged);
+            }
+            self.mem.note_usage();
+        }
+        self.queue.schedule(now + cpu.round() as u64 + sleep.max(1), Ev::Ksmd)?;
+        Ok(())
+    }
+
+    /// A copy-on-write storm: since the last sample, writes broke more than
+    /// a tenth of the merged mappings there were, each needing a new page.
+    fn check_cow_storm(&mut self, now: SimTime) {
+        let Some(k) = self.ksm.as_ref() else { return };
+        let cow = k.counters.cow_breaks;
+        let sharing = k.counters.pages_sharing + k.counters.zero_pages;
+        let broke = cow - self.cow_at_sample;
+        let before = self.sharing_at_sample;
+        self.cow_at_sample = cow;
+        self.sharing_at_sample = sharing;
+        if before > 0 && broke * 10 > before {
+            let detail = format!(
+                "{} copy-on-write breaks since the last sample ({:.1} of new memory): {:.0}% of the merged pages were written",
+                (broke as f64 * self.scale).round(),
+                crate::units::ByteSize(self.bytes(broke)),
+                100.0 * broke as f64 / before as f64
+            );
+            self.pending.push(Event { t_ns: now, kind: EventKind::CowStorm, guest: String::new(), detail });
+        }
     }
 
     fn check_swap_full(&mut self, now: SimTime) {
@@ -1073,8 +1212,9 @@ impl<'a> Engine<'a> {
             .zip(&self.runners)
             .enumerate()
             .map(|(i, (g, r))| GuestSample {
-                resident_bytes: self.bytes(g.resident + g.huge),
+                resident_bytes: self.bytes(g.resident + g.huge + g.merged),
                 huge_bytes: self.bytes(g.huge),
+                shared_bytes: self.bytes(g.merged),
                 swapped_bytes: self.bytes(g.swapped),
                 untouched_bytes: if g.is_alive() { self.bytes(g.untouched()) } else { 0 },
                 touches: r.touches_real.round() as u64,
@@ -1087,6 +1227,8 @@ impl<'a> Engine<'a> {
         let guest_resident: u64 =
             m.guests.iter().filter(|g| matches!(g.backing, Backing::Small { .. })).map(|g| g.resident + g.huge).sum();
         let pool_bytes = m.pool_total * m.pool_page_bytes;
+        let kc = self.ksm.as_ref().map(|k| k.counters).unwrap_or_default();
+        let scaled = |v: u64| (v as f64 * self.scale).round() as u64;
         Sample {
             t_ns: now,
             host: HostSample {
@@ -1096,6 +1238,12 @@ impl<'a> Engine<'a> {
                 guest_resident_bytes: self.bytes(guest_resident),
                 swap_used_bytes: self.bytes(m.swap.used),
                 zram_bytes: self.bytes(m.zram_frames),
+                ksm_bytes: self.bytes(kc.pages_shared),
+                ksm_pages_shared: scaled(kc.pages_shared),
+                ksm_pages_sharing: scaled(kc.pages_sharing),
+                ksm_zero_pages: scaled(kc.zero_pages),
+                ksm_full_scans: kc.full_scans,
+                ksm_cow_breaks: scaled(kc.cow_breaks),
                 pool_bytes,
                 pool_used_bytes: (m.pool_total - m.pool_free) * m.pool_page_bytes,
             },
@@ -1129,7 +1277,7 @@ impl<'a> Engine<'a> {
                     backing: group.backing_label(&s.host),
                     resident_peak_bytes: self.bytes(g.peak_frames.max(g.huge)),
                     swapped_peak_bytes: self.bytes(g.peak_swapped),
-                    resident_end_bytes: self.bytes(g.resident + g.huge),
+                    resident_end_bytes: self.bytes(g.resident + g.huge + g.merged),
                     swapped_end_bytes: self.bytes(g.swapped),
                     touches,
                     minor_faults: (r.minor as f64 * self.scale
@@ -1138,6 +1286,8 @@ impl<'a> Engine<'a> {
                     major_faults: major,
                     thp_faults: (r.thp_faults as f64 * self.region_scale(i)).round() as u64,
                     hugetlb_faults: (r.hugetlb_faults as f64 * self.region_scale(i)).round() as u64,
+                    shared_peak_bytes: self.bytes(r.shared_peak),
+                    cow_breaks: (r.cow_breaks as f64 * self.scale).round() as u64,
                     fault_ratio: if r.touches_real > 0.0 { r.major as f64 * self.scale / r.touches_real } else { 0.0 },
                     tlb_miss_ratio: if r.hits > 0 { r.tlb_misses as f64 / r.hits as f64 } else { 0.0 },
                     latency_ns: Percentiles {
@@ -1180,6 +1330,25 @@ impl<'a> Engine<'a> {
                 oom_kills: self.oom_kills,
                 guests_running: running,
                 guests_failed_to_start: failed,
+                ksm: self.ksm.as_ref().map(|k| {
+                    let c = &k.counters;
+                    let scaled = |v: u64| (v as f64 * self.scale).round() as u64;
+                    let duration = s.duration.nanos().max(1) as f64;
+                    KsmSummary {
+                        pages_shared: scaled(c.pages_shared),
+                        pages_sharing: scaled(c.pages_sharing),
+                        pages_unshared: scaled(c.pages_unshared),
+                        pages_volatile: scaled(c.pages_volatile),
+                        ksm_zero_pages: scaled(c.zero_pages),
+                        full_scans: c.full_scans,
+                        pages_scanned: scaled(c.pages_scanned),
+                        general_profit_bytes: (k.general_profit_bytes() * self.scale).round() as i64,
+                        saved_bytes: self.bytes(c.pages_sharing + c.zero_pages),
+                        saved_peak_bytes: self.bytes(self.ksm_saved_peak),
+                        ksmd_cpu_percent: (self.ksmd_cpu_ns / duration * 1e6).round() / 1e4,
+                        cow_breaks: scaled(c.cow_breaks),
+                    }
+                }),
             },
             guests,
         }
@@ -1188,6 +1357,8 @@ impl<'a> Engine<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FaultKind {
+    /// A write to a merged page (copy-on-write break).
+    Cow,
     Minor,
     Thp,
     Hugetlb,
@@ -1204,6 +1375,12 @@ fn backing_of(s: &Scenario, g: &GuestGroup) -> Backing {
 
 /// Real page indices kept by spatial sampling at `rate`: those whose hash
 /// falls below rate × 2^64 (SHARDS, Waldspurger et al., FAST 2015).
+/// A sampling salt per image (FNV-1a of its name): groups of one image
+/// sample the same addresses.
+fn image_salt(image: &str) -> u64 {
+    image.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3))
+}
+
 fn sampled_pages(real_pages: u64, rate: f64, salt: u64) -> Vec<u64> {
     let threshold = (rate * 18_446_744_073_709_551_616.0) as u64;
     let salt = mix64(salt ^ 0x005A_4DD5);
@@ -1214,9 +1391,6 @@ fn sampled_pages(real_pages: u64, rate: f64, salt: u64) -> Vec<u64> {
 /// user (KSM and ballooning arrive as policies of their own).
 pub fn unmodelled(s: &Scenario) -> Vec<String> {
     let mut out = Vec::new();
-    if s.host.ksm.run {
-        out.push("host.ksm.run is true, but KSM merging is not modelled yet: no pages are shared in this run".into());
-    }
     if s.host.balloon.policy != crate::scenario::BalloonPolicy::None {
         out.push(
             "host.balloon.policy is set, but ballooning is not modelled yet: no balloon inflates in this run".into(),

@@ -58,14 +58,25 @@ pub struct HostSample {
     pub swap_used_bytes: u64,
     /// RAM holding zram's compressed pages.
     pub zram_bytes: u64,
+    /// RAM holding KSM pages (one frame per KSM page).
+    pub ksm_bytes: u64,
+    /// KSM counters, scaled to 4 KiB pages.
+    pub ksm_pages_shared: u64,
+    pub ksm_pages_sharing: u64,
+    pub ksm_zero_pages: u64,
+    pub ksm_full_scans: u64,
+    pub ksm_cow_breaks: u64,
     pub pool_bytes: u64,
     pub pool_used_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GuestSample {
+    /// Memory the guest has mapped: its own frames and pages merged by KSM.
     pub resident_bytes: u64,
     pub huge_bytes: u64,
+    /// Of `resident_bytes`, pages mapped to KSM pages or the zero page.
+    pub shared_bytes: u64,
     pub swapped_bytes: u64,
     pub untouched_bytes: u64,
     pub touches: u64,
@@ -90,6 +101,9 @@ pub enum EventKind {
     PhaseChange,
     SwapFull,
     OomKill,
+    /// Many merged pages written at once: copy-on-write breaks that need
+    /// new memory.
+    CowStorm,
     RunEnd,
 }
 
@@ -101,6 +115,7 @@ impl EventKind {
             EventKind::PhaseChange => "phase_change",
             EventKind::SwapFull => "swap_full",
             EventKind::OomKill => "oom_kill",
+            EventKind::CowStorm => "cow_storm",
             EventKind::RunEnd => "run_end",
         }
     }
@@ -138,6 +153,31 @@ pub struct HostSummary {
     pub oom_kills: u64,
     pub guests_running: u64,
     pub guests_failed_to_start: u64,
+    /// KSM's counters at the end of the run (absent when KSM never ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ksm: Option<KsmSummary>,
+}
+
+/// KSM at the end of the run, with the kernel's counter names (pages are 4
+/// KiB pages; scaled up in sampled mode).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KsmSummary {
+    pub pages_shared: u64,
+    pub pages_sharing: u64,
+    pub pages_unshared: u64,
+    pub pages_volatile: u64,
+    pub ksm_zero_pages: u64,
+    pub full_scans: u64,
+    pub pages_scanned: u64,
+    pub general_profit_bytes: i64,
+    /// Memory saved: (pages_sharing + ksm_zero_pages) × 4 KiB, now and at
+    /// its peak.
+    pub saved_bytes: u64,
+    pub saved_peak_bytes: u64,
+    /// ksmd's CPU time as a share of one core over the run.
+    pub ksmd_cpu_percent: f64,
+    /// Copy-on-write breaks of merged pages.
+    pub cow_breaks: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -156,6 +196,10 @@ pub struct GuestSummary {
     pub major_faults: u64,
     pub thp_faults: u64,
     pub hugetlb_faults: u64,
+    /// Most memory mapped to KSM pages or the zero page at once.
+    pub shared_peak_bytes: u64,
+    /// Writes that broke a KSM mapping (each a copy into a new page).
+    pub cow_breaks: u64,
     /// Major faults per touch.
     pub fault_ratio: f64,
     pub tlb_miss_ratio: f64,
@@ -186,6 +230,8 @@ pub struct StallBreakdown {
     pub first_touch_faults_s: f64,
     /// Swap-ins, including the wait for the device.
     pub major_faults_s: f64,
+    /// Copy-on-write breaks of KSM-merged pages.
+    pub cow_breaks_s: f64,
     /// Direct reclaim done on the guest's time.
     pub direct_reclaim_s: f64,
     /// TLB-miss page walks (2-D under EPT).
@@ -202,6 +248,7 @@ impl StallBreakdown {
         StallBreakdown {
             first_touch_faults_s: r(self.first_touch_faults_s),
             major_faults_s: r(self.major_faults_s),
+            cow_breaks_s: r(self.cow_breaks_s),
             direct_reclaim_s: r(self.direct_reclaim_s),
             page_walks_s: r(self.page_walks_s),
             vm_exits_s: r(self.vm_exits_s),

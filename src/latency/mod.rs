@@ -59,6 +59,9 @@ pub struct Costs {
     /// CPU work of a swap-in beyond the device wait (fault entry, swap cache
     /// lookup, allocation, mapping); about 2 us.
     pub swapin_overhead_ns: f64,
+    /// ksmd's CPU time per page scanned (see
+    /// [`crate::policy::ksm::DEFAULT_SCAN_PAGE_NS`]).
+    pub ksm_scan_page_ns: f64,
 }
 
 impl Default for Costs {
@@ -76,6 +79,7 @@ impl Default for Costs {
             fault_hugetlb_1g_ns: 100_000_000.0,
             copy_4k_ns: 1500.0,
             swapin_overhead_ns: 2000.0,
+            ksm_scan_page_ns: crate::policy::ksm::DEFAULT_SCAN_PAGE_NS,
         }
     }
 }

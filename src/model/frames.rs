@@ -36,14 +36,21 @@ pub struct Frames {
     used: u64,
     slots: Vec<u64>,
     free_slots: Vec<u32>,
+    /// For guests KSM may merge: the slot of each of their pages
+    /// (`NO_SLOT` when it has none), so a merged page's frame can be
+    /// freed. Empty for other guests.
+    rev: Vec<Vec<u32>>,
 }
+
+/// A page without a slot in [`Frames::slot_of`]'s map.
+const NO_SLOT: u32 = u32::MAX;
 
 impl Frames {
     /// The table starts empty and grows as memory is used (a 512 GiB host
     /// that is mostly idle does not pay for 128 Mi slots); slots freed by
     /// reclaim are reused before new ones are added.
     pub fn new(total: u64) -> Self {
-        Frames { total, used: 0, slots: Vec::new(), free_slots: Vec::new() }
+        Frames { total, used: 0, slots: Vec::new(), free_slots: Vec::new(), rev: Vec::new() }
     }
     pub fn total(&self) -> u64 {
         self.total
@@ -68,9 +75,34 @@ impl Frames {
     }
 
     /// Put `unit` in a freed slot, or a new one at the end.
+    /// Keep the page-to-slot map for `guest`'s `pages` pages.
+    pub fn track(&mut self, guest: u32, pages: u64) {
+        let g = guest as usize;
+        if self.rev.len() <= g {
+            self.rev.resize(g + 1, Vec::new());
+        }
+        self.rev[g] = vec![NO_SLOT; pages as usize];
+    }
+
+    /// The slot holding `guest`'s page `page` (a 4 KiB page or a THP head),
+    /// for tracked guests.
+    pub fn slot_of(&self, guest: u32, page: u64) -> Option<usize> {
+        let s = *self.rev.get(guest as usize)?.get(page as usize)?;
+        (s != NO_SLOT).then_some(s as usize)
+    }
+
+    #[inline]
+    fn note(&mut self, unit: Unit, slot: u32) {
+        if let Some(v) = self.rev.get_mut(unit.guest as usize)
+            && let Some(s) = v.get_mut(unit.page as usize)
+        {
+            *s = slot;
+        }
+    }
+
     #[inline]
     fn place(&mut self, unit: Unit) -> u32 {
-        match self.free_slots.pop() {
+        let slot = match self.free_slots.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = unit.encode();
                 slot
@@ -79,7 +111,9 @@ impl Frames {
                 self.slots.push(unit.encode());
                 (self.slots.len() - 1) as u32
             }
-        }
+        };
+        self.note(unit, slot);
+        slot
     }
 
     #[inline]
@@ -92,12 +126,14 @@ impl Frames {
     /// when split) without changing the frame count.
     pub fn replace(&mut self, slot: usize, unit: Unit) {
         self.slots[slot] = unit.encode();
+        self.note(unit, slot as u32);
     }
 
     /// Free a slot and the `frames` it stood for.
     #[inline]
     pub fn remove(&mut self, slot: usize, frames: u64) {
         debug_assert!(self.slots[slot] != EMPTY);
+        self.note(Unit::decode(self.slots[slot]), NO_SLOT);
         self.slots[slot] = EMPTY;
         self.free_slots.push(slot as u32);
         self.used -= frames;
@@ -125,6 +161,9 @@ impl Frames {
             }
         }
         self.used -= frames;
+        if let Some(v) = self.rev.get_mut(guest as usize) {
+            v.fill(NO_SLOT);
+        }
     }
 }
 

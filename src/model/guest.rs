@@ -69,6 +69,9 @@ pub struct Guest {
     pub resident: u64,
     pub swapped: u64,
     pub huge: u64,
+    /// Simulated pages mapped to a KSM page or the zero page: resident for
+    /// the guest, but no frame of its own.
+    pub merged: u64,
     /// Transparent huge pages currently mapped.
     pub thps: u64,
     /// Hugetlb pages this guest holds from the pool.
@@ -137,6 +140,7 @@ impl Guest {
             resident: 0,
             swapped: 0,
             huge: 0,
+            merged: 0,
             thps: 0,
             pool_pages: 0,
             peak_frames: 0,
@@ -164,7 +168,7 @@ impl Guest {
     }
 
     pub fn untouched(&self) -> u64 {
-        self.sim_pages() - self.resident - self.swapped - self.huge
+        self.sim_pages() - self.resident - self.swapped - self.huge - self.merged
     }
 
     pub fn is_alive(&self) -> bool {

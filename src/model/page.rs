@@ -7,6 +7,8 @@
 //! | 2 | referenced since the reclaim hand last passed (the accessed bit CLOCK reads) |
 //! | 3–4 | content class: unique, shared with the image, zero |
 //! | 5 | written since it was last scanned (KSM sees it as volatile) |
+//! | 6 | merged: mapped read-only to a KSM page or the zero page, no frame of its own |
+//! | 7 | ksmd has a checksum of it (it was scanned at least once) |
 
 pub const RES_MASK: u8 = 0b11;
 pub const UNTOUCHED: u8 = 0;
@@ -20,6 +22,10 @@ pub const CLASS_SHIFT: u8 = 3;
 pub const CLASS_MASK: u8 = 0b11 << CLASS_SHIFT;
 
 pub const WRITTEN: u8 = 1 << 5;
+
+pub const MERGED: u8 = 1 << 6;
+
+pub const CHECKSUMMED: u8 = 1 << 7;
 
 /// What a page holds, which decides whether KSM can merge it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,10 +4,12 @@
 //! - [`reclaim`]: kswapd and direct reclaim, a CLOCK (second-chance) scan
 //!   of resident pages between the kernel's watermarks;
 //! - [`oom`]: the OOM killer's choice of victim;
-//! - [`hugepages`]: the hugetlb pool's rules.
+//! - [`hugepages`]: the hugetlb pool's rules;
+//! - [`ksm`]: ksmd merging identical pages, and copy-on-write breaks.
 //!
 //! [`Memory`]: crate::model::Memory
 
 pub mod hugepages;
+pub mod ksm;
 pub mod oom;
 pub mod reclaim;

@@ -171,25 +171,34 @@ impl Clock {
         if referenced {
             return None;
         }
-        for p in range.clone() {
-            let st = &mut guest.pages[p as usize];
-            debug_assert_eq!(*st & RES_MASK, HUGE);
-            *st = (*st & !RES_MASK) | RESIDENT;
-        }
-        let count = range.end - range.start;
-        guest.huge -= count;
-        guest.resident += count;
-        guest.thps -= 1;
-        let g = unit.guest;
-        mem.frames.replace(slot, Unit { guest: g, page: range.start, thp: false });
-        let mut pages = Vec::with_capacity(count as usize);
-        pages.push((slot, range.start));
-        for p in range.start + 1..range.end {
-            pages.push((mem.frames.insert_counted(Unit { guest: g, page: p, thp: false }) as usize, p));
-        }
         self.thp_splits += 1;
-        Some(pages)
+        Some(split_thp(mem, slot, unit))
     }
+}
+
+/// Split the THP in `slot` (`unit` is its head) into 4 KiB pages in place:
+/// the head page keeps the slot, the others get slots of their own. Returns
+/// each page's slot and page number.
+pub fn split_thp(mem: &mut Memory, slot: usize, unit: Unit) -> Vec<(usize, u64)> {
+    let guest = &mut mem.guests[unit.guest as usize];
+    let range = guest.region_range(guest.region_of(unit.page));
+    for p in range.clone() {
+        let st = &mut guest.pages[p as usize];
+        debug_assert_eq!(*st & RES_MASK, HUGE);
+        *st = (*st & !RES_MASK) | RESIDENT;
+    }
+    let count = range.end - range.start;
+    guest.huge -= count;
+    guest.resident += count;
+    guest.thps -= 1;
+    let g = unit.guest;
+    mem.frames.replace(slot, Unit { guest: g, page: range.start, thp: false });
+    let mut pages = Vec::with_capacity(count as usize);
+    pages.push((slot, range.start));
+    for p in range.start + 1..range.end {
+        pages.push((mem.frames.insert_counted(Unit { guest: g, page: p, thp: false }) as usize, p));
+    }
+    pages
 }
 
 /// Write resident 4 KiB page `unit` in `slot` to swap and free its frame.

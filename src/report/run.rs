@@ -67,6 +67,12 @@ pub fn timeseries_csv(record: &Recorder, summary: &Summary) -> Vec<u8> {
         "swap_used_bytes",
         "zram_bytes",
         "hugepages_pool_used_bytes",
+        "ksm_bytes",
+        "ksm_pages_shared",
+        "ksm_pages_sharing",
+        "ksm_zero_pages",
+        "ksm_full_scans",
+        "ksm_cow_breaks",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -75,6 +81,7 @@ pub fn timeseries_csv(record: &Recorder, summary: &Summary) -> Vec<u8> {
         for col in [
             "resident_bytes",
             "huge_bytes",
+            "shared_bytes",
             "swapped_bytes",
             "minor_faults_per_s",
             "major_faults_per_s",
@@ -94,6 +101,12 @@ pub fn timeseries_csv(record: &Recorder, summary: &Summary) -> Vec<u8> {
             s.host.swap_used_bytes.to_string(),
             s.host.zram_bytes.to_string(),
             s.host.pool_used_bytes.to_string(),
+            s.host.ksm_bytes.to_string(),
+            s.host.ksm_pages_shared.to_string(),
+            s.host.ksm_pages_sharing.to_string(),
+            s.host.ksm_zero_pages.to_string(),
+            s.host.ksm_full_scans.to_string(),
+            s.host.ksm_cow_breaks.to_string(),
         ];
         let dt = prev.map_or(0.0, |p| (s.t_ns - p.t_ns) as f64 / 1e9);
         for (i, g) in s.guests.iter().enumerate() {
@@ -105,6 +118,7 @@ pub fn timeseries_csv(record: &Recorder, summary: &Summary) -> Vec<u8> {
             };
             row.push(g.resident_bytes.to_string());
             row.push(g.huge_bytes.to_string());
+            row.push(g.shared_bytes.to_string());
             row.push(g.swapped_bytes.to_string());
             row.push(rate(g.minor_faults, |x| x.minor_faults));
             row.push(rate(g.major_faults, |x| x.major_faults));

@@ -141,6 +141,12 @@ pub fn check(s: &Scenario, pos: &Positions) -> Vec<Diagnostic> {
                 let msg = "expects shared pages, but KSM never scans shared memory backends (share=on)".to_string();
                 push(Warning, &format!("{gp}.share"), at(&format!("{gp}.share")), msg);
             }
+            if s.host.ksm.run && !g.ksm && (w.shared.get() > 0.0 || w.zero.get() > 0.0) {
+                let msg = "expects shared or zero pages, but its memory is not mergeable (ksm: false, libvirt \
+                           <nosharepages/>): KSM will not merge any of it"
+                    .to_string();
+                push(Warning, &format!("{gp}.ksm"), at(&format!("{gp}.ksm")), msg);
+            }
         }
     }
     if pool_needed > h.hugepages.bytes() {

@@ -171,3 +171,22 @@ fn json_output_is_the_resolved_scenario() {
     assert_eq!(v["host"]["ksm"]["max_page_sharing"], 256);
     assert_eq!(v["guests"][0]["memory"], 8u64 << 30);
 }
+
+#[test]
+fn sharing_expected_from_unmergeable_memory_is_a_warning() {
+    // KSM never merges memory that is not MADV_MERGEABLE (libvirt's
+    // <nosharepages/>, `ksm: false`) or that is a shared backend (share=on):
+    // the quickstart's guests expect shared pages, so each setting warns.
+    for (set, says) in [
+        ("guests.web.ksm=false", "not mergeable (ksm: false"),
+        ("guests.web.share=true", "KSM never scans shared memory backends"),
+    ] {
+        overcommit()
+            .args(["check", "--set", set])
+            .arg(quickstart())
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("warning:"))
+            .stderr(predicate::str::contains(says));
+    }
+}

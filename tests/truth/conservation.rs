@@ -52,6 +52,8 @@ struct Spec {
     ram_mib: u64,
     reserved_mib: u64,
     thp_always: bool,
+    /// KSM on (fast: 1000 pages a millisecond), with `use_zero_pages` or not.
+    ksm: Option<bool>,
     pool_pages: u64,
     /// Swap size in MiB and device preset, or no swap at all.
     swap: Option<(u64, &'static str)>,
@@ -80,7 +82,18 @@ impl Spec {
         let _ = writeln!(y, "host:\n  ram: {}M\n  reserved: {}M", self.ram_mib, self.reserved_mib);
         let _ = writeln!(y, "  thp: {}", if self.thp_always { "always" } else { "never" });
         let _ = writeln!(y, "  hugepages: {{ size: 2M, count: {} }}", self.pool());
-        let _ = writeln!(y, "  ksm: {{ run: false }}\n  balloon: {{ policy: none }}");
+        match self.ksm {
+            Some(zero) => {
+                let _ = writeln!(
+                    y,
+                    "  ksm: {{ run: true, pages_to_scan: 1000, sleep_millisecs: 1, use_zero_pages: {zero} }}"
+                );
+            }
+            None => {
+                let _ = writeln!(y, "  ksm: {{ run: false }}");
+            }
+        }
+        let _ = writeln!(y, "  balloon: {{ policy: none }}");
         if let Some((size, device)) = self.swap {
             let _ = writeln!(y, "  swap: {{ size: {size}M, device: {device} }}");
         }
@@ -96,6 +109,7 @@ impl Spec {
             let _ = writeln!(y, "    workload:\n      working_set: {}%", g.working_set_pct);
             let _ = writeln!(y, "      touch_rate: {}k/s\n      pattern: \"{pattern}\"", g.touch_rate_k);
             let _ = writeln!(y, "      write: {}%", g.write_pct);
+            let _ = writeln!(y, "      shared: 40%\n      zero: 10%");
         }
         y
     }
@@ -137,13 +151,25 @@ fn spec() -> impl Strategy<Value = Spec> {
         64u64..=384,
         0u64..=32,
         any::<bool>(),
+        prop_oneof![Just(None), any::<bool>().prop_map(Some)],
         0u64..=64,
         swap,
         proptest::collection::vec(group(), 1..=4),
     )
-        .prop_map(|(seed, duration_ms, sample_ms, ram_mib, reserved_mib, thp_always, pool_pages, swap, groups)| {
-            Spec { seed, duration_ms, sample_ms, ram_mib, reserved_mib, thp_always, pool_pages, swap, groups }
-        })
+        .prop_map(
+            |(seed, duration_ms, sample_ms, ram_mib, reserved_mib, thp_always, ksm, pool_pages, swap, groups)| Spec {
+                seed,
+                duration_ms,
+                sample_ms,
+                ram_mib,
+                reserved_mib,
+                thp_always,
+                ksm,
+                pool_pages,
+                swap,
+                groups,
+            },
+        )
 }
 
 macro_rules! ensure {
@@ -208,11 +234,23 @@ fn check(spec: &Spec, log: &Log, summary: &Summary) -> Result<(), String> {
             h.frames_bytes
         );
         ensure!(
-            h.guest_resident_bytes + h.zram_bytes == h.used_bytes,
-            "at {t}: guest resident {} + zram {} != used {} (KSM and balloon are off)",
+            h.guest_resident_bytes + h.zram_bytes + h.ksm_bytes == h.used_bytes,
+            "at {t}: guest resident {} + zram {} + KSM pages {} != used {} (balloons are off)",
             h.guest_resident_bytes,
             h.zram_bytes,
+            h.ksm_bytes,
             h.used_bytes
+        );
+        if spec.ksm.is_none() {
+            ensure!(h.ksm_bytes == 0, "at {t}: KSM is off but holds {} bytes", h.ksm_bytes);
+        }
+        // A KSM page is freed with its last mapping: never more KSM pages
+        // than mappings to them.
+        let shared_total: u64 = s.guests.iter().map(|g| g.shared_bytes).sum();
+        ensure!(
+            h.ksm_bytes <= shared_total,
+            "at {t}: {} bytes of KSM pages for {shared_total} bytes mapped to them",
+            h.ksm_bytes
         );
         ensure!(h.swap_used_bytes <= swap_bytes, "at {t}: swap used {} > device {swap_bytes}", h.swap_used_bytes);
         ensure!(h.pool_bytes == pool_bytes, "at {t}: pool {} != {pool_bytes}", h.pool_bytes);
@@ -254,7 +292,9 @@ fn check(spec: &Spec, log: &Log, summary: &Summary) -> Result<(), String> {
                 if !spec.thp_always {
                     ensure!(g.huge_bytes == 0, "at {t}: {name} has THP with thp: never");
                 }
-                small_resident += g.resident_bytes;
+                // The guest's own frames: merged pages map KSM's.
+                ensure!(g.shared_bytes <= g.resident_bytes, "at {t}: {name}: shared > resident");
+                small_resident += g.resident_bytes - g.shared_bytes;
             }
             swapped += g.swapped_bytes;
             ensure!(

@@ -5,6 +5,7 @@
 
 mod conservation;
 mod determinism;
+mod ksm;
 mod sampled;
 mod start_rules;
 mod support;

@@ -1,0 +1,194 @@
+//! KSM against the kernel's documented semantics (mm/ksm.c and
+//! Documentation/admin-guide/mm/ksm.rst, collected in
+//! docs/sources/ksm-balloon-policies.md, section 3):
+//! - pages of N guests booted from one image that hold the image's content
+//!   merge into one KSM page each: `pages_sharing` = (N − 1) × those pages;
+//! - zero pages merge with the kernel's zero page under `use_zero_pages`
+//!   (`ksm_zero_pages`), else among themselves, at most `max_page_sharing`
+//!   mappings per KSM page;
+//! - a page must be unchanged since ksmd last saw it, so nothing merges in
+//!   the first full scan, and everything has merged by the end of the
+//!   second;
+//! - hugetlb memory and `ksm: false` guests are never merged;
+//! - a write to a merged page breaks it (copy-on-write) into a new page.
+
+use overcommit::engine::{EventKind, Summary};
+use overcommit::model::page::{Content, content_of};
+
+use crate::support::{run_recorded, scenario};
+
+const PAGES: u64 = 16_384; // one 64 MiB guest
+
+/// N guests of 64 MiB from one image, all memory touched at start
+/// (prealloc, reads only), then a slow read-only workload.
+fn one_image(n: u32, shared: u32, zero: u32, ksm: &str, extra_workload: &str) -> String {
+    format!(
+        "
+name: ksm
+seed: 5
+duration: 30s
+sample_every: 100ms
+host:
+  ram: 2G
+  reserved: 0
+  thp: never
+  ksm: {{ run: true, {ksm} }}
+guests:
+  - name: vm
+    count: {n}
+    memory: 64M
+    prealloc: true
+    workload:
+      working_set: 64M
+      touch_rate: 1k/s
+      write: 0%
+      shared: {shared}%
+      zero: {zero}%
+{extra_workload}
+"
+    )
+}
+
+/// Pages of one guest whose content class (fixed by address, the same in
+/// every guest of an image) is `class`.
+fn count(class: Content, shared: f64, zero: f64) -> u64 {
+    (0..PAGES).filter(|&p| content_of(p, shared, zero) == class).count() as u64
+}
+
+fn ksm(s: &Summary) -> &overcommit::engine::KsmSummary {
+    s.host.ksm.as_ref().expect("KSM ran")
+}
+
+#[test]
+fn one_image_saves_n_minus_one_copies_of_its_shared_pages() {
+    // 4 guests, 40% image pages, no zero pages: every image page exists 4
+    // times and keeps 1 copy: pages_sharing = 3 × (image pages of one guest),
+    // pages_shared = those pages. Counted exactly from the address classes.
+    let s = scenario(&one_image(4, 40, 0, "pages_to_scan: 1000, sleep_millisecs: 5", ""));
+    let (summary, _) = run_recorded(&s);
+    let k = ksm(&summary);
+    let image = count(Content::Shared, 0.4, 0.0);
+    assert_eq!(k.pages_shared, image, "one KSM page per image page");
+    assert_eq!(k.pages_sharing, 3 * image, "(N - 1) x image pages saved");
+    assert_eq!(k.saved_bytes, 3 * image * 4096);
+    assert_eq!(k.cow_breaks, 0);
+    // Unique pages were checked and stay unshared.
+    assert_eq!(k.pages_unshared, 4 * (PAGES - image));
+    // The host holds the image pages once plus every unique page.
+    let used_end = 4 * PAGES * 4096 - k.saved_bytes;
+    let last_used: u64 = summary.guests.iter().map(|g| g.resident_end_bytes).sum::<u64>() - k.saved_bytes;
+    assert_eq!(last_used, used_end);
+}
+
+#[test]
+fn zero_pages_merge_with_the_zero_page_or_among_themselves() {
+    // 3 guests, 20% image pages, 30% zero pages.
+    let (shared, zero) = (0.2, 0.3);
+    let image = count(Content::Shared, shared, zero);
+    let zeros = count(Content::Zero, shared, zero);
+    // use_zero_pages: every zero page of every guest maps the kernel's zero
+    // page and saves its frame (counted in ksm_zero_pages, ksm.rst).
+    let s = scenario(&one_image(3, 20, 30, "pages_to_scan: 1000, sleep_millisecs: 5, use_zero_pages: true", ""));
+    let (summary, _) = run_recorded(&s);
+    let k = ksm(&summary);
+    assert_eq!(k.ksm_zero_pages, 3 * zeros);
+    assert_eq!(k.pages_sharing, 2 * image);
+    assert_eq!(k.saved_bytes, (3 * zeros + 2 * image) * 4096);
+    // Without it, zero pages are one content shared by all: each KSM page
+    // takes at most max_page_sharing (here 256) mappings, so Z zero pages
+    // need ceil(Z / 256) KSM pages and save the rest.
+    let s = scenario(&one_image(3, 20, 30, "pages_to_scan: 1000, sleep_millisecs: 5, max_page_sharing: 256", ""));
+    let (summary, _) = run_recorded(&s);
+    let k = ksm(&summary);
+    let z = 3 * zeros;
+    let zero_ksm_pages = z.div_ceil(256);
+    assert_eq!(k.ksm_zero_pages, 0);
+    assert_eq!(k.pages_shared, image + zero_ksm_pages);
+    assert_eq!(k.pages_sharing, 2 * image + z - zero_ksm_pages);
+}
+
+#[test]
+fn nothing_merges_in_the_first_full_scan_and_all_by_the_end_of_the_second() {
+    // 2 guests x 16 384 pages = 32 768 mergeable pages; ksmd scans 100 pages
+    // then sleeps 20 ms. ksm.rst's rate is pages_to_scan x 1000 /
+    // sleep_millisecs = 5 000 pages/s; the model adds ksmd's own CPU time
+    // (100 pages x 1 us = 0.1 ms per batch), so 100 pages per 20.1 ms.
+    // A full scan takes 32 768 / 100 x 20.1 ms = 6.59 s. ksmd goes guest by
+    // guest in address order: in the second scan guest 0's pages enter the
+    // unstable tree, and merging happens while it scans guest 1, from 1.5
+    // to 2 scans (9.88 s to 13.17 s).
+    let s = scenario(&one_image(2, 50, 0, "pages_to_scan: 100, sleep_millisecs: 20", ""));
+    let (summary, rec) = run_recorded(&s);
+    let final_sharing = ksm(&summary).pages_sharing;
+    assert_eq!(final_sharing, count(Content::Shared, 0.5, 0.0));
+    let scan_s = 32_768.0 / 100.0 * 0.0201;
+    for sample in &rec.samples {
+        let t = sample.t_ns as f64 / 1e9;
+        let h = &sample.host;
+        if h.ksm_full_scans == 0 {
+            assert_eq!(h.ksm_pages_sharing, 0, "merged during the first full scan at {t} s");
+        }
+        if t < scan_s - 0.2 {
+            assert_eq!(h.ksm_pages_sharing, 0, "merged at {t} s, before one full scan ({scan_s:.2} s)");
+        }
+        if t > 2.0 * scan_s + 0.2 {
+            assert_eq!(
+                h.ksm_pages_sharing,
+                final_sharing,
+                "not all merged at {t} s (two scans: {:.2} s)",
+                2.0 * scan_s
+            );
+        }
+    }
+    // Nothing before the second scan reaches guest 1; half when it is
+    // halfway through guest 1.
+    let at = |scans: f64| {
+        let x = rec.samples.iter().find(|x| x.t_ns as f64 / 1e9 >= scans * scan_s).expect("a sample");
+        x.host.ksm_pages_sharing as f64 / final_sharing as f64
+    };
+    assert!(at(1.45) == 0.0, "{:.2} merged before the second scan reached guest 1", at(1.45));
+    assert!((0.4..0.6).contains(&at(1.75)), "{:.2} merged halfway through guest 1 in the second scan", at(1.75));
+}
+
+#[test]
+fn hugetlb_and_nosharepages_guests_never_merge() {
+    // ksm_compatible() refuses VM_HUGETLB; libvirt's <nosharepages/> never
+    // marks the memory mergeable. Same image, 50% shared: nothing merges.
+    for guest in ["hugepages: true", "ksm: false"] {
+        let yaml = one_image(2, 50, 0, "pages_to_scan: 1000, sleep_millisecs: 5", "")
+            .replace("    prealloc: true\n", &format!("    prealloc: true\n    {guest}\n"))
+            .replace("  ram: 2G\n", "  ram: 2G\n  hugepages: { size: 2M, count: 128 }\n");
+        let s = scenario(&yaml);
+        let (summary, _) = run_recorded(&s);
+        let k = ksm(&summary);
+        assert_eq!((k.pages_shared, k.pages_sharing, k.saved_bytes), (0, 0, 0), "{guest}");
+    }
+}
+
+#[test]
+fn a_copy_on_write_storm_costs_one_new_page_per_merged_mapping() {
+    // 4 guests, 50% image pages: after merging, the 4 x I image mappings
+    // share I KSM pages. At 20 s every guest starts writing all it touches
+    // (uniform, 200k touches/s over 16 384 pages: each page is written ~120
+    // times a second, so by 30 s all are written). Each merged mapping breaks
+    // once (a written page is the guest's own and never merges again):
+    // cow_breaks = 4 x I, the KSM pages are all freed, and host memory grows
+    // back by the 3 x I pages KSM had saved.
+    let phase = "      phases:\n        - { at: 20s, write: 100%, touch_rate: 200k/s }";
+    let s = scenario(&one_image(4, 50, 0, "pages_to_scan: 1000, sleep_millisecs: 5", phase));
+    let (summary, rec) = run_recorded(&s);
+    let image = count(Content::Shared, 0.5, 0.0);
+    let k = ksm(&summary);
+    assert_eq!(k.cow_breaks, 4 * image);
+    assert_eq!((k.pages_shared, k.pages_sharing), (0, 0));
+    assert_eq!(k.saved_peak_bytes, 3 * image * 4096);
+    let before = rec.samples.iter().find(|x| x.t_ns == 19_900_000_000).expect("a sample before the storm");
+    let after = rec.samples.last().expect("a last sample");
+    assert_eq!(after.host.used_bytes - before.host.used_bytes, 3 * image * 4096);
+    let per_guest: u64 = summary.guests.iter().map(|g| g.cow_breaks).sum();
+    assert_eq!(per_guest, 4 * image);
+    assert!(
+        rec.events.iter().any(|e| e.kind == EventKind::CowStorm && e.t_ns > 20_000_000_000),
+        "the storm is reported"
+    );
+}

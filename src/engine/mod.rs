@@ -32,6 +32,7 @@ use crate::model::swap::SwapDevice;
 use crate::model::workload::Sampler;
 use crate::model::{Backing, Frames, Guest, Memory, Status, Unit, Watermarks};
 use crate::policy::ksm::{self, Ksm};
+use crate::policy::ksmtune::{HostView, Tuner};
 use crate::policy::reclaim::Clock;
 use crate::policy::{hugepages, oom};
 use crate::scenario::{GuestGroup, Scenario, ThpMode};
@@ -128,6 +129,8 @@ enum Ev {
     Kswapd,
     /// ksmd wakes up.
     Ksmd,
+    /// ksmtuned or MoM looks at the host.
+    KsmLook,
     Sample,
 }
 
@@ -243,6 +246,10 @@ pub struct Engine<'a> {
     /// ksmd, when the host runs KSM; which guests it may merge.
     ksm: Option<Ksm>,
     mergeable: Vec<bool>,
+    /// What sets KSM's knobs; when the current full scan began and ksmd's
+    /// CPU time then (for the advisor).
+    tuner: Tuner,
+    scan_began: (SimTime, f64),
     /// ksmd's CPU time so far (real ns) and the most memory it saved at
     /// once (simulated pages).
     ksmd_cpu_ns: f64,
@@ -358,6 +365,8 @@ impl<'a> Engine<'a> {
             kswapd_pending: false,
             ksm: None,
             mergeable: Vec::new(),
+            tuner: Tuner::Static,
+            scan_began: (0, 0.0),
             ksmd_cpu_ns: 0.0,
             ksm_saved_peak: 0,
             cow_at_sample: 0,
@@ -399,15 +408,21 @@ impl<'a> Engine<'a> {
                     engine.mem.frames.track(g as u32, pages);
                 }
             }
-            let knobs = ksm::Knobs {
+            let mut knobs = ksm::Knobs {
                 run: true,
                 pages_to_scan: h.ksm.pages_to_scan,
                 sleep_millisecs: h.ksm.sleep_millisecs,
                 use_zero_pages: h.ksm.use_zero_pages,
                 max_page_sharing: h.ksm.max_page_sharing,
             };
+            engine.tuner = Tuner::new(h.ksm.policy, h.ksm.advisor_target_scan_time, h.ksm.advisor_max_cpu, &mut knobs);
             engine.ksm = Some(Ksm::new(knobs, image_of));
             engine.queue.schedule(0, Ev::Ksmd)?;
+            if matches!(engine.tuner, Tuner::Ksmtuned { .. } | Tuner::Mom { .. }) {
+                // Both sleep an interval, then look (ksmtuned's loop; MoM's
+                // policy engine).
+                engine.queue.schedule(h.ksm.interval.nanos().max(1), Ev::KsmLook)?;
+            }
         }
         engine.queue.schedule(0, Ev::Sample)?;
         Ok(engine)
@@ -448,6 +463,10 @@ impl<'a> Engine<'a> {
                     }
                 }
                 Ev::Ksmd => self.ksmd(now)?,
+                Ev::KsmLook => {
+                    self.ksm_look(now);
+                    self.queue.schedule(now + self.scenario.host.ksm.interval.nanos().max(1), Ev::KsmLook)?;
+                }
                 Ev::Sample => {
                     self.check_cow_storm(now);
                     sink.sample(&self.sample(now));
@@ -1146,6 +1165,12 @@ impl<'a> Engine<'a> {
     /// the batch's CPU time plus the sleep.
     fn ksmd(&mut self, now: SimTime) -> Result<(), RunError> {
         let Some(k) = self.ksm.as_mut() else { return Ok(()) };
+        if !k.knobs.run {
+            // Stopped (run = 0): merged pages stay, nothing is scanned.
+            let sleep = u64::from(k.knobs.sleep_millisecs).max(1) * 1_000_000;
+            self.queue.schedule(now + sleep, Ev::Ksmd)?;
+            return Ok(());
+        }
         let pages = f64::from(k.knobs.pages_to_scan) * self.rate;
         let wake = k.wake(&mut self.mem, &self.mergeable, pages);
         let cpu = wake.scanned as f64 * self.scale * self.cfg.costs.ksm_scan_page_ns;
@@ -1159,8 +1184,46 @@ impl<'a> Engine<'a> {
             }
             self.mem.note_usage();
         }
-        self.queue.schedule(now + cpu.round() as u64 + sleep.max(1), Ev::Ksmd)?;
+        let next = now + cpu.round() as u64 + sleep.max(1);
+        if wake.full_scan_done {
+            let (began, cpu_then) = self.scan_began;
+            let scan_ms = (next - began) / 1_000_000;
+            let cpu_ms = ((self.ksmd_cpu_ns - cpu_then) / 1e6) as u64;
+            self.scan_began = (next, self.ksmd_cpu_ns);
+            if let Some(k) = self.ksm.as_mut()
+                && let Some(why) = self.tuner.after_full_scan(&mut k.knobs, scan_ms, cpu_ms)
+            {
+                self.pending.push(Event { t_ns: now, kind: EventKind::KsmChange, guest: String::new(), detail: why });
+            }
+        }
+        self.queue.schedule(next, Ev::Ksmd)?;
         Ok(())
+    }
+
+    /// ksmtuned or MoM looks at the host and sets KSM's knobs.
+    fn ksm_look(&mut self, now: SimTime) {
+        let s = self.scenario;
+        let alive = |g: &&crate::model::Guest| g.is_alive();
+        let rss: u64 = self.mem.guests.iter().filter(alive).map(|g| g.resident + g.huge + g.merged).sum();
+        let vsz: u64 = self.mem.guests.iter().filter(alive).map(|g| s.guests[g.group].memory.bytes()).sum();
+        let view = HostView {
+            total_bytes: s.host.ram.bytes(),
+            free_bytes: self.bytes(self.mem.frames.free()),
+            qemu_rss_bytes: self.bytes(rss),
+            qemu_vsz_bytes: vsz,
+        };
+        if let Some(k) = self.ksm.as_mut()
+            && let Some(why) = self.tuner.look(&mut k.knobs, view)
+        {
+            let kn = k.knobs;
+            let detail = format!(
+                "{why}: run {}, pages_to_scan {}, sleep_millisecs {}",
+                u8::from(kn.run),
+                kn.pages_to_scan,
+                kn.sleep_millisecs
+            );
+            self.pending.push(Event { t_ns: now, kind: EventKind::KsmChange, guest: String::new(), detail });
+        }
     }
 
     /// A copy-on-write storm: since the last sample, writes broke more than
@@ -1347,6 +1410,10 @@ impl<'a> Engine<'a> {
                         saved_peak_bytes: self.bytes(self.ksm_saved_peak),
                         ksmd_cpu_percent: (self.ksmd_cpu_ns / duration * 1e6).round() / 1e4,
                         cow_breaks: scaled(c.cow_breaks),
+                        policy: h.ksm.policy,
+                        run: k.knobs.run,
+                        pages_to_scan: k.knobs.pages_to_scan,
+                        sleep_millisecs: k.knobs.sleep_millisecs,
                     }
                 }),
             },

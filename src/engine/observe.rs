@@ -104,6 +104,8 @@ pub enum EventKind {
     /// Many merged pages written at once: copy-on-write breaks that need
     /// new memory.
     CowStorm,
+    /// A tuner (ksmtuned, MoM, the advisor) changed KSM's knobs.
+    KsmChange,
     RunEnd,
 }
 
@@ -116,6 +118,7 @@ impl EventKind {
             EventKind::SwapFull => "swap_full",
             EventKind::OomKill => "oom_kill",
             EventKind::CowStorm => "cow_storm",
+            EventKind::KsmChange => "ksm_change",
             EventKind::RunEnd => "run_end",
         }
     }
@@ -178,6 +181,11 @@ pub struct KsmSummary {
     pub ksmd_cpu_percent: f64,
     /// Copy-on-write breaks of merged pages.
     pub cow_breaks: u64,
+    /// Who set the knobs, and the knobs at the end.
+    pub policy: crate::scenario::KsmPolicy,
+    pub run: bool,
+    pub pages_to_scan: u32,
+    pub sleep_millisecs: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

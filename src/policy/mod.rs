@@ -5,11 +5,13 @@
 //!   of resident pages between the kernel's watermarks;
 //! - [`oom`]: the OOM killer's choice of victim;
 //! - [`hugepages`]: the hugetlb pool's rules;
-//! - [`ksm`]: ksmd merging identical pages, and copy-on-write breaks.
+//! - [`ksm`]: ksmd merging identical pages, and copy-on-write breaks;
+//! - [`ksmtune`]: what sets KSM's knobs (ksmtuned, MoM, the kernel's advisor).
 //!
 //! [`Memory`]: crate::model::Memory
 
 pub mod hugepages;
 pub mod ksm;
+pub mod ksmtune;
 pub mod oom;
 pub mod reclaim;

@@ -44,7 +44,17 @@ const HOST_KEYS: &[&str] = &["ram", "reserved", "hugepages", "thp", "swap", "ksm
 const HUGEPAGES_KEYS: &[&str] = &["size", "count"];
 const SWAP_KEYS: &[&str] =
     &["size", "device", "read_latency", "write_latency", "bandwidth", "queue_depth", "ram_per_page"];
-const KSM_KEYS: &[&str] = &["run", "pages_to_scan", "sleep_millisecs", "use_zero_pages", "max_page_sharing"];
+const KSM_KEYS: &[&str] = &[
+    "run",
+    "pages_to_scan",
+    "sleep_millisecs",
+    "use_zero_pages",
+    "max_page_sharing",
+    "policy",
+    "interval",
+    "advisor_target_scan_time",
+    "advisor_max_cpu",
+];
 const CPU_KEYS: &[&str] = &["ept", "vpid", "flexpriority"];
 const BALLOON_KEYS: &[&str] = &["policy", "interval"];
 const GUEST_KEYS: &[&str] = &[
@@ -348,6 +358,19 @@ impl<'s> Decoder<'s> {
 
     fn ksm(&mut self, node: &Node, path: &str) -> Option<Ksm> {
         let f = self.map(node, path, KSM_KEYS)?;
+        let policy = self
+            .field(&f, "policy", |n| {
+                choice(
+                    n,
+                    &[
+                        ("static", KsmPolicy::Static),
+                        ("ksmtuned", KsmPolicy::Ksmtuned),
+                        ("mom", KsmPolicy::Mom),
+                        ("advisor", KsmPolicy::Advisor),
+                    ],
+                )
+            })
+            .unwrap_or(KsmPolicy::Static);
         // Defaults are the kernel's (Documentation/admin-guide/mm/ksm.rst):
         // run 0, pages_to_scan 100, sleep_millisecs 20, use_zero_pages 0,
         // max_page_sharing 256.
@@ -363,6 +386,34 @@ impl<'s> Decoder<'s> {
                     if v < 2 { Err(format!("max_page_sharing is {v}: the kernel requires at least 2")) } else { Ok(v) }
                 })
                 .unwrap_or(256),
+            policy,
+            // ksmtuned sleeps KSM_MONITOR_INTERVAL = 60 s between looks;
+            // vdsm runs MoM's policies every 15 s (mom.conf policy-engine-interval).
+            interval: self.field(&f, "interval", span).unwrap_or(match policy {
+                KsmPolicy::Mom => Span::from_secs(15),
+                _ => Span::from_secs(60),
+            }),
+            // mm/ksm.c: ksm_advisor_target_scan_time = 200, ksm_advisor_max_cpu = 70.
+            advisor_target_scan_time: self
+                .field(&f, "advisor_target_scan_time", |n| {
+                    let v = int::<u32>(n, "seconds")?;
+                    if v < 1 {
+                        Err("advisor_target_scan_time must be at least 1 s (the kernel's rule)".into())
+                    } else {
+                        Ok(v)
+                    }
+                })
+                .unwrap_or(200),
+            advisor_max_cpu: self
+                .field(&f, "advisor_max_cpu", |n| {
+                    let v = int::<u32>(n, "percent of one core")?;
+                    if !(1..=100).contains(&v) {
+                        Err(format!("advisor_max_cpu is {v}: it must be 1 to 100"))
+                    } else {
+                        Ok(v)
+                    }
+                })
+                .unwrap_or(70),
         })
     }
 

@@ -152,6 +152,28 @@ pub struct Ksm {
     pub sleep_millisecs: u32,
     pub use_zero_pages: bool,
     pub max_page_sharing: u32,
+    /// What drives the knobs.
+    pub policy: KsmPolicy,
+    /// How often ksmtuned or MoM looks at the host.
+    pub interval: Span,
+    /// The kernel's scan-time advisor: the full-scan time it aims at (s)
+    /// and the ksmd CPU share it allows (%).
+    pub advisor_target_scan_time: u32,
+    pub advisor_max_cpu: u32,
+}
+
+/// Who sets KSM's knobs while the run goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KsmPolicy {
+    /// The scenario's knobs, unchanged.
+    Static,
+    /// Red Hat's ksmtuned script.
+    Ksmtuned,
+    /// oVirt MoM's KSM rules (vdsm's 03-ksm.policy).
+    Mom,
+    /// The kernel's scan-time advisor (`advisor_mode: scan-time`).
+    Advisor,
 }
 
 /// The CPU's virtualisation assists, as KVM has them enabled.

@@ -31,6 +31,7 @@ use crate::model::page::{
 use crate::model::swap::SwapDevice;
 use crate::model::workload::Sampler;
 use crate::model::{Backing, Frames, Guest, Memory, Status, Unit, Watermarks};
+use crate::policy::balloon::{self, GuestView};
 use crate::policy::ksm::{self, Ksm};
 use crate::policy::ksmtune::{HostView, Tuner};
 use crate::policy::reclaim::Clock;
@@ -91,6 +92,10 @@ pub fn auto_sample_rate(s: &Scenario) -> f64 {
     r
 }
 
+/// A guest's swap read when the host has no swap device to take the
+/// figure from: a SATA SSD, about 100 us (the `ssd` preset's read).
+const GUEST_SWAP_READ_NS: u64 = 100_000;
+
 /// Most empty slices a sparse guest skips in one step.
 const MAX_SKIPPED_SLICES: f64 = 100.0;
 
@@ -131,6 +136,8 @@ enum Ev {
     Ksmd,
     /// ksmtuned or MoM looks at the host.
     KsmLook,
+    /// The balloon policy runs.
+    Balloon,
     Sample,
 }
 
@@ -212,6 +219,15 @@ struct Runner {
     cow_breaks: u64,
     /// Most simulated pages merged at once.
     shared_peak: u64,
+    /// Bytes in the balloon now and at most; the working set a guest OOM
+    /// left the guest; guest-side swap faults (simulated) and guest OOMs.
+    balloon_bytes: u64,
+    balloon_peak: u64,
+    ws_cap: Option<u64>,
+    /// The working set the guest plays now (bytes).
+    ws_bytes: u64,
+    guest_swap_faults: u64,
+    guest_ooms: u64,
     thp_faults: u64,
     hugetlb_faults: u64,
     tlb_misses: u64,
@@ -224,6 +240,9 @@ struct Runner {
     started_at: Option<u64>,
     ended_at: Option<u64>,
 }
+
+/// A group's workload: (group, last phase applied, working-set pages).
+type WorkloadKey = (usize, Option<usize>, u64);
 
 /// One run of one scenario.
 pub struct Engine<'a> {
@@ -250,6 +269,8 @@ pub struct Engine<'a> {
     /// CPU time then (for the advisor).
     tuner: Tuner,
     scan_began: (SimTime, f64),
+    /// MoM's balloon state (history), when MoM balloons.
+    mom: balloon::Mom,
     /// ksmd's CPU time so far (real ns) and the most memory it saved at
     /// once (simulated pages).
     ksmd_cpu_ns: f64,
@@ -262,10 +283,10 @@ pub struct Engine<'a> {
     pending: Vec<Event>,
     /// Samplers by (group, last phase applied): every guest of a group
     /// draws from the same distribution over the same (sampled) pages.
-    samplers: BTreeMap<(usize, Option<usize>), (Arc<Sampler>, f64)>,
+    samplers: BTreeMap<WorkloadKey, (Arc<Sampler>, f64)>,
     /// Sampled mode, THP guests: per-region touch share of unsampled pages,
     /// by (group, last phase applied).
-    unsampled: BTreeMap<(usize, Option<usize>), Arc<Vec<f32>>>,
+    unsampled: BTreeMap<WorkloadKey, Arc<Vec<f32>>>,
 }
 
 impl<'a> Engine<'a> {
@@ -323,6 +344,12 @@ impl<'a> Engine<'a> {
                     major: 0,
                     cow_breaks: 0,
                     shared_peak: 0,
+                    balloon_bytes: 0,
+                    balloon_peak: 0,
+                    ws_cap: None,
+                    ws_bytes: 0,
+                    guest_swap_faults: 0,
+                    guest_ooms: 0,
                     thp_faults: 0,
                     hugetlb_faults: 0,
                     tlb_misses: 0,
@@ -367,6 +394,7 @@ impl<'a> Engine<'a> {
             mergeable: Vec::new(),
             tuner: Tuner::Static,
             scan_began: (0, 0.0),
+            mom: balloon::Mom::default(),
             ksmd_cpu_ns: 0.0,
             ksm_saved_peak: 0,
             cow_at_sample: 0,
@@ -424,6 +452,15 @@ impl<'a> Engine<'a> {
                 engine.queue.schedule(h.ksm.interval.nanos().max(1), Ev::KsmLook)?;
             }
         }
+        if h.balloon.policy != crate::scenario::BalloonPolicy::None {
+            for g in 0..engine.mem.guests.len() {
+                if scenario.guests[engine.mem.guests[g].group].balloon {
+                    let pages = engine.mem.guests[g].sim_pages();
+                    engine.mem.frames.track(g as u32, pages);
+                }
+            }
+            engine.queue.schedule(h.balloon.interval.nanos().max(1), Ev::Balloon)?;
+        }
         engine.queue.schedule(0, Ev::Sample)?;
         Ok(engine)
     }
@@ -463,6 +500,10 @@ impl<'a> Engine<'a> {
                     }
                 }
                 Ev::Ksmd => self.ksmd(now)?,
+                Ev::Balloon => {
+                    self.balloon_tick(now);
+                    self.queue.schedule(now + self.scenario.host.balloon.interval.nanos().max(1), Ev::Balloon)?;
+                }
                 Ev::KsmLook => {
                     self.ksm_look(now);
                     self.queue.schedule(now + self.scenario.host.ksm.interval.nanos().max(1), Ev::KsmLook)?;
@@ -597,11 +638,16 @@ impl<'a> Engine<'a> {
                 write = ph.write.unwrap_or(write);
             }
         }
+        if let Some(cap) = self.runners[g].ws_cap {
+            // A guest OOM killed part of the workload: what is left fits.
+            ws = crate::units::ByteSize(ws.bytes().min(cap));
+        }
+        self.runners[g].ws_bytes = ws.bytes().min(group.memory.bytes());
         let guest = &self.mem.guests[g];
         let ws_pages = ws.pages(4096).min(group.memory.pages(4096));
         let (sampler, share) = self
             .samplers
-            .entry((guest.group, upto))
+            .entry((guest.group, upto, ws_pages))
             .or_insert_with(|| {
                 let (s, share) = if guest.real.is_empty() {
                     (Sampler::exact(&pattern, ws_pages), 1.0)
@@ -615,7 +661,7 @@ impl<'a> Engine<'a> {
         let unsampled = if !guest.thp_last_visit.is_empty() {
             let regions = guest.region_touched.len();
             let region_pages = guest.region_pages;
-            let key = (guest.group, upto);
+            let key = (guest.group, upto, ws_pages);
             let v = self
                 .unsampled
                 .entry(key)
@@ -698,6 +744,8 @@ impl<'a> Engine<'a> {
         let costs_dram = self.cfg.costs.dram_ns;
         let n = self.draw_touches(g);
         let spacing = if n > 0 { slice / n as f64 } else { slice };
+        // Pages from here on are the balloon's (or in the guest's swap).
+        let floor = self.mem.guests[g].balloon_floor;
         let write_threshold = self.runners[g].write_threshold;
         let mut hits = [0u64; 2];
         let mut stall = 0f64;
@@ -727,7 +775,7 @@ impl<'a> Engine<'a> {
                 let pages = &mut self.mem.guests[g].pages;
                 let st = pages[p as usize];
                 i += 1;
-                if st & 1 == 1 && !(write && st & MERGED != 0) {
+                if st & 1 == 1 && !(write && st & MERGED != 0) && p < floor {
                     // RESIDENT (1) or HUGE (3): a hit, unless it writes a
                     // page KSM merged (a copy-on-write break). A write makes
                     // the content the guest's own (no longer the image's or
@@ -757,6 +805,7 @@ impl<'a> Engine<'a> {
                 match kind {
                     FaultKind::Major => r.stall_by.major_faults_s += cost * ks / 1e9,
                     FaultKind::Cow => r.stall_by.cow_breaks_s += cost * ks / 1e9,
+                    FaultKind::GuestSwap => r.stall_by.guest_swap_s += cost * ks / 1e9,
                     _ => r.stall_by.first_touch_faults_s += cost * ks / 1e9,
                 }
                 // Stalls moved this guest's clock past the slice: stop here
@@ -910,7 +959,7 @@ impl<'a> Engine<'a> {
     /// How many real faults one simulated fault of this kind stands for.
     fn kind_scale(&self, kind: FaultKind, g: usize) -> f64 {
         match kind {
-            FaultKind::Minor | FaultKind::Major | FaultKind::Cow => self.scale,
+            FaultKind::Minor | FaultKind::Major | FaultKind::Cow | FaultKind::GuestSwap => self.scale,
             FaultKind::Thp | FaultKind::Hugetlb => self.region_scale(g),
         }
     }
@@ -933,6 +982,14 @@ impl<'a> Engine<'a> {
         // A write leaves content the guest's own (see the touch loop).
         let st = if write { st & !CLASS_MASK } else { st };
         let result = match (st & RES_MASK, self.mem.guests[g].backing) {
+            _ if p >= self.mem.guests[g].balloon_floor => {
+                // The balloon took this page's frame: the guest keeps the page
+                // in its own swap (a virtual disk on the host's storage) and
+                // swaps it in, pushing out another; the host sees nothing.
+                self.runners[g].guest_swap_faults += 1;
+                let read = self.scenario.host.swap.as_ref().map_or(GUEST_SWAP_READ_NS, |sw| sw.read_latency.nanos());
+                return Some((read as f64, FaultKind::GuestSwap, 0.0));
+            }
             (RESIDENT, _) if st & MERGED != 0 => {
                 // Copy-on-write break: a new page for this guest, a copy of
                 // the KSM page (do_wp_page), which loses one sharer.
@@ -1200,6 +1257,176 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    /// The balloon policy's round: targets per guest, then the balloons move.
+    fn balloon_tick(&mut self, now: SimTime) {
+        let s = self.scenario;
+        let views: Vec<GuestView> = (0..self.mem.guests.len())
+            .map(|g| {
+                let guest = &self.mem.guests[g];
+                let group = &s.guests[guest.group];
+                let r = &self.runners[g];
+                let memory = group.memory.bytes();
+                let cur = memory - r.balloon_bytes;
+                GuestView {
+                    managed: guest.is_alive() && group.balloon && group.balloon_stats,
+                    memory,
+                    cur,
+                    // MemFree inside the guest: what its working set leaves.
+                    unused: cur.saturating_sub(r.ws_bytes),
+                    min: group.balloon_min.bytes(),
+                    shares: group.shares,
+                }
+            })
+            .collect();
+        let free = self.bytes(self.mem.frames.free());
+        let total = s.host.ram.bytes();
+        let (who, targets) = match s.host.balloon.policy {
+            crate::scenario::BalloonPolicy::None => return,
+            crate::scenario::BalloonPolicy::Mom => ("MoM", self.mom.tick(total, free, &views)),
+            crate::scenario::BalloonPolicy::Proxmox => {
+                // A Proxmox guest without statistics still gets ballooned.
+                let views: Vec<GuestView> = views
+                    .iter()
+                    .enumerate()
+                    .map(|(g, v)| GuestView {
+                        managed: self.mem.guests[g].is_alive() && s.guests[self.mem.guests[g].group].balloon,
+                        ..*v
+                    })
+                    .collect();
+                ("Proxmox", balloon::proxmox(total, total - free, &views))
+            }
+        };
+        for (g, t) in targets.into_iter().enumerate() {
+            if let Some(cur) = t {
+                self.set_balloon(g, cur, now, who);
+            }
+        }
+    }
+
+    /// Move guest `g`'s balloon so the guest keeps `cur` bytes (4 KiB pages).
+    /// Inflating takes the highest addresses first: the guest's free memory,
+    /// then its coldest working-set pages (ranks follow addresses), which go
+    /// to its swap; without room there the guest kills a process, or with
+    /// `deflate_on_oom` gives back 256 pages per OOM notification.
+    fn set_balloon(&mut self, g: usize, cur: u64, now: SimTime, who: &str) {
+        let group = &self.scenario.guests[self.mem.guests[g].group];
+        let memory = group.memory.bytes();
+        let cur = (cur.min(memory) / 4096) * 4096;
+        let mut balloon = memory - cur;
+        let mut detail = String::new();
+        // The working set the guest cannot hold even with its swap.
+        let over = |balloon: u64, r: &Runner| r.ws_bytes.saturating_sub(memory - balloon + group.guest_swap.bytes());
+        let excess = over(balloon, &self.runners[g]);
+        if excess > 0 {
+            if group.deflate_on_oom {
+                // VIRTIO_BALLOON_OOM_NR_PAGES = 256 per notification.
+                let step = 256 * 4096;
+                let notes = excess.div_ceil(step);
+                balloon = balloon.saturating_sub(notes * step);
+                detail = format!("; the guest ran out and deflated {notes} x 256 pages (deflate_on_oom)");
+            } else {
+                let keep = memory - balloon + group.guest_swap.bytes();
+                self.runners[g].ws_cap = Some(keep);
+                self.runners[g].guest_ooms += 1;
+                let msg = format!(
+                    "the balloon leaves {} and the guest's swap {}: the guest's OOM killer ends a process, its working set drops to {}",
+                    crate::units::ByteSize(memory - balloon),
+                    group.guest_swap,
+                    crate::units::ByteSize(keep)
+                );
+                self.push_event(now, EventKind::GuestOom, g, msg);
+                self.apply_workload(g, self.last_phase(g, now));
+            }
+        }
+        let old = self.runners[g].balloon_bytes;
+        if balloon == old {
+            return;
+        }
+        let guest = &self.mem.guests[g];
+        let floor_real = (memory - balloon) / 4096;
+        let new_floor =
+            if guest.real.is_empty() { floor_real } else { guest.real.partition_point(|&p| p < floor_real) as u64 };
+        let old_floor = guest.balloon_floor;
+        let mut freed = 0u64;
+        if new_floor < old_floor && matches!(guest.backing, Backing::Small { .. }) {
+            for p in new_floor..old_floor {
+                freed += self.release_page(g, p);
+            }
+        }
+        self.mem.guests[g].balloon_floor = new_floor;
+        let r = &mut self.runners[g];
+        r.balloon_bytes = balloon;
+        r.balloon_peak = r.balloon_peak.max(balloon);
+        let host = if matches!(self.mem.guests[g].backing, Backing::Hugetlb { .. }) && balloon > old {
+            " (hugetlbfs memory: QEMU frees a huge page only when all its 4 KiB pieces are ballooned, so the host gains nothing)".to_string()
+        } else if freed > 0 {
+            format!(", {} back to the host", crate::units::ByteSize(self.bytes(freed)))
+        } else {
+            String::new()
+        };
+        let msg = format!(
+            "{who}: balloon {} -> {} (the guest keeps {}){host}{detail}",
+            crate::units::ByteSize(old),
+            crate::units::ByteSize(balloon),
+            crate::units::ByteSize(memory - balloon)
+        );
+        self.push_event(now, EventKind::Balloon, g, msg);
+        self.mem.note_usage();
+    }
+
+    /// The phase guest `g`'s group is in at `now`.
+    fn last_phase(&self, g: usize, now: SimTime) -> Option<usize> {
+        let w = &self.scenario.guests[self.mem.guests[g].group].workload;
+        w.phases.iter().rposition(|ph| ph.at.nanos() <= now)
+    }
+
+    /// The balloon takes page `p` of guest `g`: QEMU discards it
+    /// (MADV_DONTNEED), freeing its frame, its swap slot or its KSM
+    /// mapping. Returns the frames freed.
+    fn release_page(&mut self, g: usize, p: u64) -> u64 {
+        let st = self.mem.guests[g].pages[p as usize];
+        let mut freed = 0;
+        match st & RES_MASK {
+            HUGE => {
+                // Discarding part of a THP splits it first.
+                let head = self.mem.guests[g].region_range(self.mem.guests[g].region_of(p)).start;
+                if let Some(slot) = self.mem.frames.slot_of(g as u32, head) {
+                    crate::policy::reclaim::split_thp(
+                        &mut self.mem,
+                        slot,
+                        Unit { guest: g as u32, page: head, thp: true },
+                    );
+                }
+                return self.release_page(g, p);
+            }
+            RESIDENT if st & MERGED != 0 => {
+                if let Some(k) = self.ksm.as_mut() {
+                    k.unmerge(&mut self.mem, g, p);
+                }
+            }
+            RESIDENT => {
+                if let Some(slot) = self.mem.frames.slot_of(g as u32, p) {
+                    self.mem.frames.remove(slot, 1);
+                }
+                self.mem.guests[g].resident -= 1;
+                freed = 1;
+            }
+            SWAPPED => {
+                self.mem.swap.discard(1);
+                self.mem.sync_zram();
+                self.mem.guests[g].swapped -= 1;
+            }
+            _ => return 0,
+        }
+        let guest = &mut self.mem.guests[g];
+        let region = guest.region_of(p);
+        if let Some(t) = guest.region_touched.get_mut(region) {
+            *t = t.saturating_sub(1);
+        }
+        guest.pages[p as usize] = st & CLASS_MASK;
+        freed
+    }
+
     /// ksmtuned or MoM looks at the host and sets KSM's knobs.
     fn ksm_look(&mut self, now: SimTime) {
         let s = self.scenario;
@@ -1278,6 +1505,8 @@ impl<'a> Engine<'a> {
                 resident_bytes: self.bytes(g.resident + g.huge + g.merged),
                 huge_bytes: self.bytes(g.huge),
                 shared_bytes: self.bytes(g.merged),
+                balloon_bytes: r.balloon_bytes,
+                guest_swap_major_faults: (r.guest_swap_faults as f64 * self.scale).round() as u64,
                 swapped_bytes: self.bytes(g.swapped),
                 untouched_bytes: if g.is_alive() { self.bytes(g.untouched()) } else { 0 },
                 touches: r.touches_real.round() as u64,
@@ -1351,6 +1580,9 @@ impl<'a> Engine<'a> {
                     hugetlb_faults: (r.hugetlb_faults as f64 * self.region_scale(i)).round() as u64,
                     shared_peak_bytes: self.bytes(r.shared_peak),
                     cow_breaks: (r.cow_breaks as f64 * self.scale).round() as u64,
+                    balloon_peak_bytes: r.balloon_peak,
+                    guest_swap_major_faults: (r.guest_swap_faults as f64 * self.scale).round() as u64,
+                    guest_oom_events: r.guest_ooms,
                     fault_ratio: if r.touches_real > 0.0 { r.major as f64 * self.scale / r.touches_real } else { 0.0 },
                     tlb_miss_ratio: if r.hits > 0 { r.tlb_misses as f64 / r.hits as f64 } else { 0.0 },
                     latency_ns: Percentiles {
@@ -1426,6 +1658,8 @@ impl<'a> Engine<'a> {
 enum FaultKind {
     /// A write to a merged page (copy-on-write break).
     Cow,
+    /// A page the guest keeps in its own swap (the balloon has its frame).
+    GuestSwap,
     Minor,
     Thp,
     Hugetlb,
@@ -1454,14 +1688,12 @@ fn sampled_pages(real_pages: u64, rate: f64, salt: u64) -> Vec<u64> {
     (0..real_pages).filter(|&p| mix64(p ^ salt) < threshold).collect()
 }
 
-/// Parts of a scenario this engine does not play yet, in words for the
-/// user (KSM and ballooning arrive as policies of their own).
+/// What of a scenario this engine plays more simply than the kernel, in
+/// words for the user.
 pub fn unmodelled(s: &Scenario) -> Vec<String> {
     let mut out = Vec::new();
-    if s.host.balloon.policy != crate::scenario::BalloonPolicy::None {
-        out.push(
-            "host.balloon.policy is set, but ballooning is not modelled yet: no balloon inflates in this run".into(),
-        );
+    if s.host.ksm.run {
+        out.push("KSM pages stay in RAM: the model does not swap them out (the kernel can)".into());
     }
     out
 }

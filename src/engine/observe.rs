@@ -77,6 +77,10 @@ pub struct GuestSample {
     pub huge_bytes: u64,
     /// Of `resident_bytes`, pages mapped to KSM pages or the zero page.
     pub shared_bytes: u64,
+    /// Memory the balloon holds.
+    pub balloon_bytes: u64,
+    /// Guest-side major faults so far (pages in the guest's swap).
+    pub guest_swap_major_faults: u64,
     pub swapped_bytes: u64,
     pub untouched_bytes: u64,
     pub touches: u64,
@@ -106,6 +110,11 @@ pub enum EventKind {
     CowStorm,
     /// A tuner (ksmtuned, MoM, the advisor) changed KSM's knobs.
     KsmChange,
+    /// A balloon policy inflated or deflated a guest's balloon.
+    Balloon,
+    /// The balloon left a guest less memory than its working set and no
+    /// swap for the rest: the guest killed a process.
+    GuestOom,
     RunEnd,
 }
 
@@ -119,6 +128,8 @@ impl EventKind {
             EventKind::OomKill => "oom_kill",
             EventKind::CowStorm => "cow_storm",
             EventKind::KsmChange => "ksm_change",
+            EventKind::Balloon => "balloon",
+            EventKind::GuestOom => "guest_oom",
             EventKind::RunEnd => "run_end",
         }
     }
@@ -208,6 +219,13 @@ pub struct GuestSummary {
     pub shared_peak_bytes: u64,
     /// Writes that broke a KSM mapping (each a copy into a new page).
     pub cow_breaks: u64,
+    /// The most memory the balloon took at once.
+    pub balloon_peak_bytes: u64,
+    /// Touches that found their page in the guest's own swap (the balloon
+    /// took its frame): the guest's major faults, apart from the host's.
+    pub guest_swap_major_faults: u64,
+    /// Times the balloon left the guest too little and it killed a process.
+    pub guest_oom_events: u64,
     /// Major faults per touch.
     pub fault_ratio: f64,
     pub tlb_miss_ratio: f64,
@@ -238,6 +256,8 @@ pub struct StallBreakdown {
     pub first_touch_faults_s: f64,
     /// Swap-ins, including the wait for the device.
     pub major_faults_s: f64,
+    /// Swap-ins from the guest's own swap (ballooned working set).
+    pub guest_swap_s: f64,
     /// Copy-on-write breaks of KSM-merged pages.
     pub cow_breaks_s: f64,
     /// Direct reclaim done on the guest's time.
@@ -256,6 +276,7 @@ impl StallBreakdown {
         StallBreakdown {
             first_touch_faults_s: r(self.first_touch_faults_s),
             major_faults_s: r(self.major_faults_s),
+            guest_swap_s: r(self.guest_swap_s),
             cow_breaks_s: r(self.cow_breaks_s),
             direct_reclaim_s: r(self.direct_reclaim_s),
             page_walks_s: r(self.page_walks_s),

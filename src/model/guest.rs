@@ -72,6 +72,9 @@ pub struct Guest {
     /// Simulated pages mapped to a KSM page or the zero page: resident for
     /// the guest, but no frame of its own.
     pub merged: u64,
+    /// Simulated pages from this index on are in the balloon (or, inside
+    /// the working set, in the guest's swap): the guest does not have them.
+    pub balloon_floor: u64,
     /// Transparent huge pages currently mapped.
     pub thps: u64,
     /// Hugetlb pages this guest holds from the pool.
@@ -141,6 +144,7 @@ impl Guest {
             swapped: 0,
             huge: 0,
             merged: 0,
+            balloon_floor: sim_pages,
             thps: 0,
             pool_pages: 0,
             peak_frames: 0,

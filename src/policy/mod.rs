@@ -6,10 +6,12 @@
 //! - [`oom`]: the OOM killer's choice of victim;
 //! - [`hugepages`]: the hugetlb pool's rules;
 //! - [`ksm`]: ksmd merging identical pages, and copy-on-write breaks;
-//! - [`ksmtune`]: what sets KSM's knobs (ksmtuned, MoM, the kernel's advisor).
+//! - [`ksmtune`]: what sets KSM's knobs (ksmtuned, MoM, the kernel's advisor);
+//! - [`balloon`]: how much each guest's virtio balloon takes (MoM, Proxmox).
 //!
 //! [`Memory`]: crate::model::Memory
 
+pub mod balloon;
 pub mod hugepages;
 pub mod ksm;
 pub mod ksmtune;

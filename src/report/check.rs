@@ -55,6 +55,7 @@ pub fn summary(s: &Scenario) -> String {
     let balloon = match h.balloon.policy {
         BalloonPolicy::None => "balloon off".to_string(),
         BalloonPolicy::Mom => format!("balloon by MoM every {}", h.balloon.interval),
+        BalloonPolicy::Proxmox => format!("balloon by Proxmox's auto-ballooning every {}", h.balloon.interval),
     };
     let _ = writeln!(o, "          {ksm}; {balloon}");
     let onoff = |b: bool| if b { "on" } else { "off" };

@@ -82,6 +82,8 @@ pub fn timeseries_csv(record: &Recorder, summary: &Summary) -> Vec<u8> {
             "resident_bytes",
             "huge_bytes",
             "shared_bytes",
+            "balloon_bytes",
+            "guest_swap_major_faults_per_s",
             "swapped_bytes",
             "minor_faults_per_s",
             "major_faults_per_s",
@@ -119,6 +121,8 @@ pub fn timeseries_csv(record: &Recorder, summary: &Summary) -> Vec<u8> {
             row.push(g.resident_bytes.to_string());
             row.push(g.huge_bytes.to_string());
             row.push(g.shared_bytes.to_string());
+            row.push(g.balloon_bytes.to_string());
+            row.push(rate(g.guest_swap_major_faults, |x| x.guest_swap_major_faults));
             row.push(g.swapped_bytes.to_string());
             row.push(rate(g.minor_faults, |x| x.minor_faults));
             row.push(rate(g.major_faults, |x| x.major_faults));

@@ -66,6 +66,11 @@ const GUEST_KEYS: &[&str] = &[
     "hugepage_size",
     "prealloc",
     "balloon",
+    "balloon_stats",
+    "balloon_min",
+    "shares",
+    "deflate_on_oom",
+    "guest_swap",
     "ksm",
     "share",
     "image",
@@ -429,9 +434,15 @@ impl<'s> Decoder<'s> {
     fn balloon(&mut self, node: &Node, path: &str) -> Option<Balloon> {
         let f = self.map(node, path, BALLOON_KEYS)?;
         let policy = self
-            .field(&f, "policy", |n| choice(n, &[("none", BalloonPolicy::None), ("mom", BalloonPolicy::Mom)]))
+            .field(&f, "policy", |n| {
+                choice(
+                    n,
+                    &[("none", BalloonPolicy::None), ("mom", BalloonPolicy::Mom), ("proxmox", BalloonPolicy::Proxmox)],
+                )
+            })
             .unwrap_or(BalloonPolicy::None);
-        // MoM's default policy interval is 10 s (mom/mom.conf: policy-interval).
+        // MoM's default policy interval is 10 s (mom/__init__.py:
+        // policy-engine-interval); pvestatd balloons on its 10 s update.
         let interval = self.field(&f, "interval", span).unwrap_or(Span::from_secs(10));
         Some(Balloon { policy, interval })
     }
@@ -511,6 +522,13 @@ impl<'s> Decoder<'s> {
         let balloon = self.field(&f, "balloon", boolean);
         let ksm = self.field(&f, "ksm", boolean);
         let share = self.field(&f, "share", boolean);
+        let balloon_stats = self.field(&f, "balloon_stats", boolean).unwrap_or(true);
+        let balloon_min = self.field(&f, "balloon_min", size).unwrap_or(ByteSize(0));
+        // PVE::AutoBalloon: `$d->{shares} || 1000`.
+        let shares = self.field(&f, "shares", |n| int::<u32>(n, "a weight")).unwrap_or(1000);
+        // QEMU: DEFINE_PROP_BIT("deflate-on-oom", ..., false).
+        let deflate_on_oom = self.field(&f, "deflate_on_oom", boolean).unwrap_or(false);
+        let guest_swap = self.field(&f, "guest_swap", size).unwrap_or(ByteSize(0));
         let memory = self.agree(&f, "memory", memory, q.memory, "-m / size=", |m| m.to_string());
         let hugepages =
             self.agree(&f, "hugepages", hugepages, q.hugepages, "-mem-path on hugetlbfs / hugetlb=on", bool_text);
@@ -550,6 +568,11 @@ impl<'s> Decoder<'s> {
             // libvirt adds a virtio memballoon to every KVM guest unless
             // told `<memballoon model='none'/>`.
             balloon: balloon.unwrap_or(true),
+            balloon_stats,
+            balloon_min,
+            shares,
+            deflate_on_oom,
+            guest_swap,
             // QEMU's machine property mem-merge defaults to on: guest RAM is
             // MADV_MERGEABLE unless turned off.
             ksm: ksm.unwrap_or(true),

@@ -196,6 +196,8 @@ pub enum BalloonPolicy {
     None,
     /// oVirt's Memory Overcommitment Manager balloon rules.
     Mom,
+    /// Proxmox VE's auto-ballooning (pvestatd, PVE::AutoBalloon).
+    Proxmox,
 }
 
 /// One `guests:` entry: `count` identical instances named `name-0..`.
@@ -215,6 +217,20 @@ pub struct GuestGroup {
     pub prealloc: bool,
     /// Has a virtio-balloon device the host may inflate.
     pub balloon: bool,
+    /// The guest reports balloon statistics (free memory); MoM leaves
+    /// guests without them alone.
+    pub balloon_stats: bool,
+    /// The least memory a balloon may leave the guest (oVirt's guaranteed
+    /// memory, libvirt's min_guarantee, Proxmox's `balloon`).
+    pub balloon_min: ByteSize,
+    /// Proxmox's weight when it splits a balloon change between guests.
+    pub shares: u32,
+    /// `deflate-on-oom=on`: the guest deflates 256 pages instead of killing
+    /// a process when it runs out.
+    pub deflate_on_oom: bool,
+    /// Swap inside the guest, where its pages go when the balloon takes
+    /// working-set memory.
+    pub guest_swap: ByteSize,
     /// Memory is MADV_MERGEABLE (`merge=on`, libvirt without
     /// `<nosharepages/>`).
     pub ksm: bool,

@@ -137,6 +137,17 @@ pub fn check(s: &Scenario, pos: &Positions) -> Vec<Diagnostic> {
             }
         } else {
             ordinary += g.memory.bytes() * u64::from(g.count);
+            if g.balloon && s.host.balloon.policy == BalloonPolicy::Proxmox && g.balloon_min.bytes() == 0 {
+                // PVE::AutoBalloon: `next if !$d->{balloon_min}`.
+                let msg =
+                    "has no balloon_min: Proxmox's auto-ballooning leaves guests without a minimum alone".to_string();
+                push(Warning, &format!("{gp}.balloon_min"), at(&gp), msg);
+            }
+            if g.balloon && !g.balloon_stats && s.host.balloon.policy == BalloonPolicy::Mom {
+                // vdsm: "MOM will ignore VMs with missing balloon information".
+                let msg = "reports no balloon statistics: MoM leaves it alone".to_string();
+                push(Warning, &format!("{gp}.balloon_stats"), at(&gp), msg);
+            }
             if s.host.ksm.run && g.share && g.ksm && w.shared.get() > 0.0 {
                 let msg = "expects shared pages, but KSM never scans shared memory backends (share=on)".to_string();
                 push(Warning, &format!("{gp}.share"), at(&format!("{gp}.share")), msg);

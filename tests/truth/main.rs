@@ -3,6 +3,7 @@
 //! the reference generator. Each module is a topic; every test says where
 //! its expected number comes from.
 
+mod balloon;
 mod conservation;
 mod determinism;
 mod ksm;

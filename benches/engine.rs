@@ -94,6 +94,19 @@ fn sampled(c: &mut Criterion) {
     group.sample_size(10);
     group.measurement_time(std::time::Duration::from_secs(60));
     group.bench_function("large-host-1h", |b| b.iter(|| run(&s, RunConfig::default(), &mut Discard).unwrap()));
+    // The same host with KSM (ksmtuned driving it; guests of one image with
+    // 30% shared and 5% zero pages) and MoM's balloons: the policies' cost.
+    let with_policies = LARGE_HOST
+        .replace(
+            "  thp: madvise\n",
+            "  thp: madvise\n  ksm: { run: true, policy: ksmtuned }\n  balloon: { policy: mom }\n",
+        )
+        .replace("touch_rate: 100k/s,", "touch_rate: 100k/s, shared: 30%, zero: 5%,")
+        .replace("    memory: 8G\n", "    memory: 8G\n    image: ubuntu\n");
+    let s = scenario(&with_policies);
+    group.bench_function("large-host-1h-ksm-balloon", |b| {
+        b.iter(|| run(&s, RunConfig::default(), &mut Discard).unwrap())
+    });
     group.finish();
 }
 

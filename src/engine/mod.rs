@@ -287,6 +287,9 @@ pub struct Engine<'a> {
     /// Sampled mode, THP guests: per-region touch share of unsampled pages,
     /// by (group, last phase applied).
     unsampled: BTreeMap<WorkloadKey, Arc<Vec<f32>>>,
+    /// Address translation costs (4 KiB, huge) by workload: guests of a
+    /// group share them.
+    translations: BTreeMap<WorkloadKey, (Translation, Translation)>,
 }
 
 impl<'a> Engine<'a> {
@@ -404,6 +407,7 @@ impl<'a> Engine<'a> {
             pending: Vec::new(),
             samplers: BTreeMap::new(),
             unsampled: BTreeMap::new(),
+            translations: BTreeMap::new(),
         };
         for g in 0..engine.mem.guests.len() {
             engine.apply_workload(g, None);
@@ -695,8 +699,11 @@ impl<'a> Engine<'a> {
             vm_exits: w.vm_exits.per_sec(),
             tpr_accesses: w.tpr_accesses.per_sec(),
         };
-        let small = latency::translation(&self.cfg.costs, &input(4096));
-        let huge = latency::translation(&self.cfg.costs, &input(host_huge));
+        let key = (self.mem.guests[g].group, upto, ws_pages);
+        let costs = &self.cfg.costs;
+        let (small, huge) = *self.translations.entry(key).or_insert_with(|| {
+            (latency::translation(costs, &input(4096)), latency::translation(costs, &input(host_huge)))
+        });
         if let Some(v) = unsampled {
             // A region's first real touch may land on a page that is not
             // simulated: each touch does so with the region's unsampled
@@ -1325,7 +1332,9 @@ impl<'a> Engine<'a> {
                 balloon = balloon.saturating_sub(notes * step);
                 detail = format!("; the guest ran out and deflated {notes} x 256 pages (deflate_on_oom)");
             } else {
-                let keep = memory - balloon + group.guest_swap.bytes();
+                // What is left runs in whole 2 MiB pieces (guests of a group
+                // squeezed alike then share their samplers).
+                let keep = (memory - balloon + group.guest_swap.bytes()) / (2 << 20) * (2 << 20);
                 self.runners[g].ws_cap = Some(keep);
                 self.runners[g].guest_ooms += 1;
                 let msg = format!(

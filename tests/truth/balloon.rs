@@ -95,3 +95,51 @@ fn a_balloon_on_hugetlbfs_memory_gives_the_host_nothing() {
     assert!(summary.guests.iter().all(|g| g.balloon_peak_bytes > 0), "MoM did inflate the balloons");
     assert!(rec.events.iter().any(|e| e.kind == EventKind::Balloon && e.detail.contains("the host gains nothing")));
 }
+
+/// Two 1 GiB guests using 980 MiB each on a 2 GiB host: about 4% free,
+/// under MoM's 5% critical line, where its guest margin turns negative
+/// (guest_free_percent = -0.05 + host free share, "Force guest to swap"):
+/// MoM takes working-set memory.
+const SQUEEZE: &str = "
+name: squeeze
+seed: 3
+duration: 120s
+sample_every: 10s
+host:
+  ram: 2G
+  reserved: 0
+  thp: never
+  balloon: { policy: mom, interval: 10s }
+guests:
+  - name: vm
+    count: 2
+    memory: 1G
+    workload: { working_set: 980M, touch_rate: 100k/s, pattern: uniform }
+";
+
+#[test]
+fn a_squeezed_guest_swaps_inside_kills_a_process_or_deflates_on_oom() {
+    let run = |set: &str| {
+        let yaml = SQUEEZE.replace("    memory: 1G\n", &format!("    memory: 1G\n{set}"));
+        run_recorded(&scenario(&yaml))
+    };
+    // No guest swap: the guest's OOM killer ends a process.
+    let (s, _) = run("");
+    assert!(s.guests.iter().all(|g| g.balloon_peak_bytes > 0 && g.guest_oom_events > 0), "{:?}", s.guests);
+    // With swap inside, the coldest working-set pages go there and come
+    // back as guest-side major faults; the host swaps nothing.
+    let (s, _) = run("    guest_swap: 512M\n");
+    for g in &s.guests {
+        assert!(g.guest_swap_major_faults > 0 && g.guest_oom_events == 0, "{g:?}");
+        assert_eq!(g.major_faults, 0);
+    }
+    // deflate_on_oom: the guest's OOM notifier deflates 256 pages at a time
+    // (VIRTIO_BALLOON_OOM_NR_PAGES) instead.
+    let (s, rec) = run("    deflate_on_oom: true\n");
+    assert!(s.guests.iter().all(|g| g.guest_oom_events == 0 && g.guest_swap_major_faults == 0));
+    assert!(rec.events.iter().any(|e| e.kind == EventKind::Balloon && e.detail.contains("deflate_on_oom")));
+    // No balloon statistics: MoM skips the guest ("MOM will ignore VMs with
+    // missing balloon information").
+    let (s, _) = run("    balloon_stats: false\n");
+    assert!(s.guests.iter().all(|g| g.balloon_peak_bytes == 0));
+}

@@ -43,13 +43,6 @@ use crate::model::page::{CHECKSUMMED, Content, HUGE, MERGED, RES_MASK, RESIDENT,
 use crate::model::{Memory, Unit};
 use crate::policy::reclaim::split_thp;
 
-/// CPU time ksmd spends per page it scans, by default: one XXH64 checksum
-/// of 4 KiB (0.33 us at the 12.4 GB/s the reference C XXH64 reaches on 4 KiB
-/// inputs, clownpriest/xxhash README, Broadwell i7 3.1 GHz) plus a tree
-/// search of about 20 levels whose memcmp stops early, one cache miss each
-/// (~35 ns): about 1 us. A calibration replaces it with a measured figure.
-pub const DEFAULT_SCAN_PAGE_NS: f64 = 1000.0;
-
 /// Bytes of one `struct ksm_rmap_item` on a 64-bit kernel (ksm.rst: "64B
 /// on 64-bit"), charged against the savings in `general_profit`.
 pub const RMAP_ITEM_BYTES: f64 = 64.0;

@@ -782,13 +782,12 @@ impl<'a> Engine<'a> {
                 let pages = &mut self.mem.guests[g].pages;
                 let st = pages[p as usize];
                 i += 1;
-                if st & 1 == 1 && !(write && st & MERGED != 0) && p < floor {
-                    // RESIDENT (1) or HUGE (3): a hit, unless it writes a
-                    // page KSM merged (a copy-on-write break). A write makes
-                    // the content the guest's own (no longer the image's or
-                    // zero): all-ones in `w` when writing, without a branch.
-                    let w = (write as u8).wrapping_neg();
-                    pages[p as usize] = (st | REFERENCED | (WRITTEN & w)) & !(CLASS_MASK & w);
+                if st & 1 == 1 && p < floor && !(write && st & MERGED != 0) {
+                    // RESIDENT (1) or HUGE (3): a hit, unless the balloon has
+                    // the page or it writes a page KSM merged (a copy-on-write
+                    // break). A write makes the content the guest's own; ksmd
+                    // drops its class when it next sees WRITTEN.
+                    pages[p as usize] = st | REFERENCED | if write { WRITTEN } else { 0 };
                     hits[((st >> 1) & 1) as usize] += 1;
                     continue;
                 }

@@ -39,7 +39,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::page::{CHECKSUMMED, Content, HUGE, MERGED, RES_MASK, RESIDENT, WRITTEN};
+use crate::model::page::{CHECKSUMMED, CLASS_MASK, Content, HUGE, MERGED, RES_MASK, RESIDENT, WRITTEN};
 use crate::model::{Memory, Unit};
 use crate::policy::reclaim::split_thp;
 
@@ -210,7 +210,11 @@ impl Ksm {
         }
         if st & CHECKSUMMED == 0 || st & WRITTEN != 0 {
             // First sight, or changed since the last scan: store the
-            // checksum and move on (cmp_and_merge_page's volatile case).
+            // checksum and move on (cmp_and_merge_page's volatile case). A
+            // written page's content is the guest's own from now on (the
+            // touch loop leaves the class to this point: nothing reads it
+            // in between, a written page being no merge candidate).
+            let st = if st & WRITTEN != 0 { st & !CLASS_MASK } else { st };
             mem.guests[g].pages[p as usize] = (st | CHECKSUMMED) & !WRITTEN;
             self.note(g, p, false);
             return false;

@@ -397,7 +397,13 @@ impl<'a> Engine<'a> {
             mergeable: Vec::new(),
             tuner: Tuner::Static,
             scan_began: (0, 0.0),
-            mom: balloon::Mom::default(),
+            mom: balloon::Mom::new(balloon::MomParams {
+                pressure_threshold: h.balloon.pressure_threshold.get(),
+                pressure_critical: h.balloon.pressure_critical.get(),
+                guest_free: h.balloon.guest_free.get(),
+                max_change: h.balloon.max_change.get(),
+                min_change: h.balloon.min_change.get(),
+            }),
             ksmd_cpu_ns: 0.0,
             ksm_saved_peak: 0,
             cow_at_sample: 0,
@@ -1299,7 +1305,9 @@ impl<'a> Engine<'a> {
                         ..*v
                     })
                     .collect();
-                ("Proxmox", balloon::proxmox(total, total - free, &views))
+                let b = &s.host.balloon;
+                let step = b.max_step.bytes().min(i64::MAX as u64) as i64;
+                ("Proxmox", balloon::proxmox(total, total - free, &views, b.target_use.get(), step))
             }
         };
         for (g, t) in targets.into_iter().enumerate() {

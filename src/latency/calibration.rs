@@ -13,6 +13,7 @@
 //! | `copy_4k_ns` (a number, or a map with `median`) | `copy_4k_ns` (plus one VM exit) |
 //! | `dram_latency_ns.thp_2m` | `dram_ns`: a pointer chase within THP reach is DRAM alone |
 //! | `dram_latency_ns.page_4k` | `walk_ref_ns` = (page_4k − thp_2m) / 4: the 4 KiB chase misses the TLB on nearly every load and walks 4 levels |
+//! | `ksm_scan_page_ns` (a number, or a map with `median`) | `ksm_scan_page_ns`: ksmd's CPU time per page scanned (host work, no exit) |
 //!
 //! A figure given as `unavailable` (with a reason) keeps the default.
 
@@ -61,6 +62,9 @@ pub fn from_str(text: &str, file: &str, base: Costs) -> Result<Costs, Calibratio
     }
     if let Some(v) = figure(&root, &["copy_4k_ns"], file)? {
         c.copy_4k_ns = v + exit;
+    }
+    if let Some(v) = figure(&root, &["ksm_scan_page_ns"], file)? {
+        c.ksm_scan_page_ns = v;
     }
     let d4k = figure(&root, &["dram_latency_ns", "page_4k"], file)?;
     let dthp = figure(&root, &["dram_latency_ns", "thp_2m"], file)?;
@@ -124,6 +128,7 @@ fault_ns:
   hugetlb_1g: unavailable
 dram_latency_ns: { page_4k: 130, thp_2m: 90 }
 copy_4k_ns: 400
+ksm_scan_page_ns: { median: 750 }
 ";
         let d = Costs::default();
         let c = from_str(text, "cal.yaml", d).unwrap();
@@ -131,6 +136,8 @@ copy_4k_ns: 400
         assert_eq!(c.fault_4k_ns, 1200.0);
         assert_eq!(c.fault_thp_ns, 60500.0);
         assert_eq!(c.copy_4k_ns, 900.0);
+        // ksmd's per-page time is host CPU work: taken as measured.
+        assert_eq!(c.ksm_scan_page_ns, 750.0);
         // Unavailable figures keep the defaults.
         assert_eq!(c.fault_hugetlb_2m_ns, d.fault_hugetlb_2m_ns);
         assert_eq!(c.fault_hugetlb_1g_ns, d.fault_hugetlb_1g_ns);

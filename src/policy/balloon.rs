@@ -51,14 +51,42 @@ pub struct GuestView {
     pub shares: u32,
 }
 
-/// MoM's state: recent host free memory and per-guest statistics.
+/// MoM's knobs (the scenario may override each; defaults above).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MomParams {
+    pub pressure_threshold: f64,
+    pub pressure_critical: f64,
+    pub guest_free: f64,
+    pub max_change: f64,
+    pub min_change: f64,
+}
+
+impl Default for MomParams {
+    fn default() -> Self {
+        MomParams {
+            pressure_threshold: MOM_PRESSURE_THRESHOLD,
+            pressure_critical: MOM_PRESSURE_CRITICAL,
+            guest_free: MOM_MIN_GUEST_FREE,
+            max_change: MOM_MAX_CHANGE,
+            min_change: MOM_MIN_CHANGE,
+        }
+    }
+}
+
+/// MoM's state: its knobs, recent host free memory and per-guest
+/// statistics.
 #[derive(Debug, Clone, Default)]
 pub struct Mom {
+    pub params: MomParams,
     host_free: VecDeque<u64>,
     guests: Vec<VecDeque<(u64, u64)>>,
 }
 
 impl Mom {
+    pub fn new(params: MomParams) -> Mom {
+        Mom { params, ..Default::default() }
+    }
+
     /// One policy run (vdsm's 02-balloon.policy with balloonEnabled = 1):
     /// new targets per guest.
     pub fn tick(&mut self, host_total: u64, host_free: u64, guests: &[GuestView]) -> Vec<Option<u64>> {
@@ -66,14 +94,15 @@ impl Mom {
         if self.guests.len() < guests.len() {
             self.guests.resize(guests.len(), VecDeque::new());
         }
+        let k = self.params;
         let host_free_percent = mean(&self.host_free) / host_total.max(1) as f64;
         // guest_free_percent: "Force guest to swap" when critical.
-        let guest_free_percent = if host_free_percent <= MOM_PRESSURE_CRITICAL {
+        let guest_free_percent = if host_free_percent <= k.pressure_critical {
             MOM_CRITICAL_OFFSET + host_free_percent
         } else {
-            MOM_MIN_GUEST_FREE * (host_free_percent / MOM_PRESSURE_THRESHOLD)
+            k.guest_free * (host_free_percent / k.pressure_threshold)
         };
-        let pressure = host_free_percent < MOM_PRESSURE_THRESHOLD;
+        let pressure = host_free_percent < k.pressure_threshold;
         guests
             .iter()
             .zip(self.guests.iter_mut())
@@ -91,14 +120,14 @@ impl Mom {
                 let mut target = None;
                 if pressure {
                     // shrink_guest
-                    let size = (cur * (1.0 - MOM_MAX_CHANGE)).max(floor);
-                    if size <= cur && (size - cur).abs() > MOM_MIN_CHANGE * cur {
+                    let size = (cur * (1.0 - k.max_change)).max(floor);
+                    if size <= cur && (size - cur).abs() > k.min_change * cur {
                         target = Some(size);
                     }
                 } else if g.cur < g.memory {
                     // grow_guest
-                    let size = (cur * (1.0 + MOM_MAX_CHANGE)).max(floor).min(g.memory as f64);
-                    if (size - cur).abs() > MOM_MIN_CHANGE * cur {
+                    let size = (cur * (1.0 + k.max_change)).max(floor).min(g.memory as f64);
+                    if (size - cur).abs() > k.min_change * cur {
                         target = Some(size);
                     }
                 }
@@ -125,8 +154,14 @@ fn mean(q: &VecDeque<u64>) -> f64 {
 
 /// Proxmox's auto-ballooning round (pvestatd's auto_balloning, then
 /// PVE::AutoBalloon::compute_alg1): new `balloon_cur` per guest.
-pub fn proxmox(host_total: u64, host_used: u64, guests: &[GuestView]) -> Vec<Option<u64>> {
-    let goal = (host_total as f64 * PVE_TARGET_USE - host_used as f64) as i64;
+pub fn proxmox(
+    host_total: u64,
+    host_used: u64,
+    guests: &[GuestView],
+    target_use: f64,
+    max_step: i64,
+) -> Vec<Option<u64>> {
+    let goal = (host_total as f64 * target_use - host_used as f64) as i64;
     // idlist: a running balloon driver and a `balloon` (minimum) set;
     // idlist1: under memory pressure; idlist2: more free than a quarter of
     // the minimum.
@@ -137,14 +172,14 @@ pub fn proxmox(host_total: u64, host_used: u64, guests: &[GuestView]) -> Vec<Opt
     });
     let mut res: Vec<Option<i64>> = vec![None; guests.len()];
     if goal > PVE_MIN_GOAL {
-        let rest = change(guests, &mut res, &pressed, goal);
+        let rest = change(guests, &mut res, &pressed, goal, max_step);
         if rest >= goal {
-            change(guests, &mut res, &ids, rest);
+            change(guests, &mut res, &ids, rest, max_step);
         }
     } else if goal < -PVE_MIN_GOAL {
-        let rest = change(guests, &mut res, &roomy, goal);
+        let rest = change(guests, &mut res, &roomy, goal, max_step);
         if rest <= goal {
-            change(guests, &mut res, &ids, rest);
+            change(guests, &mut res, &ids, rest, max_step);
         }
     }
     res.into_iter()
@@ -154,9 +189,9 @@ pub fn proxmox(host_total: u64, host_used: u64, guests: &[GuestView]) -> Vec<Opt
 }
 
 /// compute_alg1's `$change_func`: spread `bytes` over `ids` by shares,
-/// each between its minimum and its memory, at most PVE_MAX_CHANGE from
+/// each between its minimum and its memory, at most `max_step` from
 /// where it is; returns what could not be placed.
-fn change(guests: &[GuestView], res: &mut [Option<i64>], ids: &[usize], bytes: i64) -> i64 {
+fn change(guests: &[GuestView], res: &mut [Option<i64>], ids: &[usize], bytes: i64, max_step: i64) -> i64 {
     let mut rest = bytes;
     let mut done = vec![false; guests.len()];
     let (mut repeat, mut progress) = (true, true);
@@ -188,9 +223,9 @@ fn change(guests: &[GuestView], res: &mut [Option<i64>], ids: &[usize], bytes: i
             }
             let cur = g.cur as i64;
             let balloon = if bytes > 0 && desired - cur > 0 {
-                (cur + PVE_MAX_CHANGE).min(desired)
+                (cur + max_step).min(desired)
             } else if desired - cur < 0 {
-                (cur - PVE_MAX_CHANGE).max(desired)
+                (cur - max_step).max(desired)
             } else {
                 done[i] = true;
                 continue;
@@ -255,14 +290,14 @@ mod tests {
         // guests with enough free memory and min 1 GiB: each gives 100 MiB
         // (the per-round cap) this round.
         let g = GuestView { managed: true, memory: 8 * GIB, cur: 8 * GIB, unused: 6 * GIB, min: GIB, shares: 1000 };
-        let t = proxmox(100 * GIB, 90 * GIB, &[g, g]);
+        let t = proxmox(100 * GIB, 90 * GIB, &[g, g], PVE_TARGET_USE, PVE_MAX_CHANGE);
         assert_eq!(t, vec![Some(8 * GIB - 100 * 1024 * 1024); 2]);
         // Under the 80% target the balloons deflate towards memory.
         let small = GuestView { cur: 6 * GIB, ..g };
-        let t = proxmox(100 * GIB, 50 * GIB, &[small]);
+        let t = proxmox(100 * GIB, 50 * GIB, &[small], PVE_TARGET_USE, PVE_MAX_CHANGE);
         assert_eq!(t, vec![Some(6 * GIB + 100 * 1024 * 1024)]);
         // A guest without a minimum is not auto-ballooned.
-        let t = proxmox(100 * GIB, 90 * GIB, &[GuestView { min: 0, ..g }]);
+        let t = proxmox(100 * GIB, 90 * GIB, &[GuestView { min: 0, ..g }], PVE_TARGET_USE, PVE_MAX_CHANGE);
         assert_eq!(t, vec![None]);
     }
 }

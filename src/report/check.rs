@@ -46,8 +46,16 @@ pub fn summary(s: &Scenario) -> String {
     }
     let ksm = if h.ksm.run {
         format!(
-            "KSM on (pages_to_scan {}, sleep_millisecs {}, use_zero_pages {})",
-            h.ksm.pages_to_scan, h.ksm.sleep_millisecs, h.ksm.use_zero_pages
+            "KSM on, {} (pages_to_scan {}, sleep_millisecs {}, use_zero_pages {})",
+            match h.ksm.policy {
+                crate::scenario::KsmPolicy::Static => "static knobs",
+                crate::scenario::KsmPolicy::Ksmtuned => "driven by ksmtuned",
+                crate::scenario::KsmPolicy::Mom => "driven by MoM",
+                crate::scenario::KsmPolicy::Advisor => "driven by the kernel's scan-time advisor",
+            },
+            h.ksm.pages_to_scan,
+            h.ksm.sleep_millisecs,
+            h.ksm.use_zero_pages
         )
     } else {
         "KSM off".to_string()

@@ -56,7 +56,17 @@ const KSM_KEYS: &[&str] = &[
     "advisor_max_cpu",
 ];
 const CPU_KEYS: &[&str] = &["ept", "vpid", "flexpriority"];
-const BALLOON_KEYS: &[&str] = &["policy", "interval"];
+const BALLOON_KEYS: &[&str] = &[
+    "policy",
+    "interval",
+    "pressure_threshold",
+    "pressure_critical",
+    "guest_free",
+    "max_change",
+    "min_change",
+    "target_use",
+    "max_step",
+];
 const GUEST_KEYS: &[&str] = &[
     "name",
     "count",
@@ -277,7 +287,7 @@ impl<'s> Decoder<'s> {
         };
         let balloon = match f.get("balloon") {
             Some(n) => self.balloon(n, &f.child("balloon")),
-            None => Some(Balloon { policy: BalloonPolicy::None, interval: Span::from_secs(10) }),
+            None => self.balloon(&Node::new(Value::Null, Pos::default()), "host.balloon"),
         };
         Some(Host {
             ram: ram?,
@@ -444,7 +454,21 @@ impl<'s> Decoder<'s> {
         // MoM's default policy interval is 10 s (mom/__init__.py:
         // policy-engine-interval); pvestatd balloons on its 10 s update.
         let interval = self.field(&f, "interval", span).unwrap_or(Span::from_secs(10));
-        Some(Balloon { policy, interval })
+        let share =
+            |this: &mut Self, key: &str, default: f64| this.field(&f, key, fraction).unwrap_or(Fraction(default));
+        // Defaults: vdsm's 02-balloon.policy and pvestatd, see
+        // policy::balloon.
+        Some(Balloon {
+            policy,
+            interval,
+            pressure_threshold: share(self, "pressure_threshold", 0.20),
+            pressure_critical: share(self, "pressure_critical", 0.05),
+            guest_free: share(self, "guest_free", 0.20),
+            max_change: share(self, "max_change", 0.05),
+            min_change: share(self, "min_change", 0.0025),
+            target_use: share(self, "target_use", 0.8),
+            max_step: self.field(&f, "max_step", size).unwrap_or(ByteSize::mib(100)),
+        })
     }
 
     fn guests(&mut self, node: &Node) -> Option<Vec<GuestGroup>> {

@@ -188,6 +188,20 @@ pub struct CpuFeatures {
 pub struct Balloon {
     pub policy: BalloonPolicy,
     pub interval: Span,
+    /// MoM: host free share under which guests shrink, and the critical
+    /// share under which they are made to swap.
+    pub pressure_threshold: Fraction,
+    pub pressure_critical: Fraction,
+    /// MoM: free share each guest keeps (scaled by the host's free share).
+    pub guest_free: Fraction,
+    /// MoM: largest change per run, and smallest worth making, as shares of
+    /// the guest's current size.
+    pub max_change: Fraction,
+    pub min_change: Fraction,
+    /// Proxmox: the host memory use it aims at, and the most one balloon
+    /// moves per round.
+    pub target_use: Fraction,
+    pub max_step: ByteSize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

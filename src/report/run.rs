@@ -255,6 +255,27 @@ pub fn table(summary: &Summary) -> String {
         h.guests_failed_to_start,
         h.oom_kills
     );
+    if let Some(k) = &h.ksm {
+        let _ = writeln!(
+            o,
+            "      KSM: saves {:.1} now ({:.1} at most), {} full scans, ksmd {:.1}% of a core, {} copy-on-write breaks",
+            ByteSize(k.saved_bytes),
+            ByteSize(k.saved_peak_bytes),
+            k.full_scans,
+            k.ksmd_cpu_percent,
+            k.cow_breaks
+        );
+    }
+    let ballooned: u64 = summary.guests.iter().map(|g| g.balloon_peak_bytes).sum();
+    if ballooned > 0 {
+        let inside: u64 = summary.guests.iter().map(|g| g.guest_swap_major_faults).sum();
+        let ooms: u64 = summary.guests.iter().map(|g| g.guest_oom_events).sum();
+        let _ = writeln!(
+            o,
+            "      balloons: {:.1} at their largest (summed over guests), {inside} guest-side swap-ins, {ooms} guest OOMs",
+            ByteSize(ballooned)
+        );
+    }
     if summary.sample_rate < 1.0 {
         let _ = writeln!(
             o,

@@ -69,7 +69,7 @@ pub const AUTO_PAGE_BUDGET: f64 = (1u64 << 28) as f64;
 
 /// The sampling rate `auto` picks: 1 (page-exact) when the run fits the
 /// budgets above, else the largest power of two that does, down to 1/512
-/// (so a 2 MiB region keeps a page on average).
+/// (so a 2 MiB region keeps a page).
 pub fn auto_sample_rate(s: &Scenario) -> f64 {
     let pages: f64 = s.guests.iter().map(|g| g.memory.pages(4096) as f64 * f64::from(g.count)).sum();
     let touches: f64 = s
@@ -976,12 +976,11 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// How many real huge regions a simulated one stands for: a region of n
-    /// pages is simulated when any of its pages is sampled, with
-    /// probability 1 − (1 − R)^n (1 when exact).
-    fn region_scale(&self, g: usize) -> f64 {
-        let n = self.mem.guests[g].region_pages.min(i32::MAX as u64) as i32;
-        1.0 / (1.0 - (1.0 - self.rate).powi(n))
+    /// How many real huge regions a simulated one stands for: one. Sampling
+    /// keeps 512·R ≥ 1 pages of every 2 MiB block (see [`sampled_pages`]),
+    /// so every region of 2 MiB or 1 GiB is simulated.
+    fn region_scale(&self, _g: usize) -> f64 {
+        1.0
     }
 
     /// Guest `g` touches page `p` at `t` and it is not mapped: allocate or
@@ -1690,19 +1689,53 @@ fn backing_of(s: &Scenario, g: &GuestGroup) -> Backing {
     }
 }
 
-/// Real page indices kept by spatial sampling at `rate`: those whose hash
-/// falls below rate × 2^64 (SHARDS, Waldspurger et al., FAST 2015).
 /// A sampling salt per image (FNV-1a of its name): groups of one image
 /// sample the same addresses.
 fn image_salt(image: &str) -> u64 {
     image.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3))
 }
 
+/// Real page indices kept by spatial sampling at `rate`, by hash as in
+/// SHARDS (Waldspurger et al., FAST 2015), stratified by 2 MiB block: each
+/// full block of [`STRATUM_PAGES`] pages keeps exactly its `rate` share of
+/// pages, the ones with the smallest hashes (a partial last block keeps
+/// those whose hash falls below rate × 2^64). Every page is still kept
+/// with probability `rate`, so counts scaled by 1/R stay unbiased; what
+/// stratifying removes is the spread of a block's count. A THP is a
+/// block, and whether one fits is a threshold test on free memory (kernel
+/// watermarks a few THPs apart): with Binomial(512, R) simulated pages a
+/// THP's size in frames varies by ±1/√(512·R), which decides whether the
+/// last THP of a kswapd round fits, and so how long THP faults then fall
+/// back to 4 KiB pages. With exactly 512·R pages (an integer for the
+/// rates allowed) a THP is always 512 real pages, as when exact, and every
+/// region is simulated.
 fn sampled_pages(real_pages: u64, rate: f64, salt: u64) -> Vec<u64> {
     let threshold = (rate * 18_446_744_073_709_551_616.0) as u64;
     let salt = mix64(salt ^ 0x005A_4DD5);
-    (0..real_pages).filter(|&p| mix64(p ^ salt) < threshold).collect()
+    let keep = (STRATUM_PAGES as f64 * rate).round() as usize;
+    let mut out = Vec::with_capacity((real_pages as f64 * rate) as usize + 1);
+    let mut block: Vec<(u64, u64)> = Vec::with_capacity(STRATUM_PAGES as usize);
+    for start in (0..real_pages).step_by(STRATUM_PAGES as usize) {
+        let end = (start + STRATUM_PAGES).min(real_pages);
+        if end - start < STRATUM_PAGES {
+            out.extend((start..end).filter(|&p| mix64(p ^ salt) < threshold));
+            break;
+        }
+        block.clear();
+        block.extend((start..end).map(|p| (mix64(p ^ salt), p)));
+        if keep < block.len() {
+            block.select_nth_unstable(keep);
+        }
+        let first = out.len();
+        out.extend(block[..keep].iter().map(|&(_, p)| p));
+        out[first..].sort_unstable();
+    }
+    out
 }
+
+/// Pages per sampling stratum: a 2 MiB region (a THP), and a whole number
+/// of them in a 1 GiB huge page.
+const STRATUM_PAGES: u64 = 512;
 
 /// What of a scenario this engine plays more simply than the kernel, in
 /// words for the user.
@@ -1717,4 +1750,40 @@ pub fn unmodelled(s: &Scenario) -> Vec<String> {
 /// Play `scenario` with `cfg`, reporting to `sink`.
 pub fn run(scenario: &Scenario, cfg: RunConfig, sink: &mut dyn Sink) -> Result<Summary, RunError> {
     Engine::new(scenario, cfg)?.run(sink)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_keeps_512r_pages_of_every_full_region() {
+        // 8 MiB and 3 pages: four full 2 MiB regions and a partial one.
+        let real = 4 * STRATUM_PAGES + 3;
+        for k in 0..=9 {
+            let rate = 1.0 / f64::from(1u32 << k);
+            let v = sampled_pages(real, rate, 5);
+            assert!(v.windows(2).all(|w| w[0] < w[1]), "ascending, no repeats");
+            for r in 0..4 {
+                let n = v.iter().filter(|&&p| p / STRATUM_PAGES == r).count();
+                assert_eq!(n as f64, STRATUM_PAGES as f64 * rate, "rate {rate} region {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_page_is_kept_with_probability_r() {
+        // Inclusion is by hash rank within a region, so over salts each page
+        // is kept with probability R: counts scaled by 1/R stay unbiased.
+        let rate = 1.0 / 8.0;
+        let salts = 4000u64;
+        let mut kept = vec![0u32; STRATUM_PAGES as usize];
+        for salt in 0..salts {
+            for p in sampled_pages(STRATUM_PAGES, rate, salt) {
+                kept[p as usize] += 1;
+            }
+        }
+        // Each page expects 500 of 4000 (sd about 21): 5 sd is ±105.
+        assert!(kept.iter().all(|&c| (395..=605).contains(&c)), "{kept:?}");
+    }
 }

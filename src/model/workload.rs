@@ -2,10 +2,10 @@
 //! scenario's pattern. Page rank equals page index (page 0 is the hottest),
 //! so a hot set is also spatially close, as a program's hot data tends to be.
 //!
-//! In sampled mode only pages whose hash falls under the sampling rate exist
-//! (SHARDS' spatial sampling); the sampler then draws among those pages with
-//! their true relative weights, so each sampled page keeps the touch rate it
-//! has in the full system.
+//! In sampled mode only the pages sampled by hash exist (SHARDS' spatial
+//! sampling, R of each 2 MiB region); the sampler then draws among those
+//! pages with their true relative weights, so each sampled page keeps the
+//! touch rate it has in the full system.
 
 use rand::Rng;
 use rand_distr::Distribution;

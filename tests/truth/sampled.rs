@@ -1,6 +1,6 @@
 //! Sampled mode against page-exact mode. Spatial sampling (SHARDS,
-//! Waldspurger et al., FAST 2015) keeps the pages whose hash falls under R
-//! and scales counts by 1/R; it estimates miss ratios, so a sampled run's
+//! Waldspurger et al., FAST 2015) keeps a share R of the pages by hash (the
+//! smallest hashes of each 2 MiB region) and scales counts by 1/R; it estimates miss ratios, so a sampled run's
 //! major-fault ratio per guest group must match the page-exact run of the
 //! same scenario.
 

@@ -103,9 +103,6 @@ const MAX_SKIPPED_SLICES: f64 = 100.0;
 /// this often; a denser guest draws each slice.
 const SKIP_ABOVE_P_EMPTY: f64 = 0.01;
 
-/// The window over which a guest's pace is averaged.
-const PACE_WINDOW_NS: f64 = 100e6;
-
 /// Longest slice sampled mode stretches to. Measured: 10 ms slices cut
 /// the 512 GiB benchmark from 39 s to 26 s but moved group fault ratios by
 /// over 10% against page-exact runs (guests then take memory from each
@@ -193,9 +190,6 @@ struct Runner {
     poisson: Option<Poisson<f64>>,
     /// e^(−λ): the chance a slice holds no touch.
     p_empty: f64,
-    /// Decayed sums behind the guest's pace (see `note_pace`).
-    pace_touches: f64,
-    pace_time: f64,
     write_threshold: u32,
     small: Translation,
     huge: Translation,
@@ -328,8 +322,6 @@ impl<'a> Engine<'a> {
                     lambda: 0.0,
                     poisson: None,
                     p_empty: 1.0,
-                    pace_touches: 0.0,
-                    pace_time: 0.0,
                     write_threshold: 0,
                     small: Translation {
                         miss_ratio: 0.0,
@@ -732,9 +724,6 @@ impl<'a> Engine<'a> {
             self.runners[g].first_touches = ft;
             self.mem.guests[g].unsampled_share = v;
         }
-        if self.mem.guests[g].touch_rate == 0.0 {
-            self.mem.guests[g].touch_rate = rate.per_sec();
-        }
         let r = &mut self.runners[g];
         r.sampler = sampler;
         r.share = share;
@@ -864,6 +853,7 @@ impl<'a> Engine<'a> {
         r.touches += i;
         if r.share > 0.0 {
             r.touches_real += i as f64 / r.share;
+            self.mem.guests[g].touches = r.touches_real;
         }
         let first_stall = self.first_touches_upto(g, now);
         let r = &mut self.runners[g];
@@ -881,8 +871,6 @@ impl<'a> Engine<'a> {
         r.stall_by.vm_exits_s += exit_stall / 1e9;
         r.compute_ns += done;
         r.stall_ns += stall;
-        let rate = r.rate;
-        self.note_pace(g, rate * done, done + stall);
         if killed {
             return Ok(());
         }
@@ -947,25 +935,7 @@ impl<'a> Engine<'a> {
         r.compute_ns += span;
         r.stall_ns += exit_stall;
         r.stall_by.vm_exits_s += exit_stall / 1e9;
-        let rate = r.rate;
-        self.note_pace(g, rate * span, span + exit_stall);
         at + (span + exit_stall + 0.5) as u64
-    }
-
-    /// Guest `g` ran `elapsed` ns in which its touch stream, at the nominal
-    /// rate, had `nominal` ns·touches/s of compute. Its pace (the real touch
-    /// rate reclaim needs) is the ratio of both, each decayed over
-    /// [`PACE_WINDOW_NS`]: a time-weighted mean. A mean over slices would
-    /// not be: in sampled mode one simulated fault stalls a slice 1/R times
-    /// a real fault, and the many slices without one would outvote it.
-    fn note_pace(&mut self, g: usize, nominal: f64, elapsed: f64) {
-        let r = &mut self.runners[g];
-        let keep = (-elapsed / PACE_WINDOW_NS).exp();
-        r.pace_touches = r.pace_touches * keep + nominal;
-        r.pace_time = r.pace_time * keep + elapsed;
-        if r.pace_time > 0.0 {
-            self.mem.guests[g].touch_rate = r.pace_touches / r.pace_time;
-        }
     }
 
     /// How many real faults one simulated fault of this kind stands for.
@@ -1030,7 +1000,7 @@ impl<'a> Engine<'a> {
                 // (otherwise the kernel falls back to a 4 KiB page).
                 let region = if thp { Some(self.mem.guests[g].region_of(p)) } else { None };
                 if let Some(region) = region
-                    && self.try_thp(g, region, t)
+                    && self.try_thp(g, region)
                 {
                     self.mem.guests[g].pages[p as usize] |= mark;
                     (costs.fault_thp_ns, FaultKind::Thp, 0.0)
@@ -1077,7 +1047,7 @@ impl<'a> Engine<'a> {
     /// the kernel would: the whole 2 MiB region untouched and inside guest
     /// RAM, and enough free memory above the low watermark (otherwise it
     /// falls back to 4 KiB pages).
-    fn try_thp(&mut self, g: usize, region: usize, t: SimTime) -> bool {
+    fn try_thp(&mut self, g: usize, region: usize) -> bool {
         let guest = &self.mem.guests[g];
         let range = guest.region_range(region);
         let size = range.end - range.start;
@@ -1097,7 +1067,7 @@ impl<'a> Engine<'a> {
         guest.huge += size;
         guest.thps += 1;
         if let Some(v) = guest.thp_last_visit.get_mut(region) {
-            *v = t;
+            *v = self.runners[g].touches_real;
         }
         self.mem.frames.insert(Unit { guest: g as u32, page: range.start, thp: true }, size);
         self.runners[g].thp_faults += 1;
@@ -1121,7 +1091,7 @@ impl<'a> Engine<'a> {
             if self.mem.guests[g].region_touched[r] != 0 {
                 continue;
             }
-            if self.try_thp(g, r, t) {
+            if self.try_thp(g, r) {
                 // The touch that faulted the THP in set its accessed bit: the
                 // region gets its second chance at reclaim's first look, as
                 // when a simulated page faults it in. A THP has one accessed

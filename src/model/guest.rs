@@ -55,12 +55,12 @@ pub struct Guest {
     /// where this is 0).
     pub region_touched: Vec<u32>,
     /// Sampled mode: for each 2 MiB region, the share of the guest's touches
-    /// that land on its pages that are not simulated, and when reclaim last
-    /// looked at it (ns). Empty when exact or without THP.
+    /// that land on its pages that are not simulated, and the guest's touch
+    /// count when reclaim last looked at it. Empty when exact or without THP.
     pub unsampled_share: std::sync::Arc<Vec<f32>>,
-    pub thp_last_visit: Vec<u64>,
-    /// The guest's touches per second as it runs now (slowed by stalls).
-    pub touch_rate: f64,
+    pub thp_last_visit: Vec<f64>,
+    /// The guest's real touches so far (the engine's SHARDS-adjusted count).
+    pub touches: f64,
     /// Pages per region in real pages (512 for 2 MiB, 262144 for 1 GiB).
     pub region_pages: u64,
     /// Guest RAM in real 4 KiB pages.
@@ -133,11 +133,11 @@ impl Guest {
             region_touched: vec![0; regions as usize],
             unsampled_share: std::sync::Arc::new(Vec::new()),
             thp_last_visit: if matches!(backing, Backing::Small { thp: true }) && sampled {
-                vec![0; regions as usize]
+                vec![0.0; regions as usize]
             } else {
                 Vec::new()
             },
-            touch_rate: 0.0,
+            touches: 0.0,
             region_pages,
             real_pages,
             resident: 0,

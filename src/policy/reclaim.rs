@@ -88,7 +88,7 @@ impl Clock {
                 out.scanned += 1;
                 let Some(unit) = mem.frames.get(slot) else { continue };
                 if unit.thp {
-                    let Some(pages) = self.visit_thp(mem, slot, unit, now) else { continue };
+                    let Some(pages) = self.visit_thp(mem, slot, unit) else { continue };
                     // The kernel reclaims all of a THP in the pass that chose
                     // it: shrink_folio_list swaps the folio out whole, or
                     // splits it onto the list it is working through and
@@ -145,13 +145,16 @@ impl Clock {
     ///
     /// In sampled mode a region keeps only some of its 512 pages; the others
     /// are touched too, unseen. Their share of the guest's touches is known
-    /// from the workload's pattern, and the guest's current touch rate from
-    /// the engine, so over the time τ since the last look they were touched
-    /// with probability 1 − e^(−rate·share·τ) (a Poisson stream): the region
-    /// counts as referenced with that probability when its sampled pages
-    /// were not. When exact every page is simulated and this is plain
-    /// second chance.
-    fn visit_thp(&mut self, mem: &mut Memory, slot: usize, unit: Unit, now: u64) -> Option<Vec<(usize, u64)>> {
+    /// from the workload's pattern, and the guest's real touches since the
+    /// last look from the engine's count (n): each landed on them with
+    /// probability `share`, so at least one did with probability
+    /// 1 − (1 − share)^n ≈ 1 − e^(−share·n). The region counts as referenced
+    /// with that probability when its sampled pages were not. Counting
+    /// touches, not time, keeps a stalled guest's pace exact: in sampled
+    /// mode one simulated fault stalls the guest 1/R real faults at once,
+    /// which no rate estimate over a short window follows. When exact every
+    /// page is simulated and this is plain second chance.
+    fn visit_thp(&mut self, mem: &mut Memory, slot: usize, unit: Unit) -> Option<Vec<(usize, u64)>> {
         let guest = &mut mem.guests[unit.guest as usize];
         let region = guest.region_of(unit.page);
         let range = guest.region_range(region);
@@ -162,11 +165,11 @@ impl Clock {
             *st &= !REFERENCED;
         }
         if let Some(last) = guest.thp_last_visit.get_mut(region) {
-            let tau = now.saturating_sub(*last) as f64 / 1e9;
-            *last = now;
+            let n = (guest.touches - *last).max(0.0);
+            *last = guest.touches;
             if !referenced {
                 let share = f64::from(guest.unsampled_share.get(region).copied().unwrap_or(0.0));
-                let p_other = -(-guest.touch_rate * share * tau).exp_m1();
+                let p_other = -(-share * n).exp_m1();
                 // A draw that depends only on the region and the sweep, so
                 // runs stay reproducible.
                 self.draws = self.draws.wrapping_add(1);

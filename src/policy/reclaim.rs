@@ -68,14 +68,27 @@ impl Clock {
                 if self.preloaded > self.hand && self.preloaded <= self.hand + k { self.preloaded } else { self.hand };
             self.preloaded = self.hand + k;
             let mut acc = 0u8;
+            let mut heads = [(0u32, 0usize); BATCH];
+            let mut nh = 0;
             for slot in from..self.hand + k {
-                if let Some(u) = mem.frames.get(slot)
-                    && !u.thp
-                {
-                    acc |= mem.guests[u.guest as usize].pages[u.page as usize];
+                if let Some(u) = mem.frames.get(slot) {
+                    let guest = &mem.guests[u.guest as usize];
+                    acc |= guest.pages[u.page as usize];
+                    if u.thp {
+                        // A THP's visit reads its region's bookkeeping: load
+                        // that for the batch too, so those misses overlap.
+                        heads[nh] = (u.guest, guest.region_of(u.page));
+                        nh += 1;
+                    }
                 }
             }
-            std::hint::black_box(acc);
+            let mut acc2 = 0u64;
+            for &(g, r) in &heads[..nh] {
+                let guest = &mem.guests[g as usize];
+                acc2 ^= guest.region_start[r];
+                acc2 ^= guest.thp_last_visit.get(r).map_or(0, |v| v.to_bits());
+            }
+            std::hint::black_box((acc, acc2));
             for _ in 0..k {
                 if mem.frames.free() >= target_free || mem.swap.is_full() {
                     break 'sweep;

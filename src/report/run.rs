@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::engine::{Event, Recorder, Sample, Sink, Summary};
+use crate::engine::{Event, GuestSample, HostSample, Recorder, Sample, Sink, Summary};
 use crate::units::ByteSize;
 
 /// A sink that forwards to another and reports progress to a callback.
@@ -55,78 +55,64 @@ pub fn summary_json(summary: &Summary) -> Vec<u8> {
     v
 }
 
+/// The host's columns of `timeseries.csv`, after `t_s`: name and value.
+const HOST_COLUMNS: &[(&str, fn(&HostSample) -> u64)] = &[
+    ("host_used_bytes", |h| h.used_bytes),
+    ("host_free_bytes", |h| h.free_bytes),
+    ("guest_resident_bytes", |h| h.guest_resident_bytes),
+    ("swap_used_bytes", |h| h.swap_used_bytes),
+    ("zram_bytes", |h| h.zram_bytes),
+    ("hugepages_pool_used_bytes", |h| h.pool_used_bytes),
+    ("ksm_bytes", |h| h.ksm_bytes),
+    ("ksm_pages_shared", |h| h.ksm_pages_shared),
+    ("ksm_pages_sharing", |h| h.ksm_pages_sharing),
+    ("ksm_zero_pages", |h| h.ksm_zero_pages),
+    ("ksm_full_scans", |h| h.ksm_full_scans),
+    ("ksm_cow_breaks", |h| h.ksm_cow_breaks),
+];
+
+/// Each guest's columns, prefixed with its name: a level, or a counter
+/// shown as its rate per second over the interval since the last sample.
+enum GuestColumn {
+    Level(fn(&GuestSample) -> u64),
+    PerSecond(fn(&GuestSample) -> u64),
+}
+
+const GUEST_COLUMNS: &[(&str, GuestColumn)] = &[
+    ("resident_bytes", GuestColumn::Level(|g| g.resident_bytes)),
+    ("huge_bytes", GuestColumn::Level(|g| g.huge_bytes)),
+    ("shared_bytes", GuestColumn::Level(|g| g.shared_bytes)),
+    ("balloon_bytes", GuestColumn::Level(|g| g.balloon_bytes)),
+    ("guest_swap_major_faults_per_s", GuestColumn::PerSecond(|g| g.guest_swap_major_faults)),
+    ("swapped_bytes", GuestColumn::Level(|g| g.swapped_bytes)),
+    ("minor_faults_per_s", GuestColumn::PerSecond(|g| g.minor_faults)),
+    ("major_faults_per_s", GuestColumn::PerSecond(|g| g.major_faults)),
+    ("touches_per_s", GuestColumn::PerSecond(|g| g.touches)),
+];
+
 /// One row per sample: host memory, then each guest's memory and its fault
 /// rates over the interval since the previous sample.
 pub fn timeseries_csv(record: &Recorder, summary: &Summary) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header: Vec<String> = [
-        "t_s",
-        "host_used_bytes",
-        "host_free_bytes",
-        "guest_resident_bytes",
-        "swap_used_bytes",
-        "zram_bytes",
-        "hugepages_pool_used_bytes",
-        "ksm_bytes",
-        "ksm_pages_shared",
-        "ksm_pages_sharing",
-        "ksm_zero_pages",
-        "ksm_full_scans",
-        "ksm_cow_breaks",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut header = vec!["t_s".to_string()];
+    header.extend(HOST_COLUMNS.iter().map(|(name, _)| name.to_string()));
     for g in &summary.guests {
-        for col in [
-            "resident_bytes",
-            "huge_bytes",
-            "shared_bytes",
-            "balloon_bytes",
-            "guest_swap_major_faults_per_s",
-            "swapped_bytes",
-            "minor_faults_per_s",
-            "major_faults_per_s",
-            "touches_per_s",
-        ] {
-            header.push(format!("{}.{col}", g.name));
-        }
+        header.extend(GUEST_COLUMNS.iter().map(|(col, _)| format!("{}.{col}", g.name)));
     }
     let _ = w.write_record(&header);
     let mut prev: Option<&Sample> = None;
     for s in &record.samples {
-        let mut row = vec![
-            format!("{}", s.t_ns as f64 / 1e9),
-            s.host.used_bytes.to_string(),
-            s.host.free_bytes.to_string(),
-            s.host.guest_resident_bytes.to_string(),
-            s.host.swap_used_bytes.to_string(),
-            s.host.zram_bytes.to_string(),
-            s.host.pool_used_bytes.to_string(),
-            s.host.ksm_bytes.to_string(),
-            s.host.ksm_pages_shared.to_string(),
-            s.host.ksm_pages_sharing.to_string(),
-            s.host.ksm_zero_pages.to_string(),
-            s.host.ksm_full_scans.to_string(),
-            s.host.ksm_cow_breaks.to_string(),
-        ];
+        let mut row = vec![format!("{}", s.t_ns as f64 / 1e9)];
+        row.extend(HOST_COLUMNS.iter().map(|(_, value)| value(&s.host).to_string()));
         let dt = prev.map_or(0.0, |p| (s.t_ns - p.t_ns) as f64 / 1e9);
         for (i, g) in s.guests.iter().enumerate() {
-            let rate = |now: u64, before: fn(&crate::engine::GuestSample) -> u64| -> String {
-                match prev {
-                    Some(p) if dt > 0.0 => format!("{:.1}", now.saturating_sub(before(&p.guests[i])) as f64 / dt),
+            row.extend(GUEST_COLUMNS.iter().map(|(_, col)| match col {
+                GuestColumn::Level(value) => value(g).to_string(),
+                GuestColumn::PerSecond(value) => match prev {
+                    Some(p) if dt > 0.0 => format!("{:.1}", value(g).saturating_sub(value(&p.guests[i])) as f64 / dt),
                     _ => "0".to_string(),
-                }
-            };
-            row.push(g.resident_bytes.to_string());
-            row.push(g.huge_bytes.to_string());
-            row.push(g.shared_bytes.to_string());
-            row.push(g.balloon_bytes.to_string());
-            row.push(rate(g.guest_swap_major_faults, |x| x.guest_swap_major_faults));
-            row.push(g.swapped_bytes.to_string());
-            row.push(rate(g.minor_faults, |x| x.minor_faults));
-            row.push(rate(g.major_faults, |x| x.major_faults));
-            row.push(rate(g.touches, |x| x.touches));
+                },
+            }));
         }
         let _ = w.write_record(&row);
         prev = Some(s);

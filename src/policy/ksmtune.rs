@@ -93,54 +93,55 @@ impl Tuner {
         let before = *knobs;
         let total = host.total_bytes / 1024;
         let free_now = host.free_bytes / 1024;
-        let why = match self {
+        // What each looks at; the rule that follows is the same in both
+        // (MoM's 03-ksm.policy is a port of ksmtuned).
+        let (who, free, thres, committed, base) = match self {
             Tuner::Static | Tuner::Advisor { .. } => return None,
-            Tuner::Ksmtuned { npages } => {
-                // sleep=$[KSM_SLEEP_MSEC * 16 * 1024 * 1024 / total]; [ $sleep -le 10 ] && sleep=10
-                let sleep = (SLEEP_MSEC_16G * 16 * 1024 * 1024 / total.max(1)).max(10);
-                // thres=$[total * KSM_THRES_COEF / 100]; raised to KSM_THRES_CONST
-                let thres = (total * THRES_COEF_PERCENT / 100).max(THRES_CONST_KIB);
-                let committed = host.qemu_rss_bytes / 1024;
-                if committed + thres < total && free_now > thres {
-                    knobs.run = false;
-                    format!(
-                        "ksmtuned: committed {committed} KiB + threshold {thres} KiB < RAM and free {free_now} KiB > threshold: stop"
-                    )
-                } else {
-                    let (delta, verb) =
-                        if free_now < thres { (NPAGES_BOOST, "boost") } else { (NPAGES_DECAY, "decay") };
-                    *npages = (*npages + delta).clamp(NPAGES_MIN, NPAGES_MAX);
-                    knobs.pages_to_scan = *npages as u32;
-                    knobs.sleep_millisecs = sleep as u32;
-                    knobs.run = true;
-                    format!("ksmtuned: free {free_now} KiB vs threshold {thres} KiB: {verb}")
-                }
-            }
+            // thres=$[total * KSM_THRES_COEF / 100], raised to KSM_THRES_CONST;
+            // committed: the qemu processes' RSS (ps -o rsz).
+            Tuner::Ksmtuned { npages } => (
+                "ksmtuned: free",
+                free_now,
+                (total * THRES_COEF_PERCENT / 100).max(THRES_CONST_KIB),
+                ("committed", host.qemu_rss_bytes / 1024),
+                *npages,
+            ),
+            // ksm_pressure_threshold = mem_available * ksm_free_percent;
+            // ksm_shareable: the qemu processes' VSZ; free memory averaged;
+            // npages from the kernel's current pages_to_scan.
             Tuner::Mom { free_kib } => {
                 free_kib.push_back(free_now);
                 if free_kib.len() > MOM_HISTORY {
                     free_kib.pop_front();
                 }
                 let free = free_kib.iter().sum::<u64>() / free_kib.len() as u64;
-                // ksm_pressure_threshold = mem_available * ksm_free_percent (0.20)
                 let thres = total * THRES_COEF_PERCENT / 100;
-                let committed = host.qemu_vsz_bytes / 1024;
-                if thres + committed < total && free > thres {
-                    knobs.run = false;
-                    format!(
-                        "MoM: shareable {committed} KiB + threshold {thres} KiB < RAM and free {free} KiB > threshold: stop"
-                    )
-                } else {
-                    // (max 10 (/ (* ksm_sleep_ms_baseline 16777216) mem_available))
-                    let sleep = (SLEEP_MSEC_16G * 16_777_216 / total.max(1)).max(10);
-                    let (delta, verb) = if free < thres { (NPAGES_BOOST, "boost") } else { (NPAGES_DECAY, "decay") };
-                    let npages = (i64::from(knobs.pages_to_scan) + delta).clamp(NPAGES_MIN, NPAGES_MAX);
-                    knobs.pages_to_scan = npages as u32;
-                    knobs.sleep_millisecs = sleep as u32;
-                    knobs.run = true;
-                    format!("MoM: mean free {free} KiB vs threshold {thres} KiB: {verb}")
-                }
+                (
+                    "MoM: mean free",
+                    free,
+                    thres,
+                    ("shareable", host.qemu_vsz_bytes / 1024),
+                    i64::from(knobs.pages_to_scan),
+                )
             }
+        };
+        let (what, committed) = committed;
+        let why = if committed + thres < total && free > thres {
+            knobs.run = false;
+            format!("{who} {free} KiB > threshold {thres} KiB and {what} {committed} KiB + threshold < RAM: stop")
+        } else {
+            // sleep=$[KSM_SLEEP_MSEC * 16 * 1024 * 1024 / total], at least 10
+            // (MoM: (max 10 (/ (* ksm_sleep_ms_baseline 16777216) mem_available))).
+            let sleep = (SLEEP_MSEC_16G * 16 * 1024 * 1024 / total.max(1)).max(10);
+            let (delta, verb) = if free < thres { (NPAGES_BOOST, "boost") } else { (NPAGES_DECAY, "decay") };
+            let npages = (base + delta).clamp(NPAGES_MIN, NPAGES_MAX);
+            if let Tuner::Ksmtuned { npages: n } = self {
+                *n = npages;
+            }
+            knobs.pages_to_scan = npages as u32;
+            knobs.sleep_millisecs = sleep as u32;
+            knobs.run = true;
+            format!("{who} {free} KiB vs threshold {thres} KiB: {verb}")
         };
         (*knobs != before).then_some(why)
     }

@@ -275,11 +275,11 @@ pub struct Engine<'a> {
     swap_full_reported: bool,
     oom_kills: u64,
     pending: Vec<Event>,
-    /// Samplers by (group, last phase applied): every guest of a group
-    /// draws from the same distribution over the same (sampled) pages.
+    /// Samplers by workload: every guest of a group draws from the same
+    /// distribution over the same (sampled) pages.
     samplers: BTreeMap<WorkloadKey, (Arc<Sampler>, f64)>,
     /// Sampled mode, THP guests: per-region touch share of unsampled pages,
-    /// by (group, last phase applied).
+    /// by workload.
     unsampled: BTreeMap<WorkloadKey, Arc<Vec<f32>>>,
     /// Address translation costs (4 KiB, huge) by workload: guests of a
     /// group share them.
@@ -301,10 +301,10 @@ impl<'a> Engine<'a> {
         let mut runners = Vec::new();
         for (gi, group) in scenario.guests.iter().enumerate() {
             // Guests of a group share one sample of pages (so they share
-            // samplers and cache lines); groups are sampled independently.
-            // With KSM, guests of one image sample the same addresses, so
-            // their shared pages still meet; without, groups are sampled
-            // independently, so their sampling errors do not line up.
+            // samplers and cache lines). With KSM, guests of one image sample
+            // the same addresses, so their shared pages still meet; without,
+            // groups are sampled independently, so their sampling errors do
+            // not line up.
             let salt = if h.ksm.run { image_salt(&group.image) } else { gi as u64 };
             let group_sample =
                 if rate < 1.0 { sampled_pages(group.memory.pages(4096), rate, salt) } else { Vec::new() };
@@ -579,7 +579,7 @@ impl<'a> Engine<'a> {
                             continue;
                         }
                         match self.fault(g, p, now + t as u64, false) {
-                            Some((cost, kind, reclaim)) => t += (cost + reclaim) * self.kind_scale(kind, g),
+                            Some((cost, kind, reclaim)) => t += (cost + reclaim) * self.kind_scale(kind),
                             None => return Ok(()),
                         }
                     }
@@ -792,7 +792,7 @@ impl<'a> Engine<'a> {
                     break 'slice;
                 };
                 let lat = cost + reclaim + costs_dram;
-                let ks = self.kind_scale(kind, g);
+                let ks = self.kind_scale(kind);
                 stall += cost * ks + reclaim * scale;
                 // A region fault stands for fewer real faults than a page
                 // fault (ks < 1/R): in sampled mode its latency enters the
@@ -938,19 +938,15 @@ impl<'a> Engine<'a> {
         at + (span + exit_stall + 0.5) as u64
     }
 
-    /// How many real faults one simulated fault of this kind stands for.
-    fn kind_scale(&self, kind: FaultKind, g: usize) -> f64 {
+    /// How many real faults one simulated fault of this kind stands for: 1/R
+    /// for a 4 KiB page; one for a huge region, since sampling keeps 512·R ≥ 1
+    /// pages of every 2 MiB block (see [`sampled_pages`]), so every region
+    /// of 2 MiB or 1 GiB is simulated.
+    fn kind_scale(&self, kind: FaultKind) -> f64 {
         match kind {
             FaultKind::Minor | FaultKind::Major | FaultKind::Cow | FaultKind::GuestSwap => self.scale,
-            FaultKind::Thp | FaultKind::Hugetlb => self.region_scale(g),
+            FaultKind::Thp | FaultKind::Hugetlb => 1.0,
         }
-    }
-
-    /// How many real huge regions a simulated one stands for: one. Sampling
-    /// keeps 512·R ≥ 1 pages of every 2 MiB block (see [`sampled_pages`]),
-    /// so every region of 2 MiB or 1 GiB is simulated.
-    fn region_scale(&self, _g: usize) -> f64 {
-        1.0
     }
 
     /// Guest `g` touches page `p` at `t` and it is not mapped: allocate or
@@ -1098,7 +1094,7 @@ impl<'a> Engine<'a> {
                 // bit, so any of its pages can carry it.
                 let first = self.mem.guests[g].region_range(r).start;
                 self.mem.guests[g].pages[first as usize] |= REFERENCED;
-                let cost = self.cfg.costs.fault_thp_ns * self.region_scale(g);
+                let cost = self.cfg.costs.fault_thp_ns;
                 stall += cost;
                 self.runners[g].stall_by.first_touch_faults_s += cost / 1e9;
                 self.after_allocation(t);
@@ -1298,8 +1294,7 @@ impl<'a> Engine<'a> {
         let mut balloon = memory - cur;
         let mut detail = String::new();
         // The working set the guest cannot hold even with its swap.
-        let over = |balloon: u64, r: &Runner| r.ws_bytes.saturating_sub(memory - balloon + group.guest_swap.bytes());
-        let excess = over(balloon, &self.runners[g]);
+        let excess = self.runners[g].ws_bytes.saturating_sub(memory - balloon + group.guest_swap.bytes());
         if excess > 0 {
             if group.deflate_on_oom {
                 // VIRTIO_BALLOON_OOM_NR_PAGES = 256 per notification.
@@ -1475,6 +1470,11 @@ impl<'a> Engine<'a> {
         self.pending.push(Event { t_ns: t, kind, guest: self.mem.guests[g].name.clone(), detail });
     }
 
+    /// A count of simulated things as the real count it stands for.
+    fn scaled(&self, sim: u64) -> u64 {
+        (sim as f64 * self.scale).round() as u64
+    }
+
     fn bytes(&self, sim_pages: u64) -> u64 {
         (sim_pages as f64 * 4096.0 * self.scale).round() as u64
     }
@@ -1485,27 +1485,23 @@ impl<'a> Engine<'a> {
             .guests
             .iter()
             .zip(&self.runners)
-            .enumerate()
-            .map(|(i, (g, r))| GuestSample {
+            .map(|(g, r)| GuestSample {
                 resident_bytes: self.bytes(g.resident + g.huge + g.merged),
                 huge_bytes: self.bytes(g.huge),
                 shared_bytes: self.bytes(g.merged),
                 balloon_bytes: r.balloon_bytes,
-                guest_swap_major_faults: (r.guest_swap_faults as f64 * self.scale).round() as u64,
+                guest_swap_major_faults: self.scaled(r.guest_swap_faults),
                 swapped_bytes: self.bytes(g.swapped),
                 untouched_bytes: if g.is_alive() { self.bytes(g.untouched()) } else { 0 },
                 touches: r.touches_real.round() as u64,
-                minor_faults: (r.minor as f64 * self.scale
-                    + (r.thp_faults + r.hugetlb_faults) as f64 * self.region_scale(i))
-                .round() as u64,
-                major_faults: (r.major as f64 * self.scale).round() as u64,
+                minor_faults: self.scaled(r.minor) + r.thp_faults + r.hugetlb_faults,
+                major_faults: self.scaled(r.major),
             })
             .collect();
         let guest_resident: u64 =
             m.guests.iter().filter(|g| matches!(g.backing, Backing::Small { .. })).map(|g| g.resident + g.huge).sum();
         let pool_bytes = m.pool_total * m.pool_page_bytes;
         let kc = self.ksm.as_ref().map(|k| k.counters).unwrap_or_default();
-        let scaled = |v: u64| (v as f64 * self.scale).round() as u64;
         Sample {
             t_ns: now,
             host: HostSample {
@@ -1516,11 +1512,11 @@ impl<'a> Engine<'a> {
                 swap_used_bytes: self.bytes(m.swap.used),
                 zram_bytes: self.bytes(m.zram_frames),
                 ksm_bytes: self.bytes(kc.pages_shared),
-                ksm_pages_shared: scaled(kc.pages_shared),
-                ksm_pages_sharing: scaled(kc.pages_sharing),
-                ksm_zero_pages: scaled(kc.zero_pages),
+                ksm_pages_shared: self.scaled(kc.pages_shared),
+                ksm_pages_sharing: self.scaled(kc.pages_sharing),
+                ksm_zero_pages: self.scaled(kc.zero_pages),
                 ksm_full_scans: kc.full_scans,
-                ksm_cow_breaks: scaled(kc.cow_breaks),
+                ksm_cow_breaks: self.scaled(kc.cow_breaks),
                 pool_bytes,
                 pool_used_bytes: (m.pool_total - m.pool_free) * m.pool_page_bytes,
             },
@@ -1536,13 +1532,12 @@ impl<'a> Engine<'a> {
             .guests
             .iter()
             .zip(&self.runners)
-            .enumerate()
-            .map(|(i, (g, r))| {
+            .map(|(g, r)| {
                 let group = &s.guests[g.group];
                 let hist = &r.hist.hist;
                 let pct = |q: f64| if hist.is_empty() { 0 } else { hist.value_at_quantile(q) };
                 let touches = r.touches_real.round() as u64;
-                let major = (r.major as f64 * self.scale).round() as u64;
+                let major = self.scaled(r.major);
                 GuestSummary {
                     name: g.name.clone(),
                     group: group.name.clone(),
@@ -1557,16 +1552,14 @@ impl<'a> Engine<'a> {
                     resident_end_bytes: self.bytes(g.resident + g.huge + g.merged),
                     swapped_end_bytes: self.bytes(g.swapped),
                     touches,
-                    minor_faults: (r.minor as f64 * self.scale
-                        + (r.thp_faults + r.hugetlb_faults) as f64 * self.region_scale(i))
-                    .round() as u64,
+                    minor_faults: self.scaled(r.minor) + r.thp_faults + r.hugetlb_faults,
                     major_faults: major,
-                    thp_faults: (r.thp_faults as f64 * self.region_scale(i)).round() as u64,
-                    hugetlb_faults: (r.hugetlb_faults as f64 * self.region_scale(i)).round() as u64,
+                    thp_faults: r.thp_faults,
+                    hugetlb_faults: r.hugetlb_faults,
                     shared_peak_bytes: self.bytes(r.shared_peak),
-                    cow_breaks: (r.cow_breaks as f64 * self.scale).round() as u64,
+                    cow_breaks: self.scaled(r.cow_breaks),
                     balloon_peak_bytes: r.balloon_peak,
-                    guest_swap_major_faults: (r.guest_swap_faults as f64 * self.scale).round() as u64,
+                    guest_swap_major_faults: self.scaled(r.guest_swap_faults),
                     guest_oom_events: r.guest_ooms,
                     fault_ratio: if r.touches_real > 0.0 { r.major as f64 * self.scale / r.touches_real } else { 0.0 },
                     tlb_miss_ratio: if r.hits > 0 { r.tlb_misses as f64 / r.hits as f64 } else { 0.0 },
@@ -1603,8 +1596,8 @@ impl<'a> Engine<'a> {
                 min_free_bytes: self.bytes(self.mem.min_free),
                 swap_size_bytes: h.swap.as_ref().map_or(0, |sw| sw.size.bytes()),
                 swap_used_peak_bytes: self.bytes(self.mem.swap.peak_used),
-                swap_reads: (self.mem.swap.reads as f64 * self.scale).round() as u64,
-                swap_writes: (self.mem.swap.writes as f64 * self.scale).round() as u64,
+                swap_reads: self.scaled(self.mem.swap.reads),
+                swap_writes: self.scaled(self.mem.swap.writes),
                 // THP regions are 512 pages in every guest.
                 thp_splits: (self.clock.thp_splits as f64 / (1.0 - (1.0 - self.rate).powi(512))).round() as u64,
                 oom_kills: self.oom_kills,
@@ -1612,21 +1605,20 @@ impl<'a> Engine<'a> {
                 guests_failed_to_start: failed,
                 ksm: self.ksm.as_ref().map(|k| {
                     let c = &k.counters;
-                    let scaled = |v: u64| (v as f64 * self.scale).round() as u64;
                     let duration = s.duration.nanos().max(1) as f64;
                     KsmSummary {
-                        pages_shared: scaled(c.pages_shared),
-                        pages_sharing: scaled(c.pages_sharing),
-                        pages_unshared: scaled(c.pages_unshared),
-                        pages_volatile: scaled(c.pages_volatile),
-                        ksm_zero_pages: scaled(c.zero_pages),
+                        pages_shared: self.scaled(c.pages_shared),
+                        pages_sharing: self.scaled(c.pages_sharing),
+                        pages_unshared: self.scaled(c.pages_unshared),
+                        pages_volatile: self.scaled(c.pages_volatile),
+                        ksm_zero_pages: self.scaled(c.zero_pages),
                         full_scans: c.full_scans,
-                        pages_scanned: scaled(c.pages_scanned),
+                        pages_scanned: self.scaled(c.pages_scanned),
                         general_profit_bytes: (k.general_profit_bytes() * self.scale).round() as i64,
                         saved_bytes: self.bytes(c.pages_sharing + c.zero_pages),
                         saved_peak_bytes: self.bytes(self.ksm_saved_peak),
                         ksmd_cpu_percent: (self.ksmd_cpu_ns / duration * 1e6).round() / 1e4,
-                        cow_breaks: scaled(c.cow_breaks),
+                        cow_breaks: self.scaled(c.cow_breaks),
                         policy: h.ksm.policy,
                         run: k.knobs.run,
                         pages_to_scan: k.knobs.pages_to_scan,

@@ -55,8 +55,11 @@ pub fn summary_json(summary: &Summary) -> Vec<u8> {
     v
 }
 
-/// The host's columns of `timeseries.csv`, after `t_s`: name and value.
-const HOST_COLUMNS: &[(&str, fn(&HostSample) -> u64)] = &[
+/// A column of `timeseries.csv` from one host sample: name and value.
+type HostColumn = (&'static str, fn(&HostSample) -> u64);
+
+/// The host's columns, after `t_s`.
+const HOST_COLUMNS: &[HostColumn] = &[
     ("host_used_bytes", |h| h.used_bytes),
     ("host_free_bytes", |h| h.free_bytes),
     ("guest_resident_bytes", |h| h.guest_resident_bytes),

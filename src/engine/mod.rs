@@ -1598,8 +1598,9 @@ impl<'a> Engine<'a> {
                 swap_used_peak_bytes: self.bytes(self.mem.swap.peak_used),
                 swap_reads: self.scaled(self.mem.swap.reads),
                 swap_writes: self.scaled(self.mem.swap.writes),
-                // THP regions are 512 pages in every guest.
-                thp_splits: (self.clock.thp_splits as f64 / (1.0 - (1.0 - self.rate).powi(512))).round() as u64,
+                // Every THP region is simulated (see `kind_scale`): one split
+                // is one real split.
+                thp_splits: self.clock.thp_splits,
                 oom_kills: self.oom_kills,
                 guests_running: running,
                 guests_failed_to_start: failed,

@@ -13,25 +13,17 @@
 
 use std::collections::VecDeque;
 
-/// MoM's constants (vdsm's 02-balloon.policy): `pressure_threshold 0.20`,
-/// `pressure_critical 0.05`, `min_guest_free_percent 0.20`,
-/// `max_balloon_change_percent 0.05`, `min_balloon_change_percent 0.0025`,
-/// and the critical offset `-0.05`.
-pub const MOM_PRESSURE_THRESHOLD: f64 = 0.20;
-pub const MOM_PRESSURE_CRITICAL: f64 = 0.05;
-pub const MOM_MIN_GUEST_FREE: f64 = 0.20;
-pub const MOM_MAX_CHANGE: f64 = 0.05;
-pub const MOM_MIN_CHANGE: f64 = 0.0025;
+use crate::scenario::Balloon;
+
+/// MoM's critical offset (vdsm's 02-balloon.policy, `(+ -0.05
+/// host_free_percent)`); its other constants are the scenario's knobs, with
+/// their sources at `scenario::Balloon`'s defaults.
 pub const MOM_CRITICAL_OFFSET: f64 = -0.05;
 /// Statistics are averaged over the last 10 samples (`sample-history-length`).
 pub const MOM_HISTORY: usize = 10;
 
-/// Proxmox's pvestatd: aim at 80% host memory use, move each balloon by at
-/// most 100 MiB a round, ignore goals under 10 MiB (`$goal =
-/// int($hostmeminfo->{memtotal}*0.8 - $hostmeminfo->{memused})`, `$maxchange
-/// = 100*1024*1024`, `if ($goal > 10*1024*1024)`).
-pub const PVE_TARGET_USE: f64 = 0.8;
-pub const PVE_MAX_CHANGE: i64 = 100 * 1024 * 1024;
+/// Proxmox's pvestatd ignores goals under 10 MiB (`if ($goal >
+/// 10*1024*1024)`); its target use and step are the scenario's knobs.
 pub const PVE_MIN_GOAL: i64 = 10 * 1024 * 1024;
 
 /// One guest as a balloon policy sees it, in bytes.
@@ -51,7 +43,7 @@ pub struct GuestView {
     pub shares: u32,
 }
 
-/// MoM's knobs (the scenario may override each; defaults above).
+/// MoM's knobs, from the scenario.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MomParams {
     pub pressure_threshold: f64,
@@ -61,15 +53,21 @@ pub struct MomParams {
     pub min_change: f64,
 }
 
+impl From<&Balloon> for MomParams {
+    fn from(b: &Balloon) -> Self {
+        MomParams {
+            pressure_threshold: b.pressure_threshold.get(),
+            pressure_critical: b.pressure_critical.get(),
+            guest_free: b.guest_free.get(),
+            max_change: b.max_change.get(),
+            min_change: b.min_change.get(),
+        }
+    }
+}
+
 impl Default for MomParams {
     fn default() -> Self {
-        MomParams {
-            pressure_threshold: MOM_PRESSURE_THRESHOLD,
-            pressure_critical: MOM_PRESSURE_CRITICAL,
-            guest_free: MOM_MIN_GUEST_FREE,
-            max_change: MOM_MAX_CHANGE,
-            min_change: MOM_MIN_CHANGE,
-        }
+        MomParams::from(&Balloon::default())
     }
 }
 
@@ -141,7 +139,8 @@ impl Mom {
     }
 }
 
-fn push_capped<T>(q: &mut VecDeque<T>, v: T) {
+/// Keep the last [`MOM_HISTORY`] values.
+pub fn push_capped<T>(q: &mut VecDeque<T>, v: T) {
     q.push_back(v);
     if q.len() > MOM_HISTORY {
         q.pop_front();
@@ -252,6 +251,9 @@ mod tests {
     use super::*;
 
     const GIB: u64 = 1 << 30;
+    // pvestatd's defaults (see scenario::Balloon).
+    const PVE_TARGET_USE: f64 = 0.8;
+    const PVE_MAX_STEP: i64 = 100 * 1024 * 1024;
 
     fn guest(cur: u64, unused: u64) -> GuestView {
         GuestView { managed: true, memory: 4 * GIB, cur, unused, min: 0, shares: 1000 }
@@ -290,14 +292,14 @@ mod tests {
         // guests with enough free memory and min 1 GiB: each gives 100 MiB
         // (the per-round cap) this round.
         let g = GuestView { managed: true, memory: 8 * GIB, cur: 8 * GIB, unused: 6 * GIB, min: GIB, shares: 1000 };
-        let t = proxmox(100 * GIB, 90 * GIB, &[g, g], PVE_TARGET_USE, PVE_MAX_CHANGE);
+        let t = proxmox(100 * GIB, 90 * GIB, &[g, g], PVE_TARGET_USE, PVE_MAX_STEP);
         assert_eq!(t, vec![Some(8 * GIB - 100 * 1024 * 1024); 2]);
         // Under the 80% target the balloons deflate towards memory.
         let small = GuestView { cur: 6 * GIB, ..g };
-        let t = proxmox(100 * GIB, 50 * GIB, &[small], PVE_TARGET_USE, PVE_MAX_CHANGE);
+        let t = proxmox(100 * GIB, 50 * GIB, &[small], PVE_TARGET_USE, PVE_MAX_STEP);
         assert_eq!(t, vec![Some(6 * GIB + 100 * 1024 * 1024)]);
         // A guest without a minimum is not auto-ballooned.
-        let t = proxmox(100 * GIB, 90 * GIB, &[GuestView { min: 0, ..g }], PVE_TARGET_USE, PVE_MAX_CHANGE);
+        let t = proxmox(100 * GIB, 90 * GIB, &[GuestView { min: 0, ..g }], PVE_TARGET_USE, PVE_MAX_STEP);
         assert_eq!(t, vec![None]);
     }
 }

@@ -138,11 +138,6 @@ impl Ksm {
         }
     }
 
-    /// Frames held by KSM pages (one per stable node).
-    pub fn frames(&self) -> u64 {
-        self.counters.pages_shared
-    }
-
     fn key(&self, mem: &Memory, g: usize, p: u64, content: Content) -> Option<Key> {
         match content {
             Content::Unique => None,

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 
+use crate::policy::balloon::push_capped;
 use crate::policy::ksm::Knobs;
 use crate::scenario::KsmPolicy;
 
@@ -24,10 +25,6 @@ pub const NPAGES_MAX: i64 = 1250;
 pub const SLEEP_MSEC_16G: u64 = 10;
 pub const THRES_COEF_PERCENT: u64 = 20;
 pub const THRES_CONST_KIB: u64 = 2048;
-
-/// MoM averages host statistics over its last 10 samples
-/// (`sample-history-length`, mom/__init__.py and vdsm's mom.conf).
-pub const MOM_HISTORY: usize = 10;
 
 /// The advisor's fixed numbers (mm/ksm.c): `EWMA_WEIGHT 30`,
 /// `KSM_ADVISOR_MIN_CPU 10`, `ksm_advisor_min_pages_to_scan = 500` (the
@@ -110,10 +107,8 @@ impl Tuner {
             // ksm_shareable: the qemu processes' VSZ; free memory averaged;
             // npages from the kernel's current pages_to_scan.
             Tuner::Mom { free_kib } => {
-                free_kib.push_back(free_now);
-                if free_kib.len() > MOM_HISTORY {
-                    free_kib.pop_front();
-                }
+                // MoM averages its last samples (sample-history-length).
+                push_capped(free_kib, free_now);
                 let free = free_kib.iter().sum::<u64>() / free_kib.len() as u64;
                 let thres = total * THRES_COEF_PERCENT / 100;
                 (

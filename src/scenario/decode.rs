@@ -451,23 +451,18 @@ impl<'s> Decoder<'s> {
                 )
             })
             .unwrap_or(BalloonPolicy::None);
-        // MoM's default policy interval is 10 s (mom/__init__.py:
-        // policy-engine-interval); pvestatd balloons on its 10 s update.
-        let interval = self.field(&f, "interval", span).unwrap_or(Span::from_secs(10));
-        let share =
-            |this: &mut Self, key: &str, default: f64| this.field(&f, key, fraction).unwrap_or(Fraction(default));
-        // Defaults: vdsm's 02-balloon.policy and pvestatd, see
-        // policy::balloon.
+        let d = Balloon::default();
+        let share = |this: &mut Self, key: &str, default: Fraction| this.field(&f, key, fraction).unwrap_or(default);
         Some(Balloon {
             policy,
-            interval,
-            pressure_threshold: share(self, "pressure_threshold", 0.20),
-            pressure_critical: share(self, "pressure_critical", 0.05),
-            guest_free: share(self, "guest_free", 0.20),
-            max_change: share(self, "max_change", 0.05),
-            min_change: share(self, "min_change", 0.0025),
-            target_use: share(self, "target_use", 0.8),
-            max_step: self.field(&f, "max_step", size).unwrap_or(ByteSize::mib(100)),
+            interval: self.field(&f, "interval", span).unwrap_or(d.interval),
+            pressure_threshold: share(self, "pressure_threshold", d.pressure_threshold),
+            pressure_critical: share(self, "pressure_critical", d.pressure_critical),
+            guest_free: share(self, "guest_free", d.guest_free),
+            max_change: share(self, "max_change", d.max_change),
+            min_change: share(self, "min_change", d.min_change),
+            target_use: share(self, "target_use", d.target_use),
+            max_step: self.field(&f, "max_step", size).unwrap_or(d.max_step),
         })
     }
 

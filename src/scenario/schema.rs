@@ -204,6 +204,29 @@ pub struct Balloon {
     pub max_step: ByteSize,
 }
 
+impl Default for Balloon {
+    /// No policy, a 10 s round (MoM's policy-engine-interval in
+    /// mom/__init__.py; pvestatd's update), and the published constants:
+    /// MoM's from vdsm's 02-balloon.policy (`pressure_threshold 0.20`,
+    /// `pressure_critical 0.05`, `min_guest_free_percent 0.20`,
+    /// `max_balloon_change_percent 0.05`, `min_balloon_change_percent
+    /// 0.0025`), Proxmox's from pvestatd (`$hostmeminfo->{memtotal}*0.8`,
+    /// `$maxchange = 100*1024*1024`).
+    fn default() -> Self {
+        Balloon {
+            policy: BalloonPolicy::None,
+            interval: Span::from_secs(10),
+            pressure_threshold: Fraction(0.20),
+            pressure_critical: Fraction(0.05),
+            guest_free: Fraction(0.20),
+            max_change: Fraction(0.05),
+            min_change: Fraction(0.0025),
+            target_use: Fraction(0.8),
+            max_step: ByteSize::mib(100),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BalloonPolicy {

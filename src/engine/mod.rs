@@ -25,6 +25,7 @@ use rand_distr::{Binomial, Distribution, Poisson};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::latency::{self, Costs, Translation, TranslationInput};
+use crate::model::frames::ThpAux;
 use crate::model::page::{
     CLASS_MASK, HUGE, MERGED, REFERENCED, RES_MASK, RESIDENT, SWAPPED, UNTOUCHED, WRITTEN, mix64,
 };
@@ -457,6 +458,9 @@ impl<'a> Engine<'a> {
             }
             engine.queue.schedule(h.balloon.interval.nanos().max(1), Ev::Balloon)?;
         }
+        if engine.mem.guests.iter().any(|g| !g.unsampled_share.is_empty()) {
+            engine.mem.frames.keep_thp_aux();
+        }
         engine.queue.schedule(0, Ev::Sample)?;
         Ok(engine)
     }
@@ -654,7 +658,7 @@ impl<'a> Engine<'a> {
                 (Arc::new(s), share)
             })
             .clone();
-        let unsampled = if !guest.thp_last_visit.is_empty() {
+        let unsampled = if !guest.unsampled_share.is_empty() {
             let regions = guest.region_touched.len();
             let region_pages = guest.region_pages;
             let key = (guest.group, upto, ws_pages);
@@ -716,7 +720,13 @@ impl<'a> Engine<'a> {
                 .collect();
             ft.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
             self.runners[g].first_touches = ft;
-            self.mem.guests[g].unsampled_share = v;
+            let guest = &mut self.mem.guests[g];
+            guest.unsampled_share.copy_from_slice(&v);
+            if guest.thps > 0 {
+                for (u, aux) in self.mem.frames.thp_aux_of(g as u32) {
+                    aux.unsampled_share = guest.unsampled_share[guest.region_of(u.page)];
+                }
+            }
         }
         let r = &mut self.runners[g];
         r.sampler = sampler;
@@ -919,7 +929,8 @@ impl<'a> Engine<'a> {
         }
         let u: f64 = self.rng.random::<f64>().max(f64::MIN_POSITIVE);
         // Truncation is floor here: the quotient is not negative.
-        let k = (u.ln() / r.p_empty.ln()).min(MAX_SKIPPED_SLICES) as u64 as f64;
+        // ln P(empty) = −λ.
+        let k = (u.ln() / -r.lambda).min(MAX_SKIPPED_SLICES) as u64 as f64;
         r.nonempty_next = k < MAX_SKIPPED_SLICES;
         if k == 0.0 {
             return at;
@@ -1056,10 +1067,14 @@ impl<'a> Engine<'a> {
         guest.region_touched[region] = size as u32;
         guest.huge += size;
         guest.thps += 1;
-        if let Some(v) = guest.thp_last_visit.get_mut(region) {
-            *v = self.runners[g].touches_real;
+        let aux = ThpAux {
+            last_visit: self.runners[g].touches_real,
+            unsampled_share: guest.unsampled_share.get(region).copied().unwrap_or(0.0),
+        };
+        let slot = self.mem.frames.insert(Unit { guest: g as u32, page: range.start, thp: true }, size);
+        if let Some(a) = self.mem.frames.thp_aux_mut(slot as usize) {
+            *a = aux;
         }
-        self.mem.frames.insert(Unit { guest: g as u32, page: range.start, thp: true }, size);
         self.runners[g].thp_faults += 1;
         true
     }
@@ -1724,6 +1739,23 @@ mod tests {
             for r in 0..4 {
                 let n = v.iter().filter(|&&p| p / STRATUM_PAGES == r).count();
                 assert_eq!(n as f64, STRATUM_PAGES as f64 * rate, "rate {rate} region {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn region_by_division_agrees_with_the_real_page() {
+        // Guest::region_of divides the simulated index when regions hold
+        // equal counts; the definition is the real page's 2 MiB block.
+        for (real, rate) in [(4 * STRATUM_PAGES + 3, 1.0 / 512.0), (4 * STRATUM_PAGES + 300, 1.0 / 8.0), (2048, 1.0)] {
+            let v = if rate < 1.0 { sampled_pages(real, rate, 9) } else { Vec::new() };
+            let g = Guest::new("g".into(), 0, Backing::Small { thp: true }, real, v, 0.0, 0.0);
+            for sim in 0..g.sim_pages() {
+                assert_eq!(g.region_of(sim) as u64, g.real_page(sim) / 512, "{real} pages at {rate}, page {sim}");
+            }
+            for r in 0..g.region_touched.len() {
+                let want = g.region_start[r]..g.region_start[r + 1];
+                assert_eq!(g.region_range(r), want, "{real} pages at {rate}, region {r}");
             }
         }
     }

@@ -40,6 +40,22 @@ pub struct Frames {
     /// (`NO_SLOT` when it has none), so a merged page's frame can be
     /// freed. Empty for other guests.
     rev: Vec<Vec<u32>>,
+    /// Sampled THP guests: what reclaim's hand reads of each THP, kept
+    /// beside its slot so the sweep finds it in order. Empty unless
+    /// [`Frames::keep_thp_aux`] was called.
+    thp_aux: Vec<ThpAux>,
+    aux_on: bool,
+}
+
+/// A THP of a sampled guest, as reclaim's hand sees it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ThpAux {
+    /// The guest's real touch count when the THP was made or reclaim last
+    /// looked at it.
+    pub last_visit: f64,
+    /// The share of the guest's touches that land on the region's pages
+    /// that are not simulated.
+    pub unsampled_share: f32,
 }
 
 /// A page without a slot in [`Frames::slot_of`]'s map.
@@ -50,7 +66,35 @@ impl Frames {
     /// that is mostly idle does not pay for 128 Mi slots); slots freed by
     /// reclaim are reused before new ones are added.
     pub fn new(total: u64) -> Self {
-        Frames { total, used: 0, slots: Vec::new(), free_slots: Vec::new(), rev: Vec::new() }
+        Frames {
+            total,
+            used: 0,
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            rev: Vec::new(),
+            thp_aux: Vec::new(),
+            aux_on: false,
+        }
+    }
+
+    /// Keep a [`ThpAux`] beside every slot from now on.
+    pub fn keep_thp_aux(&mut self) {
+        self.aux_on = true;
+        self.thp_aux.resize(self.slots.len(), ThpAux::default());
+    }
+
+    /// The [`ThpAux`] of `slot`, when kept.
+    #[inline]
+    pub fn thp_aux_mut(&mut self, slot: usize) -> Option<&mut ThpAux> {
+        self.thp_aux.get_mut(slot)
+    }
+
+    /// The slots holding THPs of `guest`, with their [`ThpAux`], when kept.
+    pub fn thp_aux_of(&mut self, guest: u32) -> impl Iterator<Item = (Unit, &mut ThpAux)> {
+        self.slots.iter().zip(self.thp_aux.iter_mut()).filter_map(move |(&v, aux)| {
+            let u = (v != EMPTY).then(|| Unit::decode(v))?;
+            (u.thp && u.guest == guest).then_some((u, aux))
+        })
     }
     pub fn total(&self) -> u64 {
         self.total
@@ -109,6 +153,9 @@ impl Frames {
             }
             None => {
                 self.slots.push(unit.encode());
+                if self.aux_on {
+                    self.thp_aux.push(ThpAux::default());
+                }
                 (self.slots.len() - 1) as u32
             }
         };

@@ -54,15 +54,22 @@ pub struct Guest {
     /// Pages of each region that are not untouched (a THP can only be made
     /// where this is 0).
     pub region_touched: Vec<u32>,
-    /// Sampled mode: for each 2 MiB region, the share of the guest's touches
-    /// that land on its pages that are not simulated, and the guest's touch
-    /// count when reclaim last looked at it. Empty when exact or without THP.
-    pub unsampled_share: std::sync::Arc<Vec<f32>>,
-    pub thp_last_visit: Vec<f64>,
+    /// Sampled mode with THP: for each 2 MiB region, the share of the
+    /// guest's touches that land on its pages that are not simulated (set
+    /// by the workload's phase). Empty when exact or without THP.
+    pub unsampled_share: Vec<f32>,
     /// The guest's real touches so far (the engine's SHARDS-adjusted count).
     pub touches: f64,
     /// Pages per region in real pages (512 for 2 MiB, 262144 for 1 GiB).
     pub region_pages: u64,
+    /// Simulated pages per region when every full region has the same
+    /// number (always when exact, and under stratified sampling) and the
+    /// last has no more: then a page's region is its index divided by this,
+    /// with no lookup. Zero otherwise.
+    region_sim_pages: u64,
+    /// log2 of `region_sim_pages` when that is a power of two (as it is for
+    /// the rates sampling allows), so the division is a shift; else 64.
+    region_shift: u32,
     /// Guest RAM in real 4 KiB pages.
     pub real_pages: u64,
     /// Simulated pages in each state.
@@ -121,6 +128,12 @@ impl Guest {
             }
             v
         };
+        let full = region_start.get(1).copied().unwrap_or(0);
+        let even = full > 0
+            && region_start.windows(2).enumerate().all(|(r, w)| {
+                let n = w[1] - w[0];
+                if (r as u64) + 1 < regions { n == full } else { n <= full }
+            });
         Guest {
             name,
             group,
@@ -131,14 +144,15 @@ impl Guest {
             real,
             region_start,
             region_touched: vec![0; regions as usize],
-            unsampled_share: std::sync::Arc::new(Vec::new()),
-            thp_last_visit: if matches!(backing, Backing::Small { thp: true }) && sampled {
+            unsampled_share: if matches!(backing, Backing::Small { thp: true }) && sampled {
                 vec![0.0; regions as usize]
             } else {
                 Vec::new()
             },
             touches: 0.0,
             region_pages,
+            region_sim_pages: if even { full } else { 0 },
+            region_shift: if even && full.is_power_of_two() { full.trailing_zeros() } else { 64 },
             real_pages,
             resident: 0,
             swapped: 0,
@@ -164,10 +178,22 @@ impl Guest {
 
     #[inline]
     pub fn region_of(&self, sim: u64) -> usize {
+        if self.region_shift < 64 {
+            return (sim >> self.region_shift) as usize;
+        }
+        if let Some(r) = sim.checked_div(self.region_sim_pages) {
+            return r as usize;
+        }
         (self.real_page(sim) / self.region_pages) as usize
     }
 
+    #[inline]
     pub fn region_range(&self, region: usize) -> std::ops::Range<u64> {
+        let k = self.region_sim_pages;
+        if k > 0 {
+            let start = region as u64 * k;
+            return start.min(self.sim_pages())..(start + k).min(self.sim_pages());
+        }
         self.region_start[region]..self.region_start[region + 1]
     }
 

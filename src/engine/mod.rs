@@ -30,7 +30,7 @@ use crate::model::page::{
     CLASS_MASK, HUGE, MERGED, REFERENCED, RES_MASK, RESIDENT, SWAPPED, UNTOUCHED, WRITTEN, mix64,
 };
 use crate::model::swap::SwapDevice;
-use crate::model::workload::Sampler;
+use crate::model::workload::{RegionShares, Sampler};
 use crate::model::{Backing, Frames, Guest, Memory, Status, Unit, Watermarks};
 use crate::policy::balloon::{self, GuestView};
 use crate::policy::ksm::{self, Ksm};
@@ -188,6 +188,8 @@ struct Runner {
     /// Expected simulated touches in a slice, and its Poisson law (kept
     /// here: it only changes with the workload).
     lambda: f64,
+    /// 1/λ (infinite when λ is 0: no touches, nothing is skipped then).
+    inv_lambda: f64,
     poisson: Option<Poisson<f64>>,
     /// e^(−λ): the chance a slice holds no touch.
     p_empty: f64,
@@ -279,9 +281,8 @@ pub struct Engine<'a> {
     /// Samplers by workload: every guest of a group draws from the same
     /// distribution over the same (sampled) pages.
     samplers: BTreeMap<WorkloadKey, (Arc<Sampler>, f64)>,
-    /// Sampled mode, THP guests: per-region touch share of unsampled pages,
-    /// by workload.
-    unsampled: BTreeMap<WorkloadKey, Arc<Vec<f32>>>,
+    /// Sampled mode, THP guests: per-region touch shares, by workload.
+    region_shares: BTreeMap<WorkloadKey, Arc<RegionShares>>,
     /// Address translation costs (4 KiB, huge) by workload: guests of a
     /// group share them.
     translations: BTreeMap<WorkloadKey, (Translation, Translation)>,
@@ -321,6 +322,7 @@ impl<'a> Engine<'a> {
                     share: 0.0,
                     rate: 0.0,
                     lambda: 0.0,
+                    inv_lambda: 0.0,
                     poisson: None,
                     p_empty: 1.0,
                     write_threshold: 0,
@@ -399,7 +401,7 @@ impl<'a> Engine<'a> {
             oom_kills: 0,
             pending: Vec::new(),
             samplers: BTreeMap::new(),
-            unsampled: BTreeMap::new(),
+            region_shares: BTreeMap::new(),
             translations: BTreeMap::new(),
         };
         for g in 0..engine.mem.guests.len() {
@@ -458,7 +460,7 @@ impl<'a> Engine<'a> {
             }
             engine.queue.schedule(h.balloon.interval.nanos().max(1), Ev::Balloon)?;
         }
-        if engine.mem.guests.iter().any(|g| !g.unsampled_share.is_empty()) {
+        if engine.mem.guests.iter().any(|g| g.thp_sampled) {
             engine.mem.frames.keep_thp_aux();
         }
         engine.queue.schedule(0, Ev::Sample)?;
@@ -583,6 +585,9 @@ impl<'a> Engine<'a> {
                     }
                     boot = t as u64;
                     self.mem.guests[g].pages.iter_mut().for_each(|s| *s &= !REFERENCED);
+                    for (_, aux) in self.mem.frames.thp_aux_of(g as u32) {
+                        aux.fresh = false;
+                    }
                 }
             }
         }
@@ -658,15 +663,15 @@ impl<'a> Engine<'a> {
                 (Arc::new(s), share)
             })
             .clone();
-        let unsampled = if !guest.unsampled_share.is_empty() {
+        let shares = if guest.thp_sampled {
             let regions = guest.region_touched.len();
             let region_pages = guest.region_pages;
             let key = (guest.group, upto, ws_pages);
             let v = self
-                .unsampled
+                .region_shares
                 .entry(key)
                 .or_insert_with(|| {
-                    Arc::new(crate::model::workload::unsampled_region_share(
+                    Arc::new(crate::model::workload::region_shares(
                         &pattern,
                         &guest.real,
                         ws_pages,
@@ -700,7 +705,7 @@ impl<'a> Engine<'a> {
         let (small, huge) = *self.translations.entry(key).or_insert_with(|| {
             (latency::translation(costs, &input(4096)), latency::translation(costs, &input(host_huge)))
         });
-        if let Some(v) = unsampled {
+        if let Some(v) = shares {
             // A region's first real touch may land on a page that is not
             // simulated: each touch does so with the region's unsampled
             // share, so the number of touches until it happens is
@@ -709,6 +714,7 @@ impl<'a> Engine<'a> {
             let guest = &self.mem.guests[g];
             let done = self.runners[g].touches_real;
             let mut ft: Vec<(f64, u32)> = v
+                .unsampled
                 .iter()
                 .enumerate()
                 .filter(|&(r, &share)| share > 0.0 && guest.region_touched[r] == 0)
@@ -721,12 +727,12 @@ impl<'a> Engine<'a> {
             ft.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
             self.runners[g].first_touches = ft;
             let guest = &mut self.mem.guests[g];
-            guest.unsampled_share.copy_from_slice(&v);
             if guest.thps > 0 {
                 for (u, aux) in self.mem.frames.thp_aux_of(g as u32) {
-                    aux.unsampled_share = guest.unsampled_share[guest.region_of(u.page)];
+                    aux.share = v.total[guest.region_of(u.page)];
                 }
             }
+            guest.region_shares = v;
         }
         let r = &mut self.runners[g];
         r.sampler = sampler;
@@ -735,6 +741,7 @@ impl<'a> Engine<'a> {
         r.lambda = r.rate * share * self.slice_ns as f64 / 1e9;
         r.poisson = if r.lambda > 0.0 { Poisson::new(r.lambda).ok() } else { None };
         r.p_empty = (-r.lambda).exp();
+        r.inv_lambda = 1.0 / r.lambda;
         r.write_threshold = (write.get() * 4_294_967_295.0).round() as u32;
         r.small = small;
         r.huge = huge;
@@ -927,10 +934,12 @@ impl<'a> Engine<'a> {
         if r.poisson.is_none() || r.p_empty < SKIP_ABOVE_P_EMPTY {
             return at;
         }
-        let u: f64 = self.rng.random::<f64>().max(f64::MIN_POSITIVE);
-        // Truncation is floor here: the quotient is not negative.
-        // ln P(empty) = −λ.
-        let k = (u.ln() / -r.lambda).min(MAX_SKIPPED_SLICES) as u64 as f64;
+        // The empty slices before the next touch: floor(E/λ) for E ~ Exp(1)
+        // is geometric with P(empty) = e^(−λ) (E = −ln U, drawn by the
+        // ziggurat, which rarely needs a logarithm). Truncation is floor
+        // here: the quotient is not negative.
+        let e: f64 = rand_distr::Exp1.sample(&mut self.rng);
+        let k = (e * r.inv_lambda).min(MAX_SKIPPED_SLICES) as u64 as f64;
         r.nonempty_next = k < MAX_SKIPPED_SLICES;
         if k == 0.0 {
             return at;
@@ -1069,7 +1078,8 @@ impl<'a> Engine<'a> {
         guest.thps += 1;
         let aux = ThpAux {
             last_visit: self.runners[g].touches_real,
-            unsampled_share: guest.unsampled_share.get(region).copied().unwrap_or(0.0),
+            share: guest.region_shares.total.get(region).copied().unwrap_or(0.0),
+            fresh: true,
         };
         let slot = self.mem.frames.insert(Unit { guest: g as u32, page: range.start, thp: true }, size);
         if let Some(a) = self.mem.frames.thp_aux_mut(slot as usize) {
@@ -1097,12 +1107,8 @@ impl<'a> Engine<'a> {
                 continue;
             }
             if self.try_thp(g, r) {
-                // The touch that faulted the THP in set its accessed bit: the
-                // region gets its second chance at reclaim's first look, as
-                // when a simulated page faults it in. A THP has one accessed
-                // bit, so any of its pages can carry it.
-                let first = self.mem.guests[g].region_range(r).start;
-                self.mem.guests[g].pages[first as usize] |= REFERENCED;
+                // The touch that faulted the THP in set its accessed bit
+                // (`ThpAux::fresh`, set by try_thp).
                 let cost = self.cfg.costs.fault_thp_ns;
                 stall += cost;
                 self.runners[g].stall_by.first_touch_faults_s += cost / 1e9;

@@ -53,9 +53,11 @@ pub struct ThpAux {
     /// The guest's real touch count when the THP was made or reclaim last
     /// looked at it.
     pub last_visit: f64,
-    /// The share of the guest's touches that land on the region's pages
-    /// that are not simulated.
-    pub unsampled_share: f32,
+    /// The share of the guest's touches that land on the region.
+    pub share: f32,
+    /// Made since reclaim last looked: the touch that faulted it in set
+    /// its accessed bit.
+    pub fresh: bool,
 }
 
 /// A page without a slot in [`Frames::slot_of`]'s map.

@@ -3,6 +3,7 @@
 
 use super::page::{self, Content};
 use super::pagemem::PageMem;
+use super::workload::RegionShares;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -54,10 +55,11 @@ pub struct Guest {
     /// Pages of each region that are not untouched (a THP can only be made
     /// where this is 0).
     pub region_touched: Vec<u32>,
-    /// Sampled mode with THP: for each 2 MiB region, the share of the
-    /// guest's touches that land on its pages that are not simulated (set
-    /// by the workload's phase). Empty when exact or without THP.
-    pub unsampled_share: Vec<f32>,
+    /// Sampled mode with THP: each 2 MiB region's share of the guest's
+    /// touches (set by the workload's phase).
+    pub region_shares: std::sync::Arc<RegionShares>,
+    /// Sampled mode with THP (where `region_shares` matters).
+    pub thp_sampled: bool,
     /// The guest's real touches so far (the engine's SHARDS-adjusted count).
     pub touches: f64,
     /// Pages per region in real pages (512 for 2 MiB, 262144 for 1 GiB).
@@ -128,6 +130,7 @@ impl Guest {
             }
             v
         };
+        let thp_sampled = matches!(backing, Backing::Small { thp: true }) && sampled;
         let full = region_start.get(1).copied().unwrap_or(0);
         let even = full > 0
             && region_start.windows(2).enumerate().all(|(r, w)| {
@@ -144,11 +147,12 @@ impl Guest {
             real,
             region_start,
             region_touched: vec![0; regions as usize],
-            unsampled_share: if matches!(backing, Backing::Small { thp: true }) && sampled {
-                vec![0.0; regions as usize]
+            region_shares: std::sync::Arc::new(if thp_sampled {
+                RegionShares::zeros(regions as usize)
             } else {
-                Vec::new()
-            },
+                RegionShares::default()
+            }),
+            thp_sampled,
             touches: 0.0,
             region_pages,
             region_sim_pages: if even { full } else { 0 },

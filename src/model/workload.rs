@@ -141,12 +141,28 @@ fn alias_table(weights: &[f64]) -> Sampler {
     Sampler::Alias { table }
 }
 
-/// The share of a working set's touches that land on the pages of each
-/// 2 MiB region that are *not* sampled (sampled mode): reclaim needs it to
-/// know whether a THP's unseen pages were touched. `real` lists the sampled
-/// pages (ascending); regions are `region_pages` long; `n` is the working
-/// set in pages (pages beyond it get no touches).
-pub fn unsampled_region_share(pattern: &Pattern, real: &[u64], n: u64, regions: usize, region_pages: u64) -> Vec<f32> {
+/// The shares of a working set's touches that land on each 2 MiB region
+/// (sampled mode, THP guests), for the pages that are not sampled and for
+/// all of the region.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RegionShares {
+    /// On the region's pages that are not sampled: a region's first touch
+    /// may land there, unseen.
+    pub unsampled: Vec<f32>,
+    /// On all of its pages: whether reclaim finds its THP referenced.
+    pub total: Vec<f32>,
+}
+
+impl RegionShares {
+    pub fn zeros(regions: usize) -> RegionShares {
+        RegionShares { unsampled: vec![0.0; regions], total: vec![0.0; regions] }
+    }
+}
+
+/// [`RegionShares`] of a working set of `n` pages (pages beyond it get no
+/// touches). `real` lists the sampled pages (ascending); regions are
+/// `region_pages` long.
+pub fn region_shares(pattern: &Pattern, real: &[u64], n: u64, regions: usize, region_pages: u64) -> RegionShares {
     let weight_range = |a: u64, b: u64| -> f64 {
         // Share of touches on pages a..b (b exclusive) of the working set.
         let b = b.min(n);
@@ -164,18 +180,20 @@ pub fn unsampled_region_share(pattern: &Pattern, real: &[u64], n: u64, regions: 
             Pattern::Zipf { s } => zipf_sum(s, a + 1, b) / zipf_sum(s, 1, n),
         }
     };
-    let mut out = vec![0f32; regions];
+    let mut out = RegionShares::zeros(regions);
     let mut i = 0usize;
-    for (r, slot) in out.iter_mut().enumerate() {
+    for r in 0..regions {
         let (a, b) = (r as u64 * region_pages, (r as u64 + 1) * region_pages);
-        let mut total = weight_range(a, b);
+        let total = weight_range(a, b);
+        let mut unsampled = total;
         while i < real.len() && real[i] < b {
             if real[i] >= a {
-                total -= weight_range(real[i], real[i] + 1);
+                unsampled -= weight_range(real[i], real[i] + 1);
             }
             i += 1;
         }
-        *slot = total.max(0.0) as f32;
+        out.total[r] = total as f32;
+        out.unsampled[r] = unsampled.max(0.0) as f32;
     }
     out
 }
@@ -227,8 +245,10 @@ mod tests {
         // Uniform over n = 1024 pages: each page gets 1/1024 of the touches.
         // Region 0 (pages 0..512) keeps pages 3 and 100 sampled, so its
         // other 510 pages get 510/1024; region 1 has none sampled: 512/1024.
-        let v = unsampled_region_share(&Pattern::Uniform, &[3, 100], 1024, 2, 512);
-        assert!((f64::from(v[0]) - 510.0 / 1024.0).abs() < 1e-6);
-        assert!((f64::from(v[1]) - 0.5).abs() < 1e-6);
+        let v = region_shares(&Pattern::Uniform, &[3, 100], 1024, 2, 512);
+        assert!((f64::from(v.unsampled[0]) - 510.0 / 1024.0).abs() < 1e-6);
+        assert!((f64::from(v.unsampled[1]) - 0.5).abs() < 1e-6);
+        // All of a region: 512/1024 each.
+        assert!(v.total.iter().all(|&t| (f64::from(t) - 0.5).abs() < 1e-6));
     }
 }

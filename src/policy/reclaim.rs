@@ -70,7 +70,10 @@ impl Clock {
             let mut acc = 0u8;
             for slot in from..self.hand + k {
                 if let Some(u) = mem.frames.get(slot) {
-                    acc |= mem.guests[u.guest as usize].pages[u.page as usize];
+                    // A sampled THP's visit reads only its ThpAux.
+                    if !(u.thp && mem.guests[u.guest as usize].thp_sampled) {
+                        acc |= mem.guests[u.guest as usize].pages[u.page as usize];
+                    }
                 }
             }
             std::hint::black_box(acc);
@@ -137,52 +140,59 @@ impl Clock {
         out
     }
 
-    /// A THP under the hand: second chance if any of its pages was touched,
-    /// otherwise split it into 4 KiB pages in place. Returns the split
-    /// pages' slots and page numbers.
+    /// A THP under the hand: second chance if it was touched since the
+    /// last look, otherwise split it into 4 KiB pages in place. Returns the
+    /// split pages' slots and page numbers.
     ///
-    /// In sampled mode a region keeps only some of its 512 pages; the others
-    /// are touched too, unseen. Their share of the guest's touches is known
-    /// from the workload's pattern, and the guest's real touches since the
-    /// last look from the engine's count (n): each landed on them with
-    /// probability `share`, so at least one did with probability
-    /// 1 − (1 − share)^n ≈ 1 − e^(−share·n). The region counts as referenced
-    /// with that probability when its sampled pages were not. Counting
+    /// When exact, a THP was touched when any of its pages was (the PMD's
+    /// accessed bit): plain second chance.
+    ///
+    /// In sampled mode a region keeps only some of its 512 pages, and the
+    /// others are touched too, unseen. The guest's touches are a stream of
+    /// independent draws from its pattern, so given n real touches since
+    /// the last look (the engine's count), each landed on the region with
+    /// its share of the pattern and at least one did with probability
+    /// 1 − (1 − share)^n ≈ 1 − e^(−share·n), whether the pages it landed on
+    /// are simulated or not. The visit draws that, reading only the THP's
+    /// [`ThpAux`] beside its slot (the sampled pages' own accessed bits are
+    /// one realisation of the same law and need not be read). Counting
     /// touches, not time, keeps a stalled guest's pace exact: in sampled
     /// mode one simulated fault stalls the guest 1/R real faults at once,
-    /// which no rate estimate over a short window follows. When exact every
-    /// page is simulated and this is plain second chance.
+    /// which no rate estimate over a short window follows.
+    ///
+    /// [`ThpAux`]: crate::model::frames::ThpAux
     fn visit_thp(&mut self, mem: &mut Memory, slot: usize, unit: Unit) -> Option<Vec<(usize, u64)>> {
         let guest = &mut mem.guests[unit.guest as usize];
-        let region = guest.region_of(unit.page);
-        let range = guest.region_range(region);
-        let mut referenced = false;
-        for p in range.clone() {
-            let st = &mut guest.pages[p as usize];
-            referenced |= *st & REFERENCED != 0;
-            *st &= !REFERENCED;
-        }
-        let touches = guest.touches;
-        if let Some(aux) = mem.frames.thp_aux_mut(slot) {
-            let n = (touches - aux.last_visit).max(0.0);
-            aux.last_visit = touches;
-            if !referenced {
-                let share = f64::from(aux.unsampled_share);
-                // A draw that depends only on the region and the sweep, so
-                // runs stay reproducible.
-                self.draws = self.draws.wrapping_add(1);
-                // Past share·n = 37, e^(−share·n) < 2^−53: 1 − e^(−share·n)
-                // rounds to 1.0 and every draw is below it. The usual case
-                // for a hot region, so skip the exponential and the hash.
-                // Otherwise x/(1 + x) ≤ 1 − e^(−x) ≤ x (from e^x ≥ 1 + x)
-                // settles most draws without the exponential either.
-                let x = share * n;
-                referenced = x > 37.0 || {
-                    let h = mix64(unit.page ^ (u64::from(unit.guest) << 40) ^ self.draws.wrapping_mul(0x9E37_79B9));
-                    let u = (h >> 11) as f64 / (1u64 << 53) as f64;
-                    u < x / (1.0 + x) || (u < x && u < -(-x).exp_m1())
-                };
+        let range = guest.region_range(guest.region_of(unit.page));
+        let referenced = if let Some(aux) = mem.frames.thp_aux_mut(slot) {
+            let n = (guest.touches - aux.last_visit).max(0.0);
+            aux.last_visit = guest.touches;
+            // A draw that depends only on the region and the sweep, so runs
+            // stay reproducible.
+            self.draws = self.draws.wrapping_add(1);
+            // Past x = share·n = 37, e^(−x) < 2^−53: 1 − e^(−x) rounds to
+            // 1.0 and every draw is below it. The usual case for a hot
+            // region, so skip the exponential and the hash. Otherwise
+            // x/(1 + x) ≤ 1 − e^(−x) ≤ x (from e^x ≥ 1 + x) settles most
+            // draws without the exponential either.
+            let x = f64::from(aux.share) * n;
+            std::mem::take(&mut aux.fresh) || x > 37.0 || {
+                let h = mix64(unit.page ^ (u64::from(unit.guest) << 40) ^ self.draws.wrapping_mul(0x9E37_79B9));
+                let u = (h >> 11) as f64 / (1u64 << 53) as f64;
+                u < x / (1.0 + x) || (u < x && u < -(-x).exp_m1())
             }
+        } else {
+            let mut referenced = false;
+            for p in range.clone() {
+                referenced |= guest.pages[p as usize] & REFERENCED != 0;
+            }
+            referenced
+        };
+        // The look clears the accessed bit (kept on the pages: the split
+        // pages start unreferenced, as the kernel's split copies the PMD's
+        // cleared young bit to every PTE).
+        for p in range {
+            guest.pages[p as usize] &= !REFERENCED;
         }
         if referenced {
             return None;

@@ -863,7 +863,14 @@ impl<'a> Engine<'a> {
         r.tlb_misses += misses_total;
         r.touches += i;
         if r.share > 0.0 {
-            r.touches_real += i as f64 / r.share;
+            // Each simulated touch is one real touch (on a sampled page);
+            // the touches on pages that are not sampled are a Poisson stream
+            // of (1 − share)·rate, counted at its mean: with thousands in a
+            // slice its spread is negligible, where scaling the simulated
+            // count by 1/share would add the simulated stream's own noise
+            // (sampled guests then drift apart in pace, and so in which of
+            // their regions still find memory free for a THP).
+            r.touches_real += i as f64 + (1.0 - r.share) * r.rate * done / 1e9;
             self.mem.guests[g].touches = r.touches_real;
         }
         let first_stall = self.first_touches_upto(g, now);
@@ -945,6 +952,12 @@ impl<'a> Engine<'a> {
             return at;
         }
         let span = k * slice;
+        // No simulated touch in these slices; the unsampled pages' touches
+        // go on (see `slice`).
+        if r.share > 0.0 {
+            r.touches_real += (1.0 - r.share) * r.rate * span / 1e9;
+            self.mem.guests[g].touches = r.touches_real;
+        }
         let exit_stall = r.small.exit_stall_per_s * span / 1e9;
         r.compute_ns += span;
         r.stall_ns += exit_stall;

@@ -585,9 +585,6 @@ impl<'a> Engine<'a> {
                     }
                     boot = t as u64;
                     self.mem.guests[g].pages.iter_mut().for_each(|s| *s &= !REFERENCED);
-                    for (_, aux) in self.mem.frames.thp_aux_of(g as u32) {
-                        aux.fresh = false;
-                    }
                 }
             }
         }
@@ -726,13 +723,7 @@ impl<'a> Engine<'a> {
                 .collect();
             ft.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
             self.runners[g].first_touches = ft;
-            let guest = &mut self.mem.guests[g];
-            if guest.thps > 0 {
-                for (u, aux) in self.mem.frames.thp_aux_of(g as u32) {
-                    aux.share = v.total[guest.region_of(u.page)];
-                }
-            }
-            guest.region_shares = v;
+            self.mem.guests[g].region_shares = v;
         }
         let r = &mut self.runners[g];
         r.sampler = sampler;
@@ -1089,11 +1080,9 @@ impl<'a> Engine<'a> {
         guest.region_touched[region] = size as u32;
         guest.huge += size;
         guest.thps += 1;
-        let aux = ThpAux {
-            last_visit: self.runners[g].touches_real,
-            share: guest.region_shares.total.get(region).copied().unwrap_or(0.0),
-            fresh: true,
-        };
+        // Prealloc's touches (the guest still starting) leave no accessed
+        // bit behind, as its 4 KiB pages' bits are cleared after it.
+        let aux = ThpAux { last_visit: self.runners[g].touches_real, fresh: guest.status != Status::Starting };
         let slot = self.mem.frames.insert(Unit { guest: g as u32, page: range.start, thp: true }, size);
         if let Some(a) = self.mem.frames.thp_aux_mut(slot as usize) {
             *a = aux;

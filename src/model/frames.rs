@@ -53,8 +53,6 @@ pub struct ThpAux {
     /// The guest's real touch count when the THP was made or reclaim last
     /// looked at it.
     pub last_visit: f64,
-    /// The share of the guest's touches that land on the region.
-    pub share: f32,
     /// Made since reclaim last looked: the touch that faulted it in set
     /// its accessed bit.
     pub fresh: bool,
@@ -91,13 +89,6 @@ impl Frames {
         self.thp_aux.get_mut(slot)
     }
 
-    /// The slots holding THPs of `guest`, with their [`ThpAux`], when kept.
-    pub fn thp_aux_of(&mut self, guest: u32) -> impl Iterator<Item = (Unit, &mut ThpAux)> {
-        self.slots.iter().zip(self.thp_aux.iter_mut()).filter_map(move |(&v, aux)| {
-            let u = (v != EMPTY).then(|| Unit::decode(v))?;
-            (u.thp && u.guest == guest).then_some((u, aux))
-        })
-    }
     pub fn total(&self) -> u64 {
         self.total
     }

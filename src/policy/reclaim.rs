@@ -163,7 +163,8 @@ impl Clock {
     /// [`ThpAux`]: crate::model::frames::ThpAux
     fn visit_thp(&mut self, mem: &mut Memory, slot: usize, unit: Unit) -> Option<Vec<(usize, u64)>> {
         let guest = &mut mem.guests[unit.guest as usize];
-        let range = guest.region_range(guest.region_of(unit.page));
+        let region = guest.region_of(unit.page);
+        let range = guest.region_range(region);
         let referenced = if let Some(aux) = mem.frames.thp_aux_mut(slot) {
             let n = (guest.touches - aux.last_visit).max(0.0);
             aux.last_visit = guest.touches;
@@ -175,7 +176,9 @@ impl Clock {
             // region, so skip the exponential and the hash. Otherwise
             // x/(1 + x) ≤ 1 − e^(−x) ≤ x (from e^x ≥ 1 + x) settles most
             // draws without the exponential either.
-            let x = f64::from(aux.share) * n;
+            // The shares are one table per group and phase, small enough
+            // to stay in cache.
+            let x = f64::from(guest.region_shares.total.get(region).copied().unwrap_or(0.0)) * n;
             std::mem::take(&mut aux.fresh) || x > 37.0 || {
                 let h = mix64(unit.page ^ (u64::from(unit.guest) << 40) ^ self.draws.wrapping_mul(0x9E37_79B9));
                 let u = (h >> 11) as f64 / (1u64 << 53) as f64;

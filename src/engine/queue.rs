@@ -23,6 +23,9 @@ pub struct EventQueue<E> {
     free: Vec<u32>,
     seq: u64,
     now: SimTime,
+    /// The root is an event already handed out by [`EventQueue::pop`],
+    /// kept in place for the next [`EventQueue::schedule`].
+    held: bool,
 }
 
 /// Scheduling before the current time would break causality.
@@ -35,7 +38,7 @@ pub struct PastEvent {
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
-        EventQueue { heap: Vec::new(), payloads: Vec::new(), free: Vec::new(), seq: 0, now: 0 }
+        EventQueue { heap: Vec::new(), payloads: Vec::new(), free: Vec::new(), seq: 0, now: 0, held: false }
     }
 }
 
@@ -47,6 +50,19 @@ impl<E> EventQueue<E> {
     pub fn schedule(&mut self, at: SimTime, event: E) -> Result<(), PastEvent> {
         if at < self.now {
             return Err(PastEvent { at, now: self.now });
+        }
+        if self.seq == SEQ_LIMIT {
+            self.renumber();
+        }
+        if std::mem::take(&mut self.held) {
+            // The root was handed out by `pop`: the new entry takes its
+            // place and slot, in one sift down.
+            let slot = self.heap[0] as u64 & SLOT_MASK;
+            self.payloads[slot as usize] = Some(event);
+            let key = (u128::from(at) << 64) | u128::from((self.seq << SLOT_BITS) | slot);
+            self.seq += 1;
+            self.sift_down(key);
+            return Ok(());
         }
         let slot = match self.free.pop() {
             Some(s) => {
@@ -60,9 +76,6 @@ impl<E> EventQueue<E> {
                 s
             }
         };
-        if self.seq == SEQ_LIMIT {
-            self.renumber();
-        }
         self.heap.push((u128::from(at) << 64) | u128::from((self.seq << SLOT_BITS) | slot));
         self.seq += 1;
         self.sift_up(self.heap.len() - 1);
@@ -70,33 +83,44 @@ impl<E> EventQueue<E> {
     }
 
     /// Time of the next event, if any.
-    pub fn peek_time(&self) -> Option<SimTime> {
+    pub fn peek_time(&mut self) -> Option<SimTime> {
+        self.release();
         self.heap.first().map(|&e| (e >> 64) as SimTime)
     }
 
+    /// Hand out the next event. Its entry stays at the root until the next
+    /// `schedule` takes its place (one sift down, where a pop and a push
+    /// take two: each guest slice schedules the next) or the next look at
+    /// the queue removes it. Anything scheduled is at or after now and
+    /// later in order, so it never sorts above the root.
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        let last = self.heap.pop()?;
-        let top = if self.heap.is_empty() {
-            last
-        } else {
-            let top = self.heap[0];
-            self.sift_down(last);
-            top
-        };
+        self.release();
+        let &top = self.heap.first()?;
         let t = (top >> 64) as SimTime;
         self.now = t;
-        let slot = (top as u64 & SLOT_MASK) as usize;
-        let e = self.payloads[slot].take().expect("each slot is popped once");
-        self.free.push(slot as u32);
+        let e = self.payloads[(top as u64 & SLOT_MASK) as usize].take().expect("each slot is popped once");
+        self.held = true;
         Some((t, e))
     }
 
+    /// Remove a handed-out root that no `schedule` replaced.
+    fn release(&mut self) {
+        if std::mem::take(&mut self.held) {
+            let slot = (self.heap[0] as u64 & SLOT_MASK) as u32;
+            let last = self.heap.pop().expect("a held root is in the heap");
+            if !self.heap.is_empty() {
+                self.sift_down(last);
+            }
+            self.free.push(slot);
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() - usize::from(self.held)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len() == 0
     }
 
     fn sift_up(&mut self, mut i: usize) {
@@ -188,14 +212,36 @@ mod tests {
             x ^= x << 17;
             x
         };
-        for (order, id) in (0..5000u32).enumerate() {
+        let mut order = 0usize;
+        for id in 0..5000u32 {
             let at = q.now() + next() % 50;
             q.schedule(at, id).unwrap();
             pending.push((at, order, id));
-            if next() % 3 == 0 {
-                pending.sort_unstable();
-                let want = pending.remove(0);
-                assert_eq!(q.pop(), Some((want.0, want.2)));
+            order += 1;
+            match next() % 6 {
+                0 | 1 => {
+                    pending.sort_unstable();
+                    let want = pending.remove(0);
+                    assert_eq!(q.pop(), Some((want.0, want.2)));
+                }
+                2 => {
+                    // A pop, then at once a new event (as a slice schedules
+                    // the next), which takes the popped root's place.
+                    pending.sort_unstable();
+                    let want = pending.remove(0);
+                    assert_eq!(q.pop(), Some((want.0, want.2)));
+                    let at = q.now() + next() % 50;
+                    q.schedule(at, id + 200_000).unwrap();
+                    pending.push((at, order, id + 200_000));
+                    order += 1;
+                }
+                3 => {
+                    // A pop with nothing scheduled after it.
+                    pending.sort_unstable();
+                    let want = pending.remove(0);
+                    assert_eq!(q.pop(), Some((want.0, want.2)));
+                }
+                _ => {}
             }
         }
         pending.sort_unstable();

@@ -59,11 +59,15 @@ pub struct Costs {
     /// CPU work of a swap-in beyond the device wait (fault entry, swap cache
     /// lookup, allocation, mapping); about 2 us.
     pub swapin_overhead_ns: f64,
-    /// ksmd's CPU time per page it scans: one XXH64 checksum of 4 KiB
-    /// (0.33 us at the 12.4 GB/s the reference C XXH64 reaches on 4 KiB
-    /// inputs, clownpriest/xxhash README, Broadwell i7 3.1 GHz) plus a tree
-    /// search of about 20 levels whose memcmp stops early, one cache miss
-    /// each (~35 ns): about 1 us.
+    /// ksmd's CPU time per page it scans (a checksum of the page, a page
+    /// table walk to find it, and searches of the stable and unstable
+    /// trees, each level a compare against another page): 5.7 us, measured
+    /// on this project's development machine (2 cores, kernel 6.18, itself
+    /// a KVM guest, so nested paging makes every walk dearer than on a bare
+    /// host) by `calibrate::ksm::measure`: ksmd's CPU time (schedstat) over
+    /// the pages it scanned of a region of distinct pages, 5.3, 6.8 and
+    /// 5.7 us per page at 64 MiB, 256 MiB and 1 GiB (median of five 1 s
+    /// windows each). A calibration file's `ksm_scan_page_ns` replaces it.
     pub ksm_scan_page_ns: f64,
 }
 
@@ -82,7 +86,7 @@ impl Default for Costs {
             fault_hugetlb_1g_ns: 100_000_000.0,
             copy_4k_ns: 1500.0,
             swapin_overhead_ns: 2000.0,
-            ksm_scan_page_ns: 1000.0,
+            ksm_scan_page_ns: 5700.0,
         }
     }
 }

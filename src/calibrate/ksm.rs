@@ -1,0 +1,200 @@
+//! ksmd's CPU time per page scanned, measured on this host.
+//!
+//! The model charges ksmd a fixed CPU time for every page it scans
+//! (`ksm_scan_page_ns`). Here ksmd scans a private test region and we
+//! divide the CPU time the kernel thread used (`/proc/<ksmd>/schedstat`,
+//! first field: nanoseconds on a CPU) by the pages it scanned
+//! (`/sys/kernel/mm/ksm/pages_scanned`) over the same window.
+//!
+//! The region is filled with distinct pages, the common case in a guest:
+//! each scan checksums the page and searches the stable and unstable
+//! trees, and nothing merges. While measuring, the advisor is off (it
+//! would move `pages_to_scan`) and `smart_scan` is off (it skips pages that
+//! did not merge before, which the model does not do); every KSM knob is
+//! put back as it was when the measurement ends, fails or is dropped.
+//!
+//! Needs root (the knobs are root-writable) and a kernel with KSM; other
+//! mergeable memory on the host is scanned too and counted alike.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const KSM: &str = "/sys/kernel/mm/ksm";
+
+/// The knobs this measurement changes, restored in this order (run last,
+/// so ksmd resumes with its old settings).
+const KNOBS: [&str; 5] = ["advisor_mode", "smart_scan", "pages_to_scan", "sleep_millisecs", "run"];
+
+/// One measurement.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KsmFigure {
+    /// ksmd CPU nanoseconds per page scanned: median, min and max over the
+    /// windows.
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub windows: usize,
+    pub pages_scanned: u64,
+    pub region_bytes: u64,
+    /// `pages_to_scan` and `sleep_millisecs` while measuring.
+    pub pages_to_scan: u64,
+    pub sleep_millisecs: u64,
+}
+
+/// The KSM knobs as found, written back on drop.
+struct Restore {
+    saved: Vec<(PathBuf, String)>,
+}
+
+impl Restore {
+    fn save(dir: &Path) -> Result<Restore, String> {
+        let mut saved = Vec::new();
+        for k in KNOBS {
+            let p = dir.join(k);
+            match fs::read_to_string(&p) {
+                Ok(v) => saved.push((p, selected(&v))),
+                // Older kernels lack the advisor and smart_scan.
+                Err(_) if k == "advisor_mode" || k == "smart_scan" => {}
+                Err(e) => return Err(format!("{}: {e}", p.display())),
+            }
+        }
+        Ok(Restore { saved })
+    }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        for (p, v) in &self.saved {
+            let _ = fs::write(p, v);
+        }
+    }
+}
+
+/// `[none] scan-time` → `none`; `100\n` → `100`.
+fn selected(v: &str) -> String {
+    let v = v.trim();
+    match (v.find('['), v.find(']')) {
+        (Some(a), Some(b)) if a < b => v[a + 1..b].to_string(),
+        _ => v.to_string(),
+    }
+}
+
+fn write(dir: &Path, knob: &str, value: &str) -> Result<(), String> {
+    let p = dir.join(knob);
+    fs::write(&p, value).map_err(|e| format!("cannot set {}: {e} (root is needed)", p.display()))
+}
+
+fn read_u64(p: &Path) -> Result<u64, String> {
+    let v = fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    v.trim().parse().map_err(|_| format!("{}: not a number: {:?}", p.display(), v.trim()))
+}
+
+/// The ksmd kernel thread's pid.
+fn ksmd_pid() -> Result<u32, String> {
+    let dir = fs::read_dir("/proc").map_err(|e| format!("/proc: {e}"))?;
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        if fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "ksmd") {
+            return Ok(pid);
+        }
+    }
+    Err("no ksmd thread in /proc".into())
+}
+
+/// Nanoseconds ksmd has run (`/proc/<pid>/schedstat`, first field).
+fn ksmd_cpu_ns(pid: u32) -> Result<u64, String> {
+    let p = PathBuf::from(format!("/proc/{pid}/schedstat"));
+    let v = fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+    v.split_whitespace()
+        .next()
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(|| format!("{}: unexpected content {:?}", p.display(), v.trim()))
+}
+
+/// Measure over `windows` windows of `window` each, on a region of
+/// `region_bytes` of distinct pages, after one full scan of warm-up.
+pub fn measure(region_bytes: u64, windows: usize, window: Duration) -> Result<KsmFigure, String> {
+    let dir = Path::new(KSM);
+    if !dir.join("run").exists() {
+        return Err(format!("{KSM} does not exist: this kernel has no KSM"));
+    }
+    let pid = ksmd_pid()?;
+    let pages = (region_bytes / 4096).max(1) as usize;
+    let mut region =
+        memmap2::MmapMut::map_anon(pages * 4096).map_err(|e| format!("mmap of {region_bytes} bytes: {e}"))?;
+    // Distinct pages: every 8 bytes a different value (splitmix64), so no
+    // two pages are alike and nothing merges.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for w in region.chunks_exact_mut(8) {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        w.copy_from_slice(&(z ^ (z >> 31)).to_ne_bytes());
+    }
+    let restore = Restore::save(dir)?;
+    // SAFETY: the range is this live mapping's, and MADV_MERGEABLE changes
+    // no content the program can see.
+    unsafe { rustix::mm::madvise(region.as_mut_ptr().cast(), region.len(), rustix::mm::Advice::LinuxMergeable) }
+        .map_err(|e| format!("madvise(MADV_MERGEABLE): {e}"))?;
+    if restore.saved.iter().any(|(p, _)| p.ends_with("advisor_mode")) {
+        write(dir, "advisor_mode", "none")?;
+    }
+    if restore.saved.iter().any(|(p, _)| p.ends_with("smart_scan")) {
+        write(dir, "smart_scan", "0")?;
+    }
+    // A pass over the region in about 100 ms at 1 ms sleeps: ksmd busy
+    // most of the time, the sleeps' share small.
+    let (to_scan, sleep_ms) = (((pages / 100).clamp(100, 100_000)) as u64, 1u64);
+    write(dir, "pages_to_scan", &to_scan.to_string())?;
+    write(dir, "sleep_millisecs", &sleep_ms.to_string())?;
+    write(dir, "run", "1")?;
+    // Warm-up: the first full scan builds the rmap items.
+    let full = read_u64(&dir.join("full_scans"))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read_u64(&dir.join("full_scans"))? < full + 2 {
+        if Instant::now() > deadline {
+            return Err("ksmd did not finish a full scan in 60 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut per_page = Vec::with_capacity(windows);
+    let mut scanned_total = 0;
+    for _ in 0..windows.max(1) {
+        let (c0, s0) = (ksmd_cpu_ns(pid)?, read_u64(&dir.join("pages_scanned"))?);
+        std::thread::sleep(window);
+        let (c1, s1) = (ksmd_cpu_ns(pid)?, read_u64(&dir.join("pages_scanned"))?);
+        let scanned = s1.saturating_sub(s0);
+        if scanned == 0 {
+            return Err("ksmd scanned no page in a measuring window".into());
+        }
+        scanned_total += scanned;
+        per_page.push(c1.saturating_sub(c0) as f64 / scanned as f64);
+    }
+    drop(restore);
+    drop(region);
+    per_page.sort_by(f64::total_cmp);
+    Ok(KsmFigure {
+        median: per_page[per_page.len() / 2],
+        min: per_page[0],
+        max: per_page[per_page.len() - 1],
+        windows: per_page.len(),
+        pages_scanned: scanned_total,
+        region_bytes: (pages * 4096) as u64,
+        pages_to_scan: to_scan,
+        sleep_millisecs: sleep_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selected_value_of_a_sysfs_knob() {
+        assert_eq!(selected("[none] scan-time\n"), "none");
+        assert_eq!(selected("none [scan-time]"), "scan-time");
+        assert_eq!(selected("100\n"), "100");
+    }
+}

@@ -254,6 +254,13 @@ pub fn table(summary: &Summary) -> String {
             k.ksmd_cpu_percent,
             k.cow_breaks
         );
+        if k.full_scans < 2 && k.pages_sharing == 0 && k.ksm_zero_pages == 0 {
+            let _ = writeln!(
+                o,
+                "      (a page merges only if unchanged since ksmd's last pass, so from the second full scan on: \
+                 a longer run, or more pages_to_scan, lets KSM save)"
+            );
+        }
     }
     let ballooned: u64 = summary.guests.iter().map(|g| g.balloon_peak_bytes).sum();
     if ballooned > 0 {

@@ -75,6 +75,34 @@ fn same_scenario_and_seed_write_identical_files() {
 }
 
 #[test]
+fn same_seed_with_ksm_and_balloons_writes_identical_files() {
+    // The same host with ksmd (ksmtuned steering it) merging guests of one
+    // image, and MoM moving balloons: both policies draw nothing random but
+    // act on the run's state, so they must not break the contract.
+    let yaml = SCENARIO
+        .replace(
+            "  ksm: { run: false }\n",
+            "  ksm: { run: true, policy: ksmtuned, interval: 200ms }\n  balloon: { policy: mom, interval: 200ms }\n",
+        )
+        .replace("    balloon: false\n", "    image: debian\n")
+        .replace("pattern: zipf(0.9) }", "pattern: zipf(0.9), shared: 40%, zero: 10% }");
+    assert!(yaml.contains("ksmtuned") && yaml.contains("image: debian"), "the edits applied");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("policies.yaml");
+    std::fs::write(&file, yaml).expect("write the scenario");
+    let a = run_cli(&file, &dir.path().join("a"), &[]);
+    let b = run_cli(&file, &dir.path().join("b"), &[]);
+    for (i, name) in ["summary.json", "timeseries.csv", "events.csv"].iter().enumerate() {
+        assert!(a[i] == b[i], "{name} differs between two runs with the same seed");
+    }
+    // KSM scanned and the balloons moved: the policies really ran.
+    let summary: serde_json::Value = serde_json::from_slice(&a[0]).expect("summary.json is JSON");
+    assert!(summary["host"]["ksm"]["pages_scanned"].as_u64().unwrap() > 0, "ksmd scanned");
+    let events = String::from_utf8_lossy(&a[2]);
+    assert!(events.contains(",balloon,"), "MoM moved a balloon:\n{events}");
+}
+
+#[test]
 fn a_different_seed_gives_a_different_run() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let file = write_scenario(dir.path());

@@ -93,6 +93,33 @@ overcommit host --scenario > host.yaml   # a host: section to start a scenario f
         #[arg(long)]
         scenario: bool,
     },
+    /// Measure this machine's page-fault, zeroing, memory-latency and copy costs, and write a calibration file
+    #[command(after_help = "Examples:\n  \
+overcommit calibrate --quick\n  \
+overcommit calibrate --size 2G --repeats 9 --out host.yaml\n  \
+overcommit run scenarios/quickstart.yaml --calibration output/calibration.yaml\n\n\
+Each figure is the median (with min and max) of --repeats fresh mappings after one warm-up, \
+touched one byte per 4 KiB page. Linux only.")]
+    Calibrate {
+        /// Where to write the calibration (default: output/calibration.yaml, or .json with --json)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Bytes per test mapping (at most half of MemAvailable)
+        #[arg(long, default_value = "1G")]
+        size: String,
+        /// Counted repeats of each measurement
+        #[arg(long)]
+        repeats: Option<usize>,
+        /// Smaller mappings and fewer repeats (256 MiB, 3)
+        #[arg(long)]
+        quick: bool,
+        /// Write JSON instead of YAML (the same content)
+        #[arg(long)]
+        json: bool,
+        /// Also time ksmd's CPU per scanned page (needs root; KSM knobs are put back)
+        #[arg(long)]
+        ksm: bool,
+    },
     /// Print a shell completion script
     #[command(after_help = "Examples:\n  \
 overcommit completions bash > ~/.local/share/bash-completion/completions/overcommit\n  \
@@ -172,7 +199,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             for note in overcommit::engine::unmodelled(s) {
                 let _ = writeln!(std::io::stderr(), "note: {note}");
             }
-            let cfg = overcommit::engine::RunConfig { seed, sample_rate: rate, costs, ..Default::default() };
+            let cfg = overcommit::engine::RunConfig {
+                seed,
+                sample_rate: rate,
+                costs,
+                calibration: cal_path.as_ref().map(|p| p.display().to_string()),
+                ..Default::default()
+            };
             let dir = out_dir.unwrap_or_else(|| PathBuf::from("output").join(&s.name));
             let mut record = overcommit::engine::Recorder::default();
             let started = std::time::Instant::now();
@@ -244,6 +277,41 @@ fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 write!(out, "{}", report.render_text())?;
             }
+        }
+        Command::Calibrate { out: file, size, repeats, quick, json, ksm } => {
+            let bad = |message: String| Failure { code: EXIT_BAD_INPUT, message: format!("error: {message}") };
+            let mut o =
+                if quick { overcommit::calibrate::Options::quick() } else { overcommit::calibrate::Options::default() };
+            if !quick || size != "1G" {
+                o.size = overcommit::units::ByteSize::parse(&size)
+                    .map_err(|e| bad(format!("--size {size:?}: {e}")))?
+                    .bytes();
+            }
+            if o.size < 4 << 20 {
+                return Err(bad(format!("--size {size:?}: at least 4M, so the mappings hold huge pages")));
+            }
+            if let Some(r) = repeats {
+                if r == 0 {
+                    return Err(bad("--repeats 0: at least one repeat".into()));
+                }
+                o.repeats = r;
+            }
+            o.ksm = ksm;
+            let cal = overcommit::calibrate::calibrate(&o)
+                .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: {e}") })?;
+            let file = file.unwrap_or_else(|| {
+                PathBuf::from(if json { "output/calibration.json" } else { "output/calibration.yaml" })
+            });
+            let (dir, name) = (
+                file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")),
+                file.file_name()
+                    .and_then(|n| n.to_str())
+                    .ok_or_else(|| bad(format!("--out {}: not a file name", file.display())))?,
+            );
+            let body = if json { cal.to_json() } else { cal.to_yaml() };
+            overcommit::report::run::write_atomically(dir, &[(name, body.into_bytes())])?;
+            write!(out, "{}", cal.render_text())?;
+            writeln!(out, "\nwrote {}", file.display())?;
         }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "overcommit", &mut out);

@@ -1,0 +1,324 @@
+//! `overcommit calibrate`: measure this machine and write a calibration
+//! file that `run --calibration` reads (see `latency::calibration`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::measure::{self, FaultKind, Spread};
+
+/// What to measure, and how much.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Bytes per fault-timing mapping (and the pointer chase's buffer).
+    pub size: u64,
+    /// Counted repeats (one more warms up).
+    pub repeats: usize,
+    /// Time ksmd's CPU per scanned page (changes KSM knobs, put back after).
+    pub ksm: bool,
+}
+
+impl Options {
+    /// `--quick`: a smaller size and fewer repeats.
+    pub fn quick() -> Options {
+        Options { size: 256 << 20, repeats: 3, ksm: false }
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { size: 1 << 30, repeats: 7, ksm: false }
+    }
+}
+
+/// A figure, or why there is none.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Figure {
+    Fault { median: f64, min: f64, max: f64, unit: &'static str },
+    Thp { median: f64, min: f64, max: f64, unit: &'static str, huge_share: f64 },
+    Unavailable { unavailable: String },
+}
+
+/// The measurements and the conditions they were taken in.
+#[derive(Debug, Clone, Serialize)]
+pub struct Calibration {
+    pub conditions: Conditions,
+    pub fault_ns: BTreeMap<&'static str, Figure>,
+    pub zeroing_gbps: Spread,
+    pub dram_latency_ns: BTreeMap<&'static str, f64>,
+    pub copy_4k_ns: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ksm_scan_page_ns: Option<Figure>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Conditions {
+    pub kernel: String,
+    pub cpu_model: String,
+    pub thp_mode: String,
+    /// The `hypervisor` CPU flag: this machine is itself a guest.
+    pub virtual_machine: bool,
+    pub hugepages_2m_total: u64,
+    pub hugepages_2m_free: u64,
+    pub hugepages_1g_total: u64,
+    pub hugepages_1g_free: u64,
+    pub size_bytes: u64,
+    pub repeats: usize,
+}
+
+fn read(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+}
+
+fn pool(kb: u64, what: &str) -> u64 {
+    read(&format!("/sys/kernel/mm/hugepages/hugepages-{kb}kB/{what}")).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn conditions(o: &Options) -> Conditions {
+    let cpuinfo = read("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or_else(|| "unknown".to_string(), |m| m.trim().to_string());
+    let flags = cpuinfo.lines().find(|l| l.starts_with("flags")).unwrap_or("");
+    let thp = read("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+    let thp_mode = match (thp.find('['), thp.find(']')) {
+        (Some(a), Some(b)) if a < b => thp[a + 1..b].to_string(),
+        _ => "unknown".into(),
+    };
+    Conditions {
+        kernel: read("/proc/sys/kernel/osrelease").unwrap_or_else(|| "unknown".into()),
+        cpu_model: model,
+        thp_mode,
+        virtual_machine: flags.split_whitespace().any(|f| f == "hypervisor"),
+        hugepages_2m_total: pool(2048, "nr_hugepages"),
+        hugepages_2m_free: pool(2048, "free_hugepages"),
+        hugepages_1g_total: pool(1_048_576, "nr_hugepages"),
+        hugepages_1g_free: pool(1_048_576, "free_hugepages"),
+        size_bytes: o.size,
+        repeats: o.repeats,
+    }
+}
+
+/// Time `kind` faults `repeats` times after a warm-up.
+fn faults(kind: FaultKind, bytes: usize, repeats: usize) -> Result<(Spread, f64), String> {
+    let mut v = Vec::new();
+    let mut share = Vec::new();
+    for i in 0..=repeats {
+        let s = measure::fault_once(kind, bytes).map_err(|e| e.to_string())?;
+        if i > 0 {
+            v.push(s.ns_per_fault);
+            share.push(s.huge_share);
+        }
+    }
+    let share = share.iter().sum::<f64>() / share.len() as f64;
+    Ok((Spread::of(v), share))
+}
+
+/// MemAvailable in bytes.
+pub fn mem_available() -> Option<u64> {
+    let text = read("/proc/meminfo")?;
+    let kb: u64 = text.lines().find(|l| l.starts_with("MemAvailable:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Measure. Refuses a size above half of MemAvailable.
+pub fn calibrate(o: &Options) -> Result<Calibration, String> {
+    if let Some(avail) = mem_available()
+        && o.size > avail / 2
+    {
+        return Err(format!(
+            "--size {} is more than half of MemAvailable ({}): choose a smaller size",
+            crate::units::ByteSize(o.size),
+            crate::units::ByteSize(avail)
+        ));
+    }
+    let cond = conditions(o);
+    let size = o.size as usize;
+    let mut warnings = Vec::new();
+    if cond.virtual_machine {
+        warnings.push(
+            "this machine is itself a virtual machine: nested paging makes faults and page walks dearer than on a bare host"
+                .to_string(),
+        );
+    }
+    let mut fault_ns = BTreeMap::new();
+    let (f4k, _) = faults(FaultKind::Page4k, size, o.repeats)?;
+    fault_ns.insert("page_4k", Figure::Fault { median: f4k.median, min: f4k.min, max: f4k.max, unit: "ns per fault" });
+    let thp = if cond.thp_mode == "never" {
+        Figure::Unavailable { unavailable: "THP is `never` on this host".into() }
+    } else {
+        match faults(FaultKind::Thp, size, o.repeats) {
+            Ok((s, share)) => {
+                if share < 0.9 {
+                    warnings.push(format!(
+                        "only {:.0}% of the THP test mapping was backed by huge pages (AnonHugePages): the THP figure mixes in 4 KiB faults",
+                        share * 100.0
+                    ));
+                }
+                Figure::Thp { median: s.median, min: s.min, max: s.max, unit: "ns per fault", huge_share: share }
+            }
+            Err(e) => Figure::Unavailable { unavailable: e },
+        }
+    };
+    fault_ns.insert("thp_2m", thp);
+    for (key, kind, free, page) in [
+        ("hugetlb_2m", FaultKind::Hugetlb2m, cond.hugepages_2m_free, 2u64 << 20),
+        ("hugetlb_1g", FaultKind::Hugetlb1g, cond.hugepages_1g_free, 1 << 30),
+    ] {
+        // As many pages as the pool has free, up to the size (at least one).
+        let n = (o.size / page).max(1).min(free);
+        let fig = if n == 0 {
+            Figure::Unavailable { unavailable: format!("no free pages in the {} pool", crate::units::ByteSize(page)) }
+        } else {
+            match faults(kind, (n * page) as usize, o.repeats) {
+                Ok((s, _)) => Figure::Fault { median: s.median, min: s.min, max: s.max, unit: "ns per fault" },
+                Err(e) => Figure::Unavailable { unavailable: e },
+            }
+        };
+        fault_ns.insert(key, fig);
+    }
+    let zeroing = measure::zeroing_gbps(size.min(256 << 20), o.repeats).map_err(|e| e.to_string())?;
+    let loads = 2_000_000;
+    let mut dram = BTreeMap::new();
+    dram.insert("page_4k", measure::pointer_chase(size, false, loads, 7).map_err(|e| e.to_string())?);
+    dram.insert("thp_2m", measure::pointer_chase(size, true, loads, 7).map_err(|e| e.to_string())?);
+    let copy = measure::copy_4k_ns(size.min(256 << 20), 200_000, 11).map_err(|e| e.to_string())?;
+    let ksm = if o.ksm {
+        Some(match super::ksm::measure(o.size.min(256 << 20), o.repeats.max(3), Duration::from_secs(1)) {
+            Ok(k) => {
+                Figure::Fault { median: k.median, min: k.min, max: k.max, unit: "ns of ksmd CPU per page scanned" }
+            }
+            Err(e) => Figure::Unavailable { unavailable: e },
+        })
+    } else {
+        None
+    };
+    Ok(Calibration {
+        conditions: cond,
+        fault_ns,
+        zeroing_gbps: zeroing,
+        dram_latency_ns: dram,
+        copy_4k_ns: copy,
+        ksm_scan_page_ns: ksm,
+        warnings,
+    })
+}
+
+impl Calibration {
+    pub fn to_yaml(&self) -> String {
+        let body = serde_saphyr::to_string(self).expect("a calibration serialises");
+        format!("# overcommit calibration: costs measured on this host (run --calibration FILE)\n{body}")
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a calibration serialises") + "\n"
+    }
+
+    /// The human table: each figure with what it means.
+    pub fn render_text(&self) -> String {
+        let c = &self.conditions;
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "host      {} on kernel {}, THP {}{}",
+            c.cpu_model,
+            c.kernel,
+            c.thp_mode,
+            if c.virtual_machine { ", itself a virtual machine" } else { "" }
+        );
+        let _ = writeln!(
+            o,
+            "measured  {} mappings, median of {} repeats after a warm-up\n",
+            crate::units::ByteSize(c.size_bytes),
+            c.repeats
+        );
+        let line = |o: &mut String, what: &str, fig: &Figure, per: usize, meaning: &str| {
+            let value = match fig {
+                Figure::Fault { median, min, max, .. } | Figure::Thp { median, min, max, .. } => {
+                    let per4k = median / (per / 4096) as f64;
+                    format!("{median:>12.0} ns ({min:.0}..{max:.0}), {per4k:.0} ns per 4 KiB")
+                }
+                Figure::Unavailable { unavailable } => format!("unavailable: {unavailable}"),
+            };
+            let _ = writeln!(o, "{what:<22} {value}\n{:<22} {meaning}", "");
+        };
+        line(
+            &mut o,
+            "fault 4 KiB",
+            &self.fault_ns["page_4k"],
+            4096,
+            "first touch of an anonymous 4 KiB page: allocate, zero, map",
+        );
+        line(
+            &mut o,
+            "fault THP 2 MiB",
+            &self.fault_ns["thp_2m"],
+            2 << 20,
+            "first touch of a 2 MiB-aligned MADV_HUGEPAGE region: 512 pages in one fault",
+        );
+        line(
+            &mut o,
+            "fault hugetlb 2 MiB",
+            &self.fault_ns["hugetlb_2m"],
+            2 << 20,
+            "first touch of a page from the 2 MiB hugetlb pool",
+        );
+        line(
+            &mut o,
+            "fault hugetlb 1 GiB",
+            &self.fault_ns["hugetlb_1g"],
+            1 << 30,
+            "first touch of a page from the 1 GiB hugetlb pool",
+        );
+        let z = &self.zeroing_gbps;
+        let _ = writeln!(
+            o,
+            "{:<22} {:>12.1} GB/s ({:.1}..{:.1}), {:.0} ns per 4 KiB\n{:<22} memset over memory already faulted: the floor under any fault's zeroing",
+            "zeroing",
+            z.median,
+            z.min,
+            z.max,
+            4096.0 / z.median,
+            ""
+        );
+        let (d4, dh) = (self.dram_latency_ns["page_4k"], self.dram_latency_ns["thp_2m"]);
+        let _ = writeln!(
+            o,
+            "{:<22} {:>12.1} ns with 4 KiB pages, {:.1} ns with THP\n{:<22} a dependent random chase far beyond 4 KiB TLB reach: the difference ({:.1} ns) is the page walk",
+            "memory latency",
+            d4,
+            dh,
+            "",
+            d4 - dh
+        );
+        let _ = writeln!(
+            o,
+            "{:<22} {:>12.0} ns\n{:<22} one 4 KiB page copied (a copy-on-write break's copy)",
+            "copy 4 KiB", self.copy_4k_ns, ""
+        );
+        if let Some(k) = &self.ksm_scan_page_ns {
+            match k {
+                Figure::Fault { median, .. } | Figure::Thp { median, .. } => {
+                    let _ = writeln!(
+                        o,
+                        "{:<22} {:>12.0} ns\n{:<22} ksmd's CPU time per page it scans",
+                        "ksmd per page", median, ""
+                    );
+                }
+                Figure::Unavailable { unavailable } => {
+                    let _ = writeln!(o, "{:<22} unavailable: {unavailable}", "ksmd per page");
+                }
+            }
+        }
+        for w in &self.warnings {
+            let _ = writeln!(o, "warning: {w}");
+        }
+        o
+    }
+}

@@ -52,11 +52,14 @@ pub struct RunConfig {
     /// Length of a guest's touch slice.
     pub slice_ns: u64,
     pub costs: Costs,
+    /// The calibration file `costs` came from (`None`: the defaults),
+    /// recorded in the summary.
+    pub calibration: Option<String>,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { seed: None, sample_rate: None, slice_ns: 1_000_000, costs: Costs::default() }
+        RunConfig { seed: None, sample_rate: None, slice_ns: 1_000_000, costs: Costs::default(), calibration: None }
     }
 }
 
@@ -1602,6 +1605,7 @@ impl<'a> Engine<'a> {
             seed: self.seed,
             duration_s: s.duration.as_secs_f64(),
             sample_rate: self.rate,
+            calibration: self.cfg.calibration.clone(),
             notes: unmodelled(s),
             host: HostSummary {
                 ram_bytes: h.ram.bytes(),

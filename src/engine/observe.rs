@@ -144,6 +144,9 @@ pub struct Summary {
     /// Share of pages simulated (1 = page-exact; below 1, spatial sampling
     /// and counts scaled by its inverse).
     pub sample_rate: f64,
+    /// The calibration file whose costs the run used (`null`: the built-in
+    /// defaults, each with its source in `latency`).
+    pub calibration: Option<String>,
     /// What of the scenario this run did not play.
     pub notes: Vec<String>,
     pub host: HostSummary,

@@ -155,4 +155,12 @@ ksm_scan_page_ns: { median: 750 }
             "cal.yaml:2:22: fault_ns.page_4k: expected a number of nanoseconds, found \"fast\""
         );
     }
+
+    #[test]
+    fn the_shipped_default_calibration_is_the_built_in_costs() {
+        // calibrations/default.yaml restates the defaults (each with its
+        // source there): loading it must change nothing.
+        let text = include_str!("../../calibrations/default.yaml");
+        assert_eq!(from_str(text, "default.yaml", Costs::default()).unwrap(), Costs::default());
+    }
 }

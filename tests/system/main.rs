@@ -4,6 +4,7 @@
 //! what it changed, and skips with a message where it cannot run (not
 //! root, no KSM, not Linux).
 
+mod calibrate;
 mod ksm;
 
 /// Held by every test here for its whole run.

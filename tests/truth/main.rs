@@ -4,6 +4,7 @@
 //! its expected number comes from.
 
 mod balloon;
+mod calibration;
 mod conservation;
 mod determinism;
 mod ksm;

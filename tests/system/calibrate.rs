@@ -1,0 +1,126 @@
+//! `calibrate`'s measurements against independent ones taken in this test,
+//! on the same machine in the same minute, and against physical sense.
+
+#![cfg(target_os = "linux")]
+
+use overcommit::calibrate::measure::{self, FaultKind};
+use std::time::Instant;
+
+const SIZE: usize = 128 << 20;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// First-touch nanoseconds per page of `bytes`, timed here through another
+/// path: a memmap2 anonymous map, advised with rustix, written through a
+/// slice at each page's last byte.
+fn independent_once(bytes: usize, thp: bool) -> f64 {
+    let page = if thp { 2 << 20 } else { 4096 };
+    // Over-allocate so a 2 MiB-aligned window exists, and touch only it.
+    let mut m = memmap2::MmapMut::map_anon(bytes + (2 << 20)).expect("anonymous map");
+    let start = (2 << 20) - (m.as_ptr() as usize % (2 << 20));
+    let advice = if thp { rustix::mm::Advice::LinuxHugepage } else { rustix::mm::Advice::LinuxNoHugepage };
+    // SAFETY: the whole live mapping; advice changes no content.
+    unsafe { rustix::mm::madvise(m.as_mut_ptr().cast(), m.len(), advice) }.expect("madvise");
+    let window = &mut m[start..start + bytes];
+    let t = Instant::now();
+    for chunk in window.chunks_mut(4096) {
+        chunk[4095] = 7;
+    }
+    let ns = t.elapsed().as_nanos() as f64;
+    std::hint::black_box(&window[0]);
+    ns / (bytes / page) as f64
+}
+
+/// Medians of calibrate's timing and the independent one, taken in turns
+/// (so a neighbour's load on a shared machine falls on both), after a
+/// warm-up of each; and the THP share calibrate saw.
+fn both(kind: FaultKind) -> (f64, f64, f64) {
+    let (mut ours, mut theirs, mut share) = (Vec::new(), Vec::new(), 1.0);
+    for i in 0..8 {
+        let s = measure::fault_once(kind, SIZE).expect("fault timing");
+        let t = independent_once(SIZE, kind == FaultKind::Thp);
+        if i > 0 {
+            ours.push(s.ns_per_fault);
+            theirs.push(t);
+            share = s.huge_share;
+        }
+    }
+    (median(ours), median(theirs), share)
+}
+
+fn calibrated(kind: FaultKind) -> (f64, f64) {
+    let mut v = Vec::new();
+    let mut share = 0.0;
+    for i in 0..6 {
+        let s = measure::fault_once(kind, SIZE).expect("fault timing");
+        if i > 0 {
+            v.push(s.ns_per_fault);
+            share = s.huge_share;
+        }
+    }
+    (median(v), share)
+}
+
+fn thp_enabled() -> bool {
+    std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").is_ok_and(|t| !t.contains("[never]"))
+}
+
+#[test]
+fn fault_costs_agree_with_an_independent_timing_within_25_percent() {
+    // Truth: the same faults timed by other code in the same minute; the
+    // issue's bound is ±25%.
+    let _guard = crate::LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let (ours, theirs, _) = both(FaultKind::Page4k);
+    assert!((ours / theirs - 1.0).abs() <= 0.25, "4 KiB: calibrate {ours:.0} ns, independent {theirs:.0} ns");
+    if !thp_enabled() {
+        eprintln!("skipped the THP half: THP is `never` here");
+        return;
+    }
+    let (ours, theirs, share) = both(FaultKind::Thp);
+    if share < 0.9 {
+        eprintln!("skipped the THP half: only {:.0}% of the mapping got huge pages", share * 100.0);
+        return;
+    }
+    assert!((ours / theirs - 1.0).abs() <= 0.25, "THP: calibrate {ours:.0} ns, independent {theirs:.0} ns");
+}
+
+#[test]
+fn huge_faults_cost_less_per_4k_but_no_less_than_zeroing() {
+    // Physical sense: a THP fault does one fault's bookkeeping for 512
+    // pages, so per 4 KiB it is cheaper than a 4 KiB fault; but it zeroes
+    // 2 MiB, so it cannot beat memset over the same bytes.
+    let _guard = crate::LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if !thp_enabled() {
+        eprintln!("skipped: THP is `never` here");
+        return;
+    }
+    let (small, _) = calibrated(FaultKind::Page4k);
+    let (huge, share) = calibrated(FaultKind::Thp);
+    if share < 0.9 {
+        eprintln!("skipped: only {:.0}% of the mapping got huge pages", share * 100.0);
+        return;
+    }
+    let zero = measure::zeroing_gbps(SIZE, 3).expect("zeroing").max;
+    let huge_per_4k = huge / 512.0;
+    let zero_per_4k = 4096.0 / zero;
+    assert!(huge_per_4k < small, "THP {huge_per_4k:.0} ns per 4 KiB against 4 KiB faults at {small:.0} ns");
+    assert!(huge_per_4k >= zero_per_4k, "THP {huge_per_4k:.0} ns per 4 KiB below zeroing's {zero_per_4k:.0} ns");
+}
+
+#[test]
+fn the_chase_is_slower_on_4k_pages_than_on_huge_pages() {
+    // 512 MiB is far beyond any 4 KiB TLB's reach (1.5k-3k entries: 6-12
+    // MiB) and within 2 MiB pages' (3-6 GiB): 4 KiB pages add a walk to
+    // nearly every load.
+    let _guard = crate::LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if !thp_enabled() {
+        eprintln!("skipped: THP is `never` here");
+        return;
+    }
+    let small = measure::pointer_chase(512 << 20, false, 1_000_000, 3).expect("chase");
+    let huge = measure::pointer_chase(512 << 20, true, 1_000_000, 3).expect("chase");
+    assert!(small > huge, "4 KiB {small:.1} ns against THP {huge:.1} ns per load");
+}

@@ -119,6 +119,10 @@ touched one byte per 4 KiB page. Linux only.")]
         /// Also time ksmd's CPU per scanned page (needs root; KSM knobs are put back)
         #[arg(long)]
         ksm: bool,
+        /// As root, grow the hugetlb pools (vm.nr_hugepages and the 1 GiB pool) for the
+        /// hugetlb tests; their sizes are put back after, also on error, Ctrl-C or SIGTERM
+        #[arg(long)]
+        reserve_hugepages: bool,
     },
     /// Print a shell completion script
     #[command(after_help = "Examples:\n  \
@@ -278,7 +282,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 write!(out, "{}", report.render_text())?;
             }
         }
-        Command::Calibrate { out: file, size, repeats, quick, json, ksm } => {
+        Command::Calibrate { out: file, size, repeats, quick, json, ksm, reserve_hugepages } => {
             let bad = |message: String| Failure { code: EXIT_BAD_INPUT, message: format!("error: {message}") };
             let mut o =
                 if quick { overcommit::calibrate::Options::quick() } else { overcommit::calibrate::Options::default() };
@@ -297,6 +301,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 o.repeats = r;
             }
             o.ksm = ksm;
+            o.reserve_hugepages = reserve_hugepages;
+            if ksm || reserve_hugepages {
+                overcommit::calibrate::restore::restore_on_signals()
+                    .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: {e}") })?;
+            }
             let cal = overcommit::calibrate::calibrate(&o)
                 .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: {e}") })?;
             let file = file.unwrap_or_else(|| {

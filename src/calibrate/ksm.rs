@@ -18,13 +18,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+
+use super::restore::Settings;
 use std::time::{Duration, Instant};
 
 const KSM: &str = "/sys/kernel/mm/ksm";
-
-/// The knobs this measurement changes, restored in this order (run last,
-/// so ksmd resumes with its old settings).
-const KNOBS: [&str; 5] = ["advisor_mode", "smart_scan", "pages_to_scan", "sleep_millisecs", "run"];
 
 /// One measurement.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -40,49 +38,6 @@ pub struct KsmFigure {
     /// `pages_to_scan` and `sleep_millisecs` while measuring.
     pub pages_to_scan: u64,
     pub sleep_millisecs: u64,
-}
-
-/// The KSM knobs as found, written back on drop.
-struct Restore {
-    saved: Vec<(PathBuf, String)>,
-}
-
-impl Restore {
-    fn save(dir: &Path) -> Result<Restore, String> {
-        let mut saved = Vec::new();
-        for k in KNOBS {
-            let p = dir.join(k);
-            match fs::read_to_string(&p) {
-                Ok(v) => saved.push((p, selected(&v))),
-                // Older kernels lack the advisor and smart_scan.
-                Err(_) if k == "advisor_mode" || k == "smart_scan" => {}
-                Err(e) => return Err(format!("{}: {e}", p.display())),
-            }
-        }
-        Ok(Restore { saved })
-    }
-}
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        for (p, v) in &self.saved {
-            let _ = fs::write(p, v);
-        }
-    }
-}
-
-/// `[none] scan-time` → `none`; `100\n` → `100`.
-fn selected(v: &str) -> String {
-    let v = v.trim();
-    match (v.find('['), v.find(']')) {
-        (Some(a), Some(b)) if a < b => v[a + 1..b].to_string(),
-        _ => v.to_string(),
-    }
-}
-
-fn write(dir: &Path, knob: &str, value: &str) -> Result<(), String> {
-    let p = dir.join(knob);
-    fs::write(&p, value).map_err(|e| format!("cannot set {}: {e} (root is needed)", p.display()))
 }
 
 fn read_u64(p: &Path) -> Result<u64, String> {
@@ -133,23 +88,27 @@ pub fn measure(region_bytes: u64, windows: usize, window: Duration) -> Result<Ks
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         w.copy_from_slice(&(z ^ (z >> 31)).to_ne_bytes());
     }
-    let restore = Restore::save(dir)?;
+    // Every knob this changes is put back when `settings` goes, whatever
+    // happens; `run` last of all (changes are undone last first).
+    let mut settings = Settings::new();
+    settings.keep(&dir.join("run")).map_err(|e| format!("{e} (root is needed)"))?;
     // SAFETY: the range is this live mapping's, and MADV_MERGEABLE changes
     // no content the program can see.
     unsafe { rustix::mm::madvise(region.as_mut_ptr().cast(), region.len(), rustix::mm::Advice::LinuxMergeable) }
         .map_err(|e| format!("madvise(MADV_MERGEABLE): {e}"))?;
-    if restore.saved.iter().any(|(p, _)| p.ends_with("advisor_mode")) {
-        write(dir, "advisor_mode", "none")?;
+    // Older kernels lack the advisor and smart_scan.
+    if dir.join("advisor_mode").exists() {
+        settings.set(&dir.join("advisor_mode"), "none")?;
     }
-    if restore.saved.iter().any(|(p, _)| p.ends_with("smart_scan")) {
-        write(dir, "smart_scan", "0")?;
+    if dir.join("smart_scan").exists() {
+        settings.set(&dir.join("smart_scan"), "0")?;
     }
     // A pass over the region in about 100 ms at 1 ms sleeps: ksmd busy
     // most of the time, the sleeps' share small.
     let (to_scan, sleep_ms) = (((pages / 100).clamp(100, 100_000)) as u64, 1u64);
-    write(dir, "pages_to_scan", &to_scan.to_string())?;
-    write(dir, "sleep_millisecs", &sleep_ms.to_string())?;
-    write(dir, "run", "1")?;
+    settings.set(&dir.join("pages_to_scan"), &to_scan.to_string())?;
+    settings.set(&dir.join("sleep_millisecs"), &sleep_ms.to_string())?;
+    settings.set(&dir.join("run"), "1")?;
     // Warm-up: the first full scan builds the rmap items.
     let full = read_u64(&dir.join("full_scans"))?;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -172,7 +131,7 @@ pub fn measure(region_bytes: u64, windows: usize, window: Duration) -> Result<Ks
         scanned_total += scanned;
         per_page.push(c1.saturating_sub(c0) as f64 / scanned as f64);
     }
-    drop(restore);
+    drop(settings);
     drop(region);
     per_page.sort_by(f64::total_cmp);
     Ok(KsmFigure {
@@ -185,16 +144,4 @@ pub fn measure(region_bytes: u64, windows: usize, window: Duration) -> Result<Ks
         pages_to_scan: to_scan,
         sleep_millisecs: sleep_ms,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn selected_value_of_a_sysfs_knob() {
-        assert_eq!(selected("[none] scan-time\n"), "none");
-        assert_eq!(selected("none [scan-time]"), "scan-time");
-        assert_eq!(selected("100\n"), "100");
-    }
 }

@@ -9,6 +9,8 @@ pub mod ksm;
 #[cfg(target_os = "linux")]
 pub mod measure;
 #[cfg(target_os = "linux")]
+pub mod restore;
+#[cfg(target_os = "linux")]
 mod run;
 #[cfg(target_os = "linux")]
 pub use run::{Calibration, Figure, Options, calibrate};

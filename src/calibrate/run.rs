@@ -18,18 +18,21 @@ pub struct Options {
     pub repeats: usize,
     /// Time ksmd's CPU per scanned page (changes KSM knobs, put back after).
     pub ksm: bool,
+    /// With root, grow the hugetlb pools for the hugetlb tests and put
+    /// their sizes back after.
+    pub reserve_hugepages: bool,
 }
 
 impl Options {
     /// `--quick`: a smaller size and fewer repeats.
     pub fn quick() -> Options {
-        Options { size: 256 << 20, repeats: 3, ksm: false }
+        Options { size: 256 << 20, repeats: 3, ksm: false, reserve_hugepages: false }
     }
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { size: 1 << 30, repeats: 7, ksm: false }
+        Options { size: 1 << 30, repeats: 7, ksm: false, reserve_hugepages: false }
     }
 }
 
@@ -68,6 +71,10 @@ pub struct Conditions {
     pub hugepages_1g_free: u64,
     pub size_bytes: u64,
     pub repeats: usize,
+    /// Pages `--reserve-hugepages` added to each pool for the test (the
+    /// pools' sizes were put back after).
+    pub hugepages_2m_reserved: u64,
+    pub hugepages_1g_reserved: u64,
 }
 
 fn read(path: &str) -> Option<String> {
@@ -102,6 +109,8 @@ fn conditions(o: &Options) -> Conditions {
         hugepages_1g_free: pool(1_048_576, "free_hugepages"),
         size_bytes: o.size,
         repeats: o.repeats,
+        hugepages_2m_reserved: 0,
+        hugepages_1g_reserved: 0,
     }
 }
 
@@ -138,7 +147,7 @@ pub fn calibrate(o: &Options) -> Result<Calibration, String> {
             crate::units::ByteSize(avail)
         ));
     }
-    let cond = conditions(o);
+    let mut cond = conditions(o);
     let size = o.size as usize;
     let mut warnings = Vec::new();
     if cond.virtual_machine {
@@ -167,21 +176,68 @@ pub fn calibrate(o: &Options) -> Result<Calibration, String> {
         }
     };
     fault_ns.insert("thp_2m", thp);
-    for (key, kind, free, page) in [
-        ("hugetlb_2m", FaultKind::Hugetlb2m, cond.hugepages_2m_free, 2u64 << 20),
-        ("hugetlb_1g", FaultKind::Hugetlb1g, cond.hugepages_1g_free, 1 << 30),
-    ] {
-        // As many pages as the pool has free, up to the size (at least one).
-        let n = (o.size / page).max(1).min(free);
-        let fig = if n == 0 {
-            Figure::Unavailable { unavailable: format!("no free pages in the {} pool", crate::units::ByteSize(page)) }
-        } else {
-            match faults(kind, (n * page) as usize, o.repeats) {
-                Ok((s, _)) => Figure::Fault { median: s.median, min: s.min, max: s.max, unit: "ns per fault" },
-                Err(e) => Figure::Unavailable { unavailable: e },
+    // The hugetlb tests, with the pools grown for them when asked; the
+    // pools' sizes go back when `settings` is dropped, at the end of this
+    // block or on any error or panic inside it (and on SIGINT/SIGTERM
+    // through `restore_on_signals`).
+    {
+        let mut settings = super::restore::Settings::new();
+        let mut cond_free = [(2048u64, cond.hugepages_2m_free), (1_048_576, cond.hugepages_1g_free)];
+        if o.reserve_hugepages {
+            if !rustix::process::geteuid().is_root() {
+                warnings.push(
+                    "--reserve-hugepages needs root: hugetlb timed only where the pools already had free pages".into(),
+                );
+            } else {
+                for (i, (kb, free)) in cond_free.iter_mut().enumerate() {
+                    let kb = *kb;
+                    let page = kb * 1024;
+                    let want = (o.size / page).max(1);
+                    let dir = std::path::PathBuf::from(format!("/sys/kernel/mm/hugepages/hugepages-{kb}kB"));
+                    if *free >= want || !dir.exists() {
+                        continue;
+                    }
+                    let avail = mem_available().unwrap_or(0);
+                    if (want - *free) * page > avail / 2 {
+                        warnings.push(format!(
+                            "not reserving {} huge pages of {}: more than half of MemAvailable",
+                            want - *free,
+                            crate::units::ByteSize(page)
+                        ));
+                        continue;
+                    }
+                    let total = pool(kb, "nr_hugepages");
+                    settings.set(&dir.join("nr_hugepages"), &(total + want - *free).to_string())?;
+                    // The kernel gives what it can find contiguous.
+                    let got = pool(kb, "nr_hugepages").saturating_sub(total);
+                    if i == 0 {
+                        cond.hugepages_2m_reserved = got;
+                    } else {
+                        cond.hugepages_1g_reserved = got;
+                    }
+                    *free = pool(kb, "free_hugepages");
+                }
             }
-        };
-        fault_ns.insert(key, fig);
+        }
+        for ((key, kind), (kb, free)) in
+            [("hugetlb_2m", FaultKind::Hugetlb2m), ("hugetlb_1g", FaultKind::Hugetlb1g)].into_iter().zip(cond_free)
+        {
+            let page = kb * 1024;
+            // As many pages as the pool has free, up to the size (at least one).
+            let n = (o.size / page).max(1).min(free);
+            let fig = if n == 0 {
+                let how = if o.reserve_hugepages { "" } else { " (--reserve-hugepages grows it, as root)" };
+                Figure::Unavailable {
+                    unavailable: format!("no free pages in the {} pool{how}", crate::units::ByteSize(page)),
+                }
+            } else {
+                match faults(kind, (n * page) as usize, o.repeats) {
+                    Ok((s, _)) => Figure::Fault { median: s.median, min: s.min, max: s.max, unit: "ns per fault" },
+                    Err(e) => Figure::Unavailable { unavailable: e },
+                }
+            };
+            fault_ns.insert(key, fig);
+        }
     }
     let zeroing = measure::zeroing_gbps(size.min(256 << 20), o.repeats).map_err(|e| e.to_string())?;
     let loads = 2_000_000;

@@ -124,3 +124,50 @@ fn the_chase_is_slower_on_4k_pages_than_on_huge_pages() {
     let huge = measure::pointer_chase(512 << 20, true, 1_000_000, 3).expect("chase");
     assert!(small > huge, "4 KiB {small:.1} ns against THP {huge:.1} ns per load");
 }
+
+#[test]
+fn hugetlb_pools_go_back_after_an_injected_failure_and_after_sigterm() {
+    // The contract: a changed system setting is never left behind. First
+    // the library path with a failure injected after the change, then the
+    // command killed by SIGTERM while its pool is grown.
+    use overcommit::calibrate::restore::Settings;
+    use std::path::Path;
+    let _guard = crate::LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let nr = Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages");
+    if !nr.exists() || !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root and a 2 MiB hugetlb pool");
+        return;
+    }
+    let read = || std::fs::read_to_string(nr).unwrap().trim().to_string();
+    let before = read();
+    let grown = (before.parse::<u64>().unwrap() + 4).to_string();
+    let measure = || -> Result<(), String> {
+        let mut s = Settings::new();
+        s.set(nr, &grown)?;
+        assert_eq!(read(), grown, "the pool grew");
+        Err("injected failure after reserving".into())
+    };
+    assert!(measure().is_err());
+    assert_eq!(read(), before, "pool size put back after the failure");
+
+    // The command, killed while it holds a grown pool.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_overcommit"))
+        .args(["calibrate", "--quick", "--reserve-hugepages", "--out"])
+        .arg(std::env::temp_dir().join(format!("overcommit-sigterm-{}.yaml", std::process::id())))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while read() == before {
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            panic!("calibrate never grew the pool");
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::TERM)
+        .expect("SIGTERM sent");
+    let out = child.wait_with_output().expect("the child ends");
+    assert_eq!(out.status.code(), Some(128 + 15), "exit status after SIGTERM");
+    assert_eq!(read(), before, "pool size put back after SIGTERM");
+}

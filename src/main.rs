@@ -119,10 +119,19 @@ touched one byte per 4 KiB page. Linux only.")]
         /// Also time ksmd's CPU per scanned page (needs root; KSM knobs are put back)
         #[arg(long)]
         ksm: bool,
+        /// Also time swap-ins on the active swap device (needs root and a memory cgroup)
+        #[arg(long)]
+        swap: bool,
         /// As root, grow the hugetlb pools (vm.nr_hugepages and the 1 GiB pool) for the
         /// hugetlb tests; their sizes are put back after, also on error, Ctrl-C or SIGTERM
         #[arg(long)]
         reserve_hugepages: bool,
+    },
+    /// The child process of `calibrate --swap` (internal)
+    #[command(hide = true)]
+    SwapChild {
+        #[arg(long)]
+        bytes: u64,
     },
     /// Print a shell completion script
     #[command(after_help = "Examples:\n  \
@@ -282,7 +291,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 write!(out, "{}", report.render_text())?;
             }
         }
-        Command::Calibrate { out: file, size, repeats, quick, json, ksm, reserve_hugepages } => {
+        Command::SwapChild { bytes } => {
+            let ns = overcommit::calibrate::swap::child(bytes)
+                .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: {e}") })?;
+            writeln!(out, "{ns}")?;
+        }
+        Command::Calibrate { out: file, size, repeats, quick, json, ksm, swap, reserve_hugepages } => {
             let bad = |message: String| Failure { code: EXIT_BAD_INPUT, message: format!("error: {message}") };
             let mut o =
                 if quick { overcommit::calibrate::Options::quick() } else { overcommit::calibrate::Options::default() };
@@ -302,6 +316,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             o.ksm = ksm;
             o.reserve_hugepages = reserve_hugepages;
+            o.swap = swap;
             if ksm || reserve_hugepages {
                 overcommit::calibrate::restore::restore_on_signals()
                     .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: {e}") })?;

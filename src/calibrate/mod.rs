@@ -13,4 +13,6 @@ pub mod restore;
 #[cfg(target_os = "linux")]
 mod run;
 #[cfg(target_os = "linux")]
+pub mod swap;
+#[cfg(target_os = "linux")]
 pub use run::{Calibration, Figure, Options, calibrate};

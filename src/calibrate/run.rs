@@ -21,18 +21,21 @@ pub struct Options {
     /// With root, grow the hugetlb pools for the hugetlb tests and put
     /// their sizes back after.
     pub reserve_hugepages: bool,
+    /// Time swap-ins on the active swap device, in a child under a memory
+    /// cgroup limit (root).
+    pub swap: bool,
 }
 
 impl Options {
     /// `--quick`: a smaller size and fewer repeats.
     pub fn quick() -> Options {
-        Options { size: 256 << 20, repeats: 3, ksm: false, reserve_hugepages: false }
+        Options { size: 256 << 20, repeats: 3, ksm: false, reserve_hugepages: false, swap: false }
     }
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { size: 1 << 30, repeats: 7, ksm: false, reserve_hugepages: false }
+        Options { size: 1 << 30, repeats: 7, ksm: false, reserve_hugepages: false, swap: false }
     }
 }
 
@@ -55,6 +58,10 @@ pub struct Calibration {
     pub copy_4k_ns: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ksm_scan_page_ns: Option<Figure>,
+    /// Swap-in nanoseconds per major fault on the active swap device
+    /// (`--swap`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swap_in_ns: Option<Figure>,
     pub warnings: Vec<String>,
 }
 
@@ -255,7 +262,14 @@ pub fn calibrate(o: &Options) -> Result<Calibration, String> {
     } else {
         None
     };
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"));
+    let swap =
+        o.swap.then(|| match exe.and_then(|exe| super::swap::measure(&exe, o.size.min(256 << 20), o.repeats.min(3))) {
+            Ok(s) => Figure::Fault { median: s.median, min: s.min, max: s.max, unit: "ns per swap-in (major fault)" },
+            Err(e) => Figure::Unavailable { unavailable: e },
+        });
     Ok(Calibration {
+        swap_in_ns: swap,
         conditions: cond,
         fault_ns,
         zeroing_gbps: zeroing,
@@ -369,6 +383,20 @@ impl Calibration {
                 }
                 Figure::Unavailable { unavailable } => {
                     let _ = writeln!(o, "{:<22} unavailable: {unavailable}", "ksmd per page");
+                }
+            }
+        }
+        if let Some(k) = &self.swap_in_ns {
+            match k {
+                Figure::Fault { median, .. } | Figure::Thp { median, .. } => {
+                    let _ = writeln!(
+                        o,
+                        "{:<22} {:>12.0} ns\n{:<22} a major fault on the active swap device, under a memory cgroup limit",
+                        "swap-in", median, ""
+                    );
+                }
+                Figure::Unavailable { unavailable } => {
+                    let _ = writeln!(o, "{:<22} unavailable: {unavailable}", "swap-in");
                 }
             }
         }

@@ -171,3 +171,58 @@ fn hugetlb_pools_go_back_after_an_injected_failure_and_after_sigterm() {
     assert_eq!(out.status.code(), Some(128 + 15), "exit status after SIGTERM");
     assert_eq!(read(), before, "pool size put back after SIGTERM");
 }
+
+/// A swap file made for a test, switched off and deleted on drop.
+struct TempSwap(std::path::PathBuf);
+
+impl Drop for TempSwap {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("swapoff").arg(&self.0).status();
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn swap_in_is_timed_under_a_cgroup_and_everything_goes_away() {
+    // Truth: a swap-in is a device read; on any device it costs more than
+    // a 4 KiB fault's 1-2 us and less than a disk seek's ~10 ms. What the
+    // test added (a swap file, a cgroup) is gone after.
+    let _guard = crate::LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let ok = |c: &str| std::process::Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success());
+    if !rustix::process::geteuid().is_root() || !ok("mkswap") || !ok("swapon") {
+        eprintln!("skipped: needs root, mkswap and swapon");
+        return;
+    }
+    let swaps_before = std::fs::read_to_string("/proc/swaps").unwrap();
+    // Not on tmpfs, which takes no swap file.
+    let dir =
+        if std::fs::metadata("/var/tmp").is_ok() { std::path::PathBuf::from("/var/tmp") } else { std::env::temp_dir() };
+    let path = dir.join(format!("overcommit-test-swap-{}", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&path).expect("swap file");
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..256 {
+            std::io::Write::write_all(&mut f, &chunk).unwrap();
+        }
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    }
+    let swap = TempSwap(path.clone());
+    let run = |c: &str| std::process::Command::new(c).arg(&swap.0).output().is_ok_and(|o| o.status.success());
+    if !run("mkswap") || !run("swapon") {
+        eprintln!("skipped: this filesystem takes no swap file");
+        return;
+    }
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_overcommit"));
+    let s = overcommit::calibrate::swap::measure(exe, 64 << 20, 2).expect("swap-in timed");
+    drop(swap);
+    assert!((1_000.0..10_000_000.0).contains(&s.median), "{s:?}");
+    assert_eq!(std::fs::read_to_string("/proc/swaps").unwrap(), swaps_before, "swap file off again");
+    assert!(!path.exists(), "swap file deleted");
+    let leftover = std::fs::read_dir("/sys/fs/cgroup/memory")
+        .into_iter()
+        .chain(std::fs::read_dir("/sys/fs/cgroup"))
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("overcommit-calibrate-"));
+    assert!(!leftover, "the test cgroup was removed");
+}

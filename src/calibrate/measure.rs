@@ -3,9 +3,13 @@
 //! chase for DRAM latency and page-walk cost, and a 4 KiB copy.
 //!
 //! Every fault figure comes from a fresh mapping per repeat, touched one
-//! byte per 4 KiB page in address order, never populated in advance
-//! (no MAP_POPULATE): the time of the touching loop divided by the faults
-//! it took. One warm-up repeat goes first and is not counted.
+//! byte per page (4 KiB, or 2 MiB / 1 GiB for huge pages) in address
+//! order, never populated in advance (no MAP_POPULATE): the time of the
+//! touching loop divided by the faults it took. A huge page is touched
+//! once, so the figure is the fault alone: touching its other 4 KiB pieces
+//! would add a cache miss each (the kernel zeroes it with stores that
+//! leave little in cache), which the model counts as memory latency, not
+//! as the fault. One warm-up repeat goes first and is not counted.
 
 use std::fs;
 use std::io;
@@ -88,12 +92,18 @@ impl Mapping {
     /// Write one byte in every 4 KiB page, in address order; returns the
     /// nanoseconds it took.
     pub fn touch(&mut self) -> f64 {
+        self.touch_every(PAGE)
+    }
+
+    /// Write one byte every `stride` bytes (one per page of that size), in
+    /// address order; returns the nanoseconds it took.
+    pub fn touch_every(&mut self, stride: usize) -> f64 {
         let t = Instant::now();
         let mut off = 0;
         while off < self.len {
             // SAFETY: inside the mapping, which is writable.
             unsafe { self.ptr.add(off).write_volatile(1) };
-            off += PAGE;
+            off += stride;
         }
         t.elapsed().as_nanos() as f64
     }
@@ -169,19 +179,18 @@ pub fn fault_once(kind: FaultKind, bytes: usize) -> io::Result<FaultSample> {
             let mut m = Mapping::anon(bytes, HUGE_2M, MapFlags::empty())?;
             m.advise(Advice::LinuxHugepage)?;
             let before = anon_huge_bytes().unwrap_or(0);
-            let ns = m.touch();
+            let ns = m.touch_every(HUGE_2M);
             let after = anon_huge_bytes().unwrap_or(0);
+            let regions = bytes / HUGE_2M;
+            // One fault per 2 MiB region: a THP, or one 4 KiB page where
+            // the kernel fell back (the share tells which).
             let share = (after.saturating_sub(before) as f64 / bytes as f64).min(1.0);
-            // Faults taken: one per huge page plus one per 4 KiB page of
-            // what fell back.
-            let huge = (share * (bytes / HUGE_2M) as f64).round();
-            let small = (bytes as f64 * (1.0 - share) / PAGE as f64).round();
-            Ok(FaultSample { ns_per_fault: ns / (huge + small).max(1.0), huge_share: share })
+            Ok(FaultSample { ns_per_fault: ns / regions as f64, huge_share: share })
         }
         FaultKind::Hugetlb2m | FaultKind::Hugetlb1g => {
             let size = if kind == FaultKind::Hugetlb2m { MapFlags::HUGE_2MB } else { MapFlags::HUGE_1GB };
             let mut m = Mapping::anon(bytes, page, MapFlags::HUGETLB | size)?;
-            let ns = m.touch();
+            let ns = m.touch_every(page);
             Ok(FaultSample { ns_per_fault: ns / (bytes / page) as f64, huge_share: 1.0 })
         }
     }

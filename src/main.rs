@@ -291,6 +291,29 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 write!(out, "{}", report.render_text())?;
             }
         }
+        #[cfg(target_os = "linux")]
+        cmd @ (Command::SwapChild { .. } | Command::Calibrate { .. }) => calibrate(cmd, &mut out)?,
+        #[cfg(not(target_os = "linux"))]
+        Command::SwapChild { .. } | Command::Calibrate { .. } => {
+            return Err(Failure {
+                code: EXIT_RUNTIME,
+                message: "error: calibrate times Linux page faults, hugetlb pools and ksmd: it needs Linux".into(),
+            });
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "overcommit", &mut out);
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+        }
+    }
+    Ok(())
+}
+
+/// `calibrate` and its swap child (Linux only).
+#[cfg(target_os = "linux")]
+fn calibrate(cmd: Command, out: &mut dyn Write) -> Result<(), Failure> {
+    match cmd {
         Command::SwapChild { bytes } => {
             let ns = overcommit::calibrate::swap::child(bytes)
                 .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: {e}") })?;
@@ -308,6 +331,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             if o.size < 4 << 20 {
                 return Err(bad(format!("--size {size:?}: at least 4M, so the mappings hold huge pages")));
             }
+            overcommit::calibrate::size_allowed(o.size).map_err(bad)?;
             if let Some(r) = repeats {
                 if r == 0 {
                     return Err(bad("--repeats 0: at least one repeat".into()));
@@ -337,12 +361,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             write!(out, "{}", cal.render_text())?;
             writeln!(out, "\nwrote {}", file.display())?;
         }
-        Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "overcommit", &mut out);
-        }
-        Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
-        }
+        _ => unreachable!("only calibrate commands come here"),
     }
     Ok(())
 }

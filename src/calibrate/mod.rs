@@ -15,4 +15,4 @@ mod run;
 #[cfg(target_os = "linux")]
 pub mod swap;
 #[cfg(target_os = "linux")]
-pub use run::{Calibration, Figure, Options, calibrate};
+pub use run::{Calibration, Figure, Options, calibrate, size_allowed};

@@ -143,17 +143,21 @@ pub fn mem_available() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// A test size is allowed up to half of MemAvailable.
+pub fn size_allowed(size: u64) -> Result<(), String> {
+    match mem_available() {
+        Some(avail) if size > avail / 2 => Err(format!(
+            "--size {:.1} is more than half of MemAvailable ({:.1}): choose a smaller size",
+            crate::units::ByteSize(size),
+            crate::units::ByteSize(avail)
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Measure. Refuses a size above half of MemAvailable.
 pub fn calibrate(o: &Options) -> Result<Calibration, String> {
-    if let Some(avail) = mem_available()
-        && o.size > avail / 2
-    {
-        return Err(format!(
-            "--size {} is more than half of MemAvailable ({}): choose a smaller size",
-            crate::units::ByteSize(o.size),
-            crate::units::ByteSize(avail)
-        ));
-    }
+    size_allowed(o.size)?;
     let mut cond = conditions(o);
     let size = o.size as usize;
     let mut warnings = Vec::new();

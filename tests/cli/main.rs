@@ -1,6 +1,7 @@
 //! Integration tests: each module is a topic, and every test runs the real
 //! `overcommit` binary or the library's public face.
 
+mod calibrate;
 mod check;
 mod cli_help;
 mod harness;

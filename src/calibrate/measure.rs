@@ -214,15 +214,32 @@ pub fn zeroing_gbps(bytes: usize, repeats: usize) -> io::Result<Spread> {
     Ok(Spread::of(v))
 }
 
-/// A dependent random pointer chase over `bytes` of memory backed by 4 KiB
-/// pages (`thp` false) or transparent huge pages: nanoseconds per load.
-/// Each cache line holds the index of the next; the order is one random
-/// cycle through all lines, so no prefetcher helps and every load waits for
-/// the one before.
-pub fn pointer_chase(bytes: usize, thp: bool, loads: usize, seed: u64) -> io::Result<f64> {
+/// What backs a pointer chase's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backing {
+    Page4k,
+    Thp,
+    /// 2 MiB pages from the hugetlb pool.
+    Hugetlb2m,
+}
+
+/// A dependent random pointer chase over `bytes` of memory with `backing`:
+/// nanoseconds per load. Each cache line holds the index of the next; the
+/// order is one random cycle through all lines, so no prefetcher helps and
+/// every load waits for the one before.
+pub fn pointer_chase(bytes: usize, backing: Backing, loads: usize, seed: u64) -> io::Result<f64> {
     const LINE: usize = 64;
-    let mut m = Mapping::anon(bytes, HUGE_2M, MapFlags::empty())?;
-    m.advise(if thp { Advice::LinuxHugepage } else { Advice::LinuxNoHugepage })?;
+    let mut m = match backing {
+        Backing::Hugetlb2m => {
+            Mapping::anon(bytes.div_ceil(HUGE_2M) * HUGE_2M, HUGE_2M, MapFlags::HUGETLB | MapFlags::HUGE_2MB)?
+        }
+        _ => Mapping::anon(bytes, HUGE_2M, MapFlags::empty())?,
+    };
+    match backing {
+        Backing::Page4k => m.advise(Advice::LinuxNoHugepage)?,
+        Backing::Thp => m.advise(Advice::LinuxHugepage)?,
+        Backing::Hugetlb2m => {}
+    }
     let lines = bytes / LINE;
     // A random cyclic order (Sattolo's shuffle), from SplitMix64.
     let mut order: Vec<u32> = (0..lines as u32).collect();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::measure::{self, FaultKind, Spread};
+use super::measure::{self, Backing, FaultKind, Spread};
 
 /// What to measure, and how much.
 #[derive(Debug, Clone)]
@@ -191,6 +191,7 @@ pub fn calibrate(o: &Options) -> Result<Calibration, String> {
     // pools' sizes go back when `settings` is dropped, at the end of this
     // block or on any error or panic inside it (and on SIGINT/SIGTERM
     // through `restore_on_signals`).
+    let mut hugetlb_chase = None;
     {
         let mut settings = super::restore::Settings::new();
         let mut cond_free = [(2048u64, cond.hugepages_2m_free), (1_048_576, cond.hugepages_1g_free)];
@@ -249,12 +250,19 @@ pub fn calibrate(o: &Options) -> Result<Calibration, String> {
             };
             fault_ns.insert(key, fig);
         }
+        // The chase on hugetlb pages too, when the pool holds the buffer.
+        if pool(2048, "free_hugepages") * (2 << 20) >= o.size {
+            hugetlb_chase = measure::pointer_chase(size, Backing::Hugetlb2m, 2_000_000, 7).ok();
+        }
     }
     let zeroing = measure::zeroing_gbps(size.min(256 << 20), o.repeats).map_err(|e| e.to_string())?;
     let loads = 2_000_000;
     let mut dram = BTreeMap::new();
-    dram.insert("page_4k", measure::pointer_chase(size, false, loads, 7).map_err(|e| e.to_string())?);
-    dram.insert("thp_2m", measure::pointer_chase(size, true, loads, 7).map_err(|e| e.to_string())?);
+    dram.insert("page_4k", measure::pointer_chase(size, Backing::Page4k, loads, 7).map_err(|e| e.to_string())?);
+    dram.insert("thp_2m", measure::pointer_chase(size, Backing::Thp, loads, 7).map_err(|e| e.to_string())?);
+    if let Some(ns) = hugetlb_chase {
+        dram.insert("hugetlb_2m", ns);
+    }
     let copy = measure::copy_4k_ns(size.min(256 << 20), 200_000, 11).map_err(|e| e.to_string())?;
     let ksm = if o.ksm {
         Some(match super::ksm::measure(o.size.min(256 << 20), o.repeats.max(3), Duration::from_secs(1)) {
@@ -362,9 +370,11 @@ impl Calibration {
             ""
         );
         let (d4, dh) = (self.dram_latency_ns["page_4k"], self.dram_latency_ns["thp_2m"]);
+        let hugetlb =
+            self.dram_latency_ns.get("hugetlb_2m").map_or(String::new(), |h| format!(", {h:.1} ns with hugetlb 2 MiB"));
         let _ = writeln!(
             o,
-            "{:<22} {:>12.1} ns with 4 KiB pages, {:.1} ns with THP\n{:<22} a dependent random chase far beyond 4 KiB TLB reach: the difference ({:.1} ns) is the page walk",
+            "{:<22} {:>12.1} ns with 4 KiB pages, {:.1} ns with THP{hugetlb}\n{:<22} a dependent random chase far beyond 4 KiB TLB reach: the difference ({:.1} ns) is the page walk",
             "memory latency",
             d4,
             dh,

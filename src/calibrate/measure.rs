@@ -227,7 +227,7 @@ pub enum Backing {
 /// nanoseconds per load. Each cache line holds the index of the next; the
 /// order is one random cycle through all lines, so no prefetcher helps and
 /// every load waits for the one before.
-pub fn pointer_chase(bytes: usize, backing: Backing, loads: usize, seed: u64) -> io::Result<f64> {
+pub fn pointer_chase(bytes: usize, backing: Backing, loads: usize, seed: u64, repeats: usize) -> io::Result<Spread> {
     const LINE: usize = 64;
     let mut m = match backing {
         Backing::Hugetlb2m => {
@@ -271,17 +271,21 @@ pub fn pointer_chase(bytes: usize, backing: Backing, loads: usize, seed: u64) ->
         }
         at
     };
-    // Warm the TLB and caches a little, then time.
-    let at = chase(loads / 10, 0);
-    let t = Instant::now();
-    std::hint::black_box(chase(loads, at));
-    Ok(t.elapsed().as_nanos() as f64 / loads as f64)
+    // Warm the TLB and caches a little, then time each repeat.
+    let mut at = chase(loads / 10, 0);
+    let mut v = Vec::with_capacity(repeats);
+    for _ in 0..repeats.max(1) {
+        let t = Instant::now();
+        at = std::hint::black_box(chase(loads, at));
+        v.push(t.elapsed().as_nanos() as f64 / loads as f64);
+    }
+    Ok(Spread::of(v))
 }
 
 /// Copying one 4 KiB page to another, between random pages of two faulted
 /// buffers of `bytes` each (so the copies mostly miss the caches, as a COW
 /// break's source page does): nanoseconds per copy.
-pub fn copy_4k_ns(bytes: usize, copies: usize, seed: u64) -> io::Result<f64> {
+pub fn copy_4k_ns(bytes: usize, copies: usize, seed: u64, repeats: usize) -> io::Result<Spread> {
     let mut a = Mapping::anon(bytes, PAGE, MapFlags::empty())?;
     let mut b = Mapping::anon(bytes, PAGE, MapFlags::empty())?;
     a.touch();
@@ -289,16 +293,20 @@ pub fn copy_4k_ns(bytes: usize, copies: usize, seed: u64) -> io::Result<f64> {
     let pages = (bytes / PAGE) as u64;
     let (src, dst) = (a.as_mut_slice(), b.as_mut_slice());
     let mut x = seed | 1;
-    let t = Instant::now();
-    for _ in 0..copies {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let (i, j) = ((x % pages) as usize * PAGE, ((x >> 32) % pages) as usize * PAGE);
-        dst[j..j + PAGE].copy_from_slice(&src[i..i + PAGE]);
+    let mut v = Vec::with_capacity(repeats);
+    for _ in 0..repeats.max(1) {
+        let t = Instant::now();
+        for _ in 0..copies {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (i, j) = ((x % pages) as usize * PAGE, ((x >> 32) % pages) as usize * PAGE);
+            dst[j..j + PAGE].copy_from_slice(&src[i..i + PAGE]);
+        }
+        std::hint::black_box(&dst[0]);
+        v.push(t.elapsed().as_nanos() as f64 / copies as f64);
     }
-    std::hint::black_box(&dst[0]);
-    Ok(t.elapsed().as_nanos() as f64 / copies as f64)
+    Ok(Spread::of(v))
 }
 
 #[cfg(test)]

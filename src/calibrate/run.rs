@@ -54,8 +54,8 @@ pub struct Calibration {
     pub conditions: Conditions,
     pub fault_ns: BTreeMap<&'static str, Figure>,
     pub zeroing_gbps: Spread,
-    pub dram_latency_ns: BTreeMap<&'static str, f64>,
-    pub copy_4k_ns: f64,
+    pub dram_latency_ns: BTreeMap<&'static str, Spread>,
+    pub copy_4k_ns: Spread,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ksm_scan_page_ns: Option<Figure>,
     /// Swap-in nanoseconds per major fault on the active swap device
@@ -191,6 +191,8 @@ pub fn calibrate(o: &Options) -> Result<Calibration, String> {
     // pools' sizes go back when `settings` is dropped, at the end of this
     // block or on any error or panic inside it (and on SIGINT/SIGTERM
     // through `restore_on_signals`).
+    // Loads per timed chase: far more than the TLB and caches hold.
+    let loads = 1_000_000;
     let mut hugetlb_chase = None;
     {
         let mut settings = super::restore::Settings::new();
@@ -252,18 +254,18 @@ pub fn calibrate(o: &Options) -> Result<Calibration, String> {
         }
         // The chase on hugetlb pages too, when the pool holds the buffer.
         if pool(2048, "free_hugepages") * (2 << 20) >= o.size {
-            hugetlb_chase = measure::pointer_chase(size, Backing::Hugetlb2m, 2_000_000, 7).ok();
+            hugetlb_chase = measure::pointer_chase(size, Backing::Hugetlb2m, loads, 7, o.repeats).ok();
         }
     }
     let zeroing = measure::zeroing_gbps(size.min(256 << 20), o.repeats).map_err(|e| e.to_string())?;
-    let loads = 2_000_000;
     let mut dram = BTreeMap::new();
-    dram.insert("page_4k", measure::pointer_chase(size, Backing::Page4k, loads, 7).map_err(|e| e.to_string())?);
-    dram.insert("thp_2m", measure::pointer_chase(size, Backing::Thp, loads, 7).map_err(|e| e.to_string())?);
+    let r = o.repeats;
+    dram.insert("page_4k", measure::pointer_chase(size, Backing::Page4k, loads, 7, r).map_err(|e| e.to_string())?);
+    dram.insert("thp_2m", measure::pointer_chase(size, Backing::Thp, loads, 7, r).map_err(|e| e.to_string())?);
     if let Some(ns) = hugetlb_chase {
         dram.insert("hugetlb_2m", ns);
     }
-    let copy = measure::copy_4k_ns(size.min(256 << 20), 200_000, 11).map_err(|e| e.to_string())?;
+    let copy = measure::copy_4k_ns(size.min(256 << 20), 100_000, 11, o.repeats).map_err(|e| e.to_string())?;
     let ksm = if o.ksm {
         Some(match super::ksm::measure(o.size.min(256 << 20), o.repeats.max(3), Duration::from_secs(1)) {
             Ok(k) => {
@@ -369,9 +371,11 @@ impl Calibration {
             4096.0 / z.median,
             ""
         );
-        let (d4, dh) = (self.dram_latency_ns["page_4k"], self.dram_latency_ns["thp_2m"]);
-        let hugetlb =
-            self.dram_latency_ns.get("hugetlb_2m").map_or(String::new(), |h| format!(", {h:.1} ns with hugetlb 2 MiB"));
+        let (d4, dh) = (self.dram_latency_ns["page_4k"].median, self.dram_latency_ns["thp_2m"].median);
+        let hugetlb = self
+            .dram_latency_ns
+            .get("hugetlb_2m")
+            .map_or(String::new(), |h| format!(", {:.1} ns with hugetlb 2 MiB", h.median));
         let _ = writeln!(
             o,
             "{:<22} {:>12.1} ns with 4 KiB pages, {:.1} ns with THP{hugetlb}\n{:<22} a dependent random chase far beyond 4 KiB TLB reach: the difference ({:.1} ns) is the page walk",
@@ -381,10 +385,11 @@ impl Calibration {
             "",
             d4 - dh
         );
+        let c = &self.copy_4k_ns;
         let _ = writeln!(
             o,
-            "{:<22} {:>12.0} ns\n{:<22} one 4 KiB page copied (a copy-on-write break's copy)",
-            "copy 4 KiB", self.copy_4k_ns, ""
+            "{:<22} {:>12.0} ns ({:.0}..{:.0})\n{:<22} one 4 KiB page copied (a copy-on-write break's copy)",
+            "copy 4 KiB", c.median, c.min, c.max, ""
         );
         if let Some(k) = &self.ksm_scan_page_ns {
             match k {

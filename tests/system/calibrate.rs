@@ -162,8 +162,8 @@ fn the_chase_is_slower_on_4k_pages_than_on_huge_pages() {
         eprintln!("skipped: THP is `never` here");
         return;
     }
-    let small = measure::pointer_chase(512 << 20, measure::Backing::Page4k, 1_000_000, 3).expect("chase");
-    let huge = measure::pointer_chase(512 << 20, measure::Backing::Thp, 1_000_000, 3).expect("chase");
+    let small = measure::pointer_chase(512 << 20, measure::Backing::Page4k, 1_000_000, 3, 3).expect("chase").median;
+    let huge = measure::pointer_chase(512 << 20, measure::Backing::Thp, 1_000_000, 3, 3).expect("chase").median;
     assert!(small > huge, "4 KiB {small:.1} ns against THP {huge:.1} ns per load");
 }
 

@@ -97,9 +97,11 @@ overcommit host --scenario > host.yaml   # a host: section to start a scenario f
     #[command(after_help = "Examples:\n  \
 overcommit calibrate --quick\n  \
 overcommit calibrate --size 2G --repeats 9 --out host.yaml\n  \
+sudo overcommit calibrate --reserve-hugepages --ksm --swap   # hugetlb pools, ksmd and swap-in too\n  \
 overcommit run scenarios/quickstart.yaml --calibration output/calibration.yaml\n\n\
-Each figure is the median (with min and max) of --repeats fresh mappings after one warm-up, \
-touched one byte per 4 KiB page. Linux only.")]
+Each figure is the median (with min and max) of --repeats repeats after one warm-up; faults are \
+timed on fresh mappings, touched one byte per page (once per huge page). Settings changed for a \
+test are put back, also on Ctrl-C. Linux only.")]
     Calibrate {
         /// Where to write the calibration (default: output/calibration.yaml, or .json with --json)
         #[arg(long, value_name = "FILE")]

@@ -64,14 +64,11 @@ pub struct Guest {
     pub touches: f64,
     /// Pages per region in real pages (512 for 2 MiB, 262144 for 1 GiB).
     pub region_pages: u64,
-    /// Simulated pages per region when every full region has the same
-    /// number (always when exact, and under stratified sampling) and the
-    /// last has no more: then a page's region is its index divided by this,
-    /// with no lookup. Zero otherwise.
-    region_sim_pages: u64,
-    /// log2 of `region_sim_pages` when that is a power of two (as it is for
-    /// the rates sampling allows), so the division is a shift; else 64.
-    region_shift: u32,
+    /// When every full region holds the same power of two of simulated
+    /// pages (always when exact, and under stratified sampling at the
+    /// rates allowed, 2^-k) and the last holds no more: its log2, so a
+    /// page's region is its index shifted, with no lookup. `None` otherwise.
+    region_shift: Option<u32>,
     /// Guest RAM in real 4 KiB pages.
     pub real_pages: u64,
     /// Simulated pages in each state.
@@ -155,8 +152,7 @@ impl Guest {
             thp_sampled,
             touches: 0.0,
             region_pages,
-            region_sim_pages: if even { full } else { 0 },
-            region_shift: if even && full.is_power_of_two() { full.trailing_zeros() } else { 64 },
+            region_shift: (even && full.is_power_of_two()).then(|| full.trailing_zeros()),
             real_pages,
             resident: 0,
             swapped: 0,
@@ -182,21 +178,17 @@ impl Guest {
 
     #[inline]
     pub fn region_of(&self, sim: u64) -> usize {
-        if self.region_shift < 64 {
-            return (sim >> self.region_shift) as usize;
+        match self.region_shift {
+            Some(shift) => (sim >> shift) as usize,
+            None => (self.real_page(sim) / self.region_pages) as usize,
         }
-        if let Some(r) = sim.checked_div(self.region_sim_pages) {
-            return r as usize;
-        }
-        (self.real_page(sim) / self.region_pages) as usize
     }
 
     #[inline]
     pub fn region_range(&self, region: usize) -> std::ops::Range<u64> {
-        let k = self.region_sim_pages;
-        if k > 0 {
-            let start = region as u64 * k;
-            return start.min(self.sim_pages())..(start + k).min(self.sim_pages());
+        if let Some(shift) = self.region_shift {
+            let start = (region as u64) << shift;
+            return start.min(self.sim_pages())..(start + (1 << shift)).min(self.sim_pages());
         }
         self.region_start[region]..self.region_start[region + 1]
     }

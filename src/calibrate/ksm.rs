@@ -78,15 +78,10 @@ pub fn measure(region_bytes: u64, windows: usize, window: Duration) -> Result<Ks
     let pages = (region_bytes / 4096).max(1) as usize;
     let mut region =
         memmap2::MmapMut::map_anon(pages * 4096).map_err(|e| format!("mmap of {region_bytes} bytes: {e}"))?;
-    // Distinct pages: every 8 bytes a different value (splitmix64), so no
-    // two pages are alike and nothing merges.
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    for w in region.chunks_exact_mut(8) {
-        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = x;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        w.copy_from_slice(&(z ^ (z >> 31)).to_ne_bytes());
+    // Distinct pages: every 8 bytes a different value (SplitMix64 of the
+    // word's index), so no two pages are alike and nothing merges.
+    for (i, w) in region.chunks_exact_mut(8).enumerate() {
+        w.copy_from_slice(&crate::model::page::mix64(i as u64).to_ne_bytes());
     }
     // Every knob this changes is put back when `settings` goes, whatever
     // happens; `run` last of all (changes are undone last first).

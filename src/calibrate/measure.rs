@@ -17,6 +17,8 @@ use std::time::Instant;
 
 use rustix::mm::{self, Advice, MapFlags, ProtFlags};
 
+use crate::model::page::mix64;
+
 const PAGE: usize = 4096;
 const HUGE_2M: usize = 2 << 20;
 const HUGE_1G: usize = 1 << 30;
@@ -243,16 +245,8 @@ pub fn pointer_chase(bytes: usize, backing: Backing, loads: usize, seed: u64, re
     let lines = bytes / LINE;
     // A random cyclic order (Sattolo's shuffle), from SplitMix64.
     let mut order: Vec<u32> = (0..lines as u32).collect();
-    let mut x = seed;
-    let mut next = || {
-        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = x;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
     for i in (1..lines).rev() {
-        let j = (next() % i as u64) as usize;
+        let j = (mix64(seed ^ i as u64) % i as u64) as usize;
         order.swap(i, j);
     }
     let s = m.as_mut_slice();

@@ -92,28 +92,26 @@ fn pool(kb: u64, what: &str) -> u64 {
     read(&format!("/sys/kernel/mm/hugepages/hugepages-{kb}kB/{what}")).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
+/// The conditions, from what `overcommit host` reads of this machine.
 fn conditions(o: &Options) -> Conditions {
-    let cpuinfo = read("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map_or_else(|| "unknown".to_string(), |m| m.trim().to_string());
-    let flags = cpuinfo.lines().find(|l| l.starts_with("flags")).unwrap_or("");
-    let thp = read("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
-    let thp_mode = match (thp.find('['), thp.find(']')) {
-        (Some(a), Some(b)) if a < b => thp[a + 1..b].to_string(),
-        _ => "unknown".into(),
+    let h = super::host::inspect();
+    let pool = |bytes: u64| {
+        h.hugepage_pools
+            .iter()
+            .flatten()
+            .find(|p| p.page_size_bytes == bytes)
+            .map_or((0, 0), |p| (p.nr_hugepages.unwrap_or(0), p.free_hugepages.unwrap_or(0)))
     };
+    let ((t2, f2), (t1, f1)) = (pool(2 << 20), pool(1 << 30));
     Conditions {
         kernel: read("/proc/sys/kernel/osrelease").unwrap_or_else(|| "unknown".into()),
-        cpu_model: model,
-        thp_mode,
-        virtual_machine: flags.split_whitespace().any(|f| f == "hypervisor"),
-        hugepages_2m_total: pool(2048, "nr_hugepages"),
-        hugepages_2m_free: pool(2048, "free_hugepages"),
-        hugepages_1g_total: pool(1_048_576, "nr_hugepages"),
-        hugepages_1g_free: pool(1_048_576, "free_hugepages"),
+        cpu_model: h.cpu.model_name.unwrap_or_else(|| "unknown".into()),
+        thp_mode: h.thp.enabled.unwrap_or_else(|| "unknown".into()),
+        virtual_machine: h.cpu.hypervisor == Some(true),
+        hugepages_2m_total: t2,
+        hugepages_2m_free: f2,
+        hugepages_1g_total: t1,
+        hugepages_1g_free: f1,
         size_bytes: o.size,
         repeats: o.repeats,
         hugepages_2m_reserved: 0,
@@ -138,9 +136,7 @@ fn faults(kind: FaultKind, bytes: usize, repeats: usize) -> Result<(Spread, f64)
 
 /// MemAvailable in bytes.
 pub fn mem_available() -> Option<u64> {
-    let text = read("/proc/meminfo")?;
-    let kb: u64 = text.lines().find(|l| l.starts_with("MemAvailable:"))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    super::host::inspect().meminfo.mem_available_bytes
 }
 
 /// A test size is allowed up to half of MemAvailable.
@@ -391,32 +387,18 @@ impl Calibration {
             "{:<22} {:>12.0} ns ({:.0}..{:.0})\n{:<22} one 4 KiB page copied (a copy-on-write break's copy)",
             "copy 4 KiB", c.median, c.min, c.max, ""
         );
-        if let Some(k) = &self.ksm_scan_page_ns {
-            match k {
-                Figure::Fault { median, .. } | Figure::Thp { median, .. } => {
-                    let _ = writeln!(
-                        o,
-                        "{:<22} {:>12.0} ns\n{:<22} ksmd's CPU time per page it scans",
-                        "ksmd per page", median, ""
-                    );
+        for (what, fig, meaning) in [
+            ("ksmd per page", &self.ksm_scan_page_ns, "ksmd's CPU time per page it scans"),
+            ("swap-in", &self.swap_in_ns, "a major fault on the active swap device, under a memory cgroup limit"),
+        ] {
+            match fig {
+                Some(Figure::Fault { median, .. } | Figure::Thp { median, .. }) => {
+                    let _ = writeln!(o, "{what:<22} {median:>12.0} ns\n{:<22} {meaning}", "");
                 }
-                Figure::Unavailable { unavailable } => {
-                    let _ = writeln!(o, "{:<22} unavailable: {unavailable}", "ksmd per page");
+                Some(Figure::Unavailable { unavailable }) => {
+                    let _ = writeln!(o, "{what:<22} unavailable: {unavailable}");
                 }
-            }
-        }
-        if let Some(k) = &self.swap_in_ns {
-            match k {
-                Figure::Fault { median, .. } | Figure::Thp { median, .. } => {
-                    let _ = writeln!(
-                        o,
-                        "{:<22} {:>12.0} ns\n{:<22} a major fault on the active swap device, under a memory cgroup limit",
-                        "swap-in", median, ""
-                    );
-                }
-                Figure::Unavailable { unavailable } => {
-                    let _ = writeln!(o, "{:<22} unavailable: {unavailable}", "swap-in");
-                }
+                None => {}
             }
         }
         for w in &self.warnings {

@@ -64,6 +64,70 @@ Writes summary.json, timeseries.csv and events.csv to --out (default output/<sce
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Run a scenario many times over varied values and seeds, in parallel: density against latency
+    #[command(after_help = "Examples:\n  \
+overcommit sweep scenarios/quickstart.yaml --vary guests.web.count=2..16:2 --vary host.ksm.run=true,false\n  \
+overcommit sweep scenarios/quickstart.yaml --vary host.swap.device=hdd,ssd,nvme,zram --seeds 3 --slo p99<=50us\n  \
+overcommit sweep scenarios/quickstart.yaml --vary guests.web.count=2..64:2 --shard 1/4 --out shard1\n  \
+overcommit merge shard1 shard2 shard3 shard4 --out whole\n\n\
+SPEC is a list (a,b,c) or a range START..END[:STEP] whose END is included when a step lands on it \
+(units allowed: 32G..128G:32G). Runs are every combination of the varied values times --seeds seeds; \
+every combination uses the same seeds (the first is the scenario's or --seed), so rows can be replayed \
+with `overcommit run --seed S --set PATH=VALUE`. A `sweep:` section in the scenario gives the same \
+(vary:, seeds:, slo:); the command line wins. Writes sweep.csv, sweep.json, the density plots (SVG \
+and PNG) and report.html to --out (default output/<scenario name>/sweep/).")]
+    Sweep {
+        /// The scenario file (YAML)
+        file: PathBuf,
+        /// A path to vary and its values: PATH=a,b,c or PATH=START..END:STEP
+        #[arg(long = "vary", value_name = "PATH=SPEC")]
+        vary: Vec<overcommit::scenario::vary::Vary>,
+        /// Override a value in every run: a dotted path and a YAML value
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<Override>,
+        /// Seeds per combination (default: the scenario's sweep.seeds, or 1)
+        #[arg(long, value_name = "K")]
+        seeds: Option<u32>,
+        /// The first seed (default: the scenario's seed)
+        #[arg(long)]
+        seed: Option<u64>,
+        /// An objective to check each run against and draw on the plots
+        /// (p99<=50us, slowdown<=1.05, oom_kills==0, ...)
+        #[arg(long = "slo", value_name = "EXPR")]
+        slo: Vec<overcommit::scenario::slo::Slo>,
+        /// Runs at once (default: the number of CPUs); the result does not depend on it
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        /// Play only shard I of N (1-based): every N-th run; join shards with `merge`
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Where to write the results (default: output/<scenario name>/sweep/)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// A calibration file whose measured costs replace the defaults
+        #[arg(long, value_name = "FILE")]
+        calibration: Option<PathBuf>,
+        /// Share of pages to simulate in each run (see `run --help`)
+        #[arg(long, value_name = "RATE", default_value = "auto")]
+        sample_rate: String,
+        /// No progress bar and no summary
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Join the folders of a sharded sweep into the sweep.csv an unsharded run writes
+    #[command(after_help = "Example:\n  \
+overcommit merge output/quickstart/sweep-shard-1-of-2 output/quickstart/sweep-shard-2-of-2 --out whole")]
+    Merge {
+        /// The shards' output folders
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to write the merged sweep (default: output/<scenario name>/sweep/)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// No summary
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Validate a scenario and print a one-screen summary (or its errors)
     #[command(after_help = "Examples:\n  \
 overcommit check scenarios/quickstart.yaml\n  \
@@ -205,11 +269,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             // relative to the scenario file.
             let cal_path = calibration
                 .or_else(|| s.calibration.as_ref().map(|c| file.parent().unwrap_or(std::path::Path::new(".")).join(c)));
-            let costs = match &cal_path {
-                Some(p) => overcommit::latency::calibration::load(p, Default::default())
-                    .map_err(|e| Failure { code: EXIT_BAD_INPUT, message: format!("error: {e}") })?,
-                None => Default::default(),
-            };
+            let costs = load_costs(cal_path.as_deref())?;
             let rate = parse_sample_rate(&sample_rate)?;
             for note in overcommit::engine::unmodelled(s) {
                 let _ = writeln!(std::io::stderr(), "note: {note}");
@@ -267,6 +327,93 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 writeln!(out, "\nwrote {}/{{summary.json,timeseries.csv,events.csv}}", dir.display())?;
             }
         }
+        Command::Sweep {
+            file,
+            vary,
+            set,
+            seeds,
+            seed,
+            slo,
+            jobs,
+            shard,
+            out: out_dir,
+            calibration,
+            sample_rate,
+            quiet,
+        } => {
+            use overcommit::plan::sweep as sw;
+            let bad = |message: String| Failure { code: EXIT_BAD_INPUT, message };
+            let text = std::fs::read_to_string(&file).map_err(|e| bad(format!("error: {}: {e}", file.display())))?;
+            let label = file.display().to_string();
+            let stem = file.file_stem().map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+            let loaded = scenario::load_str(&text, &label, &stem, &set).map_err(|e| bad(e.to_string()))?;
+            for w in &loaded.warnings {
+                let _ = writeln!(std::io::stderr(), "{w}");
+            }
+            let section = loaded.scenario.sweep.clone();
+            let vary =
+                if vary.is_empty() { section.as_ref().map(|s| s.vary.clone()).unwrap_or_default() } else { vary };
+            if vary.is_empty() {
+                return Err(bad(
+                    "error: nothing to vary: give --vary PATH=SPEC or a `sweep: { vary: ... }` section".into()
+                ));
+            }
+            let shard = shard.map(|s| parse_shard(&s)).transpose()?;
+            let cal_path = calibration.or_else(|| {
+                loaded.scenario.calibration.as_ref().map(|c| file.parent().unwrap_or(std::path::Path::new(".")).join(c))
+            });
+            let spec = sw::SweepSpec {
+                text,
+                label,
+                default_name: stem,
+                base: set,
+                vary,
+                seeds: seeds.or_else(|| section.as_ref().and_then(|s| s.seeds)).unwrap_or(1),
+                master_seed: seed,
+                slo: if slo.is_empty() { section.map(|s| s.slo).unwrap_or_default() } else { slo },
+                sample_rate: parse_sample_rate(&sample_rate)?,
+                costs: load_costs(cal_path.as_deref())?,
+                calibration: cal_path.as_ref().map(|p| p.display().to_string()),
+            };
+            let (mut meta, runs) = sw::plan(&spec).map_err(|e| bad(e.to_string()))?;
+            meta.shard = shard;
+            let mine = runs.iter().filter(|r| sw::in_shard(r.index, shard)).count();
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(mine as u64) };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} runs {pos}/{len} [{bar:40}] {elapsed} (eta {eta})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let started = std::time::Instant::now();
+            let table = sw::execute(&spec, meta, runs, jobs, &|_| bar.inc(1)).map_err(|e| bad(e.to_string()))?;
+            bar.finish_and_clear();
+            let dir = out_dir.unwrap_or_else(|| overcommit::report::sweep::default_dir(&table.meta));
+            write_sweep(&dir, &table)?;
+            if !quiet {
+                write!(out, "{}", overcommit::report::sweep::summary(&table))?;
+                writeln!(
+                    out,
+                    "\n{mine} runs on {jobs} threads in {:.1} s; wrote {}/",
+                    started.elapsed().as_secs_f64(),
+                    dir.display()
+                )?;
+            }
+        }
+        Command::Merge { dirs, out: out_dir, quiet } => {
+            let parts = dirs
+                .iter()
+                .map(|d| overcommit::report::sweep::read(d))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Failure { code: EXIT_BAD_INPUT, message: format!("error: {e}") })?;
+            let table = overcommit::plan::sweep::merge(parts)
+                .map_err(|e| Failure { code: EXIT_BAD_INPUT, message: format!("error: {e}") })?;
+            let dir = out_dir.unwrap_or_else(|| overcommit::report::sweep::default_dir(&table.meta));
+            write_sweep(&dir, &table)?;
+            if !quiet {
+                write!(out, "{}", overcommit::report::sweep::summary(&table))?;
+                writeln!(out, "\nmerged {} shards ({} runs); wrote {}/", dirs.len(), table.rows.len(), dir.display())?;
+            }
+        }
         Command::Check { file, set, json } => {
             let loaded = scenario::load_with(&file, &set)
                 .map_err(|e| Failure { code: EXIT_BAD_INPUT, message: e.to_string() })?;
@@ -310,6 +457,37 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// `--shard I/N`, 1-based.
+fn parse_shard(text: &str) -> Result<(u32, u32), Failure> {
+    let bad = || Failure {
+        code: EXIT_BAD_INPUT,
+        message: format!("error: --shard {text:?}: expected I/N with 1 <= I <= N (e.g. 1/4)"),
+    };
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u32, u32) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if i == 0 || n == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+fn load_costs(path: Option<&std::path::Path>) -> Result<overcommit::latency::Costs, Failure> {
+    match path {
+        Some(p) => overcommit::latency::calibration::load(p, Default::default())
+            .map_err(|e| Failure { code: EXIT_BAD_INPUT, message: format!("error: {e}") }),
+        None => Ok(Default::default()),
+    }
+}
+
+fn write_sweep(dir: &std::path::Path, table: &overcommit::plan::sweep::SweepTable) -> Result<(), Failure> {
+    let files = overcommit::report::sweep::files(table)
+        .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: drawing the plots: {e}") })?;
+    let files: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    overcommit::report::run::write_atomically(dir, &files)
+        .map(|_| ())
+        .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: writing {}: {e}", dir.display()) })
 }
 
 /// `calibrate` and its swap child (Linux only).

@@ -142,7 +142,8 @@ pub fn events_csv(record: &Recorder) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
-fn ns(v: f64) -> String {
+/// A latency in the unit that suits it (ns, us, ms, s).
+pub fn ns(v: f64) -> String {
     if v >= 1e9 {
         format!("{:.2} s", v / 1e9)
     } else if v >= 1e6 {

@@ -8,6 +8,8 @@ use super::diag::{Diagnostic, Severity, did_you_mean};
 use super::node::{Key, Node, Pos, Value};
 use super::qemu;
 use super::schema::*;
+use super::slo::Slo;
+use super::vary::{self, Vary};
 use crate::units::{ByteSize, Fraction, QEMU_DEFAULT_RAM, Rate, Span, UnitError};
 
 /// Positions of decoded fields by path, for checks that look at several
@@ -39,7 +41,9 @@ fn join(path: &str, key: &str) -> String {
     if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
 }
 
-const TOP_KEYS: &[&str] = &["name", "description", "seed", "duration", "sample_every", "host", "guests", "calibration"];
+const TOP_KEYS: &[&str] =
+    &["name", "description", "seed", "duration", "sample_every", "host", "guests", "calibration", "sweep"];
+const SWEEP_KEYS: &[&str] = &["vary", "seeds", "slo"];
 const HOST_KEYS: &[&str] = &["ram", "reserved", "hugepages", "thp", "swap", "ksm", "cpu", "balloon"];
 const HUGEPAGES_KEYS: &[&str] = &["size", "count"];
 const SWAP_KEYS: &[&str] =
@@ -251,8 +255,75 @@ impl<'s> Decoder<'s> {
             Some(g) => self.guests(g),
             None => Some(Vec::new()),
         };
+        let sweep = match f.get("sweep") {
+            Some(n) => Some(self.sweep(n)?),
+            None => None,
+        };
         let (host, guests) = (host?, guests?);
-        Some(Scenario { name, description, seed, duration, sample_every, host, guests, calibration })
+        Some(Scenario { name, description, seed, duration, sample_every, host, guests, calibration, sweep })
+    }
+
+    /// `sweep: { vary: { PATH: SPEC or [values] }, seeds: K, slo: [..] }`.
+    fn sweep(&mut self, node: &Node) -> Option<SweepSection> {
+        let f = self.map(node, "sweep", SWEEP_KEYS)?;
+        let seeds = self.field(&f, "seeds", |n| {
+            int::<u32>(n, "a count of seeds (1 or more)")
+                .and_then(|k| if k == 0 { Err("a sweep needs at least 1 seed".to_string()) } else { Ok(k) })
+        });
+        let mut ok = true;
+        let mut vary = Vec::new();
+        if let Some(v) = f.get("vary") {
+            match &v.value {
+                Value::Map(entries) => {
+                    for (key, spec) in entries {
+                        let path = join("sweep.vary", &key.name);
+                        let values = match &spec.value {
+                            Value::Seq(items) => items
+                                .iter()
+                                .map(|n| vary_value(n).map_err(|e| (n.pos, e)))
+                                .collect::<Result<Vec<_>, _>>(),
+                            _ => vary_value(spec).and_then(|t| vary::parse_spec(&t)).map_err(|e| (spec.pos, e)),
+                        };
+                        match values {
+                            Ok(values) if !values.is_empty() => vary.push(Vary { path: key.name.clone(), values }),
+                            Ok(_) => {
+                                self.error(spec.pos, &path, "no values to vary");
+                                ok = false;
+                            }
+                            Err((pos, e)) => {
+                                self.error(pos, &path, e);
+                                ok = false;
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    let msg = format!(
+                        "expected a mapping of PATH: SPEC (e.g. guests.web.count: 2..16:2), found {}",
+                        v.kind()
+                    );
+                    self.error(v.pos, "sweep.vary", msg);
+                    ok = false;
+                }
+            }
+        }
+        let mut slo = Vec::new();
+        if let Some(n) = f.get("slo") {
+            let items: Vec<&Node> = match &n.value {
+                Value::Seq(items) => items.iter().collect(),
+                _ => vec![n],
+            };
+            for item in items {
+                match scalar(item, "an objective such as p99<=50us").and_then(|t| t.parse::<Slo>()) {
+                    Ok(s) => slo.push(s),
+                    Err(e) => {
+                        self.error(item.pos, "sweep.slo", e);
+                        ok = false;
+                    }
+                }
+            }
+        }
+        ok.then_some(SweepSection { vary, seeds, slo })
     }
 
     fn host(&mut self, node: &Node, path: &str) -> Option<Host> {
@@ -704,6 +775,14 @@ impl<'s> Decoder<'s> {
             out.push(phase);
         }
         ok.then_some(out)
+    }
+}
+
+/// A scalar to vary, as the text `--set` would take.
+fn vary_value(n: &Node) -> Result<String, String> {
+    match &n.value {
+        Value::Bool(b) => Ok(b.to_string()),
+        _ => scalar(n, "a value, a list (a,b,c) or a range (4..64:4)"),
     }
 }
 

@@ -11,7 +11,9 @@ pub mod diag;
 pub mod node;
 pub mod qemu;
 pub mod schema;
+pub mod slo;
 mod validate;
+pub mod vary;
 
 use std::path::Path;
 

@@ -19,6 +19,18 @@ pub struct Scenario {
     pub guests: Vec<GuestGroup>,
     /// A calibration file whose measured costs replace the defaults.
     pub calibration: Option<String>,
+    /// What `overcommit sweep` varies when the command line does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepSection>,
+}
+
+/// A scenario's `sweep:` section: the paths to vary, the seeds per
+/// combination and the objectives to draw.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepSection {
+    pub vary: Vec<super::vary::Vary>,
+    pub seeds: Option<u32>,
+    pub slo: Vec<super::slo::Slo>,
 }
 
 impl Scenario {

@@ -1,0 +1,5 @@
+//! Many runs at once: sweeps over scenario values (in parallel with rayon,
+//! sharded across machines when they outgrow one), and later the search for
+//! capacity under objectives.
+
+pub mod sweep;

@@ -1,0 +1,469 @@
+//! Sweeps: the cartesian product of varied values × K seeds, each a whole
+//! run, played in parallel (one run stays single-threaded), and read back
+//! as one table with a row per run. Shards take every N-th run, and their
+//! tables merge into the table an unsharded sweep writes.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{self, Discard, RunConfig, Summary};
+use crate::latency::Costs;
+use crate::model::page::mix64;
+use crate::scenario::slo::{Metric, Slo};
+use crate::scenario::vary::Vary;
+use crate::scenario::{self, Override, Scenario, ScenarioError};
+
+/// Everything that decides a sweep's result.
+#[derive(Debug, Clone)]
+pub struct SweepSpec {
+    /// Scenario text and how to name it in messages.
+    pub text: String,
+    pub label: String,
+    pub default_name: String,
+    /// `--set` overrides applied to every run.
+    pub base: Vec<Override>,
+    pub vary: Vec<Vary>,
+    pub seeds: u32,
+    /// Overrides the scenario's seed.
+    pub master_seed: Option<u64>,
+    pub slo: Vec<Slo>,
+    pub sample_rate: Option<f64>,
+    pub costs: Costs,
+    pub calibration: Option<String>,
+}
+
+/// What a sweep was: written beside its table as `sweep.json`, and checked
+/// by `merge` so that only shards of one sweep are joined.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepMeta {
+    pub scenario: String,
+    pub description: String,
+    pub file: String,
+    /// FNV-1a of everything that decides the result (scenario text,
+    /// overrides, varied values, seeds, sampling, calibration).
+    pub fingerprint: String,
+    pub master_seed: u64,
+    pub seeds: u32,
+    pub vary: Vec<VaryMeta>,
+    /// Objectives as written (`p99<=50us`).
+    pub slo: Vec<String>,
+    pub runs_total: usize,
+    /// `Some((I, N))` for shard I of N (1-based).
+    pub shard: Option<(u32, u32)>,
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VaryMeta {
+    pub path: String,
+    pub values: Vec<String>,
+}
+
+/// A sweep's rows: one per run, cells as written to `sweep.csv`, in run
+/// order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepTable {
+    pub meta: SweepMeta,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// One run of a sweep.
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    /// Position in the whole sweep: combination × seeds + replicate.
+    pub index: usize,
+    /// The varied values, one per varied path.
+    pub values: Vec<String>,
+    pub replicate: u32,
+    pub seed: u64,
+    pub scenario: Scenario,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("{context}:\n{error}")]
+    Scenario { context: String, error: ScenarioError },
+    #[error("error: {0}")]
+    Usage(String),
+    #[error("error: run {index} ({context}): {error}")]
+    Run { index: usize, context: String, error: engine::RunError },
+}
+
+/// The seed of replicate `k`: the master seed itself for the first (so a
+/// row can be replayed with `overcommit run --seed`), then SplitMix64
+/// steps from it. Every combination uses the same K seeds (common random
+/// numbers), so differences between combinations are the model's, not the
+/// generator's; a run's seed depends on neither `--jobs` nor `--shard`.
+pub fn replicate_seed(master: u64, k: u32) -> u64 {
+    if k == 0 { master } else { mix64(master.wrapping_add(u64::from(k).wrapping_mul(0x9E37_79B9_7F4A_7C15))) }
+}
+
+/// Every run of the sweep, each scenario loaded and checked. Any
+/// combination that does not load stops the sweep before a run is played.
+pub fn plan(spec: &SweepSpec) -> Result<(SweepMeta, Vec<PlannedRun>), SweepError> {
+    if spec.seeds == 0 {
+        return Err(SweepError::Usage("--seeds must be 1 or more".into()));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for v in &spec.vary {
+        if !seen.insert(v.path.as_str()) {
+            return Err(SweepError::Usage(format!("{} is varied twice", v.path)));
+        }
+    }
+    let combos: usize = spec.vary.iter().map(|v| v.values.len()).product();
+    let total = combos.checked_mul(spec.seeds as usize).filter(|&n| n <= 1_000_000).ok_or_else(|| {
+        SweepError::Usage(format!(
+            "the sweep has more than a million runs ({combos} combinations × {} seeds)",
+            spec.seeds
+        ))
+    })?;
+    let base = scenario::load_str(&spec.text, &spec.label, &spec.default_name, &spec.base)
+        .map_err(|error| SweepError::Scenario { context: format!("error: {}", spec.label), error })?
+        .scenario;
+    let master = spec.master_seed.unwrap_or(base.seed);
+    let mut runs = Vec::with_capacity(total);
+    for c in 0..combos {
+        let values = combination(&spec.vary, c);
+        let mut overrides = spec.base.clone();
+        overrides.extend(
+            spec.vary.iter().zip(&values).map(|(v, value)| Override { path: v.path.clone(), value: value.clone() }),
+        );
+        let scenario = scenario::load_str(&spec.text, &spec.label, &spec.default_name, &overrides)
+            .map_err(|error| SweepError::Scenario {
+                context: format!("error: the sweep's combination {}", describe(&spec.vary, &values)),
+                error,
+            })?
+            .scenario;
+        for k in 0..spec.seeds {
+            runs.push(PlannedRun {
+                index: c * spec.seeds as usize + k as usize,
+                values: values.clone(),
+                replicate: k,
+                seed: replicate_seed(master, k),
+                scenario: scenario.clone(),
+            });
+        }
+    }
+    let meta = SweepMeta {
+        scenario: base.name.clone(),
+        description: base.description.trim().to_string(),
+        file: spec.label.clone(),
+        fingerprint: fingerprint(spec, master),
+        master_seed: master,
+        seeds: spec.seeds,
+        vary: spec.vary.iter().map(|v| VaryMeta { path: v.path.clone(), values: v.values.clone() }).collect(),
+        slo: spec.slo.iter().map(|s| s.text.clone()).collect(),
+        runs_total: total,
+        shard: None,
+        columns: columns(spec),
+    };
+    Ok((meta, runs))
+}
+
+/// The values of combination `c`: the last varied path changes fastest.
+fn combination(vary: &[Vary], mut c: usize) -> Vec<String> {
+    let mut out = vec![String::new(); vary.len()];
+    for (i, v) in vary.iter().enumerate().rev() {
+        out[i] = v.values[c % v.values.len()].clone();
+        c /= v.values.len();
+    }
+    out
+}
+
+fn describe(vary: &[Vary], values: &[String]) -> String {
+    vary.iter().zip(values).map(|(v, x)| format!("{}={x}", v.path)).collect::<Vec<_>>().join(", ")
+}
+
+/// FNV-1a (64-bit) over the inputs that decide the result, each
+/// length-prefixed so that no two inputs collide by concatenation.
+fn fingerprint(spec: &SweepSpec, master: u64) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut put = |bytes: &[u8]| {
+        for b in (bytes.len() as u64).to_le_bytes().iter().chain(bytes) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    put(spec.text.as_bytes());
+    for o in &spec.base {
+        put(o.path.as_bytes());
+        put(o.value.as_bytes());
+    }
+    for v in &spec.vary {
+        put(v.path.as_bytes());
+        for x in &v.values {
+            put(x.as_bytes());
+        }
+    }
+    put(&u64::from(spec.seeds).to_le_bytes());
+    put(&master.to_le_bytes());
+    put(format!("{:?}", spec.sample_rate).as_bytes());
+    put(spec.calibration.as_deref().unwrap_or("").as_bytes());
+    put(format!("{:?}", spec.costs).as_bytes());
+    for s in &spec.slo {
+        put(s.text.as_bytes());
+    }
+    format!("{h:016x}")
+}
+
+/// The metric columns of `sweep.csv`, after `run`, the varied paths and
+/// `seed`. Latencies and slowdown are the worst running guest's (a sweep
+/// asks whether every guest is served); `mean_ns` is over all touches of
+/// running guests.
+pub const METRIC_COLUMNS: &[&str] = &[
+    "overcommit_ratio",
+    "guests",
+    "guests_running",
+    "guests_failed_to_start",
+    "oom_kills",
+    "mean_ns",
+    "p50_ns",
+    "p99_ns",
+    "p999_ns",
+    "slowdown",
+    "slowdown_mean",
+    "minor_faults",
+    "major_faults",
+    "fault_ratio",
+    "major_faults_per_s",
+    "peak_used_bytes",
+    "swap_used_peak_bytes",
+    "ksm_saved_bytes",
+    "ksmd_cpu_percent",
+    "balloon_peak_bytes",
+];
+
+fn columns(spec: &SweepSpec) -> Vec<String> {
+    let mut c = vec!["run".to_string()];
+    c.extend(spec.vary.iter().map(|v| v.path.clone()));
+    c.push("seed".into());
+    c.extend(METRIC_COLUMNS.iter().map(|s| s.to_string()));
+    if !spec.slo.is_empty() {
+        c.push("slo_met".into());
+        c.push("slo_failed".into());
+    }
+    c
+}
+
+/// A guest's value of a per-guest metric, in the metric's base unit.
+pub fn guest_metric(g: &crate::engine::GuestSummary, m: Metric, duration_s: f64) -> f64 {
+    match m {
+        Metric::Mean => g.latency_ns.mean,
+        Metric::P50 => g.latency_ns.p50 as f64,
+        Metric::P95 => g.latency_ns.p95 as f64,
+        Metric::P99 => g.latency_ns.p99 as f64,
+        Metric::P999 => g.latency_ns.p999 as f64,
+        Metric::Slowdown => g.slowdown,
+        Metric::MajorFaultsPerS => g.major_faults as f64 / running_s(g, duration_s),
+        Metric::FaultRatio => g.fault_ratio,
+        Metric::OomKills | Metric::KsmdCpu => 0.0,
+    }
+}
+
+/// Seconds a guest ran: from its start to its end or the run's end.
+fn running_s(g: &crate::engine::GuestSummary, duration_s: f64) -> f64 {
+    let start = g.started_at_ns.map_or(duration_s, |t| t as f64 / 1e9);
+    let end = g.ended_at_ns.map_or(duration_s, |t| t as f64 / 1e9);
+    (end - start).max(1e-9)
+}
+
+/// A metric for the run: the host's, or the worst running guest's (the
+/// highest value for `<`/`<=` objectives, the lowest for `>`/`>=`).
+pub fn run_metric(s: &Summary, slo: &Slo) -> Option<f64> {
+    match slo.metric {
+        Metric::OomKills => Some(s.host.oom_kills as f64),
+        Metric::KsmdCpu => Some(s.host.ksm.as_ref().map_or(0.0, |k| k.ksmd_cpu_percent / 100.0)),
+        m => {
+            let values = s.guests.iter().filter(|g| g.state == "running").map(|g| guest_metric(g, m, s.duration_s));
+            match slo.op {
+                crate::scenario::slo::Op::Ge | crate::scenario::slo::Op::Gt => values.reduce(f64::min),
+                _ => values.reduce(f64::max),
+            }
+        }
+    }
+}
+
+/// The objectives a run misses. A run where no guest is running misses
+/// every per-guest objective.
+pub fn failed_slos<'a>(s: &Summary, slos: &'a [Slo]) -> Vec<&'a Slo> {
+    slos.iter().filter(|slo| !run_metric(s, slo).is_some_and(|v| slo.holds(v))).collect()
+}
+
+/// A run's row: its index, the varied values, its seed and its metrics.
+fn row(run: &PlannedRun, s: &Summary, slos: &[Slo]) -> Vec<String> {
+    let running: Vec<_> = s.guests.iter().filter(|g| g.state == "running").collect();
+    let worst = |f: &dyn Fn(&crate::engine::GuestSummary) -> f64| running.iter().map(|g| f(g)).fold(0.0, f64::max);
+    let touches: u64 = running.iter().map(|g| g.touches).sum();
+    let mean_ns = if touches > 0 {
+        running.iter().map(|g| g.latency_ns.mean * g.touches as f64).sum::<f64>() / touches as f64
+    } else {
+        0.0
+    };
+    let minor: u64 = s.guests.iter().map(|g| g.minor_faults).sum();
+    let major: u64 = s.guests.iter().map(|g| g.major_faults).sum();
+    let all_touches: u64 = s.guests.iter().map(|g| g.touches).sum();
+    let slowdown_mean =
+        if running.is_empty() { 0.0 } else { running.iter().map(|g| g.slowdown).sum::<f64>() / running.len() as f64 };
+    let ksm = s.host.ksm.as_ref();
+    let mut r = vec![run.index.to_string()];
+    r.extend(run.values.iter().cloned());
+    r.push(run.seed.to_string());
+    r.extend([
+        format!("{:.4}", s.host.overcommit_ratio),
+        s.guests.len().to_string(),
+        s.host.guests_running.to_string(),
+        s.host.guests_failed_to_start.to_string(),
+        s.host.oom_kills.to_string(),
+        format!("{mean_ns:.1}"),
+        format!("{}", worst(&|g| g.latency_ns.p50 as f64)),
+        format!("{}", worst(&|g| g.latency_ns.p99 as f64)),
+        format!("{}", worst(&|g| g.latency_ns.p999 as f64)),
+        format!("{:.4}", worst(&|g| g.slowdown)),
+        format!("{slowdown_mean:.4}"),
+        minor.to_string(),
+        major.to_string(),
+        format!("{:.6}", if all_touches > 0 { major as f64 / all_touches as f64 } else { 0.0 }),
+        format!("{:.1}", worst(&|g| guest_metric(g, Metric::MajorFaultsPerS, s.duration_s))),
+        s.host.peak_used_bytes.to_string(),
+        s.host.swap_used_peak_bytes.to_string(),
+        ksm.map_or(0, |k| k.saved_bytes).to_string(),
+        format!("{:.2}", ksm.map_or(0.0, |k| k.ksmd_cpu_percent)),
+        s.guests.iter().map(|g| g.balloon_peak_bytes).sum::<u64>().to_string(),
+    ]);
+    if !slos.is_empty() {
+        let failed = failed_slos(s, slos);
+        r.push(failed.is_empty().to_string());
+        r.push(failed.iter().map(|f| f.text.as_str()).collect::<Vec<_>>().join(" "));
+    }
+    r
+}
+
+/// Which runs shard `i` of `n` plays (1-based): every n-th run, so each
+/// shard gets a share of every part of the sweep.
+pub fn in_shard(index: usize, shard: Option<(u32, u32)>) -> bool {
+    shard.is_none_or(|(i, n)| index % n as usize == (i - 1) as usize)
+}
+
+/// Play the sweep's runs (those of `meta.shard`) on `jobs` threads.
+/// `on_done` is called after each run, from any thread.
+pub fn execute(
+    spec: &SweepSpec,
+    meta: SweepMeta,
+    runs: Vec<PlannedRun>,
+    jobs: usize,
+    on_done: &(dyn Fn(usize) + Sync),
+) -> Result<SweepTable, SweepError> {
+    let mine: Vec<PlannedRun> = runs.into_iter().filter(|r| in_shard(r.index, meta.shard)).collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| SweepError::Usage(format!("cannot start {jobs} worker threads: {e}")))?;
+    let done = AtomicUsize::new(0);
+    let results: Vec<Result<Vec<String>, SweepError>> = pool.install(|| {
+        mine.par_iter()
+            .map(|run| {
+                let cfg = RunConfig {
+                    seed: Some(run.seed),
+                    sample_rate: spec.sample_rate,
+                    costs: spec.costs.clone(),
+                    calibration: spec.calibration.clone(),
+                    ..Default::default()
+                };
+                let summary = engine::run(&run.scenario, cfg, &mut Discard).map_err(|error| SweepError::Run {
+                    index: run.index,
+                    context: describe(&spec.vary, &run.values),
+                    error,
+                })?;
+                on_done(done.fetch_add(1, Ordering::Relaxed) + 1);
+                Ok(row(run, &summary, &spec.slo))
+            })
+            .collect()
+    });
+    let rows = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(SweepTable { meta, rows })
+}
+
+/// Join shard tables into the table of the whole sweep. Every shard of one
+/// sweep (same fingerprint and shard count) must be there exactly once.
+pub fn merge(mut parts: Vec<SweepTable>) -> Result<SweepTable, String> {
+    let first = parts.first().ok_or("nothing to merge")?.meta.clone();
+    let n = match first.shard {
+        Some((_, n)) => n,
+        None => return Err(format!("{} is a whole sweep, not a shard", first.file)),
+    };
+    let mut have = vec![false; n as usize];
+    for p in &parts {
+        let Some((i, pn)) = p.meta.shard else {
+            return Err("one of the folders holds a whole sweep, not a shard".into());
+        };
+        if p.meta.fingerprint != first.fingerprint || pn != n {
+            return Err(format!(
+                "shard {i}/{pn} is from another sweep (fingerprint {} against {}): shards must share scenario, \
+                 --set, --vary, --seeds, --seed, --sample-rate and calibration",
+                p.meta.fingerprint, first.fingerprint
+            ));
+        }
+        if std::mem::replace(&mut have[(i - 1) as usize], true) {
+            return Err(format!("shard {i}/{n} is given twice"));
+        }
+    }
+    let missing: Vec<String> =
+        have.iter().enumerate().filter(|(_, h)| !**h).map(|(i, _)| format!("{}/{n}", i + 1)).collect();
+    if !missing.is_empty() {
+        return Err(format!("shards missing: {}", missing.join(", ")));
+    }
+    let mut rows: Vec<(usize, Vec<String>)> = Vec::with_capacity(first.runs_total);
+    for p in parts.drain(..) {
+        for r in p.rows {
+            let index = r.first().and_then(|c| c.parse::<usize>().ok()).ok_or("a row without a run number")?;
+            rows.push((index, r));
+        }
+    }
+    rows.sort_by_key(|(i, _)| *i);
+    if rows.len() != first.runs_total || rows.iter().enumerate().any(|(k, (i, _))| k != *i) {
+        return Err(format!(
+            "the shards hold {} rows, not the sweep's {} runs once each",
+            rows.len(),
+            first.runs_total
+        ));
+    }
+    Ok(SweepTable { meta: SweepMeta { shard: None, ..first }, rows: rows.into_iter().map(|(_, r)| r).collect() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vary(path: &str, values: &[&str]) -> Vary {
+        Vary { path: path.into(), values: values.iter().map(|s| s.to_string()).collect() }
+    }
+
+    // The order is the one `itertools::iproduct!` and nested loops give:
+    // the last path changes fastest.
+    #[test]
+    fn combinations_are_the_cartesian_product_in_row_major_order() {
+        let v = [vary("a", &["1", "2"]), vary("b", &["x", "y", "z"])];
+        let all: Vec<Vec<String>> = (0..6).map(|c| combination(&v, c)).collect();
+        let want = [["1", "x"], ["1", "y"], ["1", "z"], ["2", "x"], ["2", "y"], ["2", "z"]];
+        assert_eq!(all, want.map(|r| r.map(String::from).to_vec()).to_vec());
+    }
+
+    #[test]
+    fn shards_partition_the_runs() {
+        for n in 1..6u32 {
+            for index in 0..50 {
+                let owners = (1..=n).filter(|&i| in_shard(index, Some((i, n)))).count();
+                assert_eq!(owners, 1, "run {index} with {n} shards");
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_replicate_uses_the_master_seed() {
+        assert_eq!(replicate_seed(42, 0), 42);
+        let seeds: std::collections::BTreeSet<u64> = (0..100).map(|k| replicate_seed(42, k)).collect();
+        assert_eq!(seeds.len(), 100);
+    }
+}

@@ -313,18 +313,32 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 b.finish_and_clear();
             }
             use overcommit::report::run as rr;
-            let files = [
-                ("summary.json", rr::summary_json(&summary)),
-                ("timeseries.csv", rr::timeseries_csv(&record, &summary)),
-                ("events.csv", rr::events_csv(&record)),
+            let figs = overcommit::report::run_page::figures(&record, &summary)
+                .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: drawing the plots: {e}") })?;
+            let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.headline()).collect();
+            let html = overcommit::report::run_page::html(&record, &summary, &s.description, &figs, &warnings);
+            let mut files = vec![
+                ("summary.json".to_string(), rr::summary_json(&summary)),
+                ("timeseries.csv".to_string(), rr::timeseries_csv(&record, &summary)),
+                ("events.csv".to_string(), rr::events_csv(&record)),
             ];
+            for (stem, _, f) in figs {
+                files.push((format!("{stem}.svg"), f.svg.into_bytes()));
+                files.push((format!("{stem}.png"), f.png));
+            }
+            files.push(("report.html".to_string(), html.into_bytes()));
+            let files: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
             rr::write_atomically(&dir, &files).map_err(|e| Failure {
                 code: EXIT_RUNTIME,
                 message: format!("error: writing {}: {e}", dir.display()),
             })?;
             if !quiet {
                 write!(out, "{}", rr::table(&summary))?;
-                writeln!(out, "\nwrote {}/{{summary.json,timeseries.csv,events.csv}}", dir.display())?;
+                writeln!(
+                    out,
+                    "\nwrote {}/{{summary.json,timeseries.csv,events.csv}}, plots (SVG and PNG) and report.html",
+                    dir.display()
+                )?;
             }
         }
         Command::Sweep {

@@ -1598,6 +1598,20 @@ impl<'a> Engine<'a> {
                 }
             })
             .collect::<Vec<_>>();
+        let latency_cdf = s
+            .guests
+            .iter()
+            .enumerate()
+            .map(|(gi, group)| {
+                let mut merged = LatencyHist::default().hist;
+                for (g, r) in self.mem.guests.iter().zip(&self.runners) {
+                    if g.group == gi {
+                        let _ = merged.add(&r.hist.hist);
+                    }
+                }
+                GroupCdf { group: group.name.clone(), points: cdf_points(&merged) }
+            })
+            .collect();
         let running = self.mem.guests.iter().filter(|g| g.is_alive()).count() as u64;
         let failed = self.mem.guests.iter().filter(|g| g.status == Status::FailedToStart).count() as u64;
         Summary {
@@ -1649,8 +1663,34 @@ impl<'a> Engine<'a> {
                 }),
             },
             guests,
+            latency_cdf,
         }
     }
+}
+
+/// A histogram's distribution as (value, share at or below) points: every
+/// recorded value, thinned to one point per 2% of value or 0.2% of share
+/// (a few hundred points at most), the last value always kept.
+fn cdf_points(h: &Histogram<u64>) -> Vec<(u64, f64)> {
+    let total = h.len();
+    if total == 0 {
+        return Vec::new();
+    }
+    let mut out: Vec<(u64, f64)> = Vec::new();
+    let mut below = 0u64;
+    let mut recorded = h.iter_recorded().peekable();
+    while let Some(v) = recorded.next() {
+        below += v.count_at_value();
+        let (value, share) = (h.highest_equivalent(v.value_iterated_to()), below as f64 / total as f64);
+        let keep = match out.last() {
+            None => true,
+            Some(&(lv, ls)) => value as f64 >= lv as f64 * 1.02 || share >= ls + 0.002 || recorded.peek().is_none(),
+        };
+        if keep {
+            out.push((value, share));
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -151,6 +151,18 @@ pub struct Summary {
     pub notes: Vec<String>,
     pub host: HostSummary,
     pub guests: Vec<GuestSummary>,
+    /// Each guest group's latency distribution (all its guests' touches),
+    /// for plots; not in `summary.json`.
+    #[serde(skip)]
+    pub latency_cdf: Vec<GroupCdf>,
+}
+
+/// A latency distribution as (nanoseconds, share of touches at or below)
+/// points, rising in both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupCdf {
+    pub group: String,
+    pub points: Vec<(u64, f64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -367,7 +367,7 @@ pub fn execute(
                 let cfg = RunConfig {
                     seed: Some(run.seed),
                     sample_rate: spec.sample_rate,
-                    costs: spec.costs.clone(),
+                    costs: spec.costs,
                     calibration: spec.calibration.clone(),
                     ..Default::default()
                 };

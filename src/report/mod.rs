@@ -2,5 +2,8 @@
 //! JSON, CSV, and (later) plots and the HTML report.
 
 pub mod check;
+pub mod html;
+pub mod plot;
 pub mod run;
+pub mod run_page;
 pub mod sweep;

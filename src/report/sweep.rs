@@ -46,7 +46,15 @@ pub fn read(dir: &Path) -> Result<SweepTable, String> {
 /// Every file of a sweep, as (name, bytes), ready for
 /// [`super::run::write_atomically`].
 pub fn files(table: &SweepTable) -> Result<Vec<(String, Vec<u8>)>, String> {
-    Ok(vec![("sweep.csv".to_string(), csv(table)), ("sweep.json".to_string(), meta_json(&table.meta))])
+    let mut out = vec![("sweep.csv".to_string(), csv(table)), ("sweep.json".to_string(), meta_json(&table.meta))];
+    let figs = figures(table)?;
+    let html = html(table, &figs);
+    for (stem, _, f) in figs {
+        out.push((format!("{stem}.svg"), f.svg.into_bytes()));
+        out.push((format!("{stem}.png"), f.png));
+    }
+    out.push(("report.html".to_string(), html.into_bytes()));
+    Ok(out)
 }
 
 /// The default folder: `output/<scenario>/sweep/`, or
@@ -133,4 +141,286 @@ pub fn summary(table: &SweepTable) -> String {
         let _ = writeln!(out, "  {}", cells.join("  "));
     }
     out
+}
+
+/// What a sweep's density axis is: the column plotted and the varied path
+/// that moves it (the curves are the combinations of the other paths).
+struct Density {
+    /// Column name, or `None` to parse the driving path's own values.
+    column: Option<&'static str>,
+    title: &'static str,
+    driver: Option<usize>,
+}
+
+fn density(table: &SweepTable) -> Density {
+    let vary = &table.meta.vary;
+    if let Some(i) = vary.iter().position(|v| v.path.ends_with(".count")) {
+        return Density { column: Some("guests"), title: "guests on the host", driver: Some(i) };
+    }
+    let ratio_moves = {
+        let mut v: Vec<f64> = table.rows.iter().map(|r| number(table, r, "overcommit_ratio")).collect();
+        v.dedup();
+        v.len() > 1
+    };
+    let memory_path = vary.iter().position(|v| {
+        v.path.starts_with("host.ram") || v.path.starts_with("host.reserved") || v.path.ends_with(".memory")
+    });
+    if ratio_moves {
+        return Density {
+            column: Some("overcommit_ratio"),
+            title: "overcommit ratio (configured / usable)",
+            driver: memory_path,
+        };
+    }
+    Density { column: None, title: "", driver: if vary.is_empty() { None } else { Some(0) } }
+}
+
+/// A varied value as a number: plain, or a size (`32G`) in GiB.
+fn value_number(text: &str) -> Option<f64> {
+    text.parse::<f64>()
+        .ok()
+        .or_else(|| crate::units::ByteSize::parse(text).ok().map(|b| b.bytes() as f64 / (1u64 << 30) as f64))
+}
+
+/// Curves of the density plots: label and the rows of each x, seeds
+/// averaged later.
+/// One curve of a density plot: its label and, per x, the rows there.
+type Curve<'t> = (String, Vec<(f64, Vec<&'t Vec<String>>)>);
+
+fn curves<'t>(table: &'t SweepTable, d: &Density) -> Vec<Curve<'t>> {
+    let vary = &table.meta.vary;
+    let mut out: Vec<Curve> = Vec::new();
+    for (values, rows) in combinations(table) {
+        let label: Vec<String> = vary
+            .iter()
+            .zip(&values)
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != d.driver)
+            .map(|(_, (v, x))| format!("{}={x}", v.path))
+            .collect();
+        let label = if label.is_empty() { "all runs".to_string() } else { label.join(", ") };
+        let x = match (d.column, d.driver) {
+            (Some(c), _) => mean(table, &rows, c),
+            (None, Some(i)) => value_number(&values[i]).unwrap_or(f64::NAN),
+            (None, None) => f64::NAN,
+        };
+        if !x.is_finite() {
+            continue;
+        }
+        match out.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, pts)) => pts.push((x, rows)),
+            None => out.push((label, vec![(x, rows)])),
+        }
+    }
+    for (_, pts) in &mut out {
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    out
+}
+
+/// The density plots: (file stem, caption, figure).
+pub fn figures(table: &SweepTable) -> Result<Vec<(String, String, super::plot::Figure)>, String> {
+    use super::plot::{Axis, LineChart, Scale, Series, line_chart};
+    let d = density(table);
+    let x_title = match (d.column, d.driver) {
+        (Some(_), _) => d.title.to_string(),
+        (None, Some(i)) => table.meta.vary[i].path.clone(),
+        (None, None) => "run".to_string(),
+    };
+    let cs = curves(table, &d);
+    let slos: Vec<crate::scenario::slo::Slo> = table.meta.slo.iter().filter_map(|s| s.parse().ok()).collect();
+    let series = |col: &str, scale: f64| -> Vec<Series> {
+        cs.iter()
+            .map(|(label, pts)| Series {
+                label: label.clone(),
+                points: pts.iter().map(|(x, rows)| (*x, mean(table, rows, col) / scale)).collect(),
+            })
+            .collect()
+    };
+    use crate::scenario::slo::Metric;
+    let hlines = |m: Metric, scale: f64| -> Vec<(f64, String)> {
+        slos.iter().filter(|s| s.metric == m).map(|s| (s.bound / scale, format!("SLO {}", s.text))).collect()
+    };
+    let p99 = series("p99_ns", 1e3);
+    let slow = series("slowdown", 1.0);
+    let spread = |s: &[Series]| {
+        let v: Vec<f64> = s.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|v| *v > 0.0).collect();
+        let (lo, hi) = v.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        hi / lo
+    };
+    let slow_scale = if spread(&slow) > 10.0 { Scale::Log } else { Scale::Linear };
+    let charts = [
+        (
+            "density-p99",
+            format!("p99 memory latency of the worst guest against density ({} seeds averaged)", table.meta.seeds),
+            LineChart {
+                title: format!("{}: p99 latency against density", table.meta.scenario),
+                x: Axis { title: x_title.clone(), scale: Scale::Linear },
+                y: Axis { title: "p99 latency, worst guest (µs)".into(), scale: Scale::Log },
+                series: p99,
+                hlines: hlines(Metric::P99, 1e3),
+                markers: true,
+                marks: vec![],
+            },
+        ),
+        (
+            "density-slowdown",
+            "Slowdown of the worst guest ((compute + stall) / compute) against density".to_string(),
+            LineChart {
+                title: format!("{}: slowdown against density", table.meta.scenario),
+                x: Axis { title: x_title, scale: Scale::Linear },
+                y: Axis { title: "slowdown, worst guest (×)".into(), scale: slow_scale },
+                series: slow,
+                hlines: hlines(Metric::Slowdown, 1.0),
+                markers: true,
+                marks: vec![],
+            },
+        ),
+    ];
+    charts
+        .into_iter()
+        .map(|(stem, caption, c)| line_chart(&c).map(|f| (stem.to_string(), caption, f)).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// What the curves show, in words and the sweep's own numbers.
+fn explain(table: &SweepTable) -> Vec<String> {
+    let d = density(table);
+    let mut out = Vec::new();
+    for (label, pts) in curves(table, &d) {
+        let (Some(first), Some(last)) = (pts.first(), pts.last()) else { continue };
+        let p = |rows: &[&Vec<String>], c: &str| mean(table, rows, c);
+        let mut s = format!(
+            "{label}: from {} to {} on the density axis, the worst guest's p99 goes from {} to {} and its slowdown \
+             from {:.3} to {:.3}.",
+            trim_num(first.0),
+            trim_num(last.0),
+            super::run::ns(p(&first.1, "p99_ns")),
+            super::run::ns(p(&last.1, "p99_ns")),
+            p(&first.1, "slowdown"),
+            p(&last.1, "slowdown"),
+        );
+        let base = p(&first.1, "p99_ns");
+        if let Some((x, rows)) = pts.iter().find(|(_, rows)| p(rows, "p99_ns") > 2.0 * base) {
+            let major = p(rows, "major_faults_per_s");
+            let cause = if major > 0.0 {
+                format!("the worst guest takes {major:.0} major faults a second there: its pages come back from swap")
+            } else if p(rows, "oom_kills") > 0.0 {
+                "the OOM killer acts there".to_string()
+            } else {
+                "without major faults: page walks and first-touch faults".to_string()
+            };
+            s.push_str(&format!(" p99 first doubles at {} ({cause}).", trim_num(*x)));
+        }
+        if let Some(i) = column(table, "slo_met") {
+            let ok: Vec<f64> = pts
+                .iter()
+                .filter(|(_, rows)| rows.iter().all(|r| r.get(i).is_some_and(|c| c == "true")))
+                .map(|p| p.0)
+                .collect();
+            match ok.last() {
+                Some(x) => s.push_str(&format!(" The objectives hold up to {} on every seed.", trim_num(*x))),
+                None => s.push_str(" No point meets every objective."),
+            }
+        }
+        if p(&last.1, "oom_kills") > 0.0 {
+            s.push_str(&format!(" At the densest point the OOM killer kills {:.1} guests.", p(&last.1, "oom_kills")));
+        }
+        out.push(s);
+    }
+    out
+}
+
+fn trim_num(x: f64) -> String {
+    if (x - x.round()).abs() < 1e-9 { format!("{x:.0}") } else { format!("{x:.2}") }
+}
+
+/// `report.html` for a sweep.
+pub fn html(table: &SweepTable, figs: &[(String, String, super::plot::Figure)]) -> String {
+    use super::html::{Block, Page, Section, render};
+    let m = &table.meta;
+    let combos = combinations(table);
+    let worst = |c: &str| table.rows.iter().map(|r| number(table, r, c)).filter(|v| v.is_finite()).fold(0.0, f64::max);
+    let mut key_numbers = vec![
+        ("runs".to_string(), table.rows.len().to_string()),
+        ("combinations × seeds".to_string(), format!("{} × {}", combos.len(), m.seeds)),
+        ("highest p99 (worst guest)".to_string(), super::run::ns(worst("p99_ns"))),
+        ("highest slowdown".to_string(), format!("{:.3}", worst("slowdown"))),
+        ("OOM kills (most in a run)".to_string(), format!("{}", worst("oom_kills"))),
+    ];
+    if !m.slo.is_empty() {
+        let i = column(table, "slo_met");
+        let met = table.rows.iter().filter(|r| i.and_then(|i| r.get(i)).is_some_and(|c| c == "true")).count();
+        key_numbers.push(("runs meeting every objective".to_string(), format!("{met} of {}", table.rows.len())));
+    }
+    let mut blocks: Vec<Block> = explain(table).into_iter().map(Block::Paragraph).collect();
+    for (stem, caption, f) in figs {
+        blocks.push(Block::Figure { id: stem.clone(), caption: caption.clone(), svg: f.svg.clone() });
+    }
+    let mut head: Vec<String> = m.vary.iter().map(|v| v.path.clone()).collect();
+    head.extend(
+        [
+            "overcommit",
+            "running",
+            "p50",
+            "p99",
+            "p99.9",
+            "slowdown",
+            "major faults/s",
+            "swap peak",
+            "KSM saved",
+            "OOM kills",
+        ]
+        .map(String::from),
+    );
+    let rows = combos
+        .iter()
+        .map(|(values, rows)| {
+            let mut l = values.clone();
+            let bytes = |c: &str| crate::units::ByteSize(mean(table, rows, c).max(0.0) as u64).to_string();
+            l.extend([
+                format!("{:.2}", mean(table, rows, "overcommit_ratio")),
+                format!("{:.1}", mean(table, rows, "guests_running")),
+                super::run::ns(mean(table, rows, "p50_ns")),
+                super::run::ns(mean(table, rows, "p99_ns")),
+                super::run::ns(mean(table, rows, "p999_ns")),
+                format!("{:.3}", mean(table, rows, "slowdown")),
+                format!("{:.0}", mean(table, rows, "major_faults_per_s")),
+                bytes("swap_used_peak_bytes"),
+                bytes("ksm_saved_bytes"),
+                format!("{:.1}", mean(table, rows, "oom_kills")),
+            ]);
+            l
+        })
+        .collect();
+    let varied: Vec<String> = m.vary.iter().map(|v| format!("{} over {}", v.path, v.values.join(", "))).collect();
+    let page = Page {
+        title: format!("overcommit sweep: {}", m.scenario),
+        description: m.description.clone(),
+        key_numbers,
+        sections: vec![
+            Section { heading: "Density against latency".into(), blocks },
+            Section {
+                heading: "Every combination".into(),
+                blocks: vec![
+                    Block::Paragraph(format!(
+                        "Varied: {}. Values are means over {} seed(s); latencies and slowdown are the worst running \
+                         guest's. Every row of sweep.csv can be replayed with `overcommit run {} --seed SEED --set PATH=VALUE`.",
+                        varied.join("; "),
+                        m.seeds,
+                        m.file
+                    )),
+                    Block::Table { head, rows },
+                ],
+            },
+        ],
+        footer: format!(
+            "overcommit {} · scenario {} · master seed {} · sweep {} · files: sweep.csv, sweep.json, density-p99.svg/.png, density-slowdown.svg/.png",
+            env!("CARGO_PKG_VERSION"),
+            m.file,
+            m.master_seed,
+            m.fingerprint
+        ),
+    };
+    render(&page)
 }

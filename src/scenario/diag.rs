@@ -52,6 +52,13 @@ impl Diagnostic {
     }
 }
 
+impl Diagnostic {
+    /// The finding on one line, without the source snippet.
+    pub fn headline(&self) -> String {
+        Diagnostic { snippet: None, ..self.clone() }.to_string()
+    }
+}
+
 fn snippet(source: &str, line: u64, column: u64) -> Option<String> {
     let text = source.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
     let gutter = line.to_string();

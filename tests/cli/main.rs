@@ -1,10 +1,13 @@
 //! Integration tests: each module is a topic, and every test runs the real
 //! `overcommit` binary or the library's public face.
 
+mod browser;
 mod calibrate;
 mod check;
 mod cli_help;
 mod harness;
 mod host;
 mod no_panic;
+mod report;
 mod run;
+mod sweep;

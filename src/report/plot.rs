@@ -1,0 +1,1820 @@
+//! The charts every report draws: line charts (time series, CDFs, sweeps),
+//! stacked areas (where the host's memory went) and per-category dot plots
+//! (latency percentiles per guest).
+//!
+//! Each chart is drawn twice through plotters, once into an SVG string for the
+//! HTML report and once into an RGB buffer that this module encodes as PNG
+//! itself (plotters can only write PNGs to a file path). Both outputs are pure
+//! functions of the chart description: no timestamps, no hash-map order, no
+//! system fonts. Text uses DejaVu Sans, compiled into the binary and registered
+//! with plotters under the family name `sans-serif`, so a container without
+//! fontconfig still gets labelled axes.
+//!
+//! The SVG carries `width`, `height` and a `viewBox`, no XML declaration and no
+//! `id` attributes (plotters 0.3.7 emits none: it clips in software rather than
+//! with `<clipPath>`), so several charts can be inlined into one HTML page
+//! without renaming anything.
+//!
+//! Log axes work in log10 space: values that a log axis cannot show (zero,
+//! negative, NaN, infinite) are dropped point by point, and a chart with
+//! nothing left still renders its frame with a "no data" note.
+
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::{FontDesc, FontFamily, FontStyle, FontTransform};
+
+/// Width of every chart, in pixels (PNG) and user units (SVG).
+pub const WIDTH: u32 = 900;
+/// Height of every chart, in pixels (PNG) and user units (SVG).
+pub const HEIGHT: u32 = 540;
+
+/// How an axis maps values to positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    Linear,
+    /// Base 10; ticks at 1, 2, 5 × 10^k or at whole decades, depending on the span.
+    Log,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    /// What the axis measures, with its unit: "p99 latency (µs)". Tick labels
+    /// are bare numbers (1, 10, 100, 1k, 1M, 0.01), so the unit lives here.
+    pub title: String,
+    pub scale: Scale,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Shown in the legend.
+    pub label: String,
+    /// (x, y) pairs, drawn in the order given.
+    pub points: Vec<(f64, f64)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineChart {
+    pub title: String,
+    pub x: Axis,
+    pub y: Axis,
+    /// Colours cycle through an 8-colour palette by index; series 8 and later
+    /// reuse the colours with a dash pattern (and a different marker shape).
+    pub series: Vec<Series>,
+    /// Horizontal reference lines, e.g. an SLO: (y value, label); drawn dashed,
+    /// labelled on the plot and in the legend. The y range always includes them.
+    pub hlines: Vec<(f64, String)>,
+    /// Draw a marker at every point (sweeps) or not (time series, CDFs).
+    pub markers: bool,
+    /// Highlighted points (e.g. a planner's chosen point): (x, y, label),
+    /// drawn as a ring with the label beside it and listed in the legend.
+    pub marks: Vec<(f64, f64, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackedArea {
+    pub title: String,
+    pub x: Axis,
+    /// Always drawn linear: a stack has to start at zero, which a log axis
+    /// cannot show. `Scale::Log` here is ignored.
+    pub y: Axis,
+    /// The same x values in every layer (in any order, but the same order in
+    /// every layer), bottom layer first. The legend lists the top layer first,
+    /// as the layers appear on screen.
+    pub layers: Vec<Series>,
+}
+
+/// Values per category (e.g. p50/p99/p99.9 per guest), drawn as grouped markers
+/// on a (usually log) y axis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CategoryChart {
+    pub title: String,
+    /// Along the x axis, in this order. Long names are rotated and shortened
+    /// with "…" to fit.
+    pub categories: Vec<String>,
+    pub y: Axis,
+    /// (label, one value per category).
+    pub series: Vec<(String, Vec<f64>)>,
+}
+
+/// One rendered chart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Figure {
+    /// A standalone `<svg>` element, safe to inline into HTML.
+    pub svg: String,
+    /// A WIDTH × HEIGHT 8-bit RGB PNG file.
+    pub png: Vec<u8>,
+}
+
+/// Why a chart could not be drawn. None of these depend on the data values
+/// (bad values are dropped, empty data gives an empty frame); they are bugs in
+/// the caller's chart description or in the build.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    /// The font compiled into the binary did not parse; no chart can be drawn.
+    #[error("the embedded font assets/fonts/DejaVuSans.ttf could not be loaded")]
+    Font,
+    /// Layers of a stacked area must share their x values.
+    #[error("stacked-area layer {layer:?} does not have the same x values as the bottom layer {bottom:?}")]
+    LayerMismatch { layer: String, bottom: String },
+    /// A category chart series must have one value per category.
+    #[error("series {series:?} has {found} values for {expected} categories")]
+    CategoryMismatch { series: String, expected: usize, found: usize },
+    /// plotters reported an error while drawing.
+    #[error("drawing the chart failed: {0}")]
+    Draw(String),
+}
+
+pub fn line_chart(c: &LineChart) -> Result<Figure, PlotError> {
+    render(c)
+}
+
+pub fn stacked_area(c: &StackedArea) -> Result<Figure, PlotError> {
+    render(c)
+}
+
+pub fn category_chart(c: &CategoryChart) -> Result<Figure, PlotError> {
+    render(c)
+}
+
+// ---------------------------------------------------------------------------
+// Look: font, sizes, colours. Sizes are plotters font sizes (the font's
+// ascent-to-descent height in pixels); the em is about 0.86 of that.
+
+const FAMILY: &str = "sans-serif";
+static FONT_BYTES: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/fonts/DejaVuSans.ttf"));
+
+const TITLE_SIZE: f64 = 24.0;
+const AXIS_TITLE_SIZE: f64 = 19.0;
+const TICK_SIZE: f64 = 17.0;
+const LEGEND_SIZE: f64 = 17.0;
+const SMALL_LEGEND_SIZE: f64 = 14.0;
+const NOTE_SIZE: f64 = 16.0;
+
+/// Height of the band at the top that holds the title (kept even without one,
+/// so charts in a report line up).
+const TITLE_BAND: u32 = 44;
+const TICK_MARK: i32 = 5;
+
+const TEXT: RGBColor = RGBColor(32, 32, 32);
+const MUTED: RGBColor = RGBColor(110, 110, 110);
+const GRID: RGBColor = RGBColor(218, 218, 218);
+const GRID_MINOR: RGBColor = RGBColor(238, 238, 238);
+const FRAME: RGBColor = RGBColor(160, 160, 160);
+
+/// Okabe & Ito's colour-blind-safe palette, reordered so the first colours
+/// are the most distinct on white and the pale yellow comes last.
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),   // blue
+    RGBColor(230, 159, 0),   // orange
+    RGBColor(0, 158, 115),   // bluish green
+    RGBColor(213, 94, 0),    // vermillion
+    RGBColor(204, 121, 167), // reddish purple
+    RGBColor(86, 180, 233),  // sky blue
+    RGBColor(0, 0, 0),       // black
+    RGBColor(240, 228, 66),  // yellow
+];
+
+/// Reference lines: dark grey first, then colours unlikely to sit next to the
+/// first series.
+const HLINE_COLOURS: [RGBColor; 4] =
+    [RGBColor(64, 64, 64), RGBColor(213, 94, 0), RGBColor(0, 114, 178), RGBColor(0, 158, 115)];
+
+/// Dash pattern (dash, gap) per trip round the palette; `None` is solid.
+const DASHES: [Option<(i32, i32)>; 4] = [None, Some((10, 5)), Some((3, 4)), Some((18, 5))];
+const HLINE_DASH: (i32, i32) = (8, 5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Circle,
+    Triangle,
+    Square,
+    Diamond,
+}
+const SHAPES: [Shape; 4] = [Shape::Circle, Shape::Triangle, Shape::Square, Shape::Diamond];
+
+#[derive(Debug, Clone, Copy)]
+struct SeriesStyle {
+    colour: RGBColor,
+    dash: Option<(i32, i32)>,
+    shape: Shape,
+}
+
+/// Colour cycles every 8 series, dash every 8, shape every 4 with a shift per
+/// palette trip, so the first 32 series differ in colour+shape and the first
+/// 32 lines in colour+dash.
+fn series_style(i: usize) -> SeriesStyle {
+    let n = PALETTE.len();
+    SeriesStyle {
+        colour: PALETTE[i % n],
+        dash: DASHES[(i / n) % DASHES.len()],
+        shape: SHAPES[(i + i / n) % SHAPES.len()],
+    }
+}
+
+fn font(size: f64) -> FontDesc<'static> {
+    FontDesc::new(FontFamily::Name(FAMILY), size, FontStyle::Normal)
+}
+
+fn text_style(size: f64, colour: &RGBColor, h: HPos, v: VPos) -> TextStyle<'static> {
+    font(size).color(colour).pos(Pos::new(h, v))
+}
+
+/// Width plotters will give `text` at `size` (DejaVu metrics).
+fn text_width(text: &str, size: f64) -> i32 {
+    font(size).box_size(text).map(|(w, _)| w as i32).unwrap_or(0)
+}
+
+/// `text`, shortened with "…" until it fits in `max_w` pixels.
+fn fit_text(text: &str, size: f64, max_w: i32) -> String {
+    if text_width(text, size) <= max_w {
+        return text.to_string();
+    }
+    let chars: Vec<char> = text.chars().collect();
+    // Binary search for the longest prefix that fits with the ellipsis.
+    let (mut lo, mut hi) = (0usize, chars.len());
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        let candidate: String = chars[..mid].iter().collect::<String>() + "…";
+        if text_width(&candidate, size) <= max_w {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    if lo == 0 {
+        return "…".to_string();
+    }
+    chars[..lo].iter().collect::<String>().trim_end().to_string() + "…"
+}
+
+/// Registers the embedded font with plotters, once per process.
+fn ensure_font() -> Result<(), PlotError> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT_BYTES).is_ok());
+    if ok { Ok(()) } else { Err(PlotError::Font) }
+}
+
+fn draw_err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> PlotError {
+    PlotError::Draw(e.to_string())
+}
+
+// ---------------------------------------------------------------------------
+// Rendering to both backends.
+
+/// A chart that can draw itself onto any plotters backend.
+trait Chart {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError>;
+}
+
+fn render<C: Chart>(c: &C) -> Result<Figure, PlotError> {
+    ensure_font()?;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        c.draw(&root)?;
+        root.present().map_err(draw_err)?;
+    }
+    let rgb = render_rgb(c)?;
+    Ok(Figure { svg: finish_svg(svg), png: png::encode_rgb(WIDTH, HEIGHT, &rgb) })
+}
+
+/// The chart as a WIDTH × HEIGHT × 3 RGB buffer, row by row from the top.
+fn render_rgb<C: Chart>(c: &C) -> Result<Vec<u8>, PlotError> {
+    ensure_font()?;
+    let mut rgb = vec![255u8; WIDTH as usize * HEIGHT as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        c.draw(&root)?;
+        root.present().map_err(draw_err)?;
+    }
+    Ok(rgb)
+}
+
+/// plotters 0.3.7 already writes `viewBox` and no XML declaration; this keeps
+/// the inlining guarantee should a later version start writing one.
+fn finish_svg(svg: String) -> String {
+    match (svg.starts_with("<?xml"), svg.find("?>")) {
+        (true, Some(end)) => svg[end + 2..].trim_start().to_string(),
+        _ => svg,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Axes: range and ticks, computed here so both backends and both scales agree.
+
+/// One axis of the plotting area, in plot space (log10 of the value on a log
+/// axis). Implements plotters' `Ranged` so the mesh draws exactly our ticks.
+#[derive(Debug, Clone)]
+struct AxisSpec {
+    scale: Scale,
+    lo: f64,
+    hi: f64,
+    /// Labelled ticks with grid lines, in plot space.
+    bold: Vec<f64>,
+    /// Unlabelled minor grid lines, in plot space.
+    light: Vec<f64>,
+    /// Significant digits in linear tick labels (enough to tell ticks apart).
+    digits: usize,
+    /// Category names at 0, 1, 2, ...; when set, labels come from here.
+    categories: Option<Vec<String>>,
+}
+
+impl AxisSpec {
+    /// Plot-space position of a value, or `None` if this axis cannot show it.
+    fn to_plot(scale: Scale, v: f64) -> Option<f64> {
+        match scale {
+            Scale::Linear if v.is_finite() => Some(v),
+            Scale::Log if v.is_finite() && v > 0.0 => Some(v.log10()),
+            _ => None,
+        }
+    }
+
+    /// An axis covering `values` (raw values; ones the scale cannot show are
+    /// ignored), with about `max_labels` labelled ticks at most.
+    fn fit(scale: Scale, values: impl IntoIterator<Item = f64>, max_labels: usize) -> Self {
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for p in values.into_iter().filter_map(|v| Self::to_plot(scale, v)) {
+            lo = lo.min(p);
+            hi = hi.max(p);
+        }
+        if lo > hi {
+            // No data: 0..1 or 1..10.
+            (lo, hi) = (0.0, 1.0);
+        }
+        match scale {
+            Scale::Linear => Self::fit_linear(lo, hi, max_labels),
+            Scale::Log => Self::fit_log(lo, hi, max_labels),
+        }
+    }
+
+    fn fit_linear(mut lo: f64, mut hi: f64, max_labels: usize) -> Self {
+        if hi - lo <= lo.abs().max(hi.abs()) * 1e-12 {
+            let pad = if lo == 0.0 { 1.0 } else { lo.abs() * 0.1 };
+            (lo, hi) = (lo - pad, hi + pad);
+        }
+        let intervals = max_labels.saturating_sub(1).max(2) as f64;
+        let step = nice_step((hi - lo) / (intervals * 0.85));
+        let (i0, i1) = ((lo / step).floor(), (hi / step).ceil());
+        let (nlo, nhi) = (i0 * step, i1 * step);
+        let count = i1 - i0;
+        let bold = if step.is_finite() && nlo < nhi && count.is_finite() && count <= 100.0 {
+            (0..=count as i64).map(|i| (i0 + i as f64) * step).collect()
+        } else {
+            vec![lo, hi]
+        };
+        let (lo, hi) = if nlo.is_finite() && nhi.is_finite() && nlo < nhi { (nlo, nhi) } else { (lo, hi) };
+        // Digits needed so that neighbouring ticks print differently.
+        let biggest = lo.abs().max(hi.abs());
+        let digits =
+            if step > 0.0 && biggest > 0.0 { ((biggest / step).log10().ceil() as i64 + 1).clamp(3, 15) } else { 3 };
+        AxisSpec { scale: Scale::Linear, lo, hi, bold, light: Vec::new(), digits: digits as usize, categories: None }
+    }
+
+    fn fit_log(mut lo: f64, mut hi: f64, max_labels: usize) -> Self {
+        if hi - lo < 1e-9 {
+            // One value: show it between half and twice itself.
+            (lo, hi) = (lo - 2f64.log10(), hi + 2f64.log10());
+        }
+        let (mut lo, mut hi) = (snap_125(lo, false), snap_125(hi, true));
+        let eps = 1e-9;
+        let mut stride = 1;
+        let mantissas: &[f64] = if hi - lo <= 0.5 + eps {
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+        } else if hi - lo <= 3.0 + eps {
+            &[1.0, 2.0, 5.0]
+        } else {
+            // Decade labels only: whole decades at both ends, and every
+            // `stride`-th decade labelled so both ends carry a label.
+            let (k0, k1) = (lo.floor(), hi.ceil());
+            stride = ((k1 - k0) / max_labels.saturating_sub(1).max(1) as f64).ceil().max(1.0) as i64;
+            (lo, hi) = (k0, k0 + ((k1 - k0) / stride as f64).ceil() * stride as f64);
+            &[1.0]
+        };
+        let decades = hi - lo;
+        let (k0, k1) = (lo.floor() as i64, hi.ceil() as i64);
+        let mut bold = Vec::new();
+        let mut light = Vec::new();
+        // At most a few hundred decades (f64 spans about 630), so these loops are bounded.
+        for k in k0..=k1 {
+            for m in 1..=9 {
+                let p = k as f64 + (m as f64).log10();
+                if p < lo - eps || p > hi + eps {
+                    continue;
+                }
+                let labelled = mantissas.contains(&(m as f64)) && (m != 1 || (k - k0).rem_euclid(stride) == 0);
+                if labelled {
+                    bold.push(p);
+                } else if m == 1 || decades <= 8.0 + eps {
+                    light.push(p);
+                }
+            }
+        }
+        AxisSpec { scale: Scale::Log, lo, hi, bold, light, digits: 3, categories: None }
+    }
+
+    /// Categories at 0, 1, ..., n-1, each in a slot one unit wide.
+    fn categories(names: &[String]) -> Self {
+        let n = names.len().max(1) as f64;
+        AxisSpec {
+            scale: Scale::Linear,
+            lo: -0.5,
+            hi: n - 0.5,
+            bold: (0..names.len()).map(|i| i as f64).collect(),
+            light: Vec::new(),
+            digits: 3,
+            categories: Some(names.to_vec()),
+        }
+    }
+
+    fn label(&self, p: f64) -> String {
+        if self.categories.is_some() {
+            // Category names are drawn by the category chart itself (possibly rotated).
+            return String::new();
+        }
+        match self.scale {
+            Scale::Linear => compact(p, self.digits),
+            Scale::Log => compact(10f64.powf(p), 3),
+        }
+    }
+
+    fn labels(&self) -> Vec<String> {
+        self.bold.iter().map(|&p| self.label(p)).collect()
+    }
+}
+
+impl Ranged for AxisSpec {
+    type FormatOption = NoDefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        let span = self.hi - self.lo;
+        let frac = if span > 0.0 { (value - self.lo) / span } else { 0.5 };
+        // `as` saturates (and maps NaN to 0), so no value can panic here.
+        limit.0 + (frac * f64::from(limit.1 - limit.0)).round() as i32
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if hint.weight().allow_light_points() { self.light.clone() } else { self.bold.clone() }
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.lo..self.hi
+    }
+}
+
+impl ValueFormatter<f64> for AxisSpec {
+    fn format_ext(&self, value: &f64) -> String {
+        self.label(*value)
+    }
+}
+
+/// The smallest of 1, 2, 5 × 10^k at least `raw`.
+fn nice_step(raw: f64) -> f64 {
+    if !(raw.is_finite() && raw > 0.0) {
+        return 1.0;
+    }
+    let mag = 10f64.powf(raw.log10().floor());
+    let f = raw / mag;
+    let m = if f <= 1.0 + 1e-9 {
+        1.0
+    } else if f <= 2.0 + 1e-9 {
+        2.0
+    } else if f <= 5.0 + 1e-9 {
+        5.0
+    } else {
+        10.0
+    };
+    m * mag
+}
+
+/// Rounds a log10 value down (or up) to the log10 of 1, 2 or 5 × 10^k.
+fn snap_125(p: f64, up: bool) -> f64 {
+    let k = p.floor();
+    let m = 10f64.powf(p - k);
+    let eps = 1e-9;
+    let snapped = if up {
+        [1.0, 2.0, 5.0, 10.0].into_iter().find(|&c| c >= m - eps).unwrap_or(10.0)
+    } else {
+        [5.0, 2.0, 1.0].into_iter().find(|&c| c <= m + eps).unwrap_or(1.0)
+    };
+    k + f64::log10(snapped)
+}
+
+/// A tick label: `digits` significant digits at most, trailing zeros dropped,
+/// SI suffixes from 1k up, exponent form for the very small and very large
+/// ("1", "2.5", "1.5k", "10M", "0.01", "2e-5").
+fn compact(v: f64, digits: usize) -> String {
+    if !v.is_finite() {
+        return String::new();
+    }
+    let sig = digits.max(1);
+    let r: f64 = format!("{:.*e}", sig - 1, v).parse().unwrap_or(v);
+    let a = r.abs();
+    if a == 0.0 {
+        return "0".to_string();
+    }
+    if !(1e-3..1e15).contains(&a) {
+        let s = format!("{:.*e}", sig - 1, r);
+        return match s.split_once('e') {
+            Some((mantissa, exp)) => format!("{}e{exp}", trim_zeros(mantissa)),
+            None => s,
+        };
+    }
+    let (scaled, suffix) = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
+        .into_iter()
+        .find(|&(s, _)| a >= s)
+        .map_or((r, ""), |(s, suffix)| (r / s, suffix));
+    let decimals = (sig as i64 - 1 - scaled.abs().log10().floor() as i64).clamp(0, 15) as usize;
+    format!("{}{suffix}", trim_zeros(&format!("{scaled:.decimals$}")))
+}
+
+fn trim_zeros(s: &str) -> &str {
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { s }
+}
+
+// ---------------------------------------------------------------------------
+// Legend: drawn by us in a panel right of the plot, so it never covers data
+// and copes with any number of entries (columns, then "… N more").
+
+#[derive(Debug, Clone)]
+enum Key {
+    Line(SeriesStyle, bool),
+    Dashed(RGBColor, (i32, i32)),
+    Swatch(RGBColor),
+    Marker(SeriesStyle),
+    Ring,
+}
+
+#[derive(Debug, Clone)]
+struct LegendEntry {
+    key: Key,
+    label: String,
+}
+
+const LEGEND_MAX_W: i32 = 330;
+const LEGEND_KEY_W: i32 = 30;
+const LEGEND_PAD: i32 = 10;
+
+#[derive(Debug, Clone, PartialEq)]
+struct LegendLayout {
+    size: f64,
+    row_h: i32,
+    rows: usize,
+    cols: usize,
+    col_w: i32,
+    /// Entries drawn; the rest are summarised as "… N more".
+    shown: usize,
+    /// Total panel width including an 8 px gap either side; 0 without entries.
+    width: i32,
+}
+
+fn layout_legend(entries: &[LegendEntry], avail_h: i32) -> LegendLayout {
+    let n = entries.len();
+    if n == 0 {
+        return LegendLayout { size: LEGEND_SIZE, row_h: 0, rows: 0, cols: 0, col_w: 0, shown: 0, width: 0 };
+    }
+    let mut size = LEGEND_SIZE;
+    let mut row_h = 24;
+    let mut max_rows = ((avail_h - 2 * LEGEND_PAD) / row_h).max(1) as usize;
+    if n > max_rows {
+        size = SMALL_LEGEND_SIZE;
+        row_h = 19;
+        max_rows = ((avail_h - 2 * LEGEND_PAD) / row_h).max(1) as usize;
+    }
+    let label_w = entries.iter().map(|e| text_width(&e.label, size)).max().unwrap_or(0).min(230);
+    let natural_col_w = LEGEND_KEY_W + 8 + label_w + 14;
+    let min_col_w = 100;
+    let max_cols = ((LEGEND_MAX_W - 2 * LEGEND_PAD) / min_col_w).max(1) as usize;
+    let cols = n.div_ceil(max_rows).clamp(1, max_cols);
+    let col_w = natural_col_w.min((LEGEND_MAX_W - 2 * LEGEND_PAD) / cols as i32);
+    let capacity = max_rows * cols;
+    let shown = if n > capacity { capacity - 1 } else { n };
+    let rows = if n > capacity { max_rows } else { n.div_ceil(cols) };
+    LegendLayout { size, row_h, rows, cols, col_w, shown, width: cols as i32 * col_w + 2 * LEGEND_PAD + 16 }
+}
+
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[LegendEntry],
+    l: &LegendLayout,
+    top: i32,
+) -> Result<(), PlotError> {
+    if l.rows == 0 {
+        return Ok(());
+    }
+    let left = 8;
+    let right = left + l.cols as i32 * l.col_w + 2 * LEGEND_PAD;
+    let bottom = top + l.rows as i32 * l.row_h + 2 * LEGEND_PAD - 4;
+    area.draw(&Rectangle::new([(left, top), (right, bottom)], WHITE.filled())).map_err(draw_err)?;
+    area.draw(&Rectangle::new([(left, top), (right, bottom)], FRAME.stroke_width(1))).map_err(draw_err)?;
+    let label_w = l.col_w - LEGEND_KEY_W - 8 - 6;
+    let mut cells: Vec<(Option<&Key>, String)> =
+        entries[..l.shown].iter().map(|e| (Some(&e.key), fit_text(&e.label, l.size, label_w))).collect();
+    if l.shown < entries.len() {
+        cells.push((None, format!("… {} more", entries.len() - l.shown)));
+    }
+    for (i, (key, label)) in cells.into_iter().enumerate() {
+        let (col, row) = (i / l.rows, i % l.rows);
+        let x = left + LEGEND_PAD + col as i32 * l.col_w;
+        let y = top + LEGEND_PAD + row as i32 * l.row_h + l.row_h / 2 - 2;
+        if let Some(key) = key {
+            draw_key(area, key, (x, y))?;
+        }
+        let style = text_style(l.size, &TEXT, HPos::Left, VPos::Center);
+        area.draw(&Text::new(label, (x + LEGEND_KEY_W + 8, y), style)).map_err(draw_err)?;
+    }
+    Ok(())
+}
+
+fn draw_key<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, key: &Key, (x, y): (i32, i32)) -> Result<(), PlotError> {
+    let mid = (x + LEGEND_KEY_W / 2, y);
+    let line = vec![(x, y), (x + LEGEND_KEY_W, y)];
+    match key {
+        Key::Line(s, with_marker) => {
+            draw_pixel_path(area, line, s.colour, 2, s.dash)?;
+            if *with_marker {
+                draw_marker(area, s.shape, mid, s.colour, 4)?;
+            }
+        }
+        Key::Dashed(colour, dash) => draw_pixel_path(area, line, *colour, 2, Some(*dash))?,
+        Key::Swatch(colour) => {
+            let r = [(x + 2, y - 7), (x + LEGEND_KEY_W - 2, y + 7)];
+            area.draw(&Rectangle::new(r, colour.mix(0.8).filled())).map_err(draw_err)?;
+            area.draw(&Rectangle::new(r, colour.stroke_width(1))).map_err(draw_err)?;
+        }
+        Key::Marker(s) => draw_marker(area, s.shape, mid, s.colour, 5)?,
+        Key::Ring => {
+            area.draw(&Circle::new(mid, 7, TEXT.stroke_width(2))).map_err(draw_err)?;
+        }
+    }
+    Ok(())
+}
+
+fn draw_pixel_path<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    points: Vec<(i32, i32)>,
+    colour: RGBColor,
+    width: u32,
+    dash: Option<(i32, i32)>,
+) -> Result<(), PlotError> {
+    let style = colour.stroke_width(width);
+    match dash {
+        None => area.draw(&PathElement::new(points, style)),
+        Some((d, g)) => area.draw(&DashedPathElement::new(points, d, g, style)),
+    }
+    .map_err(draw_err)
+}
+
+/// A filled marker of the given shape centred on pixel `at`, radius about `r`.
+fn draw_marker<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    shape: Shape,
+    at: (i32, i32),
+    colour: RGBColor,
+    r: i32,
+) -> Result<(), PlotError> {
+    let style = colour.filled();
+    let base = EmptyElement::at(at);
+    match shape {
+        Shape::Circle => area.draw(&(base + Circle::new((0, 0), r as u32, style))),
+        Shape::Triangle => area.draw(&(base + TriangleMarker::new((0, 0), r + 1, style))),
+        Shape::Square => area.draw(&(base + Rectangle::new([(-r + 1, -r + 1), (r - 1, r - 1)], style))),
+        Shape::Diamond => {
+            area.draw(&(base + Polygon::new(vec![(0, -r - 1), (r + 1, 0), (0, r + 1), (-r - 1, 0)], style)))
+        }
+    }
+    .map_err(draw_err)
+}
+
+// ---------------------------------------------------------------------------
+// The frame shared by all charts: title band, plotting area with mesh and
+// axis titles, legend panel.
+
+type Coords = Cartesian2d<AxisSpec, AxisSpec>;
+
+struct Frame<'t> {
+    title: &'t str,
+    x: AxisSpec,
+    y: AxisSpec,
+    x_title: &'t str,
+    y_title: &'t str,
+    legend: Vec<LegendEntry>,
+    /// Whether anything at all will be plotted; if not, a "no data" note.
+    has_data: bool,
+    /// Set for category charts, which draw their own x labels: the height
+    /// those labels need below the axis (their length when rotated).
+    x_label_h: Option<i32>,
+}
+
+/// Draws the frame, then lets `plot` draw the data into the chart context.
+fn draw_frame<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    f: &Frame<'_>,
+    plot: impl FnOnce(&mut ChartContext<'_, DB, Coords>) -> Result<(), PlotError>,
+) -> Result<(), PlotError> {
+    let (w, h) = (WIDTH as i32, HEIGHT as i32);
+    if !f.title.is_empty() {
+        let title = fit_text(f.title, TITLE_SIZE, w - 24);
+        let style = text_style(TITLE_SIZE, &TEXT, HPos::Center, VPos::Center);
+        root.draw(&Text::new(title, (w / 2, TITLE_BAND as i32 / 2 + 2), style)).map_err(draw_err)?;
+    }
+    let (_, body) = root.split_vertically(TITLE_BAND);
+    let body_h = h - TITLE_BAND as i32;
+    let legend = layout_legend(&f.legend, body_h - 16);
+    let (chart_area, legend_area) = body.split_horizontally(w - legend.width);
+
+    let x_labels = f.x.labels();
+    let y_labels = f.y.labels();
+    let max_y_label = y_labels.iter().map(|l| text_width(l, TICK_SIZE)).max().unwrap_or(0);
+    let max_x_label = x_labels.iter().map(|l| text_width(l, TICK_SIZE)).max().unwrap_or(0);
+    let desc_h = (AXIS_TITLE_SIZE * 1.1).ceil() as i32;
+    let y_area = desc_h + 12 + max_y_label + 2 * TICK_MARK;
+    let x_area = match f.x_label_h {
+        Some(rotated) => rotated + 2 * TICK_MARK + 6 + if f.x_title.is_empty() { 0 } else { desc_h + 8 },
+        None => (TICK_SIZE as i32) + 2 * TICK_MARK + 10 + desc_h,
+    };
+    let right_margin = (max_x_label / 2 + 6).max(16);
+
+    let mut chart = ChartBuilder::on(&chart_area)
+        .margin_top(10)
+        .margin_left(8)
+        .margin_bottom(6)
+        .margin_right(right_margin)
+        .x_label_area_size(x_area)
+        .y_label_area_size(y_area)
+        .build_cartesian_2d(f.x.clone(), f.y.clone())
+        .map_err(draw_err)?;
+
+    let (px, py) = chart.plotting_area().get_pixel_range();
+    let plot_w = px.end - px.start;
+    let plot_h = py.end - py.start;
+    let x_title = fit_text(f.x_title, AXIS_TITLE_SIZE, plot_w);
+    let y_title = fit_text(f.y_title, AXIS_TITLE_SIZE, plot_h);
+    {
+        let mut mesh = chart.configure_mesh();
+        mesh.bold_line_style(GRID.stroke_width(1))
+            .light_line_style(GRID_MINOR.stroke_width(1))
+            .axis_style(FRAME.stroke_width(1))
+            .set_all_tick_mark_size(TICK_MARK)
+            .x_label_style(text_style(TICK_SIZE, &TEXT, HPos::Center, VPos::Top))
+            .y_label_style(text_style(TICK_SIZE, &TEXT, HPos::Right, VPos::Center))
+            .axis_desc_style(font(AXIS_TITLE_SIZE).color(&TEXT));
+        if !x_title.is_empty() {
+            mesh.x_desc(x_title);
+        }
+        if !y_title.is_empty() {
+            mesh.y_desc(y_title);
+        }
+        if f.x.categories.is_some() {
+            mesh.disable_x_mesh();
+        }
+        mesh.draw().map_err(draw_err)?;
+    }
+    // Close the box on the top and right so the plot reads as a panel.
+    let frame = vec![(px.start, py.start), (px.end, py.start), (px.end, py.end)];
+    root.draw(&PathElement::new(frame, FRAME.stroke_width(1))).map_err(draw_err)?;
+
+    plot(&mut chart)?;
+
+    if !f.has_data {
+        let style = text_style(NOTE_SIZE, &MUTED, HPos::Center, VPos::Center);
+        let centre = ((px.start + px.end) / 2, (py.start + py.end) / 2);
+        root.draw(&Text::new("no data", centre, style)).map_err(draw_err)?;
+    }
+    // Top of the legend level with the top of the plotting area.
+    draw_legend(&legend_area, &f.legend, &legend, py.start - TITLE_BAND as i32)
+}
+
+/// A label on the plot with a light backing so it stays readable over lines.
+fn draw_note<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    text: &str,
+    at: (i32, i32),
+    h: HPos,
+    v: VPos,
+    colour: &RGBColor,
+) -> Result<(), PlotError> {
+    let text = fit_text(text, NOTE_SIZE, 300);
+    let tw = text_width(&text, NOTE_SIZE);
+    let th = (NOTE_SIZE * 0.9) as i32;
+    let x0 = match h {
+        HPos::Left => at.0,
+        HPos::Center => at.0 - tw / 2,
+        HPos::Right => at.0 - tw,
+    };
+    let y0 = match v {
+        VPos::Top => at.1,
+        VPos::Center => at.1 - th / 2,
+        VPos::Bottom => at.1 - th,
+    };
+    let backing = [(x0 - 2, y0 - 1), (x0 + tw + 2, y0 + th + 1)];
+    root.draw(&Rectangle::new(backing, WHITE.mix(0.75).filled())).map_err(draw_err)?;
+    root.draw(&Text::new(text, at, text_style(NOTE_SIZE, colour, h, v))).map_err(draw_err)
+}
+
+/// A data-space polyline, drawn in pixels with runs of points that land on the
+/// same pixel collapsed to one (a long time series would otherwise put every
+/// sample into the SVG).
+fn draw_line<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &ChartContext<'_, DB, Coords>,
+    points: &[(f64, f64)],
+    colour: RGBColor,
+    width: u32,
+    dash: Option<(i32, i32)>,
+) -> Result<(), PlotError> {
+    let mut pixels: Vec<(i32, i32)> = points.iter().map(|p| chart.backend_coord(p)).collect();
+    pixels.dedup();
+    if pixels.len() < 2 {
+        return Ok(());
+    }
+    draw_pixel_path(root, pixels, colour, width, dash)
+}
+
+// ---------------------------------------------------------------------------
+// Line chart.
+
+impl LineChart {
+    /// The points of each series in plot space, in runs: a point an axis
+    /// cannot show (zero on a log axis, say) is dropped and breaks the line
+    /// there, so no segment is drawn across it.
+    fn plot_points(&self, x: Scale, y: Scale) -> Vec<Vec<Vec<(f64, f64)>>> {
+        self.series
+            .iter()
+            .map(|s| {
+                let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+                for &(px, py) in &s.points {
+                    match (AxisSpec::to_plot(x, px), AxisSpec::to_plot(y, py)) {
+                        (Some(a), Some(b)) => runs.last_mut().expect("one run at least").push((a, b)),
+                        _ if runs.last().is_some_and(|r| !r.is_empty()) => runs.push(Vec::new()),
+                        _ => {}
+                    }
+                }
+                runs.retain(|r| !r.is_empty());
+                runs
+            })
+            .collect()
+    }
+}
+
+impl Chart for LineChart {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+        let (xs, ys) = (self.x.scale, self.y.scale);
+        let points = self.plot_points(xs, ys);
+        let marks: Vec<(f64, f64, &str)> = self
+            .marks
+            .iter()
+            .filter_map(|(mx, my, l)| Some((AxisSpec::to_plot(xs, *mx)?, AxisSpec::to_plot(ys, *my)?, l.as_str())))
+            .collect();
+        let hlines: Vec<(f64, &str)> =
+            self.hlines.iter().filter_map(|(v, l)| Some((AxisSpec::to_plot(ys, *v)?, l.as_str()))).collect();
+        let has_data = points.iter().any(|p| !p.is_empty()) || !marks.is_empty();
+        let flat = || points.iter().flatten().flatten();
+
+        // Fit in raw values (the axis maps them); plot-space values go back through 10^p.
+        let raw = |scale: Scale, p: f64| if scale == Scale::Log { 10f64.powf(p) } else { p };
+        let x_vals = flat().map(|p| p.0).chain(marks.iter().map(|m| m.0)).map(|p| raw(xs, p));
+        let y_vals = flat()
+            .map(|p| p.1)
+            .chain(marks.iter().map(|m| m.1))
+            .chain(if has_data { hlines.iter().map(|h| h.0).collect() } else { Vec::new() })
+            .map(|p| raw(ys, p));
+        let x = AxisSpec::fit(xs, x_vals.collect::<Vec<_>>(), 8);
+        let y = AxisSpec::fit(ys, y_vals.collect::<Vec<_>>(), 8);
+
+        let mut legend: Vec<LegendEntry> = self
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| LegendEntry { key: Key::Line(series_style(i), self.markers), label: s.label.clone() })
+            .collect();
+        legend.extend(self.hlines.iter().enumerate().map(|(i, (_, l))| LegendEntry {
+            key: Key::Dashed(HLINE_COLOURS[i % HLINE_COLOURS.len()], HLINE_DASH),
+            label: l.clone(),
+        }));
+        legend.extend(self.marks.iter().map(|(_, _, l)| LegendEntry { key: Key::Ring, label: l.clone() }));
+
+        let frame = Frame {
+            title: &self.title,
+            x: x.clone(),
+            y: y.clone(),
+            x_title: &self.x.title,
+            y_title: &self.y.title,
+            legend,
+            has_data,
+            x_label_h: None,
+        };
+        draw_frame(root, &frame, |chart| {
+            // Reference lines under the data, their labels over it.
+            let visible: Vec<(f64, &str, RGBColor)> = self
+                .hlines
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (v, l))| {
+                    Some((AxisSpec::to_plot(ys, *v)?, l.as_str(), HLINE_COLOURS[i % HLINE_COLOURS.len()]))
+                })
+                .filter(|(p, _, _)| (y.lo..=y.hi).contains(p))
+                .collect();
+            for &(p, _, colour) in &visible {
+                draw_line(root, chart, &[(x.lo, p), (x.hi, p)], colour, 2, Some(HLINE_DASH))?;
+            }
+            for (i, runs) in points.iter().enumerate() {
+                let s = series_style(i);
+                for run in runs {
+                    draw_line(root, chart, run, s.colour, 2, s.dash)?;
+                }
+                if self.markers {
+                    let mut at: Vec<(i32, i32)> = runs.iter().flatten().map(|p| chart.backend_coord(p)).collect();
+                    at.dedup();
+                    for p in at {
+                        draw_marker(root, s.shape, p, s.colour, 4)?;
+                    }
+                }
+            }
+            for &(p, label, colour) in &visible {
+                let (end_x, end_y) = chart.backend_coord(&(x.hi, p));
+                draw_note(root, label, (end_x - 6, end_y - 4), HPos::Right, VPos::Bottom, &colour)?;
+            }
+            let centre = chart.backend_coord(&((x.lo + x.hi) / 2.0, y.lo)).0;
+            for &(mx, my, label) in &marks {
+                chart.draw_series(std::iter::once(Circle::new((mx, my), 9, TEXT.stroke_width(3)))).map_err(draw_err)?;
+                let (cx, cy) = chart.backend_coord(&(mx, my));
+                let (at, h) =
+                    if cx > centre { ((cx - 12, cy - 10), HPos::Right) } else { ((cx + 12, cy - 10), HPos::Left) };
+                draw_note(root, label, at, h, VPos::Bottom, &TEXT)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Stacked area.
+
+/// (x, lower, upper) of one stacked layer at one x.
+type Band = (f64, f64, f64);
+
+/// Per layer, bottom first: (x, lower, upper) sorted by x, where `upper` of
+/// layer k is the sum of layers 0..=k at that x and `lower` is `upper` of
+/// layer k-1 (0 for the bottom layer). Points whose x is not finite are
+/// dropped from every layer; y values that are not finite count as 0.
+fn stack_layers(layers: &[Series]) -> Result<Vec<Vec<Band>>, PlotError> {
+    let Some(bottom) = layers.first() else { return Ok(Vec::new()) };
+    let same_x = |a: &Series| {
+        a.points.len() == bottom.points.len()
+            && a.points.iter().zip(&bottom.points).all(|(p, q)| p.0.total_cmp(&q.0).is_eq())
+    };
+    if let Some(bad) = layers.iter().find(|l| !same_x(l)) {
+        return Err(PlotError::LayerMismatch { layer: bad.label.clone(), bottom: bottom.label.clone() });
+    }
+    let mut order: Vec<usize> = (0..bottom.points.len()).filter(|&i| bottom.points[i].0.is_finite()).collect();
+    order.sort_by(|&a, &b| bottom.points[a].0.total_cmp(&bottom.points[b].0));
+    let mut below = vec![0.0; order.len()];
+    let mut out = Vec::with_capacity(layers.len());
+    for layer in layers {
+        let mut bands = Vec::with_capacity(order.len());
+        for (j, &i) in order.iter().enumerate() {
+            let (x, y) = layer.points[i];
+            let y = if y.is_finite() { y } else { 0.0 };
+            bands.push((x, below[j], below[j] + y));
+            below[j] += y;
+        }
+        out.push(bands);
+    }
+    Ok(out)
+}
+
+impl Chart for StackedArea {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+        let xs = self.x.scale;
+        let bands = stack_layers(&self.layers)?;
+        // Drop x positions the x axis cannot show (x <= 0 on a log axis).
+        let bands: Vec<Vec<Band>> = bands
+            .into_iter()
+            .map(|b| b.into_iter().filter_map(|(x, lo, hi)| Some((AxisSpec::to_plot(xs, x)?, lo, hi))).collect())
+            .collect();
+        let has_data = bands.iter().any(|b| !b.is_empty());
+        let raw_x = |p: f64| if xs == Scale::Log { 10f64.powf(p) } else { p };
+        let x = AxisSpec::fit(xs, bands.iter().flatten().map(|b| raw_x(b.0)).collect::<Vec<_>>(), 8);
+        let y_vals: Vec<f64> = bands.iter().flatten().flat_map(|b| [b.1, b.2]).collect();
+        let y = AxisSpec::fit(Scale::Linear, y_vals, 8);
+        let legend = self
+            .layers
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, l)| LegendEntry { key: Key::Swatch(series_style(i).colour), label: l.label.clone() })
+            .collect();
+        let frame = Frame {
+            title: &self.title,
+            x,
+            y,
+            x_title: &self.x.title,
+            y_title: &self.y.title,
+            legend,
+            has_data,
+            x_label_h: None,
+        };
+        draw_frame(root, &frame, |chart| {
+            for (i, band) in bands.iter().enumerate() {
+                if band.is_empty() {
+                    continue;
+                }
+                let colour = series_style(i).colour;
+                let mut outline: Vec<(i32, i32)> = band
+                    .iter()
+                    .map(|&(x, _, hi)| chart.backend_coord(&(x, hi)))
+                    .chain(band.iter().rev().map(|&(x, lo, _)| chart.backend_coord(&(x, lo))))
+                    .collect();
+                outline.dedup();
+                root.draw(&Polygon::new(outline, colour.mix(0.75).filled())).map_err(draw_err)?;
+                let top: Vec<(f64, f64)> = band.iter().map(|&(x, _, hi)| (x, hi)).collect();
+                draw_line(root, chart, &top, colour, 2, None)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Category chart.
+
+/// Horizontal offset of series `i` of `n` inside a category slot one unit wide.
+fn group_offset(i: usize, n: usize) -> f64 {
+    let width = if n > 1 { 0.6 } else { 0.0 };
+    (i as f64 + 0.5) / n.max(1) as f64 * width - width / 2.0
+}
+
+impl Chart for CategoryChart {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+        let n = self.categories.len();
+        if let Some((label, values)) = self.series.iter().find(|(_, v)| v.len() != n) {
+            return Err(PlotError::CategoryMismatch { series: label.clone(), expected: n, found: values.len() });
+        }
+        let ys = self.y.scale;
+        let points: Vec<Vec<(f64, f64)>> = self
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, (_, values))| {
+                values
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(j, &v)| {
+                        Some((j as f64 + group_offset(i, self.series.len()), AxisSpec::to_plot(ys, v)?))
+                    })
+                    .collect()
+            })
+            .collect();
+        let has_data = points.iter().any(|p| !p.is_empty());
+        let y = AxisSpec::fit(ys, self.series.iter().flat_map(|(_, v)| v.iter().copied()).collect::<Vec<_>>(), 8);
+        let x = AxisSpec::categories(&self.categories);
+
+        // Horizontal labels if they fit their slot, else rotated (reading
+        // upwards) and shortened to at most 130 px.
+        let legend: Vec<LegendEntry> = self
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, (l, _))| LegendEntry { key: Key::Marker(series_style(i)), label: l.clone() })
+            .collect();
+        let legend_w = layout_legend(&legend, (HEIGHT - TITLE_BAND) as i32 - 16).width;
+        let approx_plot_w = WIDTH as i32 - legend_w - 110;
+        let slot = approx_plot_w / n.max(1) as i32;
+        let widest = self.categories.iter().map(|c| text_width(c, TICK_SIZE)).max().unwrap_or(0);
+        let rotate = widest > slot - 8;
+        let label_len = if rotate { widest.min(130) } else { slot - 8 };
+        let labels: Vec<String> = self.categories.iter().map(|c| fit_text(c, TICK_SIZE, label_len)).collect();
+        let x_label_h = if rotate { label_len } else { TICK_SIZE as i32 };
+        // Rotated labels need a line height each; with more categories than
+        // that allows, label every `every`-th one.
+        let every = if rotate { ((TICK_SIZE as i32 + 2) / slot.max(1) + 1) as usize } else { 1 };
+
+        let radius = (slot / 5).clamp(3, 6);
+
+        let frame = Frame {
+            title: &self.title,
+            x: x.clone(),
+            y: y.clone(),
+            x_title: "",
+            y_title: &self.y.title,
+            legend,
+            has_data,
+            x_label_h: Some(x_label_h),
+        };
+        draw_frame(root, &frame, |chart| {
+            // Separators between categories, unless they would be a solid fill.
+            let separators = if slot >= 16 { n } else { 0 };
+            for j in 1..separators {
+                let sep = j as f64 - 0.5;
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(sep, y.lo), (sep, y.hi)],
+                        GRID.stroke_width(1),
+                    )))
+                    .map_err(draw_err)?;
+            }
+            for (j, label) in labels.iter().enumerate().step_by(every) {
+                let (cx, cy) = chart.backend_coord(&(j as f64, y.lo));
+                let top = cy + 2 * TICK_MARK;
+                let style = if rotate {
+                    text_style(TICK_SIZE, &TEXT, HPos::Right, VPos::Center).transform(FontTransform::Rotate270)
+                } else {
+                    text_style(TICK_SIZE, &TEXT, HPos::Center, VPos::Top)
+                };
+                root.draw(&Text::new(label.clone(), (cx, top), style)).map_err(draw_err)?;
+            }
+            for (i, pts) in points.iter().enumerate() {
+                let s = series_style(i);
+                for p in pts {
+                    draw_marker(root, s.shape, chart.backend_coord(p), s.colour, radius)?;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// PNG encoding, in memory.
+
+mod png {
+    //! A small, exact PNG writer: 8-bit RGB, filter type 0 on every row, one
+    //! IDAT chunk holding a zlib stream of a single fixed-Huffman deflate
+    //! block. The only matches it looks for are repeats of the byte, pixel and
+    //! row before, which is what charts are made of (flat fills, straight
+    //! lines), so a 900×540 chart lands in the tens of kilobytes.
+
+    const LEN_BASE: [u16; 29] = [
+        3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227,
+        258,
+    ];
+    const LEN_EXTRA: [u8; 29] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
+    const DIST_BASE: [u16; 30] = [
+        1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097,
+        6145, 8193, 12289, 16385, 24577,
+    ];
+    const DIST_EXTRA: [u8; 30] =
+        [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
+    const MAX_MATCH: usize = 258;
+    const WINDOW: usize = 32768;
+
+    /// `rgb` holds `width * height` pixels, 3 bytes each, rows top to bottom;
+    /// a short buffer is padded with black, a long one truncated.
+    pub fn encode_rgb(width: u32, height: u32, rgb: &[u8]) -> Vec<u8> {
+        let stride = width as usize * 3;
+        let mut raw = Vec::with_capacity((stride + 1) * height as usize);
+        for row in 0..height as usize {
+            raw.push(0); // filter type 0: none
+            let start = (row * stride).min(rgb.len());
+            let end = (start + stride).min(rgb.len());
+            raw.extend_from_slice(&rgb[start..end]);
+            raw.resize(raw.len() + stride - (end - start), 0);
+        }
+        let mut ihdr = Vec::with_capacity(13);
+        ihdr.extend_from_slice(&width.to_be_bytes());
+        ihdr.extend_from_slice(&height.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit, truecolour, deflate, filter 0, no interlace
+
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        chunk(&mut out, b"IHDR", &ihdr);
+        chunk(&mut out, b"IDAT", &zlib(&raw, stride + 1));
+        chunk(&mut out, b"IEND", &[]);
+        out
+    }
+
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let crc = crc32(&out[start..]);
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+
+    const CRC_TABLE: [u32; 256] = {
+        let mut table = [0u32; 256];
+        let mut n = 0;
+        while n < 256 {
+            let mut c = n as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                k += 1;
+            }
+            table[n] = c;
+            n += 1;
+        }
+        table
+    };
+
+    /// CRC-32 as PNG (and zip, and Ethernet) define it.
+    pub fn crc32(bytes: &[u8]) -> u32 {
+        !bytes.iter().fold(!0u32, |c, &b| CRC_TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8))
+    }
+
+    fn adler32(bytes: &[u8]) -> u32 {
+        let (mut a, mut b) = (1u32, 0u32);
+        // 5552 is the longest run before `b` could overflow (RFC 1950's NMAX).
+        for block in bytes.chunks(5552) {
+            for &x in block {
+                a += u32::from(x);
+                b += a;
+            }
+            a %= 65521;
+            b %= 65521;
+        }
+        (b << 16) | a
+    }
+
+    /// Deflate's bit order: values LSB first, Huffman codes MSB first.
+    struct Bits {
+        out: Vec<u8>,
+        acc: u64,
+        n: u32,
+    }
+
+    impl Bits {
+        fn put(&mut self, value: u32, len: u32) {
+            self.acc |= u64::from(value) << self.n;
+            self.n += len;
+            while self.n >= 8 {
+                self.out.push(self.acc as u8);
+                self.acc >>= 8;
+                self.n -= 8;
+            }
+        }
+
+        fn code(&mut self, code: u32, len: u32) {
+            self.put(code.reverse_bits() >> (32 - len), len);
+        }
+
+        /// A literal/length symbol in the fixed Huffman code (RFC 1951 3.2.6).
+        fn symbol(&mut self, sym: u32) {
+            match sym {
+                0..=143 => self.code(0x30 + sym, 8),
+                144..=255 => self.code(0x190 + sym - 144, 9),
+                256..=279 => self.code(sym - 256, 7),
+                _ => self.code(0xC0 + sym - 280, 8),
+            }
+        }
+
+        fn finish(mut self) -> Vec<u8> {
+            if self.n > 0 {
+                self.out.push(self.acc as u8);
+            }
+            self.out
+        }
+    }
+
+    fn zlib(data: &[u8], row: usize) -> Vec<u8> {
+        let mut bits = Bits { out: vec![0x78, 0x01], acc: 0, n: 0 };
+        bits.put(1, 1); // BFINAL
+        bits.put(1, 2); // BTYPE = 01, fixed Huffman
+        let candidates = [1usize, 3, row];
+        let mut i = 0;
+        while i < data.len() {
+            let limit = MAX_MATCH.min(data.len() - i);
+            let mut best = (0usize, 0usize);
+            for &d in &candidates {
+                if d == 0 || d > i || d > WINDOW {
+                    continue;
+                }
+                let len = (0..limit).take_while(|&k| data[i + k] == data[i + k - d]).count();
+                if len > best.0 {
+                    best = (len, d);
+                }
+            }
+            if best.0 >= 3 {
+                let (len, dist) = best;
+                let li = LEN_BASE.iter().rposition(|&b| usize::from(b) <= len).unwrap_or(0);
+                bits.symbol(257 + li as u32);
+                bits.put((len - usize::from(LEN_BASE[li])) as u32, u32::from(LEN_EXTRA[li]));
+                let di = DIST_BASE.iter().rposition(|&b| usize::from(b) <= dist).unwrap_or(0);
+                bits.code(di as u32, 5);
+                bits.put((dist - usize::from(DIST_BASE[di])) as u32, u32::from(DIST_EXTRA[di]));
+                i += len;
+            } else {
+                bits.symbol(u32::from(data[i]));
+                i += 1;
+            }
+        }
+        bits.symbol(256); // end of block
+        let mut out = bits.finish();
+        out.extend_from_slice(&adler32(data).to_be_bytes());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line_fixture(title: &str) -> LineChart {
+        LineChart {
+            title: title.to_string(),
+            x: Axis { title: "time (s)".into(), scale: Scale::Linear },
+            y: Axis { title: "p99 latency (µs)".into(), scale: Scale::Log },
+            series: vec![
+                Series {
+                    label: "guest-a".into(),
+                    points: (0..50).map(|i| (i as f64, 10.0 + (i * i) as f64)).collect(),
+                },
+                Series {
+                    label: "guest-b".into(),
+                    points: (0..50).map(|i| (i as f64, 500.0 - 9.0 * i as f64)).collect(),
+                },
+            ],
+            hlines: vec![(200.0, "SLO 200 µs".into())],
+            markers: false,
+            marks: vec![(20.0, 410.0, "chosen".into())],
+        }
+    }
+
+    fn stacked_fixture() -> StackedArea {
+        let xs = [0.0, 10.0, 20.0, 30.0];
+        let layer =
+            |label: &str, ys: [f64; 4]| Series { label: label.into(), points: xs.iter().copied().zip(ys).collect() };
+        StackedArea {
+            title: "Host memory".into(),
+            x: Axis { title: "time (s)".into(), scale: Scale::Linear },
+            y: Axis { title: "memory (GiB)".into(), scale: Scale::Linear },
+            layers: vec![
+                layer("guest RSS", [10.0, 12.0, 14.0, 13.0]),
+                layer("page cache", [4.0, 3.0, 2.0, 2.5]),
+                layer("free", [6.0, 5.0, 4.0, 4.5]),
+            ],
+        }
+    }
+
+    fn category_fixture() -> CategoryChart {
+        CategoryChart {
+            title: "Latency per guest".into(),
+            categories: vec!["web-1".into(), "db-1".into(), "batch-1".into()],
+            y: Axis { title: "latency (µs)".into(), scale: Scale::Log },
+            series: vec![
+                ("p50".into(), vec![3.0, 5.0, 2.0]),
+                ("p99".into(), vec![40.0, 120.0, 15.0]),
+                ("p99.9".into(), vec![900.0, 4000.0, 60.0]),
+            ],
+        }
+    }
+
+    /// Bitwise CRC-32 (reflected, polynomial 0xEDB88320), straight from the
+    /// definition in the PNG spec, independent of the encoder's table.
+    fn crc32_bitwise(bytes: &[u8]) -> u32 {
+        let mut c = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                let mask = (c & 1).wrapping_neg();
+                c = (c >> 1) ^ (0xEDB8_8320 & mask);
+            }
+        }
+        !c
+    }
+
+    /// A minimal inflate for what RFC 1951 calls stored and fixed-Huffman
+    /// blocks, written from the RFC for this test.
+    fn inflate(data: &[u8]) -> Vec<u8> {
+        struct Reader<'a> {
+            data: &'a [u8],
+            pos: usize,
+        }
+        impl Reader<'_> {
+            fn bit(&mut self) -> u32 {
+                let b = (self.data[self.pos / 8] >> (self.pos % 8)) & 1;
+                self.pos += 1;
+                u32::from(b)
+            }
+            fn bits(&mut self, n: u32) -> u32 {
+                (0..n).fold(0, |acc, i| acc | (self.bit() << i))
+            }
+            fn code(&mut self, n: u32) -> u32 {
+                (0..n).fold(0, |acc, _| (acc << 1) | self.bit())
+            }
+        }
+        let lbase = [
+            3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195,
+            227, 258,
+        ];
+        let lextra = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
+        let dbase = [
+            1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073,
+            4097, 6145, 8193, 12289, 16385, 24577,
+        ];
+        let dextra = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
+        let mut r = Reader { data, pos: 0 };
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            let last = r.bit();
+            match r.bits(2) {
+                0 => {
+                    r.pos = r.pos.div_ceil(8) * 8;
+                    let len = r.bits(16) as usize;
+                    let _nlen = r.bits(16);
+                    let start = r.pos / 8;
+                    out.extend_from_slice(&data[start..start + len]);
+                    r.pos += len * 8;
+                }
+                1 => loop {
+                    let mut c = r.code(7);
+                    let sym = if c <= 0x17 {
+                        256 + c
+                    } else {
+                        c = (c << 1) | r.bit();
+                        if (0x30..=0xBF).contains(&c) {
+                            c - 0x30
+                        } else if (0xC0..=0xC7).contains(&c) {
+                            280 + c - 0xC0
+                        } else {
+                            144 + ((c << 1) | r.bit()) - 0x190
+                        }
+                    };
+                    match sym {
+                        0..=255 => out.push(sym as u8),
+                        256 => break,
+                        _ => {
+                            let li = (sym - 257) as usize;
+                            let len = lbase[li] + r.bits(lextra[li]) as usize;
+                            let di = r.code(5) as usize;
+                            let dist = dbase[di] + r.bits(dextra[di]) as usize;
+                            for _ in 0..len {
+                                out.push(out[out.len() - dist]);
+                            }
+                        }
+                    }
+                },
+                other => panic!("block type {other} not produced by the encoder"),
+            }
+            if last == 1 {
+                return out;
+            }
+        }
+    }
+
+    /// (type, data) of every chunk, asserting each chunk's CRC.
+    fn png_chunks(png: &[u8]) -> Vec<([u8; 4], Vec<u8>)> {
+        // The 8-byte signature from the PNG spec, section 5.2.
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        let mut chunks = Vec::new();
+        let mut at = 8;
+        while at < png.len() {
+            let len = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
+            let kind: [u8; 4] = png[at + 4..at + 8].try_into().unwrap();
+            let data = png[at + 8..at + 8 + len].to_vec();
+            let crc = u32::from_be_bytes(png[at + 8 + len..at + 12 + len].try_into().unwrap());
+            assert_eq!(crc, crc32_bitwise(&png[at + 4..at + 8 + len]), "CRC of {}", String::from_utf8_lossy(&kind));
+            chunks.push((kind, data));
+            at += 12 + len;
+        }
+        chunks
+    }
+
+    #[test]
+    fn same_chart_gives_identical_svg_and_png() {
+        // Rendering is a pure function of the description: two renders, same bytes.
+        for _ in 0..2 {
+            let a = line_chart(&line_fixture("Determinism")).unwrap();
+            let b = line_chart(&line_fixture("Determinism")).unwrap();
+            assert_eq!(a.svg, b.svg);
+            assert_eq!(a.png, b.png);
+        }
+        assert_eq!(stacked_area(&stacked_fixture()).unwrap(), stacked_area(&stacked_fixture()).unwrap());
+        assert_eq!(category_chart(&category_fixture()).unwrap(), category_chart(&category_fixture()).unwrap());
+    }
+
+    #[test]
+    fn png_is_valid_and_decodes_to_the_rendered_pixels() {
+        let chart = line_fixture("PNG structure");
+        let fig = line_chart(&chart).unwrap();
+        let chunks = png_chunks(&fig.png);
+        let kinds: Vec<&[u8]> = chunks.iter().map(|(k, _)| &k[..]).collect();
+        assert_eq!(kinds, [&b"IHDR"[..], b"IDAT", b"IEND"]);
+        // IHDR layout from the PNG spec 11.2.2: width, height, depth 8, colour type 2 (RGB), 0, 0, 0.
+        let ihdr = &chunks[0].1;
+        assert_eq!(u32::from_be_bytes(ihdr[0..4].try_into().unwrap()), WIDTH);
+        assert_eq!(u32::from_be_bytes(ihdr[4..8].try_into().unwrap()), HEIGHT);
+        assert_eq!(&ihdr[8..], &[8, 2, 0, 0, 0]);
+        // zlib header 0x78 0x01: deflate, 32 KiB window, check bits make 0x7801 % 31 == 0 (RFC 1950).
+        let idat = &chunks[1].1;
+        assert_eq!(&idat[..2], &[0x78, 0x01]);
+        let raw = inflate(&idat[2..idat.len() - 4]);
+        let stride = WIDTH as usize * 3;
+        assert_eq!(raw.len(), (stride + 1) * HEIGHT as usize);
+        // Adler-32 by its definition (RFC 1950 8.2), unoptimised.
+        let (a, b) =
+            raw.iter().fold((1u64, 0u64), |(a, b), &x| ((a + u64::from(x)) % 65521, (b + a + u64::from(x)) % 65521));
+        assert_eq!(u32::from_be_bytes(idat[idat.len() - 4..].try_into().unwrap()), ((b << 16) | a) as u32);
+        let rgb = render_rgb(&chart).unwrap();
+        for (row, line) in raw.chunks(stride + 1).enumerate() {
+            assert_eq!(line[0], 0, "filter type of row {row}");
+            assert_eq!(&line[1..], &rgb[row * stride..(row + 1) * stride], "row {row}");
+        }
+    }
+
+    #[test]
+    fn encoder_crc_matches_the_spec_check_value() {
+        // "123456789" → 0xCBF43926 is the standard CRC-32 check value.
+        assert_eq!(png::crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32_bitwise(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn title_text_is_drawn_with_the_embedded_font() {
+        // With no system fonts, only the embedded DejaVu Sans can put pixels in the title band.
+        let band = TITLE_BAND as usize * WIDTH as usize * 3;
+        let with = render_rgb(&line_fixture("A long title that has to show up in the band")).unwrap();
+        let without = render_rgb(&line_fixture("")).unwrap();
+        assert!(without[..band].iter().all(|&b| b == 255), "nothing but the title belongs in the band");
+        let inked = with[..band].chunks(3).filter(|p| p.iter().any(|&b| b < 128)).count();
+        assert!(inked > 500, "only {inked} dark pixels in the title band");
+        let svg = line_chart(&line_fixture("Title & more")).unwrap().svg;
+        assert!(svg.contains("Title &amp; more"), "text is XML-escaped");
+        assert!(svg.contains("time (s)"));
+        assert!(svg.contains("p99 latency (µs)"));
+        assert!(svg.contains("guest-b"));
+        assert!(svg.contains(r#"font-family="sans-serif""#));
+    }
+
+    #[test]
+    fn svg_is_inlinable() {
+        // Several charts go into one HTML page: no XML declaration, no ids to clash, and it scales.
+        let svg = category_chart(&category_fixture()).unwrap().svg;
+        assert!(svg.starts_with(&format!(r#"<svg width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}""#)));
+        assert!(!svg.contains("<?xml"));
+        assert!(!svg.contains(" id="));
+        assert!(svg.trim_end().ends_with("</svg>"));
+    }
+
+    #[test]
+    fn a_dropped_point_breaks_the_line() {
+        // Faults per second are 0 between bursts: on a log axis the zeros
+        // cannot be drawn, and a line across them would show a rate that
+        // never was. Two runs, split where the zero was.
+        let mut c = line_fixture("gaps");
+        c.y.scale = Scale::Log;
+        c.series = vec![Series { label: "s".into(), points: vec![(0.0, 5.0), (1.0, 6.0), (2.0, 0.0), (3.0, 7.0)] }];
+        let log10 = |v: f64| v.log10();
+        assert_eq!(
+            c.plot_points(Scale::Linear, Scale::Log),
+            vec![vec![vec![(0.0, log10(5.0)), (1.0, log10(6.0))], vec![(3.0, log10(7.0))]]]
+        );
+    }
+
+    #[test]
+    fn log_axis_drops_zero_and_negative_values() {
+        let mut c = line_fixture("log with junk");
+        c.series.push(Series {
+            label: "junk".into(),
+            points: vec![(0.0, 0.0), (1.0, -5.0), (2.0, f64::NAN), (3.0, f64::INFINITY)],
+        });
+        c.x.scale = Scale::Log; // x = 0 is dropped too
+        c.hlines.push((-1.0, "negative reference".into()));
+        c.marks.push((0.0, 1.0, "at x = 0".into()));
+        let fig = line_chart(&c).unwrap();
+        assert!(fig.svg.contains("junk"));
+        // Only junk: nothing survives, so a "no data" frame.
+        let only_junk = LineChart { series: vec![c.series[2].clone()], hlines: vec![], marks: vec![], ..c };
+        let fig = line_chart(&only_junk).unwrap();
+        assert!(fig.svg.contains("no data"));
+    }
+
+    #[test]
+    fn empty_single_point_and_flat_series_render() {
+        let base = line_fixture("edge cases");
+        for points in [vec![], vec![(5.0, 5.0)], vec![(1.0, 3.0), (2.0, 3.0), (3.0, 3.0)], vec![(0.0, 0.0), (0.0, 0.0)]]
+        {
+            for scale in [Scale::Linear, Scale::Log] {
+                let c = LineChart {
+                    series: vec![Series { label: "s".into(), points: points.clone() }],
+                    x: Axis { title: "x".into(), scale },
+                    y: Axis { title: "y".into(), scale },
+                    hlines: vec![],
+                    marks: vec![],
+                    markers: true,
+                    ..base.clone()
+                };
+                line_chart(&c).unwrap();
+            }
+        }
+        let no_series = LineChart { series: vec![], hlines: vec![], marks: vec![], ..base };
+        assert!(line_chart(&no_series).unwrap().svg.contains("no data"));
+        let empty_stack = StackedArea { layers: vec![], ..stacked_fixture() };
+        assert!(stacked_area(&empty_stack).unwrap().svg.contains("no data"));
+        let empty_cats =
+            CategoryChart { categories: vec![], series: vec![("p50".into(), vec![])], ..category_fixture() };
+        assert!(category_chart(&empty_cats).unwrap().svg.contains("no data"));
+    }
+
+    #[test]
+    fn many_series_and_long_labels_still_render() {
+        let series: Vec<Series> = (0..80)
+            .map(|i| Series {
+                label: format!("guest-{i:02} with a rather long descriptive name"),
+                points: (0..20).map(|t| (t as f64, (i * 3 + t) as f64)).collect(),
+            })
+            .collect();
+        let c = LineChart { series, ..line_fixture("forty series") };
+        let svg = line_chart(&c).unwrap().svg;
+        // 82 entries (80 series, a reference line, a mark) at the small legend size: 24 rows
+        // of 19 px in 496 - 16 - 2 × 10 px, 3 columns of at least 100 px in 330 - 2 × 10 px;
+        // 72 places, so 71 entries and "… 11 more".
+        assert!(svg.contains("… 11 more"));
+        let cats = CategoryChart {
+            categories: (0..30).map(|i| format!("guest-number-{i}")).collect(),
+            series: vec![("p99".into(), (0..30).map(|i| f64::from(i) + 1.0).collect())],
+            ..category_fixture()
+        };
+        category_chart(&cats).unwrap();
+    }
+
+    #[test]
+    fn dense_series_are_thinned_to_pixels() {
+        // 100 000 samples of sin(t / 1000), 100 / π ≈ 32 half-periods, across a plot under
+        // 650 × 450 px: each half-period crosses at most 450 rows, so the path changes
+        // pixel at most 650 + 32 × 450 = 15 050 times, far below 100 000.
+        let c = LineChart {
+            series: vec![Series {
+                label: "dense".into(),
+                points: (0..100_000).map(|i| (f64::from(i), (f64::from(i) / 1000.0).sin() + 2.0)).collect(),
+            }],
+            hlines: vec![],
+            marks: vec![],
+            ..line_fixture("dense")
+        };
+        let svg = line_chart(&c).unwrap().svg;
+        let longest = svg
+            .lines()
+            .filter_map(|l| l.split_once(r#"points=""#))
+            .map(|(_, pts)| pts.split(' ').filter(|p| p.contains(',')).count())
+            .max()
+            .unwrap();
+        assert!(longest > 600 && longest <= 15_050, "{longest} points");
+    }
+
+    #[test]
+    fn stacked_layers_sum_bottom_up() {
+        // Top of layer k is the sum of layers 0..=k: at x = 10, 12, 12+3 = 15, 15+5 = 20.
+        let bands = stack_layers(&stacked_fixture().layers).unwrap();
+        assert_eq!(bands[0][1], (10.0, 0.0, 12.0));
+        assert_eq!(bands[1][1], (10.0, 12.0, 15.0));
+        assert_eq!(bands[2][1], (10.0, 15.0, 20.0));
+        // Every band starts where the one below ends.
+        for k in 1..bands.len() {
+            for (below, this) in bands[k - 1].iter().zip(&bands[k]) {
+                assert_eq!(below.2, this.1);
+            }
+        }
+    }
+
+    #[test]
+    fn stacked_layers_sort_by_x_and_treat_nan_as_zero() {
+        let a = Series { label: "a".into(), points: vec![(2.0, 1.0), (1.0, f64::NAN), (f64::NAN, 7.0)] };
+        let b = Series { label: "b".into(), points: vec![(2.0, 2.0), (1.0, 4.0), (f64::NAN, 1.0)] };
+        let bands = stack_layers(&[a.clone(), b]).unwrap();
+        // x sorted (1 before 2), NaN y counts 0, the NaN x point is dropped from both layers.
+        assert_eq!(bands[0], vec![(1.0, 0.0, 0.0), (2.0, 0.0, 1.0)]);
+        assert_eq!(bands[1], vec![(1.0, 0.0, 4.0), (2.0, 1.0, 3.0)]);
+        let shifted = Series { label: "c".into(), points: vec![(2.5, 1.0), (1.0, 1.0), (f64::NAN, 1.0)] };
+        assert!(matches!(stack_layers(&[a, shifted]), Err(PlotError::LayerMismatch { .. })));
+    }
+
+    #[test]
+    fn category_values_must_match_categories() {
+        let mut c = category_fixture();
+        c.series[1].1.pop();
+        assert!(matches!(category_chart(&c), Err(PlotError::CategoryMismatch { expected: 3, found: 2, .. })));
+    }
+
+    #[test]
+    fn tick_labels_are_compact() {
+        // The formats the brief asks for: 1, 10, 100, 1k, 10k, 1M, 0.1, 0.01.
+        let cases = [
+            (1.0, "1"),
+            (10.0, "10"),
+            (100.0, "100"),
+            (1e3, "1k"),
+            (1e4, "10k"),
+            (1e6, "1M"),
+            (0.1, "0.1"),
+            (0.01, "0.01"),
+        ];
+        for (v, s) in cases {
+            assert_eq!(compact(v, 3), s);
+        }
+        assert_eq!(compact(1500.0, 3), "1.5k");
+        assert_eq!(compact(-2000.0, 3), "-2k");
+        assert_eq!(compact(0.30000000000000004, 3), "0.3");
+        assert_eq!(compact(999_999.0, 3), "1M");
+        assert_eq!(compact(2.5e-5, 3), "2.5e-5");
+        assert_eq!(compact(0.0, 3), "0");
+    }
+
+    #[test]
+    fn log_ticks_are_one_two_five_or_decades() {
+        let labels = |lo: f64, hi: f64| AxisSpec::fit(Scale::Log, [lo, hi], 8).labels();
+        // 3..700 snaps to 2..1000, under three decades: 1-2-5 ticks.
+        assert_eq!(labels(3.0, 700.0), ["2", "5", "10", "20", "50", "100", "200", "500", "1k"]);
+        // 1..1e6 is six decades: decade ticks only.
+        assert_eq!(labels(1.0, 1e6), ["1", "10", "100", "1k", "10k", "100k", "1M"]);
+        // 1e-3..1e12 is 15 decades; at most 8 labels means every ceil(15 / 7) = 3rd decade.
+        assert_eq!(labels(1e-3, 1e12), ["0.001", "1", "1k", "1M", "1G", "1T"]);
+        // 2..4000 is more than three decades after snapping (2..5000): whole decades 1..10k.
+        assert_eq!(labels(2.0, 4000.0), ["1", "10", "100", "1k", "10k"]);
+        // One value, 100: padded to 50..200.
+        assert_eq!(labels(100.0, 100.0), ["50", "100", "200"]);
+        // 0.2..0.5 is less than half a decade: every 1..9 × 10^k.
+        assert_eq!(labels(0.2, 0.5), ["0.2", "0.3", "0.4", "0.5"]);
+    }
+
+    #[test]
+    fn linear_ticks_are_nice_and_cover_the_data() {
+        let axis = AxisSpec::fit(Scale::Linear, [0.3, 97.0], 8);
+        // Span 96.7 over ~7 intervals at 0.85 fill → raw step 16.3 → nice step 20; 0..100.
+        assert_eq!(axis.labels(), ["0", "20", "40", "60", "80", "100"]);
+        // A flat series at 3 gets ±10 %: 2.7..3.3, step 0.1.
+        let flat = AxisSpec::fit(Scale::Linear, [3.0, 3.0], 8);
+        assert!(flat.lo < 3.0 && flat.hi > 3.0);
+        // Big offset, small span: labels must still differ.
+        let labels = AxisSpec::fit(Scale::Linear, [1e9, 1e9 + 50.0], 8).labels();
+        let mut unique = labels.clone();
+        unique.dedup();
+        assert_eq!(unique, labels);
+    }
+
+    #[test]
+    #[ignore = "writes example charts to /tmp/plot-examples for a human to look at"]
+    fn write_examples() {
+        let dir = std::path::Path::new("/tmp/plot-examples");
+        std::fs::create_dir_all(dir).unwrap();
+        let mut sweep = line_fixture("Sweep: p99 latency vs overcommit ratio");
+        sweep.x = Axis { title: "overcommit ratio".into(), scale: Scale::Linear };
+        sweep.series = (0..3)
+            .map(|g| Series {
+                label: format!("{} guests", 8 << g),
+                points: (0..9)
+                    .map(|i| (1.0 + i as f64 * 0.125, 20.0 * (1.0 + f64::from(g)) * 3f64.powf(i as f64 * 0.5)))
+                    .collect(),
+            })
+            .collect();
+        sweep.marks = vec![(1.5, 240.0, "chosen: 1.5×".into())];
+        sweep.markers = true;
+        let many = LineChart {
+            title: "Many series".into(),
+            series: (0..14)
+                .map(|i| Series {
+                    label: format!("guest-{i}"),
+                    points: (0..100)
+                        .map(|t| (t as f64, (f64::from(i) + 1.0) * (t as f64 / 10.0).sin().abs() + f64::from(i)))
+                        .collect(),
+                })
+                .collect(),
+            hlines: vec![(12.0, "limit".into())],
+            marks: vec![],
+            markers: false,
+            x: Axis { title: "time (s)".into(), scale: Scale::Linear },
+            y: Axis { title: "RSS (GiB)".into(), scale: Scale::Linear },
+        };
+        let wide_cats = CategoryChart {
+            categories: (0..24).map(|i| format!("guest-{i:02}.example")).collect(),
+            series: vec![
+                ("p50".into(), (0..24).map(|i| 3.0 + f64::from(i)).collect()),
+                ("p99".into(), (0..24).map(|i| 40.0 * (1.0 + f64::from(i))).collect()),
+                ("p99.9".into(), (0..24).map(|i| 900.0 * (1.0 + f64::from(i))).collect()),
+            ],
+            ..category_fixture()
+        };
+        let many_cats = CategoryChart {
+            categories: (0..120).map(|i| format!("vm{i}")).collect(),
+            series: vec![("p99".into(), (0..120).map(|i| 40.0 * (1.0 + f64::from(i))).collect())],
+            ..category_fixture()
+        };
+        let figures = [
+            ("line", line_chart(&line_fixture("Time series: p99 latency per guest")).unwrap()),
+            ("sweep", line_chart(&sweep).unwrap()),
+            ("many", line_chart(&many).unwrap()),
+            ("stacked", stacked_area(&stacked_fixture()).unwrap()),
+            ("category", category_chart(&category_fixture()).unwrap()),
+            ("category-wide", category_chart(&wide_cats).unwrap()),
+            ("category-many", category_chart(&many_cats).unwrap()),
+            (
+                "empty",
+                line_chart(&LineChart { series: vec![], hlines: vec![], marks: vec![], ..line_fixture("No data yet") })
+                    .unwrap(),
+            ),
+        ];
+        for (name, fig) in figures {
+            std::fs::write(dir.join(format!("{name}.png")), &fig.png).unwrap();
+            std::fs::write(dir.join(format!("{name}.svg")), &fig.svg).unwrap();
+        }
+    }
+}

@@ -114,6 +114,65 @@ and PNG) and report.html to --out (default output/<scenario name>/sweep/).")]
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Find how many guests fit (or how little RAM will do) under latency objectives, per policy mix
+    #[command(after_help = "Examples:\n  \
+overcommit plan scenarios/quickstart.yaml --slo p99<=50us --grow web\n  \
+overcommit plan scenarios/quickstart.yaml --slo p99<=50us --slo slowdown<=1.05 --grow web --policies swap,swap+ksm --seeds 3\n  \
+overcommit plan scenarios/quickstart.yaml --slo p999<=1ms --minimize host.ram\n\n\
+Objectives: p50|p95|p99|p999|mean (a time: 50us, 1ms), slowdown, major_faults_per_s, fault_ratio \
+(each for every running guest), ksmd_cpu (25% or 0.25) and oom_kills (the host). oom_kills==0 and \
+\"every guest starts and keeps running\" always hold unless --allow-oom-kills. Mixes: none, swap, \
+swap+balloon, swap+ksm, swap+balloon+ksm, hugepages (default: every mix the host can run). The search \
+gallops from the scenario's own count (or RAM) and bisects; each point plays every seed.")]
+    Plan {
+        /// The scenario file (YAML)
+        file: PathBuf,
+        /// An objective every guest must meet (repeatable): p99<=50us, slowdown<=1.05, ...
+        #[arg(long = "slo", value_name = "EXPR", required = true)]
+        slo: Vec<overcommit::scenario::slo::Slo>,
+        /// The guest group whose count to maximise
+        #[arg(long, value_name = "GROUP", conflicts_with = "minimize", required_unless_present = "minimize")]
+        grow: Option<String>,
+        /// What to minimise: host.ram
+        #[arg(long, value_name = "host.ram")]
+        minimize: Option<String>,
+        /// Policy mixes to compare, comma-separated (default: all the host supports)
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        policies: Vec<overcommit::plan::capacity::Mix>,
+        /// Seeds per point
+        #[arg(long, value_name = "K", default_value_t = 1)]
+        seeds: u32,
+        /// The share of seeds that must meet the objectives at a point (default: all)
+        #[arg(long, value_name = "Q", default_value_t = 1.0)]
+        quantile: f64,
+        /// Do not require oom_kills==0 (killed guests then drop out of the objectives)
+        #[arg(long)]
+        allow_oom_kills: bool,
+        /// The first seed (default: the scenario's seed)
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override a value in every run
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<Override>,
+        /// Runs at once (default: the number of CPUs)
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        /// The most guests (or GiB of RAM) the search tries
+        #[arg(long, value_name = "N", default_value_t = 4096)]
+        limit: u64,
+        /// Share of pages to simulate in each run (see `run --help`)
+        #[arg(long, value_name = "RATE", default_value = "auto")]
+        sample_rate: String,
+        /// A calibration file whose measured costs replace the defaults
+        #[arg(long, value_name = "FILE")]
+        calibration: Option<PathBuf>,
+        /// Where to write plan.json, the frontier plot and report.html (default: output/<scenario name>/plan/)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// No progress bar and no table
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Join the folders of a sharded sweep into the sweep.csv an unsharded run writes
     #[command(after_help = "Example:\n  \
 overcommit merge output/quickstart/sweep-shard-1-of-2 output/quickstart/sweep-shard-2-of-2 --out whole")]
@@ -408,6 +467,101 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 writeln!(
                     out,
                     "\n{mine} runs on {jobs} threads in {:.1} s; wrote {}/",
+                    started.elapsed().as_secs_f64(),
+                    dir.display()
+                )?;
+            }
+        }
+        Command::Plan {
+            file,
+            slo,
+            grow,
+            minimize,
+            policies,
+            seeds,
+            quantile,
+            allow_oom_kills,
+            seed,
+            set,
+            jobs,
+            limit,
+            sample_rate,
+            calibration,
+            out: out_dir,
+            quiet,
+        } => {
+            use overcommit::plan::capacity as cap;
+            let bad = |message: String| Failure { code: EXIT_BAD_INPUT, message };
+            let text = std::fs::read_to_string(&file).map_err(|e| bad(format!("error: {}: {e}", file.display())))?;
+            let label = file.display().to_string();
+            let stem = file.file_stem().map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+            let loaded = scenario::load_str(&text, &label, &stem, &set).map_err(|e| bad(e.to_string()))?;
+            for w in &loaded.warnings {
+                let _ = writeln!(std::io::stderr(), "{w}");
+            }
+            let goal = match (grow, minimize.as_deref()) {
+                (Some(g), _) => cap::Goal::Grow(g),
+                (None, Some("host.ram")) => cap::Goal::MinimizeRam,
+                (None, Some(other)) => {
+                    return Err(bad(format!("error: --minimize {other:?}: only host.ram can be minimised")));
+                }
+                (None, None) => return Err(bad("error: give --grow GROUP or --minimize host.ram".into())),
+            };
+            let cal_path = calibration.or_else(|| {
+                loaded.scenario.calibration.as_ref().map(|c| file.parent().unwrap_or(std::path::Path::new(".")).join(c))
+            });
+            let spec = cap::PlanSpec {
+                text,
+                label,
+                default_name: stem,
+                base: set,
+                slo,
+                allow_oom_kills,
+                goal,
+                mixes: policies,
+                seeds,
+                quantile,
+                master_seed: seed,
+                sample_rate: parse_sample_rate(&sample_rate)?,
+                costs: load_costs(cal_path.as_deref())?,
+                calibration: cal_path.as_ref().map(|p| p.display().to_string()),
+                limit: limit.max(1),
+            };
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} planning: {pos} runs played, {elapsed}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            let started = std::time::Instant::now();
+            let (base, results) = cap::plan(&spec, jobs, &|| bar.inc(1)).map_err(|e| bad(e.to_string()))?;
+            bar.finish_and_clear();
+            use overcommit::report::plan as rp;
+            let frontier = rp::frontier(&spec, &results)
+                .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: drawing the frontier: {e}") })?;
+            let html = rp::html(&spec, &base, &results, &frontier);
+            let dir = out_dir.unwrap_or_else(|| PathBuf::from("output").join(&base.name).join("plan"));
+            let files = [
+                ("plan.json", rp::json(&spec, &base, &results)),
+                ("frontier.svg", frontier.svg.into_bytes()),
+                ("frontier.png", frontier.png),
+                ("report.html", html.into_bytes()),
+            ];
+            overcommit::report::run::write_atomically(&dir, &files).map_err(|e| Failure {
+                code: EXIT_RUNTIME,
+                message: format!("error: writing {}: {e}", dir.display()),
+            })?;
+            if !quiet {
+                write!(out, "{}", rp::table(&spec, &base, &results))?;
+                writeln!(out)?;
+                for line in rp::recommendation(&spec, &base, &results) {
+                    writeln!(out, "{line}")?;
+                }
+                let runs: usize = results.iter().map(|r| r.runs).sum();
+                writeln!(
+                    out,
+                    "\n{runs} runs in {:.1} s; wrote {}/{{plan.json,frontier.svg,frontier.png,report.html}}",
                     started.elapsed().as_secs_f64(),
                     dir.display()
                 )?;

@@ -476,7 +476,8 @@ impl<'a> Engine<'a> {
 
     /// Play the scenario to its end, reporting to `sink`.
     pub fn run(mut self, sink: &mut dyn Sink) -> Result<Summary, RunError> {
-        let end = self.scenario.duration.nanos();
+        let mut end = self.scenario.duration.nanos();
+        let mut stopped = None;
         let mut last_sample = None;
         let mut next_progress = 0u64;
         while let Some(t) = self.queue.peek_time() {
@@ -531,6 +532,11 @@ impl<'a> Engine<'a> {
                 sink.progress(now, end);
                 next_progress = now + end / 100 + 1;
             }
+            if sink.stop() {
+                stopped = Some(now);
+                end = now;
+                break;
+            }
         }
         if last_sample != Some(end) {
             sink.sample(&self.sample(end));
@@ -540,7 +546,9 @@ impl<'a> Engine<'a> {
         for r in &mut self.runners {
             r.hist.flush();
         }
-        Ok(self.summary())
+        let mut summary = self.summary();
+        summary.stopped_at_s = stopped.map(|t| t as f64 / 1e9);
+        Ok(summary)
     }
 
     fn start(&mut self, g: usize, now: SimTime) -> Result<(), RunError> {
@@ -1621,6 +1629,7 @@ impl<'a> Engine<'a> {
             sample_rate: self.rate,
             calibration: self.cfg.calibration.clone(),
             notes: unmodelled(s),
+            stopped_at_s: None,
             host: HostSummary {
                 ram_bytes: h.ram.bytes(),
                 usable_bytes: h.usable().bytes(),

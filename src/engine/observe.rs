@@ -11,6 +11,11 @@ pub trait Sink {
     /// Called now and then with the simulated time reached, for progress
     /// bars.
     fn progress(&mut self, _now_ns: u64, _end_ns: u64) {}
+    /// Asked after each step: true ends the run there (a planner that has
+    /// seen what it needed, such as an OOM kill). The summary says when.
+    fn stop(&mut self) -> bool {
+        false
+    }
 }
 
 /// A sink that keeps everything in memory.
@@ -149,6 +154,10 @@ pub struct Summary {
     pub calibration: Option<String>,
     /// What of the scenario this run did not play.
     pub notes: Vec<String>,
+    /// When the sink ended the run early (a planner), the simulated time
+    /// reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at_s: Option<f64>,
     pub host: HostSummary,
     pub guests: Vec<GuestSummary>,
     /// Each guest group's latency distribution (all its guests' touches),

@@ -2,4 +2,5 @@
 //! sharded across machines when they outgrow one), and later the search for
 //! capacity under objectives.
 
+pub mod capacity;
 pub mod sweep;

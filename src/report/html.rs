@@ -61,7 +61,7 @@ p.desc{color:#465066;white-space:pre-wrap;margin-top:.3em}
 .key{background:#eef3fb;border-radius:8px;padding:10px 12px}.key b{display:block;font-size:1.35em}.key span{color:#465066;font-size:.85em}
 figure{margin:18px 0}figure svg{width:100%;height:auto;border:1px solid #e3e6eb;border-radius:6px}
 figcaption{color:#465066;font-size:.9em;margin-top:4px}
-table{border-collapse:collapse;font-size:.88em;margin:10px 0;width:100%}th,td{border-bottom:1px solid #e3e6eb;padding:4px 8px;text-align:right}
+table{border-collapse:collapse;font-size:.88em;margin:10px 0;width:100%}th,td{border-bottom:1px solid #e3e6eb;padding:4px 8px;text-align:right}td{white-space:nowrap}
 th:first-child,td:first-child{text-align:left}th{background:#f0f2f5}
 .warn{background:#fff4e0;border-left:4px solid #e69f00;padding:8px 12px;margin:10px 0}
 footer{color:#6b7385;font-size:.8em;margin-top:36px}

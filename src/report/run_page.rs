@@ -6,7 +6,6 @@ use super::html::{Block, Page, Section, render};
 use super::plot::{self, Axis, CategoryChart, Figure, LineChart, Scale, Series, StackedArea};
 use super::run::ns;
 use crate::engine::{EventKind, Recorder, Summary};
-use crate::units::ByteSize;
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -93,7 +92,11 @@ fn memory_chart(record: &Recorder, summary: &Summary) -> StackedArea {
     // Layers that stay empty only crowd the legend.
     layers.retain(|l| l.points.iter().any(|p| p.1 > 0.0));
     StackedArea {
-        title: format!("{}: host memory over time ({} usable)", summary.scenario, ByteSize(summary.host.usable_bytes)),
+        title: format!(
+            "{}: host memory over time ({} usable)",
+            summary.scenario,
+            super::bytes_text(summary.host.usable_bytes)
+        ),
         x: time_axis(),
         y: Axis { title: "memory (GiB)".into(), scale: Scale::Linear },
         layers,
@@ -251,9 +254,9 @@ pub fn explain(summary: &Summary) -> Vec<String> {
                 "swap-ins: {major} major faults ({:.3}% of touches), each waiting for the swap device and its queue. \
                  The guests' memory peaked at {} of {} usable, and up to {} went to swap.",
                 100.0 * major as f64 / touches as f64,
-                ByteSize(h.peak_used_bytes),
-                ByteSize(h.usable_bytes),
-                ByteSize(h.swap_used_peak_bytes)
+                super::bytes_text(h.peak_used_bytes),
+                super::bytes_text(h.usable_bytes),
+                super::bytes_text(h.swap_used_peak_bytes)
             ),
         ),
         (
@@ -301,14 +304,17 @@ pub fn html(record: &Recorder, summary: &Summary, description: &str, figs: &[Dra
     let mut key_numbers = vec![
         ("overcommit ratio".to_string(), format!("{:.2}", h.overcommit_ratio)),
         ("guests running".to_string(), format!("{} of {}", h.guests_running, summary.guests.len())),
-        ("peak host use".to_string(), format!("{} of {}", ByteSize(h.peak_used_bytes), ByteSize(h.usable_bytes))),
-        ("swap used (peak)".to_string(), ByteSize(h.swap_used_peak_bytes).to_string()),
+        (
+            "peak host use".to_string(),
+            format!("{} of {}", super::bytes_text(h.peak_used_bytes), super::bytes_text(h.usable_bytes)),
+        ),
+        ("swap used (peak)".to_string(), super::bytes_text(h.swap_used_peak_bytes)),
         ("worst p99".to_string(), ns(worst(|g| g.latency_ns.p99 as f64))),
         ("worst slowdown".to_string(), format!("{:.3}", worst(|g| g.slowdown))),
         ("OOM kills".to_string(), h.oom_kills.to_string()),
     ];
     if let Some(k) = &h.ksm {
-        key_numbers.push(("saved by KSM".to_string(), ByteSize(k.saved_bytes).to_string()));
+        key_numbers.push(("saved by KSM".to_string(), super::bytes_text(k.saved_bytes)));
         key_numbers.push(("ksmd CPU".to_string(), format!("{:.1}% of a core", k.ksmd_cpu_percent)));
     }
     let mut warn: Vec<Block> = warnings.iter().map(|w| Block::Warning(w.clone())).collect();
@@ -350,8 +356,8 @@ pub fn html(record: &Recorder, summary: &Summary, description: &str, figs: &[Dra
             vec![
                 g.name.clone(),
                 g.state.clone(),
-                ByteSize(g.resident_peak_bytes).to_string(),
-                ByteSize(g.swapped_peak_bytes).to_string(),
+                super::bytes_text(g.resident_peak_bytes),
+                super::bytes_text(g.swapped_peak_bytes),
                 g.minor_faults.to_string(),
                 g.major_faults.to_string(),
                 ns(g.latency_ns.p50 as f64),

@@ -252,7 +252,7 @@ pub fn figures(table: &SweepTable) -> Result<Vec<(String, String, super::plot::F
     let charts = [
         (
             "density-p99",
-            format!("p99 memory latency of the worst guest against density ({} seeds averaged)", table.meta.seeds),
+            format!("p99 memory latency of the worst guest against density ({} seed(s) averaged)", table.meta.seeds),
             LineChart {
                 title: format!("{}: p99 latency against density", table.meta.scenario),
                 x: Axis { title: x_title.clone(), scale: Scale::Linear },
@@ -328,6 +328,49 @@ fn explain(table: &SweepTable) -> Vec<String> {
         }
         out.push(s);
     }
+    // Curves that coincide say that what tells them apart did nothing here.
+    let cs = curves(table, &d);
+    let shape = |pts: &Vec<(f64, Vec<&Vec<String>>)>| -> Vec<String> {
+        pts.iter()
+            .map(|(x, rows)| {
+                format!(
+                    "{x}|{}|{}|{}",
+                    mean(table, rows, "p99_ns"),
+                    mean(table, rows, "slowdown"),
+                    mean(table, rows, "major_faults")
+                )
+            })
+            .collect()
+    };
+    let mut said = vec![false; cs.len()];
+    for i in 0..cs.len() {
+        let same: Vec<&str> = (i + 1..cs.len())
+            .filter(|&j| !said[j] && shape(&cs[j].1) == shape(&cs[i].1))
+            .map(|j| cs[j].0.as_str())
+            .collect();
+        if !said[i] && !same.is_empty() {
+            for j in i + 1..cs.len() {
+                if shape(&cs[j].1) == shape(&cs[i].1) {
+                    said[j] = true;
+                }
+            }
+            out.push(format!(
+                "{} and {} give the same numbers at every point: that difference changed nothing in these runs.",
+                cs[i].0,
+                same.join(" and ")
+            ));
+        }
+    }
+    let ksm_varied = table.meta.vary.iter().any(|v| v.path.starts_with("host.ksm"));
+    if ksm_varied && table.rows.iter().all(|r| number(table, r, "ksm_saved_bytes") == 0.0) {
+        out.push(
+            "KSM saved nothing in any run: a page merges only once ksmd has seen it unchanged on two passes, so \
+             nothing merges before its second full scan, and with these knobs (pages_to_scan per sleep_millisecs) \
+             a full scan of the guests' memory takes longer than the run. A longer duration, more pages_to_scan \
+             or host.ksm.policy=advisor lets it save."
+                .to_string(),
+        );
+    }
     out
 }
 
@@ -377,7 +420,7 @@ pub fn html(table: &SweepTable, figs: &[(String, String, super::plot::Figure)]) 
         .iter()
         .map(|(values, rows)| {
             let mut l = values.clone();
-            let bytes = |c: &str| crate::units::ByteSize(mean(table, rows, c).max(0.0) as u64).to_string();
+            let bytes = |c: &str| super::bytes_text(mean(table, rows, c).max(0.0) as u64);
             l.extend([
                 format!("{:.2}", mean(table, rows, "overcommit_ratio")),
                 format!("{:.1}", mean(table, rows, "guests_running")),

@@ -8,6 +8,7 @@ mod cli_help;
 mod harness;
 mod host;
 mod no_panic;
+mod plan;
 mod report;
 mod run;
 mod sweep;

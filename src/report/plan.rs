@@ -169,7 +169,14 @@ pub fn recommendation(spec: &PlanSpec, base: &Scenario, results: &[MixResult]) -
         ),
     }];
     let overrides = r.overrides.iter().map(|o| format!("--set {o}")).collect::<Vec<_>>().join(" ");
-    out.push(format!("Check it: overcommit run {} {overrides}", spec.label));
+    let rate = match spec.sample_rate {
+        Some(r) if r < 1.0 => format!(" --sample-rate 1/{}", (1.0 / r).round()),
+        Some(_) => " --sample-rate 1".to_string(),
+        None => String::new(),
+    };
+    let seed = spec.master_seed.map_or(String::new(), |s| format!(" --seed {s}"));
+    let sets: String = spec.base.iter().map(|o| format!(" --set {}={}", o.path, o.value)).collect();
+    out.push(format!("Check it: overcommit run {}{sets}{seed}{rate} {overrides}", spec.label));
     if r.mix == "hugepages" {
         let pages = r.overrides.iter().find_map(|o| o.strip_prefix("host.hugepages.count=")).unwrap_or("0");
         let knob = match h.hugepages.size {

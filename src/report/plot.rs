@@ -357,8 +357,8 @@ impl AxisSpec {
 
     fn fit_linear(mut lo: f64, mut hi: f64, max_labels: usize) -> Self {
         if hi - lo <= lo.abs().max(hi.abs()) * 1e-12 {
-            let pad = if lo == 0.0 { 1.0 } else { lo.abs() * 0.1 };
-            (lo, hi) = (lo - pad, hi + pad);
+            // Counts and sizes that stayed at 0 read best from a 0 floor.
+            (lo, hi) = if lo == 0.0 { (0.0, 1.0) } else { (lo - lo.abs() * 0.1, hi + lo.abs() * 0.1) };
         }
         let intervals = max_labels.saturating_sub(1).max(2) as f64;
         let step = nice_step((hi - lo) / (intervals * 0.85));

@@ -35,21 +35,28 @@ fn goal_text(goal: &Goal) -> String {
     }
 }
 
-/// The mix that packs the most guests (or needs the least RAM); on a tie,
-/// the simpler one (fewer mechanisms to run and watch).
+/// The mix that packs the most guests (or needs the least RAM). A mix
+/// within one guest (or 1 GiB), or 5%, of the best is as good within the
+/// noise of a seed, and the simplest of those is recommended: fewer
+/// mechanisms to run and watch (the order of `Mix::ALL`).
 pub fn best(results: &[MixResult]) -> Option<&MixResult> {
     let key = |r: &MixResult| match (r.max_count, r.min_ram_bytes) {
-        (Some(n), _) => Some(n as i128),
-        (None, Some(b)) => Some(-(b as i128)),
+        (Some(n), _) => Some(n as f64),
+        (None, Some(b)) => Some(-((b >> 30) as f64)),
         _ => None,
     };
-    let mut best: Option<&MixResult> = None;
-    for r in results.iter().filter(|r| key(r).is_some()) {
-        if best.is_none_or(|b| key(r) > key(b)) {
-            best = Some(r);
-        }
+    let top = results.iter().filter_map(key).fold(f64::NEG_INFINITY, f64::max);
+    if !top.is_finite() {
+        return None;
     }
-    best
+    let slack = 1f64.max(top.abs() * 0.05);
+    results.iter().find(|r| key(r).is_some_and(|k| k >= top - slack))
+}
+
+/// The mix that reached the most, when it is not the recommended one.
+fn top(results: &[MixResult]) -> Option<&MixResult> {
+    let key = |r: &MixResult| r.max_count.map(|n| n as i128).or(r.min_ram_bytes.map(|b| -(b as i128)));
+    results.iter().filter(|r| key(r).is_some()).max_by_key(|r| key(r))
 }
 
 pub fn json(spec: &PlanSpec, base: &Scenario, results: &[MixResult]) -> Vec<u8> {
@@ -168,6 +175,15 @@ pub fn recommendation(spec: &PlanSpec, base: &Scenario, results: &[MixResult]) -
             if r.binding.is_empty() { "nothing".into() } else { r.binding.join(" and ") }
         ),
     }];
+    if let Some(t) = top(results).filter(|t| t.mix != r.mix) {
+        out.push(format!(
+            "{} reaches {}, within a guest or 5% of {}: as good within one seed's noise, so the simpler mix is \
+             recommended (more --seeds separate them).",
+            t.mix,
+            answer_text(t),
+            r.mix
+        ));
+    }
     let overrides = r.overrides.iter().map(|o| format!("--set {o}")).collect::<Vec<_>>().join(" ");
     let rate = match spec.sample_rate {
         Some(r) if r < 1.0 => format!(" --sample-rate 1/{}", (1.0 / r).round()),
@@ -192,8 +208,10 @@ pub fn recommendation(spec: &PlanSpec, base: &Scenario, results: &[MixResult]) -
         ));
     } else {
         out.push(format!(
-            "Huge pages: vm.nr_hugepages = {} (no hugetlb pool beyond the scenario's; guest memory uses THP in {:?} mode).",
-            h.hugepages.count, h.thp
+            "Huge pages: vm.nr_hugepages = {} (no hugetlb pool beyond the scenario's; guest memory uses THP, \
+             transparent_hugepage={}).",
+            h.hugepages.count,
+            format!("{:?}", h.thp).to_lowercase()
         ));
     }
     if r.mix.contains("ksm") {

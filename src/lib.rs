@@ -3,6 +3,7 @@
 //! Data flows one way: a [`scenario`] is loaded and validated, the
 //! [`engine`] plays it forward over the [`model`] (calling [`policy`] and
 //! [`latency`]), and results flow through a sink to the [`report`] writers.
+//! [`plan`] plays many runs at once: sweeps and the capacity search.
 //! The library never prints; the binary in `main.rs` is a thin command-line
 //! face over it.
 

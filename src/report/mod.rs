@@ -1,5 +1,6 @@
 //! Everything that turns results into something a person reads: tables,
-//! JSON, CSV, and (later) plots and the HTML report.
+//! JSON, CSV, plots (SVG and PNG) and self-contained HTML reports, for
+//! runs, sweeps and plans.
 
 pub mod check;
 pub mod html;

@@ -87,6 +87,22 @@ fn answer_text(r: &MixResult) -> String {
     }
 }
 
+/// A planned mix's cells, after its name: answer, overcommit ratio, p99,
+/// slowdown, KSM saved, swap used, ksmd CPU, binding objective, runs.
+fn cells(r: &MixResult) -> Vec<String> {
+    vec![
+        answer_text(r),
+        format!("{:.2}", r.overcommit_ratio),
+        ns(r.p99_ns),
+        format!("{:.3}", r.slowdown),
+        super::bytes_text(r.ksm_saved_bytes),
+        super::bytes_text(r.swap_used_peak_bytes),
+        format!("{:.1}%", r.ksmd_cpu_percent),
+        if r.binding.is_empty() { "-".into() } else { r.binding.join(" ") },
+        r.runs.to_string(),
+    ]
+}
+
 /// The table on stdout.
 pub fn table(spec: &PlanSpec, base: &Scenario, results: &[MixResult]) -> String {
     let answer = match &spec.goal {
@@ -102,20 +118,9 @@ pub fn table(spec: &PlanSpec, base: &Scenario, results: &[MixResult]) -> String 
     let mut names = vec!["mix".to_string()];
     for r in results {
         names.push(r.mix.to_string());
-        lines.push(if let Some(why) = &r.unsupported {
-            vec![format!("not planned: {why}")]
-        } else {
-            vec![
-                answer_text(r),
-                format!("{:.2}", r.overcommit_ratio),
-                ns(r.p99_ns),
-                format!("{:.3}", r.slowdown),
-                super::bytes_text(r.ksm_saved_bytes),
-                super::bytes_text(r.swap_used_peak_bytes),
-                format!("{:.1}%", r.ksmd_cpu_percent),
-                if r.binding.is_empty() { "-".into() } else { r.binding.join(" ") },
-                r.runs.to_string(),
-            ]
+        lines.push(match &r.unsupported {
+            Some(why) => vec![format!("not planned: {why}")],
+            None => cells(r),
         });
     }
     let cols = lines[0].len();
@@ -329,18 +334,7 @@ pub fn html(spec: &PlanSpec, base: &Scenario, results: &[MixResult], frontier: &
                 .into_iter()
                 .chain(std::iter::repeat_n(String::new(), 8))
                 .collect(),
-            None => vec![
-                r.mix.to_string(),
-                answer_text(r),
-                format!("{:.2}", r.overcommit_ratio),
-                ns(r.p99_ns),
-                format!("{:.3}", r.slowdown),
-                super::bytes_text(r.ksm_saved_bytes),
-                super::bytes_text(r.swap_used_peak_bytes),
-                format!("{:.1}%", r.ksmd_cpu_percent),
-                r.binding.join(" "),
-                r.runs.to_string(),
-            ],
+            None => std::iter::once(r.mix.to_string()).chain(cells(r)).collect(),
         })
         .collect();
     let rec = recommendation(spec, base, results);

@@ -36,7 +36,7 @@ fn goal_text(goal: &Goal) -> String {
 }
 
 /// The mix that packs the most guests (or needs the least RAM). A mix
-/// within one guest (or 1 GiB), or 5%, of the best is as good within the
+/// within 5% of the best (in whole guests or GiB) is as good within the
 /// noise of a seed, and the simplest of those is recommended: fewer
 /// mechanisms to run and watch (the order of `Mix::ALL`).
 pub fn best(results: &[MixResult]) -> Option<&MixResult> {
@@ -49,7 +49,8 @@ pub fn best(results: &[MixResult]) -> Option<&MixResult> {
     if !top.is_finite() {
         return None;
     }
-    let slack = 1f64.max(top.abs() * 0.05);
+    // Whole steps only: a guest, or a GiB.
+    let slack = (top.abs() * 0.05).floor();
     results.iter().find(|r| key(r).is_some_and(|k| k >= top - slack))
 }
 
@@ -180,9 +181,14 @@ pub fn recommendation(spec: &PlanSpec, base: &Scenario, results: &[MixResult]) -
             if r.binding.is_empty() { "nothing".into() } else { r.binding.join(" and ") }
         ),
     }];
-    if let Some(t) = top(results).filter(|t| t.mix != r.mix) {
+    let better = |t: &&MixResult| match (t.max_count, r.max_count, t.min_ram_bytes, r.min_ram_bytes) {
+        (Some(a), Some(b), _, _) => a > b,
+        (_, _, Some(a), Some(b)) => a < b,
+        _ => false,
+    };
+    if let Some(t) = top(results).filter(better) {
         out.push(format!(
-            "{} reaches {}, within a guest or 5% of {}: as good within one seed's noise, so the simpler mix is \
+            "{} reaches {}, within 5% of {}: as good within the noise of a few seeds, so the simpler mix is \
              recommended (more --seeds separate them).",
             t.mix,
             answer_text(t),
@@ -300,7 +306,11 @@ pub fn frontier(spec: &PlanSpec, results: &[MixResult]) -> Result<plot::Figure, 
         if let Some(x) = r.max_count.or(r.min_ram_bytes.map(|b| b >> 30))
             && let Some(&(px, py)) = points.iter().find(|p| p.0 == x as f64)
         {
-            marks.push((px, py, format!("{}: {}", r.mix, answer_text(r))));
+            // Mixes that end on the same point share one mark.
+            match marks.iter_mut().find(|m: &&mut (f64, f64, String)| m.0 == px && m.1 == py) {
+                Some(m) => m.2 = m.2.replacen(": ", &format!(", {}: ", r.mix), 1),
+                None => marks.push((px, py, format!("{}: {}", r.mix, answer_text(r)))),
+            }
         }
         series.push(Series { label: r.mix.to_string(), points });
     }

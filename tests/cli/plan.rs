@@ -175,3 +175,25 @@ fn bad_plans_exit_2_and_write_nothing() {
     }
     assert!(!out.exists());
 }
+
+#[test]
+fn the_least_ram_holds_preallocated_guests_and_the_reserve() {
+    // Closed form: five 512 MiB -mem-prealloc guests take 2.5 GiB, the host
+    // keeps 1 GiB: RAM in whole GiB must be ceil(2.5 + 1) = 4 GiB (3 GiB
+    // leaves 2 GiB usable for 2.5 GiB of guests: an OOM kill).
+    let dir = scratch();
+    let file = write(
+        dir.path(),
+        "fit.yaml",
+        "
+name: fit
+seed: 3
+duration: 10s
+host: { ram: 16G, reserved: 1G, thp: never }
+guests:
+  - { name: app, count: 5, memory: 512M, prealloc: true, workload: { working_set: 100M } }
+",
+    );
+    let p = plan(&file, &dir.path().join("p"), &["--slo", "p99<=1s", "--minimize", "host.ram", "--policies", "none"]);
+    assert_eq!(mix(&p, "none")["min_ram_bytes"].as_u64(), Some(4 << 30), "{}", mix(&p, "none"));
+}

@@ -10,6 +10,7 @@
 pub mod calibrate;
 pub mod engine;
 pub mod latency;
+pub mod learn;
 pub mod model;
 pub mod plan;
 pub mod policy;

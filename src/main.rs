@@ -173,6 +173,26 @@ gallops from the scenario's own count (or RAM) and bisects; each point plays eve
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Run a lesson: an idea of KVM memory overcommit as an experiment, explained with its own numbers
+    #[command(after_help = "Examples:\n  \
+overcommit learn                      # the lessons\n  \
+overcommit learn hugepages\n  \
+overcommit learn hugepages --lang zh  # 中文讲解\n\n\
+Each lesson is a scenario under scenarios/learn/ comparing variants; its runs, plots and \
+report.html go to --out (default output/learn/<lesson>/).")]
+    Learn {
+        /// The lesson to run (none: list them)
+        name: Option<String>,
+        /// The language of the explanation: en or zh
+        #[arg(long, default_value = "en")]
+        lang: overcommit::learn::Lang,
+        /// Where to write the runs, plots and report (default: output/learn/<lesson>/)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Runs at once (default: the number of CPUs)
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+    },
     /// Join the folders of a sharded sweep into the sweep.csv an unsharded run writes
     #[command(after_help = "Example:\n  \
 overcommit merge output/quickstart/sweep-shard-1-of-2 output/quickstart/sweep-shard-2-of-2 --out whole")]
@@ -566,6 +586,49 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     dir.display()
                 )?;
             }
+        }
+        Command::Learn { name, lang, out: out_dir, jobs } => {
+            use overcommit::learn;
+            let zh = lang == learn::Lang::Zh;
+            let Some(name) = name else {
+                writeln!(
+                    out,
+                    "{}",
+                    if zh { "课程（overcommit learn 名称）：" } else { "Lessons (overcommit learn NAME):" }
+                )?;
+                for l in learn::LESSONS {
+                    writeln!(out, "  {:<12} {}", l.name, l.question[usize::from(zh)])?;
+                }
+                return Ok(());
+            };
+            let lesson = learn::find(&name).ok_or_else(|| {
+                let names: Vec<&str> = learn::LESSONS.iter().map(|l| l.name).collect();
+                Failure {
+                    code: EXIT_BAD_INPUT,
+                    message: format!("error: no lesson {name:?}; lessons: {}", names.join(", ")),
+                }
+            })?;
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let table = learn::run(lesson, jobs).map_err(|e| Failure { code: EXIT_RUNTIME, message: e.to_string() })?;
+            let dir = out_dir.unwrap_or_else(|| PathBuf::from("output").join("learn").join(lesson.name));
+            write_sweep(&dir, &table)?;
+            writeln!(out, "{}\n", lesson.question[usize::from(zh)])?;
+            for line in (lesson.explain)(&table, lang) {
+                writeln!(out, "{line}\n")?;
+            }
+            writeln!(
+                out,
+                "{} {}/density-p99.png, {}/density-slowdown.png\n{} {}/report.html\n{} {}/sweep.csv ({} {})",
+                if zh { "图：" } else { "plots:" },
+                dir.display(),
+                dir.display(),
+                if zh { "报告：" } else { "report:" },
+                dir.display(),
+                if zh { "数据：" } else { "data:" },
+                dir.display(),
+                if zh { "场景" } else { "scenario" },
+                lesson.file
+            )?;
         }
         Command::Merge { dirs, out: out_dir, quiet } => {
             let parts = dirs

@@ -15,6 +15,9 @@ use crate::scenario::slo::{Metric, Slo};
 use crate::scenario::vary::Vary;
 use crate::scenario::{self, Override, Scenario, ScenarioError};
 
+/// The varied path that picks one of the scenario's `variants:`.
+pub const VARIANT: &str = "variant";
+
 /// Everything that decides a sweep's result.
 #[derive(Debug, Clone)]
 pub struct SweepSpec {
@@ -123,13 +126,28 @@ pub fn plan(spec: &SweepSpec) -> Result<(SweepMeta, Vec<PlannedRun>), SweepError
         .map_err(|error| SweepError::Scenario { context: format!("error: {}", spec.label), error })?
         .scenario;
     let master = spec.master_seed.unwrap_or(base.seed);
+    // `variant` names a set of overrides from the scenario's `variants:`.
+    for v in spec.vary.iter().filter(|v| v.path == VARIANT) {
+        for name in &v.values {
+            if !base.variants.iter().any(|x| x.name == *name) {
+                let known: Vec<&str> = base.variants.iter().map(|x| x.name.as_str()).collect();
+                return Err(SweepError::Usage(format!(
+                    "variant {name:?} is not in the scenario's `variants:` ({})",
+                    if known.is_empty() { "it has none".to_string() } else { known.join(", ") }
+                )));
+            }
+        }
+    }
     let mut runs = Vec::with_capacity(total);
     for c in 0..combos {
         let values = combination(&spec.vary, c);
         let mut overrides = spec.base.clone();
-        overrides.extend(
-            spec.vary.iter().zip(&values).map(|(v, value)| Override { path: v.path.clone(), value: value.clone() }),
-        );
+        for (v, value) in spec.vary.iter().zip(&values) {
+            match base.variants.iter().find(|x| v.path == VARIANT && x.name == *value) {
+                Some(variant) => overrides.extend(variant.set.iter().cloned()),
+                None => overrides.push(Override { path: v.path.clone(), value: value.clone() }),
+            }
+        }
         let scenario = scenario::load_str(&spec.text, &spec.label, &spec.default_name, &overrides)
             .map_err(|error| SweepError::Scenario {
                 context: format!("error: the sweep's combination {}", describe(&spec.vary, &values)),
@@ -233,6 +251,8 @@ pub const METRIC_COLUMNS: &[&str] = &[
     "ksm_saved_bytes",
     "ksmd_cpu_percent",
     "balloon_peak_bytes",
+    "tlb_miss_ratio",
+    "boot_delay_s",
 ];
 
 fn columns(spec: &SweepSpec) -> Vec<String> {
@@ -331,6 +351,8 @@ fn row(run: &PlannedRun, s: &Summary, slos: &[Slo]) -> Vec<String> {
         ksm.map_or(0, |k| k.saved_bytes).to_string(),
         format!("{:.2}", ksm.map_or(0.0, |k| k.ksmd_cpu_percent)),
         s.guests.iter().map(|g| g.balloon_peak_bytes).sum::<u64>().to_string(),
+        format!("{:.6}", worst(&|g| g.tlb_miss_ratio)),
+        format!("{:.6}", s.guests.iter().map(|g| g.boot_delay_ns as f64 / 1e9).fold(0.0, f64::max)),
     ]);
     if !slos.is_empty() {
         let failed = failed_slos(s, slos);

@@ -172,7 +172,10 @@ fn density(table: &SweepTable) -> Density {
             driver: memory_path,
         };
     }
-    Density { column: None, title: "", driver: if vary.is_empty() { None } else { Some(0) } }
+    // A path whose every value is a number or a size can be the x axis;
+    // names (variants, devices) cannot.
+    let numeric = vary.first().is_some_and(|v| v.values.iter().all(|x| value_number(x).is_some()));
+    Density { column: None, title: "", driver: if numeric { Some(0) } else { None } }
 }
 
 /// A varied value as a number: plain, or a size (`32G`) in GiB.
@@ -228,6 +231,9 @@ pub fn figures(table: &SweepTable) -> Result<Vec<(String, String, super::plot::F
         (None, None) => "run".to_string(),
     };
     let cs = curves(table, &d);
+    if cs.iter().all(|(_, pts)| pts.is_empty()) {
+        return by_combination(table);
+    }
     let slos: Vec<crate::scenario::slo::Slo> = table.meta.slo.iter().filter_map(|s| s.parse().ok()).collect();
     let series = |col: &str, scale: f64| -> Vec<Series> {
         cs.iter()
@@ -281,6 +287,44 @@ pub fn figures(table: &SweepTable) -> Result<Vec<(String, String, super::plot::F
         .into_iter()
         .map(|(stem, caption, c)| line_chart(&c).map(|f| (stem.to_string(), caption, f)).map_err(|e| e.to_string()))
         .collect()
+}
+
+/// When the varied values are not a density (variants, devices, policies):
+/// latency percentiles and slowdown per combination, as category charts
+/// with the same file names.
+fn by_combination(table: &SweepTable) -> Result<Vec<(String, String, super::plot::Figure)>, String> {
+    use super::plot::{Axis, CategoryChart, Scale, category_chart};
+    let combos = combinations(table);
+    let categories: Vec<String> = combos.iter().map(|(v, _)| v.join(", ")).collect();
+    let col = |c: &str, scale: f64| combos.iter().map(|(_, rows)| mean(table, rows, c) / scale).collect::<Vec<f64>>();
+    let latency = CategoryChart {
+        title: format!("{}: latency of a touch, worst guest", table.meta.scenario),
+        categories: categories.clone(),
+        y: Axis { title: "latency (µs)".into(), scale: Scale::Log },
+        series: vec![
+            ("p50".into(), col("p50_ns", 1e3)),
+            ("p99".into(), col("p99_ns", 1e3)),
+            ("p99.9".into(), col("p999_ns", 1e3)),
+        ],
+    };
+    let slowdown = CategoryChart {
+        title: format!("{}: slowdown, worst guest", table.meta.scenario),
+        categories,
+        y: Axis { title: "slowdown (×)".into(), scale: Scale::Linear },
+        series: vec![("slowdown".into(), col("slowdown", 1.0))],
+    };
+    Ok(vec![
+        (
+            "density-p99".to_string(),
+            "p50, p99 and p99.9 of the worst guest's touches for each combination".to_string(),
+            category_chart(&latency).map_err(|e| e.to_string())?,
+        ),
+        (
+            "density-slowdown".to_string(),
+            "Slowdown of the worst guest ((compute + stall) / compute) for each combination".to_string(),
+            category_chart(&slowdown).map_err(|e| e.to_string())?,
+        ),
+    ])
 }
 
 /// What the curves show, in words and the sweep's own numbers.

@@ -42,7 +42,8 @@ fn join(path: &str, key: &str) -> String {
 }
 
 const TOP_KEYS: &[&str] =
-    &["name", "description", "seed", "duration", "sample_every", "host", "guests", "calibration", "sweep"];
+    &["name", "description", "seed", "duration", "sample_every", "host", "guests", "calibration", "sweep", "variants"];
+const VARIANT_KEYS: &[&str] = &["name", "set"];
 const SWEEP_KEYS: &[&str] = &["vary", "seeds", "slo"];
 const HOST_KEYS: &[&str] = &["ram", "reserved", "hugepages", "thp", "swap", "ksm", "cpu", "balloon"];
 const HUGEPAGES_KEYS: &[&str] = &["size", "count"];
@@ -259,8 +260,59 @@ impl<'s> Decoder<'s> {
             Some(n) => Some(self.sweep(n)?),
             None => None,
         };
+        let variants = match f.get("variants") {
+            Some(n) => self.variants(n)?,
+            None => Vec::new(),
+        };
         let (host, guests) = (host?, guests?);
-        Some(Scenario { name, description, seed, duration, sample_every, host, guests, calibration, sweep })
+        Some(Scenario { name, description, seed, duration, sample_every, host, guests, calibration, sweep, variants })
+    }
+
+    /// `variants: [{ name: N, set: { PATH: VALUE, ... } }, ...]`.
+    fn variants(&mut self, node: &Node) -> Option<Vec<Variant>> {
+        let Value::Seq(items) = &node.value else {
+            self.error(node.pos, "variants", format!("expected a list of {{ name:, set: }}, found {}", node.kind()));
+            return None;
+        };
+        let mut out: Vec<Variant> = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("variants.{i}");
+            let Some(f) = self.map(item, &path, VARIANT_KEYS) else {
+                ok = false;
+                continue;
+            };
+            let Some(name) = self.field(&f, "name", text) else {
+                self.error(item.pos, &path, "a variant needs a `name:`");
+                ok = false;
+                continue;
+            };
+            if out.iter().any(|v| v.name == name) {
+                self.error(item.pos, &f.child("name"), format!("variant {name:?} is given twice"));
+                ok = false;
+            }
+            let mut set = Vec::new();
+            match f.get("set").map(|n| &n.value) {
+                Some(Value::Map(entries)) => {
+                    for (k, v) in entries {
+                        match vary_value(v) {
+                            Ok(value) => set.push(crate::scenario::Override { path: k.name.clone(), value }),
+                            Err(e) => {
+                                self.error(v.pos, &format!("{path}.set.{}", k.name), e);
+                                ok = false;
+                            }
+                        }
+                    }
+                }
+                Some(_) => {
+                    self.error(item.pos, &f.child("set"), "expected a mapping of PATH: VALUE");
+                    ok = false;
+                }
+                None => {}
+            }
+            out.push(Variant { name, set });
+        }
+        ok.then_some(out)
     }
 
     /// `sweep: { vary: { PATH: SPEC or [values] }, seeds: K, slo: [..] }`.

@@ -31,7 +31,7 @@ pub struct Loaded {
 }
 
 /// One `--set PATH=VALUE` override, applied to the YAML before decoding.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Override {
     pub path: String,
     pub value: String,

@@ -22,6 +22,18 @@ pub struct Scenario {
     /// What `overcommit sweep` varies when the command line does not say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sweep: Option<SweepSection>,
+    /// Named sets of overrides a sweep can vary together
+    /// (`--vary variant=a,b`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<Variant>,
+}
+
+/// One entry of `variants:`: a name and the values it sets, as `--set`
+/// would.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Variant {
+    pub name: String,
+    pub set: Vec<super::Override>,
 }
 
 /// A scenario's `sweep:` section: the paths to vary, the seeds per

@@ -1,0 +1,105 @@
+//! `overcommit learn` and scenario `variants:`.
+//!
+//! Truth: the lesson's qualitative claim, from its own runs (issue: "huge
+//! pages lower p99 under EPT" — a TLB entry over 2 MiB covers 512× the
+//! memory of one over 4 KiB, Intel SDM vol. 3 §4.10 and the kernel's
+//! Documentation/admin-guide/mm/hugetlbpage.rst), and that its text is
+//! computed from those runs, not canned: every latency it states is one the
+//! runs' `sweep.csv` holds.
+
+use crate::harness::{overcommit, scratch};
+
+fn rows(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).expect("sweep.csv");
+    let head = r.headers().expect("header").iter().map(String::from).collect();
+    (head, r.records().map(|x| x.expect("row").iter().map(String::from).collect()).collect())
+}
+
+/// As `report::run::ns` writes a latency.
+fn ns_text(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2} ms", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1} us", v / 1e3)
+    } else {
+        format!("{v:.0} ns")
+    }
+}
+
+#[test]
+fn the_lessons_are_listed() {
+    overcommit().arg("learn").assert().success().stdout(predicates::str::contains("hugepages"));
+    overcommit().args(["learn", "--lang", "zh"]).assert().success().stdout(predicates::str::contains("大页"));
+    overcommit().args(["learn", "swapping"]).assert().code(2).stderr(predicates::str::contains("no lesson"));
+}
+
+#[test]
+fn huge_pages_lower_p99_and_the_text_says_so_with_the_runs_numbers() {
+    let dir = scratch();
+    let out = dir.path().join("hp");
+    let run = overcommit().args(["learn", "hugepages", "--out"]).arg(&out).assert().success();
+    let text = String::from_utf8(run.get_output().stdout.clone()).expect("utf-8");
+    for f in ["sweep.csv", "report.html", "density-p99.png", "density-p99.svg", "density-slowdown.png"] {
+        assert!(out.join(f).exists(), "{f} is written");
+    }
+    let (head, body) = rows(&out.join("sweep.csv"));
+    let col = |name: &str| head.iter().position(|h| h == name).expect(name);
+    let p99 = |variant: &str| -> f64 {
+        body.iter().find(|r| r[1] == variant).unwrap_or_else(|| panic!("no {variant}"))[col("p99_ns")].parse().unwrap()
+    };
+    assert!(p99("4k") > p99("thp"), "4 KiB p99 {} ns is not above THP's {} ns", p99("4k"), p99("thp"));
+    assert!(p99("4k") > p99("hugetlb-2m") && p99("4k") > p99("hugetlb-1g"));
+    // A host-only huge page shortens the walk but keeps the misses.
+    assert!(p99("thp-host-only") >= p99("thp"));
+    let claim = format!("p99 fell from {} to {}", ns_text(p99("4k")), ns_text(p99("thp")));
+    assert!(text.contains(&claim), "the explanation lacks {claim:?}:\n{text}");
+
+    let zh = overcommit()
+        .args(["learn", "hugepages", "--lang", "zh", "--out"])
+        .arg(dir.path().join("zh"))
+        .assert()
+        .success();
+    let zh = String::from_utf8(zh.get_output().stdout.clone()).expect("utf-8");
+    let claim = format!("p99 从 {} 降到 {}", ns_text(p99("4k")), ns_text(p99("thp")));
+    assert!(zh.contains(&claim), "the Chinese text lacks {claim:?}:\n{zh}");
+}
+
+#[test]
+fn variants_are_checked_like_the_rest_of_the_file() {
+    let dir = scratch();
+    let base = "name: v\nhost: { ram: 8G }\nguests: [{ name: a, memory: 1G }]\n";
+    let write = |extra: &str| {
+        let p = dir.path().join("v.yaml");
+        std::fs::write(&p, format!("{base}{extra}")).unwrap();
+        p
+    };
+    // Twice the same name: the second is reported where it stands.
+    let f = write("variants:\n  - { name: x, set: { host.thp: never } }\n  - { name: x, set: { host.thp: always } }\n");
+    overcommit()
+        .arg("check")
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("v.yaml:6:"))
+        .stderr(predicates::str::contains("given twice"));
+    // A value a variant sets is checked when the sweep loads it.
+    let f = write("variants:\n  - { name: x, set: { host.thp: sometimes } }\n");
+    overcommit()
+        .arg("sweep")
+        .arg(&f)
+        .args(["--vary", "variant=x", "--out"])
+        .arg(dir.path().join("o"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("sometimes"));
+    // An unknown variant name.
+    overcommit()
+        .arg("sweep")
+        .arg(&f)
+        .args(["--vary", "variant=y", "--out"])
+        .arg(dir.path().join("o"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("variant \"y\" is not in the scenario"));
+    assert!(!dir.path().join("o").exists());
+}

@@ -36,16 +36,45 @@ pub struct Lesson {
     pub explain: fn(&SweepTable, Lang) -> Vec<String>,
 }
 
-pub const LESSONS: &[Lesson] = &[Lesson {
-    name: "hugepages",
-    question: [
-        "What do 2 MiB and 1 GiB pages buy over 4 KiB pages, and what do they cost?",
-        "2 MiB 和 1 GiB 大页相比 4 KiB 页能带来什么，又要付出什么代价？",
-    ],
-    file: "scenarios/learn/hugepages.yaml",
-    yaml: include_str!("../../scenarios/learn/hugepages.yaml"),
-    explain: hugepages,
-}];
+pub const LESSONS: &[Lesson] = &[
+    Lesson {
+        name: "ept-vs-shadow",
+        question: [
+            "When do EPT's two-dimensional page walks cost more than shadow paging's VM exits, and when less?",
+            "EPT 的二维页表遍历什么时候比影子页表的 VM exit 更贵，什么时候更便宜？",
+        ],
+        file: "scenarios/learn/ept-vs-shadow.yaml",
+        yaml: include_str!("../../scenarios/learn/ept-vs-shadow.yaml"),
+        explain: ept_vs_shadow,
+    },
+    Lesson {
+        name: "vpid",
+        question: ["What does VPID save a guest that exits often?", "对频繁发生 VM exit 的客户机，VPID 能省下什么？"],
+        file: "scenarios/learn/vpid.yaml",
+        yaml: include_str!("../../scenarios/learn/vpid.yaml"),
+        explain: vpid,
+    },
+    Lesson {
+        name: "flexpriority",
+        question: [
+            "What does FlexPriority (TPR shadowing) save an interrupt-heavy guest?",
+            "对中断频繁的客户机，FlexPriority（TPR 影子）能省下什么？",
+        ],
+        file: "scenarios/learn/flexpriority.yaml",
+        yaml: include_str!("../../scenarios/learn/flexpriority.yaml"),
+        explain: flexpriority,
+    },
+    Lesson {
+        name: "hugepages",
+        question: [
+            "What do 2 MiB and 1 GiB pages buy over 4 KiB pages, and what do they cost?",
+            "2 MiB 和 1 GiB 大页相比 4 KiB 页能带来什么，又要付出什么代价？",
+        ],
+        file: "scenarios/learn/hugepages.yaml",
+        yaml: include_str!("../../scenarios/learn/hugepages.yaml"),
+        explain: hugepages,
+    },
+];
 
 pub fn find(name: &str) -> Option<&'static Lesson> {
     LESSONS.iter().find(|l| l.name == name)
@@ -79,10 +108,151 @@ pub fn run(lesson: &Lesson, jobs: usize) -> Result<SweepTable, SweepError> {
 
 /// A variant's mean of column `col`, NaN when the variant is missing.
 fn at(table: &SweepTable, variant: &str, col: &str) -> f64 {
+    at2(table, &[variant], col)
+}
+
+/// The mean of column `col` over the combination whose varied values
+/// start with `values`.
+fn at2(table: &SweepTable, values: &[&str], col: &str) -> f64 {
     combinations(table)
         .iter()
-        .find(|(values, _)| values.first().is_some_and(|v| v == variant))
+        .find(|(v, _)| v.iter().zip(values).all(|(a, b)| a == b))
         .map_or(f64::NAN, |(_, rows)| mean(table, rows, col))
+}
+
+/// Percent more time than the guest's compute: (slowdown − 1) × 100.
+fn extra(slowdown: f64) -> f64 {
+    (slowdown - 1.0) * 100.0
+}
+
+fn ept_vs_shadow(t: &SweepTable, lang: Lang) -> Vec<String> {
+    let slow = |w: &str, ept: &str| at2(t, &[w, ept], "slowdown");
+    let mean_ns = |w: &str, ept: &str| at2(t, &[w, ept], "mean_ns");
+    let (pe, ps) = (slow("pt-heavy", "true"), slow("pt-heavy", "false"));
+    let (te, ts) = (slow("tlb-heavy", "true"), slow("tlb-heavy", "false"));
+    match lang {
+        Lang::En => vec![
+            format!(
+                "The page-table-heavy guest (20k updates a second, a working set the TLB covers) loses {:.1}% of \
+                 its time under EPT and {:.1}% under shadow paging: every update it makes to its page tables traps \
+                 to KVM so the shadow can follow, while its few TLB misses cost EPT little.",
+                extra(pe),
+                extra(ps)
+            ),
+            format!(
+                "The TLB-heavy guest (2 GiB touched uniformly, nearly every touch a miss) loses {:.1}% under EPT and \
+                 {:.1}% under shadow paging; its mean touch takes {:.0} ns against {:.0} ns: each miss walks up to \
+                 24 entries under EPT and 4 under the shadow table, and it rarely updates its page tables.",
+                extra(te),
+                extra(ts),
+                mean_ns("tlb-heavy", "true"),
+                mean_ns("tlb-heavy", "false")
+            ),
+            format!(
+                "So shadow paging costs {} for the page-table-heavy guest and {} for the TLB-heavy one. Huge pages \
+                 (the hugepages lesson) shorten EPT's walks and make most misses go away, which is why KVM uses \
+                 EPT, with huge pages where it can.",
+                if ps > pe { "more" } else { "no more" },
+                if ts < te { "less" } else { "no less" }
+            ),
+        ],
+        Lang::Zh => vec![
+            format!(
+                "页表更新频繁的客户机（每秒 2 万次更新，工作集在 TLB 覆盖范围内）在 EPT 下损失 {:.1}% 的时间，在影子页表下损失 \
+                 {:.1}%：它每次修改页表都会陷入 KVM 以便同步影子页表，而它少量的 TLB 未命中对 EPT 几乎没有代价。",
+                extra(pe),
+                extra(ps)
+            ),
+            format!(
+                "TLB 未命中频繁的客户机（均匀访问 2 GiB，几乎每次都未命中）在 EPT 下损失 {:.1}%，在影子页表下损失 {:.1}%；\
+                 平均每次访存 {:.0} ns 对 {:.0} ns：EPT 下每次未命中最多要读 24 个页表项，影子页表下只要 4 个，而它很少更新页表。",
+                extra(te),
+                extra(ts),
+                mean_ns("tlb-heavy", "true"),
+                mean_ns("tlb-heavy", "false")
+            ),
+            format!(
+                "所以影子页表对页表更新频繁的客户机{}，对 TLB 未命中频繁的客户机{}。大页（见 hugepages 一课）能缩短 EPT 的页表遍历\
+                 并消除大部分未命中，这正是 KVM 使用 EPT、并尽可能配合大页的原因。",
+                if ps > pe { "更贵" } else { "并不更贵" },
+                if ts < te { "更便宜" } else { "并不更便宜" }
+            ),
+        ],
+    }
+}
+
+fn vpid(t: &SweepTable, lang: Lang) -> Vec<String> {
+    let slow = |v: &str| at(t, v, "slowdown");
+    let miss = |v: &str| at(t, v, "tlb_miss_ratio") * 100.0;
+    let p50 = |v: &str| at(t, v, "p50_ns");
+    match lang {
+        Lang::En => vec![
+            format!(
+                "With VPID the guests' TLB keeps its entries across their 20 000 exits a second: {:.1}% of touches \
+                 miss it, the median touch takes {}, and they lose {:.1}% of their time.",
+                miss("true"),
+                ns(p50("true")),
+                extra(slow("true"))
+            ),
+            format!(
+                "Without VPID every exit flushes the TLB, so the guest refills it one page walk at a time: \
+                 {:.1}% of touches miss, the median touch takes {}, and they lose {:.1}% of their time — {:.1} points \
+                 more, from exits that cost nothing extra with VPID.",
+                miss("false"),
+                ns(p50("false")),
+                extra(slow("false")),
+                extra(slow("false")) - extra(slow("true"))
+            ),
+        ],
+        Lang::Zh => vec![
+            format!(
+                "有 VPID 时，客户机每秒 2 万次 VM exit 之后 TLB 表项依然保留：{:.1}% 的访问未命中，访存延迟中位数为 {}，\
+                 时间损失 {:.1}%。",
+                miss("true"),
+                ns(p50("true")),
+                extra(slow("true"))
+            ),
+            format!(
+                "没有 VPID 时每次 exit 都会清空 TLB，客户机只能一次一次页表遍历地重新填充：{:.1}% 的访问未命中，\
+                 延迟中位数为 {}，时间损失 {:.1}%——多出 {:.1} 个百分点，而这些 exit 在有 VPID 时并不额外花费。",
+                miss("false"),
+                ns(p50("false")),
+                extra(slow("false")),
+                extra(slow("false")) - extra(slow("true"))
+            ),
+        ],
+    }
+}
+
+fn flexpriority(t: &SweepTable, lang: Lang) -> Vec<String> {
+    let slow = |v: &str| at(t, v, "slowdown");
+    let (with, without) = (extra(slow("true")), extra(slow("false")));
+    match lang {
+        Lang::En => vec![
+            format!(
+                "With FlexPriority the guests' 50 000 TPR accesses a second stay inside the guest (the CPU keeps a \
+                 shadow TPR): they lose {with:.1}% of their time, to page walks."
+            ),
+            format!(
+                "Without it each access is a VM exit into KVM and back: they lose {without:.1}%, {:.1} points more, \
+                 so each of the 50 000 exits a second took about {:.2} µs of the guest's time.",
+                without - with,
+                (without - with) / 100.0 / 50_000.0 * 1e6
+            ),
+        ],
+        Lang::Zh => vec![
+            format!(
+                "有 FlexPriority 时，客户机每秒 5 万次 TPR 访问都留在客户机内（CPU 维护一个影子 TPR）：时间损失 {with:.1}%，\
+                 来自页表遍历。"
+            ),
+            format!(
+                "没有它时每次访问都是一次进入 KVM 再返回的 VM exit：时间损失 {without:.1}%，多出 {:.1} 个百分点，\
+                 即每秒 5 万次 exit 中每次约花费客户机 {:.2} µs。",
+                without - with,
+                (without - with) / 100.0 / 50_000.0 * 1e6
+            ),
+        ],
+    }
 }
 
 fn ns(v: f64) -> String {

@@ -609,11 +609,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
             })?;
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let table = learn::run(lesson, jobs).map_err(|e| Failure { code: EXIT_RUNTIME, message: e.to_string() })?;
+            let (table, scenario) =
+                learn::run(lesson, jobs).map_err(|e| Failure { code: EXIT_RUNTIME, message: e.to_string() })?;
             let dir = out_dir.unwrap_or_else(|| PathBuf::from("output").join("learn").join(lesson.name));
             write_sweep(&dir, &table)?;
             writeln!(out, "{}\n", lesson.question[usize::from(zh)])?;
-            for line in (lesson.explain)(&table, lang) {
+            for line in (lesson.explain)(&table, &scenario, lang) {
                 writeln!(out, "{line}\n")?;
             }
             writeln!(

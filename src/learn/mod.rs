@@ -5,6 +5,7 @@
 
 use crate::plan::sweep::{SweepError, SweepSpec, SweepTable, execute, plan};
 use crate::report::sweep::{combinations, mean};
+use crate::scenario::Scenario;
 
 /// The language of a lesson's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,8 +33,9 @@ pub struct Lesson {
     /// The scenario's path in the repository, for `overcommit sweep`.
     pub file: &'static str,
     pub yaml: &'static str,
-    /// What the runs showed, from their numbers.
-    pub explain: fn(&SweepTable, Lang) -> Vec<String>,
+    /// What the runs showed, from their numbers (and the lesson's
+    /// scenario, for what it predicts).
+    pub explain: fn(&SweepTable, &Scenario, Lang) -> Vec<String>,
 }
 
 pub const LESSONS: &[Lesson] = &[
@@ -63,6 +65,16 @@ pub const LESSONS: &[Lesson] = &[
         file: "scenarios/learn/flexpriority.yaml",
         yaml: include_str!("../../scenarios/learn/flexpriority.yaml"),
         explain: flexpriority,
+    },
+    Lesson {
+        name: "ksm",
+        question: [
+            "How much does KSM save guests from one image, how soon, and at what CPU cost?",
+            "对同一镜像启动的客户机，KSM 能省下多少内存、多快、要花多少 CPU？",
+        ],
+        file: "scenarios/learn/ksm.yaml",
+        yaml: include_str!("../../scenarios/learn/ksm.yaml"),
+        explain: ksm,
     },
     Lesson {
         name: "hugepages",
@@ -99,11 +111,12 @@ pub fn spec(lesson: &Lesson) -> Result<SweepSpec, String> {
     })
 }
 
-/// Play a lesson's runs.
-pub fn run(lesson: &Lesson, jobs: usize) -> Result<SweepTable, SweepError> {
+/// Play a lesson's runs; its table and its scenario.
+pub fn run(lesson: &Lesson, jobs: usize) -> Result<(SweepTable, Scenario), SweepError> {
     let spec = spec(lesson).map_err(SweepError::Usage)?;
     let (meta, runs) = plan(&spec)?;
-    execute(&spec, meta, runs, jobs, &|_| {})
+    let base = runs.first().map(|r| r.scenario.clone()).ok_or_else(|| SweepError::Usage("no runs".into()))?;
+    Ok((execute(&spec, meta, runs, jobs, &|_| {})?, base))
 }
 
 /// A variant's mean of column `col`, NaN when the variant is missing.
@@ -125,7 +138,7 @@ fn extra(slowdown: f64) -> f64 {
     (slowdown - 1.0) * 100.0
 }
 
-fn ept_vs_shadow(t: &SweepTable, lang: Lang) -> Vec<String> {
+fn ept_vs_shadow(t: &SweepTable, _: &Scenario, lang: Lang) -> Vec<String> {
     let slow = |w: &str, ept: &str| at2(t, &[w, ept], "slowdown");
     let mean_ns = |w: &str, ept: &str| at2(t, &[w, ept], "mean_ns");
     let (pe, ps) = (slow("pt-heavy", "true"), slow("pt-heavy", "false"));
@@ -181,7 +194,7 @@ fn ept_vs_shadow(t: &SweepTable, lang: Lang) -> Vec<String> {
     }
 }
 
-fn vpid(t: &SweepTable, lang: Lang) -> Vec<String> {
+fn vpid(t: &SweepTable, _: &Scenario, lang: Lang) -> Vec<String> {
     let slow = |v: &str| at(t, v, "slowdown");
     let miss = |v: &str| at(t, v, "tlb_miss_ratio") * 100.0;
     let p50 = |v: &str| at(t, v, "p50_ns");
@@ -224,7 +237,7 @@ fn vpid(t: &SweepTable, lang: Lang) -> Vec<String> {
     }
 }
 
-fn flexpriority(t: &SweepTable, lang: Lang) -> Vec<String> {
+fn flexpriority(t: &SweepTable, _: &Scenario, lang: Lang) -> Vec<String> {
     let slow = |v: &str| at(t, v, "slowdown");
     let (with, without) = (extra(slow("true")), extra(slow("false")));
     match lang {
@@ -259,7 +272,7 @@ fn ns(v: f64) -> String {
     crate::report::run::ns(v)
 }
 
-fn hugepages(t: &SweepTable, lang: Lang) -> Vec<String> {
+fn hugepages(t: &SweepTable, _: &Scenario, lang: Lang) -> Vec<String> {
     let p99 = |v: &str| at(t, v, "p99_ns");
     let miss = |v: &str| at(t, v, "tlb_miss_ratio") * 100.0;
     let slow = |v: &str| at(t, v, "slowdown_mean");
@@ -329,6 +342,85 @@ fn hugepages(t: &SweepTable, lang: Lang) -> Vec<String> {
                 ns(p99("hugetlb-1g")),
                 boot("hugetlb-2m"),
                 boot("hugetlb-1g")
+            ),
+        ],
+    }
+}
+
+fn ksm(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
+    const GIB: f64 = (1u64 << 30) as f64;
+    let g = &s.guests[0];
+    let n = f64::from(g.count);
+    let shared = g.workload.shared.get();
+    let memory = g.memory.bytes() as f64;
+    // One copy of each shared page serves all N guests: N − 1 copies freed.
+    let predicted = (n - 1.0) * shared * memory / GIB;
+    let pages = n * memory / 4096.0;
+    let sleep_s = f64::from(s.host.ksm.sleep_millisecs) / 1e3;
+    let rows: Vec<(String, f64, f64)> = combinations(t)
+        .iter()
+        .map(|(v, rows)| (v[0].clone(), mean(t, rows, "ksm_saved_bytes") / GIB, mean(t, rows, "ksmd_cpu_percent")))
+        .collect();
+    // ksmd sleeps, then scans a batch on its own CPU time: a full scan is
+    // pages / batch rounds of (sleep + batch × cost per page).
+    let per_page_s = crate::latency::Costs::default().ksm_scan_page_ns / 1e9;
+    let scan_s = |p: &str| p.parse::<f64>().map_or(f64::NAN, |p| pages / p * (sleep_s + p * per_page_s));
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else { return vec![] };
+    let list = |zh: bool| {
+        rows.iter()
+            .map(|(p, saved, cpu)| {
+                if zh {
+                    format!("每 {} ms 扫描 {p} 页：完整扫描一遍 {:.0} s，节省 {saved:.2} GiB，ksmd 占用 {cpu:.0}% 个 CPU", s.host.ksm.sleep_millisecs, scan_s(p))
+                } else {
+                    format!("{p} pages every {} ms: a full scan in {:.0} s, {saved:.2} GiB saved, ksmd at {cpu:.0}% of a core", s.host.ksm.sleep_millisecs, scan_s(p))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(if zh { "；" } else { "; " })
+    };
+    match lang {
+        Lang::En => vec![
+            format!(
+                "{n:.0} guests share {:.0}% of {:.0} GiB each: one copy of each shared page can serve all of them, so \
+                 KSM can free ({n:.0} − 1) × {:.0}% × {:.0} GiB = {predicted:.2} GiB. Scanning {} pages every {} ms it \
+                 saved {:.2} GiB.",
+                shared * 100.0,
+                memory / GIB,
+                shared * 100.0,
+                memory / GIB,
+                last.0,
+                s.host.ksm.sleep_millisecs,
+                last.1
+            ),
+            format!(
+                "The scan rate decides how soon and at what cost — {}. A page merges only once it has stayed unchanged \
+                 between two passes, so nothing is saved before the second full scan, and the {}-page rate {} within \
+                 the {:.0} s run.",
+                list(false),
+                first.0,
+                if first.1 >= 0.99 * predicted { "got there" } else { "had not finished" },
+                s.duration.as_secs_f64()
+            ),
+        ],
+        Lang::Zh => vec![
+            format!(
+                "{n:.0} 个客户机各有 {:.0} GiB，其中 {:.0}% 相同：每个共享页只需一份副本就能服务所有客户机，所以 KSM 最多能释放 \
+                 ({n:.0} − 1) × {:.0}% × {:.0} GiB = {predicted:.2} GiB。每 {} ms 扫描 {} 页时实际节省 {:.2} GiB。",
+                memory / GIB,
+                shared * 100.0,
+                shared * 100.0,
+                memory / GIB,
+                s.host.ksm.sleep_millisecs,
+                last.0,
+                last.1
+            ),
+            format!(
+                "扫描速度决定节省得多快、代价多大——{}。一个页只有在两次扫描之间保持不变才会被合并，所以第二遍完整扫描之前什么也省不下；\
+                 在 {:.0} s 的运行中，{} 页的速度{}。",
+                list(true),
+                s.duration.as_secs_f64(),
+                first.0,
+                if first.1 >= 0.99 * predicted { "已经完成合并" } else { "还没有合并完" }
             ),
         ],
     }

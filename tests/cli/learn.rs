@@ -161,3 +161,20 @@ fn without_flexpriority_each_tpr_access_costs_an_exit() {
     assert!((extra - 0.025).abs() < 0.005, "extra slowdown {extra}");
     assert!(text.contains("about 0.50 µs"), "{text}");
 }
+
+#[test]
+fn ksm_with_one_image_saves_what_the_shared_fraction_predicts() {
+    // N guests of one image sharing a fraction s of M bytes: one KSM page
+    // serves all N, so merging frees (N − 1)·s·M (the kernel's
+    // pages_sharing, Documentation/admin-guide/mm/ksm.rst). Here 3 × 40% ×
+    // 1 GiB = 1.2 GiB, once ksmd has passed twice; ksmd's CPU grows with
+    // pages_to_scan.
+    let (head, body, text) = lesson("ksm");
+    let predicted = 3.0 * 0.4 * (1u64 << 30) as f64;
+    let fastest = body.last().expect("rows");
+    let saved = value(&head, fastest, "ksm_saved_bytes");
+    assert!((saved / predicted - 1.0).abs() < 0.01, "saved {saved} against {predicted}");
+    let cpu: Vec<f64> = body.iter().map(|r| value(&head, r, "ksmd_cpu_percent")).collect();
+    assert!(cpu.windows(2).all(|w| w[1] > w[0]), "ksmd CPU must grow with the scan rate: {cpu:?}");
+    assert!(text.contains("= 1.20 GiB"), "{text}");
+}

@@ -77,6 +77,16 @@ pub const LESSONS: &[Lesson] = &[
         explain: ksm,
     },
     Lesson {
+        name: "balloon",
+        question: [
+            "Can ballooning hand idle guest memory back before the host has to swap?",
+            "气球能否在宿主机不得不换出之前，把客户机闲置的内存交还回来？",
+        ],
+        file: "scenarios/learn/balloon.yaml",
+        yaml: include_str!("../../scenarios/learn/balloon.yaml"),
+        explain: balloon,
+    },
+    Lesson {
         name: "hugepages",
         question: [
             "What do 2 MiB and 1 GiB pages buy over 4 KiB pages, and what do they cost?",
@@ -422,6 +432,55 @@ fn ksm(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
                 first.0,
                 if first.1 >= 0.99 * predicted { "已经完成合并" } else { "还没有合并完" }
             ),
+        ],
+    }
+}
+
+fn balloon(t: &SweepTable, _: &Scenario, lang: Lang) -> Vec<String> {
+    const GIB: f64 = (1u64 << 30) as f64;
+    let swap = |p: &str| at(t, p, "swap_used_peak_bytes") / GIB;
+    let faults = |p: &str| at(t, p, "major_faults_per_s");
+    let slow = |p: &str| at(t, p, "slowdown");
+    let held = at(t, "mom", "balloon_peak_bytes") / GIB;
+    match lang {
+        Lang::En => vec![
+            format!(
+                "Without a balloon policy the host ran short when the busy guests grew: the kernel wrote up to \
+                 {:.1} GiB of guest pages to swap, the worst guest took {:.0} major faults a second, and its slowdown \
+                 was {:.3}.",
+                swap("none"),
+                faults("none"),
+                slow("none")
+            ),
+            format!(
+                "With MoM the balloons took up to {held:.1} GiB back from the idle guests, 5% of a guest per round, \
+                 while the host had less than 20% free — before the load arrived. Peak swap use was {:.1} GiB, the \
+                 worst guest took {:.0} major faults a second, and its slowdown was {:.3}.",
+                swap("mom"),
+                faults("mom"),
+                slow("mom")
+            ),
+            "The price: a ballooned guest has that much less memory to grow into until MoM deflates its balloon, \
+             which it does, 5% per round, once the host has memory to spare again."
+                .to_string(),
+        ],
+        Lang::Zh => vec![
+            format!(
+                "没有气球策略时，繁忙的客户机一增长，宿主机就不够用了：内核最多把 {:.1} GiB 的客户机内存页写入交换区，\
+                 最差的客户机每秒发生 {:.0} 次主缺页，减速比为 {:.3}。",
+                swap("none"),
+                faults("none"),
+                slow("none")
+            ),
+            format!(
+                "使用 MoM 时，在负载到来之前、宿主机空闲内存低于 20% 期间，气球每轮最多回收客户机内存的 5%，\
+                 从闲置的客户机收回了最多 {held:.1} GiB。交换区峰值为 {:.1} GiB，最差的客户机每秒 {:.0} 次主缺页，减速比为 {:.3}。",
+                swap("mom"),
+                faults("mom"),
+                slow("mom")
+            ),
+            "代价是：被气球回收的客户机在 MoM 放气之前可增长的内存相应变少；宿主机内存重新充裕后，MoM 会每轮放气 5%。"
+                .to_string(),
         ],
     }
 }

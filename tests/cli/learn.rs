@@ -178,3 +178,19 @@ fn ksm_with_one_image_saves_what_the_shared_fraction_predicts() {
     assert!(cpu.windows(2).all(|w| w[1] > w[0]), "ksmd CPU must grow with the scan rate: {cpu:?}");
     assert!(text.contains("= 1.20 GiB"), "{text}");
 }
+
+#[test]
+fn the_balloon_frees_idle_memory_before_any_guest_swaps() {
+    // MoM inflates balloons while the host has under 20% free (vdsm's
+    // balloon policy): the idle guests' memory comes back before the busy
+    // guests grow, so with MoM nothing is written to swap, while without
+    // a policy the kernel must swap the idle pages out.
+    let (head, body, text) = lesson("balloon");
+    let (none, mom) = (&body[0], &body[1]);
+    assert_eq!((none[1].as_str(), mom[1].as_str()), ("none", "mom"));
+    assert!(value(&head, none, "swap_used_peak_bytes") > 0.0, "without balloons the host must swap");
+    assert_eq!(value(&head, mom, "swap_used_peak_bytes"), 0.0, "MoM should have freed memory first");
+    assert!(value(&head, mom, "balloon_peak_bytes") > 0.0);
+    let held = format!("{:.1} GiB back", value(&head, mom, "balloon_peak_bytes") / (1u64 << 30) as f64);
+    assert!(text.contains(&held), "the text lacks {held:?}:\n{text}");
+}

@@ -87,6 +87,16 @@ pub const LESSONS: &[Lesson] = &[
         explain: balloon,
     },
     Lesson {
+        name: "qemu-m",
+        question: [
+            "What do -m, -mem-prealloc, -mem-path and maxmem on a QEMU command line cost the host?",
+            "QEMU 命令行里的 -m、-mem-prealloc、-mem-path 和 maxmem 会让宿主机付出什么？",
+        ],
+        file: "scenarios/learn/qemu-m.yaml",
+        yaml: include_str!("../../scenarios/learn/qemu-m.yaml"),
+        explain: qemu_m,
+    },
+    Lesson {
         name: "hugepages",
         question: [
             "What do 2 MiB and 1 GiB pages buy over 4 KiB pages, and what do they cost?",
@@ -481,6 +491,70 @@ fn balloon(t: &SweepTable, _: &Scenario, lang: Lang) -> Vec<String> {
             ),
             "代价是：被气球回收的客户机在 MoM 放气之前可增长的内存相应变少；宿主机内存重新充裕后，MoM 会每轮放气 5%。"
                 .to_string(),
+        ],
+    }
+}
+
+fn qemu_m(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
+    const GIB: f64 = (1u64 << 30) as f64;
+    let g = &s.guests[0];
+    let (n, memory) = (g.count, g.memory.bytes() as f64 / GIB);
+    let peak = |v: &str| at(t, v, "peak_used_bytes") / GIB;
+    let boot = |v: &str| at(t, v, "boot_delay_s") * 1e3;
+    let minor = |v: &str| at(t, v, "minor_faults");
+    let slow = |v: &str| at(t, v, "slowdown_mean");
+    match lang {
+        Lang::En => vec![
+            format!(
+                "-m {memory:.0}G gave each of the {n} guests {memory:.0} GiB, but the host backed only what they \
+                 touched: {:.1} GiB for all {n}, in {:.0} first-touch faults (one per 2 MiB THP).",
+                peak("plain"),
+                minor("plain")
+            ),
+            format!(
+                "-mem-prealloc made the host pay all {:.1} GiB at start, and each guest started {:.0} ms late while \
+                 QEMU touched its memory; afterwards no first touch slowed it (slowdown {:.3} against {:.3}).",
+                peak("prealloc"),
+                boot("prealloc"),
+                slow("prealloc"),
+                slow("plain")
+            ),
+            format!(
+                "-mem-path /dev/hugepages took the memory from the hugetlb pool reserved at boot instead: {:.1} GiB \
+                 of ordinary RAM used, a {:.0} ms start, and pages that are never swapped, ballooned or merged.",
+                peak("hugetlbfs"),
+                boot("hugetlbfs")
+            ),
+            format!(
+                "slots= and maxmem= cost nothing until memory is plugged: {:.1} GiB used, as with plain -m.",
+                peak("hotplug")
+            ),
+        ],
+        Lang::Zh => vec![
+            format!(
+                "-m {memory:.0}G 给 {n} 个客户机每个 {memory:.0} GiB 内存，但宿主机只为它们实际访问过的部分分配内存：{n} 个一共 \
+                 {:.1} GiB，经历了 {:.0} 次首次访问缺页（每个 2 MiB 透明大页一次）。",
+                peak("plain"),
+                minor("plain")
+            ),
+            format!(
+                "-mem-prealloc 让宿主机在启动时就付出全部 {:.1} GiB，每个客户机要等 QEMU 访问完全部内存，启动晚了 {:.0} ms；\
+                 此后再没有首次访问缺页拖慢它（减速比 {:.3}，对比 {:.3}）。",
+                peak("prealloc"),
+                boot("prealloc"),
+                slow("prealloc"),
+                slow("plain")
+            ),
+            format!(
+                "-mem-path /dev/hugepages 改从启动时预留的 hugetlb 大页池取内存：普通内存只用了 {:.1} GiB，启动耗时 {:.0} ms，\
+                 而这些页永远不会被换出、气球回收或合并。",
+                peak("hugetlbfs"),
+                boot("hugetlbfs")
+            ),
+            format!(
+                "slots= 和 maxmem= 在真正插入内存之前没有任何代价：和普通 -m 一样只用了 {:.1} GiB。",
+                peak("hotplug")
+            ),
         ],
     }
 }

@@ -194,3 +194,22 @@ fn the_balloon_frees_idle_memory_before_any_guest_swaps() {
     let held = format!("{:.1} GiB back", value(&head, mom, "balloon_peak_bytes") / (1u64 << 30) as f64);
     assert!(text.contains(&held), "the text lacks {held:?}:\n{text}");
 }
+
+#[test]
+fn qemu_memory_options_cost_what_qemu_and_the_kernel_say() {
+    // Anonymous guest RAM is allocated on first touch (so 4 guests using
+    // 1 GiB of `-m 4G` cost 4 GiB), `-mem-prealloc` touches all of it at
+    // start (16 GiB, and a boot delay), a hugetlbfs backing comes from the
+    // pool and not from ordinary RAM, and slots/maxmem reserve nothing
+    // (QEMU's docs for -m and -mem-prealloc; the kernel's hugetlbpage.rst).
+    let (head, body, text) = lesson("qemu-m");
+    let row = |v: &str| body.iter().find(|r| r[1] == v).unwrap_or_else(|| panic!("no {v}"));
+    let gib = (1u64 << 30) as f64;
+    assert_eq!(value(&head, row("plain"), "peak_used_bytes"), 4.0 * gib);
+    assert_eq!(value(&head, row("prealloc"), "peak_used_bytes"), 16.0 * gib);
+    assert_eq!(value(&head, row("hugetlbfs"), "peak_used_bytes"), 0.0);
+    assert_eq!(value(&head, row("hotplug"), "peak_used_bytes"), 4.0 * gib);
+    assert!(value(&head, row("prealloc"), "boot_delay_s") > 0.0);
+    assert_eq!(value(&head, row("plain"), "boot_delay_s"), 0.0);
+    assert!(text.contains("16.0 GiB at start"), "{text}");
+}

@@ -97,6 +97,16 @@ pub const LESSONS: &[Lesson] = &[
         explain: qemu_m,
     },
     Lesson {
+        name: "mix",
+        question: [
+            "Packing guests ever more densely: which of swap, balloons and KSM keeps p99 under 50 µs the longest?",
+            "客户机越装越密时，交换、气球和 KSM 中哪一种能让 p99 最久地保持在 50 µs 以下？",
+        ],
+        file: "scenarios/learn/mix.yaml",
+        yaml: include_str!("../../scenarios/learn/mix.yaml"),
+        explain: mix,
+    },
+    Lesson {
         name: "hugepages",
         question: [
             "What do 2 MiB and 1 GiB pages buy over 4 KiB pages, and what do they cost?",
@@ -555,6 +565,81 @@ fn qemu_m(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
                 "slots= 和 maxmem= 在真正插入内存之前没有任何代价：和普通 -m 一样只用了 {:.1} GiB。",
                 peak("hotplug")
             ),
+        ],
+    }
+}
+
+/// Per mix: the most guests that met the objective, and the slowdown and
+/// KSM savings at the densest point.
+fn mix_rows(t: &SweepTable) -> Vec<(String, Option<u64>, f64, f64)> {
+    let mut out: Vec<(String, Option<u64>, f64, f64)> = Vec::new();
+    let slo = crate::report::sweep::column(t, "slo_met");
+    for (values, rows) in combinations(t) {
+        let (mix, count) = (values[0].clone(), values.get(1).and_then(|c| c.parse::<u64>().ok()));
+        let met = slo.is_some_and(|i| rows.iter().all(|r| r.get(i).is_some_and(|c| c == "true")));
+        let slow = mean(t, &rows, "slowdown");
+        let saved = mean(t, &rows, "ksm_saved_bytes") / (1u64 << 30) as f64;
+        match out.iter_mut().find(|o| o.0 == mix) {
+            Some(o) => {
+                if met {
+                    o.1 = count.max(o.1);
+                }
+                (o.2, o.3) = (slow, saved);
+            }
+            None => out.push((mix, if met { count } else { None }, slow, saved)),
+        }
+    }
+    out
+}
+
+fn mix(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
+    let rows = mix_rows(t);
+    let densest = t.meta.vary.iter().find(|v| v.path.ends_with(".count")).and_then(|v| v.values.last().cloned());
+    let densest = densest.unwrap_or_default();
+    let shared = s.guests[0].workload.shared.get() * 100.0;
+    // The first (simplest) of the mixes that pack the most.
+    let best = rows.iter().fold(None::<&(String, Option<u64>, f64, f64)>, |b, r| match b {
+        Some(b) if r.1 <= b.1 => Some(b),
+        _ => Some(r),
+    });
+    let line = |r: &(String, Option<u64>, f64, f64), zh: bool| match (r.1, zh) {
+        (Some(n), false) => format!("{}: up to {n} guests", r.0),
+        (None, false) => format!("{}: not even the fewest", r.0),
+        (Some(n), true) => format!("{}：最多 {n} 个客户机", r.0),
+        (None, true) => format!("{}：连最少的也不行", r.0),
+    };
+    let list = |zh: bool| rows.iter().map(|r| line(r, zh)).collect::<Vec<_>>().join(if zh { "；" } else { "; " });
+    let at_densest = |zh: bool| {
+        rows.iter()
+            .map(|r| {
+                if zh {
+                    format!("{} 减速比 {:.3}，KSM 节省 {:.1} GiB", r.0, r.2, r.3)
+                } else {
+                    format!("{} slowdown {:.3}, KSM saved {:.1} GiB", r.0, r.2, r.3)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(if zh { "；" } else { "; " })
+    };
+    match lang {
+        Lang::En => vec![
+            format!("Guests meeting p99 ≤ 50 µs, per mix — {}.", list(false)),
+            format!(
+                "{} packs the most: the guests share {shared:.0}% of their pages, so merging them frees room the \
+                 others must find by swapping. Balloons take back only memory the guests leave idle; when the load \
+                 returns, they lower the slowdown past the boundary more than they move it.",
+                best.map_or("No mix", |b| b.0.as_str())
+            ),
+            format!("At {densest} guests: {}.", at_densest(false)),
+        ],
+        Lang::Zh => vec![
+            format!("满足 p99 ≤ 50 µs 的客户机数量，按策略组合——{}。", list(true)),
+            format!(
+                "{} 能装下最多：客户机有 {shared:.0}% 的页相同，合并它们腾出的空间，其他组合只能靠换出去找。\
+                 气球只能收回客户机闲置的内存；负载回来时，它更多是降低越过边界后的减速，而不是移动边界。",
+                best.map_or("没有组合", |b| b.0.as_str())
+            ),
+            format!("{densest} 个客户机时：{}。", at_densest(true)),
         ],
     }
 }

@@ -213,3 +213,25 @@ fn qemu_memory_options_cost_what_qemu_and_the_kernel_say() {
     assert_eq!(value(&head, row("plain"), "boot_delay_s"), 0.0);
     assert!(text.contains("16.0 GiB at start"), "{text}");
 }
+
+#[test]
+fn merging_shared_pages_packs_more_guests_than_swapping_alone() {
+    // KSM only ever frees memory (one copy of a page serves every guest
+    // that holds it, Documentation/admin-guide/mm/ksm.rst), so with half
+    // of the guests' pages shared a KSM mix meets the objective at least
+    // as densely as the same mix without it; a balloon returns idle memory,
+    // so past the boundary it can only lower the slowdown.
+    let (head, body, text) = lesson("mix");
+    let most = |mix: &str| {
+        body.iter()
+            .filter(|r| r[1] == mix && r[head.iter().position(|h| h == "slo_met").unwrap()] == "true")
+            .map(|r| r[2].parse::<u64>().unwrap())
+            .max()
+            .unwrap_or(0)
+    };
+    assert!(most("swap+ksm") >= most("swap") && most("swap+balloon+ksm") >= most("swap+balloon"));
+    assert!(most("swap+ksm") > most("swap"), "with 50% shared pages KSM should pack more here");
+    let densest = |mix: &str| body.iter().filter(|r| r[1] == mix).last().map(|r| value(&head, r, "slowdown")).unwrap();
+    assert!(densest("swap+balloon") <= densest("swap"));
+    assert!(text.contains(&format!("swap+ksm: up to {} guests", most("swap+ksm"))), "{text}");
+}

@@ -231,8 +231,7 @@ fn merging_shared_pages_packs_more_guests_than_swapping_alone() {
     };
     assert!(most("swap+ksm") >= most("swap") && most("swap+balloon+ksm") >= most("swap+balloon"));
     assert!(most("swap+ksm") > most("swap"), "with 50% shared pages KSM should pack more here");
-    let densest =
-        |mix: &str| body.iter().filter(|r| r[1] == mix).next_back().map(|r| value(&head, r, "slowdown")).unwrap();
+    let densest = |mix: &str| body.iter().rfind(|r| r[1] == mix).map(|r| value(&head, r, "slowdown")).unwrap();
     assert!(densest("swap+balloon") <= densest("swap"));
     assert!(text.contains(&format!("swap+ksm: up to {} guests", most("swap+ksm"))), "{text}");
 }

@@ -17,18 +17,20 @@ const QUICKSTART: &str = include_str!("../scenarios/quickstart.yaml");
 
 fn spec() -> SweepSpec {
     SweepSpec {
-        text: QUICKSTART.to_string(),
-        label: "scenarios/quickstart.yaml".into(),
-        default_name: "quickstart".into(),
-        base: vec![Override { path: "duration".into(), value: "2s".into() }],
+        inputs: overcommit::plan::Inputs {
+            text: QUICKSTART.to_string(),
+            label: "scenarios/quickstart.yaml".into(),
+            default_name: "quickstart".into(),
+            base: vec![Override { path: "duration".into(), value: "2s".into() }],
+            master_seed: None,
+            sample_rate: None,
+            costs: Default::default(),
+            calibration: None,
+        },
         // 20 densities × 10 seeds = 200 runs.
         vary: vec![Vary { path: "guests.web.count".into(), values: (1..=20).map(|n| n.to_string()).collect() }],
         seeds: 10,
-        master_seed: None,
         slo: vec![],
-        sample_rate: None,
-        costs: Default::default(),
-        calibration: None,
     }
 }
 

@@ -436,13 +436,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             use overcommit::plan::sweep as sw;
             let bad = |message: String| Failure { code: EXIT_BAD_INPUT, message };
-            let text = std::fs::read_to_string(&file).map_err(|e| bad(format!("error: {}: {e}", file.display())))?;
-            let label = file.display().to_string();
-            let stem = file.file_stem().map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
-            let loaded = scenario::load_str(&text, &label, &stem, &set).map_err(|e| bad(e.to_string()))?;
-            for w in &loaded.warnings {
-                let _ = writeln!(std::io::stderr(), "{w}");
-            }
+            let (inputs, loaded) = many_inputs(&file, set, seed, calibration, &sample_rate)?;
             let section = loaded.scenario.sweep.clone();
             let vary =
                 if vary.is_empty() { section.as_ref().map(|s| s.vary.clone()).unwrap_or_default() } else { vary };
@@ -452,21 +446,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ));
             }
             let shard = shard.map(|s| parse_shard(&s)).transpose()?;
-            let cal_path = calibration.or_else(|| {
-                loaded.scenario.calibration.as_ref().map(|c| file.parent().unwrap_or(std::path::Path::new(".")).join(c))
-            });
             let spec = sw::SweepSpec {
-                text,
-                label,
-                default_name: stem,
-                base: set,
+                inputs,
                 vary,
                 seeds: seeds.or_else(|| section.as_ref().and_then(|s| s.seeds)).unwrap_or(1),
-                master_seed: seed,
                 slo: if slo.is_empty() { section.map(|s| s.slo).unwrap_or_default() } else { slo },
-                sample_rate: parse_sample_rate(&sample_rate)?,
-                costs: load_costs(cal_path.as_deref())?,
-                calibration: cal_path.as_ref().map(|p| p.display().to_string()),
             };
             let (mut meta, runs) = sw::plan(&spec).map_err(|e| bad(e.to_string()))?;
             meta.shard = shard;
@@ -512,13 +496,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             use overcommit::plan::capacity as cap;
             let bad = |message: String| Failure { code: EXIT_BAD_INPUT, message };
-            let text = std::fs::read_to_string(&file).map_err(|e| bad(format!("error: {}: {e}", file.display())))?;
-            let label = file.display().to_string();
-            let stem = file.file_stem().map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
-            let loaded = scenario::load_str(&text, &label, &stem, &set).map_err(|e| bad(e.to_string()))?;
-            for w in &loaded.warnings {
-                let _ = writeln!(std::io::stderr(), "{w}");
-            }
+            let (inputs, _) = many_inputs(&file, set, seed, calibration, &sample_rate)?;
             let goal = match (grow, minimize.as_deref()) {
                 (Some(g), _) => cap::Goal::Grow(g),
                 (None, Some("host.ram")) => cap::Goal::MinimizeRam,
@@ -527,24 +505,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
                 (None, None) => return Err(bad("error: give --grow GROUP or --minimize host.ram".into())),
             };
-            let cal_path = calibration.or_else(|| {
-                loaded.scenario.calibration.as_ref().map(|c| file.parent().unwrap_or(std::path::Path::new(".")).join(c))
-            });
             let spec = cap::PlanSpec {
-                text,
-                label,
-                default_name: stem,
-                base: set,
+                inputs,
                 slo,
                 allow_oom_kills,
                 goal,
                 mixes: policies,
                 seeds,
                 quantile,
-                master_seed: seed,
-                sample_rate: parse_sample_rate(&sample_rate)?,
-                costs: load_costs(cal_path.as_deref())?,
-                calibration: cal_path.as_ref().map(|p| p.display().to_string()),
                 limit: limit.max(1),
             };
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -689,6 +657,41 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// What every run of a sweep or plan shares, read from the command line:
+/// the scenario (loaded once to check it, its warnings printed), `--set`,
+/// `--seed`, the calibration (`--calibration`, else the scenario's own,
+/// relative to its file) and `--sample-rate`.
+fn many_inputs(
+    file: &std::path::Path,
+    set: Vec<Override>,
+    seed: Option<u64>,
+    calibration: Option<PathBuf>,
+    sample_rate: &str,
+) -> Result<(overcommit::plan::Inputs, scenario::Loaded), Failure> {
+    let bad = |message: String| Failure { code: EXIT_BAD_INPUT, message };
+    let text = std::fs::read_to_string(file).map_err(|e| bad(format!("error: {}: {e}", file.display())))?;
+    let label = file.display().to_string();
+    let stem = file.file_stem().map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+    let loaded = scenario::load_str(&text, &label, &stem, &set).map_err(|e| bad(e.to_string()))?;
+    for w in &loaded.warnings {
+        let _ = writeln!(std::io::stderr(), "{w}");
+    }
+    let cal_path = calibration.or_else(|| {
+        loaded.scenario.calibration.as_ref().map(|c| file.parent().unwrap_or(std::path::Path::new(".")).join(c))
+    });
+    let inputs = overcommit::plan::Inputs {
+        text,
+        label,
+        default_name: stem,
+        base: set,
+        master_seed: seed,
+        sample_rate: parse_sample_rate(sample_rate)?,
+        costs: load_costs(cal_path.as_deref())?,
+        calibration: cal_path.as_ref().map(|p| p.display().to_string()),
+    };
+    Ok((inputs, loaded))
 }
 
 /// `--shard I/N`, 1-based.

@@ -127,17 +127,19 @@ pub fn spec(lesson: &Lesson) -> Result<SweepSpec, String> {
     let loaded = crate::scenario::load_str(lesson.yaml, lesson.file, lesson.name, &[]).map_err(|e| e.to_string())?;
     let section = loaded.scenario.sweep.ok_or_else(|| format!("{} has no sweep: section", lesson.file))?;
     Ok(SweepSpec {
-        text: lesson.yaml.to_string(),
-        label: lesson.file.to_string(),
-        default_name: lesson.name.to_string(),
-        base: vec![],
+        inputs: crate::plan::Inputs {
+            text: lesson.yaml.to_string(),
+            label: lesson.file.to_string(),
+            default_name: lesson.name.to_string(),
+            base: vec![],
+            master_seed: None,
+            sample_rate: None,
+            costs: Default::default(),
+            calibration: None,
+        },
         vary: section.vary,
         seeds: section.seeds.unwrap_or(1),
-        master_seed: None,
         slo: section.slo,
-        sample_rate: None,
-        costs: Default::default(),
-        calibration: None,
     })
 }
 

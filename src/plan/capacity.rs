@@ -16,7 +16,6 @@ use serde::Serialize;
 
 use super::sweep::{failed_slos, replicate_seed, run_metric};
 use crate::engine::{self, RunConfig, Summary};
-use crate::latency::Costs;
 use crate::scenario::slo::Slo;
 use crate::scenario::{self, BalloonPolicy, KsmPolicy, Override, Scenario};
 
@@ -82,10 +81,7 @@ pub enum Goal {
 
 #[derive(Debug, Clone)]
 pub struct PlanSpec {
-    pub text: String,
-    pub label: String,
-    pub default_name: String,
-    pub base: Vec<Override>,
+    pub inputs: super::Inputs,
     pub slo: Vec<Slo>,
     /// `oom_kills==0` is always checked unless this is set.
     pub allow_oom_kills: bool,
@@ -95,10 +91,6 @@ pub struct PlanSpec {
     pub seeds: u32,
     /// The share of seeds that must pass at a point (1 = every seed).
     pub quantile: f64,
-    pub master_seed: Option<u64>,
-    pub sample_rate: Option<f64>,
-    pub costs: Costs,
-    pub calibration: Option<String>,
     /// The search never goes past this count (or this many GiB).
     pub limit: u64,
 }
@@ -254,9 +246,9 @@ pub fn overrides(base: &Scenario, goal: &Goal, mix: Mix, x: u64) -> Vec<Override
 
 /// The runs of one point (all seeds, in parallel).
 fn evaluate(spec: &PlanSpec, base: &Scenario, mix: Mix, x: u64) -> Result<Point, PlanError> {
-    let mut ov = spec.base.clone();
+    let mut ov = spec.inputs.base.clone();
     ov.extend(overrides(base, &spec.goal, mix, x));
-    let scenario = match scenario::load_str(&spec.text, &spec.label, &spec.default_name, &ov) {
+    let scenario = match scenario::load_str(&spec.inputs.text, &spec.inputs.label, &spec.inputs.default_name, &ov) {
         Ok(l) => l.scenario,
         // The base scenario loaded, so what fails here is the point itself
         // (a hugepage pool larger than RAM, say): it cannot be built, so
@@ -265,7 +257,7 @@ fn evaluate(spec: &PlanSpec, base: &Scenario, mix: Mix, x: u64) -> Result<Point,
             let why = e.diagnostics.first().map_or_else(|| "invalid".to_string(), |d| d.message.clone());
             let runs = (0..spec.seeds)
                 .map(|k| SeedRun {
-                    seed: replicate_seed(spec.master_seed.unwrap_or(base.seed), k),
+                    seed: replicate_seed(spec.inputs.master_seed.unwrap_or(base.seed), k),
                     failed: vec!["unconfigurable".to_string()],
                     p99_ns: f64::NAN,
                     slowdown: f64::NAN,
@@ -285,16 +277,16 @@ fn evaluate(spec: &PlanSpec, base: &Scenario, mix: Mix, x: u64) -> Result<Point,
             });
         }
     };
-    let master = spec.master_seed.unwrap_or(base.seed);
+    let master = spec.inputs.master_seed.unwrap_or(base.seed);
     let runs = (0..spec.seeds)
         .into_par_iter()
         .map(|k| {
             let seed = replicate_seed(master, k);
             let cfg = RunConfig {
                 seed: Some(seed),
-                sample_rate: spec.sample_rate,
-                costs: spec.costs,
-                calibration: spec.calibration.clone(),
+                sample_rate: spec.inputs.sample_rate,
+                costs: spec.inputs.costs,
+                calibration: spec.inputs.calibration.clone(),
                 ..Default::default()
             };
             let mut sink = StopOnFailure { allow_oom_kills: spec.allow_oom_kills, failed: false };
@@ -511,7 +503,8 @@ pub fn plan(spec: &PlanSpec, jobs: usize, on_run: &(dyn Fn() + Sync)) -> Result<
     if !(spec.quantile > 0.0 && spec.quantile <= 1.0) {
         return Err(PlanError::Usage("--quantile must be above 0 and at most 1".into()));
     }
-    let base = scenario::load_str(&spec.text, &spec.label, &spec.default_name, &spec.base)?.scenario;
+    let base = scenario::load_str(&spec.inputs.text, &spec.inputs.label, &spec.inputs.default_name, &spec.inputs.base)?
+        .scenario;
     if let Goal::Grow(g) = &spec.goal
         && !base.guests.iter().any(|x| x.name == *g)
     {

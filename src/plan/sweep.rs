@@ -9,7 +9,6 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{self, Discard, RunConfig, Summary};
-use crate::latency::Costs;
 use crate::model::page::mix64;
 use crate::scenario::slo::{Metric, Slo};
 use crate::scenario::vary::Vary;
@@ -21,20 +20,10 @@ pub const VARIANT: &str = "variant";
 /// Everything that decides a sweep's result.
 #[derive(Debug, Clone)]
 pub struct SweepSpec {
-    /// Scenario text and how to name it in messages.
-    pub text: String,
-    pub label: String,
-    pub default_name: String,
-    /// `--set` overrides applied to every run.
-    pub base: Vec<Override>,
+    pub inputs: super::Inputs,
     pub vary: Vec<Vary>,
     pub seeds: u32,
-    /// Overrides the scenario's seed.
-    pub master_seed: Option<u64>,
     pub slo: Vec<Slo>,
-    pub sample_rate: Option<f64>,
-    pub costs: Costs,
-    pub calibration: Option<String>,
 }
 
 /// What a sweep was: written beside its table as `sweep.json`, and checked
@@ -122,10 +111,10 @@ pub fn plan(spec: &SweepSpec) -> Result<(SweepMeta, Vec<PlannedRun>), SweepError
             spec.seeds
         ))
     })?;
-    let base = scenario::load_str(&spec.text, &spec.label, &spec.default_name, &spec.base)
-        .map_err(|error| SweepError::Scenario { context: format!("error: {}", spec.label), error })?
+    let base = scenario::load_str(&spec.inputs.text, &spec.inputs.label, &spec.inputs.default_name, &spec.inputs.base)
+        .map_err(|error| SweepError::Scenario { context: format!("error: {}", spec.inputs.label), error })?
         .scenario;
-    let master = spec.master_seed.unwrap_or(base.seed);
+    let master = spec.inputs.master_seed.unwrap_or(base.seed);
     // `variant` names a set of overrides from the scenario's `variants:`.
     for v in spec.vary.iter().filter(|v| v.path == VARIANT) {
         for name in &v.values {
@@ -141,14 +130,14 @@ pub fn plan(spec: &SweepSpec) -> Result<(SweepMeta, Vec<PlannedRun>), SweepError
     let mut runs = Vec::with_capacity(total);
     for c in 0..combos {
         let values = combination(&spec.vary, c);
-        let mut overrides = spec.base.clone();
+        let mut overrides = spec.inputs.base.clone();
         for (v, value) in spec.vary.iter().zip(&values) {
             match base.variants.iter().find(|x| v.path == VARIANT && x.name == *value) {
                 Some(variant) => overrides.extend(variant.set.iter().cloned()),
                 None => overrides.push(Override { path: v.path.clone(), value: value.clone() }),
             }
         }
-        let scenario = scenario::load_str(&spec.text, &spec.label, &spec.default_name, &overrides)
+        let scenario = scenario::load_str(&spec.inputs.text, &spec.inputs.label, &spec.inputs.default_name, &overrides)
             .map_err(|error| SweepError::Scenario {
                 context: format!("error: the sweep's combination {}", describe(&spec.vary, &values)),
                 error,
@@ -167,7 +156,7 @@ pub fn plan(spec: &SweepSpec) -> Result<(SweepMeta, Vec<PlannedRun>), SweepError
     let meta = SweepMeta {
         scenario: base.name.clone(),
         description: base.description.trim().to_string(),
-        file: spec.label.clone(),
+        file: spec.inputs.label.clone(),
         fingerprint: fingerprint(spec, master),
         master_seed: master,
         seeds: spec.seeds,
@@ -204,8 +193,8 @@ fn fingerprint(spec: &SweepSpec, master: u64) -> String {
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
     };
-    put(spec.text.as_bytes());
-    for o in &spec.base {
+    put(spec.inputs.text.as_bytes());
+    for o in &spec.inputs.base {
         put(o.path.as_bytes());
         put(o.value.as_bytes());
     }
@@ -217,9 +206,9 @@ fn fingerprint(spec: &SweepSpec, master: u64) -> String {
     }
     put(&u64::from(spec.seeds).to_le_bytes());
     put(&master.to_le_bytes());
-    put(format!("{:?}", spec.sample_rate).as_bytes());
-    put(spec.calibration.as_deref().unwrap_or("").as_bytes());
-    put(format!("{:?}", spec.costs).as_bytes());
+    put(format!("{:?}", spec.inputs.sample_rate).as_bytes());
+    put(spec.inputs.calibration.as_deref().unwrap_or("").as_bytes());
+    put(format!("{:?}", spec.inputs.costs).as_bytes());
     for s in &spec.slo {
         put(s.text.as_bytes());
     }
@@ -388,9 +377,9 @@ pub fn execute(
             .map(|run| {
                 let cfg = RunConfig {
                     seed: Some(run.seed),
-                    sample_rate: spec.sample_rate,
-                    costs: spec.costs,
-                    calibration: spec.calibration.clone(),
+                    sample_rate: spec.inputs.sample_rate,
+                    costs: spec.inputs.costs,
+                    calibration: spec.inputs.calibration.clone(),
                     ..Default::default()
                 };
                 let summary = engine::run(&run.scenario, cfg, &mut Discard).map_err(|error| SweepError::Run {

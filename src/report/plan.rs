@@ -68,7 +68,7 @@ pub fn json(spec: &PlanSpec, base: &Scenario, results: &[MixResult]) -> Vec<u8> 
         oom_kills_allowed: spec.allow_oom_kills,
         seeds: spec.seeds,
         quantile: spec.quantile,
-        master_seed: spec.master_seed.unwrap_or(base.seed),
+        master_seed: spec.inputs.master_seed.unwrap_or(base.seed),
         runs: results.iter().map(|r| r.runs).sum(),
         recommended: best(results).map(|r| r.mix),
         mixes: results,
@@ -196,14 +196,14 @@ pub fn recommendation(spec: &PlanSpec, base: &Scenario, results: &[MixResult]) -
         ));
     }
     let overrides = r.overrides.iter().map(|o| format!("--set {o}")).collect::<Vec<_>>().join(" ");
-    let rate = match spec.sample_rate {
+    let rate = match spec.inputs.sample_rate {
         Some(r) if r < 1.0 => format!(" --sample-rate 1/{}", (1.0 / r).round()),
         Some(_) => " --sample-rate 1".to_string(),
         None => String::new(),
     };
-    let seed = spec.master_seed.map_or(String::new(), |s| format!(" --seed {s}"));
-    let sets: String = spec.base.iter().map(|o| format!(" --set {}={}", o.path, o.value)).collect();
-    out.push(format!("Check it: overcommit run {}{sets}{seed}{rate} {overrides}", spec.label));
+    let seed = spec.inputs.master_seed.map_or(String::new(), |s| format!(" --seed {s}"));
+    let sets: String = spec.inputs.base.iter().map(|o| format!(" --set {}={}", o.path, o.value)).collect();
+    out.push(format!("Check it: overcommit run {}{sets}{seed}{rate} {overrides}", spec.inputs.label));
     if r.mix == "hugepages" {
         let pages = r.overrides.iter().find_map(|o| o.strip_prefix("host.hugepages.count=")).unwrap_or("0");
         let knob = match h.hugepages.size {
@@ -396,7 +396,7 @@ pub fn html(spec: &PlanSpec, base: &Scenario, results: &[MixResult], frontier: &
         footer: format!(
             "overcommit {} · scenario {} · files: plan.json, frontier.svg/.png",
             env!("CARGO_PKG_VERSION"),
-            spec.label
+            spec.inputs.label
         ),
     };
     render(&page)

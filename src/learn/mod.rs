@@ -482,9 +482,14 @@ fn balloon(t: &SweepTable, _: &Scenario, lang: Lang) -> Vec<String> {
                 faults("mom"),
                 slow("mom")
             ),
-            "The price: a ballooned guest has that much less memory to grow into until MoM deflates its balloon, \
-             which it does, 5% per round, once the host has memory to spare again."
-                .to_string(),
+            format!(
+                "A balloon can also inflate too far: Proxmox's policy, allowed down to 256 MiB per guest, squeezed \
+                 the busy guests as well while they grew (up to {:.1} GiB ballooned in all). They paged to their own \
+                 swap, {:.0} times, and the worst slowdown rose to {:.3}, worse than no balloon at all.",
+                at(t, "proxmox-tight", "balloon_peak_bytes") / GIB,
+                at(t, "proxmox-tight", "guest_swap_faults"),
+                slow("proxmox-tight")
+            ),
         ],
         Lang::Zh => vec![
             format!(
@@ -501,8 +506,13 @@ fn balloon(t: &SweepTable, _: &Scenario, lang: Lang) -> Vec<String> {
                 faults("mom"),
                 slow("mom")
             ),
-            "代价是：被气球回收的客户机在 MoM 放气之前可增长的内存相应变少；宿主机内存重新充裕后，MoM 会每轮放气 5%。"
-                .to_string(),
+            format!(
+                "气球也可能充得过头：Proxmox 的策略允许每个客户机被压到 256 MiB，它在繁忙的客户机增长时也挤压了它们\
+                 （气球一共最多 {:.1} GiB）。它们只好在自己的交换区里换页，共 {:.0} 次，最差的减速比升到 {:.3}，比没有气球还糟。",
+                at(t, "proxmox-tight", "balloon_peak_bytes") / GIB,
+                at(t, "proxmox-tight", "guest_swap_faults"),
+                slow("proxmox-tight")
+            ),
         ],
     }
 }

@@ -193,6 +193,13 @@ fn the_balloon_frees_idle_memory_before_any_guest_swaps() {
     assert!(value(&head, mom, "balloon_peak_bytes") > 0.0);
     let held = format!("{:.1} GiB back", value(&head, mom, "balloon_peak_bytes") / (1u64 << 30) as f64);
     assert!(text.contains(&held), "the text lacks {held:?}:\n{text}");
+    // Squeezed below their working sets, the busy guests page to their own
+    // swap (the balloon holds frames they need) and slow down more than
+    // under MoM.
+    let tight = &body[2];
+    assert_eq!(tight[1], "proxmox-tight");
+    assert!(value(&head, tight, "guest_swap_faults") > 0.0);
+    assert!(value(&head, tight, "slowdown") > value(&head, mom, "slowdown"));
 }
 
 #[test]

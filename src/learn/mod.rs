@@ -389,10 +389,17 @@ fn ksm(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
     let predicted = (n - 1.0) * shared * memory / GIB;
     let pages = n * memory / 4096.0;
     let sleep_s = f64::from(s.host.ksm.sleep_millisecs) / 1e3;
+    // The scan-rate variants are named by their pages_to_scan; the
+    // copy-on-write storm is told apart.
     let rows: Vec<(String, f64, f64)> = combinations(t)
         .iter()
+        .filter(|(v, _)| v[0].parse::<f64>().is_ok())
         .map(|(v, rows)| (v[0].clone(), mean(t, rows, "ksm_saved_bytes") / GIB, mean(t, rows, "ksmd_cpu_percent")))
         .collect();
+    let storm = combinations(t)
+        .iter()
+        .find(|(v, _)| v[0].ends_with("+writes"))
+        .map(|(v, rows)| (v[0].clone(), mean(t, rows, "ksm_saved_bytes") / GIB, mean(t, rows, "cow_breaks")));
     // ksmd sleeps, then scans a batch on its own CPU time: a full scan is
     // pages / batch rounds of (sleep + batch × cost per page).
     let per_page_s = crate::latency::Costs::default().ksm_scan_page_ns / 1e9;
@@ -433,7 +440,18 @@ fn ksm(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
                 if first.1 >= 0.99 * predicted { "got there" } else { "had not finished" },
                 s.duration.as_secs_f64()
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(storm.map(|(name, saved, breaks)| {
+            format!(
+                "In {name} the guests start writing at 40 s: each write to a merged page breaks the sharing \
+                 (copy-on-write) and gives the guest its own copy back. {breaks:.0} breaks left KSM saving \
+                 {saved:.2} GiB instead of {:.2}: the memory it had saved was due again, all at once, and the host \
+                 must find it (a copy-on-write storm).",
+                last.1
+            )
+        }))
+        .collect(),
         Lang::Zh => vec![
             format!(
                 "{n:.0} 个客户机各有 {:.0} GiB，其中 {:.0}% 相同：每个共享页只需一份副本就能服务所有客户机，所以 KSM 最多能释放 \
@@ -454,7 +472,17 @@ fn ksm(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
                 first.0,
                 if first.1 >= 0.99 * predicted { "已经完成合并" } else { "还没有合并完" }
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(storm.map(|(name, saved, breaks)| {
+            format!(
+                "在 {name} 中客户机从 40 s 开始写内存：每次写一个已合并的页都会打破共享（写时复制），把一份自己的副本还给客户机。\
+                 {breaks:.0} 次写时复制之后，KSM 只节省 {saved:.2} GiB，而不是 {:.2} GiB：省下的内存一下子又都要还回来，\
+                 宿主机必须立刻找到它（写时复制风暴）。",
+                last.1
+            )
+        }))
+        .collect(),
     }
 }
 

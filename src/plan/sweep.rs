@@ -243,6 +243,7 @@ pub const METRIC_COLUMNS: &[&str] = &[
     "tlb_miss_ratio",
     "boot_delay_s",
     "guest_swap_faults",
+    "cow_breaks",
 ];
 
 fn columns(spec: &SweepSpec) -> Vec<String> {
@@ -344,6 +345,7 @@ fn row(run: &PlannedRun, s: &Summary, slos: &[Slo]) -> Vec<String> {
         format!("{:.6}", worst(&|g| g.tlb_miss_ratio)),
         format!("{:.6}", s.guests.iter().map(|g| g.boot_delay_ns as f64 / 1e9).fold(0.0, f64::max)),
         s.guests.iter().map(|g| g.guest_swap_major_faults).sum::<u64>().to_string(),
+        s.guests.iter().map(|g| g.cow_breaks).sum::<u64>().to_string(),
     ]);
     if !slos.is_empty() {
         let failed = failed_slos(s, slos);

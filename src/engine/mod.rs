@@ -525,6 +525,7 @@ impl<'a> Engine<'a> {
                 }
             }
             self.check_swap_full(now);
+            let told = !self.pending.is_empty();
             for e in self.pending.drain(..) {
                 sink.event(&e);
             }
@@ -532,7 +533,9 @@ impl<'a> Engine<'a> {
                 sink.progress(now, end);
                 next_progress = now + end / 100 + 1;
             }
-            if sink.stop() {
+            // A sink stops the run on what it was told, so it is asked only
+            // after events, not after every slice.
+            if told && sink.stop() {
                 stopped = Some(now);
                 end = now;
                 break;

@@ -11,8 +11,9 @@ pub trait Sink {
     /// Called now and then with the simulated time reached, for progress
     /// bars.
     fn progress(&mut self, _now_ns: u64, _end_ns: u64) {}
-    /// Asked after each step: true ends the run there (a planner that has
-    /// seen what it needed, such as an OOM kill). The summary says when.
+    /// Asked after events have reached the sink: true ends the run there (a
+    /// planner that has seen what it needed, such as an OOM kill). The
+    /// summary says when.
     fn stop(&mut self) -> bool {
         false
     }

@@ -330,8 +330,9 @@ fn by_combination(table: &SweepTable) -> Result<Vec<(String, String, super::plot
 /// What the curves show, in words and the sweep's own numbers.
 fn explain(table: &SweepTable) -> Vec<String> {
     let d = density(table);
+    let cs = curves(table, &d);
     let mut out = Vec::new();
-    for (label, pts) in curves(table, &d) {
+    for (label, pts) in &cs {
         let (Some(first), Some(last)) = (pts.first(), pts.last()) else { continue };
         let p = |rows: &[&Vec<String>], c: &str| mean(table, rows, c);
         let mut s = format!(
@@ -373,35 +374,32 @@ fn explain(table: &SweepTable) -> Vec<String> {
         out.push(s);
     }
     // Curves that coincide say that what tells them apart did nothing here.
-    let cs = curves(table, &d);
-    let shape = |pts: &Vec<(f64, Vec<&Vec<String>>)>| -> Vec<String> {
-        pts.iter()
-            .map(|(x, rows)| {
-                format!(
-                    "{x}|{}|{}|{}",
-                    mean(table, rows, "p99_ns"),
-                    mean(table, rows, "slowdown"),
-                    mean(table, rows, "major_faults")
-                )
-            })
-            .collect()
-    };
+    let shapes: Vec<Vec<String>> = cs
+        .iter()
+        .map(|(_, pts)| {
+            pts.iter()
+                .map(|(x, rows)| {
+                    let m = |c: &str| mean(table, rows, c);
+                    format!("{x}|{}|{}|{}", m("p99_ns"), m("slowdown"), m("major_faults"))
+                })
+                .collect()
+        })
+        .collect();
     let mut said = vec![false; cs.len()];
     for i in 0..cs.len() {
-        let same: Vec<&str> = (i + 1..cs.len())
-            .filter(|&j| !said[j] && shape(&cs[j].1) == shape(&cs[i].1))
-            .map(|j| cs[j].0.as_str())
-            .collect();
-        if !said[i] && !same.is_empty() {
-            for j in i + 1..cs.len() {
-                if shape(&cs[j].1) == shape(&cs[i].1) {
-                    said[j] = true;
-                }
-            }
+        if said[i] {
+            continue;
+        }
+        let same: Vec<usize> = (i + 1..cs.len()).filter(|&j| shapes[j] == shapes[i]).collect();
+        for &j in &same {
+            said[j] = true;
+        }
+        if !same.is_empty() {
+            let names: Vec<&str> = same.iter().map(|&j| cs[j].0.as_str()).collect();
             out.push(format!(
                 "{} and {} give the same numbers at every point: that difference changed nothing in these runs.",
                 cs[i].0,
-                same.join(" and ")
+                names.join(" and ")
             ));
         }
     }

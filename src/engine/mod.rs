@@ -241,6 +241,21 @@ struct Runner {
     ended_at: Option<u64>,
 }
 
+/// What reclaim and THP faults did, in simulated pages and runs; the
+/// summary's [`Vmstat`] scales them.
+#[derive(Debug, Default)]
+struct ReclaimCounters {
+    pageoutrun: u64,
+    pgscan_kswapd: u64,
+    pgsteal_kswapd: u64,
+    kswapd_throttled: u64,
+    allocstall: u64,
+    pgscan_direct: u64,
+    pgsteal_direct: u64,
+    direct_throttled: u64,
+    thp_fault_fallback: u64,
+}
+
 /// A group's workload: (group, last phase applied, working-set pages).
 type WorkloadKey = (usize, Option<usize>, u64);
 
@@ -254,6 +269,8 @@ pub struct Engine<'a> {
     scale: f64,
     mem: Memory,
     clock: Clock,
+    /// Reclaim and THP counters (simulated pages; scaled in the summary).
+    vm: ReclaimCounters,
     runners: Vec<Runner>,
     queue: EventQueue<Ev>,
     rng: Xoshiro256PlusPlus,
@@ -386,6 +403,7 @@ impl<'a> Engine<'a> {
 
             mem,
             clock: Clock::default(),
+            vm: ReclaimCounters::default(),
             runners,
             queue: EventQueue::default(),
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
@@ -496,6 +514,10 @@ impl<'a> Engine<'a> {
                 Ev::Kswapd => {
                     let target = self.mem.watermarks.high;
                     let out = self.clock.reclaim(&mut self.mem, target, now);
+                    self.vm.pageoutrun += 1;
+                    self.vm.pgscan_kswapd += out.scanned_pages;
+                    self.vm.pgsteal_kswapd += out.evicted;
+                    self.vm.kswapd_throttled += u64::from(out.throttled_ns > 0.0);
                     self.mem.note_usage();
                     if out.throttled_ns > 0.0 && self.mem.frames.free() < target {
                         // Throttled on writeback: kswapd sleeps until the
@@ -769,6 +791,20 @@ impl<'a> Engine<'a> {
         let mut stall = 0f64;
         let mut killed = false;
         let mut i = 0u64;
+        // Sampled THP guests also touch pages that are not simulated, and
+        // the first such touch of an untouched region is a fault
+        // ([`Runner::first_touches`], in real touches). They are played in
+        // time with the simulated touches: by the simulated touch count
+        // `i`, the guest has made `base + i·per_touch` real touches. A
+        // fault's stall ends the slice early, as a simulated fault's does.
+        let (base, unsampled_per_ns) = {
+            let r = &self.runners[g];
+            (r.touches_real, (1.0 - r.share) * r.rate / 1e9)
+        };
+        let per_touch = 1.0 + unsampled_per_ns * spacing;
+        let mut first_due = self.first_touch_due(g, base, per_touch);
+        // Compute time at which a first touch's stall ended the slice.
+        let mut cut_at = None;
         // Touches are drawn 16 at a time and their page states loaded
         // together, so the CPU overlaps the cache misses (memory-level
         // parallelism); each touch is then played in order.
@@ -789,6 +825,14 @@ impl<'a> Engine<'a> {
                 std::hint::black_box(acc);
             }
             for &(p, bits) in &buf[..k] {
+                if i >= first_due {
+                    let c = i as f64 * spacing;
+                    if self.first_touches_upto(g, base + i as f64 * per_touch, now, c, &mut stall) {
+                        cut_at = Some(c);
+                        break 'slice;
+                    }
+                    first_due = self.first_touch_due(g, base, per_touch);
+                }
                 let write = bits < write_threshold;
                 let pages = &mut self.mem.guests[g].pages;
                 let st = pages[p as usize];
@@ -833,9 +877,27 @@ impl<'a> Engine<'a> {
                 }
             }
         }
+        // First touches after the last simulated one, up to the slice's end.
+        if cut_at.is_none() && i == n && !killed && unsampled_per_ns > 0.0 {
+            let last = if n > 0 { (n - 1) as f64 * spacing } else { 0.0 };
+            while let Some(&(f, _)) = self.runners[g].first_touches.last() {
+                let c = ((f - base - n as f64) / unsampled_per_ns).max(last);
+                if c >= slice {
+                    break;
+                }
+                if self.first_touches_upto(g, f, now, c, &mut stall) {
+                    cut_at = Some(c);
+                    break;
+                }
+            }
+        }
         // Compute done: the touches played (all of the slice when none were
-        // drawn or all were played).
-        let done = if i == n { slice } else { i as f64 * spacing };
+        // drawn or all were played), or up to the first touch that ended it.
+        let done = match cut_at {
+            Some(c) => c,
+            None if i == n => slice,
+            None => i as f64 * spacing,
+        };
         // Hits: DRAM latency, plus a page walk on a TLB miss. Misses among
         // the hits are drawn in one batch per backing.
         let r = &mut self.runners[g];
@@ -878,9 +940,6 @@ impl<'a> Engine<'a> {
             r.touches_real += i as f64 + (1.0 - r.share) * r.rate * done / 1e9;
             self.mem.guests[g].touches = r.touches_real;
         }
-        let first_stall = self.first_touches_upto(g, now);
-        let r = &mut self.runners[g];
-        stall += first_stall;
         // Exits (shadow page-table traps, TPR exits) cost vCPU time whether or
         // not the guest touches memory.
         let exit_stall = if hits_total > 0 {
@@ -951,8 +1010,18 @@ impl<'a> Engine<'a> {
         // ziggurat, which rarely needs a logarithm). Truncation is floor
         // here: the quotient is not negative.
         let e: f64 = rand_distr::Exp1.sample(&mut self.rng);
-        let k = (e * r.inv_lambda).min(MAX_SKIPPED_SLICES) as u64 as f64;
-        r.nonempty_next = k < MAX_SKIPPED_SLICES;
+        // Not past the next first touch on an unsimulated page (sampled THP
+        // guests): its fault must stall the guest in its own slice.
+        let unsampled_per_slice = (1.0 - r.share) * r.rate * slice / 1e9;
+        let until_first = match r.first_touches.last() {
+            Some(&(f, _)) if unsampled_per_slice > 0.0 => ((f - r.touches_real) / unsampled_per_slice).max(0.0),
+            _ => f64::INFINITY,
+        };
+        let limit = MAX_SKIPPED_SLICES.min(until_first.floor());
+        let k = (e * r.inv_lambda).min(limit) as u64 as f64;
+        // The slice after the drawn run of empty ones holds a touch; one
+        // after a run cut short is drawn afresh (the stream is memoryless).
+        r.nonempty_next = k < limit;
         if k == 0.0 {
             return at;
         }
@@ -1024,7 +1093,7 @@ impl<'a> Engine<'a> {
             }
             (UNTOUCHED, Backing::Small { thp }) => {
                 // A THP needs its whole 2 MiB region untouched and inside
-                // guest RAM, and enough free memory above the low watermark
+                // guest RAM, and free memory for it above the min watermark
                 // (otherwise the kernel falls back to a 4 KiB page).
                 let region = if thp { Some(self.mem.guests[g].region_of(p)) } else { None };
                 if let Some(region) = region
@@ -1073,18 +1142,33 @@ impl<'a> Engine<'a> {
 
     /// Make region `region` of guest `g` a transparent huge page at `t`, if
     /// the kernel would: the whole 2 MiB region untouched and inside guest
-    /// RAM, and enough free memory above the low watermark (otherwise it
-    /// falls back to 4 KiB pages).
+    /// RAM, and the huge page leaves free memory at or above the min
+    /// watermark; otherwise the fault falls back to a 4 KiB page
+    /// (`thp_fault_fallback`).
+    ///
+    /// The min watermark, not the low one: a THP fault that fails the fast
+    /// path's low-watermark check goes on to the slow path, whose first
+    /// try is at ALLOC_WMARK_MIN (`__alloc_pages_slowpath` in
+    /// mm/page_alloc.c). The THP allocation does not wake kswapd
+    /// (GFP_TRANSHUGE has no __GFP_KSWAPD_RECLAIM), but below the low
+    /// watermark the next 4 KiB allocation does, here the fallback page
+    /// itself (`after_allocation`). Checking against low instead leaves a
+    /// band between low and low + one THP where every THP fault falls back
+    /// while kswapd sleeps, and how long a guest stays in that band is set
+    /// by the size of single allocations, which sampling changes: it read
+    /// sampled runs' fault ratios up to 21% low. The model does not
+    /// fragment memory, so it does not model compaction or the direct
+    /// reclaim a madvised THP fault may do (defrag=madvise).
     fn try_thp(&mut self, g: usize, region: usize) -> bool {
         let guest = &self.mem.guests[g];
         let range = guest.region_range(region);
         let size = range.end - range.start;
         let inside = guest.region_pages * (region as u64 + 1) <= guest.real_pages;
-        if !(inside
-            && size > 0
-            && guest.region_touched[region] == 0
-            && self.mem.frames.free() >= size + self.mem.watermarks.low)
-        {
+        if !(inside && size > 0 && guest.region_touched[region] == 0) {
+            return false;
+        }
+        if self.mem.frames.free() < size + self.mem.watermarks.min {
+            self.vm.thp_fault_fallback += 1;
             return false;
         }
         let guest = &mut self.mem.guests[g];
@@ -1105,16 +1189,29 @@ impl<'a> Engine<'a> {
         true
     }
 
+    /// The simulated touch count of guest `g`'s slice by which its next
+    /// first touch on an unsimulated page is due (`u64::MAX`: none), when
+    /// the slice began at `base` real touches and each simulated touch
+    /// brings `per_touch` real ones.
+    fn first_touch_due(&self, g: usize, base: f64, per_touch: f64) -> u64 {
+        match self.runners[g].first_touches.last() {
+            None => u64::MAX,
+            Some(&(f, _)) if f <= base => 0,
+            Some(&(f, _)) => ((f - base) / per_touch).ceil().min(u64::MAX as f64) as u64,
+        }
+    }
+
     /// Sampled THP guests: play the first touches that landed on unsimulated
-    /// pages of still-untouched regions, up to the guest's touch count. Each
-    /// makes its region a THP when memory allows (a THP fault, returned as
-    /// stall) or leaves it to 4 KiB pages. The unsimulated pages' memory is
-    /// not simulated itself: sampled counts stand for it.
-    fn first_touches_upto(&mut self, g: usize, t: SimTime) -> f64 {
-        let mut stall = 0.0;
-        let done = self.runners[g].touches_real;
+    /// pages of still-untouched regions, up to real touch `upto`, at compute
+    /// time `c` of the slice that began at `now`. Each makes its region a
+    /// THP when memory allows (a THP fault, added to `stall`) or leaves it
+    /// to 4 KiB pages. The unsimulated pages' memory is not simulated
+    /// itself: sampled counts stand for it. Returns true when the stall
+    /// reached the end of the slice (the rest waits for the next one).
+    fn first_touches_upto(&mut self, g: usize, upto: f64, now: SimTime, c: f64, stall: &mut f64) -> bool {
+        let slice = self.slice_ns as f64;
         while let Some(&(at, r)) = self.runners[g].first_touches.last() {
-            if at > done {
+            if at > upto {
                 break;
             }
             self.runners[g].first_touches.pop();
@@ -1126,15 +1223,18 @@ impl<'a> Engine<'a> {
                 // The touch that faulted the THP in set its accessed bit
                 // (`ThpAux::fresh`, set by try_thp).
                 let cost = self.cfg.costs.fault_thp_ns;
-                stall += cost;
+                *stall += cost;
                 self.runners[g].stall_by.first_touch_faults_s += cost / 1e9;
-                self.after_allocation(t);
+                self.after_allocation(now + (c + *stall) as u64);
+                if c + *stall >= slice {
+                    return true;
+                }
             } else {
                 // The region's first page went to a 4 KiB page: no THP here.
                 self.mem.guests[g].region_touched[r] = 1;
             }
         }
-        stall
+        false
     }
 
     /// Bookkeeping after memory was allocated at `t`: peak use, and the
@@ -1171,6 +1271,12 @@ impl<'a> Engine<'a> {
             // and LRU bookkeeping per page). When too many page-outs are
             // queued, the task waits for the device (reclaim_throttle).
             let out = self.clock.reclaim(&mut self.mem, 32, t + stall as u64);
+            self.vm.allocstall += 1;
+            self.vm.pgscan_direct += out.scanned_pages;
+            self.vm.pgsteal_direct += out.evicted;
+            // Counted apart from kswapd's: a simulated direct reclaim
+            // stands for 1/R real ones, a kswapd run for one.
+            self.vm.direct_throttled += u64::from(out.throttled_ns > 0.0);
             stall += out.scanned as f64 * 200.0;
             if self.mem.frames.free() > 0 {
                 break;
@@ -1651,6 +1757,20 @@ impl<'a> Engine<'a> {
                 oom_kills: self.oom_kills,
                 guests_running: running,
                 guests_failed_to_start: failed,
+                vmstat: Vmstat {
+                    pageoutrun: self.vm.pageoutrun,
+                    pgscan_kswapd: self.scaled(self.vm.pgscan_kswapd),
+                    pgsteal_kswapd: self.scaled(self.vm.pgsteal_kswapd),
+                    allocstall: self.scaled(self.vm.allocstall),
+                    pgscan_direct: self.scaled(self.vm.pgscan_direct),
+                    pgsteal_direct: self.scaled(self.vm.pgsteal_direct),
+                    reclaim_throttled: self.vm.kswapd_throttled + self.scaled(self.vm.direct_throttled),
+                    pswpin: self.scaled(self.mem.swap.reads),
+                    pswpout: self.scaled(self.mem.swap.writes),
+                    thp_fault_alloc: self.runners.iter().map(|r| r.thp_faults).sum(),
+                    thp_fault_fallback: self.vm.thp_fault_fallback,
+                    thp_split_page: self.clock.thp_splits,
+                },
                 ksm: self.ksm.as_ref().map(|k| {
                     let c = &k.counters;
                     let duration = s.duration.nanos().max(1) as f64;

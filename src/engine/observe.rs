@@ -195,6 +195,31 @@ pub struct HostSummary {
     /// KSM's counters at the end of the run (absent when KSM never ran).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ksm: Option<KsmSummary>,
+    pub vmstat: Vmstat,
+}
+
+/// Reclaim over the run, with the kernel's /proc/vmstat names: pages are 4
+/// KiB pages and counts are scaled up in sampled mode (one simulated direct
+/// reclaim stands for 1/R real ones). `reclaim_throttled` has no vmstat
+/// counter: it is how often reclaim stopped for writeback (the
+/// mm_vmscan_throttled tracepoint).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Vmstat {
+    /// kswapd's balancing runs (a wake-up, or going on after a throttle).
+    pub pageoutrun: u64,
+    pub pgscan_kswapd: u64,
+    pub pgsteal_kswapd: u64,
+    /// Allocations that reclaimed on the faulting guest's time.
+    pub allocstall: u64,
+    pub pgscan_direct: u64,
+    pub pgsteal_direct: u64,
+    pub reclaim_throttled: u64,
+    pub pswpin: u64,
+    pub pswpout: u64,
+    pub thp_fault_alloc: u64,
+    /// THP faults that found too little free memory and took a 4 KiB page.
+    pub thp_fault_fallback: u64,
+    pub thp_split_page: u64,
 }
 
 /// KSM at the end of the run, with the kernel's counter names (pages are 4

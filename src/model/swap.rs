@@ -26,7 +26,10 @@
 //! would reach the device spread out in time, not as one lump. The fluid
 //! then tracks sustained overload (the backlog beyond one lump), and the
 //! random queueing of a device below saturation comes from the M/D/1 mean
-//! wait ρ·s / (2(1 − ρ)) at the measured utilisation ρ (service time s).
+//! wait ρ·s / (2(1 − ρ)) at the reads' measured utilisation ρ (service
+//! time s): reads wait only for reads, as in the fluid, so page-outs do
+//! not count (with them, a burst of reclaim writing at 90% of the
+//! device's bandwidth would add ten service times to every swap-in).
 
 use crate::scenario::Swap;
 
@@ -52,8 +55,8 @@ pub struct SwapDevice {
     occupancy_ns: f64,
     /// Device time of one real request (equal to `occupancy_ns` when exact).
     real_occupancy_ns: f64,
-    /// Recent work arrived (ns of device time), decaying with
-    /// [`UTILISATION_WINDOW_NS`]: utilisation = recent / window.
+    /// Recent reads arrived (ns of device time), decaying with
+    /// [`UTILISATION_WINDOW_NS`]: the reads' utilisation = recent / window.
     recent_work: f64,
     sampled: bool,
     /// Queued work (ns of device time) for reads and writes, as of `clock`.
@@ -135,7 +138,6 @@ impl SwapDevice {
     pub fn write(&mut self, now: u64) {
         self.advance(now);
         self.write_work += self.occupancy_ns;
-        self.recent_work += self.occupancy_ns;
         self.used += 1;
         self.peak_used = self.peak_used.max(self.used);
         self.writes += 1;

@@ -35,6 +35,9 @@ pub struct Clock {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Outcome {
     pub scanned: u64,
+    /// Pages under the slots scanned (a THP counts all of its pages, as
+    /// the kernel's pgscan counts a folio's).
+    pub scanned_pages: u64,
     pub evicted: u64,
     /// Reclaim stopped because too many page-outs are queued: the device
     /// needs this long (ns) before more may be written.
@@ -89,6 +92,9 @@ impl Clock {
                 out.scanned += 1;
                 let Some(unit) = mem.frames.get(slot) else { continue };
                 if unit.thp {
+                    let guest = &mem.guests[unit.guest as usize];
+                    let range = guest.region_range(guest.region_of(unit.page));
+                    out.scanned_pages += range.end - range.start;
                     let Some(pages) = self.visit_thp(mem, slot, unit) else { continue };
                     // The kernel reclaims all of a THP in the pass that chose
                     // it: shrink_folio_list swaps the folio out whole, or
@@ -115,6 +121,7 @@ impl Clock {
                     }
                     continue;
                 }
+                out.scanned_pages += 1;
                 let guest = &mut mem.guests[unit.guest as usize];
                 let p = unit.page as usize;
                 let st = guest.pages[p];
@@ -128,6 +135,7 @@ impl Clock {
                     // Put the hand back: this page is the next candidate.
                     self.hand = slot;
                     out.scanned -= 1;
+                    out.scanned_pages -= 1;
                     out.throttled_ns = wait;
                     break 'sweep;
                 }

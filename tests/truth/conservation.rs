@@ -13,7 +13,8 @@
 //!   add up to the swap in use, which never exceeds the device;
 //! - hugetlb guests live in the pool and never swap;
 //! - counters (touches, minor and major faults) are totals since the
-//!   start, so they never go down, and a major fault is a touch.
+//!   start, so they never go down, and a major fault is a touch;
+//! - the reclaim counters (`host.vmstat`) keep /proc/vmstat's meanings.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -353,6 +354,33 @@ fn check(spec: &Spec, log: &Log, summary: &Summary) -> Result<(), String> {
     ensure!(failed == host.guests_failed_to_start, "failed {failed} != {}", host.guests_failed_to_start);
     ensure!(running == host.guests_running, "running {running} != {}", host.guests_running);
     ensure!(oom + failed + running == inst.len() as u64, "a guest in an unknown state: {:?}", summary.guests);
+    // /proc/vmstat's meanings (Documentation/admin-guide/mm and
+    // mm/vmscan.c): guest memory is anonymous, so every page reclaim
+    // steals is written to swap (pswpout); every swap-in (pswpin) is a
+    // guest's major fault; a THP is allocated by a guest's THP fault and
+    // split at most once; reclaim steals only pages it scanned.
+    let v = &host.vmstat;
+    ensure!(
+        v.pgsteal_kswapd + v.pgsteal_direct == v.pswpout,
+        "pgsteal {} + {} != pswpout {}",
+        v.pgsteal_kswapd,
+        v.pgsteal_direct,
+        v.pswpout
+    );
+    let majors: u64 = summary.guests.iter().map(|g| g.major_faults).sum();
+    ensure!(v.pswpin == majors, "pswpin {} != the guests' major faults {majors}", v.pswpin);
+    let thps: u64 = summary.guests.iter().map(|g| g.thp_faults).sum();
+    ensure!(v.thp_fault_alloc == thps, "thp_fault_alloc {} != the guests' THP faults {thps}", v.thp_fault_alloc);
+    ensure!(v.thp_split_page <= v.thp_fault_alloc, "{} THP splits of {} THPs", v.thp_split_page, v.thp_fault_alloc);
+    ensure!(v.pgsteal_kswapd <= v.pgscan_kswapd, "kswapd stole {} of {} scanned", v.pgsteal_kswapd, v.pgscan_kswapd);
+    ensure!(
+        v.pgsteal_direct <= v.pgscan_direct,
+        "direct reclaim stole {} of {} scanned",
+        v.pgsteal_direct,
+        v.pgscan_direct
+    );
+    ensure!(v.pgscan_direct == 0 || v.allocstall > 0, "direct scans {} without an allocstall", v.pgscan_direct);
+    ensure!(v.pgscan_kswapd == 0 || v.pageoutrun > 0, "kswapd scans {} without a run", v.pgscan_kswapd);
     for (i, (g, spec_g)) in summary.guests.iter().zip(&inst).enumerate() {
         let name = &spec_g.name;
         ensure!(

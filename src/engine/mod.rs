@@ -199,7 +199,10 @@ struct Runner {
     write_threshold: u32,
     small: Translation,
     huge: Translation,
+    /// Latencies of faults, each as the real faults it stands for, and of
+    /// simulated hits (see [`Engine::latency_hist`]).
     hist: LatencyHist,
+    hit_hist: LatencyHist,
     touches: u64,
     /// Real touches the simulated ones stand for: each slice's simulated
     /// touches over the share of touches its sampled pages get (SHARDS'
@@ -354,6 +357,7 @@ impl<'a> Engine<'a> {
                     },
                     huge: Translation { miss_ratio: 0.0, walk_ns: 0.0, exit_stall_per_s: 0.0, flush_misses_per_s: 0.0 },
                     hist: LatencyHist::default(),
+                    hit_hist: LatencyHist::default(),
                     touches: 0,
                     touches_real: 0.0,
                     nonempty_next: false,
@@ -570,6 +574,7 @@ impl<'a> Engine<'a> {
         sink.progress(end, end);
         for r in &mut self.runners {
             r.hist.flush();
+            r.hit_hist.flush();
         }
         let mut summary = self.summary();
         summary.stopped_at_s = stopped.map(|t| t as f64 / 1e9);
@@ -854,14 +859,10 @@ impl<'a> Engine<'a> {
                 let lat = cost + reclaim + costs_dram;
                 let ks = self.kind_scale(kind);
                 stall += cost * ks + reclaim * scale;
-                // A region fault stands for fewer real faults than a page
-                // fault (ks < 1/R): in sampled mode its latency enters the
-                // histogram with probability ks·R, keeping weights true.
-                let record = ks >= scale || self.rng.random::<f64>() < ks / scale;
+                // A fault enters the histogram as the real faults it stands
+                // for (1/R for a 4 KiB page, one for a huge region).
                 let r = &mut self.runners[g];
-                if record {
-                    r.hist.record_n(lat.max(1.0) as u64, 1);
-                }
+                r.hist.record_n(lat.max(1.0) as u64, ks.round() as u64);
                 r.stall_by.direct_reclaim_s += reclaim * scale / 1e9;
                 match kind {
                     FaultKind::Major => r.stall_by.major_faults_s += cost * ks / 1e9,
@@ -918,9 +919,9 @@ impl<'a> Engine<'a> {
             };
             let misses = (drawn + (flush + 0.5) as u64).min(h);
             misses_total += misses;
-            r.hist.record_n((costs_dram.max(1.0)) as u64, h - misses);
+            r.hit_hist.record_n((costs_dram.max(1.0)) as u64, h - misses);
             if misses > 0 {
-                r.hist.record_n((costs_dram + tr.walk_ns).max(1.0) as u64, misses);
+                r.hit_hist.record_n((costs_dram + tr.walk_ns).max(1.0) as u64, misses);
             }
             stall += misses as f64 * tr.walk_ns * scale;
             r.stall_by.page_walks_s += misses as f64 * tr.walk_ns * scale / 1e9;
@@ -1224,7 +1225,9 @@ impl<'a> Engine<'a> {
                 // (`ThpAux::fresh`, set by try_thp).
                 let cost = self.cfg.costs.fault_thp_ns;
                 *stall += cost;
-                self.runners[g].stall_by.first_touch_faults_s += cost / 1e9;
+                let r = &mut self.runners[g];
+                r.stall_by.first_touch_faults_s += cost / 1e9;
+                r.hist.record_n((cost + self.cfg.costs.dram_ns).max(1.0) as u64, 1);
                 self.after_allocation(now + (c + *stall) as u64);
                 if c + *stall >= slice {
                     return true;
@@ -1661,6 +1664,31 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// A guest's latency over its real touches. Faults are recorded as the
+    /// real faults they stand for, the SHARDS estimate (1/R for each
+    /// simulated 4 KiB fault); hits are the rest of the real touches, in
+    /// the proportions of the simulated hits. Weighting simulated touches
+    /// alike instead would misstate the faults' share wherever the sampled
+    /// pages' share of the touches is not R (a Zipf guest whose hottest
+    /// page is sampled or not), and p99 sits on that share.
+    fn latency_hist(&self, r: &Runner) -> Histogram<u64> {
+        let mut out = r.hist.hist.clone();
+        let sim_hits = r.hit_hist.hist.len();
+        if self.scale == 1.0 || sim_hits == 0 {
+            let _ = out.add(&r.hit_hist.hist);
+            return out;
+        }
+        let real_hits = (r.touches_real - out.len() as f64).max(0.0);
+        let weight = real_hits / sim_hits as f64;
+        for v in r.hit_hist.hist.iter_recorded() {
+            let n = (v.count_at_value() as f64 * weight).round() as u64;
+            if n > 0 {
+                let _ = out.record_n(v.value_iterated_to(), n);
+            }
+        }
+        out
+    }
+
     fn summary(&self) -> Summary {
         let s = self.scenario;
         let h = &s.host;
@@ -1671,7 +1699,7 @@ impl<'a> Engine<'a> {
             .zip(&self.runners)
             .map(|(g, r)| {
                 let group = &s.guests[g.group];
-                let hist = &r.hist.hist;
+                let hist = &self.latency_hist(r);
                 let pct = |q: f64| if hist.is_empty() { 0 } else { hist.value_at_quantile(q) };
                 let touches = r.touches_real.round() as u64;
                 let major = self.scaled(r.major);
@@ -1723,7 +1751,7 @@ impl<'a> Engine<'a> {
                 let mut merged = LatencyHist::default().hist;
                 for (g, r) in self.mem.guests.iter().zip(&self.runners) {
                     if g.group == gi {
-                        let _ = merged.add(&r.hist.hist);
+                        let _ = merged.add(self.latency_hist(r));
                     }
                 }
                 GroupCdf { group: group.name.clone(), points: cdf_points(&merged) }

@@ -149,7 +149,12 @@ impl SwapDevice {
     #[inline]
     pub fn read(&mut self, now: u64) -> u64 {
         self.advance(now);
-        let mut wait = self.read_work;
+        // A request stamped before the device's clock (another guest's
+        // slice ran ahead) finds the queue as of the clock; the device
+        // worked through `gap` of it since the request's own time, and
+        // what it still holds beyond that came after the request.
+        let gap = (self.clock - now as f64).max(0.0);
+        let mut wait = (self.read_work - gap).max(0.0);
         if self.sampled {
             let lump = self.occupancy_ns - self.real_occupancy_ns;
             let rho = (self.recent_work / UTILISATION_WINDOW_NS).min(0.99);

@@ -505,7 +505,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
                 (None, None) => return Err(bad("error: give --grow GROUP or --minimize host.ram".into())),
             };
-            let spec = cap::PlanSpec {
+            let mut spec = cap::PlanSpec {
                 inputs,
                 slo,
                 allow_oom_kills,
@@ -515,6 +515,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 quantile,
                 limit: limit.max(1),
             };
+            spec.inputs.sample_rate = Some(cap::planning_rate(&spec).map_err(|e| bad(e.to_string()))?);
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
             bar.set_style(

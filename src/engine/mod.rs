@@ -75,6 +75,13 @@ pub const AUTO_PAGE_BUDGET: f64 = (1u64 << 28) as f64;
 /// budgets above, else the largest power of two that does, down to 1/512
 /// (so a 2 MiB region keeps a page).
 pub fn auto_sample_rate(s: &Scenario) -> f64 {
+    sample_rate_within(s, AUTO_TOUCH_BUDGET)
+}
+
+/// The largest power-of-two sampling rate, down to 1/512, at which a run
+/// of `s` plays at most `touch_budget` simulated touches and stays within
+/// [`AUTO_PAGE_BUDGET`].
+pub fn sample_rate_within(s: &Scenario, touch_budget: f64) -> f64 {
     let pages: f64 = s.guests.iter().map(|g| g.memory.pages(4096) as f64 * f64::from(g.count)).sum();
     let touches: f64 = s
         .guests
@@ -90,7 +97,7 @@ pub fn auto_sample_rate(s: &Scenario) -> f64 {
         })
         .sum();
     let mut r = 1.0;
-    while (touches * r > AUTO_TOUCH_BUDGET || pages * r > AUTO_PAGE_BUDGET) && r > 1.0 / 512.0 {
+    while (touches * r > touch_budget || pages * r > AUTO_PAGE_BUDGET) && r > 1.0 / 512.0 {
         r /= 2.0;
     }
     r

@@ -9,14 +9,24 @@
 //! then completes one latency later. An idle device answers in its latency;
 //! a saturated one adds the queue.
 //!
-//! Reads (swap-ins, which a vCPU waits for) go ahead of queued page-outs:
-//! the block layer prefers reads (mq-deadline) and NVMe arbitrates
-//! round-robin between per-CPU submission queues, so a fault does not wait
-//! behind kswapd's batch. The device works off reads first and writes with
-//! what is left. Writers are held back instead: reclaim stops queueing
-//! page-outs while more than [`WRITE_BACKLOG_NS`] of them wait (the
-//! kernel's reclaim_throttle on writeback), so the device never does more
-//! than its bandwidth in total.
+//! Reads (swap-ins, which a vCPU waits for) go ahead of queued page-outs.
+//! With no I/O scheduler (NVMe, zram) the device's parallel queues serve a
+//! read without waiting behind kswapd's batch: it works off reads first
+//! and writes with what is left. With mq-deadline (SATA disks and SSDs)
+//! reads are preferred but not forever: after two read batches with
+//! writes waiting a write batch goes (`writes_starved` = 2), so while both
+//! wait, writes get a third of the device. Writers are held back too:
+//! reclaim stops queueing page-outs while more than [`WRITE_BACKLOG_NS`]
+//! of them wait (the kernel's reclaim_throttle on writeback), so the
+//! device never does more than its bandwidth in total.
+//!
+//! A read is a random 4 KiB access. Page-outs are not: the swap allocator
+//! hands out slots in order (per-CPU clusters, mm/swapfile.c), so a
+//! reclaim batch of SWAP_CLUSTER_MAX = 32 pages lands in adjacent slots and
+//! the block layer merges it into one request, which pays the device's
+//! write latency once. On a disk that is one seek per 128 KiB instead of
+//! one per page. zram compresses every page on its own, so it merges
+//! nothing.
 //!
 //! Guests play their slices one after another, so requests can reach the
 //! device slightly out of time order; a fluid queue, unlike a "busy until"
@@ -31,13 +41,21 @@
 //! not count (with them, a burst of reclaim writing at 90% of the
 //! device's bandwidth would add ten service times to every swap-in).
 
-use crate::scenario::Swap;
+use crate::scenario::{IoScheduler, Swap};
 
 /// Reclaim stops queueing page-outs while more than this much device time
 /// of them waits. The kernel throttles reclaimers on writeback for up to
 /// HZ/10 = 100 ms at a time (mm/vmscan.c, reclaim_throttle with
 /// VMSCAN_THROTTLE_WRITEBACK); we hold the queue to 50 ms.
 pub const WRITE_BACKLOG_NS: f64 = 50e6;
+
+/// Pages of one reclaim batch (SWAP_CLUSTER_MAX) that reach a block device
+/// as one merged write.
+pub const WRITE_MERGE_PAGES: f64 = 32.0;
+
+/// The share of a busy device mq-deadline gives waiting writes: one write
+/// batch after every `writes_starved` = 2 read batches.
+pub const MQ_DEADLINE_WRITE_SHARE: f64 = 1.0 / 3.0;
 
 /// The window over which sampled mode measures device utilisation.
 pub const UTILISATION_WINDOW_NS: f64 = 10e6;
@@ -50,11 +68,17 @@ pub struct SwapDevice {
     pub peak_used: u64,
     read_ns: u64,
     write_ns: u64,
-    /// Device time one simulated page's I/O takes (scaled by 1/R in sampled
-    /// mode, since a simulated page stands for 1/R real pages).
+    /// Device time one simulated page's read takes (scaled by 1/R in
+    /// sampled mode, since a simulated page stands for 1/R real pages).
     occupancy_ns: f64,
-    /// Device time of one real request (equal to `occupancy_ns` when exact).
+    /// Device time of one real read (equal to `occupancy_ns` when exact).
     real_occupancy_ns: f64,
+    /// The same for a page-out, written with its batch.
+    write_occupancy_ns: f64,
+    real_write_occupancy_ns: f64,
+    /// The device's share that waiting writes get while reads wait too (0:
+    /// reads always first).
+    write_share: f64,
     /// Recent reads arrived (ns of device time), decaying with
     /// [`UTILISATION_WINDOW_NS`]: the reads' utilisation = recent / window.
     recent_work: f64,
@@ -80,6 +104,9 @@ impl SwapDevice {
                 write_ns: 0,
                 occupancy_ns: 0.0,
                 real_occupancy_ns: 0.0,
+                write_occupancy_ns: 0.0,
+                real_write_occupancy_ns: 0.0,
+                write_share: 0.0,
                 recent_work: 0.0,
                 sampled: false,
                 read_work: 0.0,
@@ -92,7 +119,10 @@ impl SwapDevice {
         };
         let per_page_bw = 4096.0 * 1e9 / s.bandwidth_bytes_per_s as f64;
         let parallel = f64::from(s.queue_depth.max(1));
-        let occupancy = per_page_bw.max(s.read_latency.nanos().max(s.write_latency.nanos()) as f64 / parallel);
+        let occupancy = per_page_bw.max(s.read_latency.nanos() as f64 / parallel);
+        // A device that keeps pages in RAM (zram) compresses each on its own.
+        let merge = if s.ram_per_page > 0.0 { 1.0 } else { WRITE_MERGE_PAGES };
+        let write_occupancy = per_page_bw.max(s.write_latency.nanos() as f64 / (parallel * merge));
         SwapDevice {
             capacity: (s.size.bytes() as f64 / 4096.0 * sample_rate).floor() as u64,
             used: 0,
@@ -101,6 +131,12 @@ impl SwapDevice {
             write_ns: s.write_latency.nanos(),
             occupancy_ns: occupancy / sample_rate,
             real_occupancy_ns: occupancy,
+            write_occupancy_ns: write_occupancy / sample_rate,
+            real_write_occupancy_ns: write_occupancy,
+            write_share: match s.scheduler {
+                IoScheduler::None => 0.0,
+                IoScheduler::MqDeadline => MQ_DEADLINE_WRITE_SHARE,
+            },
             recent_work: 0.0,
             sampled: sample_rate < 1.0,
             read_work: 0.0,
@@ -116,15 +152,24 @@ impl SwapDevice {
         self.used >= self.capacity
     }
 
-    /// Work off the queue up to `now` (reads first). A request stamped
-    /// before the device's clock is taken as arriving now.
+    /// Work off the queue up to `now` (reads first, or shared with waiting
+    /// writes under mq-deadline). A request stamped before the device's
+    /// clock is taken as arriving now.
     #[inline]
     fn advance(&mut self, now: u64) {
         let t = now as f64;
         if t > self.clock {
-            let elapsed = t - self.clock;
+            let mut elapsed = t - self.clock;
             if self.sampled {
                 self.recent_work *= (-elapsed / UTILISATION_WINDOW_NS).exp();
+            }
+            let ws = self.write_share;
+            if ws > 0.0 && self.read_work > 0.0 && self.write_work > 0.0 {
+                // Both wait: shared until one runs dry (or time runs out).
+                let both = elapsed.min(self.read_work / (1.0 - ws)).min(self.write_work / ws);
+                self.read_work = (self.read_work - both * (1.0 - ws)).max(0.0);
+                self.write_work = (self.write_work - both * ws).max(0.0);
+                elapsed -= both;
             }
             let on_reads = elapsed.min(self.read_work);
             self.read_work -= on_reads;
@@ -137,7 +182,7 @@ impl SwapDevice {
     #[inline]
     pub fn write(&mut self, now: u64) {
         self.advance(now);
-        self.write_work += self.occupancy_ns;
+        self.write_work += self.write_occupancy_ns;
         self.used += 1;
         self.peak_used = self.peak_used.max(self.used);
         self.writes += 1;
@@ -154,7 +199,15 @@ impl SwapDevice {
         // worked through `gap` of it since the request's own time, and
         // what it still holds beyond that came after the request.
         let gap = (self.clock - now as f64).max(0.0);
-        let mut wait = (self.read_work - gap).max(0.0);
+        let queued = (self.read_work - gap).max(0.0);
+        // Under mq-deadline, reads ahead of this one move at 1 − share of
+        // the device while writes wait, and at full speed once they are done.
+        let ws = self.write_share;
+        let mut wait = if ws > 0.0 && self.write_work > 0.0 {
+            (queued / (1.0 - ws)).min(queued + self.write_work)
+        } else {
+            queued
+        };
         if self.sampled {
             let lump = self.occupancy_ns - self.real_occupancy_ns;
             let rho = (self.recent_work / UTILISATION_WINDOW_NS).min(0.99);
@@ -180,7 +233,7 @@ impl SwapDevice {
         // In sampled mode that is at least one simulated page: 32 simulated
         // pages (16 384 real ones at 1/512) let the backlog sag between
         // wake-ups and read the large host's fault ratios 20% low.
-        let batch = (32.0 * self.real_occupancy_ns).max(self.occupancy_ns).min(WRITE_BACKLOG_NS);
+        let batch = (32.0 * self.real_write_occupancy_ns).max(self.write_occupancy_ns).min(WRITE_BACKLOG_NS);
         // A caller whose clock is behind the device's also waits for the
         // difference.
         let behind = (self.clock - now as f64).max(0.0);
@@ -212,6 +265,7 @@ mod tests {
             bandwidth_bytes_per_s: 2 << 30,
             queue_depth: 64,
             ram_per_page: 0.0,
+            scheduler: IoScheduler::None,
         }
     }
 
@@ -269,9 +323,61 @@ mod tests {
         let mut d = SwapDevice::new(Some(&hdd), 1.0);
         d.write(0);
         d.write(0);
-        // Two queued page-outs (25.4 ms) are under the backlog: reads pass them.
+        // Two queued page-outs (a merged write's seek, 12.7 ms / 32 each)
+        // are under the backlog: reads pass them.
         d.read(0);
         // One head: a second read waits for the first 12.7 ms one.
         assert_eq!(d.read(0), 25_400_000);
+    }
+
+    fn hdd(scheduler: IoScheduler) -> Swap {
+        Swap {
+            read_latency: Span(12_700_000),
+            write_latency: Span(12_700_000),
+            bandwidth_bytes_per_s: 150 << 20,
+            queue_depth: 1,
+            scheduler,
+            ..nvme()
+        }
+    }
+
+    #[test]
+    fn a_disk_writes_a_reclaim_batch_as_one_merged_request() {
+        // Adjacent swap slots merge into one request per SWAP_CLUSTER_MAX =
+        // 32 pages: one 12.7 ms seek per 32 pages, 396.875 us a page (the
+        // 150 MiB/s transfer, 26 us a page, is the smaller bound).
+        let mut d = SwapDevice::new(Some(&hdd(IoScheduler::MqDeadline)), 1.0);
+        for _ in 0..32 {
+            d.write(0);
+        }
+        // A read at 12.7 ms finds the writes done (32 × 396.875 us =
+        // 12.7 ms) and answers in its latency.
+        assert_eq!(d.read(12_700_000), 12_700_000);
+    }
+
+    #[test]
+    fn mq_deadline_gives_waiting_writes_a_third_of_the_disk() {
+        // writes_starved = 2 (Documentation/block/deadline-iosched.rst):
+        // one write batch per two read batches while both wait.
+        let mut d = SwapDevice::new(Some(&hdd(IoScheduler::MqDeadline)), 1.0);
+        for _ in 0..1000 {
+            d.write(0);
+        }
+        // 1000 × 396.875 us = 396.875 ms of page-outs queued; two reads
+        // (25.4 ms) arrive. The second waits for the first at two thirds
+        // of the disk: 12.7 / (2/3) = 19.05 ms, then its own 12.7 ms.
+        d.read(0);
+        let second = d.read(0);
+        assert!((second as i64 - (19_050_000 + 12_700_000)).abs() <= 1, "{second}");
+        // After 38.1 ms both reads are done and writes had a third:
+        // 12.7 ms of them. With no scheduler reads would have taken it all.
+        let left = d.write_throttle(38_100_000) + (WRITE_BACKLOG_NS - 32.0 * 396_875.0);
+        assert!((left - (396_875_000.0 - 12_700_000.0)).abs() < 1_000.0, "{left}");
+        let mut none = SwapDevice::new(Some(&hdd(IoScheduler::None)), 1.0);
+        for _ in 0..1000 {
+            none.write(0);
+        }
+        none.read(0);
+        assert_eq!(none.read(0), 25_400_000, "no scheduler: reads first, the second waits 12.7 ms");
     }
 }

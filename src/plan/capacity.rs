@@ -495,6 +495,24 @@ fn search(spec: &PlanSpec, base: &Scenario, mix: Mix, on_run: &(dyn Fn() + Sync)
     })
 }
 
+/// Simulated touches one run of a plan may play before the planner
+/// samples, counted on the scenario as given (every point of a plan plays
+/// at one rate, so its results compare). A plan plays some thirty runs;
+/// this keeps each near a second here. Sampled and page-exact plans of the
+/// quickstart scenario give the same answer for every mix (README).
+pub const PLAN_TOUCH_BUDGET: f64 = 2e7;
+
+/// The sampling rate a plan plays at: `--sample-rate` when given, else the
+/// largest power of two within [`PLAN_TOUCH_BUDGET`] for the base scenario.
+pub fn planning_rate(spec: &PlanSpec) -> Result<f64, PlanError> {
+    if let Some(r) = spec.inputs.sample_rate {
+        return Ok(r);
+    }
+    let base = scenario::load_str(&spec.inputs.text, &spec.inputs.label, &spec.inputs.default_name, &spec.inputs.base)?
+        .scenario;
+    Ok(engine::sample_rate_within(&base, PLAN_TOUCH_BUDGET))
+}
+
 /// The whole plan: each mix searched in parallel, results in mix order.
 pub fn plan(spec: &PlanSpec, jobs: usize, on_run: &(dyn Fn() + Sync)) -> Result<(Scenario, Vec<MixResult>), PlanError> {
     if spec.seeds == 0 {

@@ -286,6 +286,7 @@ mod tests {
             bandwidth_bytes_per_s: 1 << 40,
             queue_depth: 64,
             ram_per_page: 0.0,
+            scheduler: crate::scenario::IoScheduler::None,
         };
         Memory {
             frames,

@@ -23,6 +23,8 @@ pub struct PlanJson<'a> {
     pub seeds: u32,
     pub quantile: f64,
     pub master_seed: u64,
+    /// The sampling rate every run played at (1: page-exact).
+    pub sample_rate: f64,
     pub runs: usize,
     pub recommended: Option<&'a str>,
     pub mixes: &'a [MixResult],
@@ -69,6 +71,7 @@ pub fn json(spec: &PlanSpec, base: &Scenario, results: &[MixResult]) -> Vec<u8> 
         seeds: spec.seeds,
         quantile: spec.quantile,
         master_seed: spec.inputs.master_seed.unwrap_or(base.seed),
+        sample_rate: spec.inputs.sample_rate.unwrap_or(1.0),
         runs: results.iter().map(|r| r.runs).sum(),
         recommended: best(results).map(|r| r.mix),
         mixes: results,
@@ -134,12 +137,16 @@ pub fn table(spec: &PlanSpec, base: &Scenario, results: &[MixResult]) -> String 
     let oom = if spec.allow_oom_kills { "" } else { ", oom_kills==0" };
     let _ = writeln!(
         out,
-        "{}: {} under {}{oom} on {} seed(s){}",
+        "{}: {} under {}{oom} on {} seed(s){}, {}",
         base.name,
         goal_text(&spec.goal),
         if slo.is_empty() { "no objective".to_string() } else { slo.join(", ") },
         spec.seeds,
-        if spec.quantile < 1.0 { format!(" (at least {:.0}% of seeds)", spec.quantile * 100.0) } else { String::new() }
+        if spec.quantile < 1.0 { format!(" (at least {:.0}% of seeds)", spec.quantile * 100.0) } else { String::new() },
+        match spec.inputs.sample_rate {
+            Some(r) if r < 1.0 => format!("sampled at 1/{} (--sample-rate 1 plays page-exact)", (1.0 / r).round()),
+            _ => "page-exact".to_string(),
+        }
     );
     for (name, l) in names.iter().zip(&lines) {
         let cells: Vec<String> =

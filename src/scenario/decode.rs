@@ -48,7 +48,7 @@ const SWEEP_KEYS: &[&str] = &["vary", "seeds", "slo"];
 const HOST_KEYS: &[&str] = &["ram", "reserved", "hugepages", "thp", "swap", "ksm", "cpu", "balloon"];
 const HUGEPAGES_KEYS: &[&str] = &["size", "count"];
 const SWAP_KEYS: &[&str] =
-    &["size", "device", "read_latency", "write_latency", "bandwidth", "queue_depth", "ram_per_page"];
+    &["size", "device", "read_latency", "write_latency", "bandwidth", "queue_depth", "ram_per_page", "scheduler"];
 const KSM_KEYS: &[&str] = &[
     "run",
     "pages_to_scan",
@@ -115,6 +115,7 @@ struct SwapPreset {
     bandwidth: u64,
     queue_depth: u32,
     ram_per_page: f64,
+    scheduler: IoScheduler,
 }
 
 // Sources, all for a 4 KiB random access at queue depth 1:
@@ -133,6 +134,9 @@ struct SwapPreset {
 //   depth 2 on a 2-core host), and compressed pages stay in RAM at a
 //   typical 2.5-3x ratio (Documentation/admin-guide/blockdev/zram.rst
 //   reports orig_data_size/compr_data_size; 0.35 RAM per page).
+// Schedulers: the kernel gives multi-queue NVMe devices `none` and
+// single-queue SATA devices `mq-deadline` (block/elevator.c,
+// elevator_get_default); zram has no queue.
 const SWAP_PRESETS: &[SwapPreset] = &[
     SwapPreset {
         name: "nvme",
@@ -141,6 +145,7 @@ const SWAP_PRESETS: &[SwapPreset] = &[
         bandwidth: 2 << 30,
         queue_depth: 64,
         ram_per_page: 0.0,
+        scheduler: IoScheduler::None,
     },
     SwapPreset {
         name: "ssd",
@@ -149,6 +154,7 @@ const SWAP_PRESETS: &[SwapPreset] = &[
         bandwidth: 500 << 20,
         queue_depth: 32,
         ram_per_page: 0.0,
+        scheduler: IoScheduler::MqDeadline,
     },
     SwapPreset {
         name: "hdd",
@@ -157,6 +163,7 @@ const SWAP_PRESETS: &[SwapPreset] = &[
         bandwidth: 150 << 20,
         queue_depth: 1,
         ram_per_page: 0.0,
+        scheduler: IoScheduler::MqDeadline,
     },
     SwapPreset {
         name: "zram",
@@ -165,6 +172,7 @@ const SWAP_PRESETS: &[SwapPreset] = &[
         bandwidth: 1 << 30,
         queue_depth: 2,
         ram_per_page: 0.35,
+        scheduler: IoScheduler::None,
     },
 ];
 
@@ -460,13 +468,22 @@ impl<'s> Decoder<'s> {
             if v == 0 { Err("queue_depth must be at least 1".to_string()) } else { Ok(v) }
         });
         let ram_per_page = self.field(&f, "ram_per_page", fraction);
+        let scheduler = self.field(&f, "scheduler", |n| {
+            choice(n, &[("none", IoScheduler::None), ("mq-deadline", IoScheduler::MqDeadline)])
+        });
         let device_given = f.get("device").is_some();
         let preset = match preset {
             Some(p) => p,
             None if device_given => return None,
-            None if read.is_some() && write.is_some() && bandwidth.is_some() => {
-                &SwapPreset { name: "custom", read_ns: 0, write_ns: 0, bandwidth: 0, queue_depth: 1, ram_per_page: 0.0 }
-            }
+            None if read.is_some() && write.is_some() && bandwidth.is_some() => &SwapPreset {
+                name: "custom",
+                read_ns: 0,
+                write_ns: 0,
+                bandwidth: 0,
+                queue_depth: 1,
+                ram_per_page: 0.0,
+                scheduler: IoScheduler::None,
+            },
             None => {
                 self.error(
                     node.pos,
@@ -476,8 +493,12 @@ impl<'s> Decoder<'s> {
                 return None;
             }
         };
-        let adjusted =
-            read.is_some() || write.is_some() || bandwidth.is_some() || queue_depth.is_some() || ram_per_page.is_some();
+        let adjusted = read.is_some()
+            || write.is_some()
+            || bandwidth.is_some()
+            || queue_depth.is_some()
+            || ram_per_page.is_some()
+            || scheduler.is_some();
         let name = if adjusted {
             if preset.name == "custom" { "custom".to_string() } else { format!("{} (adjusted)", preset.name) }
         } else {
@@ -491,6 +512,7 @@ impl<'s> Decoder<'s> {
             bandwidth_bytes_per_s: bandwidth.unwrap_or(preset.bandwidth),
             queue_depth: queue_depth.unwrap_or(preset.queue_depth),
             ram_per_page: ram_per_page.map_or(preset.ram_per_page, |f| f.get()),
+            scheduler: scheduler.unwrap_or(preset.scheduler),
         })
     }
 

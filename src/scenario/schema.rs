@@ -166,6 +166,24 @@ pub struct Swap {
     /// Host RAM each swapped page still costs: zram keeps pages compressed
     /// in memory; 0 for a real device.
     pub ram_per_page: f64,
+    /// The block layer's I/O scheduler (`/sys/block/DEV/queue/scheduler`).
+    pub scheduler: IoScheduler,
+}
+
+/// How the device orders swap-ins against page-outs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IoScheduler {
+    /// No scheduler, the kernel's default for NVMe (and zram, which is no
+    /// queue at all): the device's many parallel queues serve a swap-in
+    /// without waiting behind queued page-outs.
+    None,
+    /// mq-deadline, the kernel's default for single-queue (SATA, SAS)
+    /// devices: reads are preferred, but after `writes_starved` = 2 read
+    /// batches with writes waiting a write batch goes
+    /// (Documentation/block/deadline-iosched.rst), so page-outs get a
+    /// third of a busy device.
+    MqDeadline,
 }
 
 /// KSM knobs as in `/sys/kernel/mm/ksm/`.

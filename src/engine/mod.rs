@@ -147,6 +147,8 @@ enum Ev {
     /// The balloon policy runs.
     Balloon,
     Sample,
+    /// The warm-up ends: measuring starts.
+    Warmup,
 }
 
 /// A guest's latency histogram. Most touches record one of a few values
@@ -189,6 +191,15 @@ impl LatencyHist {
     }
 }
 
+/// A guest's counters at the end of the warm-up.
+#[derive(Debug, Clone, Copy, Default)]
+struct Baseline {
+    major: u64,
+    touches: f64,
+    compute_ns: f64,
+    stall_ns: f64,
+}
+
 /// What the engine keeps for each guest beyond its pages.
 struct Runner {
     sampler: Arc<Sampler>,
@@ -210,6 +221,9 @@ struct Runner {
     /// simulated hits (see [`Engine::latency_hist`]).
     hist: LatencyHist,
     hit_hist: LatencyHist,
+    /// The counters when the warm-up ended (zero without one): latency,
+    /// fault ratio and slowdown are measured from there.
+    warm: Baseline,
     touches: u64,
     /// Real touches the simulated ones stand for: each slice's simulated
     /// touches over the share of touches its sampled pages get (SHARDS'
@@ -365,6 +379,7 @@ impl<'a> Engine<'a> {
                     huge: Translation { miss_ratio: 0.0, walk_ns: 0.0, exit_stall_per_s: 0.0, flush_misses_per_s: 0.0 },
                     hist: LatencyHist::default(),
                     hit_hist: LatencyHist::default(),
+                    warm: Baseline::default(),
                     touches: 0,
                     touches_real: 0.0,
                     nonempty_next: false,
@@ -496,6 +511,9 @@ impl<'a> Engine<'a> {
             engine.mem.frames.keep_thp_aux();
         }
         engine.queue.schedule(0, Ev::Sample)?;
+        if scenario.warmup.nanos() > 0 {
+            engine.queue.schedule(scenario.warmup.nanos(), Ev::Warmup)?;
+        }
         Ok(engine)
     }
 
@@ -546,6 +564,18 @@ impl<'a> Engine<'a> {
                 Ev::KsmLook => {
                     self.ksm_look(now);
                     self.queue.schedule(now + self.scenario.host.ksm.interval.nanos().max(1), Ev::KsmLook)?;
+                }
+                Ev::Warmup => {
+                    for r in &mut self.runners {
+                        r.hist = LatencyHist::default();
+                        r.hit_hist = LatencyHist::default();
+                        r.warm = Baseline {
+                            major: r.major,
+                            touches: r.touches_real,
+                            compute_ns: r.compute_ns,
+                            stall_ns: r.stall_ns,
+                        };
+                    }
                 }
                 Ev::Sample => {
                     self.check_cow_storm(now);
@@ -1685,7 +1715,7 @@ impl<'a> Engine<'a> {
             let _ = out.add(&r.hit_hist.hist);
             return out;
         }
-        let real_hits = (r.touches_real - out.len() as f64).max(0.0);
+        let real_hits = (r.touches_real - r.warm.touches - out.len() as f64).max(0.0);
         let weight = real_hits / sim_hits as f64;
         for v in r.hit_hist.hist.iter_recorded() {
             let n = (v.count_at_value() as f64 * weight).round() as u64;
@@ -1733,7 +1763,10 @@ impl<'a> Engine<'a> {
                     balloon_peak_bytes: r.balloon_peak,
                     guest_swap_major_faults: self.scaled(r.guest_swap_faults),
                     guest_oom_events: r.guest_ooms,
-                    fault_ratio: if r.touches_real > 0.0 { r.major as f64 * self.scale / r.touches_real } else { 0.0 },
+                    fault_ratio: {
+                        let touched = r.touches_real - r.warm.touches;
+                        if touched > 0.0 { (r.major - r.warm.major) as f64 * self.scale / touched } else { 0.0 }
+                    },
                     tlb_miss_ratio: if r.hits > 0 { r.tlb_misses as f64 / r.hits as f64 } else { 0.0 },
                     latency_ns: Percentiles {
                         mean: if hist.is_empty() { 0.0 } else { (hist.mean() * 10.0).round() / 10.0 },
@@ -1742,7 +1775,11 @@ impl<'a> Engine<'a> {
                         p99: pct(0.99),
                         p999: pct(0.999),
                     },
-                    slowdown: if r.compute_ns > 0.0 { (r.compute_ns + r.stall_ns) / r.compute_ns } else { 1.0 },
+                    slowdown: {
+                        let compute = r.compute_ns - r.warm.compute_ns;
+                        let stall = r.stall_ns - r.warm.stall_ns;
+                        if compute > 0.0 { (compute + stall) / compute } else { 1.0 }
+                    },
                     stall_s: r.stall_by.rounded(),
                     boot_delay_ns: r.boot_delay,
                     started_at_ns: r.started_at,
@@ -1770,6 +1807,7 @@ impl<'a> Engine<'a> {
             scenario: s.name.clone(),
             seed: self.seed,
             duration_s: s.duration.as_secs_f64(),
+            warmup_s: s.warmup.as_secs_f64(),
             sample_rate: self.rate,
             calibration: self.cfg.calibration.clone(),
             notes: unmodelled(s),

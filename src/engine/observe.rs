@@ -147,6 +147,9 @@ pub struct Summary {
     pub scenario: String,
     pub seed: u64,
     pub duration_s: f64,
+    /// Latency percentiles, fault ratios and slowdowns count from here
+    /// (the scenario's `warmup`); counters are totals over the run.
+    pub warmup_s: f64,
     /// Share of pages simulated (1 = page-exact; below 1, spatial sampling
     /// and counts scaled by its inverse).
     pub sample_rate: f64,

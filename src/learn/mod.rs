@@ -7,6 +7,8 @@ use crate::plan::sweep::{SweepError, SweepSpec, SweepTable, execute, plan};
 use crate::report::sweep::{combinations, mean};
 use crate::scenario::Scenario;
 
+const GIB: f64 = (1u64 << 30) as f64;
+
 /// The language of a lesson's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -75,6 +77,16 @@ pub const LESSONS: &[Lesson] = &[
         file: "scenarios/learn/ksm.yaml",
         yaml: include_str!("../../scenarios/learn/ksm.yaml"),
         explain: ksm,
+    },
+    Lesson {
+        name: "swap",
+        question: [
+            "What does the same overcommit cost on a hard disk, a SATA SSD, an NVMe drive and zram?",
+            "同样的超分配，放在机械硬盘、SATA SSD、NVMe 和 zram 上各要付出什么？",
+        ],
+        file: "scenarios/learn/swap.yaml",
+        yaml: include_str!("../../scenarios/learn/swap.yaml"),
+        explain: swap,
     },
     Lesson {
         name: "balloon",
@@ -221,6 +233,83 @@ fn ept_vs_shadow(t: &SweepTable, _: &Scenario, lang: Lang) -> Vec<String> {
                  并消除大部分未命中，这正是 KVM 使用 EPT、并尽可能配合大页的原因。",
                 if ps > pe { "更贵" } else { "并不更贵" },
                 if ts < te { "更便宜" } else { "并不更便宜" }
+            ),
+        ],
+    }
+}
+
+fn swap(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
+    let p99 = |v: &str| at(t, v, "p99_ns");
+    let slow = |v: &str| at(t, v, "slowdown");
+    let usable = s.host.usable_for_4k().bytes() as f64 / GIB;
+    let busy: f64 =
+        s.guests.iter().map(|g| g.workload.working_set.bytes() as f64 * f64::from(g.count)).sum::<f64>() / GIB;
+    let warmup = s.warmup.as_secs_f64();
+    let times = p99("hdd") / p99("nvme");
+    match lang {
+        Lang::En => vec![
+            format!(
+                "The guests keep {busy:.1} GiB busy on {usable:.1} GiB of RAM, so a few percent of their touches find \
+                 the page in swap and wait for the device. Measured after the first {warmup:.0} s, once memory is \
+                 full:"
+            ),
+            format!(
+                "On the NVMe drive such a touch waits about 80 µs: p99 is {} and the guests lose {:.0}% of their time \
+                 (slowdown {:.2}). The SATA SSD answers in about 100 µs and shares its single queue with page-outs: \
+                 p99 {}, slowdown {:.2}.",
+                ns(p99("nvme")),
+                extra(slow("nvme")),
+                slow("nvme"),
+                ns(p99("ssd")),
+                slow("ssd")
+            ),
+            format!(
+                "On the hard disk every swap-in is a seek of about 12.7 ms, the disk serves one at a time and \
+                 page-outs take a third of it: p99 is {} ({times:.0}× the NVMe's) and the slowdown {:.0}: the guests \
+                 spend {:.1}% of their time waiting. Swap on a disk keeps guests alive, not working.",
+                ns(p99("hdd")),
+                slow("hdd"),
+                (1.0 - 1.0 / slow("hdd")) * 100.0
+            ),
+            format!(
+                "zram answers from RAM in microseconds: p99 {}, slowdown {:.2}. Its price is RAM: compressed pages \
+                 still take about a third of their size, so less is left for the guests and more of their touches \
+                 fault ({:.0} major faults a second against {:.0} on NVMe), each one cheap.",
+                ns(p99("zram")),
+                slow("zram"),
+                at(t, "zram", "major_faults_per_s"),
+                at(t, "nvme", "major_faults_per_s")
+            ),
+        ],
+        Lang::Zh => vec![
+            format!(
+                "客户机在 {usable:.1} GiB 内存上保持 {busy:.1} GiB 的活跃数据，所以有百分之几的访问会发现页面在交换区里，\
+                 只能等设备读回。以下数字在前 {warmup:.0} 秒预热之后、内存已满时测得："
+            ),
+            format!(
+                "在 NVMe 上，这样一次访问要等约 80 µs：p99 为 {}，客户机损失 {:.0}% 的时间（减速比 {:.2}）。\
+                 SATA SSD 约 100 µs 返回，而且只有一个队列要与换出共享：p99 {}，减速比 {:.2}。",
+                ns(p99("nvme")),
+                extra(slow("nvme")),
+                slow("nvme"),
+                ns(p99("ssd")),
+                slow("ssd")
+            ),
+            format!(
+                "在机械硬盘上，每次换入都是一次约 12.7 ms 的寻道，磁盘一次只能服务一个请求，换出还要占去三分之一：\
+                 p99 为 {}（是 NVMe 的 {times:.0} 倍），减速比 {:.0}：客户机 {:.1}% 的时间都在等待。\
+                 用机械硬盘做交换区只能让客户机活着，却干不了活。",
+                ns(p99("hdd")),
+                slow("hdd"),
+                (1.0 - 1.0 / slow("hdd")) * 100.0
+            ),
+            format!(
+                "zram 从内存中返回页面，只要几微秒：p99 {}，减速比 {:.2}。代价是内存：压缩后的页面仍占原大小的约三分之一，\
+                 留给客户机的内存更少，缺页更多（每秒 {:.0} 次主缺页，NVMe 上为 {:.0} 次），只是每次都很便宜。",
+                ns(p99("zram")),
+                slow("zram"),
+                at(t, "zram", "major_faults_per_s"),
+                at(t, "nvme", "major_faults_per_s")
             ),
         ],
     }
@@ -380,7 +469,6 @@ fn hugepages(t: &SweepTable, _: &Scenario, lang: Lang) -> Vec<String> {
 }
 
 fn ksm(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
-    const GIB: f64 = (1u64 << 30) as f64;
     let g = &s.guests[0];
     let n = f64::from(g.count);
     let shared = g.workload.shared.get();

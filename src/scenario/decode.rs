@@ -41,8 +41,19 @@ fn join(path: &str, key: &str) -> String {
     if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
 }
 
-const TOP_KEYS: &[&str] =
-    &["name", "description", "seed", "duration", "sample_every", "host", "guests", "calibration", "sweep", "variants"];
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "seed",
+    "duration",
+    "warmup",
+    "sample_every",
+    "host",
+    "guests",
+    "calibration",
+    "sweep",
+    "variants",
+];
 const VARIANT_KEYS: &[&str] = &["name", "set"];
 const SWEEP_KEYS: &[&str] = &["vary", "seeds", "slo"];
 const HOST_KEYS: &[&str] = &["ram", "reserved", "hugepages", "thp", "swap", "ksm", "cpu", "balloon"];
@@ -247,6 +258,16 @@ impl<'s> Decoder<'s> {
         let seed = self.field(&f, "seed", |n| int::<u64>(n, "a seed (0 or more)")).unwrap_or(1);
         let duration = self.field(&f, "duration", span).unwrap_or(Span::from_secs(60));
         let sample_every = self.field(&f, "sample_every", span).unwrap_or(Span::from_secs(1));
+        let warmup = self.field(&f, "warmup", span).unwrap_or(Span(0));
+        if warmup >= duration
+            && let Some(n) = f.get("warmup")
+        {
+            self.error(
+                n.pos,
+                "warmup",
+                format!("{} is not shorter than the run's duration {}: nothing would be measured", warmup, duration),
+            );
+        }
         let calibration = self.field(&f, "calibration", text);
         for section in ["host", "guests"] {
             if let Some(n) = f.get(section) {
@@ -273,7 +294,19 @@ impl<'s> Decoder<'s> {
             None => Vec::new(),
         };
         let (host, guests) = (host?, guests?);
-        Some(Scenario { name, description, seed, duration, sample_every, host, guests, calibration, sweep, variants })
+        Some(Scenario {
+            name,
+            description,
+            seed,
+            duration,
+            warmup,
+            sample_every,
+            host,
+            guests,
+            calibration,
+            sweep,
+            variants,
+        })
     }
 
     /// `variants: [{ name: N, set: { PATH: VALUE, ... } }, ...]`.

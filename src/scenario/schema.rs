@@ -13,6 +13,11 @@ pub struct Scenario {
     pub seed: u64,
     /// Simulated time to play.
     pub duration: Span,
+    /// Time before latency, fault ratio and slowdown are measured (a
+    /// benchmark's ramp-up, as fio's `ramp_time`): guests still filling
+    /// their memory touch fast, and would otherwise outweigh a steady state
+    /// in which they crawl.
+    pub warmup: Span,
     /// How often the engine samples host and guest state.
     pub sample_every: Span,
     pub host: Host,

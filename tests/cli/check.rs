@@ -79,6 +79,18 @@ fn bad_size_names_position_path_and_value() {
 }
 
 #[test]
+fn a_warmup_as_long_as_the_run_is_refused() {
+    // Nothing would be measured: latency counts only after the warm-up.
+    let dir = scratch();
+    let f = quickstart_with(dir.path(), "duration: 3m ", "duration: 3m\nwarmup: 3m ");
+    let (line, col) = position_of(&f, "warmup: 3m");
+    rejected(&f).stderr(predicate::str::contains(format!(
+        "edited.yaml:{line}:{}: warmup: 3 min is not shorter than the run's duration 3 min",
+        col + 8
+    )));
+}
+
+#[test]
 fn duplicate_key_names_both_places() {
     let dir = scratch();
     let f = quickstart_with(dir.path(), "  reserved: 2G", "  ram: 32G\n  reserved: 2G");

@@ -243,13 +243,16 @@ guests:
 fn prealloc_that_must_swap_starts_late_by_the_disk_time() {
     // A 72 MiB prealloc guest on a 64 MiB host (16 384 frames) with disk
     // swap: QEMU's prealloc cannot finish before at least 18 432 − 16 384 =
-    // 2048 pages have been written out. The hdd preset serves one 4 KiB
-    // request at a time in 12.7 ms (8.5 ms seek + 4.17 ms half rotation),
-    // so writing them takes 2048 × 12.7 ms = 26.0 s; reclaim may leave up
-    // to 50 ms of page-outs queued when prealloc ends (the writeback
-    // throttle's backlog), hence the lower bound. The upper bound allows
-    // 10 % for the page faults (18 432 × 2.5 us = 46 ms), scanning, and
-    // direct reclaim's batches of 32.
+    // 2048 pages have been written out. Page-outs go to adjacent swap slots
+    // and a reclaim batch of SWAP_CLUSTER_MAX = 32 pages reaches the disk
+    // as one merged request (mm/swapfile.c hands out slots in order): one
+    // seek of 12.7 ms (the hdd preset: 8.5 ms seek + 4.17 ms half
+    // rotation) per 32 pages, 396.875 us a page, more than the 150 MiB/s
+    // transfer's 26 us. Writing them takes 2048 × 396.875 us = 812.8 ms;
+    // reclaim may leave up to 50 ms of page-outs queued when prealloc ends
+    // (the writeback throttle's backlog), hence the lower bound. The upper
+    // bound adds the page faults (18 432 × 2.5 us = 46 ms) and 10% for
+    // scanning and direct reclaim's batches.
     let yaml = "name: prealloc-swap
 duration: 100ms
 sample_every: 50ms
@@ -268,8 +271,9 @@ guests:
 ";
     let (s, _) = run_recorded(&scenario(yaml));
     let must_write = 72 * 256 - 64 * 256;
-    let lower = must_write as f64 * 12.7e6 - 50e6;
-    let upper = 1.1 * must_write as f64 * 12.7e6;
+    let per_page = 12.7e6 / 32.0;
+    let lower = must_write as f64 * per_page - 50e6;
+    let upper = 1.1 * (must_write as f64 * per_page + 18_432.0 * 2_500.0);
     let g = &s.guests[0];
     eprintln!(
         "prealloc with hdd swap: boot delay {:.3} s, expected {:.3}..{:.3} s ({} pages written)",

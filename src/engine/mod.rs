@@ -265,6 +265,14 @@ struct Runner {
     ended_at: Option<u64>,
 }
 
+impl Runner {
+    /// Real touches a second of compute brings on pages sampling does not
+    /// simulate (0 when exact).
+    fn unsampled_rate(&self) -> f64 {
+        (1.0 - self.share) * self.rate
+    }
+}
+
 /// What reclaim and THP faults did, in simulated pages and runs; the
 /// summary's [`Vmstat`] scales them.
 #[derive(Debug, Default)]
@@ -842,16 +850,14 @@ impl<'a> Engine<'a> {
         // Sampled THP guests also touch pages that are not simulated, and
         // the first such touch of an untouched region is a fault
         // ([`Runner::first_touches`], in real touches). They are played in
-        // time with the simulated touches: by the simulated touch count
-        // `i`, the guest has made `base + i·per_touch` real touches. A
-        // fault's stall ends the slice early, as a simulated fault's does.
-        let (base, unsampled_per_ns) = {
-            let r = &self.runners[g];
-            (r.touches_real, (1.0 - r.share) * r.rate / 1e9)
-        };
+        // time with the simulated touches: just before simulated touch
+        // i + 1, at c = (i + 1)·spacing, the guest has made base + i +
+        // c·unsampled_per_ns = start + i·per_touch real touches. A fault's
+        // stall ends the slice early, as a simulated fault's does.
+        let (base, unsampled_per_ns) = (self.runners[g].touches_real, self.runners[g].unsampled_rate() / 1e9);
+        let start = base + unsampled_per_ns * spacing;
         let per_touch = 1.0 + unsampled_per_ns * spacing;
-        let lead = unsampled_per_ns * spacing;
-        let mut first_due = self.first_touch_due(g, base + lead, per_touch);
+        let mut first_due = self.first_touch_due(g, start, per_touch);
         // Compute time at which a first touch's stall ended the slice.
         let mut cut_at = None;
         // Touches are drawn 16 at a time and their page states loaded
@@ -881,7 +887,7 @@ impl<'a> Engine<'a> {
                         cut_at = Some(c);
                         break 'slice;
                     }
-                    first_due = self.first_touch_due(g, base + lead, per_touch);
+                    first_due = self.first_touch_due(g, start, per_touch);
                 }
                 let write = bits < write_threshold;
                 let pages = &mut self.mem.guests[g].pages;
@@ -983,7 +989,7 @@ impl<'a> Engine<'a> {
             // count by 1/share would add the simulated stream's own noise
             // (sampled guests then drift apart in pace, and so in which of
             // their regions still find memory free for a THP).
-            r.touches_real += i as f64 + (1.0 - r.share) * r.rate * done / 1e9;
+            r.touches_real += i as f64 + r.unsampled_rate() * done / 1e9;
             self.mem.guests[g].touches = r.touches_real;
         }
         // Exits (shadow page-table traps, TPR exits) cost vCPU time whether or
@@ -1058,7 +1064,7 @@ impl<'a> Engine<'a> {
         let e: f64 = rand_distr::Exp1.sample(&mut self.rng);
         // Not past the next first touch on an unsimulated page (sampled THP
         // guests): its fault must stall the guest in its own slice.
-        let unsampled_per_slice = (1.0 - r.share) * r.rate * slice / 1e9;
+        let unsampled_per_slice = r.unsampled_rate() * slice / 1e9;
         let until_first = match r.first_touches.last() {
             Some(&(f, _)) if unsampled_per_slice > 0.0 => ((f - r.touches_real) / unsampled_per_slice).max(0.0),
             _ => f64::INFINITY,
@@ -1075,7 +1081,7 @@ impl<'a> Engine<'a> {
         // No simulated touch in these slices; the unsampled pages' touches
         // go on (see `slice`).
         if r.share > 0.0 {
-            r.touches_real += (1.0 - r.share) * r.rate * span / 1e9;
+            r.touches_real += r.unsampled_rate() * span / 1e9;
             self.mem.guests[g].touches = r.touches_real;
         }
         let exit_stall = r.small.exit_stall_per_s * span / 1e9;
@@ -1237,13 +1243,13 @@ impl<'a> Engine<'a> {
 
     /// The simulated touch count of guest `g`'s slice by which its next
     /// first touch on an unsimulated page is due (`u64::MAX`: none), when
-    /// the slice began at `base` real touches and each simulated touch
-    /// brings `per_touch` real ones.
-    fn first_touch_due(&self, g: usize, base: f64, per_touch: f64) -> u64 {
+    /// `start` real touches are made before the first simulated touch and
+    /// each simulated touch brings `per_touch` more.
+    fn first_touch_due(&self, g: usize, start: f64, per_touch: f64) -> u64 {
         match self.runners[g].first_touches.last() {
             None => u64::MAX,
-            Some(&(f, _)) if f <= base => 0,
-            Some(&(f, _)) => ((f - base) / per_touch).ceil().min(u64::MAX as f64) as u64,
+            Some(&(f, _)) if f <= start => 0,
+            Some(&(f, _)) => ((f - start) / per_touch).ceil().min(u64::MAX as f64) as u64,
         }
     }
 
@@ -1318,7 +1324,7 @@ impl<'a> Engine<'a> {
             // costs about 0.2 us of CPU (an estimate: a few cache misses
             // and LRU bookkeeping per page). When too many page-outs are
             // queued, the task waits for the device (reclaim_throttle).
-            let out = self.clock.reclaim(&mut self.mem, 32, t + stall as u64);
+            let out = self.clock.reclaim(&mut self.mem, crate::model::swap::SWAP_CLUSTER_MAX, t + stall as u64);
             self.vm.allocstall += 1;
             self.vm.pgscan_direct += out.scanned_pages;
             self.vm.pgsteal_direct += out.evicted;
@@ -1737,14 +1743,15 @@ impl<'a> Engine<'a> {
     fn summary(&self) -> Summary {
         let s = self.scenario;
         let h = &s.host;
+        let hists: Vec<Histogram<u64>> = self.runners.iter().map(|r| self.latency_hist(r)).collect();
         let guests = self
             .mem
             .guests
             .iter()
             .zip(&self.runners)
-            .map(|(g, r)| {
+            .zip(&hists)
+            .map(|((g, r), hist)| {
                 let group = &s.guests[g.group];
-                let hist = &self.latency_hist(r);
                 let pct = |q: f64| if hist.is_empty() { 0 } else { hist.value_at_quantile(q) };
                 let touches = r.touches_real.round() as u64;
                 let major = self.scaled(r.major);
@@ -1801,9 +1808,9 @@ impl<'a> Engine<'a> {
             .enumerate()
             .map(|(gi, group)| {
                 let mut merged = LatencyHist::default().hist;
-                for (g, r) in self.mem.guests.iter().zip(&self.runners) {
+                for (g, hist) in self.mem.guests.iter().zip(&hists) {
                     if g.group == gi {
-                        let _ = merged.add(self.latency_hist(r));
+                        let _ = merged.add(hist);
                     }
                 }
                 GroupCdf { group: group.name.clone(), points: cdf_points(&merged) }

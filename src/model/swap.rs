@@ -49,9 +49,10 @@ use crate::scenario::{IoScheduler, Swap};
 /// VMSCAN_THROTTLE_WRITEBACK); we hold the queue to 50 ms.
 pub const WRITE_BACKLOG_NS: f64 = 50e6;
 
-/// Pages of one reclaim batch (SWAP_CLUSTER_MAX) that reach a block device
-/// as one merged write.
-pub const WRITE_MERGE_PAGES: f64 = 32.0;
+/// Pages reclaim takes in one batch (SWAP_CLUSTER_MAX in mm/vmscan.c):
+/// direct reclaim's target, the pages a block device gets as one merged
+/// write, and the writeback a throttled reclaimer waits for.
+pub const SWAP_CLUSTER_MAX: u64 = 32;
 
 /// The share of a busy device mq-deadline gives waiting writes: one write
 /// batch after every `writes_starved` = 2 read batches.
@@ -121,7 +122,7 @@ impl SwapDevice {
         let parallel = f64::from(s.queue_depth.max(1));
         let occupancy = per_page_bw.max(s.read_latency.nanos() as f64 / parallel);
         // A device that keeps pages in RAM (zram) compresses each on its own.
-        let merge = if s.ram_per_page > 0.0 { 1.0 } else { WRITE_MERGE_PAGES };
+        let merge = if s.ram_per_page > 0.0 { 1.0 } else { SWAP_CLUSTER_MAX as f64 };
         let write_occupancy = per_page_bw.max(s.write_latency.nanos() as f64 / (parallel * merge));
         SwapDevice {
             capacity: (s.size.bytes() as f64 / 4096.0 * sample_rate).floor() as u64,
@@ -233,7 +234,8 @@ impl SwapDevice {
         // In sampled mode that is at least one simulated page: 32 simulated
         // pages (16 384 real ones at 1/512) let the backlog sag between
         // wake-ups and read the large host's fault ratios 20% low.
-        let batch = (32.0 * self.real_write_occupancy_ns).max(self.write_occupancy_ns).min(WRITE_BACKLOG_NS);
+        let batch =
+            (SWAP_CLUSTER_MAX as f64 * self.real_write_occupancy_ns).max(self.write_occupancy_ns).min(WRITE_BACKLOG_NS);
         // A caller whose clock is behind the device's also waits for the
         // difference.
         let behind = (self.clock - now as f64).max(0.0);

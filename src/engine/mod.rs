@@ -1837,11 +1837,6 @@ impl<'a> Engine<'a> {
                 min_free_bytes: self.bytes(self.mem.min_free),
                 swap_size_bytes: h.swap.as_ref().map_or(0, |sw| sw.size.bytes()),
                 swap_used_peak_bytes: self.bytes(self.mem.swap.peak_used),
-                swap_reads: self.scaled(self.mem.swap.reads),
-                swap_writes: self.scaled(self.mem.swap.writes),
-                // Every THP region is simulated (see `kind_scale`): one split
-                // is one real split.
-                thp_splits: self.clock.thp_splits,
                 oom_kills: self.oom_kills,
                 guests_running: running,
                 guests_failed_to_start: failed,
@@ -1857,6 +1852,8 @@ impl<'a> Engine<'a> {
                     pswpout: self.scaled(self.mem.swap.writes),
                     thp_fault_alloc: self.runners.iter().map(|r| r.thp_faults).sum(),
                     thp_fault_fallback: self.vm.thp_fault_fallback,
+                    // Every THP region is simulated (see `kind_scale`): one
+                    // split is one real split.
                     thp_split_page: self.clock.thp_splits,
                 },
                 ksm: self.ksm.as_ref().map(|k| {

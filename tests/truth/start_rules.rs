@@ -280,9 +280,9 @@ guests:
         g.boot_delay_ns as f64 / 1e9,
         lower / 1e9,
         upper / 1e9,
-        s.host.swap_writes
+        s.host.vmstat.pswpout
     );
-    assert!(s.host.swap_writes >= must_write);
+    assert!(s.host.vmstat.pswpout >= must_write);
     assert!(
         (lower..=upper).contains(&(g.boot_delay_ns as f64)),
         "boot delay {} ns, expected {lower}..{upper} ns",

@@ -9,6 +9,7 @@
 
 pub mod calibrate;
 pub mod engine;
+pub mod import;
 pub mod latency;
 pub mod learn;
 pub mod model;

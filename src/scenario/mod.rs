@@ -8,6 +8,7 @@
 
 mod decode;
 pub mod diag;
+pub mod guestmem;
 pub mod node;
 pub mod qemu;
 pub mod schema;

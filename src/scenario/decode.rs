@@ -86,8 +86,17 @@ const BALLOON_KEYS: &[&str] = &[
 const GUEST_KEYS: &[&str] = &[
     "name",
     "count",
+    "names",
     "qemu",
     "memory",
+    "backends",
+    "current_memory",
+    "maxmem",
+    "slots",
+    "locked",
+    "free_page_reporting",
+    "memtune",
+    "observed",
     "hugepages",
     "hugepage_size",
     "prealloc",
@@ -115,7 +124,10 @@ const WORKLOAD_KEYS: &[&str] = &[
     "guest_page_size",
     "phases",
 ];
-const PHASE_KEYS: &[&str] = &["at", "working_set", "touch_rate", "pattern", "write"];
+const PHASE_KEYS: &[&str] = &["at", "current_memory", "working_set", "touch_rate", "pattern", "write"];
+const BACKEND_KEYS: &[&str] = &["size", "node", "hugepages", "hugepage_size", "prealloc", "share", "ksm"];
+const MEMTUNE_KEYS: &[&str] = &["hard_limit", "soft_limit", "swap_hard_limit"];
+const OBSERVED_KEYS: &[&str] = &["name", "resident", "swapped", "thp", "ksm_merged", "balloon"];
 
 /// A swap device preset: 4 KiB read and write latency when idle, and
 /// sustained bandwidth.
@@ -281,8 +293,10 @@ impl<'s> Decoder<'s> {
                 None
             }
         };
+        // Guests without a stated huge page size take the host's default.
+        let default_huge = host.as_ref().map_or(HugePageSize::Size2M, |h| h.hugepages.size);
         let guests = match f.get("guests") {
-            Some(g) => self.guests(g),
+            Some(g) => self.guests(g, default_huge),
             None => Some(Vec::new()),
         };
         let sweep = match f.get("sweep") {
@@ -428,9 +442,9 @@ impl<'s> Decoder<'s> {
         // "Keep 1 GB for the host" is the common operator rule of thumb
         // (oVirt and OpenStack guides); a scenario states its own.
         let reserved = self.field(&f, "reserved", size).unwrap_or(ByteSize::gib(1));
-        let hugepages = match f.get("hugepages") {
-            Some(n) => self.hugepages(n, &f.child("hugepages")),
-            None => Some(HugepagePool { size: HugePageSize::Size2M, count: 0 }),
+        let pools = match f.get("hugepages") {
+            Some(n) => self.hugepage_pools(n, &f.child("hugepages")),
+            None => Some((HugepagePool { size: HugePageSize::Size2M, count: 0 }, None)),
         };
         let thp = self
             .field(&f, "thp", |n| {
@@ -453,16 +467,50 @@ impl<'s> Decoder<'s> {
             Some(n) => self.balloon(n, &f.child("balloon")),
             None => self.balloon(&Node::new(Value::Null, Pos::default()), "host.balloon"),
         };
+        let (hugepages, other_hugepages) = pools?;
         Some(Host {
             ram: ram?,
             reserved,
-            hugepages: hugepages?,
+            hugepages,
+            other_hugepages,
             thp,
             swap: swap?,
             ksm: ksm?,
             cpu: cpu?,
             balloon: balloon?,
         })
+    }
+
+    /// `hugepages: { size: 2M, count: N }`, or a list of such pools, one
+    /// per page size (the first is the host's default size).
+    fn hugepage_pools(&mut self, node: &Node, path: &str) -> Option<(HugepagePool, Option<HugepagePool>)> {
+        let Value::Seq(items) = &node.value else {
+            return self.hugepages(node, path).map(|p| (p, None));
+        };
+        let mut pools: Vec<HugepagePool> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let p = self.hugepages(item, &format!("{path}.{i}"))?;
+            if pools.iter().any(|q| q.size == p.size) {
+                self.error(
+                    item.pos,
+                    &format!("{path}.{i}.size"),
+                    format!("a second pool of {} pages: the kernel has one pool per page size", p.size.label()),
+                );
+                return None;
+            }
+            pools.push(p);
+        }
+        match pools.len() {
+            1 | 2 => Some((pools[0], pools.get(1).copied())),
+            n => {
+                self.error(
+                    node.pos,
+                    path,
+                    format!("{n} hugetlb pools: x86-64 has two huge page sizes (2M and 1G), one pool each"),
+                );
+                None
+            }
+        }
     }
 
     fn hugepages(&mut self, node: &Node, path: &str) -> Option<HugepagePool> {
@@ -644,7 +692,7 @@ impl<'s> Decoder<'s> {
         })
     }
 
-    fn guests(&mut self, node: &Node) -> Option<Vec<GuestGroup>> {
+    fn guests(&mut self, node: &Node, default_huge: HugePageSize) -> Option<Vec<GuestGroup>> {
         let items = match &node.value {
             Value::Seq(items) => items,
             Value::Null => return Some(Vec::new()),
@@ -689,7 +737,7 @@ impl<'s> Decoder<'s> {
             } else {
                 seen.insert(name.clone(), name_node.map_or(item.pos, |n| n.pos));
             }
-            match self.guest(item, &path, name) {
+            match self.guest(item, &path, name, default_huge) {
                 Some(g) => out.push(g),
                 None => ok = false,
             }
@@ -697,10 +745,18 @@ impl<'s> Decoder<'s> {
         ok.then_some(out)
     }
 
-    fn guest(&mut self, node: &Node, path: &str, name: String) -> Option<GuestGroup> {
+    fn guest(&mut self, node: &Node, path: &str, name: String, default_huge: HugePageSize) -> Option<GuestGroup> {
         let f = self.map(node, path, GUEST_KEYS)?;
         self.positions.insert(path.to_string(), node.pos);
-        let count = self.field(&f, "count", |n| int::<u32>(n, "a number of guests")).unwrap_or(1);
+        let names = self.field(&f, "names", |n| text_list(n, "instance names")).unwrap_or_default();
+        let count = self.field(&f, "count", |n| int::<u32>(n, "a number of guests"));
+        if let (Some(c), false) = (count, names.is_empty())
+            && c as usize != names.len()
+        {
+            let pos = f.get("count").map_or(node.pos, |n| n.pos);
+            self.error(pos, &f.child("count"), format!("count is {c} but `names:` lists {} instances", names.len()));
+        }
+        let count = count.unwrap_or(if names.is_empty() { 1 } else { names.len() as u32 });
         let qemu_text = self.field(&f, "qemu", text);
         let q = match (&qemu_text, f.get("qemu")) {
             (Some(cmd), Some(qnode)) => match qemu::parse(cmd) {
@@ -713,26 +769,73 @@ impl<'s> Decoder<'s> {
             },
             _ => qemu::QemuMemory::default(),
         };
+        let qpos = f.get("qemu").map_or(node.pos, |n| n.pos);
+        // The regions a qemu: line gives, when they differ in backing: then
+        // the guest's backends come from them.
+        let ram_regions: Vec<&crate::scenario::guestmem::Region> =
+            q.guest.regions.iter().filter(|r| r.is_ram()).collect();
+        for r in q.guest.regions.iter().filter(|r| !r.is_ram()) {
+            self.diags.push(Diagnostic::new(
+                Severity::Warning,
+                qpos,
+                &f.child("qemu"),
+                format!(
+                    "an nvdimm of {} is a device backed by a host file, not RAM the guest allocates from: it is not modelled",
+                    r.size
+                ),
+            ));
+        }
+        let mixed = ram_regions.windows(2).any(|w| {
+            (w[0].pages, w[0].prealloc, w[0].share, w[0].merge) != (w[1].pages, w[1].prealloc, w[1].share, w[1].merge)
+        });
+        // Guest RAM the line states: -m plus plugged memory devices.
+        let q_memory = if ram_regions.is_empty() {
+            q.memory
+        } else {
+            Some(ByteSize(ram_regions.iter().map(|r| r.size.bytes()).sum()))
+        };
+        let q_balloon = q.guest.balloon;
         let memory = self.field(&f, "memory", size);
         let hugepages = self.field(&f, "hugepages", boolean);
         let prealloc = self.field(&f, "prealloc", boolean);
         let balloon = self.field(&f, "balloon", boolean);
         let ksm = self.field(&f, "ksm", boolean);
         let share = self.field(&f, "share", boolean);
+        let locked = self.field(&f, "locked", boolean);
+        let free_page_reporting = self.field(&f, "free_page_reporting", boolean);
         let balloon_stats = self.field(&f, "balloon_stats", boolean).unwrap_or(true);
         let balloon_min = self.field(&f, "balloon_min", size).unwrap_or(ByteSize(0));
         // PVE::AutoBalloon: `$d->{shares} || 1000`.
         let shares = self.field(&f, "shares", |n| int::<u32>(n, "a weight")).unwrap_or(1000);
-        // QEMU: DEFINE_PROP_BIT("deflate-on-oom", ..., false).
-        let deflate_on_oom = self.field(&f, "deflate_on_oom", boolean).unwrap_or(false);
+        let deflate_on_oom = self.field(&f, "deflate_on_oom", boolean);
         let guest_swap = self.field(&f, "guest_swap", size).unwrap_or(ByteSize(0));
-        let memory = self.agree(&f, "memory", memory, q.memory, "-m / size=", |m| m.to_string());
+        let memory = self.agree(&f, "memory", memory, q_memory, "-m / size= and memory devices", |m| m.to_string());
         let hugepages =
             self.agree(&f, "hugepages", hugepages, q.hugepages, "-mem-path on hugetlbfs / hugetlb=on", bool_text);
         let prealloc = self.agree(&f, "prealloc", prealloc, q.prealloc, "-mem-prealloc / prealloc=", bool_text);
         let balloon = self.agree(&f, "balloon", balloon, q.balloon, "-device virtio-balloon", bool_text);
         let ksm = self.agree(&f, "ksm", ksm, q.merge, "merge= / mem-merge=", bool_text);
         let share = self.agree(&f, "share", share, q.share, "share=", bool_text);
+        let from_qemu = |b: bool| if qemu_text.is_some() { Some(b) } else { None };
+        let locked = self.agree(&f, "locked", locked, from_qemu(q.guest.mem_lock), "-overcommit mem-lock=", bool_text);
+        // QEMU: DEFINE_PROP_BIT("deflate-on-oom", ..., false), and the same
+        // for free-page-reporting.
+        let deflate_on_oom = self.agree(
+            &f,
+            "deflate_on_oom",
+            deflate_on_oom,
+            q_balloon.map(|b| b.deflate_on_oom),
+            "deflate-on-oom=",
+            bool_text,
+        );
+        let free_page_reporting = self.agree(
+            &f,
+            "free_page_reporting",
+            free_page_reporting,
+            q_balloon.map(|b| b.free_page_reporting),
+            "free-page-reporting=",
+            bool_text,
+        );
         let image = self.field(&f, "image", text).unwrap_or_else(|| name.clone());
         let memory = memory.unwrap_or(QEMU_DEFAULT_RAM);
         let hp_size = self.field(&f, "hugepage_size", hugepage_size);
@@ -740,8 +843,7 @@ impl<'s> Decoder<'s> {
             Some(b) => match HugePageSize::from_bytes(b.bytes()) {
                 Some(s) => Some(s),
                 None => {
-                    let pos = f.get("qemu").map_or(node.pos, |n| n.pos);
-                    self.error(pos, &f.child("qemu"), format!("huge page size {b} is not one x86-64 has (2M or 1G)"));
+                    self.error(qpos, &f.child("qemu"), format!("huge page size {b} is not one x86-64 has (2M or 1G)"));
                     return None;
                 }
             },
@@ -751,6 +853,84 @@ impl<'s> Decoder<'s> {
             self.agree(&f, "hugepage_size", hp_size, q_hp_size, "the hugetlbfs mount / hugetlbsize=", |s| {
                 s.label().to_string()
             });
+        let hugepages = hugepages.unwrap_or(false) || hugepage_size.is_some();
+        let prealloc = prealloc.unwrap_or(false);
+        // QEMU's machine property mem-merge defaults to on: guest RAM is
+        // MADV_MERGEABLE unless turned off.
+        let ksm = ksm.unwrap_or(true);
+        let share = share.unwrap_or(false);
+        let whole = MemBackend {
+            size: memory,
+            node: None,
+            hugetlb: hugepages.then_some(hugepage_size.unwrap_or(default_huge)),
+            prealloc,
+            share,
+            ksm,
+        };
+        let backends = if let Some(bnode) = f.get("backends") {
+            let list = self.backends(bnode, &f.child("backends"), whole, default_huge)?;
+            let total: u64 = list.iter().map(|b| b.size.bytes()).sum();
+            if let Some(mnode) = f.get("memory")
+                && total != memory.bytes()
+            {
+                let msg = format!("memory {memory} is not the sum of the backends' sizes ({})", ByteSize(total));
+                self.error(mnode.pos, &f.child("memory"), msg);
+            }
+            list
+        } else if mixed {
+            for key in ["hugepages", "hugepage_size", "prealloc", "share", "ksm"] {
+                if let Some(n) = f.get(key) {
+                    let msg = format!(
+                        "`{key}:` would apply to all guest RAM, but the qemu: line backs its memory backends \
+                         differently; set it per backend on the line"
+                    );
+                    self.error(n.pos, &f.child(key), msg);
+                }
+            }
+            let mut list = Vec::new();
+            for r in &ram_regions {
+                let hugetlb = match r.pages {
+                    crate::scenario::guestmem::Pages::Small => None,
+                    crate::scenario::guestmem::Pages::Huge(None) => Some(default_huge),
+                    crate::scenario::guestmem::Pages::Huge(Some(b)) => match HugePageSize::from_bytes(b.bytes()) {
+                        Some(s) => Some(s),
+                        None => {
+                            let msg = format!("huge page size {b} is not one x86-64 has (2M or 1G)");
+                            self.error(qpos, &f.child("qemu"), msg);
+                            return None;
+                        }
+                    },
+                };
+                list.push(MemBackend {
+                    size: r.size,
+                    node: r.node,
+                    hugetlb,
+                    prealloc: r.prealloc,
+                    share: r.share,
+                    ksm: r.merge,
+                });
+            }
+            list
+        } else {
+            vec![whole]
+        };
+        let memory = ByteSize(backends.iter().map(|b| b.size.bytes()).sum());
+        let all_huge = backends.iter().all(|b| b.hugetlb.is_some());
+        let one_size =
+            backends.first().and_then(|b| b.hugetlb).filter(|s| backends.iter().all(|b| b.hugetlb == Some(*s)));
+        let current_memory = self.field(&f, "current_memory", size);
+        let maxmem = self.field(&f, "maxmem", size);
+        let maxmem = self.agree(&f, "maxmem", maxmem, q.guest.maxmem, "-m maxmem=", |m| m.to_string());
+        let slots = self.field(&f, "slots", |n| int::<u32>(n, "a number of hotplug slots"));
+        let slots = self.agree(&f, "slots", slots, q.guest.slots, "-m slots=", |m| m.to_string());
+        let memtune = match f.get("memtune") {
+            Some(n) => self.memtune(n, &f.child("memtune"))?,
+            None => Memtune::default(),
+        };
+        let observed = match f.get("observed") {
+            Some(n) => self.observed(n, &f.child("observed"))?,
+            None => Vec::new(),
+        };
         let workload = match f.get("workload") {
             Some(w) => self.workload(w, &f.child("workload"), memory),
             None => self.workload(&Node::new(Value::Null, node.pos), &f.child("workload"), memory),
@@ -758,26 +938,127 @@ impl<'s> Decoder<'s> {
         Some(GuestGroup {
             name,
             count,
+            names,
             memory,
-            hugepages: hugepages.unwrap_or(false) || hugepage_size.is_some(),
-            hugepage_size,
-            prealloc: prealloc.unwrap_or(false),
+            hugepages: all_huge,
+            hugepage_size: one_size,
+            prealloc: backends.iter().all(|b| b.prealloc),
+            backends,
+            current_memory,
+            maxmem,
+            slots,
+            locked: locked.unwrap_or(false),
+            free_page_reporting: free_page_reporting.unwrap_or(false),
+            memtune,
+            observed,
             // libvirt adds a virtio memballoon to every KVM guest unless
             // told `<memballoon model='none'/>`.
             balloon: balloon.unwrap_or(true),
             balloon_stats,
             balloon_min,
             shares,
-            deflate_on_oom,
+            deflate_on_oom: deflate_on_oom.unwrap_or(false),
             guest_swap,
-            // QEMU's machine property mem-merge defaults to on: guest RAM is
-            // MADV_MERGEABLE unless turned off.
-            ksm: ksm.unwrap_or(true),
-            share: share.unwrap_or(false),
+            ksm,
+            share,
             image,
             qemu: qemu_text,
             workload,
         })
+    }
+
+    /// `backends: [{ size: 1G, hugepage_size: 1G }, ...]`; what an entry
+    /// does not say comes from the group (`whole`).
+    fn backends(
+        &mut self,
+        node: &Node,
+        path: &str,
+        whole: MemBackend,
+        default_huge: HugePageSize,
+    ) -> Option<Vec<MemBackend>> {
+        let items = match &node.value {
+            Value::Seq(items) if !items.is_empty() => items,
+            _ => {
+                let msg = format!(
+                    "`backends:` must be a non-empty list (`- {{ size: 1G, hugepage_size: 1G }}`), found {}",
+                    node.kind()
+                );
+                self.error(node.pos, path, msg);
+                return None;
+            }
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let bpath = format!("{path}.{i}");
+            let Some(f) = self.map(item, &bpath, BACKEND_KEYS) else {
+                ok = false;
+                continue;
+            };
+            let Some(size_v) = self.field(&f, "size", size) else {
+                if f.get("size").is_none() {
+                    self.error(item.pos, &f.child("size"), "a backend needs `size:` (e.g. `size: 2G`)");
+                }
+                ok = false;
+                continue;
+            };
+            let hp_size = self.field(&f, "hugepage_size", hugepage_size);
+            let huge = self.field(&f, "hugepages", boolean);
+            let hugetlb = match (huge, hp_size) {
+                (Some(false), Some(s)) => {
+                    let msg = format!("hugepages: false contradicts hugepage_size: {}", s.label());
+                    self.error(item.pos, &f.child("hugepages"), msg);
+                    ok = false;
+                    None
+                }
+                (_, Some(s)) => Some(s),
+                (Some(true), None) => Some(whole.hugetlb.unwrap_or(default_huge)),
+                (Some(false), None) => None,
+                (None, None) => whole.hugetlb,
+            };
+            out.push(MemBackend {
+                size: size_v,
+                node: self.field(&f, "node", |n| int::<u32>(n, "a NUMA node id")),
+                hugetlb,
+                prealloc: self.field(&f, "prealloc", boolean).unwrap_or(whole.prealloc),
+                share: self.field(&f, "share", boolean).unwrap_or(whole.share),
+                ksm: self.field(&f, "ksm", boolean).unwrap_or(whole.ksm),
+            });
+        }
+        ok.then_some(out)
+    }
+
+    fn memtune(&mut self, node: &Node, path: &str) -> Option<Memtune> {
+        let f = self.map(node, path, MEMTUNE_KEYS)?;
+        Some(Memtune {
+            hard_limit: self.field(&f, "hard_limit", size),
+            soft_limit: self.field(&f, "soft_limit", size),
+            swap_hard_limit: self.field(&f, "swap_hard_limit", size),
+        })
+    }
+
+    /// `observed: [{ name:, resident:, swapped:, thp:, ksm_merged:, balloon: }, ...]`.
+    fn observed(&mut self, node: &Node, path: &str) -> Option<Vec<Observed>> {
+        let Value::Seq(items) = &node.value else {
+            let msg = format!("`observed:` must be a list, one entry per instance, found {}", node.kind());
+            self.error(node.pos, path, msg);
+            return None;
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let opath = format!("{path}.{i}");
+            let f = self.map(item, &opath, OBSERVED_KEYS)?;
+            let get = |d: &mut Self, key: &str| d.field(&f, key, size).unwrap_or(ByteSize(0));
+            out.push(Observed {
+                name: self.field(&f, "name", text).unwrap_or_default(),
+                resident: get(self, "resident"),
+                swapped: get(self, "swapped"),
+                thp: get(self, "thp"),
+                ksm_merged: get(self, "ksm_merged"),
+                balloon: get(self, "balloon"),
+            });
+        }
+        Some(out)
     }
 
     /// A field given both directly and through `qemu:` must agree.
@@ -873,6 +1154,7 @@ impl<'s> Decoder<'s> {
             }
             let phase = Phase {
                 at: at.unwrap_or_default(),
+                current_memory: self.field(&f, "current_memory", size),
                 working_set: self.field(&f, "working_set", |n| size_or_share(n, memory)),
                 touch_rate: self.field(&f, "touch_rate", rate),
                 pattern: self.field(&f, "pattern", pattern),
@@ -910,6 +1192,14 @@ fn text(n: &Node) -> Result<String, String> {
         Value::Str(s) => Ok(s.clone()),
         Value::Int(_) | Value::Float(_) | Value::Bool(_) => Ok(n.scalar_text().unwrap_or_else(|| n.show())),
         _ => Err(format!("expected text, found {}", n.kind())),
+    }
+}
+
+/// A list of words (`[a, b]`).
+fn text_list(n: &Node, what: &str) -> Result<Vec<String>, String> {
+    match &n.value {
+        Value::Seq(items) => items.iter().map(text).collect(),
+        _ => Err(format!("expected a list of {what} (`[a, b]`), found {}", n.kind())),
     }
 }
 

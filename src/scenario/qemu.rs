@@ -79,6 +79,8 @@ pub struct QemuMemory {
     pub merge: Option<bool>,
     /// `Some(true)` when a virtio-balloon device is present.
     pub balloon: Option<bool>,
+    /// Every memory backend's facts, region by region.
+    pub guest: super::guestmem::GuestMemory,
 }
 
 /// Why a command line was refused, with the word to point at.
@@ -2334,6 +2336,7 @@ mod tests {
                 share: None,
                 merge: None,
                 balloon: Some(true),
+                guest: q.guest.clone(),
             }
         );
     }

@@ -77,7 +77,14 @@ pub struct Host {
     pub ram: ByteSize,
     /// Host OS and QEMU overheads: never available to guest memory.
     pub reserved: ByteSize,
+    /// The pool of the host's default huge page size (`vm.nr_hugepages`,
+    /// `Hugepagesize` in /proc/meminfo).
     pub hugepages: HugepagePool,
+    /// The pool of the other x86-64 huge page size, when the host reserves
+    /// one too (`/sys/kernel/mm/hugepages/hugepages-*/nr_hugepages`):
+    /// a guest takes from the pool of its page size only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_hugepages: Option<HugepagePool>,
     pub thp: ThpMode,
     pub swap: Option<Swap>,
     pub ksm: Ksm,
@@ -92,10 +99,25 @@ impl Host {
         ByteSize(self.ram.bytes().saturating_sub(self.reserved.bytes()))
     }
 
-    /// Usable RAM left for ordinary (non-hugetlb) memory once the pool is
-    /// carved out at boot.
+    /// Usable RAM left for ordinary (non-hugetlb) memory once the pools
+    /// are carved out at boot.
     pub fn usable_for_4k(&self) -> ByteSize {
-        ByteSize(self.usable().bytes().saturating_sub(self.hugepages.bytes()))
+        ByteSize(self.usable().bytes().saturating_sub(self.pool_bytes()))
+    }
+
+    /// Every hugetlb pool: the default size's, then the other's.
+    pub fn hugepage_pools(&self) -> impl Iterator<Item = &HugepagePool> {
+        std::iter::once(&self.hugepages).chain(self.other_hugepages.as_ref())
+    }
+
+    /// The pool of huge pages of `size`, if the host has one.
+    pub fn pool(&self, size: HugePageSize) -> Option<&HugepagePool> {
+        self.hugepage_pools().find(|p| p.size == size)
+    }
+
+    /// RAM held by the hugetlb pools.
+    pub fn pool_bytes(&self) -> u64 {
+        self.hugepage_pools().map(|p| p.bytes()).sum()
     }
 }
 
@@ -114,7 +136,7 @@ impl HugepagePool {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum HugePageSize {
     #[serde(rename = "2M")]
     Size2M,
@@ -284,13 +306,48 @@ pub enum BalloonPolicy {
     Proxmox,
 }
 
-/// One `guests:` entry: `count` identical instances named `name-0..`.
+/// One `guests:` entry: `count` identical instances named `name-0..`
+/// (or by `names`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GuestGroup {
     pub name: String,
     pub count: u32,
-    /// Guest RAM (`-m`).
+    /// The instances' own names (libvirt domain names, from `import`), one
+    /// per instance; empty: `name-0`, `name-1`, ...
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// Guest RAM: `-m` plus plugged DIMMs and virtio-mem (libvirt
+    /// `<memory>`), the sum of `backends`.
     pub memory: ByteSize,
+    /// What backs each part of guest RAM (one entry per QEMU memory
+    /// backend: the whole of `-m`, a NUMA cell, a DIMM). Always at least
+    /// one; the group-level `hugepages`, `prealloc`, `share` and `ksm`
+    /// say what all of them share.
+    pub backends: Vec<MemBackend>,
+    /// The balloon's target at boot (libvirt `<currentMemory>`): the
+    /// balloon holds `memory − current_memory` from the start. `None`:
+    /// all of `memory`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_memory: Option<ByteSize>,
+    /// Memory hotplug room (`-m maxmem=,slots=`, libvirt `<maxMemory>`):
+    /// nothing the host spends until memory is plugged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maxmem: Option<ByteSize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots: Option<u32>,
+    /// Guest memory is mlock()ed (libvirt `<locked/>`, `-overcommit
+    /// mem-lock=on`): never swapped.
+    pub locked: bool,
+    /// The balloon device reports the guest's free pages
+    /// (`free-page-reporting=on`, libvirt `freePageReporting='on'`): the
+    /// host gets memory the guest frees back.
+    pub free_page_reporting: bool,
+    /// The guest's memory cgroup (libvirt `<memtune>`).
+    pub memtune: Memtune,
+    /// What was seen of each instance on a running host (`import live`):
+    /// instances start from it (warm start). Empty: from an empty host.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub observed: Vec<Observed>,
     /// Backed by hugetlbfs (`-mem-path` on a hugetlbfs mount, or
     /// `memory-backend-file` with `hugetlb=on`): taken from the pool.
     pub hugepages: bool,
@@ -327,16 +384,108 @@ pub struct GuestGroup {
     pub workload: Workload,
 }
 
+/// One QEMU memory backend's share of a guest's RAM.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MemBackend {
+    pub size: ByteSize,
+    /// The guest NUMA cell, when the guest has cells.
+    pub node: Option<u32>,
+    /// hugetlbfs pages of this size (from the host's pool of that size);
+    /// `None`: ordinary memory.
+    pub hugetlb: Option<HugePageSize>,
+    pub prealloc: bool,
+    /// `share=on`: never merged by KSM.
+    pub share: bool,
+    /// MADV_MERGEABLE.
+    pub ksm: bool,
+}
+
+impl MemBackend {
+    /// KSM may merge it: mergeable, private and not hugetlbfs
+    /// (`ksm_compatible()` refuses VM_SHARED and VM_HUGETLB).
+    pub fn mergeable(&self) -> bool {
+        self.ksm && !self.share && self.hugetlb.is_none()
+    }
+}
+
+/// A guest's memory cgroup limits as libvirt sets them on cgroup v2
+/// (vircgroupv2.c): `hard_limit` is `memory.max`, `soft_limit` is
+/// `memory.high`, `swap_hard_limit` is written unchanged to
+/// `memory.swap.max` (so on cgroup v2 it bounds swap alone, although
+/// libvirt documents it as memory plus swap).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Memtune {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hard_limit: Option<ByteSize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soft_limit: Option<ByteSize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swap_hard_limit: Option<ByteSize>,
+}
+
+impl Memtune {
+    pub fn is_set(&self) -> bool {
+        self.hard_limit.is_some() || self.soft_limit.is_some() || self.swap_hard_limit.is_some()
+    }
+}
+
+/// One instance as `import live` saw it on a running host.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Observed {
+    /// The instance (libvirt domain or QEMU `-name`).
+    pub name: String,
+    /// QEMU's resident anonymous memory (`RssAnon` in /proc/PID/status),
+    /// guest RAM in the main.
+    pub resident: ByteSize,
+    /// Swapped out (`VmSwap`).
+    pub swapped: ByteSize,
+    /// Of `resident`, in transparent huge pages (`AnonHugePages`).
+    pub thp: ByteSize,
+    /// Pages KSM merged (`ksm_merging_pages` × 4 KiB).
+    pub ksm_merged: ByteSize,
+    /// The balloon's size (`memory − actual` from `virsh dommemstat`).
+    pub balloon: ByteSize,
+}
+
 impl GuestGroup {
     /// How the group's memory is backed, in the words an operator uses:
     /// `hugetlbfs 2M`, `4K+THP` or `4K`.
+    /// With several backends, each kind once: `hugetlbfs 1G + 4K+THP`.
     pub fn backing_label(&self, host: &Host) -> String {
-        if self.hugepages {
-            format!("hugetlbfs {}", self.hugepage_size.unwrap_or(host.hugepages.size).label())
-        } else if host.thp == ThpMode::Never {
-            "4K".to_string()
-        } else {
-            "4K+THP".to_string()
+        let small = if host.thp == ThpMode::Never { "4K" } else { "4K+THP" };
+        let mut parts: Vec<String> = Vec::new();
+        for b in &self.backends {
+            let label = match b.hugetlb {
+                Some(size) => format!("hugetlbfs {}", size.label()),
+                None => small.to_string(),
+            };
+            if !parts.contains(&label) {
+                parts.push(label);
+            }
+        }
+        parts.join(" + ")
+    }
+
+    /// Bytes of hugetlbfs memory of `size` one instance takes from the
+    /// pool, in whole huge pages per backend.
+    pub fn pool_bytes(&self, size: HugePageSize) -> u64 {
+        self.backends
+            .iter()
+            .filter(|b| b.hugetlb == Some(size))
+            .map(|b| b.size.bytes().div_ceil(size.bytes()) * size.bytes())
+            .sum()
+    }
+
+    /// Bytes of ordinary (not hugetlbfs) memory one instance has.
+    pub fn ordinary_bytes(&self) -> u64 {
+        self.backends.iter().filter(|b| b.hugetlb.is_none()).map(|b| b.size.bytes()).sum()
+    }
+
+    /// The name of instance `k`.
+    pub fn instance_name(&self, k: u32) -> String {
+        match self.names.get(k as usize) {
+            Some(n) => n.clone(),
+            None => format!("{}-{k}", self.name),
         }
     }
 }
@@ -391,6 +540,9 @@ impl std::fmt::Display for Pattern {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Phase {
     pub at: Span,
+    /// The balloon's new target (`virsh setmem`): the guest keeps this
+    /// much.
+    pub current_memory: Option<ByteSize>,
     pub working_set: Option<ByteSize>,
     pub touch_rate: Option<Rate>,
     pub pattern: Option<Pattern>,

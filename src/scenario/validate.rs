@@ -32,12 +32,12 @@ pub fn check(s: &Scenario, pos: &Positions) -> Vec<Diagnostic> {
     if h.reserved >= h.ram {
         let msg = format!("reserved ({}) is not below ram ({}): nothing is left for guests", h.reserved, h.ram);
         push(Error, "host.reserved", at("host.reserved"), msg);
-    } else if h.hugepages.bytes() > h.usable().bytes() {
+    } else if h.pool_bytes() > h.usable().bytes() {
+        let pools: Vec<String> =
+            h.hugepage_pools().map(|p| format!("{} × {} = {}", p.count, p.size.label(), ByteSize(p.bytes()))).collect();
         let msg = format!(
-            "a pool of {} × {} = {} does not fit in usable RAM ({} = ram − reserved); the kernel would allocate fewer pages",
-            h.hugepages.count,
-            h.hugepages.size.label(),
-            ByteSize(h.hugepages.bytes()),
+            "hugetlb pools of {} do not fit in usable RAM ({} = ram − reserved); the kernel would allocate fewer pages",
+            pools.join(" and "),
             h.usable()
         );
         push(Error, "host.hugepages.count", at("host.hugepages.count"), msg);
@@ -64,7 +64,7 @@ pub fn check(s: &Scenario, pos: &Positions) -> Vec<Diagnostic> {
         push(Warning, "guests", at("guests"), "no guests: the host idles".into());
     }
 
-    let mut pool_needed: u64 = 0;
+    let mut pool_needed: std::collections::BTreeMap<HugePageSize, u64> = Default::default();
     let mut ordinary: u64 = 0;
     for g in &s.guests {
         let gp = format!("guests.{}", g.name);
@@ -97,34 +97,119 @@ pub fn check(s: &Scenario, pos: &Positions) -> Vec<Diagnostic> {
             let msg = format!("shared ({}) plus zero ({}) is more than 100% of the pages", w.shared, w.zero);
             push(Error, &format!("{gp}.workload.zero"), at(&format!("{gp}.workload.zero")), msg);
         }
-        if g.hugepages {
-            let want = g.hugepage_size.unwrap_or(h.hugepages.size);
-            let gpos =
-                pos.get(&format!("{gp}.hugepages")).or(pos.get(&format!("{gp}.qemu"))).copied().unwrap_or(at(&gp));
-            if h.hugepages.count == 0 || want != h.hugepages.size {
-                let msg = if h.hugepages.count == 0 {
-                    "hugepage-backed guest, but the host has no hugetlb pool (host.hugepages.count is 0): QEMU would fail to start it".to_string()
-                } else {
-                    format!(
-                        "guest wants {} huge pages but the host pool holds {} pages: QEMU would fail to start it",
-                        want.label(),
-                        h.hugepages.size.label()
-                    )
-                };
-                push(Error, &format!("{gp}.hugepages"), gpos, msg);
-            } else {
-                let pages = g.memory.pages(want.bytes());
-                if g.memory.bytes() % want.bytes() != 0 {
-                    let msg = format!(
-                        "{} is not a whole number of {} pages: {} pages will be taken",
-                        g.memory,
-                        want.label(),
-                        pages
-                    );
-                    push(Warning, &format!("{gp}.memory"), gpos, msg);
+        let gpos = pos.get(&format!("{gp}.hugepages")).or(pos.get(&format!("{gp}.qemu"))).copied().unwrap_or(at(&gp));
+        for b in &g.backends {
+            let Some(want) = b.hugetlb else { continue };
+            match h.pool(want) {
+                Some(pool) if pool.count > 0 => {
+                    if b.size.bytes() % want.bytes() != 0 {
+                        let msg = format!(
+                            "{} is not a whole number of {} pages: {} pages will be taken",
+                            b.size,
+                            want.label(),
+                            b.size.pages(want.bytes())
+                        );
+                        push(Warning, &format!("{gp}.memory"), gpos, msg);
+                    }
                 }
-                pool_needed += pages * want.bytes() * u64::from(g.count);
+                _ => {
+                    let msg = if h.pool_bytes() == 0 {
+                        "hugepage-backed guest, but the host has no hugetlb pool (host.hugepages.count is 0): QEMU would fail to start it".to_string()
+                    } else {
+                        let have: Vec<&str> =
+                            h.hugepage_pools().filter(|p| p.count > 0).map(|p| p.size.label()).collect();
+                        format!(
+                            "guest wants {} huge pages but the host's pools hold {} pages: QEMU would fail to start it",
+                            want.label(),
+                            have.join(" and ")
+                        )
+                    };
+                    push(Error, &format!("{gp}.hugepages"), gpos, msg);
+                    break;
+                }
             }
+        }
+        for size in [HugePageSize::Size2M, HugePageSize::Size1G] {
+            *pool_needed.entry(size).or_insert(0) += g.pool_bytes(size) * u64::from(g.count);
+        }
+        ordinary += g.ordinary_bytes() * u64::from(g.count);
+        if let Some(cur) = g.current_memory {
+            let cpos = at(&format!("{gp}.current_memory"));
+            if cur > g.memory {
+                let msg = format!(
+                    "current_memory {cur} is more than the guest's memory {}: the balloon cannot give more than the guest has (libvirt clamps it to <memory>)",
+                    g.memory
+                );
+                push(Error, &format!("{gp}.current_memory"), cpos, msg);
+            } else if cur < g.memory && !g.balloon {
+                let msg = format!(
+                    "current_memory {cur} is below memory {} but the guest has no balloon device to hold the difference",
+                    g.memory
+                );
+                push(Error, &format!("{gp}.current_memory"), cpos, msg);
+            }
+        }
+        for (i, ph) in w.phases.iter().enumerate() {
+            let pp = format!("{gp}.workload.phases.{i}.current_memory");
+            if let Some(cur) = ph.current_memory {
+                if cur > g.memory {
+                    let msg = format!(
+                        "current_memory {cur} is more than the guest's memory {} (virsh setmem refuses: it cannot set more than the maximum)",
+                        g.memory
+                    );
+                    push(Error, &pp, at(&pp), msg);
+                } else if !g.balloon {
+                    let msg =
+                        "a current_memory phase needs a balloon device (virsh setmem works through virtio-balloon)"
+                            .to_string();
+                    push(Error, &pp, at(&pp), msg);
+                }
+            }
+        }
+        if let Some(mx) = g.maxmem
+            && mx < g.memory
+        {
+            let msg = format!(
+                "maxmem {mx} is below the guest's memory {}: QEMU requires maxmem to be at least the initial size",
+                g.memory
+            );
+            push(Error, &format!("{gp}.maxmem"), at(&format!("{gp}.maxmem")), msg);
+        }
+        let mt = &g.memtune;
+        if let (Some(hard), Some(swap)) = (mt.hard_limit, mt.swap_hard_limit)
+            && hard > swap
+        {
+            // qemuDomainSetMemoryParameters: "memory hard_limit tunable
+            // value must be lower than or equal to swap_hard_limit".
+            let msg = format!(
+                "hard_limit {hard} must be lower than or equal to swap_hard_limit {swap} (libvirt refuses this)"
+            );
+            push(Error, &format!("{gp}.memtune.hard_limit"), at(&format!("{gp}.memtune.hard_limit")), msg);
+        }
+        if let Some(hard) = mt.hard_limit
+            && hard.bytes() == 0
+        {
+            let msg = "hard_limit 0 leaves QEMU no memory at all: it could not start".to_string();
+            push(Error, &format!("{gp}.memtune.hard_limit"), at(&format!("{gp}.memtune.hard_limit")), msg);
+        }
+        if !g.observed.is_empty() && g.observed.len() != g.count as usize {
+            let msg = format!(
+                "`observed:` has {} entries for {} instances: give one per instance",
+                g.observed.len(),
+                g.count
+            );
+            push(Error, &format!("{gp}.observed"), at(&format!("{gp}.observed")), msg);
+        }
+        for (i, o) in g.observed.iter().enumerate() {
+            if o.resident.bytes() + o.swapped.bytes() > g.memory.bytes() {
+                let msg = format!(
+                    "observed resident {} plus swapped {} is more than the guest's memory {}: the rest is QEMU's own memory, which the model leaves out",
+                    o.resident, o.swapped, g.memory
+                );
+                push(Warning, &format!("{gp}.observed.{i}"), at(&format!("{gp}.observed")), msg);
+            }
+        }
+        if g.hugepages {
             if s.host.ksm.run && g.ksm && w.shared.get() > 0.0 {
                 let msg =
                     "expects shared pages, but KSM never scans hugetlbfs memory: nothing of this guest will merge"
@@ -136,7 +221,6 @@ pub fn check(s: &Scenario, pos: &Positions) -> Vec<Diagnostic> {
                 push(Warning, &format!("{gp}.balloon"), at(&gp), msg);
             }
         } else {
-            ordinary += g.memory.bytes() * u64::from(g.count);
             if g.balloon && s.host.balloon.policy == BalloonPolicy::Proxmox && g.balloon_min.bytes() == 0 {
                 // PVE::AutoBalloon: `next if !$d->{balloon_min}`.
                 let msg =
@@ -160,13 +244,17 @@ pub fn check(s: &Scenario, pos: &Positions) -> Vec<Diagnostic> {
             }
         }
     }
-    if pool_needed > h.hugepages.bytes() {
-        let msg = format!(
-            "hugepage guests need {} but the pool holds {}: those that do not fit will fail to start",
-            ByteSize(pool_needed),
-            ByteSize(h.hugepages.bytes())
-        );
-        push(Warning, "host.hugepages", at("host.hugepages.count"), msg);
+    for (size, needed) in pool_needed {
+        let have = h.pool(size).map_or(0, |p| p.bytes());
+        if needed > have && have > 0 {
+            let msg = format!(
+                "hugepage guests need {} of {} pages but that pool holds {}: those that do not fit will fail to start",
+                ByteSize(needed),
+                size.label(),
+                ByteSize(have)
+            );
+            push(Warning, "host.hugepages", at("host.hugepages.count"), msg);
+        }
     }
     let swap = h.swap.as_ref().map_or(0, |s| s.size.bytes());
     let room = h.usable_for_4k().bytes() + swap;

@@ -27,7 +27,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use crate::latency::{self, Costs, Translation, TranslationInput};
 use crate::model::frames::ThpAux;
 use crate::model::page::{
-    CLASS_MASK, HUGE, MERGED, REFERENCED, RES_MASK, RESIDENT, SWAPPED, UNTOUCHED, WRITTEN, mix64,
+    BALLOONED, CLASS_MASK, HUGE, MERGED, REFERENCED, RES_MASK, RESIDENT, SWAPPED, UNTOUCHED, WRITTEN, mix64,
 };
 use crate::model::swap::SwapDevice;
 use crate::model::workload::{RegionShares, Sampler};
@@ -107,6 +107,14 @@ pub fn sample_rate_within(s: &Scenario, touch_budget: f64) -> f64 {
 /// figure from: a SATA SSD, about 100 us (the `ssd` preset's read).
 const GUEST_SWAP_READ_NS: u64 = 100_000;
 
+/// How often a moving balloon is brought up to date (the guest driver
+/// itself works in 1 MiB requests, back to back).
+const BALLOON_STEP_NS: u64 = 50_000_000;
+
+/// Free page reporting waits this long after memory is freed before it
+/// reports (PAGE_REPORTING_DELAY = 2 * HZ, mm/page_reporting.c).
+const PAGE_REPORTING_DELAY_NS: u64 = 2_000_000_000;
+
 /// Most empty slices a sparse guest skips in one step.
 const MAX_SKIPPED_SLICES: f64 = 100.0;
 
@@ -146,6 +154,11 @@ enum Ev {
     KsmLook,
     /// The balloon policy runs.
     Balloon,
+    /// Guest `.0`'s balloon moves a step toward its target (while its
+    /// generation is `.1`).
+    BalloonMove(usize, u32),
+    /// Guest `.0` reports free pages to the host (free page reporting).
+    FreeReport(usize, u32),
     Sample,
     /// The warm-up ends: measuring starts.
     Warmup,
@@ -247,6 +260,23 @@ struct Runner {
     /// left the guest; guest-side swap faults (simulated) and guest OOMs.
     balloon_bytes: u64,
     balloon_peak: u64,
+    /// The balloon's target: bytes the guest is to keep (libvirt's current
+    /// memory, or what a balloon policy asks); the balloon moves toward it
+    /// at the driver's pace. `None`: no target yet (the guest keeps all).
+    balloon_target: Option<u64>,
+    /// Who set the target, for the event log; when the balloon began moving
+    /// to it, from what size, and the frames it freed on the way.
+    balloon_by: &'static str,
+    balloon_began: (SimTime, u64, u64),
+    /// A [`Ev::BalloonMove`] is scheduled.
+    balloon_moving: bool,
+    /// A [`Ev::FreeReport`] is scheduled.
+    report_pending: bool,
+    /// Free-page reporting: free pages the guest has reported so far (real
+    /// bytes given back to the host).
+    reported_bytes: u64,
+    /// The guest's memory cgroup, when its group has memtune limits.
+    memcg: Option<Memcg>,
     ws_cap: Option<u64>,
     /// The working set the guest plays now (bytes).
     ws_bytes: u64,
@@ -271,6 +301,30 @@ impl Runner {
     fn unsampled_rate(&self) -> f64 {
         (1.0 - self.share) * self.rate
     }
+}
+
+/// A guest's memory cgroup (cgroup v2, as libvirt sets it from
+/// `<memtune>`), in simulated pages.
+#[derive(Debug, Clone, Default)]
+struct Memcg {
+    /// `memory.max` and `memory.high` (`u64::MAX`: none).
+    max: u64,
+    high: u64,
+    /// QEMU's own memory, charged beside guest RAM.
+    overhead: u64,
+    /// Where the cgroup's reclaim goes on from in the guest's pages.
+    hand: u64,
+    /// The most it held (`memory.peak`).
+    peak: u64,
+    /// `memory.events`: times over `high`, at `max`, out of memory, and
+    /// OOM kills (simulated events, scaled in the summary where they stand
+    /// for several).
+    events: MemcgEvents,
+    /// Reclaim of the cgroup's own pages (simulated pages).
+    pgscan: u64,
+    pgsteal: u64,
+    /// Time the guest was throttled over `memory.high` (ns of guest time).
+    throttled_ns: f64,
 }
 
 /// What reclaim and THP faults did, in simulated pages and runs; the
@@ -362,13 +416,39 @@ impl<'a> Engine<'a> {
             let salt = if h.ksm.run { image_salt(&group.image) } else { gi as u64 };
             let group_sample =
                 if rate < 1.0 { sampled_pages(group.memory.pages(4096), rate, salt) } else { Vec::new() };
+            let thp = h.thp != ThpMode::Never;
+            let layout: Vec<(u64, Backing, bool)> = group
+                .backends
+                .iter()
+                .map(|b| {
+                    let backing = match b.hugetlb {
+                        Some(size) => Backing::Hugetlb { page_bytes: size.bytes() },
+                        None => Backing::Small { thp },
+                    };
+                    (b.size.pages(4096), backing, b.mergeable())
+                })
+                .collect();
+            let memcg = group.memtune.is_set().then(|| {
+                let pages = |b: Option<crate::units::ByteSize>| {
+                    b.map_or(u64::MAX, |b| (b.bytes() as f64 / 4096.0 * rate).floor() as u64)
+                };
+                Memcg {
+                    max: pages(group.memtune.hard_limit),
+                    high: pages(group.memtune.soft_limit),
+                    overhead: (qemu_overhead_bytes(group) as f64 / 4096.0 * rate).round() as u64,
+                    ..Memcg::default()
+                }
+            });
             for k in 0..group.count {
-                let name = format!("{}-{k}", group.name);
-                let backing = backing_of(scenario, group);
-                let real_pages = group.memory.pages(4096);
+                let name = group.instance_name(k);
                 let real = group_sample.clone();
                 let w = &group.workload;
-                guests.push(Guest::new(name, gi, backing, real_pages, real, w.shared.get(), w.zero.get()));
+                let mut guest = Guest::with_segments(name, gi, &layout, real, w.shared.get(), w.zero.get());
+                guest.unevictable = group.locked;
+                if let Some(limit) = group.memtune.swap_hard_limit {
+                    guest.swap_max = (limit.bytes() as f64 / 4096.0 * rate).floor() as u64;
+                }
+                guests.push(guest);
                 runners.push(Runner {
                     sampler: Arc::new(Sampler::Idle),
                     share: 0.0,
@@ -398,6 +478,13 @@ impl<'a> Engine<'a> {
                     shared_peak: 0,
                     balloon_bytes: 0,
                     balloon_peak: 0,
+                    balloon_target: None,
+                    balloon_by: "",
+                    balloon_began: (0, 0, 0),
+                    balloon_moving: false,
+                    report_pending: false,
+                    reported_bytes: 0,
+                    memcg: memcg.clone(),
                     ws_cap: None,
                     ws_bytes: 0,
                     guest_swap_faults: 0,
@@ -420,9 +507,10 @@ impl<'a> Engine<'a> {
             watermarks: Watermarks::kernel_default(h.ram.bytes(), rate),
             min_free: frames.free(),
             frames,
-            pool_total: h.hugepages.count,
-            pool_free: h.hugepages.count,
-            pool_page_bytes: h.hugepages.size.bytes(),
+            pools: h
+                .hugepage_pools()
+                .map(|p| crate::model::host::Pool { page_bytes: p.size.bytes(), total: p.count, free: p.count })
+                .collect(),
             swap: SwapDevice::new(h.swap.as_ref(), rate),
             zram_frames: 0,
             guests,
@@ -481,8 +569,9 @@ impl<'a> Engine<'a> {
                 });
                 image_of.push(id as u32);
                 // ksm_compatible() refuses hugetlb and shared mappings; libvirt's
-                // <nosharepages/> leaves the memory unmergeable.
-                engine.mergeable.push(group.ksm && !group.hugepages && !group.share);
+                // <nosharepages/> leaves the memory unmergeable. Backends
+                // that may not merge are skipped page by page.
+                engine.mergeable.push(g.segments.iter().any(|seg| seg.mergeable));
             }
             for (g, &m) in engine.mergeable.iter().enumerate() {
                 if m {
@@ -506,13 +595,22 @@ impl<'a> Engine<'a> {
                 engine.queue.schedule(h.ksm.interval.nanos().max(1), Ev::KsmLook)?;
             }
         }
-        if h.balloon.policy != crate::scenario::BalloonPolicy::None {
-            for g in 0..engine.mem.guests.len() {
-                if scenario.guests[engine.mem.guests[g].group].balloon {
-                    let pages = engine.mem.guests[g].sim_pages();
-                    engine.mem.frames.track(g as u32, pages);
-                }
+        // Guests whose pages something other than the global CLOCK frees
+        // one by one (balloons, free page reporting, their cgroup's
+        // reclaim) keep a page-to-slot map.
+        for g in 0..engine.mem.guests.len() {
+            let group = &scenario.guests[engine.mem.guests[g].group];
+            let ballooned = group.balloon
+                && (h.balloon.policy != crate::scenario::BalloonPolicy::None
+                    || group.current_memory.is_some()
+                    || group.workload.phases.iter().any(|p| p.current_memory.is_some())
+                    || group.observed.iter().any(|o| o.balloon.bytes() > 0));
+            if ballooned || group.free_page_reporting || group.memtune.is_set() {
+                let pages = engine.mem.guests[g].sim_pages();
+                engine.mem.frames.track(g as u32, pages);
             }
+        }
+        if h.balloon.policy != crate::scenario::BalloonPolicy::None {
             engine.queue.schedule(h.balloon.interval.nanos().max(1), Ev::Balloon)?;
         }
         if engine.mem.guests.iter().any(|g| g.thp_sampled) {
@@ -565,6 +663,16 @@ impl<'a> Engine<'a> {
                     }
                 }
                 Ev::Ksmd => self.ksmd(now)?,
+                Ev::BalloonMove(g, gn) => {
+                    if self.mem.guests[g].generation == gn {
+                        self.balloon_move(g, now);
+                    }
+                }
+                Ev::FreeReport(g, gn) => {
+                    if self.mem.guests[g].generation == gn {
+                        self.free_report(g, now);
+                    }
+                }
                 Ev::Balloon => {
                     self.balloon_tick(now);
                     self.queue.schedule(now + self.scenario.host.balloon.interval.nanos().max(1), Ev::Balloon)?;
@@ -627,40 +735,51 @@ impl<'a> Engine<'a> {
     }
 
     fn start(&mut self, g: usize, now: SimTime) -> Result<(), RunError> {
-        let group = &self.scenario.guests[self.mem.guests[g].group];
+        let gi = self.mem.guests[g].group;
+        let group = &self.scenario.guests[gi];
         let costs = self.cfg.costs;
-        let real_bytes = group.memory.bytes();
-        let mut boot = 0u64;
-        match self.mem.guests[g].backing {
-            Backing::Hugetlb { page_bytes } => {
-                if let Err(short) = hugepages::reserve(&mut self.mem, g, real_bytes) {
-                    self.mem.guests[g].status = Status::FailedToStart;
-                    let detail = format!(
-                        "needs {} huge pages of {} MiB but the pool has {} free: QEMU cannot map its memory",
-                        short.needed,
-                        page_bytes >> 20,
-                        short.free
-                    );
-                    self.push_event(now, EventKind::FailedToStart, g, detail);
-                    return Ok(());
-                }
-                if group.prealloc {
-                    let regions = self.mem.guests[g].region_touched.len();
-                    for r in 0..regions {
+        // Hugetlb backends reserve their whole size in huge pages when
+        // QEMU maps them, each from the pool of its page size.
+        let needs: Vec<(u64, u64)> = group
+            .backends
+            .iter()
+            .filter_map(|b| b.hugetlb.map(|size| (size.bytes(), b.size.bytes().div_ceil(size.bytes()))))
+            .collect();
+        if !needs.is_empty()
+            && let Err(short) = hugepages::reserve(&mut self.mem, g, &needs)
+        {
+            self.mem.guests[g].status = Status::FailedToStart;
+            let detail = format!(
+                "needs {} huge pages of {} MiB but the pool has {} free: QEMU cannot map its memory",
+                short.needed,
+                short.page_bytes >> 20,
+                short.free
+            );
+            self.push_event(now, EventKind::FailedToStart, g, detail);
+            return Ok(());
+        }
+        // -mem-prealloc / prealloc=on: QEMU touches every page of the
+        // backend before the guest runs; with THP the kernel faults 2 MiB
+        // at a time, hugetlbfs a whole huge page.
+        let mut t = 0f64;
+        for (si, b) in group.backends.iter().enumerate() {
+            if !b.prealloc {
+                continue;
+            }
+            let seg = self.mem.guests[g].segments[si].clone();
+            match seg.backing {
+                Backing::Hugetlb { page_bytes } => {
+                    let first = self.mem.guests[g].region_of(seg.sim.start);
+                    let last =
+                        if seg.sim.is_empty() { first } else { self.mem.guests[g].region_of(seg.sim.end - 1) + 1 };
+                    for r in first..last {
                         self.fault_hugetlb_region(g, r);
                     }
                     let per = if page_bytes >= 1 << 30 { costs.fault_hugetlb_1g_ns } else { costs.fault_hugetlb_2m_ns };
-                    boot = (regions as f64 * per) as u64;
+                    t += (last - first) as f64 * per;
                 }
-            }
-            Backing::Small { .. } => {
-                if group.prealloc {
-                    // QEMU touches every page before the guest runs
-                    // (-mem-prealloc); with THP the kernel faults 2 MiB at a
-                    // time.
-                    let n = self.mem.guests[g].sim_pages();
-                    let mut t = 0f64;
-                    for p in 0..n {
+                Backing::Small { .. } => {
+                    for p in seg.sim.clone() {
                         if self.mem.guests[g].pages[p as usize] & RES_MASK != UNTOUCHED {
                             continue;
                         }
@@ -669,10 +788,19 @@ impl<'a> Engine<'a> {
                             None => return Ok(()),
                         }
                     }
-                    boot = t as u64;
-                    self.mem.guests[g].pages.iter_mut().for_each(|s| *s &= !REFERENCED);
                 }
             }
+        }
+        let boot = t as u64;
+        if boot > 0 {
+            self.mem.guests[g].pages.iter_mut().for_each(|s| *s &= !REFERENCED);
+        }
+        let k = self.mem.guests[..g].iter().filter(|x| x.group == gi).count();
+        let warm = self.scenario.guests[gi].observed.get(k).cloned();
+        if let Some(o) = &warm
+            && !self.warm_start(g, o, now)
+        {
+            return Ok(());
         }
         let r = &mut self.runners[g];
         r.boot_delay = boot;
@@ -680,21 +808,154 @@ impl<'a> Engine<'a> {
         r.started_at = Some(at);
         let detail = if boot > 0 {
             format!("prealloc took {:.3} s before the guest ran", boot as f64 / 1e9)
+        } else if let Some(o) = &warm {
+            format!(
+                "warm start as observed: {:.1} resident ({:.1} in THPs), {:.1} swapped, balloon {:.1}",
+                o.resident, o.thp, o.swapped, o.balloon
+            )
         } else {
             String::new()
         };
         self.push_event(at, EventKind::GuestStarted, g, detail);
+        // The balloon driver inflates to the boot target (libvirt's
+        // <currentMemory>) once the guest runs.
+        let group = &self.scenario.guests[gi];
+        if let Some(cur) = group.current_memory
+            && cur < group.memory
+        {
+            self.set_balloon_target(g, cur.bytes(), at, "current_memory");
+        }
+        // Free memory the guest never used but the host holds (prealloc, a
+        // warm start) is reported too.
+        self.schedule_report(g, at);
         let gn = self.mem.guests[g].generation;
         self.queue.schedule(at, Ev::Slice(g, gn))?;
         Ok(())
+    }
+
+    /// Put guest `g` in the state `import live` observed: its balloon
+    /// already inflated, then THPs, 4 KiB pages and swapped pages, the
+    /// working set first (pages by rank: the hottest are the likeliest to
+    /// be resident). KSM merging is not carried over: ksmd merges again
+    /// from the start of the run. Returns false when the guest could not
+    /// start (the OOM killer chose it while its memory was being placed).
+    fn warm_start(&mut self, g: usize, o: &crate::scenario::Observed, now: SimTime) -> bool {
+        let group = &self.scenario.guests[self.mem.guests[g].group];
+        let memory = group.memory.bytes();
+        if o.balloon.bytes() > 0 && group.balloon {
+            let keep = memory.saturating_sub(o.balloon.bytes());
+            let want = self.balloon_sim_pages(g, memory - keep);
+            self.inflate(g, want, now);
+            let r = &mut self.runners[g];
+            r.balloon_bytes = memory - keep;
+            r.balloon_peak = r.balloon_peak.max(r.balloon_bytes);
+            r.balloon_target = Some(keep);
+            r.balloon_by = "observed";
+        }
+        let per_real = self.rate;
+        let mut thp_left = (o.thp.bytes() as f64 / 4096.0 * per_real).round() as u64;
+        let mut small_left =
+            ((o.resident.bytes().saturating_sub(o.thp.bytes())) as f64 / 4096.0 * per_real).round() as u64;
+        let mut swap_left = (o.swapped.bytes() as f64 / 4096.0 * per_real).round() as u64;
+        let n = self.mem.guests[g].sim_pages();
+        let mut p = 0u64;
+        while p < n && (thp_left > 0 || small_left > 0) {
+            let st = self.mem.guests[g].pages[p as usize];
+            if st & RES_MASK != UNTOUCHED || st & CLASS_MASK == BALLOONED {
+                p += 1;
+                continue;
+            }
+            let backing = self.mem.guests[g].backing_at(p);
+            if let Backing::Hugetlb { .. } = backing {
+                // Pool memory: mapped as a whole huge page, not counted as
+                // the observed anonymous memory.
+                let r = self.mem.guests[g].region_of(p);
+                self.fault_hugetlb_region(g, r);
+                p = self.mem.guests[g].region_range(r).end;
+                continue;
+            }
+            let r = self.mem.guests[g].region_of(p);
+            let range = self.mem.guests[g].region_range(r);
+            if thp_left > 0 && p == range.start && matches!(backing, Backing::Small { thp: true }) && self.try_thp(g, r)
+            {
+                thp_left = thp_left.saturating_sub(range.end - range.start);
+                p = range.end;
+                continue;
+            }
+            if small_left == 0 {
+                // THPs still to place, but this region is not a whole one.
+                p = range.end.max(p + 1);
+                continue;
+            }
+            if self.make_room(g, now).is_none() {
+                return false;
+            }
+            let guest = &mut self.mem.guests[g];
+            guest.pages[p as usize] = (st & !RES_MASK) | RESIDENT;
+            guest.region_touched[r] += 1;
+            guest.resident += 1;
+            self.mem.frames.insert(Unit { guest: g as u32, page: p, thp: false }, 1);
+            self.after_allocation(now);
+            small_left -= 1;
+            p += 1;
+        }
+        // Swapped pages: the next ones, as far as the swap device has room.
+        while p < n && swap_left > 0 && !self.mem.swap.is_full() {
+            let st = self.mem.guests[g].pages[p as usize];
+            if st & RES_MASK == UNTOUCHED
+                && st & CLASS_MASK != BALLOONED
+                && matches!(self.mem.guests[g].backing_at(p), Backing::Small { .. })
+            {
+                let guest = &mut self.mem.guests[g];
+                guest.pages[p as usize] = (st & !RES_MASK) | SWAPPED;
+                guest.swapped += 1;
+                guest.peak_swapped = guest.peak_swapped.max(guest.swapped);
+                let r = guest.region_of(p);
+                guest.region_touched[r] += 1;
+                self.mem.swap.occupy(1);
+                swap_left -= 1;
+            }
+            p += 1;
+        }
+        if self.mem.swap.ram_per_page > 0.0 {
+            self.mem.sync_zram();
+        }
+        let guest = &mut self.mem.guests[g];
+        guest.pages.iter_mut().for_each(|s| *s &= !REFERENCED);
+        let held = self.mem.guest_frames(g) + self.mem.guests[g].merged;
+        let guest = &mut self.mem.guests[g];
+        guest.peak_frames = guest.peak_frames.max(held);
+        true
     }
 
     fn phase(&mut self, group: usize, index: usize, now: SimTime) {
         let ph = &self.scenario.guests[group].workload.phases[index];
         for g in 0..self.mem.guests.len() {
             if self.mem.guests[g].group == group && self.mem.guests[g].is_alive() {
+                let old_ws = self.ws_sim_pages(g);
                 self.apply_workload(g, Some(index));
+                let new_ws = self.ws_sim_pages(g);
+                if new_ws < old_ws {
+                    // The guest freed what its working set left: those
+                    // pages head its free lists (LIFO), and with free page
+                    // reporting go back to the host.
+                    self.mem.guests[g].freed.push((new_ws, old_ws));
+                    self.schedule_report(g, now);
+                } else if new_ws > old_ws {
+                    // It takes the pages back for its working set.
+                    let freed = &mut self.mem.guests[g].freed;
+                    for f in freed.iter_mut() {
+                        f.0 = f.0.max(new_ws.min(f.1));
+                    }
+                    freed.retain(|f| f.0 < f.1);
+                }
+                if let Some(cur) = ph.current_memory {
+                    self.set_balloon_target(g, cur.bytes(), now, "virsh setmem");
+                }
                 let mut parts = Vec::new();
+                if let Some(c) = ph.current_memory {
+                    parts.push(format!("current memory {c:.1}"));
+                }
                 if let Some(ws) = ph.working_set {
                     parts.push(format!("working set {ws:.1}"));
                 }
@@ -767,7 +1028,7 @@ impl<'a> Engine<'a> {
         } else {
             None
         };
-        let host_huge = match guest.backing {
+        let host_huge = match guest.main_backing() {
             Backing::Small { .. } => 2 << 20,
             Backing::Hugetlb { page_bytes } => page_bytes,
         };
@@ -840,8 +1101,6 @@ impl<'a> Engine<'a> {
         // counts the unsimulated pages' touches from that compute, and
         // with a few simulated touches a slice it read fault ratios 5% low.
         let spacing = slice / (n + 1) as f64;
-        // Pages from here on are the balloon's (or in the guest's swap).
-        let floor = self.mem.guests[g].balloon_floor;
         let write_threshold = self.runners[g].write_threshold;
         let mut hits = [0u64; 2];
         let mut stall = 0f64;
@@ -893,10 +1152,10 @@ impl<'a> Engine<'a> {
                 let pages = &mut self.mem.guests[g].pages;
                 let st = pages[p as usize];
                 i += 1;
-                if st & 1 == 1 && p < floor && !(write && st & MERGED != 0) {
-                    // RESIDENT (1) or HUGE (3): a hit, unless the balloon has
-                    // the page or it writes a page KSM merged (a copy-on-write
-                    // break). A write makes the content the guest's own; ksmd
+                if st & 1 == 1 && !(write && st & MERGED != 0) {
+                    // RESIDENT (1) or HUGE (3): a hit, unless it writes a
+                    // page KSM merged (a copy-on-write break). Pages the
+                    // balloon holds are never mapped. A write makes the content the guest's own; ksmd
                     // drops its class when it next sees WRITTEN.
                     pages[p as usize] = st | REFERENCED | if write { WRITTEN } else { 0 };
                     hits[((st >> 1) & 1) as usize] += 1;
@@ -1108,11 +1367,12 @@ impl<'a> Engine<'a> {
     fn fault(&mut self, g: usize, p: u64, t: SimTime, write: bool) -> Option<(f64, FaultKind, f64)> {
         let costs = self.cfg.costs;
         let st = self.mem.guests[g].pages[p as usize];
+        let ballooned = st & CLASS_MASK == BALLOONED;
         let mark = REFERENCED | if write { WRITTEN } else { 0 };
         // A write leaves content the guest's own (see the touch loop).
         let st = if write { st & !CLASS_MASK } else { st };
-        let result = match (st & RES_MASK, self.mem.guests[g].backing) {
-            _ if p >= self.mem.guests[g].balloon_floor => {
+        let result = match (st & RES_MASK, self.mem.guests[g].backing_at(p)) {
+            _ if ballooned => {
                 // The balloon took this page's frame: the guest keeps the page
                 // in its own swap (a virtual disk on the host's storage) and
                 // swaps it in, pushing out another; the host sees nothing.
@@ -1215,8 +1475,16 @@ impl<'a> Engine<'a> {
         let guest = &self.mem.guests[g];
         let range = guest.region_range(region);
         let size = range.end - range.start;
-        let inside = guest.region_pages * (region as u64 + 1) <= guest.real_pages;
+        let inside = guest.region_real_pages(region) == 512;
         if !(inside && size > 0 && guest.region_touched[region] == 0) {
+            return false;
+        }
+        // The memory cgroup must take a whole THP's charge; when it cannot,
+        // the fault falls back to a 4 KiB page (thp_fault_fallback_charge).
+        if let Some(cg) = &self.runners[g].memcg
+            && self.mem.guest_frames(g) + cg.overhead + size > cg.max.min(cg.high)
+        {
+            self.vm.thp_fault_fallback += 1;
             return false;
         }
         if self.mem.frames.free() < size + self.mem.watermarks.min {
@@ -1302,15 +1570,22 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Mark every page of hugetlb region `r` of guest `g` as mapped.
+    /// Mark every page of hugetlb region `r` of guest `g` as mapped, but
+    /// those the balloon holds.
     fn fault_hugetlb_region(&mut self, g: usize, r: usize) {
         let guest = &mut self.mem.guests[g];
         let range = guest.region_range(r);
+        let mut mapped = 0;
         for q in range.clone() {
-            guest.pages[q as usize] = (guest.pages[q as usize] & !RES_MASK) | HUGE;
+            let st = guest.pages[q as usize];
+            if st & RES_MASK == UNTOUCHED && st & CLASS_MASK != BALLOONED {
+                guest.pages[q as usize] = (st & !RES_MASK) | HUGE;
+                mapped += 1;
+            }
         }
-        guest.huge += range.end - range.start;
-        guest.region_touched[r] = (range.end - range.start) as u32;
+        guest.huge += mapped;
+        guest.pool_mapped += mapped;
+        guest.region_touched[r] += mapped as u32;
     }
 
     /// Make one frame free for guest `g`: direct reclaim, then the OOM
@@ -1318,6 +1593,9 @@ impl<'a> Engine<'a> {
     /// itself was killed.
     fn make_room(&mut self, g: usize, t: SimTime) -> Option<f64> {
         let mut stall = 0.0;
+        if self.runners[g].memcg.is_some() {
+            stall += self.memcg_charge(g, t)?;
+        }
         while self.mem.frames.free() == 0 {
             // Direct reclaim frees a batch (SWAP_CLUSTER_MAX = 32 pages in
             // mm/vmscan.c) on the faulting task's time; scanning a page
@@ -1348,6 +1626,108 @@ impl<'a> Engine<'a> {
         Some(stall)
     }
 
+    /// Charge one page to guest `g`'s memory cgroup at `t`, as the kernel's
+    /// try_charge does (mm/memcontrol.c): at memory.max the cgroup reclaims
+    /// its own pages (a batch, up to MAX_RECLAIM_RETRIES = 16 tries) and,
+    /// with nothing left to take, its OOM killer ends QEMU, the only large
+    /// process in it; over memory.high it reclaims the excess and, while
+    /// still over, the guest is throttled on return to user space:
+    /// 64 s × overage² × pages / MEMCG_CHARGE_BATCH (64), skipped up to
+    /// 10 ms and capped at 2 s (mem_cgroup_handle_over_high). Returns the
+    /// stall, or `None` when the guest was killed.
+    fn memcg_charge(&mut self, g: usize, t: SimTime) -> Option<f64> {
+        let Some(cg) = self.runners[g].memcg.as_ref() else { return Some(0.0) };
+        let (max, high, overhead) = (cg.max, cg.high, cg.overhead);
+        let usage = |e: &Self| e.mem.guest_frames(g) + overhead;
+        let mut stall = 0.0;
+        let batch = crate::model::swap::SWAP_CLUSTER_MAX;
+        if usage(self) + 1 > max {
+            if let Some(cg) = self.runners[g].memcg.as_mut() {
+                cg.events.max += 1;
+            }
+            for _ in 0..16 {
+                let want = (usage(self) + 1).saturating_sub(max).max(batch);
+                stall += self.memcg_reclaim(g, want, t + stall as u64);
+                if usage(self) < max {
+                    break;
+                }
+                if self.runners[g].memcg.as_ref().is_some_and(|cg| cg.hand == u64::MAX) {
+                    break;
+                }
+            }
+            if usage(self) + 1 > max {
+                let group = &self.scenario.guests[self.mem.guests[g].group];
+                let why = if group.locked {
+                    "its memory is locked"
+                } else if self.mem.guests[g].swapped >= self.mem.guests[g].swap_max {
+                    "its swap is at memory.swap.max (swap_hard_limit)"
+                } else if self.mem.swap.is_full() {
+                    "the host's swap is full"
+                } else {
+                    "nothing of it can be reclaimed"
+                };
+                let detail = format!(
+                    "memory cgroup at memory.max ({}, libvirt hard_limit) and {why}: its OOM killer ends QEMU",
+                    group.memtune.hard_limit.unwrap_or_default()
+                );
+                if let Some(cg) = self.runners[g].memcg.as_mut() {
+                    cg.events.oom += 1;
+                    cg.events.oom_kill += 1;
+                }
+                self.kill_as(g, t, EventKind::MemcgOom, detail);
+                return None;
+            }
+        } else if usage(self) + 1 > high {
+            if let Some(cg) = self.runners[g].memcg.as_mut() {
+                cg.events.high += 1;
+            }
+            let want = (usage(self) + 1).saturating_sub(high).max(batch);
+            stall += self.memcg_reclaim(g, want, t);
+            let now_usage = usage(self) + 1;
+            if now_usage > high {
+                let overage = (now_usage - high) as f64 / high.max(1) as f64;
+                let penalty = 64e9 * overage * overage / 64.0;
+                if penalty > 10e6 {
+                    // One simulated charge stands for 1/R real ones, each
+                    // throttled alike: the caller scales the stall.
+                    let throttle = penalty.min(2e9);
+                    stall += throttle;
+                    let scale = self.scale;
+                    if let Some(cg) = self.runners[g].memcg.as_mut() {
+                        cg.throttled_ns += throttle * scale;
+                    }
+                }
+            }
+        }
+        let u = usage(self) + 1;
+        if let Some(cg) = self.runners[g].memcg.as_mut() {
+            cg.peak = cg.peak.max(u);
+        }
+        // make_room's stall counts as direct reclaim in the slice; this
+        // part is the cgroup's.
+        let r = &mut self.runners[g];
+        r.stall_by.memcg_s += stall * self.scale / 1e9;
+        r.stall_by.direct_reclaim_s -= stall * self.scale / 1e9;
+        Some(stall)
+    }
+
+    /// The cgroup's own reclaim for guest `g`: `nr` pages wanted. Returns
+    /// the stall (0.2 us a page scanned, as direct reclaim, plus any wait
+    /// for writeback); marks the hand `u64::MAX` when nothing could be
+    /// taken, so the caller stops retrying.
+    fn memcg_reclaim(&mut self, g: usize, nr: u64, t: SimTime) -> f64 {
+        let Some(mut hand) = self.runners[g].memcg.as_ref().map(|cg| cg.hand) else { return 0.0 };
+        if hand == u64::MAX {
+            hand = 0;
+        }
+        let out = self.clock.reclaim_guest(&mut self.mem, g, &mut hand, nr, t);
+        let cg = self.runners[g].memcg.as_mut().expect("checked above");
+        cg.pgscan += out.scanned_pages;
+        cg.pgsteal += out.evicted;
+        cg.hand = if out.evicted == 0 && out.throttled_ns == 0.0 { u64::MAX } else { hand };
+        out.scanned as f64 * 200.0 + out.throttled_ns
+    }
+
     fn kill(&mut self, g: usize, t: SimTime) {
         let held = self.mem.guest_frames(g);
         let guest = &self.mem.guests[g];
@@ -1356,7 +1736,12 @@ impl<'a> Engine<'a> {
             crate::units::ByteSize((held as f64 * 4096.0 * self.scale) as u64),
             crate::units::ByteSize((guest.swapped as f64 * 4096.0 * self.scale) as u64)
         );
-        let guest_swapped = guest.swapped;
+        self.kill_as(g, t, EventKind::OomKill, detail);
+    }
+
+    fn kill_as(&mut self, g: usize, t: SimTime, kind: EventKind, detail: String) {
+        let held = self.mem.guest_frames(g);
+        let guest_swapped = self.mem.guests[g].swapped;
         if let Some(k) = self.ksm.as_mut() {
             // Its merged mappings go: KSM pages left with no sharer are freed.
             for p in 0..self.mem.guests[g].sim_pages() {
@@ -1376,13 +1761,16 @@ impl<'a> Engine<'a> {
         guest.resident = 0;
         guest.swapped = 0;
         guest.huge = 0;
+        guest.pool_mapped = 0;
         guest.thps = 0;
         for s in guest.pages.iter_mut() {
             *s &= !(RES_MASK | REFERENCED);
         }
         self.runners[g].ended_at = Some(t);
-        self.oom_kills += 1;
-        self.push_event(t, EventKind::OomKill, g, detail);
+        if kind == EventKind::OomKill {
+            self.oom_kills += 1;
+        }
+        self.push_event(t, kind, g, detail);
     }
 
     /// ksmd's wake-up: scan, charge its CPU time, sleep `sleep_millisecs`.
@@ -1468,22 +1856,107 @@ impl<'a> Engine<'a> {
         };
         for (g, t) in targets.into_iter().enumerate() {
             if let Some(cur) = t {
-                self.set_balloon(g, cur, now, who);
+                self.set_balloon_target(g, cur, now, who);
             }
         }
     }
 
-    /// Move guest `g`'s balloon so the guest keeps `cur` bytes (4 KiB pages).
-    /// Inflating takes the highest addresses first: the guest's free memory,
-    /// then its coldest working-set pages (ranks follow addresses), which go
-    /// to its swap; without room there the guest kills a process, or with
-    /// `deflate_on_oom` gives back 256 pages per OOM notification.
-    fn set_balloon(&mut self, g: usize, cur: u64, now: SimTime, who: &str) {
+    /// A new balloon target for guest `g`: it is to keep `keep` bytes
+    /// (`virsh setmem`, libvirt's `<currentMemory>`, a balloon policy).
+    /// The balloon moves there at the driver's pace ([`Self::balloon_move`]).
+    fn set_balloon_target(&mut self, g: usize, keep: u64, now: SimTime, who: &'static str) {
+        let memory = self.scenario.guests[self.mem.guests[g].group].memory.bytes();
+        let keep = (keep.min(memory) / 4096) * 4096;
+        let gn = self.mem.guests[g].generation;
+        let r = &mut self.runners[g];
+        r.balloon_target = Some(keep);
+        r.balloon_by = who;
+        if !r.balloon_moving && memory - keep != r.balloon_bytes {
+            r.balloon_moving = true;
+            r.balloon_began = (now, r.balloon_bytes, 0);
+            let _ = self.queue.schedule(now.max(self.queue.now()), Ev::BalloonMove(g, gn));
+        }
+    }
+
+    /// One step of guest `g`'s balloon toward its target: what the guest
+    /// driver moves in [`BALLOON_STEP_NS`] at the balloon's pace (it sends
+    /// 256 pages a request and waits for each, back to back, so the pace
+    /// is steady while a target is unmet).
+    fn balloon_move(&mut self, g: usize, now: SimTime) {
+        self.runners[g].balloon_moving = false;
+        if !self.mem.guests[g].is_alive() {
+            return;
+        }
+        let memory = self.scenario.guests[self.mem.guests[g].group].memory.bytes();
+        let Some(keep) = self.runners[g].balloon_target else { return };
+        let target = memory - keep;
+        let old = self.runners[g].balloon_bytes;
+        let costs = &self.cfg.costs;
+        let step_s = BALLOON_STEP_NS as f64 / 1e9;
+        let new = if target > old {
+            old + (target - old).min((costs.balloon_inflate_bytes_per_s * step_s) as u64 / 4096 * 4096)
+        } else {
+            old - (old - target).min((costs.balloon_deflate_bytes_per_s * step_s) as u64 / 4096 * 4096)
+        };
+        let freed = self.move_balloon(g, new, now);
+        let r = &mut self.runners[g];
+        r.balloon_began.2 += freed;
+        let done = r.balloon_bytes == memory - r.balloon_target.unwrap_or(memory);
+        if !done && self.mem.guests[g].is_alive() {
+            r.balloon_moving = true;
+            let gn = self.mem.guests[g].generation;
+            let _ = self.queue.schedule(now + BALLOON_STEP_NS, Ev::BalloonMove(g, gn));
+            return;
+        }
+        let (began, from, freed) = r.balloon_began;
+        let to = r.balloon_bytes;
+        let who = r.balloon_by;
+        let hugetlb = !self.mem.guests[g].has_small();
+        let host = if hugetlb && to > from {
+            " (hugetlbfs memory: QEMU frees a huge page only when all its 4 KiB pieces are ballooned, so the host gains nothing)".to_string()
+        } else if freed > 0 {
+            format!(", {} back to the host", crate::units::ByteSize(self.bytes(freed)))
+        } else {
+            String::new()
+        };
+        let msg = format!(
+            "{who}: balloon {} -> {} in {:.2} s (the guest keeps {}){host}",
+            crate::units::ByteSize(from),
+            crate::units::ByteSize(to),
+            (now + BALLOON_STEP_NS).saturating_sub(began) as f64 / 1e9,
+            crate::units::ByteSize(memory - to)
+        );
+        self.push_event(now, EventKind::Balloon, g, msg);
+    }
+
+    /// Simulated pages a balloon of `bytes` holds in guest `g`.
+    fn balloon_sim_pages(&self, g: usize, bytes: u64) -> u64 {
+        let real = bytes / 4096;
+        let guest = &self.mem.guests[g];
+        if guest.real.is_empty() { real } else { ((real as f64) * self.rate).round() as u64 }.min(guest.sim_pages())
+    }
+
+    /// The guest's working set in simulated pages (pages below it).
+    fn ws_sim_pages(&self, g: usize) -> u64 {
+        let real = self.runners[g].ws_bytes.div_ceil(4096);
+        let guest = &self.mem.guests[g];
+        if guest.real.is_empty() {
+            real.min(guest.sim_pages())
+        } else {
+            guest.real.partition_point(|&p| p < real) as u64
+        }
+    }
+
+    /// Set guest `g`'s balloon to `balloon` bytes now: the guest's free
+    /// memory goes first (what it freed last first, then memory it never
+    /// used), then its coldest working-set pages (ranks follow addresses),
+    /// which go to its swap; without room there the guest kills a process,
+    /// or with `deflate_on_oom` gives back 256 pages per OOM notification.
+    /// Returns the host frames freed.
+    fn move_balloon(&mut self, g: usize, balloon: u64, now: SimTime) -> u64 {
         let group = &self.scenario.guests[self.mem.guests[g].group];
         let memory = group.memory.bytes();
-        let cur = (cur.min(memory) / 4096) * 4096;
-        let mut balloon = memory - cur;
-        let mut detail = String::new();
+        let mut balloon = balloon.min(memory) / 4096 * 4096;
         // The working set the guest cannot hold even with its swap.
         let excess = self.runners[g].ws_bytes.saturating_sub(memory - balloon + group.guest_swap.bytes());
         if excess > 0 {
@@ -1492,7 +1965,11 @@ impl<'a> Engine<'a> {
                 let step = 256 * 4096;
                 let notes = excess.div_ceil(step);
                 balloon = balloon.saturating_sub(notes * step);
-                detail = format!("; the guest ran out and deflated {notes} x 256 pages (deflate_on_oom)");
+                // The driver gives the pages back and the host's target
+                // stands unmet: libvirt's view settles where the guest is.
+                self.runners[g].balloon_target = Some(memory - balloon);
+                let msg = format!("the guest ran out and deflated {notes} x 256 pages (deflate_on_oom)");
+                self.push_event(now, EventKind::Balloon, g, msg);
             } else {
                 // What is left runs in whole 2 MiB pieces (guests of a group
                 // squeezed alike then share their samplers).
@@ -1509,40 +1986,182 @@ impl<'a> Engine<'a> {
                 self.apply_workload(g, self.last_phase(g, now));
             }
         }
-        let old = self.runners[g].balloon_bytes;
-        if balloon == old {
-            return;
-        }
-        let guest = &self.mem.guests[g];
-        let floor_real = (memory - balloon) / 4096;
-        let new_floor =
-            if guest.real.is_empty() { floor_real } else { guest.real.partition_point(|&p| p < floor_real) as u64 };
-        let old_floor = guest.balloon_floor;
-        let mut freed = 0u64;
-        if new_floor < old_floor && matches!(guest.backing, Backing::Small { .. }) {
-            for p in new_floor..old_floor {
-                freed += self.release_page(g, p);
-            }
-        }
-        self.mem.guests[g].balloon_floor = new_floor;
+        let want = self.balloon_sim_pages(g, balloon);
+        let have = self.mem.guests[g].ballooned;
+        let freed = if want > have {
+            self.inflate(g, want - have, now)
+        } else {
+            self.deflate(g, have - want);
+            0
+        };
         let r = &mut self.runners[g];
         r.balloon_bytes = balloon;
         r.balloon_peak = r.balloon_peak.max(balloon);
-        let host = if matches!(self.mem.guests[g].backing, Backing::Hugetlb { .. }) && balloon > old {
-            " (hugetlbfs memory: QEMU frees a huge page only when all its 4 KiB pieces are ballooned, so the host gains nothing)".to_string()
-        } else if freed > 0 {
-            format!(", {} back to the host", crate::units::ByteSize(self.bytes(freed)))
-        } else {
-            String::new()
-        };
-        let msg = format!(
-            "{who}: balloon {} -> {} (the guest keeps {}){host}{detail}",
-            crate::units::ByteSize(old),
-            crate::units::ByteSize(balloon),
-            crate::units::ByteSize(memory - balloon)
-        );
-        self.push_event(now, EventKind::Balloon, g, msg);
         self.mem.note_usage();
+        freed
+    }
+
+    /// The balloon takes `k` more simulated pages of guest `g`, in the
+    /// order the guest's allocator hands them out: pages it freed last
+    /// first (Linux's per-CPU and buddy free lists are LIFO), then memory
+    /// it never used (freed at boot to the lists' tails), then, past its
+    /// free memory, its working set from the coldest end. QEMU discards
+    /// each (MADV_DONTNEED): the host gets back only what was resident.
+    /// Returns the frames freed.
+    fn inflate(&mut self, g: usize, k: u64, _now: SimTime) -> u64 {
+        let mut left = k;
+        let mut freed = 0u64;
+        while left > 0 {
+            let Some(&(a, b)) = self.mem.guests[g].freed.last() else { break };
+            let mut end = b;
+            while left > 0 && end > a {
+                end -= 1;
+                if self.mem.guests[g].pages[end as usize] & CLASS_MASK != BALLOONED {
+                    freed += self.take_for_balloon(g, end);
+                    left -= 1;
+                }
+            }
+            let guest = &mut self.mem.guests[g];
+            if end > a {
+                if let Some(last) = guest.freed.last_mut() {
+                    last.1 = end;
+                }
+            } else {
+                guest.freed.pop();
+            }
+        }
+        while left > 0 && self.mem.guests[g].balloon_cursor > 0 {
+            let p = self.mem.guests[g].balloon_cursor - 1;
+            self.mem.guests[g].balloon_cursor = p;
+            if self.mem.guests[g].pages[p as usize] & CLASS_MASK != BALLOONED {
+                freed += self.take_for_balloon(g, p);
+                left -= 1;
+            }
+        }
+        freed
+    }
+
+    /// Page `p` of guest `g` goes into the balloon. Returns frames freed.
+    fn take_for_balloon(&mut self, g: usize, p: u64) -> u64 {
+        let freed = self.release_page(g, p);
+        let guest = &mut self.mem.guests[g];
+        guest.pages[p as usize] = BALLOONED;
+        guest.ballooned += 1;
+        match guest.balloon_taken.last_mut() {
+            Some(last) if last.0 == p + 1 => last.0 = p,
+            _ => guest.balloon_taken.push((p, p + 1)),
+        }
+        freed
+    }
+
+    /// The balloon gives `k` simulated pages back to guest `g`, the last
+    /// taken first (the driver's page list is LIFO). The guest has them
+    /// again, untouched: touching one is a fresh fault on the host.
+    fn deflate(&mut self, g: usize, k: u64) {
+        let w = &self.scenario.guests[self.mem.guests[g].group].workload;
+        let (shared, zero) = (w.shared.get(), w.zero.get());
+        let mut left = k;
+        let guest = &mut self.mem.guests[g];
+        while left > 0 {
+            let Some(last) = guest.balloon_taken.last_mut() else { break };
+            let p = last.0;
+            last.0 += 1;
+            if last.0 >= last.1 {
+                guest.balloon_taken.pop();
+            }
+            let real = guest.real_page(p);
+            guest.pages[p as usize] = crate::model::page::content_of(real, shared, zero).bits();
+            guest.ballooned -= 1;
+            guest.balloon_cursor = guest.balloon_cursor.max(p + 1);
+            left -= 1;
+        }
+    }
+
+    /// Free page reporting: guest `g` reports free 2 MiB blocks (the
+    /// reporting order is pageblock_order, 9 on x86) to the host, which
+    /// discards them. A pass runs 2 s after memory was freed
+    /// (PAGE_REPORTING_DELAY) and reports about a sixteenth of the free
+    /// blocks, at least one request of 32 (PAGE_REPORTING_CAPACITY), so
+    /// an idle guest reports all within about 30 s (mm/page_reporting.c).
+    /// It pauses while the guest's free memory is below its low watermark
+    /// plus 64 MiB.
+    fn free_report(&mut self, g: usize, now: SimTime) {
+        self.runners[g].report_pending = false;
+        if !self.mem.guests[g].is_alive() {
+            return;
+        }
+        let group = &self.scenario.guests[self.mem.guests[g].group];
+        let memory = group.memory.bytes();
+        let guest_free = memory.saturating_sub(self.runners[g].ws_bytes + self.runners[g].balloon_bytes);
+        let low = Watermarks::kernel_default(memory, 1.0).low * 4096;
+        if guest_free < low + (64 << 20) {
+            return;
+        }
+        let ws = self.ws_sim_pages(g);
+        // Candidate blocks: whole 2 MiB regions of ordinary memory above
+        // the working set with something resident and nothing ballooned;
+        // the ones the guest freed last first.
+        let guest = &self.mem.guests[g];
+        let mut order: Vec<usize> = Vec::new();
+        for &(a, b) in guest.freed.iter().rev() {
+            if a < b {
+                let (ra, rb) = (guest.region_of(a), guest.region_of(b - 1));
+                order.extend((ra..=rb).rev());
+            }
+        }
+        let first = if ws < guest.sim_pages() { guest.region_of(ws) } else { guest.region_touched.len() };
+        order.extend((first..guest.region_touched.len()).rev());
+        let mut seen = std::collections::BTreeSet::new();
+        let mut candidates = Vec::new();
+        for r in order {
+            if !seen.insert(r) {
+                continue;
+            }
+            let range = guest.region_range(r);
+            if range.start < ws
+                || guest.region_real_pages(r) != 512
+                || !matches!(guest.backing_at(range.start), Backing::Small { .. })
+            {
+                continue;
+            }
+            let pages = &guest.pages[range.start as usize..range.end as usize];
+            let resident = pages.iter().any(|&st| st & RES_MASK != UNTOUCHED);
+            let ballooned = pages.iter().any(|&st| st & CLASS_MASK == BALLOONED);
+            if resident && !ballooned {
+                candidates.push(r);
+            }
+        }
+        let free_blocks = guest_free / (2 << 20);
+        let budget = free_blocks.div_ceil(16).max(32) as usize;
+        let mut freed = 0u64;
+        for &r in candidates.iter().take(budget) {
+            let range = self.mem.guests[g].region_range(r);
+            for p in range {
+                freed += self.release_page(g, p);
+            }
+        }
+        if freed > 0 {
+            let bytes = self.bytes(freed);
+            self.runners[g].reported_bytes += bytes;
+            let msg = format!("the guest reported free memory: {} back to the host", crate::units::ByteSize(bytes));
+            self.push_event(now, EventKind::FreePageReport, g, msg);
+            self.mem.note_usage();
+        }
+        if candidates.len() > budget {
+            self.schedule_report(g, now);
+        }
+    }
+
+    /// Free page reporting runs 2 s (PAGE_REPORTING_DELAY) after the
+    /// guest freed memory.
+    fn schedule_report(&mut self, g: usize, now: SimTime) {
+        let group = &self.scenario.guests[self.mem.guests[g].group];
+        if !group.free_page_reporting || !group.balloon || self.runners[g].report_pending {
+            return;
+        }
+        self.runners[g].report_pending = true;
+        let gn = self.mem.guests[g].generation;
+        let _ = self.queue.schedule(now + PAGE_REPORTING_DELAY_NS, Ev::FreeReport(g, gn));
     }
 
     /// The phase guest `g`'s group is in at `now`.
@@ -1558,16 +2177,18 @@ impl<'a> Engine<'a> {
         let st = self.mem.guests[g].pages[p as usize];
         let mut freed = 0;
         match st & RES_MASK {
+            HUGE if matches!(self.mem.guests[g].backing_at(p), Backing::Hugetlb { .. }) => {
+                // A piece of a hugetlb page: QEMU cannot discard less than
+                // the whole huge page, so the host keeps it (the pool).
+                let guest = &mut self.mem.guests[g];
+                guest.huge -= 1;
+                guest.pool_mapped -= 1;
+            }
             HUGE => {
                 // Discarding part of a THP splits it first.
                 let head = self.mem.guests[g].region_range(self.mem.guests[g].region_of(p)).start;
-                if let Some(slot) = self.mem.frames.slot_of(g as u32, head) {
-                    crate::policy::reclaim::split_thp(
-                        &mut self.mem,
-                        slot,
-                        Unit { guest: g as u32, page: head, thp: true },
-                    );
-                }
+                let Some(slot) = self.mem.frames.slot_of(g as u32, head) else { return 0 };
+                crate::policy::reclaim::split_thp(&mut self.mem, slot, Unit { guest: g as u32, page: head, thp: true });
                 return self.release_page(g, p);
             }
             RESIDENT if st & MERGED != 0 => {
@@ -1689,9 +2310,8 @@ impl<'a> Engine<'a> {
                 major_faults: self.scaled(r.major),
             })
             .collect();
-        let guest_resident: u64 =
-            m.guests.iter().filter(|g| matches!(g.backing, Backing::Small { .. })).map(|g| g.resident + g.huge).sum();
-        let pool_bytes = m.pool_total * m.pool_page_bytes;
+        let guest_resident: u64 = (0..m.guests.len()).map(|g| m.guest_frames(g)).sum();
+        let (pool_bytes, pool_used_bytes) = m.pool_bytes();
         let kc = self.ksm.as_ref().map(|k| k.counters).unwrap_or_default();
         Sample {
             t_ns: now,
@@ -1709,7 +2329,7 @@ impl<'a> Engine<'a> {
                 ksm_full_scans: kc.full_scans,
                 ksm_cow_breaks: self.scaled(kc.cow_breaks),
                 pool_bytes,
-                pool_used_bytes: (m.pool_total - m.pool_free) * m.pool_page_bytes,
+                pool_used_bytes,
             },
             guests,
         }
@@ -1778,6 +2398,25 @@ impl<'a> Engine<'a> {
                     balloon_peak_bytes: r.balloon_peak,
                     guest_swap_major_faults: self.scaled(r.guest_swap_faults),
                     guest_oom_events: r.guest_ooms,
+                    balloon_end_bytes: r.balloon_bytes,
+                    current_memory_bytes: r.balloon_target,
+                    free_page_reported_bytes: r.reported_bytes,
+                    locked: group.locked,
+                    memcg: r.memcg.as_ref().map(|cg| MemcgSummary {
+                        max_bytes: group.memtune.hard_limit.map(|b| b.bytes()),
+                        high_bytes: group.memtune.soft_limit.map(|b| b.bytes()),
+                        swap_max_bytes: group.memtune.swap_hard_limit.map(|b| b.bytes()),
+                        overhead_bytes: qemu_overhead_bytes(group),
+                        peak_bytes: self.bytes(cg.peak),
+                        events: MemcgEvents {
+                            high: self.scaled(cg.events.high),
+                            max: self.scaled(cg.events.max),
+                            oom: cg.events.oom,
+                            oom_kill: cg.events.oom_kill,
+                        },
+                        pgscan: self.scaled(cg.pgscan),
+                        pgsteal: self.scaled(cg.pgsteal),
+                    }),
                     fault_ratio: {
                         let touched = r.touches_real - r.warm.touches;
                         if touched > 0.0 { (r.major - r.warm.major) as f64 * self.scale / touched } else { 0.0 }
@@ -1832,7 +2471,7 @@ impl<'a> Engine<'a> {
                 usable_bytes: h.usable().bytes(),
                 configured_bytes: s.configured_bytes(),
                 overcommit_ratio: (s.overcommit_ratio() * 1e6).round() / 1e6,
-                hugepages_pool_bytes: h.hugepages.bytes(),
+                hugepages_pool_bytes: h.pool_bytes(),
                 peak_used_bytes: self.bytes(self.mem.peak_used),
                 min_free_bytes: self.bytes(self.mem.min_free),
                 swap_size_bytes: h.swap.as_ref().map_or(0, |sw| sw.size.bytes()),
@@ -1922,12 +2561,12 @@ enum FaultKind {
     Major,
 }
 
-fn backing_of(s: &Scenario, g: &GuestGroup) -> Backing {
-    if g.hugepages {
-        Backing::Hugetlb { page_bytes: g.hugepage_size.unwrap_or(s.host.hugepages.size).bytes() }
-    } else {
-        Backing::Small { thp: s.host.thp != ThpMode::Never }
-    }
+/// QEMU's own memory beside guest RAM, which its memory cgroup is charged
+/// too: oVirt's estimate (VmOverheadCalculatorImpl: 64 MiB, plus RAM/512
+/// for page tables and the like, plus 8 MiB a vCPU), for one vCPU: the
+/// scenario does not say how many.
+pub fn qemu_overhead_bytes(g: &GuestGroup) -> u64 {
+    (64 << 20) + g.memory.bytes() / 512 + (8 << 20)
 }
 
 /// A sampling salt per image (FNV-1a of its name): groups of one image

@@ -121,6 +121,12 @@ pub enum EventKind {
     /// The balloon left a guest less memory than its working set and no
     /// swap for the rest: the guest killed a process.
     GuestOom,
+    /// A guest's memory cgroup (libvirt `<memtune>`) reached
+    /// `memory.max` with nothing left to reclaim: the OOM killer ended QEMU
+    /// inside the cgroup.
+    MemcgOom,
+    /// Free page reporting gave the host pages the guest had freed.
+    FreePageReport,
     RunEnd,
 }
 
@@ -136,6 +142,8 @@ impl EventKind {
             EventKind::KsmChange => "ksm_change",
             EventKind::Balloon => "balloon",
             EventKind::GuestOom => "guest_oom",
+            EventKind::MemcgOom => "memcg_oom",
+            EventKind::FreePageReport => "free_page_report",
             EventKind::RunEnd => "run_end",
         }
     }
@@ -276,6 +284,17 @@ pub struct GuestSummary {
     pub guest_swap_major_faults: u64,
     /// Times the balloon left the guest too little and it killed a process.
     pub guest_oom_events: u64,
+    /// The balloon at the end, and the memory the guest was to keep then
+    /// (its current memory; `null` when nothing ever set a target).
+    pub balloon_end_bytes: u64,
+    pub current_memory_bytes: Option<u64>,
+    /// Free memory the guest reported to the host (free page reporting).
+    pub free_page_reported_bytes: u64,
+    /// Its memory is locked (never swapped).
+    pub locked: bool,
+    /// Its memory cgroup (libvirt `<memtune>`), when it has limits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memcg: Option<MemcgSummary>,
     /// Major faults per touch.
     pub fault_ratio: f64,
     pub tlb_miss_ratio: f64,
@@ -288,6 +307,37 @@ pub struct GuestSummary {
     pub boot_delay_ns: u64,
     pub started_at_ns: Option<u64>,
     pub ended_at_ns: Option<u64>,
+}
+
+/// A guest's memory cgroup over the run, with cgroup v2's names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemcgSummary {
+    /// `memory.max`, `memory.high`, `memory.swap.max` (libvirt's
+    /// hard_limit, soft_limit, swap_hard_limit); `null`: no limit.
+    pub max_bytes: Option<u64>,
+    pub high_bytes: Option<u64>,
+    pub swap_max_bytes: Option<u64>,
+    /// QEMU's own memory the cgroup is charged beside guest RAM.
+    pub overhead_bytes: u64,
+    /// `memory.peak`.
+    pub peak_bytes: u64,
+    /// `memory.events`.
+    pub events: MemcgEvents,
+    /// Pages the cgroup's own reclaim scanned and took (`memory.stat`'s
+    /// pgscan and pgsteal).
+    pub pgscan: u64,
+    pub pgsteal: u64,
+}
+
+/// `memory.events`: `high` counts charges that found the cgroup over
+/// memory.high, `max` those that reached memory.max, `oom` the times it
+/// ran out with nothing to reclaim, `oom_kill` the processes killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct MemcgEvents {
+    pub high: u64,
+    pub max: u64,
+    pub oom: u64,
+    pub oom_kill: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
@@ -317,6 +367,9 @@ pub struct StallBreakdown {
     /// VM exits: shadow page-table traps, TPR exits, TLB refills after
     /// flushes without VPID.
     pub vm_exits_s: f64,
+    /// The guest's memory cgroup: reclaiming its own pages at memory.max
+    /// or memory.high, and the throttling over memory.high.
+    pub memcg_s: f64,
 }
 
 impl StallBreakdown {
@@ -331,6 +384,7 @@ impl StallBreakdown {
             direct_reclaim_s: r(self.direct_reclaim_s),
             page_walks_s: r(self.page_walks_s),
             vm_exits_s: r(self.vm_exits_s),
+            memcg_s: r(self.memcg_s),
         }
     }
 }

@@ -14,6 +14,7 @@
 //! | `dram_latency_ns.thp_2m` | `dram_ns`: a pointer chase within THP reach is DRAM alone |
 //! | `dram_latency_ns.page_4k` | `walk_ref_ns` = (page_4k − thp_2m) / 4: the 4 KiB chase misses the TLB on nearly every load and walks 4 levels |
 //! | `ksm_scan_page_ns` (a number, or a map with `median`) | `ksm_scan_page_ns`: ksmd's CPU time per page scanned (host work, no exit) |
+//! | `balloon_bytes_per_s.inflate`, `.deflate` (bytes per second) | `balloon_inflate_bytes_per_s`, `balloon_deflate_bytes_per_s`: the virtio-balloon's pace |
 //!
 //! A figure given as `unavailable` (with a reason) keeps the default.
 
@@ -66,6 +67,12 @@ pub fn from_str(text: &str, file: &str, base: Costs) -> Result<Costs, Calibratio
     if let Some(v) = figure(&root, &["ksm_scan_page_ns"], file)? {
         c.ksm_scan_page_ns = v;
     }
+    if let Some(v) = figure(&root, &["balloon_bytes_per_s", "inflate"], file)? {
+        c.balloon_inflate_bytes_per_s = v;
+    }
+    if let Some(v) = figure(&root, &["balloon_bytes_per_s", "deflate"], file)? {
+        c.balloon_deflate_bytes_per_s = v;
+    }
     let d4k = figure(&root, &["dram_latency_ns", "page_4k"], file)?;
     let dthp = figure(&root, &["dram_latency_ns", "thp_2m"], file)?;
     if let Some(d) = dthp {
@@ -106,10 +113,10 @@ fn figure(root: &Node, path: &[&str], file: &str) -> Result<Option<f64>, Calibra
     let v = match &target.value {
         Value::Int(i) => *i as f64,
         Value::Float(f) => *f,
-        _ => return Err(bad(format!("expected a number of nanoseconds, found {}", target.show()))),
+        _ => return Err(bad(format!("expected a number, found {}", target.show()))),
     };
     if !(v.is_finite() && v > 0.0) {
-        return Err(bad(format!("{v} is not a positive time")));
+        return Err(bad(format!("{v} is not a positive figure")));
     }
     Ok(Some(v))
 }
@@ -152,7 +159,7 @@ ksm_scan_page_ns: { median: 750 }
         assert_eq!(
             err.to_string(),
             // `fast` starts at column 22 of line 2 (two spaces, `page_4k: { median: `).
-            "cal.yaml:2:22: fault_ns.page_4k: expected a number of nanoseconds, found \"fast\""
+            "cal.yaml:2:22: fault_ns.page_4k: expected a number, found \"fast\""
         );
     }
 

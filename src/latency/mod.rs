@@ -13,7 +13,10 @@ use serde::Serialize;
 
 use crate::scenario::{CpuFeatures, Pattern};
 
-/// The cost figures the engine uses, in nanoseconds.
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// The cost figures the engine uses, in nanoseconds (and the balloon's
+/// pace in bytes per second).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Costs {
     /// A load that misses the caches and goes to DRAM. Intel Memory Latency
@@ -69,6 +72,19 @@ pub struct Costs {
     /// 5.7 us per page at 64 MiB, 256 MiB and 1 GiB (median of five 1 s
     /// windows each). A calibration file's `ksm_scan_page_ns` replaces it.
     pub ksm_scan_page_ns: f64,
+    /// How fast a virtio-balloon inflates over memory the guest has used,
+    /// in bytes per second: 0.92 GiB/s, measured on a 20 GiB, 12-vCPU
+    /// Linux guest shrunk to 2 GiB (Schwarz et al., "HyperAlloc",
+    /// EuroSys 2025, data in luhsra/hyperalloc-bench, `inflate/`). The
+    /// guest driver hands the host 256 pages (1 MiB) per request
+    /// (VIRTIO_BALLOON_ARRAY_PFNS_MAX) and waits for each; QEMU discards
+    /// every 4 KiB page with its own madvise. A calibration file's
+    /// `balloon_bytes_per_s.inflate` replaces it.
+    pub balloon_inflate_bytes_per_s: f64,
+    /// How fast it deflates: 2.31 GiB/s (the same measurement: deflating
+    /// only tells the guest it has the pages back).
+    /// `balloon_bytes_per_s.deflate` replaces it.
+    pub balloon_deflate_bytes_per_s: f64,
 }
 
 impl Default for Costs {
@@ -87,6 +103,8 @@ impl Default for Costs {
             copy_4k_ns: 1500.0,
             swapin_overhead_ns: 2000.0,
             ksm_scan_page_ns: 5700.0,
+            balloon_inflate_bytes_per_s: 0.92 * GIB,
+            balloon_deflate_bytes_per_s: 2.31 * GIB,
         }
     }
 }

@@ -35,12 +35,26 @@ pub enum Backing {
     Hugetlb { page_bytes: u64 },
 }
 
+/// A run of a guest's pages with one backing: one QEMU memory backend
+/// (all of `-m`, a NUMA cell, a DIMM).
+#[derive(Debug, Clone)]
+pub struct Segment {
+    /// Simulated pages of the segment.
+    pub sim: std::ops::Range<u64>,
+    /// Real 4 KiB pages of the segment.
+    pub real: std::ops::Range<u64>,
+    pub backing: Backing,
+    /// KSM may merge it (MADV_MERGEABLE, private, not hugetlbfs).
+    pub mergeable: bool,
+}
+
 #[derive(Debug)]
 pub struct Guest {
     pub name: String,
     pub group: usize,
     pub status: Status,
-    pub backing: Backing,
+    /// Its memory backends in guest-physical order; one for most guests.
+    pub segments: Vec<Segment>,
     /// Bumped when the guest dies, so its pending events are dropped
     /// (lazy cancellation).
     pub generation: u32,
@@ -50,8 +64,11 @@ pub struct Guest {
     /// mode simulated and real indices are equal and this is empty).
     pub real: Vec<u64>,
     /// First simulated page of each huge region (2 MiB for THP, the pool's
-    /// page size for hugetlb), with one extra entry at the end.
+    /// page size for hugetlb; each backend's regions start at the backend),
+    /// with one extra entry at the end.
     pub region_start: Vec<u64>,
+    /// First real page of each region, with one extra entry at the end.
+    pub region_real: Vec<u64>,
     /// Pages of each region that are not untouched (a THP can only be made
     /// where this is 0).
     pub region_touched: Vec<u32>,
@@ -62,37 +79,59 @@ pub struct Guest {
     pub thp_sampled: bool,
     /// The guest's real touches so far (the engine's SHARDS-adjusted count).
     pub touches: f64,
-    /// Pages per region in real pages (512 for 2 MiB, 262144 for 1 GiB).
-    pub region_pages: u64,
     /// When every full region holds the same power of two of simulated
-    /// pages (always when exact, and under stratified sampling at the
-    /// rates allowed, 2^-k) and the last holds no more: its log2, so a
-    /// page's region is its index shifted, with no lookup. `None` otherwise.
+    /// pages (always when exact with one backend, and under stratified
+    /// sampling at the rates allowed, 2^-k) and the last holds no more: its
+    /// log2, so a page's region is its index shifted, with no lookup.
+    /// `None` otherwise.
     region_shift: Option<u32>,
+    /// Pages per region in real pages (512 for 2 MiB, 262144 for 1 GiB)
+    /// when every backend has the same; 0 when they differ.
+    pub region_pages: u64,
     /// Guest RAM in real 4 KiB pages.
     pub real_pages: u64,
     /// Simulated pages in each state.
     pub resident: u64,
     pub swapped: u64,
+    /// Pages mapped huge: in a THP or a hugetlb page.
     pub huge: u64,
+    /// Of `huge`, pages mapped from the hugetlb pool (not ordinary frames).
+    pub pool_mapped: u64,
     /// Simulated pages mapped to a KSM page or the zero page: resident for
     /// the guest, but no frame of its own.
     pub merged: u64,
-    /// Simulated pages from this index on are in the balloon (or, inside
-    /// the working set, in the guest's swap): the guest does not have them.
-    pub balloon_floor: u64,
     /// Transparent huge pages currently mapped.
     pub thps: u64,
-    /// Hugetlb pages this guest holds from the pool.
-    pub pool_pages: u64,
+    /// Hugetlb pages this guest holds from each pool: (page bytes, count).
+    pub pool_pages: Vec<(u64, u64)>,
+    /// Its memory is mlock()ed: reclaim never takes it (the kernel keeps
+    /// mlocked pages on the unevictable list, which reclaim does not scan).
+    pub unevictable: bool,
+    /// The most simulated pages its memory cgroup may have in swap
+    /// (`memory.swap.max`); `u64::MAX`: no limit.
+    pub swap_max: u64,
+    /// The balloon: simulated pages it holds, and the ranges it took, in
+    /// the order taken (it gives back the last taken first, as the Linux
+    /// driver's page list does).
+    pub ballooned: u64,
+    pub balloon_taken: Vec<(u64, u64)>,
+    /// Where the balloon looks next for pages below the ones it has
+    /// (descending: free memory the guest never used, then its coldest
+    /// working-set pages).
+    pub balloon_cursor: u64,
+    /// Ranges of pages the guest freed (its working set shrank), most
+    /// recent last: its allocator hands these out first (LIFO per-CPU and
+    /// buddy lists), to the balloon too.
+    pub freed: Vec<(u64, u64)>,
     /// The most frames and swap slots it ever held, in simulated pages.
     pub peak_frames: u64,
     pub peak_swapped: u64,
 }
 
 impl Guest {
-    /// A guest of `sim_pages` simulated pages. `real` is empty in exact
-    /// mode; in sampled mode it lists the real index of each simulated page.
+    /// A guest of one backing and `real_pages` real pages. `real` is empty
+    /// in exact mode; in sampled mode it lists the real index of each
+    /// simulated page.
     pub fn new(
         name: String,
         group: usize,
@@ -102,68 +141,139 @@ impl Guest {
         shared: f64,
         zero: f64,
     ) -> Guest {
+        Guest::with_segments(name, group, &[(real_pages, backing, true)], real, shared, zero)
+    }
+
+    /// A guest whose memory is `layout`: (real pages, backing, mergeable)
+    /// per backend, in guest-physical order.
+    pub fn with_segments(
+        name: String,
+        group: usize,
+        layout: &[(u64, Backing, bool)],
+        real: Vec<u64>,
+        shared: f64,
+        zero: f64,
+    ) -> Guest {
+        let real_pages: u64 = layout.iter().map(|l| l.0).sum();
         let sim_pages = if real.is_empty() { real_pages } else { real.len() as u64 };
         let sampled = !real.is_empty();
-        let region_pages = match backing {
-            Backing::Small { .. } => 512,
-            Backing::Hugetlb { page_bytes } => page_bytes / 4096,
-        };
-        let regions = real_pages.div_ceil(region_pages);
+        let sim_of = |rp: u64| if real.is_empty() { rp } else { real.partition_point(|&p| p < rp) as u64 };
         let mut pages = PageMem::zeroed(sim_pages as usize);
         for (i, st) in pages.iter_mut().enumerate() {
             let rp = if real.is_empty() { i as u64 } else { real[i] };
             *st = page::content_of(rp, shared, zero).bits();
         }
-        let region_start = if real.is_empty() {
-            (0..=regions).map(|r| (r * region_pages).min(real_pages)).collect()
-        } else {
-            let mut v = Vec::with_capacity(regions as usize + 1);
-            let mut i = 0usize;
-            for r in 0..=regions {
-                while i < real.len() && real[i] < r * region_pages {
-                    i += 1;
-                }
-                v.push(i as u64);
+        let mut segments = Vec::with_capacity(layout.len());
+        let mut region_real = Vec::new();
+        let mut at = 0u64;
+        for &(n, backing, mergeable) in layout {
+            let step = match backing {
+                Backing::Small { .. } => 512,
+                Backing::Hugetlb { page_bytes } => page_bytes / 4096,
+            };
+            let mut r = at;
+            while r < at + n {
+                region_real.push(r);
+                r += step;
             }
-            v
+            segments.push(Segment {
+                sim: sim_of(at)..sim_of(at + n),
+                real: at..at + n,
+                backing,
+                mergeable: mergeable && matches!(backing, Backing::Small { .. }),
+            });
+            at += n;
+        }
+        region_real.push(real_pages);
+        let regions = region_real.len() - 1;
+        let region_size = |b: &Backing| match *b {
+            Backing::Small { .. } => 512,
+            Backing::Hugetlb { page_bytes } => page_bytes / 4096,
         };
-        let thp_sampled = matches!(backing, Backing::Small { thp: true }) && sampled;
+        let region_pages = match layout.first() {
+            Some(first) if layout.len() == 1 => region_size(&first.1),
+            _ => 0,
+        };
+        let region_start: Vec<u64> = region_real.iter().map(|&r| sim_of(r)).collect();
+        let thp_sampled = sampled && segments.iter().any(|s| matches!(s.backing, Backing::Small { thp: true }));
         let full = region_start.get(1).copied().unwrap_or(0);
-        let even = full > 0
+        let even = segments.len() == 1
+            && full > 0
             && region_start.windows(2).enumerate().all(|(r, w)| {
                 let n = w[1] - w[0];
-                if (r as u64) + 1 < regions { n == full } else { n <= full }
+                if r + 1 < regions { n == full } else { n <= full }
             });
         Guest {
             name,
             group,
             status: Status::Starting,
-            backing,
+            segments,
             generation: 0,
             pages,
             real,
             region_start,
-            region_touched: vec![0; regions as usize],
+            region_real,
+            region_touched: vec![0; regions],
             region_shares: std::sync::Arc::new(if thp_sampled {
-                RegionShares::zeros(regions as usize)
+                RegionShares::zeros(regions)
             } else {
                 RegionShares::default()
             }),
             thp_sampled,
             touches: 0.0,
-            region_pages,
             region_shift: (even && full.is_power_of_two()).then(|| full.trailing_zeros()),
+            region_pages,
             real_pages,
             resident: 0,
             swapped: 0,
             huge: 0,
+            pool_mapped: 0,
             merged: 0,
-            balloon_floor: sim_pages,
             thps: 0,
-            pool_pages: 0,
+            pool_pages: Vec::new(),
+            unevictable: false,
+            swap_max: u64::MAX,
+            ballooned: 0,
+            balloon_taken: Vec::new(),
+            balloon_cursor: sim_pages,
+            freed: Vec::new(),
             peak_frames: 0,
             peak_swapped: 0,
         }
+    }
+
+    /// The segment holding simulated page `sim`.
+    #[inline]
+    pub fn segment_of(&self, sim: u64) -> &Segment {
+        if self.segments.len() == 1 {
+            return &self.segments[0];
+        }
+        let i = self.segments.partition_point(|s| s.sim.end <= sim).min(self.segments.len() - 1);
+        &self.segments[i]
+    }
+
+    /// How simulated page `sim` is backed.
+    #[inline]
+    pub fn backing_at(&self, sim: u64) -> Backing {
+        self.segment_of(sim).backing
+    }
+
+    /// The backing of most of its memory.
+    pub fn main_backing(&self) -> Backing {
+        self.segments
+            .iter()
+            .max_by_key(|s| s.real.end - s.real.start)
+            .map_or(Backing::Small { thp: false }, |s| s.backing)
+    }
+
+    /// Whether any of its memory is ordinary (swappable, balloonable) memory.
+    pub fn has_small(&self) -> bool {
+        self.segments.iter().any(|s| matches!(s.backing, Backing::Small { .. }))
+    }
+
+    /// Real pages in region `region`.
+    pub fn region_real_pages(&self, region: usize) -> u64 {
+        self.region_real[region + 1] - self.region_real[region]
     }
 
     pub fn sim_pages(&self) -> u64 {
@@ -180,7 +290,8 @@ impl Guest {
     pub fn region_of(&self, sim: u64) -> usize {
         match self.region_shift {
             Some(shift) => (sim >> shift) as usize,
-            None => (self.real_page(sim) / self.region_pages) as usize,
+            None if self.region_pages > 0 => (self.real_page(sim) / self.region_pages) as usize,
+            None => self.region_start.partition_point(|&s| s <= sim).saturating_sub(1),
         }
     }
 
@@ -193,8 +304,9 @@ impl Guest {
         self.region_start[region]..self.region_start[region + 1]
     }
 
+    /// Pages neither mapped, swapped nor ballooned.
     pub fn untouched(&self) -> u64 {
-        self.sim_pages() - self.resident - self.swapped - self.huge - self.merged
+        self.sim_pages() - self.resident - self.swapped - self.huge - self.merged - self.ballooned
     }
 
     pub fn is_alive(&self) -> bool {

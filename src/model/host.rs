@@ -27,15 +27,22 @@ impl Watermarks {
     }
 }
 
+/// A hugetlb pool: `total` pages of `page_bytes`, `free` not reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool {
+    pub page_bytes: u64,
+    pub total: u64,
+    pub free: u64,
+}
+
 /// Everything the policies act on.
 #[derive(Debug)]
 pub struct Memory {
     /// Ordinary memory: usable RAM minus the hugetlb pool.
     pub frames: Frames,
     pub watermarks: Watermarks,
-    pub pool_total: u64,
-    pub pool_free: u64,
-    pub pool_page_bytes: u64,
+    /// The hugetlb pools, one per page size.
+    pub pools: Vec<Pool>,
     pub swap: SwapDevice,
     /// Frames held by compressed pages in zram.
     pub zram_frames: u64,
@@ -78,10 +85,12 @@ impl Memory {
     /// memory, not frames.
     pub fn guest_frames(&self, g: usize) -> u64 {
         let guest = &self.guests[g];
-        match guest.backing {
-            crate::model::Backing::Small { .. } => guest.resident + guest.huge,
-            crate::model::Backing::Hugetlb { .. } => guest.resident,
-        }
+        guest.resident + guest.huge - guest.pool_mapped
+    }
+
+    /// Bytes of the hugetlb pools, and of them reserved by guests.
+    pub fn pool_bytes(&self) -> (u64, u64) {
+        self.pools.iter().fold((0, 0), |(t, u), p| (t + p.total * p.page_bytes, u + (p.total - p.free) * p.page_bytes))
     }
 }
 

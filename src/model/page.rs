@@ -5,7 +5,7 @@
 //! |---|---|
 //! | 0–1 | residency: untouched, resident (4 KiB frame), swapped out, huge (in a THP or a hugetlb page) |
 //! | 2 | referenced since the reclaim hand last passed (the accessed bit CLOCK reads) |
-//! | 3–4 | content class: unique, shared with the image, zero |
+//! | 3–4 | content class: unique, shared with the image, zero; or 3: in the balloon (the guest gave the page away, its content is gone) |
 //! | 5 | written since it was last scanned (KSM sees it as volatile) |
 //! | 6 | merged: mapped read-only to a KSM page or the zero page, no frame of its own |
 //! | 7 | ksmd has a checksum of it (it was scanned at least once) |
@@ -20,6 +20,9 @@ pub const REFERENCED: u8 = 1 << 2;
 
 pub const CLASS_SHIFT: u8 = 3;
 pub const CLASS_MASK: u8 = 0b11 << CLASS_SHIFT;
+
+/// The class bits of a page the balloon holds (it is never mapped then).
+pub const BALLOONED: u8 = CLASS_MASK;
 
 pub const WRITTEN: u8 = 1 << 5;
 

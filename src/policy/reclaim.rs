@@ -13,7 +13,7 @@
 //! unreferenced THP is split into 4 KiB pages (losing its TLB benefit),
 //! all of which go to swap in that pass.
 
-use crate::model::page::{HUGE, REFERENCED, RES_MASK, RESIDENT, SWAPPED, mix64};
+use crate::model::page::{HUGE, MERGED, REFERENCED, RES_MASK, RESIDENT, SWAPPED, mix64};
 use crate::model::{Memory, Unit};
 
 #[derive(Debug, Clone, Default)]
@@ -91,6 +91,13 @@ impl Clock {
                 }
                 out.scanned += 1;
                 let Some(unit) = mem.frames.get(slot) else { continue };
+                // mlocked memory sits on the unevictable list, and a cgroup
+                // at memory.swap.max has no swap for its anonymous pages:
+                // reclaim does not take them (get_scan_count).
+                let owner = &mem.guests[unit.guest as usize];
+                if owner.unevictable || owner.swapped >= owner.swap_max {
+                    continue;
+                }
                 if unit.thp {
                     let guest = &mem.guests[unit.guest as usize];
                     let range = guest.region_range(guest.region_of(unit.page));
@@ -141,6 +148,76 @@ impl Clock {
                 }
                 swap_out(mem, slot, unit, now);
                 out.evicted += 1;
+            }
+        }
+        self.scanned += out.scanned;
+        self.evicted += out.evicted;
+        out
+    }
+
+    /// Reclaim for guest `g`'s memory cgroup (memory.max or memory.high
+    /// reached): the same second chance, over the cgroup's own pages only
+    /// (its LRU), from `hand` on, until `nr` pages are out, the swap device
+    /// is full or the cgroup at memory.swap.max, page-outs back up, or two
+    /// turns found nothing. Needs `g`'s page-to-slot map
+    /// (`Frames::track`). Locked memory is never taken.
+    pub fn reclaim_guest(&mut self, mem: &mut Memory, g: usize, hand: &mut u64, nr: u64, now: u64) -> Outcome {
+        let n = mem.guests[g].sim_pages();
+        let mut out = Outcome::default();
+        if n == 0 || mem.guests[g].unevictable {
+            return out;
+        }
+        let limit = 2 * n + 2;
+        let mut visits = 0u64;
+        let full = |mem: &Memory| mem.swap.is_full() || mem.guests[g].swapped >= mem.guests[g].swap_max;
+        while out.evicted < nr && visits < limit && !full(mem) {
+            let p = *hand % n;
+            *hand = (p + 1) % n;
+            visits += 1;
+            let guest = &mem.guests[g];
+            let st = guest.pages[p as usize];
+            match st & RES_MASK {
+                RESIDENT if st & MERGED == 0 => {
+                    out.scanned += 1;
+                    out.scanned_pages += 1;
+                    if st & REFERENCED != 0 {
+                        mem.guests[g].pages[p as usize] = st & !REFERENCED;
+                        continue;
+                    }
+                    let wait = mem.swap.write_throttle(now);
+                    if wait > 0.0 {
+                        *hand = p;
+                        out.throttled_ns = wait;
+                        break;
+                    }
+                    let Some(slot) = mem.frames.slot_of(g as u32, p) else { continue };
+                    swap_out(mem, slot, Unit { guest: g as u32, page: p, thp: false }, now);
+                    out.evicted += 1;
+                }
+                HUGE => {
+                    // Hugetlb pages are the pool's, not the cgroup's; a THP
+                    // is looked at once, at its head.
+                    let region = guest.region_of(p);
+                    let range = guest.region_range(region);
+                    *hand = range.end % n;
+                    visits += range.end.saturating_sub(p + 1);
+                    if !matches!(guest.backing_at(p), crate::model::Backing::Small { .. }) {
+                        continue;
+                    }
+                    let Some(slot) = mem.frames.slot_of(g as u32, range.start) else { continue };
+                    out.scanned += 1;
+                    out.scanned_pages += range.end - range.start;
+                    let unit = Unit { guest: g as u32, page: range.start, thp: true };
+                    let Some(pages) = self.visit_thp(mem, slot, unit) else { continue };
+                    for (sub, q) in pages {
+                        if full(mem) {
+                            break;
+                        }
+                        swap_out(mem, sub, Unit { guest: g as u32, page: q, thp: false }, now);
+                        out.evicted += 1;
+                    }
+                }
+                _ => {}
             }
         }
         self.scanned += out.scanned;
@@ -291,9 +368,7 @@ mod tests {
         Memory {
             frames,
             watermarks: Watermarks { min: 0, low: 0, high: 0 },
-            pool_total: 0,
-            pool_free: 0,
-            pool_page_bytes: 0,
+            pools: Vec::new(),
             swap: SwapDevice::new(Some(&swap), 1.0),
             zram_frames: 0,
             guests: vec![g],

@@ -3,25 +3,45 @@
 //! A scenario may describe a guest group by the command line that starts it,
 //! for example `qemu: "-m 4G -mem-path /dev/hugepages -mem-prealloc"`. This
 //! module owns turning that string into the memory facts the model needs
-//! ([`QemuMemory`]): how much RAM the guest has, what backs it (anonymous
-//! memory, a file, a memfd, hugetlbfs), whether it is preallocated, shared
-//! or open to KSM, and whether a balloon device is present.
+//! ([`QemuMemory`]), in two forms:
+//!
+//! - The summary fields (`memory`, `prealloc`, `hugepages`, `share`, ...)
+//!   describe boot RAM as one backing, for a guest group the model treats as
+//!   uniform. Each is `None` where the line does not say, so the scenario's
+//!   own field decides; where NUMA cells are backed differently they fold
+//!   into one cautious answer (huge pages or preallocation only if every
+//!   cell has them, no huge page size when the sizes differ). Memory devices
+//!   do not enter them.
+//! - [`QemuMemory::guest`] is the guest as QEMU builds it, a
+//!   [`GuestMemory`]: one region for all of boot RAM, or one per NUMA node,
+//!   then one per memory device (`pc-dimm`, `nvdimm`, `virtio-mem`) in
+//!   command-line order, each with its own backend's facts (anonymous,
+//!   file or memfd; page size; prealloc, share, merge, discard, read-only)
+//!   and QEMU's defaults filled in where the line is silent; the balloon
+//!   device's options, hotplug slots and maxmem, and memory locking. The
+//!   libvirt domain XML reader produces the same type, so a domain and the
+//!   command line libvirt generates from it can be compared fact by fact.
 //!
 //! It follows QEMU's own rules rather than a lookalike: the same size units
-//! (`-m` counts a bare number in MiB, `-object ...,size=` in bytes), the same
-//! defaults (a memfd backend is shared, `-mem-prealloc` and
-//! `-machine mem-merge=` are defaults every backend inherits), and the same
-//! refusals (a backend without a size, `-m` disagreeing with the backend or
-//! the NUMA nodes). A line QEMU would refuse to start is refused here too,
-//! with the offending word and its byte offset so the caller can point at
-//! it. A few lines QEMU accepts are refused as well, where QEMU would quietly
-//! ignore a memory setting and the plan would silently model something else
-//! (a `-mem-path` next to an explicit memory backend, a backend no guest RAM
-//! uses).
+//! (`-m` and legacy `-numa node,mem=` count a bare number in MiB,
+//! `-object ...,size=` in bytes), the same defaults (a memfd backend is
+//! shared, `-mem-prealloc` and `-machine mem-merge=` are defaults every
+//! backend inherits, a virtio-mem device plugs nothing unless asked), and
+//! the same refusals (a backend without a size, `-m` disagreeing with the
+//! backend or the NUMA nodes, `-numa node,mem=` on machine types newer than
+//! 5.0, a DIMM without a free slot or room below maxmem, a backend used
+//! twice). A line QEMU would refuse to start is refused here too, with the
+//! offending word and its byte offset so the caller can point at it. A few
+//! lines QEMU accepts are refused as well, where QEMU would quietly ignore a
+//! memory setting and the plan would silently model something else (a
+//! `-mem-path` next to an explicit memory backend, a backend nothing uses, a
+//! virtio-mem device asked for more than its backend holds).
 //!
 //! Options that do not touch memory (`-smp`, `-drive`, `-netdev`, ...) are
-//! skipped with their argument. Everything else is an error, so a misspelt
-//! memory option cannot pass unnoticed.
+//! skipped with their argument, and so are devices other than the memory
+//! devices and virtio-balloon (their `memdev=` still counts as a use of the
+//! backend). Any other option is an error, so a misspelt memory option
+//! cannot pass unnoticed.
 //!
 //! Whether memory is on huge pages is decided from the path: QEMU itself asks
 //! the kernel with statfs() whether `-mem-path` / `mem-path=` lies on
@@ -30,10 +50,6 @@
 //! (`/dev/hugepages`, `/mnt/huge`, `/hugepages`, or a path naming
 //! `hugepages` or `hugetlbfs`), and read the page size from names such as
 //! `/dev/hugepages1G` or `/dev/hugepages-1048576kB`.
-//!
-//! Memory plugged in through devices (`pc-dimm`, `virtio-mem`, `nvdimm`) is
-//! not counted: those devices are skipped like other devices, and their
-//! backends count as used.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -50,8 +66,10 @@ const RAM_ALIGN: u64 = 8192;
 /// QEMU's `MAX_NODES`: NUMA node ids are below this.
 const MAX_NUMA_NODES: u64 = 128;
 
-/// The memory facts a QEMU command line states. `None` means the line does
-/// not say, so the scenario's own field (or the model's default) decides.
+/// The memory facts a QEMU command line states. The summary fields are
+/// about boot RAM (memory devices are only in `guest`); `None` means the
+/// line does not say, so the scenario's own field (or the model's default)
+/// decides.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QemuMemory {
     /// Guest RAM: `-m N` / `-m size=N` (rounded up to 8 KiB as QEMU does),
@@ -71,7 +89,9 @@ pub struct QemuMemory {
     /// memory of an explicit backend).
     pub hugepages: Option<bool>,
     /// The huge page size, when it can be told: `hugetlbsize=` on a memfd,
-    /// or the mount path. Only set when `hugepages` is `Some(true)`.
+    /// or the mount path. Only set when `hugepages` is `Some(true)` and every
+    /// backend's size is known and the same (NUMA cells on 2 MiB and 1 GiB
+    /// pages give `None`; `guest` has each cell's).
     pub hugepage_size: Option<ByteSize>,
     /// `share=`; a memory-backend-memfd is shared unless told otherwise.
     pub share: Option<bool>,

@@ -2871,6 +2871,379 @@ mod tests {
         assert_eq!(q.memory, gib(1));
     }
 
+    // numa_complete_configuration: "No support for sparse NUMA node IDs
+    // yet" ("numa: Node ID missing: N", the largest missing id first).
+    #[test]
+    fn numa_node_ids_without_gaps() {
+        let e =
+            fails("-m 1G -object memory-backend-ram,id=m0,size=1G -numa node,nodeid=0,memdev=m0 -numa node,nodeid=3");
+        assert_eq!(e.token, "node,nodeid=3");
+        assert!(e.message.contains("Node ID missing: 2"), "{}", e.message);
+    }
+
+    // ---- guest: boot RAM ----------------------------------------------
+
+    // machine.c create_default_memdev: without an explicit backend QEMU
+    // makes a memory-backend-file on -mem-path, else a memory-backend-ram,
+    // with every property at its default except those -mem-prealloc and
+    // -machine mem-merge= give every backend (vl.c sugar property,
+    // hostmem.c host_memory_backend_init); slots and maxmem come from -m.
+    #[test]
+    fn guest_whole_ram_from_m() {
+        let q = ok("-m 4G");
+        assert_eq!(q.guest, GuestMemory { regions: vec![boot(None, 4 * GIB)], ..GuestMemory::default() });
+        let q = ok("-m 4G,slots=2,maxmem=8G -mem-path /dev/hugepages1G -mem-prealloc -machine mem-merge=off");
+        assert_eq!(
+            q.guest,
+            GuestMemory {
+                regions: vec![Region {
+                    source: Source::File,
+                    pages: Pages::Huge(gib(1)),
+                    prealloc: true,
+                    merge: false,
+                    ..boot(None, 4 * GIB)
+                }],
+                slots: Some(2),
+                maxmem: gib(8),
+                ..GuestMemory::default()
+            }
+        );
+        // A file that is not on hugetlbfs, and the host's default huge page
+        // size when the mount name carries none.
+        assert_eq!(ok("-m 1G -mem-path /var/lib/vm/ram").guest.regions[0].pages, Pages::Small);
+        assert_eq!(ok("-m 1G -mem-path /dev/hugepages").guest.regions[0].pages, Pages::Huge(None));
+    }
+
+    // The facts of an explicit backend: hostmem-memfd.c instance_init makes
+    // a memfd shared; hugetlb=on without hugetlbsize= takes the host's
+    // default size; hostmem-file.c discard-data and readonly; a POSIX shm
+    // backend is always shared (hostmem-shm.c).
+    #[test]
+    fn guest_region_facts_of_machine_memory_backend() {
+        let region = |obj: &str| ok(&format!("-object {obj} -machine memory-backend=m")).guest.regions[0].clone();
+        assert_eq!(
+            region("memory-backend-memfd,id=m,size=1G,hugetlb=on"),
+            Region { source: Source::Memfd, pages: Pages::Huge(None), share: true, ..boot(None, GIB) }
+        );
+        assert_eq!(
+            region("memory-backend-memfd,id=m,size=1G,hugetlb=on,hugetlbsize=2M,share=off,prealloc=on"),
+            Region { source: Source::Memfd, pages: Pages::Huge(mib(2)), prealloc: true, ..boot(None, GIB) }
+        );
+        assert_eq!(
+            region("memory-backend-file,id=m,size=1G,mem-path=/srv/ram,discard-data=on,readonly=on,merge=off"),
+            Region { source: Source::File, discard: true, readonly: true, merge: false, ..boot(None, GIB) }
+        );
+        assert_eq!(
+            region("memory-backend-shm,id=m,size=1G"),
+            Region { source: Source::Memfd, share: true, ..boot(None, GIB) }
+        );
+        let q = ok(
+            "-mem-prealloc -machine mem-merge=off -object memory-backend-ram,id=m,size=1G -machine memory-backend=m",
+        );
+        assert_eq!(q.guest.regions, vec![Region { prealloc: true, merge: false, ..boot(None, GIB) }]);
+    }
+
+    // numa.c: each node with memdev= holds its backend
+    // (numa_init_memdev_container); nodes are regions in nodeid order, not
+    // command-line order, and a memory-less node holds none.
+    #[test]
+    fn guest_numa_regions_in_nodeid_order() {
+        let q = ok("-m 3G -object memory-backend-memfd,id=b,size=1G -object memory-backend-ram,id=a,size=2G \
+                    -numa node,nodeid=1,memdev=b -numa node,nodeid=0,memdev=a -numa node,nodeid=2");
+        assert_eq!(
+            q.guest.regions,
+            vec![boot(Some(0), 2 * GIB), Region { source: Source::Memfd, share: true, ..boot(Some(1), GIB) }]
+        );
+    }
+
+    // libvirt's hugepages-numa-nodeset and hugepages-numa-nodeset-part:
+    // cells on 1 GiB and 2 MiB pages, or plain RAM next to hugetlbfs, each
+    // backend with its own page size (hostmem-file.c). The summary folds
+    // them: all huge with no one size, or not all huge.
+    #[test]
+    fn numa_cells_with_different_page_sizes() {
+        let q = ok("-m 3G \
+             -object '{\"qom-type\":\"memory-backend-file\",\"id\":\"ram-node0\",\"mem-path\":\"/dev/hugepages1G/libvirt/qemu/1-vm\",\"prealloc\":true,\"size\":1073741824}' \
+             -numa node,nodeid=0,cpus=0,memdev=ram-node0 \
+             -object '{\"qom-type\":\"memory-backend-file\",\"id\":\"ram-node1\",\"mem-path\":\"/dev/hugepages2M/libvirt/qemu/1-vm\",\"prealloc\":true,\"size\":2147483648}' \
+             -numa node,nodeid=1,cpus=1,memdev=ram-node1");
+        assert_eq!((q.hugepages, q.hugepage_size, q.prealloc), (Some(true), None, Some(true)));
+        let huge = |node, bytes, page| Region {
+            source: Source::File,
+            pages: Pages::Huge(page),
+            prealloc: true,
+            ..boot(Some(node), bytes)
+        };
+        assert_eq!(q.guest.regions, vec![huge(0, GIB, gib(1)), huge(1, 2 * GIB, mib(2))]);
+
+        let q = ok("-m 1G -object memory-backend-ram,id=ram-node0,size=256M -numa node,nodeid=0,memdev=ram-node0 \
+                    -object memory-backend-file,id=ram-node1,mem-path=/dev/hugepages1G/vm,prealloc=on,size=768M \
+                    -numa node,nodeid=1,memdev=ram-node1");
+        assert_eq!((q.hugepages, q.hugepage_size, q.prealloc), (Some(false), None, Some(false)));
+        assert_eq!(q.guest.regions, vec![boot(Some(0), 256 * MIB), huge(1, 768 * MIB, gib(1))]);
+    }
+
+    // ---- legacy -numa node,mem= ------------------------------------------
+
+    // numa.c parse_numa_node takes mem= where the machine type has
+    // numa_mem_supported (hw/i386/pc_piix.c pc_i440fx_5_0_machine_options,
+    // pc_q35.c pc_q35_5_0_machine_options, inherited by older versions);
+    // parse_numa reads a bare number as MiB (qemu_strtosz_MiB). The line is
+    // libvirt's cpu-numa-memory-oldstyle: 2 x 107 MiB = 219136 KiB.
+    #[test]
+    fn legacy_numa_mem_on_old_machine_types() {
+        let q = ok("-machine pc-i440fx-5.0,usb=off,acpi=off -m size=219136k \
+                    -numa node,nodeid=0,cpus=0-7,mem=107 -numa node,nodeid=1,cpus=8-15,mem=107");
+        assert_eq!(q.memory, mib(214));
+        assert_eq!(q.guest.regions, vec![boot(Some(0), 107 * MIB), boot(Some(1), 107 * MIB)]);
+        // Legacy nodes share the RAM QEMU creates from -m (numa.c
+        // numa_uses_legacy_mem), so -mem-path and -mem-prealloc back them
+        // all; a node without mem= holds none.
+        let q = ok("-M pc-q35-4.2 -m 3G -mem-path /dev/hugepages2M -mem-prealloc \
+                    -numa node,mem=1G -numa node,mem=2048 -numa node");
+        let huge = |node, bytes| Region {
+            source: Source::File,
+            pages: Pages::Huge(mib(2)),
+            prealloc: true,
+            ..boot(Some(node), bytes)
+        };
+        assert_eq!(q.guest.regions, vec![huge(0, GIB), huge(1, 2 * GIB)]);
+        assert_eq!((q.hugepages, q.prealloc), (Some(true), Some(true)));
+        for machine in ["pc-i440fx-2.12", "pc-q35-5.0", "type=pc-i440fx-4.0,accel=kvm"] {
+            ok(&format!("-machine {machine} -m 2G -numa node,mem=1G -numa node,mem=1G"));
+        }
+    }
+
+    // parse_numa_node: "Parameter -numa node,mem is not supported by this
+    // machine type" on 5.1 and later, the pc / q35 aliases and the default
+    // machine (the newest); numa_complete_configuration: "total memory for
+    // NUMA nodes should equal RAM size"; "numa configuration should use
+    // either mem= or memdev=, mixing both is not allowed".
+    #[test]
+    fn legacy_numa_mem_refused_where_qemu_refuses() {
+        for (machine, why) in [
+            ("-machine pc-i440fx-5.1", "machine type `pc-i440fx-5.1`"),
+            ("-machine pc-q35-8.2", "machine type `pc-q35-8.2`"),
+            ("-machine pc", "`pc` is the newest pc-i440fx"),
+            ("-M q35", "`q35` is the newest pc-q35"),
+            ("", "no -machine type is given"),
+        ] {
+            let e = fails(&format!("{machine} -m 2G -numa node,mem=1G -numa node,mem=1G"));
+            assert_eq!(e.token, "mem=1G");
+            assert!(
+                e.message.contains("Parameter -numa node,mem is not supported by this machine type"),
+                "{}",
+                e.message
+            );
+            assert!(e.message.contains(why), "{machine}: {}", e.message);
+        }
+        let e = fails("-machine pc-i440fx-5.0 -m 2G -numa node,mem=1G -numa node,mem=512");
+        assert_eq!(e.token, "2G");
+        assert!(e.message.contains("mem= add up to 1.5 GiB but -m says 2 GiB"), "{}", e.message);
+        assert!(e.message.contains("total memory for NUMA nodes should equal RAM size"), "{}", e.message);
+        let e = fails(
+            "-machine pc-i440fx-5.0 -m 2G -object memory-backend-ram,id=m0,size=1G \
+                       -numa node,memdev=m0 -numa node,mem=1G",
+        );
+        assert_eq!(e.token, "mem=1G");
+        assert!(e.message.contains("mixing both is not allowed"), "{}", e.message);
+        fails("-machine pc-i440fx-5.0 -numa node,mem=lots");
+    }
+
+    // ---- guest: memory devices -----------------------------------------
+
+    // hw/mem/pc-dimm.c: a DIMM is its backend (size, facts) on NUMA node
+    // `node` (default 0); devices follow boot RAM in command-line order,
+    // in keyval or JSON form (libvirt's memory-hotplug-dimm).
+    #[test]
+    fn dimm_regions() {
+        let q = ok("-m 1G,slots=4,maxmem=8G -object memory-backend-ram,id=r0,size=1G -numa node,nodeid=0,memdev=r0 \
+                    -numa node,nodeid=1 \
+                    -object memory-backend-file,id=d0,size=512M,mem-path=/dev/hugepages2M/vm,prealloc=on \
+                    -device pc-dimm,id=dimm0,memdev=d0,node=1 \
+                    -object '{\"qom-type\":\"memory-backend-ram\",\"id\":\"d1\",\"size\":536870912}' \
+                    -device '{\"driver\":\"pc-dimm\",\"memdev\":\"d1\",\"id\":\"dimm1\",\"slot\":3}'");
+        let dimm = |node, source, pages, prealloc| Region {
+            kind: RegionKind::Dimm,
+            source,
+            pages,
+            prealloc,
+            ..boot(Some(node), 512 * MIB)
+        };
+        assert_eq!(
+            q.guest.regions,
+            vec![
+                boot(Some(0), GIB),
+                dimm(1, Source::File, Pages::Huge(mib(2)), true),
+                dimm(0, Source::Anonymous, Pages::Small, false),
+            ]
+        );
+        // The summary is boot RAM only.
+        assert_eq!((q.memory, q.hugepages, q.prealloc), (gib(1), Some(false), None));
+        assert_eq!(q.guest.ram_bytes(), 2 * GIB);
+        // Without NUMA cells a device has no cell to name, even though QEMU
+        // makes node 0 implicitly for hotplug (auto_enable_numa_with_memhp).
+        let q = ok("-m 1G,slots=1,maxmem=2G -object memory-backend-ram,id=d0,size=1G -device pc-dimm,memdev=d0");
+        assert_eq!(q.guest.regions[1], Region { kind: RegionKind::Dimm, ..boot(None, GIB) });
+    }
+
+    // hw/mem/nvdimm.c: unarmed=on tells the guest it cannot write (libvirt's
+    // memory-hotplug-nvdimm-readonly), as does a readonly=on backend;
+    // hw/i386/pc.c pc_memory_pre_plug: "nvdimm is not enabled: add
+    // 'nvdimm=on' to '-M'".
+    #[test]
+    fn nvdimm_regions() {
+        let line = |dev: &str, machine: &str| {
+            format!(
+                "-machine pc{machine} -m 1G,slots=2,maxmem=2G \
+                 -object memory-backend-file,id=nv,size=512M,mem-path=/tmp/nvdimm,share=on -device {dev}"
+            )
+        };
+        let nvdimm = Region { kind: RegionKind::Nvdimm, source: Source::File, share: true, ..boot(None, 512 * MIB) };
+        let q = ok(&line("nvdimm,memdev=nv,id=nv0", ",nvdimm=on"));
+        assert_eq!(q.guest.regions[1], nvdimm);
+        assert_eq!(q.guest.ram_bytes(), GIB, "an nvdimm is not RAM");
+        let q = ok(&line("nvdimm,memdev=nv,id=nv0,unarmed=on,label-size=128K", ",nvdimm=on"));
+        assert_eq!(q.guest.regions[1], Region { readonly: true, ..nvdimm });
+        let e = fails(&line("nvdimm,memdev=nv,id=nv0", ""));
+        assert!(e.message.contains("nvdimm is not enabled"), "{}", e.message);
+        assert_eq!(e.token, "nvdimm,memdev=nv,id=nv0");
+    }
+
+    // hw/virtio/virtio-mem.c: the device plugs `requested-size` (0 by
+    // default) of its backend; its own prealloc=on preallocates what it
+    // plugs, and virtio_mem_device_realize refuses a backend with
+    // preallocation ("Instead, specify 'prealloc=on' for the virtio-mem
+    // device"), -overcommit mem-lock ("Incompatible with mlock") and sizes
+    // that are not multiples of the block size (2 MiB by default on x86-64,
+    // virtio_mem_default_block_size). Shape from libvirt's
+    // memory-hotplug-virtio-mem.
+    #[test]
+    fn virtio_mem_regions() {
+        let base = "-m 2G,maxmem=16G -object memory-backend-ram,id=vm0,size=1G,reserve=off";
+        let q = ok(&format!(
+            "{base} -device virtio-mem-pci,id=v0,memdev=vm0 \
+             -object memory-backend-file,id=vm1,mem-path=/dev/hugepages2M/vm,size=2G,reserve=off \
+             -device '{{\"driver\":\"virtio-mem-pci\",\"block-size\":2097152,\"requested-size\":1073741824,\"memdev\":\"vm1\",\"prealloc\":true,\"id\":\"v1\"}}'"
+        ));
+        assert_eq!(
+            q.guest.regions[1..],
+            [
+                Region { kind: RegionKind::VirtioMem, size: ByteSize(0), ..boot(None, GIB) },
+                Region {
+                    kind: RegionKind::VirtioMem,
+                    size: ByteSize(GIB),
+                    source: Source::File,
+                    pages: Pages::Huge(mib(2)),
+                    prealloc: true,
+                    ..boot(None, 2 * GIB)
+                },
+            ]
+        );
+        assert_eq!(q.guest.ram_bytes(), 3 * GIB);
+        let e = fails(
+            "-m 2G,maxmem=4G -object memory-backend-ram,id=vm0,size=1G,prealloc=on -device virtio-mem-pci,memdev=vm0",
+        );
+        assert!(e.message.contains("specify 'prealloc=on' for the virtio-mem device"), "{}", e.message);
+        assert_eq!(e.token, "memdev=vm0");
+        let e = fails(
+            "-m 2G,maxmem=4G -mem-prealloc -object memory-backend-ram,id=vm0,size=1G -device virtio-mem-pci,memdev=vm0",
+        );
+        assert!(e.message.contains("prealloc=on from -mem-prealloc"), "{}", e.message);
+        let e = fails(&format!("{base} -overcommit mem-lock=on -device virtio-mem-pci,memdev=vm0"));
+        assert!(e.message.contains("Incompatible with mlock"), "{}", e.message);
+        let e = fails(&format!("{base} -device virtio-mem-pci,memdev=vm0,requested-size=3M"));
+        assert_eq!(e.token, "requested-size=3M");
+        assert!(e.message.contains("has to be multiples of 'block-size' (0x200000)"), "{}", e.message);
+        let e = fails("-m 2G,maxmem=4G -object memory-backend-ram,id=vm0,size=3M -device virtio-mem-pci,memdev=vm0");
+        assert!(e.message.contains("memdev size has to be multiples"), "{}", e.message);
+        // QEMU starts this one, but the guest can never plug 2 GiB of a
+        // 1 GiB backend.
+        let e = fails(&format!("{base} -device virtio-mem-pci,memdev=vm0,requested-size=2G"));
+        assert!(e.message.contains("more than its backend"), "{}", e.message);
+    }
+
+    // hw/mem/pc-dimm.c pc_dimm_get_free_slot: "no slots where allocated",
+    // "invalid slot# N, should be less than M", "slot N is busy", "no free
+    // slots available"; hw/mem/memory-device.c: devices need maxmem above
+    // the RAM, and "not enough space" past it (an nvdimm maps its backend
+    // less the label). virtio-mem takes no slot.
+    #[test]
+    fn memory_device_slots_and_room() {
+        let dimms = |m: &str, devs: &[&str]| {
+            let mut line = format!("-m {m}");
+            for (i, d) in devs.iter().enumerate() {
+                line.push_str(&format!(" -object memory-backend-ram,id=d{i},size=1G -device pc-dimm,memdev=d{i}{d}"));
+            }
+            line
+        };
+        ok(&dimms("1G,slots=2,maxmem=3G", &["", ""]));
+        let e = fails(&dimms("1G,maxmem=3G", &[""]));
+        assert!(e.message.contains("no slots where allocated"), "{}", e.message);
+        let e = fails(&dimms("1G,slots=2,maxmem=4G", &["", "", ""]));
+        assert!(e.message.contains("no free slots available"), "{}", e.message);
+        let e = fails(&dimms("1G,slots=2,maxmem=3G", &[",slot=2"]));
+        assert_eq!(e.token, "slot=2");
+        assert!(e.message.contains("invalid slot# 2, should be less than 2"), "{}", e.message);
+        let e = fails(&dimms("1G,slots=2,maxmem=3G", &[",slot=1", ",slot=1"]));
+        assert!(e.message.contains("slot 1 is busy"), "{}", e.message);
+        // An explicit slot is taken first come, so the automatic one moves on.
+        ok(&dimms("1G,slots=2,maxmem=3G", &[",slot=0", ""]));
+        let e = fails(&dimms("1G,slots=2,maxmem=2G", &["", ""]));
+        assert!(
+            e.message
+                .contains("not enough space, currently 0x40000000 in use of total space for memory devices 0x40000000"),
+            "{}",
+            e.message
+        );
+        let e = fails("-m 1G -object memory-backend-ram,id=v,size=1G -device virtio-mem-pci,memdev=v");
+        assert!(e.message.contains("please specify the maxmem option"), "{}", e.message);
+        ok("-m 1G,maxmem=2G -object memory-backend-ram,id=v,size=1G -device virtio-mem-pci,memdev=v");
+        // 1 GiB of room holds a 1 GiB + 128 KiB nvdimm whose label is 128 KiB.
+        ok("-M pc,nvdimm=on -m 1G,slots=1,maxmem=2G -object memory-backend-file,id=n,size=1048704K,mem-path=/tmp/n \
+            -device nvdimm,memdev=n,label-size=128K");
+        let e = fails("-m 1G,slots=1,maxmem=2G -device pc-dimm,id=dimm0");
+        assert!(e.message.contains("'memdev' property is not set"), "{}", e.message);
+        let e = fails("-m 1G,slots=1,maxmem=2G -device pc-dimm,memdev=nope");
+        assert!(e.message.contains("Memory backend 'nope' not found"), "{}", e.message);
+    }
+
+    // pc_dimm_realize / virtio_mem_device_realize: node must be below the
+    // number of NUMA nodes, or 0 when the guest has none ("... which exceeds
+    // the number of numa nodes").
+    #[test]
+    fn memory_device_node_must_exist() {
+        let two_cells = "-m 2G,slots=2,maxmem=4G -object memory-backend-ram,id=r0,size=1G -object memory-backend-ram,id=r1,size=1G \
+                         -numa node,memdev=r0 -numa node,memdev=r1 -object memory-backend-ram,id=d,size=1G";
+        assert_eq!(ok(&format!("{two_cells} -device pc-dimm,memdev=d,node=1")).guest.regions[2].node, Some(1));
+        assert_eq!(ok(&format!("{two_cells} -device pc-dimm,memdev=d")).guest.regions[2].node, Some(0));
+        let e = fails(&format!("{two_cells} -device pc-dimm,memdev=d,node=2"));
+        assert_eq!(e.token, "node=2");
+        assert!(e.message.contains("exceeds the number of numa nodes: 2"), "{}", e.message);
+        let no_cells = "-m 1G,slots=2,maxmem=4G -object memory-backend-ram,id=d,size=1G";
+        assert_eq!(ok(&format!("{no_cells} -device pc-dimm,memdev=d,node=0")).guest.regions[1].node, None);
+        let e = fails(&format!("{no_cells} -device pc-dimm,memdev=d,node=1"));
+        assert!(e.message.contains("exceeds the number of numa nodes: 1"), "{}", e.message);
+    }
+
+    // A backend serves one user: machine_consume_memdev, pc_dimm_pre_plug
+    // ("can't use already busy memdev"), virtio-mem ("specifies a busy
+    // memdev").
+    #[test]
+    fn memory_device_backend_used_once() {
+        let e = fails(
+            "-m 1G,slots=2,maxmem=4G -object memory-backend-ram,id=r,size=1G -machine memory-backend=r \
+                       -device pc-dimm,memdev=r",
+        );
+        assert_eq!(e.token, "memdev=r");
+        assert!(e.message.contains("already used by guest RAM"), "{}", e.message);
+        let e = fails(
+            "-m 1G,slots=2,maxmem=4G -object memory-backend-ram,id=d,size=1G \
+                       -device pc-dimm,memdev=d -device virtio-mem-pci,memdev=d",
+        );
+        assert!(e.message.contains("already used by an earlier -device pc-dimm"), "{}", e.message);
+    }
+
     // ---- -device -----------------------------------------------------
 
     // Any virtio-balloon flavour (pci, ccw, device, transitional) is a
@@ -2889,6 +3262,24 @@ mod tests {
             assert_eq!(ok(&format!("-m 1G -device {dev}")).balloon, Some(true), "{dev}");
         }
         assert_eq!(ok("-m 1G -device virtio-net-pci,netdev=n0 -device e1000").balloon, None);
+    }
+
+    // hw/virtio/virtio-balloon.c: deflate-on-oom and free-page-reporting are
+    // bit properties, off by default; virtio_balloon_device_realize: "Only
+    // one balloon device is supported".
+    #[test]
+    fn balloon_options() {
+        assert_eq!(ok("-m 1G").guest.balloon, None);
+        assert_eq!(ok("-m 1G -device virtio-balloon-pci").guest.balloon, Some(BalloonDevice::default()));
+        let q = ok("-m 1G -device virtio-balloon-pci,id=b0,deflate-on-oom=on");
+        assert_eq!(q.guest.balloon, Some(BalloonDevice { deflate_on_oom: true, free_page_reporting: false }));
+        let q = ok(r#"-m 1G -device '{"driver":"virtio-balloon-pci","id":"balloon0","free-page-reporting":true}'"#);
+        assert_eq!(q.guest.balloon, Some(BalloonDevice { deflate_on_oom: false, free_page_reporting: true }));
+        let e = fails("-m 1G -device virtio-balloon-pci,deflate-on-oom=maybe");
+        assert_eq!(e.token, "deflate-on-oom=maybe");
+        let e = fails("-m 1G -device virtio-balloon-pci -device virtio-balloon-pci,id=b1");
+        assert_eq!(e.token, "virtio-balloon-pci,id=b1");
+        assert!(e.message.contains("Only one balloon device is supported"), "{}", e.message);
     }
 
     // ---- -overcommit -------------------------------------------------

@@ -1575,12 +1575,16 @@ impl<'a> Reader<'a> {
                         ByteSize(total)
                     )
                 } else {
+                    let fix = if whole.is_some() {
+                        "drop -machine memory-backend= and give the nodes memory backends with memdev=ID"
+                    } else {
+                        "give the nodes memory backends with memdev=ID"
+                    };
                     return Err(self.err(
                         first.span,
                         format!(
                             "no -numa node has memdev=, so the nodes hold 0 B while guest RAM is {want}; QEMU \
-                             refuses this (\"total memory for NUMA nodes should equal RAM size\"): give the \
-                             nodes memory backends with memdev=ID"
+                             refuses this (\"total memory for NUMA nodes should equal RAM size\"): {fix}"
                         ),
                     ));
                 };
@@ -1836,11 +1840,33 @@ impl<'a> Reader<'a> {
             ));
         };
         let b = self.lookup_backend(id, *id_span, &format!("{ctx},memdev"))?;
-        // pc_memory_pre_plug.
-        if d.kind == RegionKind::Nvdimm && !self.nvdimm {
-            return Err(
-                self.err(d.span, format!("{ctx}: QEMU says \"nvdimm is not enabled: add 'nvdimm=on' to '-M'\""))
-            );
+        if d.kind == RegionKind::Nvdimm {
+            // pc_memory_pre_plug.
+            if !self.nvdimm {
+                return Err(
+                    self.err(d.span, format!("{ctx}: QEMU says \"nvdimm is not enabled: add 'nvdimm=on' to '-M'\""))
+                );
+            }
+            // nvdimm_prepare_memory_region: the label sits at the end of
+            // the backend, and a read-only backend (rom=auto follows
+            // readonly=) needs an unarmed NVDIMM.
+            if b.size.bytes() <= d.label_size {
+                return Err(self.err(
+                    d.span,
+                    format!(
+                        "{ctx}: QEMU says \"the size of memdev {id} ({:#x}) is too small to contain nvdimm label \
+                         ({:#x}) and aligned PMEM\"",
+                        b.size.bytes(),
+                        d.label_size
+                    ),
+                ));
+            }
+            if b.readonly && !d.unarmed {
+                return Err(self.err(
+                    d.span,
+                    format!("{ctx}: QEMU says \"'unarmed' property must be 'on' since memdev {id} is read-only\""),
+                ));
+            }
         }
         // pc_dimm_get_free_slot: a DIMM takes its slot= or the first free
         // one below -m slots=.
@@ -3108,6 +3134,14 @@ mod tests {
         let e = fails(&line("nvdimm,memdev=nv,id=nv0", ""));
         assert!(e.message.contains("nvdimm is not enabled"), "{}", e.message);
         assert_eq!(e.token, "nvdimm,memdev=nv,id=nv0");
+        // nvdimm_prepare_memory_region: the label must leave room for
+        // data, and a read-only backend needs unarmed=on.
+        let e = fails(&line("nvdimm,memdev=nv,label-size=512M", ",nvdimm=on"));
+        assert!(e.message.contains("too small to contain nvdimm label"), "{}", e.message);
+        let ro = "-M pc,nvdimm=on -m 1G,slots=1,maxmem=2G -object memory-backend-file,id=nv,size=512M,mem-path=/n,readonly=on";
+        let e = fails(&format!("{ro} -device nvdimm,memdev=nv"));
+        assert!(e.message.contains("'unarmed' property must be 'on'"), "{}", e.message);
+        assert!(ok(&format!("{ro} -device nvdimm,memdev=nv,unarmed=on")).guest.regions[1].readonly);
     }
 
     // hw/virtio/virtio-mem.c: the device plugs `requested-size` (0 by
@@ -3440,6 +3474,22 @@ mod tests {
             "mem-lock=",
             "type=",
             "nodeid=1",
+            "pc-dimm",
+            "nvdimm",
+            "virtio-mem-pci",
+            "virtio-balloon-pci",
+            "node=1",
+            "slot=0",
+            "requested-size=2M",
+            "block-size=0",
+            "label-size=1G",
+            "unarmed=on",
+            "mem=1",
+            "-M",
+            "pc-i440fx-5.0",
+            "nvdimm=on",
+            "slots=0",
+            "maxmem=2G",
         ];
         let mut state: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = || {

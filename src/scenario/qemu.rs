@@ -748,7 +748,8 @@ impl<'a> Reader<'a> {
         } else {
             format!(
                 "unknown option `{word}`{hint}: overcommit understands -m, -mem-path, -mem-prealloc, \
-                 -object memory-backend-*, -machine, -numa, -device virtio-balloon and -overcommit, \
+                 -object memory-backend-*, -machine, -numa, -device (pc-dimm, nvdimm, virtio-mem, \
+                 virtio-balloon) and -overcommit, \
                  and ignores -enable-kvm, -smp, -cpu, -name, -drive, -netdev, -display and the other \
                  options that do not affect memory; check the spelling or remove it"
             )

@@ -789,11 +789,7 @@ impl<'s> Decoder<'s> {
             (w[0].pages, w[0].prealloc, w[0].share, w[0].merge) != (w[1].pages, w[1].prealloc, w[1].share, w[1].merge)
         });
         // Guest RAM the line states: -m plus plugged memory devices.
-        let q_memory = if ram_regions.is_empty() {
-            q.memory
-        } else {
-            Some(ByteSize(ram_regions.iter().map(|r| r.size.bytes()).sum()))
-        };
+        let q_memory = q.memory.map(|_| ByteSize(ram_regions.iter().map(|r| r.size.bytes()).sum()));
         let q_balloon = q.guest.balloon;
         let memory = self.field(&f, "memory", size);
         let hugepages = self.field(&f, "hugepages", boolean);

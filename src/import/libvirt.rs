@@ -938,6 +938,10 @@ impl<'a, 'i: 'a> Reader<'a, 'i> {
             regions.push(region(RegionKind::Boot, None, initial, initial, &b, merge, false));
         } else {
             for (id, (c, &kib)) in cells.iter().zip(&cell_kib).enumerate() {
+                // A memory-less cell (CPUs only) has no backend.
+                if kib == 0 {
+                    continue;
+                }
                 let id = u32::try_from(id).unwrap_or(u32::MAX);
                 let spec = MemSpec {
                     target_node: Some(id),

@@ -30,6 +30,7 @@
 //! [`ImportError`], as is malformed XML; a document type declaration is
 //! refused outright, so entity expansion bombs never expand.
 
+use std::cell::OnceCell;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::io::Read;
@@ -303,7 +304,7 @@ fn read_file(path: &Path) -> Result<Domain, ImportError> {
 pub fn read_domain(text: &str, label: &str) -> Result<Domain, ImportError> {
     let options = ParsingOptions { allow_dtd: false, ..ParsingOptions::default() };
     let doc = Document::parse_with_options(text, options).map_err(|e| xml_error(text, label, &e))?;
-    let reader = Reader { doc: &doc, file: label, warnings: Vec::new() };
+    let reader = Reader { doc: &doc, file: label, warnings: Vec::new(), line_starts: OnceCell::new() };
     reader.domain()
 }
 
@@ -441,6 +442,9 @@ struct Reader<'a, 'i> {
     doc: &'a Document<'i>,
     file: &'a str,
     warnings: Vec<Warning>,
+    /// Byte offsets where lines start, built on the first position asked
+    /// for, so a document with many findings is not rescanned for each.
+    line_starts: OnceCell<Vec<usize>>,
 }
 
 /// The element children of `n` named `name` in no namespace (libvirt's own
@@ -574,9 +578,17 @@ fn parse_nodeset(text: &str) -> Option<BTreeSet<u32>> {
 impl<'a, 'i: 'a> Reader<'a, 'i> {
     // -- places ------------------------------------------------------------
 
+    /// 1-based line and column (in characters) of a byte offset, counted
+    /// as roxmltree counts them for its own errors.
     fn pos(&self, offset: usize) -> (u32, u32) {
-        let p = self.doc.text_pos_at(offset);
-        (p.row, p.col)
+        let text = self.doc.input_text();
+        let starts = self
+            .line_starts
+            .get_or_init(|| std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect());
+        let line = starts.partition_point(|&s| s <= offset).max(1);
+        let start = starts[line - 1];
+        let column = text.get(start..offset.min(text.len())).map_or(0, |l| l.chars().count()) + 1;
+        (u32::try_from(line).unwrap_or(u32::MAX), u32::try_from(column).unwrap_or(u32::MAX))
     }
 
     /// Where an element starts.
@@ -1982,6 +1994,23 @@ mod tests {
         assert!(shown.contains("domain/memtune/hard_limit \"lots\""), "{shown}");
     }
 
+    /// The reader's own line index counts as roxmltree does, multi-byte
+    /// characters included.
+    #[test]
+    fn positions_match_roxmltrees() {
+        let text = "<domain type='kvm'>\n  <name>gäst-\u{1F600}</name>\n\t<memory unit='KiB'>1</memory>\n</domain>";
+        let doc = Document::parse(text).unwrap();
+        let reader = Reader { doc: &doc, file: "p.xml", warnings: Vec::new(), line_starts: OnceCell::new() };
+        for offset in 0..=text.len() {
+            if !text.is_char_boundary(offset) {
+                continue;
+            }
+            let p = doc.text_pos_at(offset);
+            assert_eq!(reader.pos(offset), (p.row, p.col), "offset {offset}");
+            assert_eq!(line_column(text, offset), (p.row, p.col), "offset {offset}");
+        }
+    }
+
     // -- bad documents ------------------------------------------------------
 
     #[test]
@@ -2090,6 +2119,82 @@ mod tests {
         // The balloon of another hypervisor.
         let e = fails("<memory>1048576</memory><devices><memballoon model='xen'/></devices>");
         assert_eq!(e.element, "domain/devices/memballoon/@model");
+    }
+
+    /// A domain touching most of what the reader looks at, for the
+    /// no-panic properties below.
+    const RICH: &str = "<domain type='kvm'><name>g</name><maxMemory slots='4' unit='GiB'>16</maxMemory>\
+        <memory unit='GiB'>4</memory><currentMemory unit='GiB'>3</currentMemory>\
+        <memtune><hard_limit unit='GiB'>8</hard_limit><min_guarantee unit='GiB'>1</min_guarantee></memtune>\
+        <memoryBacking><hugepages><page size='2048' unit='KiB' nodeset='0'/><page size='1' unit='G' nodeset='1'/>\
+        </hugepages><access mode='shared'/><allocation mode='immediate' threads='2'/><discard/></memoryBacking>\
+        <numatune><memory mode='strict' nodeset='0-1'/></numatune>\
+        <cpu><numa><cell id='0' cpus='0' memory='2' unit='GiB' memAccess='private'/>\
+        <cell id='1' cpus='1' memory='2' unit='GiB' discard='yes'/></numa></cpu>\
+        <devices><disk type='file' device='disk'><source file='/a.qcow2'/><backingStore type='file'>\
+        <source file='/b.qcow2'/></backingStore></disk>\
+        <memballoon model='virtio' autodeflate='on'><stats period='5'/></memballoon>\
+        <memory model='dimm'><source><pagesize unit='KiB'>2048</pagesize></source><target><size unit='GiB'>1</size>\
+        <node>0</node></target><address type='dimm' slot='0'/></memory>\
+        <memory model='virtio-mem'><target><size unit='GiB'>2</size><node>1</node><block unit='MiB'>2</block>\
+        <requested unit='GiB'>1</requested></target></memory></devices></domain>";
+
+    #[test]
+    fn rich_domain_reads() {
+        let d = read_domain(RICH, "rich.xml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d.memory.regions.len(), 4);
+        assert_eq!(d.memory.ram_bytes(), 4 * GIB + GIB + GIB);
+    }
+
+    /// Nesting deeper than any domain has is read without recursion.
+    #[test]
+    fn deep_nesting_is_no_stack_overflow() {
+        let depth = 50_000;
+        let text = format!(
+            "<domain type='kvm'><name>g</name><memory>1048576</memory><metadata>{}{}</metadata></domain>",
+            "<a>".repeat(depth),
+            "</a>".repeat(depth)
+        );
+        assert!(read_domain(&text, "deep.xml").is_ok());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 300, failure_persistence: None, ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Any attribute value swapped for any text, and the result cut
+        /// anywhere: an error or a domain, never a panic.
+        #[test]
+        fn mutated_domains_never_panic(which in 0usize..64, value in "\\PC{0,12}|-?[0-9]{0,22}") {
+            let mut spans = Vec::new();
+            let mut quote = None;
+            for (i, c) in RICH.char_indices() {
+                match (quote, c) {
+                    (None, '\'') => quote = Some(i + 1),
+                    (Some(start), '\'') => {
+                        spans.push((start, i));
+                        quote = None;
+                    }
+                    _ => {}
+                }
+            }
+            let escaped = value.replace('&', "&amp;").replace('<', "&lt;").replace('\'', "&apos;");
+            let (a, b) = spans[which % spans.len()];
+            let text = format!("{}{}{}", &RICH[..a], escaped, &RICH[b..]);
+            let _ = read_domain(&text, "m.xml");
+            // And the same text cut anywhere.
+            let cut = (which * 37) % text.len();
+            if text.is_char_boundary(cut) {
+                let _ = read_domain(&text[..cut], "m.xml");
+            }
+        }
+
+        #[test]
+        fn any_size_text_never_panics(text in "\\PC{0,24}", unit in "\\PC{0,6}") {
+            let _ = memory_kib(&text, &unit);
+            let _ = parse_nodeset(&text);
+        }
     }
 
     // -- warnings -------------------------------------------------------------

@@ -800,8 +800,8 @@ impl<'a, 'i: 'a> Reader<'a, 'i> {
                     root,
                     "type",
                     format!(
-                        "a {other} domain: only QEMU/KVM guests (type='kvm' or type='qemu') have the memory \
-                         this tool models"
+                        "a type='{other}' domain: only QEMU/KVM guests (type='kvm' or type='qemu') have the \
+                         memory this tool models"
                     ),
                 ));
             }
@@ -866,20 +866,33 @@ impl<'a, 'i: 'a> Reader<'a, 'i> {
                 if total != implied {
                     let value = string_value(m);
                     let pos = self.text_pos(m);
+                    let parts = if dev_raw == 0 {
+                        format!("the NUMA cells make {}", show_kib(cells_raw))
+                    } else {
+                        format!(
+                            "the NUMA cells ({}) and memory devices ({}) make {}",
+                            show_kib(cells_raw),
+                            show_kib(dev_raw),
+                            show_kib(implied)
+                        )
+                    };
                     self.warn_at(
                         Self::path(m, None),
                         pos,
                         Some(&value),
                         format!(
-                            "<memory> says {}, but the NUMA cells ({}) and memory devices ({}) make {}: libvirt \
-                             takes the cells, and so does this reader",
-                            show_kib(total),
-                            show_kib(cells_raw),
-                            show_kib(dev_raw),
-                            show_kib(implied)
+                            "<memory> says {}, but {parts}: libvirt takes the cells, and so does this reader",
+                            show_kib(total)
                         ),
                     );
                 }
+            }
+            if cells_raw == 0 {
+                return Err(self.node_error(
+                    cells[0].node,
+                    None,
+                    "the NUMA cells hold no memory at all: boot memory is the sum of the cells",
+                ));
             }
             cells_raw
         };
@@ -2031,7 +2044,7 @@ mod tests {
         let e = read_domain("<domain type='xen'><name>g</name><memory>1024</memory></domain>", "x.xml").unwrap_err();
         assert_eq!(e.element, "domain/@type");
         assert_eq!(e.value.as_deref(), Some("xen"));
-        assert!(e.message.contains("a xen domain"), "{e}");
+        assert!(e.message.contains("type='xen'"), "{e}");
         let e = read_domain("<domain><name>g</name><memory>1024</memory></domain>", "x.xml").unwrap_err();
         assert!(e.message.contains("no `type`"), "{e}");
         let e = read_domain("<domain type='qemu'><memory>1024</memory></domain>", "x.xml").unwrap_err();

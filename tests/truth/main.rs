@@ -8,6 +8,7 @@ mod calibration;
 mod conservation;
 mod determinism;
 mod ksm;
+mod libvirt_pairs;
 mod sampled;
 mod start_rules;
 mod support;

@@ -34,6 +34,51 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum ImportFrom {
+    /// Read libvirt domain XML (files, directories of them, or - for standard input) into a scenario
+    #[command(after_help = "Examples:\n  \
+overcommit import libvirt /etc/libvirt/qemu/ --out mine.yaml\n  \
+virsh dumpxml web1 | overcommit import libvirt -\n  \
+overcommit import libvirt web1.xml web2.xml --host my-host.yaml\n\n\
+Domains with the same memory configuration and image become one guest group (named after the \
+first, every domain's name kept in `names:`). The host: section is this machine's (as `overcommit \
+host --scenario` writes it) unless --host gives one. What the model cannot represent is a warning \
+on standard error naming the element and its line:column, and a comment in the scenario. The \
+workload is not in the XML: each group gets a placeholder that says so.")]
+    Libvirt {
+        /// Domain XML files, directories of *.xml files, or - (standard input)
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Take the host: section from this file (a scenario, or what `overcommit host --scenario` wrote)
+        #[arg(long, value_name = "FILE")]
+        host: Option<PathBuf>,
+        /// Write the scenario here (default: standard output)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Read the QEMU guests running on this host (through libvirt where it runs them) into a scenario
+    #[command(after_help = "Examples:\n  \
+overcommit import live --out live.yaml\n  \
+overcommit import live --libvirt qemu:///system --out live.yaml\n  \
+overcommit run live.yaml\n\n\
+Every qemu-system-* process is read through its command line, or, for a running libvirt domain, \
+through `virsh dumpxml`. Each guest's state now (resident and swapped memory, transparent huge \
+pages, KSM-merged pages, the balloon from `virsh dommemstat`) goes into an `observed:` list, and \
+a run starts from it instead of an empty host. Reading other users' processes needs root.")]
+    Live {
+        /// The libvirt connection URI (default: qemu:///system when it answers, else no libvirt)
+        #[arg(long, value_name = "URI")]
+        libvirt: Option<String>,
+        /// Take the host: section from this file instead of this machine
+        #[arg(long, value_name = "FILE")]
+        host: Option<PathBuf>,
+        /// Write the scenario here (default: standard output)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Play a scenario forward and report memory, faults and latency per guest
     #[command(after_help = "Examples:\n  \
@@ -236,6 +281,9 @@ overcommit host --scenario > host.yaml   # a host: section to start a scenario f
         #[arg(long)]
         scenario: bool,
     },
+    /// Turn what operators already have into a scenario: libvirt domain XML, or this host as it runs
+    #[command(subcommand)]
+    Import(ImportFrom),
     /// Measure this machine's page-fault, zeroing, memory-latency and copy costs, and write a calibration file
     #[command(after_help = "Examples:\n  \
 overcommit calibrate --quick\n  \
@@ -650,12 +698,61 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 message: "error: calibrate times Linux page faults, hugetlb pools and ksmd: it needs Linux".into(),
             });
         }
+        Command::Import(from) => import(from, &mut out)?,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "overcommit", &mut out);
         }
         Command::Man => {
             clap_mangen::Man::new(Cli::command()).render(&mut out)?;
         }
+    }
+    Ok(())
+}
+
+/// `overcommit import libvirt|live`: the scenario to standard output or,
+/// written whole under a temporary name and renamed, to `--out`; warnings
+/// to standard error.
+fn import(from: ImportFrom, out: &mut dyn Write) -> Result<(), Failure> {
+    use overcommit::import;
+    let (outcome, dest) = match from {
+        ImportFrom::Libvirt { paths, host, out: dest } => {
+            let outcome = import::import_libvirt(&paths, &mut std::io::stdin().lock(), host.as_deref())
+                .map_err(|e| Failure { code: EXIT_BAD_INPUT, message: format!("error: {e}") })?;
+            (outcome, dest)
+        }
+        ImportFrom::Live { libvirt, host, out: dest } => {
+            let use_libvirt = match libvirt {
+                Some(uri) => import::live::LibvirtUse::Uri(uri),
+                None => import::live::LibvirtUse::Auto,
+            };
+            let outcome = import::live::import_live(&import::live::system_root(), &use_libvirt, host.as_deref())
+                .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: {e}") })?;
+            (outcome, dest)
+        }
+    };
+    for w in &outcome.warnings {
+        eprintln!("warning: {w}");
+    }
+    match dest {
+        Some(path) => {
+            let dir = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            overcommit::report::run::write_atomically(&dir, &[(name.as_str(), outcome.yaml.into_bytes())]).map_err(
+                |e| Failure { code: EXIT_RUNTIME, message: format!("error: writing {}: {e}", path.display()) },
+            )?;
+            eprintln!(
+                "imported {} guest{} in {} group{}: wrote {}",
+                outcome.guests,
+                if outcome.guests == 1 { "" } else { "s" },
+                outcome.groups,
+                if outcome.groups == 1 { "" } else { "s" },
+                path.display()
+            );
+        }
+        None => write!(out, "{}", outcome.yaml)?,
     }
     Ok(())
 }

@@ -1184,17 +1184,29 @@ impl HostReport {
                     None => (m.hugepages_total.unwrap_or(0), "/proc/meminfo HugePages_Total".to_string()),
                 };
                 comment(&mut y, &format!("vm.nr_hugepages: {from}; size from Hugepagesize"));
-                let _ = writeln!(y, "  hugepages: {{ size: {name}, count: {count} }}");
-                if let Some(pools) = &self.hugepage_pools {
-                    for p in pools.iter().filter(|p| p.page_size_bytes != s && p.nr_hugepages.unwrap_or(0) > 0) {
+                // The other x86-64 size's pool, when it holds pages: a
+                // guest takes from the pool of its own page size.
+                let other = self.hugepage_pools.iter().flatten().find(|p| {
+                    p.page_size_bytes != s
+                        && (p.page_size_bytes == 2 * MIB || p.page_size_bytes == GIB)
+                        && p.nr_hugepages.unwrap_or(0) > 0
+                });
+                match other {
+                    Some(p) => {
+                        let other_name = if p.page_size_bytes == GIB { "1G" } else { "2M" };
                         comment(
                             &mut y,
                             &format!(
-                                "this host also has a {} pool of {} pages; a scenario holds one pool",
-                                ByteSize(p.page_size_bytes),
-                                p.nr_hugepages.unwrap_or(0)
+                                "and /sys/kernel/mm/hugepages/hugepages-{}kB/nr_hugepages",
+                                p.page_size_bytes / KIB
                             ),
                         );
+                        let _ = writeln!(y, "  hugepages:");
+                        let _ = writeln!(y, "    - {{ size: {name}, count: {count} }}");
+                        let _ = writeln!(y, "    - {{ size: {other_name}, count: {} }}", p.nr_hugepages.unwrap_or(0));
+                    }
+                    None => {
+                        let _ = writeln!(y, "  hugepages: {{ size: {name}, count: {count} }}");
                     }
                 }
             }

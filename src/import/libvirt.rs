@@ -211,7 +211,7 @@ impl fmt::Display for ImportError {
 }
 
 impl ImportError {
-    fn file_only(file: &str, message: impl Into<String>) -> Self {
+    pub fn file_only(file: &str, message: impl Into<String>) -> Self {
         ImportError {
             file: file.to_string(),
             element: String::new(),

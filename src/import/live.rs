@@ -1,0 +1,364 @@
+//! This host as it runs: every QEMU process, read through its command line
+//! (the same reader a scenario's `qemu:` uses) or, where libvirt manages
+//! it, through its domain XML (`virsh dumpxml`), with what it holds now:
+//! resident and swapped memory, transparent huge pages, KSM-merged pages
+//! (from `/proc/PID/`), and the balloon's size (`virsh dommemstat`).
+//!
+//! A process that exits while it is read is reported and skipped. Reading
+//! `/proc` goes through a root directory so tests can give recorded files.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::libvirt::{self, ImportError};
+use super::write::{Header, Imported};
+use super::{Outcome, finish, from_domain, host_section};
+use crate::scenario::Observed;
+use crate::scenario::guestmem::GuestMemory;
+use crate::units::ByteSize;
+
+/// A QEMU process found under `/proc`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QemuProcess {
+    pub pid: u32,
+    /// `-name guest=NAME` (or `-name NAME`), else `qemu-PID`.
+    pub name: String,
+    pub argv: Vec<String>,
+}
+
+/// What `/proc/PID/` says the process holds now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Held {
+    /// `RssAnon` + `RssShmem` of /proc/PID/status (guest RAM is anonymous
+    /// memory or, for memfd and shared backends, shmem).
+    pub resident: u64,
+    /// `VmSwap`.
+    pub swapped: u64,
+    /// `AnonHugePages` + `ShmemPmdMapped` of /proc/PID/smaps_rollup.
+    pub thp: u64,
+    /// `ksm_merging_pages` (× 4 KiB) of /proc/PID/ksm_stat, or of the older
+    /// /proc/PID/ksm_merging_pages (Linux 5.19); 0 where neither exists.
+    pub ksm_merged: u64,
+}
+
+/// Whether `argv0` runs a QEMU system emulator.
+fn is_qemu(argv0: &str) -> bool {
+    let base = argv0.rsplit('/').next().unwrap_or(argv0);
+    base.starts_with("qemu-system-") || base == "qemu-kvm" || base == "kvm"
+}
+
+/// Every QEMU process under `root/proc`, by PID. Processes that vanish
+/// while the list is read are left out silently (they were not there).
+pub fn qemu_processes(root: &Path) -> Vec<QemuProcess> {
+    let Ok(dir) = std::fs::read_dir(root.join("proc")) else { return Vec::new() };
+    let mut pids: Vec<u32> =
+        dir.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok())).collect();
+    pids.sort_unstable();
+    let mut out = Vec::new();
+    for pid in pids {
+        let Ok(raw) = std::fs::read(root.join(format!("proc/{pid}/cmdline"))) else { continue };
+        let argv: Vec<String> =
+            raw.split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        if argv.first().is_none_or(|a| !is_qemu(a)) {
+            continue;
+        }
+        let name = guest_name(&argv).unwrap_or_else(|| format!("qemu-{pid}"));
+        out.push(QemuProcess { pid, name, argv });
+    }
+    out
+}
+
+/// `-name guest=NAME,...` or `-name NAME,...` (a `,,` is a literal comma).
+fn guest_name(argv: &[String]) -> Option<String> {
+    let i = argv.iter().position(|a| a == "-name" || a == "--name")?;
+    let arg = argv.get(i + 1)?;
+    let mut items = Vec::new();
+    let mut cur = String::new();
+    let mut chars = arg.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ',' {
+            if chars.peek() == Some(&',') {
+                chars.next();
+                cur.push(',');
+            } else {
+                items.push(std::mem::take(&mut cur));
+            }
+        } else {
+            cur.push(c);
+        }
+    }
+    items.push(cur);
+    items
+        .iter()
+        .find_map(|it| it.strip_prefix("guest=").map(str::to_string))
+        .or_else(|| items.first().filter(|f| !f.contains('=')).cloned())
+}
+
+/// What process `pid` holds, from `root/proc/PID/`.
+pub fn held(root: &Path, pid: u32) -> std::io::Result<Held> {
+    let dir = root.join(format!("proc/{pid}"));
+    let status = std::fs::read_to_string(dir.join("status"))?;
+    let kib = |text: &str, key: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(0, |k| k * 1024)
+    };
+    let mut h = Held {
+        resident: kib(&status, "RssAnon") + kib(&status, "RssShmem"),
+        swapped: kib(&status, "VmSwap"),
+        ..Held::default()
+    };
+    if let Ok(rollup) = std::fs::read_to_string(dir.join("smaps_rollup")) {
+        h.thp = kib(&rollup, "AnonHugePages") + kib(&rollup, "ShmemPmdMapped");
+    }
+    let pages = |text: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix("ksm_merging_pages"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    if let Ok(stat) = std::fs::read_to_string(dir.join("ksm_stat")) {
+        h.ksm_merged = pages(&stat).unwrap_or(0) * 4096;
+    } else if let Ok(n) = std::fs::read_to_string(dir.join("ksm_merging_pages")) {
+        h.ksm_merged = n.trim().parse::<u64>().unwrap_or(0) * 4096;
+    }
+    Ok(h)
+}
+
+/// The command line as one string the QEMU reader takes (each word quoted).
+fn shell_words(argv: &[String]) -> String {
+    argv.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect::<Vec<_>>().join(" ")
+}
+
+/// `virsh -c URI ARGS...`: its standard output, or why it failed.
+pub fn virsh(uri: &str, args: &[&str]) -> Result<String, String> {
+    let out =
+        Command::new("virsh").arg("-c").arg(uri).args(args).output().map_err(|e| format!("cannot run virsh: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!("virsh {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// `actual` of `virsh dommemstat` (KiB), as bytes.
+pub fn dommemstat_actual(text: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        (f.next()? == "actual").then(|| f.next()?.parse::<u64>().ok().map(|k| k * 1024))?
+    })
+}
+
+/// How `import live` reads libvirt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LibvirtUse {
+    /// Try `qemu:///system` (or `$LIBVIRT_DEFAULT_URI`) and go on without
+    /// libvirt when it does not answer.
+    Auto,
+    /// This URI, which must answer.
+    Uri(String),
+}
+
+/// `overcommit import live`: the QEMU guests running here.
+pub fn import_live(root: &Path, use_libvirt: &LibvirtUse, host: Option<&Path>) -> Result<Outcome, ImportError> {
+    let mut warnings = Vec::new();
+    let processes = qemu_processes(root);
+    let uri = match use_libvirt {
+        LibvirtUse::Uri(u) => Some(u.clone()),
+        LibvirtUse::Auto => std::env::var("LIBVIRT_DEFAULT_URI").ok().or_else(|| Some("qemu:///system".to_string())),
+    };
+    let mut domains: Vec<String> = Vec::new();
+    let mut libvirt_uri = None;
+    if let Some(u) = uri {
+        match virsh(&u, &["list", "--name", "--state-running"]) {
+            Ok(list) => {
+                domains = list.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
+                libvirt_uri = Some(u);
+            }
+            Err(e) => {
+                if matches!(use_libvirt, LibvirtUse::Uri(_)) {
+                    return Err(ImportError::file_only(&u, format!("libvirt does not answer: {e}")));
+                }
+            }
+        }
+    }
+    let mut guests: Vec<Imported> = Vec::new();
+    let mut claimed: Vec<u32> = Vec::new();
+    if let Some(u) = &libvirt_uri {
+        for name in &domains {
+            let xml = match virsh(u, &["dumpxml", name]) {
+                Ok(x) => x,
+                Err(e) => {
+                    warnings.push(format!("libvirt domain {name}: skipped, it went away while being read ({e})"));
+                    continue;
+                }
+            };
+            let label = format!("virsh dumpxml {name}");
+            let d = libvirt::read_domain(&xml, &label)?;
+            let mut g = from_domain(&d);
+            let memory = d.memory.ram_bytes();
+            let proc = processes.iter().find(|p| p.name == *name);
+            let actual = virsh(u, &["dommemstat", name]).ok().and_then(|t| dommemstat_actual(&t));
+            match proc.map(|p| (p.pid, held(root, p.pid))) {
+                Some((pid, Ok(h))) => {
+                    claimed.push(pid);
+                    g.source = format!("libvirt domain {name} ({u}), QEMU pid {pid}");
+                    g.observed = Some(observed(name, &h, actual.map(|a| memory.saturating_sub(a))));
+                }
+                Some((pid, Err(e))) => {
+                    claimed.push(pid);
+                    warnings
+                        .push(format!("libvirt domain {name}: QEMU pid {pid} exited while being read ({e}); skipped"));
+                    continue;
+                }
+                None => {
+                    warnings.push(format!(
+                        "libvirt domain {name}: its QEMU process is not visible here (another PID namespace?); imported without its current state"
+                    ));
+                    g.source = format!("libvirt domain {name} ({u})");
+                }
+            }
+            guests.push(g);
+        }
+        // Domains without a state while others have one would not group
+        // with `observed:` lists; give them an empty state (a cold start).
+        if guests.iter().any(|g| g.observed.is_some()) {
+            for g in guests.iter_mut().filter(|g| g.observed.is_none()) {
+                g.observed = Some(observed(&g.name.clone(), &Held::default(), None));
+            }
+        }
+    }
+    for p in processes.iter().filter(|p| !claimed.contains(&p.pid)) {
+        let q = match crate::scenario::qemu::parse(&shell_words(&p.argv)) {
+            Ok(q) => q,
+            Err(e) => {
+                warnings.push(format!(
+                    "QEMU pid {} ({}): skipped, its command line is not read: {} (at `{}`)",
+                    p.pid, p.name, e.message, e.token
+                ));
+                continue;
+            }
+        };
+        let h = match held(root, p.pid) {
+            Ok(h) => h,
+            Err(e) => {
+                warnings.push(format!("QEMU pid {} ({}): exited while being read ({e}); skipped", p.pid, p.name));
+                continue;
+            }
+        };
+        guests.push(from_process(p, q.guest, &h));
+    }
+    if guests.is_empty() {
+        return Err(ImportError::file_only(
+            "import live",
+            "no running QEMU guest found (no qemu-system-* process, and no running libvirt domain)",
+        ));
+    }
+    let host_section = host_section(host)?;
+    let description = format!(
+        "{} guest{} running on this host, imported by `overcommit import live`{}",
+        guests.len(),
+        if guests.len() == 1 { "" } else { "s" },
+        libvirt_uri.as_ref().map(|u| format!(" (libvirt: {u})")).unwrap_or_default()
+    );
+    let header = Header { name: "live", description: &description, host_section: &host_section };
+    finish(&header, &guests, warnings)
+}
+
+fn observed(name: &str, h: &Held, balloon: Option<u64>) -> Observed {
+    Observed {
+        name: name.to_string(),
+        resident: ByteSize(h.resident),
+        swapped: ByteSize(h.swapped),
+        thp: ByteSize(h.thp),
+        ksm_merged: ByteSize(h.ksm_merged),
+        balloon: ByteSize(balloon.unwrap_or(0)),
+    }
+}
+
+/// A QEMU process libvirt does not manage, from its command line.
+fn from_process(p: &QemuProcess, memory: GuestMemory, h: &Held) -> Imported {
+    Imported {
+        name: p.name.clone(),
+        source: format!("QEMU pid {} ({})", p.pid, p.argv.first().map_or("qemu", String::as_str)),
+        memory,
+        current_memory: None,
+        memtune: crate::scenario::Memtune::default(),
+        // QEMU polls balloon statistics only when told
+        // (guest-stats-polling-interval); a bare command line does not.
+        balloon_stats: false,
+        balloon_min: None,
+        image: None,
+        observed: Some(observed(&p.name, h, None)),
+        notes: Vec::new(),
+    }
+}
+
+/// The root `/proc` is read under: `/` on a real host.
+pub fn system_root() -> PathBuf {
+    PathBuf::from("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(root: &Path, path: &str, content: &[u8]) {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    #[test]
+    fn finds_qemu_processes_and_reads_their_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // A libvirt-started guest: argv as /proc/PID/cmdline has it, NUL
+        // separated; and an unrelated process.
+        let argv = ["/usr/bin/qemu-system-x86_64", "-name", "guest=web,,1,debug-threads=on", "-m", "size=2097152k"];
+        put(root, "proc/4242/cmdline", (argv.join("\0") + "\0").as_bytes());
+        put(root, "proc/1/cmdline", b"/sbin/init\0");
+        // Values in the format of Documentation/filesystems/proc.rst.
+        put(
+            root,
+            "proc/4242/status",
+            b"Name:\tqemu-system-x86\nVmRSS:\t  1100000 kB\nRssAnon:\t  1000000 kB\nRssFile:\t   100000 kB\nRssShmem:\t       24 kB\nVmSwap:\t    2048 kB\n",
+        );
+        put(
+            root,
+            "proc/4242/smaps_rollup",
+            b"Rss:  1100000 kB\nAnonHugePages:    524288 kB\nShmemPmdMapped:        0 kB\n",
+        );
+        put(
+            root,
+            "proc/4242/ksm_stat",
+            b"ksm_rmap_items 300\nksm_zero_pages 0\nksm_merging_pages 256\nksm_process_profit 1028096\n",
+        );
+        let ps = qemu_processes(root);
+        assert_eq!(ps.len(), 1);
+        assert_eq!(ps[0].name, "web,1");
+        let h = held(root, 4242).unwrap();
+        assert_eq!(h.resident, (1_000_000 + 24) * 1024);
+        assert_eq!(h.swapped, 2048 * 1024);
+        assert_eq!(h.thp, 524_288 * 1024);
+        assert_eq!(h.ksm_merged, 256 * 4096);
+        let q = crate::scenario::qemu::parse(&shell_words(&ps[0].argv)).unwrap();
+        assert_eq!(q.guest.ram_bytes(), 2 << 30);
+    }
+
+    #[test]
+    fn a_process_that_is_gone_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(held(dir.path(), 99).is_err());
+    }
+
+    #[test]
+    fn dommemstat_actual_is_in_kib() {
+        // virsh dommemstat prints "actual 1048576" (KiB) among its fields.
+        let text = "actual 1048576\nswap_in 0\nrss 912344\n";
+        assert_eq!(dommemstat_actual(text), Some(1 << 30));
+        assert_eq!(dommemstat_actual("rss 1\n"), None);
+    }
+}

@@ -9,6 +9,7 @@ mod conservation;
 mod determinism;
 mod ksm;
 mod libvirt_pairs;
+mod operator;
 mod sampled;
 mod start_rules;
 mod support;

@@ -7,6 +7,7 @@ mod check;
 mod cli_help;
 mod harness;
 mod host;
+mod import;
 mod learn;
 mod no_panic;
 mod plan;

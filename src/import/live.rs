@@ -251,10 +251,10 @@ pub fn import_live(root: &Path, use_libvirt: &LibvirtUse, host: Option<&Path>) -
         guests.push(from_process(p, q.guest, &h));
     }
     if guests.is_empty() {
-        return Err(ImportError::file_only(
-            "import live",
-            "no running QEMU guest found (no qemu-system-* process, and no running libvirt domain)",
-        ));
+        warnings.push(
+            "no running QEMU guest found (no qemu-system-* process, and no running libvirt domain): the scenario has this host and no guests"
+                .to_string(),
+        );
     }
     let host_section = host_section(host)?;
     let description = format!(

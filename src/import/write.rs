@@ -85,6 +85,11 @@ pub fn scenario_yaml(header: &Header, guests: &[Imported]) -> String {
     y.push_str("duration: 10m\n");
     y.push_str(header.host_section.trim_end());
     y.push('\n');
+    if groups.is_empty() {
+        y.push_str("# no guests were found: add groups under guests:\n");
+        y.push_str("guests: []\n");
+        return y;
+    }
     y.push_str("guests:\n");
     let mut used: Vec<String> = Vec::new();
     for (_, members) in &groups {

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use super::sweep::{failed_slos, replicate_seed, run_metric};
 use crate::engine::{self, RunConfig, Summary};
+use crate::scenario::HugePageSize;
 use crate::scenario::slo::Slo;
 use crate::scenario::{self, BalloonPolicy, KsmPolicy, Override, Scenario};
 
@@ -227,19 +228,45 @@ pub fn overrides(base: &Scenario, goal: &Goal, mix: Mix, x: u64) -> Vec<Override
     };
     o.push(set("host.balloon.policy", balloon.into()));
     if mix == Mix::Hugepages {
-        let page = base.host.hugepages.size.bytes();
-        let mut pages = 0u64;
+        // Every backend on huge pages: those that name a size keep it, the
+        // rest take the host's default; each size's pool holds what its
+        // backends take, in whole pages.
+        let default = base.host.hugepages.size;
+        let other = match default {
+            HugePageSize::Size2M => HugePageSize::Size1G,
+            HugePageSize::Size1G => HugePageSize::Size2M,
+        };
+        let (mut pages, mut other_pages) = (0u64, 0u64);
         for g in &base.guests {
             let count = match goal {
                 Goal::Grow(name) if *name == g.name => x,
                 _ => u64::from(g.count),
             };
-            pages += g.memory.bytes().div_ceil(page) * count;
+            for b in &g.backends {
+                let size = b.hugetlb.unwrap_or(default);
+                let n = b.size.bytes().div_ceil(size.bytes()) * count;
+                if size == default {
+                    pages += n;
+                } else {
+                    other_pages += n;
+                }
+            }
             if !g.hugepages {
                 o.push(set(&format!("guests.{}.hugepages", g.name), "true".into()));
             }
         }
-        o.push(set("host.hugepages.count", pages.to_string()));
+        if other_pages == 0 && base.host.other_hugepages.is_none() {
+            o.push(set("host.hugepages.count", pages.to_string()));
+        } else {
+            o.push(set(
+                "host.hugepages",
+                format!(
+                    "[{{size: {}, count: {pages}}}, {{size: {}, count: {other_pages}}}]",
+                    default.label(),
+                    other.label()
+                ),
+            ));
+        }
     }
     o
 }

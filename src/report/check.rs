@@ -82,7 +82,16 @@ pub fn summary(s: &Scenario) -> String {
     );
     for g in &s.guests {
         let mut feats = String::new();
-        for (on, c) in [(g.prealloc, 'P'), (g.balloon, 'B'), (g.ksm && !g.hugepages, 'K'), (g.share, 'S')] {
+        for (on, c) in [
+            (g.prealloc, 'P'),
+            (g.balloon, 'B'),
+            (g.ksm && !g.hugepages, 'K'),
+            (g.share, 'S'),
+            (g.locked, 'L'),
+            (g.memtune.is_set(), 'C'),
+            (g.current_memory.is_some_and(|c| c < g.memory), 'T'),
+            (g.free_page_reporting, 'R'),
+        ] {
             feats.push(if on { c } else { '-' });
         }
         let _ = writeln!(
@@ -98,7 +107,10 @@ pub fn summary(s: &Scenario) -> String {
             g.workload.pattern.to_string()
         );
     }
-    let _ = writeln!(o, "features: P prealloc, B balloon, K KSM-mergeable, S share=on");
+    let _ = writeln!(
+        o,
+        "features: P prealloc, B balloon, K KSM-mergeable, S share=on, L locked, C cgroup limits (memtune),\n          T balloon target below memory (current_memory), R free page reporting"
+    );
     let _ = writeln!(o);
     let _ = writeln!(
         o,

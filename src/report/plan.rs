@@ -212,16 +212,23 @@ pub fn recommendation(spec: &PlanSpec, base: &Scenario, results: &[MixResult]) -
     let sets: String = spec.inputs.base.iter().map(|o| format!(" --set {}={}", o.path, o.value)).collect();
     out.push(format!("Check it: overcommit run {}{sets}{seed}{rate} {overrides}", spec.inputs.label));
     if r.mix == "hugepages" {
-        let pages = r.overrides.iter().find_map(|o| o.strip_prefix("host.hugepages.count=")).unwrap_or("0");
-        let knob = match h.hugepages.size {
+        let knob = |size: crate::scenario::HugePageSize| match size {
             crate::scenario::HugePageSize::Size2M => "vm.nr_hugepages".to_string(),
             crate::scenario::HugePageSize::Size1G => {
                 "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages (or hugepagesz=1G hugepages=N at boot)"
                     .into()
             }
         };
+        let pools = match r.overrides.iter().find_map(|o| o.strip_prefix("host.hugepages.count=")) {
+            Some(pages) => format!("{} = {pages}", knob(h.hugepages.size)),
+            None => {
+                // Both pools, as the plan set them (`host.hugepages=[...]`).
+                let set = r.overrides.iter().find_map(|o| o.strip_prefix("host.hugepages=")).unwrap_or("[]");
+                format!("the pools {set} (vm.nr_hugepages for 2M, hugepages-1048576kB/nr_hugepages for 1G)")
+            }
+        };
         out.push(format!(
-            "Huge pages: {knob} = {pages}; guests on hugetlbfs (libvirt <memoryBacking><hugepages/></memoryBacking>, \
+            "Huge pages: {pools}; guests on hugetlbfs (libvirt <memoryBacking><hugepages/></memoryBacking>, \
              QEMU -mem-path /dev/hugepages -mem-prealloc); OpenStack flavors with hw:mem_page_size=large."
         ));
     } else {

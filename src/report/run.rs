@@ -245,6 +245,40 @@ pub fn table(summary: &Summary) -> String {
         h.guests_failed_to_start,
         h.oom_kills
     );
+    for g in summary.guests.iter().take(24) {
+        if let Some(cg) = &g.memcg {
+            let limits: Vec<String> =
+                [("memory.max", cg.max_bytes), ("memory.high", cg.high_bytes), ("memory.swap.max", cg.swap_max_bytes)]
+                    .iter()
+                    .filter_map(|(k, v)| v.map(|b| format!("{k} {:.1}", ByteSize(b))))
+                    .collect();
+            let _ = writeln!(
+                o,
+                "      cgroup {}: {}; peak {:.1}, {} charges over high, {} at max, {} pages reclaimed, {} OOM kills",
+                g.name,
+                limits.join(", "),
+                ByteSize(cg.peak_bytes),
+                cg.events.high,
+                cg.events.max,
+                cg.pgsteal,
+                cg.events.oom_kill
+            );
+        }
+        if let Some(cur) = g.current_memory_bytes {
+            let _ = writeln!(
+                o,
+                "      balloon {}: to keep {:.1}, ended holding {:.1}{}",
+                g.name,
+                ByteSize(cur),
+                ByteSize(g.balloon_end_bytes),
+                if g.free_page_reported_bytes > 0 {
+                    format!(", {:.1} reported free", ByteSize(g.free_page_reported_bytes))
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
     if let Some(k) = &h.ksm {
         let _ = writeln!(
             o,

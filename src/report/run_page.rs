@@ -271,6 +271,11 @@ pub fn explain(summary: &Summary) -> Vec<String> {
         (sum(|s| s.cow_breaks_s), "copy-on-write breaks of pages KSM had merged.".into()),
         (sum(|s| s.direct_reclaim_s), "direct reclaim: allocations that found no free memory and reclaimed on the guest's own time.".into()),
         (sum(|s| s.guest_swap_s), "the guests' own swap: balloons took memory their working sets still used.".into()),
+        (
+            sum(|s| s.memcg_s),
+            "the guests' memory cgroups (libvirt <memtune>): reclaiming their own pages at memory.max or memory.high, and throttling over memory.high."
+                .into(),
+        ),
     ];
     let total: f64 = causes.iter().map(|c| c.0).sum();
     causes.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -326,11 +331,12 @@ pub fn html(record: &Recorder, summary: &Summary, description: &str, figs: &[Dra
                 | EventKind::CowStorm
                 | EventKind::SwapFull
                 | EventKind::GuestOom
+                | EventKind::MemcgOom
         )
     };
     let events: Vec<&crate::engine::Event> = record.events.iter().filter(|e| notable(e.kind)).collect();
     for e in &events {
-        if matches!(e.kind, EventKind::OomKill | EventKind::FailedToStart) {
+        if matches!(e.kind, EventKind::OomKill | EventKind::FailedToStart | EventKind::MemcgOom) {
             warn.push(Block::Warning(format!("{:.1} s: {} {}: {}", t_s(e.t_ns), e.kind.label(), e.guest, e.detail)));
         }
     }
@@ -384,10 +390,59 @@ pub fn html(record: &Recorder, summary: &Summary, description: &str, figs: &[Dra
             String::new(),
         ]);
     }
+    let mut guest_blocks = vec![Block::Table { head, rows: guest_rows }];
+    let memory_rows: Vec<Vec<String>> = summary
+        .guests
+        .iter()
+        .filter(|g| g.memcg.is_some() || g.locked || g.current_memory_bytes.is_some() || g.free_page_reported_bytes > 0)
+        .map(|g| {
+            let limit = |b: Option<u64>| b.map_or("-".to_string(), super::bytes_text);
+            let cg = g.memcg.as_ref();
+            vec![
+                g.name.clone(),
+                g.current_memory_bytes.map_or("-".to_string(), super::bytes_text),
+                super::bytes_text(g.balloon_end_bytes),
+                super::bytes_text(g.free_page_reported_bytes),
+                if g.locked { "yes".into() } else { "no".into() },
+                limit(cg.and_then(|c| c.max_bytes)),
+                limit(cg.and_then(|c| c.high_bytes)),
+                limit(cg.and_then(|c| c.swap_max_bytes)),
+                cg.map_or("-".to_string(), |c| super::bytes_text(c.peak_bytes)),
+                cg.map_or("-".to_string(), |c| {
+                    format!("high {} · max {} · oom_kill {}", c.events.high, c.events.max, c.events.oom_kill)
+                }),
+            ]
+        })
+        .collect();
+    if !memory_rows.is_empty() {
+        guest_blocks.push(Block::Paragraph(
+            "What the operator set: the balloon's target (libvirt <currentMemory>, virsh setmem) and where the balloon \
+             ended, memory given back by free page reporting, locked memory, and the memory cgroup libvirt's <memtune> \
+             makes (memory.max, memory.high, memory.swap.max on cgroup v2, charged with QEMU's own memory too)."
+                .into(),
+        ));
+        guest_blocks.push(Block::Table {
+            head: [
+                "guest",
+                "current memory",
+                "balloon at end",
+                "reported free",
+                "locked",
+                "memory.max",
+                "memory.high",
+                "memory.swap.max",
+                "cgroup peak",
+                "memory.events",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: memory_rows,
+        });
+    }
     let mut sections = vec![
         Section { heading: "What drove the latency".into(), blocks: drove },
         Section { heading: "Plots".into(), blocks: plots },
-        Section { heading: "Guests".into(), blocks: vec![Block::Table { head, rows: guest_rows }] },
+        Section { heading: "Guests".into(), blocks: guest_blocks },
     ];
     sections.push(Section {
         heading: "Events".into(),

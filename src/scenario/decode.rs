@@ -750,11 +750,17 @@ impl<'s> Decoder<'s> {
         self.positions.insert(path.to_string(), node.pos);
         let names = self.field(&f, "names", |n| text_list(n, "instance names")).unwrap_or_default();
         let count = self.field(&f, "count", |n| int::<u32>(n, "a number of guests"));
+        // Instances beyond the names listed (a plan growing the group) are
+        // named group-K; fewer instances than names is a mistake.
         if let (Some(c), false) = (count, names.is_empty())
-            && c as usize != names.len()
+            && (c as usize) < names.len()
         {
             let pos = f.get("count").map_or(node.pos, |n| n.pos);
-            self.error(pos, &f.child("count"), format!("count is {c} but `names:` lists {} instances", names.len()));
+            self.error(
+                pos,
+                &f.child("count"),
+                format!("count is {c} but `names:` lists {} instances: drop the names of those gone", names.len()),
+            );
         }
         let count = count.unwrap_or(if names.is_empty() { 1 } else { names.len() as u32 });
         let qemu_text = self.field(&f, "qemu", text);

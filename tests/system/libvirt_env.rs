@@ -25,7 +25,9 @@
 //! Everything is undone in `Drop`, also when a test panics: domains
 //! destroyed and undefined (and their libvirt logs removed), then the
 //! daemons this process started stopped (SIGTERM, SIGKILL after a grace
-//! period), then the temporary files removed. A [`HostLock`] keeps two test processes on this machine (other
+//! period), then the temporary files removed. A test process killed
+//! before that leaves a list of what to undo, which the next run takes
+//! over. A [`HostLock`] keeps two test processes on this machine (other
 //! checkouts, other cargo runs) from running guests at the same time.
 
 use crate::command::{pids_named, run, tail, which};
@@ -176,10 +178,10 @@ impl Drop for Daemon {
     }
 }
 
-/// What a libvirtd of ours leaves to undo (`daemon NAME PID`, `marker
-/// PATH` lines), kept while it runs: a test process killed before its
-/// `Drop` leaves it behind, and the next run adopts those daemons and
-/// markers and undoes them in its turn.
+/// What a test process has to undo (`daemon NAME PID`, `marker PATH`,
+/// `dir PATH` lines), kept while it runs: one killed before its `Drop`
+/// leaves it behind, and the next run adopts those daemons, markers and
+/// temporary directories and undoes them in its turn.
 fn undo_file() -> PathBuf {
     std::env::temp_dir().join("overcommit-real-guests.undo")
 }
@@ -191,8 +193,11 @@ pub struct Libvirt {
     started: Vec<Daemon>,
     /// `autostarted` markers this process created, removed after libvirtd stops.
     markers: Vec<PathBuf>,
-    /// Configuration and logs of the daemons started here.
+    /// Configuration and logs of the daemons started here, and the guests'
+    /// files (see [`Libvirt::scratch`]).
     dir: tempfile::TempDir,
+    /// Such directories of killed test processes, removed with this one.
+    stale_dirs: Vec<PathBuf>,
 }
 
 impl Libvirt {
@@ -207,8 +212,9 @@ impl Libvirt {
         let virsh = need("virsh", "libvirt-clients")?;
         need("qemu-system-x86_64", "qemu-system-x86")?;
         let dir = tempfile::Builder::new().prefix("overcommit-libvirt-").tempdir().expect("a temporary directory");
-        let mut libvirt = Libvirt { virsh, started: Vec::new(), markers: Vec::new(), dir };
+        let mut libvirt = Libvirt { virsh, started: Vec::new(), markers: Vec::new(), dir, stale_dirs: Vec::new() };
         libvirt.adopt_leftovers();
+        libvirt.write_undo();
         if libvirt.try_virsh(&["uri"]).is_ok() {
             if !libvirt.started.iter().any(|d| d.name == "libvirtd") {
                 eprintln!("using the running libvirtd");
@@ -280,6 +286,9 @@ impl Libvirt {
                     }
                 }
                 ["marker", path] => self.markers.push(PathBuf::from(path)),
+                ["dir", path] if Path::new(path).starts_with(std::env::temp_dir()) => {
+                    self.stale_dirs.push(PathBuf::from(path));
+                }
                 _ => {}
             }
         }
@@ -298,7 +307,16 @@ impl Libvirt {
         for m in &self.markers {
             text += &format!("marker {}\n", m.display());
         }
+        for d in self.stale_dirs.iter().map(PathBuf::as_path).chain([self.dir.path()]) {
+            text += &format!("dir {}\n", d.display());
+        }
         std::fs::write(undo_file(), text).unwrap_or_else(|e| panic!("{}: {e}", undo_file().display()));
+    }
+
+    /// A private directory for files QEMU reads or writes (it runs as root
+    /// there), removed with this `Libvirt`.
+    pub fn scratch(&self) -> &Path {
+        self.dir.path()
     }
 
     /// virsh's output, or an error with what it printed.
@@ -324,6 +342,9 @@ impl Drop for Libvirt {
         }
         for m in &self.markers {
             let _ = std::fs::remove_file(m);
+        }
+        for d in &self.stale_dirs {
+            let _ = std::fs::remove_dir_all(d);
         }
         let _ = std::fs::remove_file(undo_file());
     }
@@ -461,9 +482,8 @@ pub struct LibvirtEnv {
     /// Names defined in libvirt by this environment, started or not.
     defined: Vec<String>,
     domains: Vec<Domain>,
+    /// Domain XML and console logs are in its scratch directory.
     libvirt: Libvirt,
-    /// Domain XML and console logs.
-    dir: tempfile::TempDir,
     _lock: HostLock,
 }
 
@@ -473,8 +493,8 @@ impl LibvirtEnv {
     /// if a guest does not come up.
     pub fn boot(lock: HostLock, kit: &GuestKit, specs: &[GuestSpec]) -> Result<LibvirtEnv, Unavailable> {
         let libvirt = Libvirt::connect_or_start()?;
-        let dir = tempfile::Builder::new().prefix("overcommit-guests-").tempdir().expect("a temporary directory");
-        let mut env = LibvirtEnv { defined: Vec::new(), domains: Vec::new(), libvirt, dir, _lock: lock };
+        let dir = libvirt.scratch().to_path_buf();
+        let mut env = LibvirtEnv { defined: Vec::new(), domains: Vec::new(), libvirt, _lock: lock };
         for spec in specs {
             // A domain of this name is left from a test process that was
             // killed: the host lock says no live test uses it.
@@ -483,8 +503,8 @@ impl LibvirtEnv {
                 let _ = env.try_virsh(&["destroy", &spec.name]);
                 env.virsh(&["undefine", &spec.name]);
             }
-            let console = env.dir.path().join(format!("{}.console", spec.name));
-            let xml = env.dir.path().join(format!("{}.xml", spec.name));
+            let console = dir.join(format!("{}.console", spec.name));
+            let xml = dir.join(format!("{}.xml", spec.name));
             std::fs::write(&xml, domain_xml(spec, kit, &console)).expect("domain XML written");
             env.virsh(&["define", &xml.to_string_lossy()]);
             env.defined.push(spec.name.clone());
@@ -497,7 +517,7 @@ impl LibvirtEnv {
             starting.push((spec.clone(), Instant::now()));
         }
         for (spec, started) in starting {
-            let console = env.dir.path().join(format!("{}.console", spec.name));
+            let console = dir.join(format!("{}.console", spec.name));
             let ready = env.wait_ready(&spec.name, &console);
             let (boot_time, ready_at) = (started.elapsed(), std::time::SystemTime::now());
             let pid_file = format!("/run/libvirt/qemu/{}.pid", spec.name);

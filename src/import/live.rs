@@ -29,13 +29,19 @@ pub struct QemuProcess {
 /// What `/proc/PID/` says the process holds now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Held {
-    /// `RssAnon` + `RssShmem` of /proc/PID/status (guest RAM is anonymous
-    /// memory or, for memfd and shared backends, shmem).
+    /// Guest RAM resident: `Rss` of the mappings in /proc/PID/smaps whose
+    /// size is one of the guest's memory backends (QEMU maps each backend
+    /// as one block); where none is found, `RssAnon` + `RssShmem` of
+    /// /proc/PID/status, which also counts QEMU's own heap.
     pub resident: u64,
-    /// `VmSwap`.
+    /// Swapped out: `Swap` of those mappings, else `VmSwap`.
     pub swapped: u64,
-    /// `AnonHugePages` + `ShmemPmdMapped` of /proc/PID/smaps_rollup.
+    /// Of `resident`, in THPs: `AnonHugePages` (+ `ShmemPmdMapped`) of
+    /// those mappings, else of /proc/PID/smaps_rollup.
     pub thp: u64,
+    /// Whether the figures are the guest RAM's own (its mappings were
+    /// found) rather than the whole process's.
+    pub guest_ram_only: bool,
     /// `ksm_merging_pages` (× 4 KiB) of /proc/PID/ksm_stat, or of the older
     /// /proc/PID/ksm_merging_pages (Linux 5.19); 0 where neither exists.
     pub ksm_merged: u64,
@@ -94,8 +100,9 @@ fn guest_name(argv: &[String]) -> Option<String> {
         .or_else(|| items.first().filter(|f| !f.contains('=')).cloned())
 }
 
-/// What process `pid` holds, from `root/proc/PID/`.
-pub fn held(root: &Path, pid: u32) -> std::io::Result<Held> {
+/// What process `pid` holds, from `root/proc/PID/`; `backends` are the
+/// byte sizes of the guest's memory backends, to find their mappings.
+pub fn held(root: &Path, pid: u32, backends: &[u64]) -> std::io::Result<Held> {
     let dir = root.join(format!("proc/{pid}"));
     let status = std::fs::read_to_string(dir.join("status"))?;
     let kib = |text: &str, key: &str| -> u64 {
@@ -119,12 +126,63 @@ pub fn held(root: &Path, pid: u32) -> std::io::Result<Held> {
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
     };
+    if let Ok(smaps) = std::fs::read_to_string(dir.join("smaps")) {
+        let ram = guest_mappings(&smaps, backends);
+        if ram.found {
+            h.resident = ram.rss;
+            h.swapped = ram.swap;
+            h.thp = ram.thp;
+            h.guest_ram_only = true;
+        }
+    }
     if let Ok(stat) = std::fs::read_to_string(dir.join("ksm_stat")) {
         h.ksm_merged = pages(&stat).unwrap_or(0) * 4096;
     } else if let Ok(n) = std::fs::read_to_string(dir.join("ksm_merging_pages")) {
         h.ksm_merged = n.trim().parse::<u64>().unwrap_or(0) * 4096;
     }
     Ok(h)
+}
+
+/// The guest-RAM mappings of a /proc/PID/smaps, summed.
+#[derive(Debug, Default)]
+struct RamMappings {
+    found: bool,
+    rss: u64,
+    swap: u64,
+    thp: u64,
+}
+
+/// Sum the mappings of `smaps` whose `Size` is one of `backends` (bytes):
+/// QEMU maps each memory backend as one block of exactly its size
+/// (Documentation/filesystems/proc.rst: each mapping's header line is
+/// followed by its `Size`, `Rss`, `AnonHugePages`, `Swap`, ... in kB).
+fn guest_mappings(smaps: &str, backends: &[u64]) -> RamMappings {
+    let mut out = RamMappings::default();
+    let mut wanted: Vec<u64> = backends.iter().map(|b| b / 1024).filter(|&k| k > 0).collect();
+    let mut current = false;
+    for line in smaps.lines() {
+        let Some((key, rest)) = line.split_once(':') else { continue };
+        let value = || rest.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        match key {
+            "Size" => {
+                let size = value();
+                // Each backend claims one mapping.
+                current = match wanted.iter().position(|&k| k == size) {
+                    Some(i) => {
+                        wanted.swap_remove(i);
+                        out.found = true;
+                        true
+                    }
+                    None => false,
+                };
+            }
+            "Rss" if current => out.rss += value() * 1024,
+            "Swap" if current => out.swap += value() * 1024,
+            "AnonHugePages" | "ShmemPmdMapped" if current => out.thp += value() * 1024,
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The command line as one string the QEMU reader takes (each word quoted).
@@ -201,7 +259,8 @@ pub fn import_live(root: &Path, use_libvirt: &LibvirtUse, host: Option<&Path>) -
             let memory = d.memory.ram_bytes();
             let proc = processes.iter().find(|p| p.name == *name);
             let actual = virsh(u, &["dommemstat", name]).ok().and_then(|t| dommemstat_actual(&t));
-            match proc.map(|p| (p.pid, held(root, p.pid))) {
+            let sizes: Vec<u64> = d.memory.regions.iter().map(|r| r.capacity.bytes()).collect();
+            match proc.map(|p| (p.pid, held(root, p.pid, &sizes))) {
                 Some((pid, Ok(h))) => {
                     claimed.push(pid);
                     g.source = format!("libvirt domain {name} ({u}), QEMU pid {pid}");
@@ -241,7 +300,8 @@ pub fn import_live(root: &Path, use_libvirt: &LibvirtUse, host: Option<&Path>) -
                 continue;
             }
         };
-        let h = match held(root, p.pid) {
+        let sizes: Vec<u64> = q.guest.regions.iter().map(|r| r.capacity.bytes()).collect();
+        let h = match held(root, p.pid, &sizes) {
             Ok(h) => h,
             Err(e) => {
                 warnings.push(format!("QEMU pid {} ({}): exited while being read ({e}); skipped", p.pid, p.name));
@@ -339,11 +399,22 @@ mod tests {
         let ps = qemu_processes(root);
         assert_eq!(ps.len(), 1);
         assert_eq!(ps[0].name, "web,1");
-        let h = held(root, 4242).unwrap();
+        let h = held(root, 4242, &[2 << 30]).unwrap();
         assert_eq!(h.resident, (1_000_000 + 24) * 1024);
         assert_eq!(h.swapped, 2048 * 1024);
         assert_eq!(h.thp, 524_288 * 1024);
         assert_eq!(h.ksm_merged, 256 * 4096);
+        assert!(!h.guest_ram_only, "no smaps: the whole process's figures");
+        // With smaps, the guest RAM's own mapping (2 GiB = 2097152 kB).
+        put(
+            root,
+            "proc/4242/smaps",
+            b"55d0c0000000-55d0c1000000 r-xp 00000000 08:01 1 /usr/bin/qemu-system-x86_64\nSize:              16384 kB\nRss:                9000 kB\nSwap:                  0 kB\n\
+7f0000000000-7f0080000000 rw-p 00000000 00:00 0 \nSize:            2097152 kB\nRss:              900000 kB\nAnonHugePages:    524288 kB\nSwap:               2048 kB\n",
+        );
+        let h = held(root, 4242, &[2 << 30]).unwrap();
+        assert!(h.guest_ram_only);
+        assert_eq!((h.resident, h.swapped, h.thp), (900_000 * 1024, 2048 * 1024, 524_288 * 1024));
         let q = crate::scenario::qemu::parse(&shell_words(&ps[0].argv)).unwrap();
         assert_eq!(q.guest.ram_bytes(), 2 << 30);
     }
@@ -351,7 +422,7 @@ mod tests {
     #[test]
     fn a_process_that_is_gone_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(held(dir.path(), 99).is_err());
+        assert!(held(dir.path(), 99, &[]).is_err());
     }
 
     #[test]

@@ -203,8 +203,8 @@ fn write_group(y: &mut String, members: &[&Imported], used: &mut Vec<String>) {
     let observed: Vec<&Observed> = members.iter().filter_map(|m| m.observed.as_ref()).collect();
     if observed.len() == members.len() && !observed.is_empty() {
         y.push_str(
-            "    # as seen on the running host (/proc/PID/status RssAnon+RssShmem and VmSwap,\n\
-             \x20   # smaps_rollup AnonHugePages, ksm_stat, virsh dommemstat): the run starts from it\n",
+            "    # as seen on the running host (the guest RAM mappings in /proc/PID/smaps: Rss, Swap,\n\
+             \x20   # AnonHugePages; ksm_stat; virsh dommemstat): the run starts from it\n",
         );
         y.push_str("    observed:\n");
         for o in observed {

@@ -11,6 +11,7 @@ mod ksm;
 mod command;
 #[cfg(target_os = "linux")]
 mod guest_kit;
+mod import_live;
 #[cfg(target_os = "linux")]
 mod libvirt_env;
 #[cfg(target_os = "linux")]

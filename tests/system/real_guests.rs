@@ -288,10 +288,11 @@ fn tcg_guests_hold_what_they_touched_and_give_freed_memory_back_to_the_balloon()
     let _guard = crate::LOCK.lock().unwrap_or_else(|e| e.into_inner());
     with_real_guests(|g| {
         let full = check_full_size(g);
-        // Checks of the guests at full size (`overcommit import live`
-        // against `full`, say) go here, before the balloon moves.
+        // `overcommit import live` against the guests at full size.
+        let (imported, _) = crate::import_live::check_full_size(g, &full);
         let ballooned = balloon_to_quarter(g);
-        // Checks of the ballooned guests go here.
+        crate::import_live::check_ballooned(g, &ballooned);
+        crate::import_live::check_model_frees_what_the_balloon_freed(g, &imported, &ballooned);
         report(g, &full, &ballooned);
     });
 }

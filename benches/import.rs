@@ -1,6 +1,8 @@
-//! Import speed: `read_paths` over a directory of 1,000 domain XMLs, as
+//! Import speed over a directory of 1,000 domain XMLs, as
 //! `/etc/libvirt/qemu/` on a busy host might hold them (target: 1 s or
-//! less). The domains are libvirt's own 48 test inputs
+//! less for the whole `overcommit import libvirt`): `read_paths` alone,
+//! and the whole import (reading, grouping, writing the scenario and
+//! loading it once more to check it), with a fixed host section. The domains are libvirt's own 48 test inputs
 //! (`../shared/libvirt-testdata`, from libvirt's `tests/qemuxmlconfdata/`)
 //! repeated to 1,000, written to a temporary directory once before timing,
 //! so the figure is reading, parsing and checking, not writing.
@@ -43,6 +45,15 @@ fn directory_of_1000(c: &mut Criterion) {
     group.throughput(Throughput::Elements(DOMAINS as u64));
     group.sample_size(20);
     group.bench_function("read_paths/1000-domain-xmls", |b| b.iter(|| read_paths(&paths).expect("reads")));
+    let host = dir.path().join("host.yaml.txt");
+    std::fs::write(
+        &host,
+        "host:\n  ram: 1T\n  hugepages:\n    - { size: 2M, count: 262144 }\n    - { size: 1G, count: 256 }\n",
+    )
+    .expect("writable temporary directory");
+    group.bench_function("import_libvirt/1000-domain-xmls", |b| {
+        b.iter(|| overcommit::import::import_libvirt(&paths, &mut std::io::empty(), Some(&host)).expect("imports"))
+    });
     group.finish();
 }
 

@@ -948,6 +948,7 @@ impl<'a> Engine<'a> {
                         f.0 = f.0.max(new_ws.min(f.1));
                     }
                     freed.retain(|f| f.0 < f.1);
+                    self.balloon_out_of_working_set(g);
                 }
                 if let Some(cur) = ph.current_memory {
                     self.set_balloon_target(g, cur.bytes(), now, "virsh setmem");
@@ -1994,6 +1995,9 @@ impl<'a> Engine<'a> {
             self.deflate(g, have - want);
             0
         };
+        if want < have {
+            self.balloon_out_of_working_set(g);
+        }
         let r = &mut self.runners[g];
         r.balloon_bytes = balloon;
         r.balloon_peak = r.balloon_peak.max(balloon);
@@ -2039,6 +2043,75 @@ impl<'a> Engine<'a> {
             }
         }
         freed
+    }
+
+    /// Pages the balloon holds inside the working set (it grew over them,
+    /// or the balloon took them when the guest had nothing else to give)
+    /// move out of it while the guest has free memory above it: the
+    /// guest's allocator serves its working set from free pages, not the
+    /// balloon's, and a guest that had to give working-set pages gets
+    /// them back once the balloon shrinks. Each such page comes back
+    /// untouched (it faults in afresh, from the host: a page the guest
+    /// had swapped out inside would be read back from its swap once, which
+    /// this leaves out), and a free page above the working set, from the
+    /// top, takes its place in the balloon (discarded now). Without free
+    /// memory left, the rest stay ballooned: the guest keeps them in its
+    /// own swap.
+    fn balloon_out_of_working_set(&mut self, g: usize) {
+        let ws = self.ws_sim_pages(g);
+        let mut inside: Vec<u64> = Vec::new();
+        for &(a, b) in &self.mem.guests[g].balloon_taken {
+            inside.extend(a..b.min(ws));
+        }
+        if inside.is_empty() {
+            return;
+        }
+        inside.sort_unstable();
+        let w = &self.scenario.guests[self.mem.guests[g].group].workload;
+        let (shared, zero) = (w.shared.get(), w.zero.get());
+        let mut top = self.mem.guests[g].sim_pages();
+        let mut moved = Vec::new();
+        for b in inside {
+            // The next free page above the working set, from the top.
+            let f = loop {
+                if top <= ws {
+                    break None;
+                }
+                top -= 1;
+                if self.mem.guests[g].pages[top as usize] & CLASS_MASK != BALLOONED {
+                    break Some(top);
+                }
+            };
+            let Some(f) = f else { break };
+            self.take_for_balloon(g, f);
+            let guest = &mut self.mem.guests[g];
+            let real = guest.real_page(b);
+            guest.pages[b as usize] = crate::model::page::content_of(real, shared, zero).bits();
+            guest.ballooned -= 1;
+            moved.push(b);
+        }
+        if moved.is_empty() {
+            return;
+        }
+        // Drop the pages given back from the balloon's list, keeping the
+        // order the rest were taken in.
+        let guest = &mut self.mem.guests[g];
+        let mut list: Vec<(u64, u64)> = Vec::with_capacity(guest.balloon_taken.len());
+        for &(a, b) in &guest.balloon_taken {
+            let mut start = a;
+            for p in a..b {
+                if moved.binary_search(&p).is_ok() {
+                    if start < p {
+                        list.push((start, p));
+                    }
+                    start = p + 1;
+                }
+            }
+            if start < b {
+                list.push((start, b));
+            }
+        }
+        guest.balloon_taken = list;
     }
 
     /// Page `p` of guest `g` goes into the balloon. Returns frames freed.

@@ -284,3 +284,36 @@ guests:
     assert_eq!(first.swapped_bytes, 256 * MIB);
     assert_eq!(summary.guests[0].name, "vm-0");
 }
+
+#[test]
+fn a_working_set_that_grows_again_takes_free_pages_not_the_balloons() {
+    // After the balloon took 512 MiB of what the guest freed, its working
+    // set grows back to 1 GiB. A guest kernel serves that from its other
+    // free memory (1 GiB never used), not from the pages the balloon
+    // holds: the guest keeps 1.5 GiB, more than its 1 GiB working set, so
+    // nothing of it goes to its own swap and the balloon keeps its size.
+    let s = scenario(
+        "
+duration: 30s
+sample_every: 1s
+host: { ram: 4G, reserved: 0, thp: never }
+guests:
+  - name: vm
+    memory: 2G
+    guest_swap: 1G
+    workload:
+      working_set: 1G
+      touch_rate: 2M/s
+      phases:
+        - { at: 10s, working_set: 256M }
+        - { at: 12s, current_memory: 1536M }
+        - { at: 20s, working_set: 1G }
+",
+    );
+    let (summary, rec) = run_recorded(&s);
+    let g = &summary.guests[0];
+    assert_eq!(g.guest_swap_major_faults, 0);
+    assert_eq!(g.balloon_end_bytes, 512 * MIB);
+    // The 1 GiB working set is resident again.
+    assert_eq!(rec.samples.last().expect("samples").guests[0].resident_bytes, GIB);
+}

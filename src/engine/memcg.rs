@@ -1,0 +1,109 @@
+//! A guest's memory cgroup (libvirt `<memtune>` on cgroup v2): charging
+//! its pages against memory.max and memory.high, the cgroup's own
+//! reclaim, throttling over memory.high, and its OOM killer.
+
+use super::*;
+
+impl Engine<'_> {
+    /// Charge one page to guest `g`'s memory cgroup at `t`, as the kernel's
+    /// try_charge does (mm/memcontrol.c): at memory.max the cgroup reclaims
+    /// its own pages (a batch, up to MAX_RECLAIM_RETRIES = 16 tries) and,
+    /// with nothing left to take, its OOM killer ends QEMU, the only large
+    /// process in it; over memory.high it reclaims the excess and, while
+    /// still over, the guest is throttled on return to user space:
+    /// 64 s × overage² × pages / MEMCG_CHARGE_BATCH (64), skipped up to
+    /// 10 ms and capped at 2 s (mem_cgroup_handle_over_high). Returns the
+    /// stall, or `None` when the guest was killed.
+    pub(super) fn memcg_charge(&mut self, g: usize, t: SimTime) -> Option<f64> {
+        let Some(cg) = self.runners[g].memcg.as_ref() else { return Some(0.0) };
+        let (max, high, overhead) = (cg.max, cg.high, cg.overhead);
+        let usage = |e: &Self| e.mem.guest_frames(g) + overhead;
+        let mut stall = 0.0;
+        let batch = crate::model::swap::SWAP_CLUSTER_MAX;
+        if usage(self) + 1 > max {
+            if let Some(cg) = self.runners[g].memcg.as_mut() {
+                cg.events.max += 1;
+            }
+            for _ in 0..16 {
+                let want = (usage(self) + 1).saturating_sub(max).max(batch);
+                stall += self.memcg_reclaim(g, want, t + stall as u64);
+                if usage(self) < max {
+                    break;
+                }
+                if self.runners[g].memcg.as_ref().is_some_and(|cg| cg.hand == u64::MAX) {
+                    break;
+                }
+            }
+            if usage(self) + 1 > max {
+                let group = &self.scenario.guests[self.mem.guests[g].group];
+                let why = if group.locked {
+                    "its memory is locked"
+                } else if self.mem.guests[g].swapped >= self.mem.guests[g].swap_max {
+                    "its swap is at memory.swap.max (swap_hard_limit)"
+                } else if self.mem.swap.is_full() {
+                    "the host's swap is full"
+                } else {
+                    "nothing of it can be reclaimed"
+                };
+                let detail = format!(
+                    "memory cgroup at memory.max ({}, libvirt hard_limit) and {why}: its OOM killer ends QEMU",
+                    group.memtune.hard_limit.unwrap_or_default()
+                );
+                if let Some(cg) = self.runners[g].memcg.as_mut() {
+                    cg.events.oom += 1;
+                    cg.events.oom_kill += 1;
+                }
+                self.kill_as(g, t, EventKind::MemcgOom, detail);
+                return None;
+            }
+        } else if usage(self) + 1 > high {
+            if let Some(cg) = self.runners[g].memcg.as_mut() {
+                cg.events.high += 1;
+            }
+            let want = (usage(self) + 1).saturating_sub(high).max(batch);
+            stall += self.memcg_reclaim(g, want, t);
+            let now_usage = usage(self) + 1;
+            if now_usage > high {
+                let overage = (now_usage - high) as f64 / high.max(1) as f64;
+                let penalty = 64e9 * overage * overage / 64.0;
+                if penalty > 10e6 {
+                    // One simulated charge stands for 1/R real ones, each
+                    // throttled alike: the caller scales the stall.
+                    let throttle = penalty.min(2e9);
+                    stall += throttle;
+                    let scale = self.scale;
+                    if let Some(cg) = self.runners[g].memcg.as_mut() {
+                        cg.throttled_ns += throttle * scale;
+                    }
+                }
+            }
+        }
+        let u = usage(self) + 1;
+        if let Some(cg) = self.runners[g].memcg.as_mut() {
+            cg.peak = cg.peak.max(u);
+        }
+        // make_room's stall counts as direct reclaim in the slice; this
+        // part is the cgroup's.
+        let r = &mut self.runners[g];
+        r.stall_by.memcg_s += stall * self.scale / 1e9;
+        r.stall_by.direct_reclaim_s -= stall * self.scale / 1e9;
+        Some(stall)
+    }
+
+    /// The cgroup's own reclaim for guest `g`: `nr` pages wanted. Returns
+    /// the stall (0.2 us a page scanned, as direct reclaim, plus any wait
+    /// for writeback); marks the hand `u64::MAX` when nothing could be
+    /// taken, so the caller stops retrying.
+    pub(super) fn memcg_reclaim(&mut self, g: usize, nr: u64, t: SimTime) -> f64 {
+        let Some(mut hand) = self.runners[g].memcg.as_ref().map(|cg| cg.hand) else { return 0.0 };
+        if hand == u64::MAX {
+            hand = 0;
+        }
+        let out = self.clock.reclaim_guest(&mut self.mem, g, &mut hand, nr, t);
+        let cg = self.runners[g].memcg.as_mut().expect("checked above");
+        cg.pgscan += out.scanned_pages;
+        cg.pgsteal += out.evicted;
+        cg.hand = if out.evicted == 0 && out.throttled_ns == 0.0 { u64::MAX } else { hand };
+        out.scanned as f64 * 200.0 + out.throttled_ns
+    }
+}

@@ -66,7 +66,7 @@ through `virsh dumpxml`. Each guest's state now (resident and swapped memory, tr
 pages, KSM-merged pages, the balloon from `virsh dommemstat`) goes into an `observed:` list, and \
 a run starts from it instead of an empty host. Reading other users' processes needs root.")]
     Live {
-        /// The libvirt connection URI (default: qemu:///system when it answers, else no libvirt)
+        /// The libvirt connection URI (default: qemu:///system when it answers, else no libvirt; none: never)
         #[arg(long, value_name = "URI")]
         libvirt: Option<String>,
         /// Take the host: section from this file instead of this machine
@@ -721,8 +721,9 @@ fn import(from: ImportFrom, out: &mut dyn Write) -> Result<(), Failure> {
             (outcome, dest)
         }
         ImportFrom::Live { libvirt, host, out: dest } => {
-            let use_libvirt = match libvirt {
-                Some(uri) => import::live::LibvirtUse::Uri(uri),
+            let use_libvirt = match libvirt.as_deref() {
+                Some("none") => import::live::LibvirtUse::Off,
+                Some(uri) => import::live::LibvirtUse::Uri(uri.to_string()),
                 None => import::live::LibvirtUse::Auto,
             };
             let outcome = import::live::import_live(&import::live::system_root(), &use_libvirt, host.as_deref())

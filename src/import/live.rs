@@ -217,6 +217,8 @@ pub enum LibvirtUse {
     Auto,
     /// This URI, which must answer.
     Uri(String),
+    /// Not at all: every QEMU process is read through its command line.
+    Off,
 }
 
 /// `overcommit import live`: the QEMU guests running here.
@@ -226,6 +228,7 @@ pub fn import_live(root: &Path, use_libvirt: &LibvirtUse, host: Option<&Path>) -
     let uri = match use_libvirt {
         LibvirtUse::Uri(u) => Some(u.clone()),
         LibvirtUse::Auto => std::env::var("LIBVIRT_DEFAULT_URI").ok().or_else(|| Some("qemu:///system".to_string())),
+        LibvirtUse::Off => None,
     };
     let mut domains: Vec<String> = Vec::new();
     let mut libvirt_uri = None;
@@ -423,6 +426,25 @@ mod tests {
     fn a_process_that_is_gone_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         assert!(held(dir.path(), 99, &[]).is_err());
+    }
+
+    #[test]
+    fn a_process_that_exits_while_read_is_reported_and_skipped() {
+        // Its command line was read, then it exited: /proc/PID/status is
+        // gone. The import says so and goes on with the others.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let argv = ["/usr/bin/qemu-system-x86_64", "-name", "guest=gone", "-m", "1G"];
+        put(root, "proc/77/cmdline", (argv.join("\0") + "\0").as_bytes());
+        let argv = ["/usr/bin/qemu-system-x86_64", "-name", "guest=here", "-m", "2G"];
+        put(root, "proc/78/cmdline", (argv.join("\0") + "\0").as_bytes());
+        put(root, "proc/78/status", b"RssAnon:\t  1024 kB\nRssShmem:\t 0 kB\nVmSwap:\t 0 kB\n");
+        let host = root.join("host.yaml");
+        std::fs::write(&host, "host: { ram: 64G }\n").unwrap();
+        let out = import_live(root, &LibvirtUse::Off, Some(&host)).unwrap();
+        assert_eq!(out.guests, 1);
+        assert!(out.warnings.iter().any(|w| w.contains("pid 77") && w.contains("exited")), "{:?}", out.warnings);
+        assert!(out.yaml.contains("names: [\"here\"]"));
     }
 
     #[test]

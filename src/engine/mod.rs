@@ -1884,6 +1884,12 @@ impl<'a> Engine<'a> {
                 swap_size_bytes: h.swap.as_ref().map_or(0, |sw| sw.size.bytes()),
                 swap_used_peak_bytes: self.bytes(self.mem.swap.peak_used),
                 oom_kills: self.oom_kills,
+                memcg_oom_kills: self
+                    .runners
+                    .iter()
+                    .filter_map(|r| r.memcg.as_ref())
+                    .map(|cg| cg.events.oom_kill)
+                    .sum(),
                 guests_running: running,
                 guests_failed_to_start: failed,
                 vmstat: Vmstat {

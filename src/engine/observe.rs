@@ -197,7 +197,10 @@ pub struct HostSummary {
     pub min_free_bytes: u64,
     pub swap_size_bytes: u64,
     pub swap_used_peak_bytes: u64,
+    /// Guests the host's OOM killer ended.
     pub oom_kills: u64,
+    /// Guests their own memory cgroup's OOM killer ended (memtune).
+    pub memcg_oom_kills: u64,
     pub guests_running: u64,
     pub guests_failed_to_start: u64,
     /// KSM's counters at the end of the run (absent when KSM never ran).

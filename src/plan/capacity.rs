@@ -339,7 +339,7 @@ impl engine::Sink for StopOnFailure {
     fn event(&mut self, e: &engine::Event) {
         match e.kind {
             engine::EventKind::FailedToStart => self.failed = true,
-            engine::EventKind::OomKill if !self.allow_oom_kills => self.failed = true,
+            engine::EventKind::OomKill | engine::EventKind::MemcgOom if !self.allow_oom_kills => self.failed = true,
             _ => {}
         }
     }

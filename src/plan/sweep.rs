@@ -284,7 +284,7 @@ fn running_s(g: &crate::engine::GuestSummary, duration_s: f64) -> f64 {
 /// highest value for `<`/`<=` objectives, the lowest for `>`/`>=`).
 pub fn run_metric(s: &Summary, slo: &Slo) -> Option<f64> {
     match slo.metric {
-        Metric::OomKills => Some(s.host.oom_kills as f64),
+        Metric::OomKills => Some((s.host.oom_kills + s.host.memcg_oom_kills) as f64),
         Metric::KsmdCpu => Some(s.host.ksm.as_ref().map_or(0.0, |k| k.ksmd_cpu_percent / 100.0)),
         m => {
             let values = s.guests.iter().filter(|g| g.state == "running").map(|g| guest_metric(g, m, s.duration_s));
@@ -326,7 +326,7 @@ fn row(run: &PlannedRun, s: &Summary, slos: &[Slo]) -> Vec<String> {
         s.guests.len().to_string(),
         s.host.guests_running.to_string(),
         s.host.guests_failed_to_start.to_string(),
-        s.host.oom_kills.to_string(),
+        (s.host.oom_kills + s.host.memcg_oom_kills).to_string(),
         format!("{mean_ns:.1}"),
         format!("{}", worst(&|g| g.latency_ns.p50 as f64)),
         format!("{}", worst(&|g| g.latency_ns.p99 as f64)),

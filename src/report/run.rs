@@ -238,12 +238,13 @@ pub fn table(summary: &Summary) -> String {
     );
     let _ = writeln!(
         o,
-        "      swap peak {:.1} of {:.1}, {} guests running, {} failed to start, OOM kills: {}",
+        "      swap peak {:.1} of {:.1}, {} guests running, {} failed to start, OOM kills: {}{}",
         ByteSize(h.swap_used_peak_bytes),
         ByteSize(h.swap_size_bytes),
         h.guests_running,
         h.guests_failed_to_start,
-        h.oom_kills
+        h.oom_kills,
+        if h.memcg_oom_kills > 0 { format!(" (and {} by memory cgroups)", h.memcg_oom_kills) } else { String::new() }
     );
     for g in summary.guests.iter().take(24) {
         if let Some(cg) = &g.memcg {

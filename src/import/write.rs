@@ -301,19 +301,7 @@ mod tests {
         "host:\n  ram: 64G\n  hugepages:\n    - { size: 2M, count: 1024 }\n    - { size: 1G, count: 4 }\n";
 
     fn region(node: Option<u32>, size: u64, pages: Pages) -> Region {
-        Region {
-            kind: RegionKind::Boot,
-            node,
-            size: ByteSize(size),
-            capacity: ByteSize(size),
-            source: Source::Anonymous,
-            pages,
-            prealloc: false,
-            share: false,
-            merge: true,
-            discard: false,
-            readonly: false,
-        }
+        Region { pages, ..Region::anonymous(RegionKind::Boot, node, ByteSize(size)) }
     }
 
     fn guest(name: &str, regions: Vec<Region>) -> Imported {

@@ -92,6 +92,24 @@ pub struct Region {
 }
 
 impl Region {
+    /// `size` bytes of QEMU's default memory: anonymous, on small pages,
+    /// allocated on touch, private, open to KSM.
+    pub fn anonymous(kind: RegionKind, node: Option<u32>, size: ByteSize) -> Region {
+        Region {
+            kind,
+            node,
+            size,
+            capacity: size,
+            source: Source::Anonymous,
+            pages: Pages::Small,
+            prealloc: false,
+            share: false,
+            merge: true,
+            discard: false,
+            readonly: false,
+        }
+    }
+
     /// Whether this region is RAM the guest allocates from: boot memory,
     /// DIMMs and virtio-mem, but not an nvdimm.
     pub fn is_ram(&self) -> bool {

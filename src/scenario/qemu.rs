@@ -2263,19 +2263,7 @@ mod tests {
     /// A boot region with the facts of QEMU's defaults: anonymous memory on
     /// small pages, allocated on touch, private, open to KSM.
     fn boot(node: Option<u32>, bytes: u64) -> Region {
-        Region {
-            kind: RegionKind::Boot,
-            node,
-            size: ByteSize(bytes),
-            capacity: ByteSize(bytes),
-            source: Source::Anonymous,
-            pages: Pages::Small,
-            prealloc: false,
-            share: false,
-            merge: true,
-            discard: false,
-            readonly: false,
-        }
+        Region::anonymous(RegionKind::Boot, node, ByteSize(bytes))
     }
 
     fn mib(n: u64) -> Option<ByteSize> {

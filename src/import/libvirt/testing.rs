@@ -47,19 +47,7 @@ pub(super) fn warning<'d>(d: &'d Domain, element: &str) -> &'d Warning {
 }
 
 pub(super) fn anonymous(kind: RegionKind, node: Option<u32>, bytes: u64) -> Region {
-    Region {
-        kind,
-        node,
-        size: ByteSize(bytes),
-        capacity: ByteSize(bytes),
-        source: Source::Anonymous,
-        pages: Pages::Small,
-        prealloc: false,
-        share: false,
-        merge: true,
-        discard: false,
-        readonly: false,
-    }
+    Region::anonymous(kind, node, ByteSize(bytes))
 }
 
 pub(super) fn huge_file(node: Option<u32>, bytes: u64, page: Option<u64>) -> Region {

@@ -1275,6 +1275,19 @@ impl HostReport {
                     _ => " (run=0: stopped)",
                 };
                 comment(&mut y, &format!("/sys/kernel/mm/ksm/{runs}"));
+                // What KSM holds now, for the record (a run starts its
+                // merging afresh).
+                if let (Some(shared), Some(sharing)) = (k.pages_shared, k.pages_sharing) {
+                    let zero = k.ksm_zero_pages.unwrap_or(0);
+                    comment(
+                        &mut y,
+                        &format!(
+                            "now: pages_shared {shared}, pages_sharing {sharing}, ksm_zero_pages {zero}, full_scans {} (saving {})",
+                            k.full_scans.unwrap_or(0),
+                            human((sharing + zero).saturating_mul(4096))
+                        ),
+                    );
+                }
                 let _ = writeln!(y, "  ksm: {{ {} }}", parts.join(", "));
             }
             None => comment(&mut y, &format!("ksm: unknown ({}); left out", self.why("/sys/kernel/mm/ksm"))),

@@ -1976,10 +1976,9 @@ enum FaultKind {
 
 /// QEMU's own memory beside guest RAM, which its memory cgroup is charged
 /// too: oVirt's estimate (VmOverheadCalculatorImpl: 64 MiB, plus RAM/512
-/// for page tables and the like, plus 8 MiB a vCPU), for one vCPU: the
-/// scenario does not say how many.
+/// for page tables and the like, plus 8 MiB a vCPU).
 pub fn qemu_overhead_bytes(g: &GuestGroup) -> u64 {
-    (64 << 20) + g.memory.bytes() / 512 + (8 << 20)
+    (64 << 20) + g.memory.bytes() / 512 + (8 << 20) * u64::from(g.vcpus)
 }
 
 /// A sampling salt per image (FNV-1a of its name): groups of one image

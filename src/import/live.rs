@@ -355,8 +355,20 @@ fn from_process(p: &QemuProcess, memory: GuestMemory, h: &Held) -> Imported {
         balloon_min: None,
         image: None,
         observed: Some(observed(&p.name, h, None)),
+        vcpus: smp_cpus(&p.argv),
         notes: Vec::new(),
     }
+}
+
+/// `-smp N` or `-smp cpus=N,...` (QEMU's count of virtual CPUs at start).
+fn smp_cpus(argv: &[String]) -> Option<u32> {
+    let i = argv.iter().position(|a| a == "-smp" || a == "--smp")?;
+    let arg = argv.get(i + 1)?;
+    arg.split(',').find_map(|item| match item.split_once('=') {
+        Some(("cpus", v)) => v.parse().ok(),
+        None => item.parse().ok(),
+        _ => None,
+    })
 }
 
 /// The root `/proc` is read under: `/` on a real host.
@@ -445,6 +457,15 @@ mod tests {
         assert_eq!(out.guests, 1);
         assert!(out.warnings.iter().any(|w| w.contains("pid 77") && w.contains("exited")), "{:?}", out.warnings);
         assert!(out.yaml.contains("names: [\"here\"]"));
+    }
+
+    #[test]
+    fn smp_gives_the_vcpus() {
+        let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // qemu-options.hx: -smp [[cpus=]n][,maxcpus=...][,sockets=...]...
+        assert_eq!(smp_cpus(&argv(&["qemu-system-x86_64", "-smp", "4,sockets=4,cores=1,threads=1"])), Some(4));
+        assert_eq!(smp_cpus(&argv(&["qemu-system-x86_64", "-smp", "cpus=2,maxcpus=8"])), Some(2));
+        assert_eq!(smp_cpus(&argv(&["qemu-system-x86_64", "-m", "1G"])), None);
     }
 
     #[test]

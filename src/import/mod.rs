@@ -53,6 +53,7 @@ pub fn from_domain(d: &Domain) -> Imported {
         balloon_min,
         image: d.image.clone(),
         observed: None,
+        vcpus: d.vcpus,
         notes: d.warnings.iter().map(|w| w.to_string()).collect(),
     }
 }

@@ -34,6 +34,8 @@ pub struct Imported {
     pub image: Option<String>,
     /// Its state on a running host (`import live`).
     pub observed: Option<Observed>,
+    /// Virtual CPUs, when known.
+    pub vcpus: Option<u32>,
     /// What the reader could not carry over, as `place: message` lines.
     pub notes: Vec<String>,
 }
@@ -42,13 +44,14 @@ impl Imported {
     /// Everything that decides the group: memory configuration and image.
     fn group_key(&self) -> String {
         format!(
-            "{:?}|{:?}|{:?}|{}|{:?}|{:?}",
+            "{:?}|{:?}|{:?}|{}|{:?}|{:?}|{:?}",
             self.memory,
             self.current_memory,
             self.memtune,
             self.balloon_stats,
             self.balloon_min.as_ref().map(|b| b.0),
-            self.image
+            self.image,
+            self.vcpus
         )
     }
 }
@@ -175,6 +178,9 @@ fn write_group(y: &mut String, members: &[&Imported], used: &mut Vec<String>) {
     if let Some((min, from)) = &first.balloon_min {
         let _ = writeln!(y, "    # {from}");
         let _ = writeln!(y, "    balloon_min: {min}");
+    }
+    if let Some(v) = first.vcpus.filter(|&v| v != 1) {
+        let _ = writeln!(y, "    vcpus: {v}");
     }
     let mt = &first.memtune;
     if mt.is_set() {
@@ -315,6 +321,7 @@ mod tests {
             balloon_min: None,
             image: Some("/images/debian.qcow2".into()),
             observed: None,
+            vcpus: None,
             notes: Vec::new(),
         }
     }

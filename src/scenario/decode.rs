@@ -96,6 +96,7 @@ const GUEST_KEYS: &[&str] = &[
     "locked",
     "free_page_reporting",
     "memtune",
+    "vcpus",
     "observed",
     "hugepages",
     "hugepage_size",
@@ -925,6 +926,12 @@ impl<'s> Decoder<'s> {
         let maxmem = self.agree(&f, "maxmem", maxmem, q.guest.maxmem, "-m maxmem=", |m| m.to_string());
         let slots = self.field(&f, "slots", |n| int::<u32>(n, "a number of hotplug slots"));
         let slots = self.agree(&f, "slots", slots, q.guest.slots, "-m slots=", |m| m.to_string());
+        let vcpus = self
+            .field(&f, "vcpus", |n| {
+                int::<u32>(n, "a number of virtual CPUs")
+                    .and_then(|v| if v == 0 { Err("a guest needs at least 1 virtual CPU".to_string()) } else { Ok(v) })
+            })
+            .unwrap_or(1);
         let memtune = match f.get("memtune") {
             Some(n) => self.memtune(n, &f.child("memtune"))?,
             None => Memtune::default(),
@@ -952,6 +959,7 @@ impl<'s> Decoder<'s> {
             locked: locked.unwrap_or(false),
             free_page_reporting: free_page_reporting.unwrap_or(false),
             memtune,
+            vcpus,
             observed,
             // libvirt adds a virtio memballoon to every KVM guest unless
             // told `<memballoon model='none'/>`.

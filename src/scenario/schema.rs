@@ -344,6 +344,9 @@ pub struct GuestGroup {
     pub free_page_reporting: bool,
     /// The guest's memory cgroup (libvirt `<memtune>`).
     pub memtune: Memtune,
+    /// Virtual CPUs (libvirt `<vcpu>`): QEMU's own memory, which its
+    /// cgroup is charged with, grows with them.
+    pub vcpus: u32,
     /// What was seen of each instance on a running host (`import live`):
     /// instances start from it (warm start). Empty: from an empty host.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -317,3 +317,17 @@ guests:
     // The 1 GiB working set is resident again.
     assert_eq!(rec.samples.last().expect("samples").guests[0].resident_bytes, GIB);
 }
+
+#[test]
+fn qemu_overhead_charged_to_the_cgroup_follows_ovirts_estimate() {
+    // oVirt's VmOverheadCalculatorImpl: 64 MiB + RAM/512 + 8 MiB per vCPU.
+    // 4 GiB and 4 vCPUs: 64 + 8 + 32 = 104 MiB.
+    let s = scenario(
+        "
+host: { ram: 16G }
+guests:
+  - { name: vm, memory: 4G, vcpus: 4 }
+",
+    );
+    assert_eq!(overcommit::engine::qemu_overhead_bytes(&s.guests[0]), 104 * MIB);
+}

@@ -207,6 +207,7 @@ impl<'a, 'i: 'a> Reader<'a, 'i> {
         self.numatune(root);
         self.passthrough(root);
         let ovirt_min_guaranteed = self.ovirt_guaranteed(root)?;
+        let vcpus = self.vcpus(root)?;
         self.check_hugepages(&backing, cells.len())?;
 
         // The sizes and hotplug room, what the balloon leaves the guest at
@@ -232,8 +233,19 @@ impl<'a, 'i: 'a> Reader<'a, 'i> {
             balloon,
             image,
             ovirt_min_guaranteed,
+            vcpus,
             warnings: self.warnings,
         })
+    }
+
+    /// `<vcpu>N</vcpu>`: a whole number of at least 1.
+    fn vcpus(&self, root: Node<'a, 'i>) -> Result<Option<u32>, ImportError> {
+        let Some(n) = child(root, "vcpu") else { return Ok(None) };
+        let text = string_value(n);
+        match text.trim().parse::<u32>() {
+            Ok(v) if v > 0 => Ok(Some(v)),
+            _ => Err(self.node_error(n, Some(&text), "not a number of virtual CPUs (a whole number, 1 or more)")),
+        }
     }
 
     fn check_arch(&mut self, root: Node<'a, 'i>) {
@@ -501,6 +513,16 @@ mod tests {
     use super::super::testing::{GIB, fails, read, warning};
     use super::super::{Balloon, VirtType, read_domain};
     use super::*;
+
+    #[test]
+    fn vcpus_are_read_and_a_bad_count_is_refused() {
+        // formatdomain: <vcpu placement='static'>2</vcpu>, the number of
+        // virtual CPUs allocated to the guest.
+        let d = super::super::testing::read("  <memory>1048576</memory>\n  <vcpu placement='static'>2</vcpu>");
+        assert_eq!(d.vcpus, Some(2));
+        let e = super::super::testing::fails("  <memory>1048576</memory>\n  <vcpu>two</vcpu>");
+        assert_eq!((e.element.as_str(), e.value.as_deref()), ("domain/vcpu", Some("two")));
+    }
 
     #[test]
     fn bad_sizes_name_the_place_and_value() {

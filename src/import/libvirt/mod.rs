@@ -130,6 +130,9 @@ pub struct Domain {
     /// oVirt's guaranteed memory (`ovirt-vm:minGuaranteedMemoryMb` in
     /// `<metadata>`): the floor oVirt's balloon policy never goes below.
     pub ovirt_min_guaranteed: Option<ByteSize>,
+    /// `<vcpu>`: the guest's virtual CPUs (QEMU's own memory grows with
+    /// them); `None` when not given.
+    pub vcpus: Option<u32>,
     pub warnings: Vec<Warning>,
 }
 

@@ -1304,6 +1304,20 @@ impl<'a> Engine<'a> {
                 self.runners[g].cow_breaks += 1;
                 (costs.copy_4k_ns, FaultKind::Cow, stall)
             }
+            (UNTOUCHED, Backing::Hugetlb { .. })
+                if self.mem.guests[g].region_touched[self.mem.guests[g].region_of(p)] > 0 =>
+            {
+                // The huge page is mapped already (this piece came back
+                // from the balloon): no fault on the host, the guest maps
+                // its own page again.
+                let guest = &mut self.mem.guests[g];
+                let r = guest.region_of(p);
+                guest.pages[p as usize] = (st & !RES_MASK) | HUGE | mark;
+                guest.huge += 1;
+                guest.pool_mapped += 1;
+                guest.region_touched[r] += 1;
+                (0.0, FaultKind::Hugetlb, 0.0)
+            }
             (UNTOUCHED, Backing::Hugetlb { page_bytes }) => {
                 let r = self.mem.guests[g].region_of(p);
                 self.fault_hugetlb_region(g, r);
@@ -1390,6 +1404,9 @@ impl<'a> Engine<'a> {
         }
         // The memory cgroup must take a whole THP's charge; when it cannot,
         // the fault falls back to a 4 KiB page (thp_fault_fallback_charge).
+        // Over memory.high the kernel charges the THP and then reclaims
+        // and throttles; the model takes the 4 KiB path there, where the
+        // cgroup's reclaim and throttling are played.
         if let Some(cg) = &self.runners[g].memcg
             && self.mem.guest_frames(g) + cg.overhead + size > cg.max.min(cg.high)
         {

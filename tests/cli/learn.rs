@@ -140,7 +140,7 @@ fn shadow_paging_costs_more_for_page_table_updates_and_less_for_tlb_misses() {
 #[test]
 fn hdd_swap_has_a_higher_p99_than_nvme() {
     // The claim, from the devices' published figures (the presets
-    // in src/scenario/decode.rs): a 7200 rpm disk answers a random 4 KiB
+    // in src/scenario/decode/host.rs): a 7200 rpm disk answers a random 4 KiB
     // read in about 12.7 ms (8.5 ms seek + 4.17 ms half rotation), an NVMe
     // drive in about 80 us. With some 7% of touches swap-ins once memory
     // is full, p99 is a swap-in: on the disk it must be at least its

@@ -331,3 +331,23 @@ guests:
     );
     assert_eq!(overcommit::engine::qemu_overhead_bytes(&s.guests[0]), 104 * MIB);
 }
+
+#[test]
+fn a_qemu_line_locks_memory_and_says_nothing_of_what_it_leaves_off() {
+    // qemu-options.hx: -overcommit mem-lock=on|off|on-fault, off by
+    // default. A line that turns it on locks the guest; a line that does
+    // not say leaves the scenario's own key to decide.
+    let s = scenario(
+        "
+host: { ram: 16G }
+guests:
+  - { name: a, qemu: '-m 4G -overcommit mem-lock=on' }
+  - { name: b, qemu: '-m 4G', locked: true }
+  - { name: c, qemu: '-m 4G -device virtio-balloon-pci,deflate-on-oom=on,free-page-reporting=on' }
+  - { name: d, qemu: '-m 4G -device virtio-balloon-pci', deflate_on_oom: true }
+",
+    );
+    assert!(s.guests[0].locked && s.guests[1].locked);
+    assert!(s.guests[2].deflate_on_oom && s.guests[2].free_page_reporting);
+    assert!(s.guests[3].deflate_on_oom && !s.guests[3].free_page_reporting);
+}

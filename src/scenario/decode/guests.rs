@@ -189,15 +189,17 @@ impl Decoder<'_> {
         let balloon = self.agree(&f, "balloon", balloon, q.balloon, "-device virtio-balloon", bool_text);
         let ksm = self.agree(&f, "ksm", ksm, q.merge, "merge= / mem-merge=", bool_text);
         let share = self.agree(&f, "share", share, q.share, "share=", bool_text);
-        let from_qemu = |b: bool| if qemu_text.is_some() { Some(b) } else { None };
-        let locked = self.agree(&f, "locked", locked, from_qemu(q.guest.mem_lock), "-overcommit mem-lock=", bool_text);
+        // What a line turns on; left off, QEMU's default (off) is not a
+        // statement to contradict.
+        let locked =
+            self.agree(&f, "locked", locked, q.guest.mem_lock.then_some(true), "-overcommit mem-lock=", bool_text);
         // QEMU: DEFINE_PROP_BIT("deflate-on-oom", ..., false), and the same
         // for free-page-reporting.
         let deflate_on_oom = self.agree(
             &f,
             "deflate_on_oom",
             deflate_on_oom,
-            q_balloon.map(|b| b.deflate_on_oom),
+            q_balloon.and_then(|b| b.deflate_on_oom.then_some(true)),
             "deflate-on-oom=",
             bool_text,
         );
@@ -205,7 +207,7 @@ impl Decoder<'_> {
             &f,
             "free_page_reporting",
             free_page_reporting,
-            q_balloon.map(|b| b.free_page_reporting),
+            q_balloon.and_then(|b| b.free_page_reporting.then_some(true)),
             "free-page-reporting=",
             bool_text,
         );

@@ -184,7 +184,7 @@ impl Engine<'_> {
         let want = self.balloon_sim_pages(g, balloon);
         let have = self.mem.guests[g].ballooned;
         let freed = if want > have {
-            self.inflate(g, want - have, now)
+            self.inflate(g, want - have)
         } else {
             self.deflate(g, have - want);
             0
@@ -206,7 +206,7 @@ impl Engine<'_> {
     /// free memory, its working set from the coldest end. QEMU discards
     /// each (MADV_DONTNEED): the host gets back only what was resident.
     /// Returns the frames freed.
-    pub(super) fn inflate(&mut self, g: usize, k: u64, _now: SimTime) -> u64 {
+    pub(super) fn inflate(&mut self, g: usize, k: u64) -> u64 {
         let mut left = k;
         let mut freed = 0u64;
         while left > 0 {

@@ -16,7 +16,7 @@ impl Engine<'_> {
         if o.balloon.bytes() > 0 && group.balloon {
             let keep = memory.saturating_sub(o.balloon.bytes());
             let want = self.balloon_sim_pages(g, memory - keep);
-            self.inflate(g, want, now);
+            self.inflate(g, want);
             let r = &mut self.runners[g];
             r.balloon_bytes = memory - keep;
             r.balloon_peak = r.balloon_peak.max(r.balloon_bytes);

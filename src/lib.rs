@@ -15,6 +15,7 @@ pub mod learn;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod profile;
 pub mod report;
 pub mod scenario;
 pub mod units;

@@ -60,6 +60,7 @@ workload is not in the XML: each group gets a placeholder that says so.")]
     #[command(after_help = "Examples:\n  \
 overcommit import live --out live.yaml\n  \
 overcommit import live --libvirt qemu:///system --out live.yaml\n  \
+overcommit import live --profile 60s --out live.yaml   # workloads measured, ready for plan\n  \
 overcommit run live.yaml\n\n\
 Every qemu-system-* process is read through its command line, or, for a running libvirt domain, \
 through `virsh dumpxml`. Each guest's state now (resident and swapped memory, transparent huge \
@@ -75,6 +76,15 @@ a run starts from it instead of an empty host. Reading other users' processes ne
         /// Write the scenario here (default: standard output)
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Profile the guests this long first (see `overcommit profile`) and write the workloads it fits
+        #[arg(long, value_name = "DURATION")]
+        profile: Option<String>,
+        /// With --profile: the working-set intervals
+        #[arg(long, default_value = "1s,2s,5s,10s,30s")]
+        intervals: String,
+        /// With --profile: the share of pages read
+        #[arg(long, default_value = "1/64")]
+        sample: String,
     },
 }
 
@@ -284,6 +294,49 @@ overcommit host --scenario > host.yaml   # a host: section to start a scenario f
     /// Turn what operators already have into a scenario: libvirt domain XML, or this host as it runs
     #[command(subcommand)]
     Import(ImportFrom),
+    /// Measure what running guests do: working set over time, writes, page content; fit each a workload
+    #[command(after_help = "Examples:\n  \
+overcommit profile --all-qemu --duration 60s\n  \
+overcommit profile --libvirt web1 web2 --out web.json\n  \
+overcommit profile 4242 --intervals 1s,2s,5s,10s,30s --sample 1/64\n\n\
+For each QEMU process it measures the working set WSS(dt) for each interval, the pages written, and \
+on a sample of pages (the same offsets in every guest) the share of zero pages and of pages another \
+profiled guest holds too; then fits the working set, touch rate, pattern and write share the model \
+plays. It uses the best mechanism the kernel has: idle page tracking, DAMON, or clear_refs with smaps \
+Referenced (which cannot see a KVM guest's accesses through EPT/NPT; TCG guests' it sees), and \
+soft-dirty or content changes for writes; the output says which.\n\n\
+Side effects: resetting accessed bits makes the guests' pages look cold to the host's reclaim for a \
+moment; soft-dirty clearing write-protects their pages, so each next write faults; pages are read \
+through /proc/PID/mem (only present ones: nothing is swapped in). Needs root for other users' \
+processes. Linux only.")]
+    Profile {
+        /// QEMU process IDs
+        pids: Vec<u32>,
+        /// Every running qemu-system-* process
+        #[arg(long)]
+        all_qemu: bool,
+        /// libvirt domains (matched to their QEMU processes)
+        #[arg(long, value_name = "DOMAIN", num_args = 1..)]
+        libvirt: Vec<String>,
+        /// The libvirt connection, for the balloon's size and the guest's free memory
+        #[arg(long, value_name = "URI", default_value = "qemu:///system")]
+        uri: String,
+        /// How long to measure
+        #[arg(long, default_value = "60s")]
+        duration: String,
+        /// The intervals of the working-set curve
+        #[arg(long, default_value = "1s,2s,5s,10s,30s")]
+        intervals: String,
+        /// Share of pages read for content and writes (a power of two such as 1/64, or 1)
+        #[arg(long, default_value = "1/64")]
+        sample: String,
+        /// Seed of the sample's choice of pages
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write here: FILE.json the whole profile, any other name the workloads as YAML (default: YAML on standard output)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Measure this machine's page-fault, zeroing, memory-latency and copy costs, and write a calibration file
     #[command(after_help = "Examples:\n  \
 overcommit calibrate --quick\n  \
@@ -699,6 +752,42 @@ fn run(cli: Cli) -> Result<(), Failure> {
             });
         }
         Command::Import(from) => import(from, &mut out)?,
+        Command::Profile { pids, all_qemu, libvirt, uri, duration, intervals, sample, seed, out: dest } => {
+            let opts = profile_options(&duration, &intervals, &sample, seed)?;
+            let root = PathBuf::from("/");
+            let targets = overcommit::profile::targets(&root, &pids, all_qemu, &libvirt, &uri)
+                .map_err(|e| Failure { code: EXIT_BAD_INPUT, message: format!("error: {e}") })?;
+            let report = overcommit::profile::profile(&targets, &opts)
+                .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: {e}") })?;
+            for s in &report.skipped {
+                eprintln!("warning: skipped {s}");
+            }
+            eprintln!(
+                "profiled {} guest{} with {} and {}: {:.2} s of CPU over {:.0} s ({:.1}% of one core)",
+                report.guests.len(),
+                if report.guests.len() == 1 { "" } else { "s" },
+                report.mechanism.label(),
+                report.writes.label(),
+                report.cost.cpu_s,
+                report.cost.wall_s,
+                100.0 * report.cost.share_of_one_core
+            );
+            let yaml = overcommit::profile::write::guests_yaml(&report);
+            match dest {
+                Some(path) => {
+                    let json = path.extension().is_some_and(|e| e == "json");
+                    let bytes = if json {
+                        serde_json::to_vec_pretty(&report)
+                            .map_err(|e| Failure { code: EXIT_RUNTIME, message: e.to_string() })?
+                    } else {
+                        yaml.into_bytes()
+                    };
+                    write_file_atomically(&path, bytes)?;
+                    eprintln!("wrote {}", path.display());
+                }
+                None => write!(out, "{yaml}")?,
+            }
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "overcommit", &mut out);
         }
@@ -707,6 +796,62 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Write `bytes` to `path` under a temporary name in its folder, then
+/// rename: a reader never sees half a file.
+fn write_file_atomically(path: &std::path::Path, bytes: Vec<u8>) -> Result<(), Failure> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    overcommit::report::run::write_atomically(&dir, &[(name.as_str(), bytes)])
+        .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: writing {}: {e}", path.display()) })?;
+    Ok(())
+}
+
+/// `--duration`, `--intervals` and `--sample` of `profile` (and of
+/// `import live --profile`).
+fn profile_options(
+    duration: &str,
+    intervals: &str,
+    sample: &str,
+    seed: u64,
+) -> Result<overcommit::profile::Options, Failure> {
+    use overcommit::units::Span;
+    let bad =
+        |what: &str, v: &str, e: String| Failure { code: EXIT_BAD_INPUT, message: format!("error: {what} {v:?}: {e}") };
+    let duration = Span::parse(duration).map_err(|e| bad("--duration", duration, e.to_string()))?;
+    let mut list = Vec::new();
+    for part in intervals.split(',') {
+        let s = Span::parse(part.trim()).map_err(|e| bad("--intervals", part, e.to_string()))?;
+        if s.nanos() == 0 {
+            return Err(bad("--intervals", part, "an interval must be longer than 0".into()));
+        }
+        list.push(std::time::Duration::from_nanos(s.nanos()));
+    }
+    let longest = list.iter().max().copied().unwrap_or_default();
+    if std::time::Duration::from_nanos(duration.nanos()) < longest {
+        return Err(bad(
+            "--duration",
+            &duration.to_string(),
+            format!("shorter than the longest interval ({longest:?})"),
+        ));
+    }
+    let rate = match sample.split_once('/') {
+        Some((a, b)) => a.trim().parse::<f64>().ok().zip(b.trim().parse::<f64>().ok()).map(|(a, b)| a / b),
+        None => sample.trim().parse::<f64>().ok(),
+    }
+    .filter(|r| *r > 0.0 && *r <= 1.0)
+    .ok_or_else(|| bad("--sample", sample, "not a share in (0, 1], such as 1/64".into()))?;
+    Ok(overcommit::profile::Options {
+        duration: std::time::Duration::from_nanos(duration.nanos()),
+        intervals: list,
+        sample: rate,
+        seed,
+        root: PathBuf::from("/"),
+    })
 }
 
 /// `overcommit import libvirt|live`: the scenario to standard output or,
@@ -720,14 +865,23 @@ fn import(from: ImportFrom, out: &mut dyn Write) -> Result<(), Failure> {
                 .map_err(|e| Failure { code: EXIT_BAD_INPUT, message: format!("error: {e}") })?;
             (outcome, dest)
         }
-        ImportFrom::Live { libvirt, host, out: dest } => {
+        ImportFrom::Live { libvirt, host, out: dest, profile, intervals, sample } => {
+            let profile = match profile {
+                Some(d) => Some(profile_options(&d, &intervals, &sample, 1)?),
+                None => None,
+            };
             let use_libvirt = match libvirt.as_deref() {
                 Some("none") => import::live::LibvirtUse::Off,
                 Some(uri) => import::live::LibvirtUse::Uri(uri.to_string()),
                 None => import::live::LibvirtUse::Auto,
             };
-            let outcome = import::live::import_live(&import::live::system_root(), &use_libvirt, host.as_deref())
-                .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: {e}") })?;
+            let outcome = import::live::import_live(
+                &import::live::system_root(),
+                &use_libvirt,
+                host.as_deref(),
+                profile.as_ref(),
+            )
+            .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: {e}") })?;
             (outcome, dest)
         }
     };

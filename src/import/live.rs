@@ -222,7 +222,12 @@ pub enum LibvirtUse {
 }
 
 /// `overcommit import live`: the QEMU guests running here.
-pub fn import_live(root: &Path, use_libvirt: &LibvirtUse, host: Option<&Path>) -> Result<Outcome, ImportError> {
+pub fn import_live(
+    root: &Path,
+    use_libvirt: &LibvirtUse,
+    host: Option<&Path>,
+    profile: Option<&crate::profile::Options>,
+) -> Result<Outcome, ImportError> {
     let mut warnings = Vec::new();
     let processes = qemu_processes(root);
     let uri = match use_libvirt {
@@ -247,6 +252,8 @@ pub fn import_live(root: &Path, use_libvirt: &LibvirtUse, host: Option<&Path>) -
     }
     let mut guests: Vec<Imported> = Vec::new();
     let mut claimed: Vec<u32> = Vec::new();
+    // Each guest's QEMU process, by the guest's name (for profiling).
+    let mut pids: Vec<(String, u32)> = Vec::new();
     if let Some(u) = &libvirt_uri {
         for name in &domains {
             let xml = match virsh(u, &["dumpxml", name]) {
@@ -266,6 +273,7 @@ pub fn import_live(root: &Path, use_libvirt: &LibvirtUse, host: Option<&Path>) -
             match proc.map(|p| (p.pid, held(root, p.pid, &sizes))) {
                 Some((pid, Ok(h))) => {
                     claimed.push(pid);
+                    pids.push((name.clone(), pid));
                     g.source = format!("libvirt domain {name} ({u}), QEMU pid {pid}");
                     g.observed = Some(observed(name, &h, actual.map(|a| memory.saturating_sub(a))));
                 }
@@ -311,6 +319,7 @@ pub fn import_live(root: &Path, use_libvirt: &LibvirtUse, host: Option<&Path>) -
                 continue;
             }
         };
+        pids.push((p.name.clone(), p.pid));
         guests.push(from_process(p, q.guest, &h));
     }
     if guests.is_empty() {
@@ -326,7 +335,32 @@ pub fn import_live(root: &Path, use_libvirt: &LibvirtUse, host: Option<&Path>) -
         if guests.len() == 1 { "" } else { "s" },
         libvirt_uri.as_ref().map(|u| format!(" (libvirt: {u})")).unwrap_or_default()
     );
-    let header = Header { name: "live", description: &description, host_section: &host_section };
+    let report = match profile {
+        Some(opts) => {
+            let targets: Vec<crate::profile::Target> = guests
+                .iter()
+                .filter_map(|g| {
+                    let pid = pids.iter().find(|(n, _)| *n == g.name)?.1;
+                    let backends = g.memory.regions.iter().map(|r| r.capacity.bytes()).collect();
+                    let libvirt = libvirt_uri.as_ref().map(|u| (g.name.clone(), u.clone()));
+                    Some(crate::profile::Target { name: g.name.clone(), pid, backends, libvirt })
+                })
+                .collect();
+            match crate::profile::profile(&targets, opts) {
+                Ok(r) => {
+                    warnings.extend(r.skipped.iter().map(|s| format!("profile skipped {s}")));
+                    Some(r)
+                }
+                Err(e) => {
+                    warnings.push(format!("profiling failed, workloads left as placeholders: {e}"));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let header =
+        Header { name: "live", description: &description, host_section: &host_section, profile: report.as_ref() };
     finish(&header, &guests, warnings)
 }
 
@@ -453,7 +487,7 @@ mod tests {
         put(root, "proc/78/status", b"RssAnon:\t  1024 kB\nRssShmem:\t 0 kB\nVmSwap:\t 0 kB\n");
         let host = root.join("host.yaml");
         std::fs::write(&host, "host: { ram: 64G }\n").unwrap();
-        let out = import_live(root, &LibvirtUse::Off, Some(&host)).unwrap();
+        let out = import_live(root, &LibvirtUse::Off, Some(&host), None).unwrap();
         assert_eq!(out.guests, 1);
         assert!(out.warnings.iter().any(|w| w.contains("pid 77") && w.contains("exited")), "{:?}", out.warnings);
         assert!(out.yaml.contains("names: [\"here\"]"));

@@ -74,7 +74,7 @@ pub fn import_libvirt(
         guests.len(),
         if guests.len() == 1 { "" } else { "s" }
     );
-    let header = Header { name: "imported", description: &description, host_section: &host_section };
+    let header = Header { name: "imported", description: &description, host_section: &host_section, profile: None };
     finish(&header, &guests, Vec::new())
 }
 

@@ -64,6 +64,9 @@ pub struct Header<'a> {
     pub description: &'a str,
     /// The `host:` section (what `overcommit host --scenario` writes).
     pub host_section: &'a str,
+    /// What profiling the guests measured (`import live --profile`): a
+    /// group's workload comes from its guests' profiles.
+    pub profile: Option<&'a crate::profile::Report>,
 }
 
 /// The scenario text for `guests` on the host `header` gives.
@@ -96,12 +99,17 @@ pub fn scenario_yaml(header: &Header, guests: &[Imported]) -> String {
     y.push_str("guests:\n");
     let mut used: Vec<String> = Vec::new();
     for (_, members) in &groups {
-        write_group(&mut y, members, &mut used);
+        write_group(&mut y, members, &mut used, header.profile);
     }
     y
 }
 
-fn write_group(y: &mut String, members: &[&Imported], used: &mut Vec<String>) {
+fn write_group(
+    y: &mut String,
+    members: &[&Imported],
+    used: &mut Vec<String>,
+    profile: Option<&crate::profile::Report>,
+) {
     let first = members[0];
     let name = group_name(&first.name, used);
     used.push(name.clone());
@@ -226,6 +234,17 @@ fn write_group(y: &mut String, members: &[&Imported], used: &mut Vec<String>) {
             );
         }
     }
+    if let Some(r) = profile {
+        let guests: Vec<&crate::profile::GuestProfile> =
+            members.iter().filter_map(|m| r.guests.iter().find(|g| g.name == m.name)).collect();
+        if let Some(block) =
+            crate::profile::write::workload_block(r, &crate::profile::write::Combined { guests }, "    ")
+        {
+            y.push_str(&block);
+            return;
+        }
+        y.push_str("    # profiling could not fit this group's guests: the workload below is a placeholder\n");
+    }
     y.push_str(
         "    # The workload is not in the guest's configuration: these are placeholders (half\n\
          \x20   # its memory touched uniformly). Put in what the guest does: its working set (its\n\
@@ -334,7 +353,7 @@ mod tests {
 
     #[test]
     fn same_configuration_and_image_make_one_group_with_every_name() {
-        let header = Header { name: "t", description: "test", host_section: HOST };
+        let header = Header { name: "t", description: "test", host_section: HOST, profile: None };
         let a = guest("web 1", vec![region(None, 4 << 30, Pages::Small)]);
         let b = guest("web2", vec![region(None, 4 << 30, Pages::Small)]);
         let mut c = guest("db", vec![region(None, 4 << 30, Pages::Small)]);
@@ -352,7 +371,7 @@ mod tests {
     fn cells_on_different_page_sizes_become_backends() {
         // libvirt's hugepages-numa-nodeset-part: 256 MiB of plain RAM on
         // cell 0, 768 MiB on 1 GiB pages on cell 1.
-        let header = Header { name: "t", description: "test", host_section: HOST };
+        let header = Header { name: "t", description: "test", host_section: HOST, profile: None };
         let mut huge = region(Some(1), 768 << 20, Pages::Huge(Some(ByteSize::gib(1))));
         huge.prealloc = true;
         huge.source = Source::File;
@@ -368,7 +387,7 @@ mod tests {
 
     #[test]
     fn balloon_target_memtune_and_observed_state_carry_over() {
-        let header = Header { name: "t", description: "test", host_section: HOST };
+        let header = Header { name: "t", description: "test", host_section: HOST, profile: None };
         let mut g = guest("vm", vec![region(None, 2 << 30, Pages::Small)]);
         g.current_memory = Some(ByteSize::gib(1));
         g.memtune.hard_limit = Some(ByteSize::mib(2304));

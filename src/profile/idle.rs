@@ -1,0 +1,117 @@
+//! Idle page tracking (Documentation/admin-guide/mm/idle_page_tracking.rst):
+//! `/sys/kernel/mm/page_idle/bitmap` holds a bit per page frame, in 8-byte
+//! words of native byte order (the frame at PFN i is bit i % 64 of word
+//! i / 64). Writing a 1 marks a page idle, which clears its accessed bits
+//! through the MMU notifiers; a later read that finds the bit cleared
+//! means the page was touched since. The frames come from
+//! `/proc/PID/pagemap` (PFNs need CAP_SYS_ADMIN). For a transparent huge
+//! page only the head page carries the flag, so a sampled page of a THP
+//! is checked through its head (`/proc/kpageflags` bit 22, THP).
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+const BITMAP: &str = "sys/kernel/mm/page_idle/bitmap";
+const KPAGEFLAGS: &str = "proc/kpageflags";
+
+/// kpageflags bit for a transparent huge page (kernel-doc pagemap.rst).
+const KPF_THP: u64 = 22;
+
+/// The frame whose idle flag stands for `pfn`: its THP's head where it is
+/// part of one (a PMD-mapped THP is 2 MiB aligned), else itself.
+pub fn flag_frame(root: &Path, pfn: u64) -> u64 {
+    let flags = std::fs::File::open(root.join(KPAGEFLAGS)).and_then(|f| {
+        let mut b = [0u8; 8];
+        f.read_exact_at(&mut b, pfn * 8)?;
+        Ok(u64::from_ne_bytes(b))
+    });
+    match flags {
+        Ok(f) if f >> KPF_THP & 1 == 1 => pfn & !511,
+        _ => pfn,
+    }
+}
+
+/// Mark `pfns` idle.
+pub fn mark_idle(root: &Path, pfns: &[u64]) -> io::Result<()> {
+    let file = OpenOptions::new().write(true).open(root.join(BITMAP))?;
+    let mut words: Vec<(u64, u64)> = Vec::new();
+    for &pfn in pfns {
+        let (w, bit) = (pfn / 64, pfn % 64);
+        match words.last_mut() {
+            Some(last) if last.0 == w => last.1 |= 1 << bit,
+            _ => words.push((w, 1 << bit)),
+        }
+    }
+    words.sort_unstable();
+    for (w, bits) in words {
+        file.write_all_at(&bits.to_ne_bytes(), w * 8)?;
+    }
+    Ok(())
+}
+
+/// For each of `pfns`, whether it is still idle (not touched since it was
+/// marked).
+pub fn still_idle(root: &Path, pfns: &[u64]) -> io::Result<Vec<bool>> {
+    let file = std::fs::File::open(root.join(BITMAP))?;
+    let mut out = Vec::with_capacity(pfns.len());
+    let mut cached: Option<(u64, u64)> = None;
+    for &pfn in pfns {
+        let w = pfn / 64;
+        let word = match cached {
+            Some((cw, v)) if cw == w => v,
+            _ => {
+                let mut b = [0u8; 8];
+                file.read_exact_at(&mut b, w * 8)?;
+                let v = u64::from_ne_bytes(b);
+                cached = Some((w, v));
+                v
+            }
+        };
+        out.push(word >> (pfn % 64) & 1 == 1);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marking_and_reading_follow_the_bitmap_layout() {
+        // A recorded bitmap of 4 words (256 frames), all busy.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("sys/kernel/mm/page_idle")).unwrap();
+        std::fs::write(root.join(BITMAP), [0u8; 32]).unwrap();
+        let pfns = [3, 64, 65, 200];
+        mark_idle(root, &pfns).unwrap();
+        let raw = std::fs::read(root.join(BITMAP)).unwrap();
+        // Frame 3: bit 3 of word 0; 64 and 65: bits 0 and 1 of word 1;
+        // 200: bit 8 of word 3.
+        assert_eq!(u64::from_ne_bytes(raw[0..8].try_into().unwrap()), 1 << 3);
+        assert_eq!(u64::from_ne_bytes(raw[8..16].try_into().unwrap()), 0b11);
+        assert_eq!(u64::from_ne_bytes(raw[24..32].try_into().unwrap()), 1 << 8);
+        assert_eq!(still_idle(root, &pfns).unwrap(), vec![true; 4]);
+        // The kernel clears a touched page's bit: frame 65 was touched.
+        let f = OpenOptions::new().write(true).open(root.join(BITMAP)).unwrap();
+        f.write_all_at(&1u64.to_ne_bytes(), 8).unwrap();
+        assert_eq!(still_idle(root, &pfns).unwrap(), vec![true, true, false, true]);
+    }
+
+    #[test]
+    fn a_thp_page_is_checked_through_its_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("proc")).unwrap();
+        // kpageflags for frames 0..1024: frames 512..1023 are a THP.
+        let mut flags = vec![0u8; 1024 * 8];
+        for pfn in 512..1024usize {
+            flags[pfn * 8..pfn * 8 + 8].copy_from_slice(&(1u64 << KPF_THP).to_ne_bytes());
+        }
+        std::fs::write(root.join(KPAGEFLAGS), flags).unwrap();
+        assert_eq!(flag_frame(root, 700), 512);
+        assert_eq!(flag_frame(root, 100), 100);
+    }
+}

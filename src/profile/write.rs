@@ -1,0 +1,117 @@
+//! A profile as scenario text: a `workload:` block per guest (or per group
+//! of guests an import put together), each figure with a comment saying
+//! how it was measured, over how long, on how many pages, and how sure it
+//! is.
+
+use std::fmt::Write as _;
+
+use super::{GuestProfile, Report};
+use crate::units::{ByteSize, Rate};
+
+/// The figures of one or more guests' profiles, combined: the mean of
+/// each figure (the guests of one group run the same software).
+pub struct Combined<'a> {
+    pub guests: Vec<&'a GuestProfile>,
+}
+
+impl Combined<'_> {
+    fn mean(&self, f: impl Fn(&GuestProfile) -> Option<f64>) -> Option<f64> {
+        let v: Vec<f64> = self.guests.iter().filter_map(|g| f(g)).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    }
+}
+
+/// The `workload:` block (with its comments), indented by `indent`; `None`
+/// when no guest of the group could be fitted.
+pub fn workload_block(r: &Report, c: &Combined, indent: &str) -> Option<String> {
+    let fitted: Vec<&GuestProfile> = c.guests.iter().copied().filter(|g| g.fit.is_some()).collect();
+    let first = fitted.first()?;
+    let fit = first.fit.as_ref()?;
+    let mut y = String::new();
+    let names: Vec<&str> = c.guests.iter().map(|g| g.name.as_str()).collect();
+    let passes: u32 = c.guests.iter().map(|g| g.passes).min().unwrap_or(0);
+    let _ = writeln!(
+        y,
+        "{indent}# profiled by `overcommit profile` ({}) over {:.0} s, {passes} pass{} of {} s",
+        names.join(", "),
+        r.duration_s,
+        if passes == 1 { "" } else { "es" },
+        r.intervals_s.iter().map(|s| format!("{s}")).collect::<Vec<_>>().join(", ")
+    );
+    let _ = writeln!(y, "{indent}# working set: {}: sees {}", r.mechanism.label(), r.mechanism_sees);
+    let _ = writeln!(y, "{indent}# writes: {}: sees {}", r.writes.label(), r.writes_see);
+    let mut cands: Vec<String> = fit.candidates.iter().map(|(p, res)| format!("{p} {res:.3}")).collect();
+    cands.sort();
+    let _ = writeln!(
+        y,
+        "{indent}# fit of E[WSS(dt)] = sum(1 - exp(-rate p_i dt)): {}, residual {:.3}{} (tried: {})",
+        fit.pattern,
+        fit.residual,
+        if fit.fits_well { ", fits well" } else { ": no family fits well, a rough guide only" },
+        cands.join(", ")
+    );
+    let ws = c.mean(|g| g.fit.as_ref().map(|f| f.working_set_bytes as f64)).unwrap_or(0.0);
+    let rate = c.mean(|g| g.fit.as_ref().map(|f| f.touch_rate)).unwrap_or(0.0);
+    let _ = writeln!(y, "{indent}workload:");
+    let _ = writeln!(y, "{indent}  working_set: {}", ByteSize(((ws / 4096.0).round() as u64) * 4096));
+    let _ = writeln!(y, "{indent}  touch_rate: {:.1}", Rate(rate));
+    let _ = writeln!(y, "{indent}  pattern: {}", serde_json::to_string(&fit.pattern).unwrap_or_default());
+    if let Some(w) = c.mean(|g| g.fit.as_ref().and_then(|f| f.write)) {
+        let _ = writeln!(
+            y,
+            "{indent}  write: {:.3}  # share of touches that write, fitted to the pages written",
+            w.clamp(0.0, 1.0)
+        );
+    }
+    let share = |name: &str, pick: fn(&super::content::Content) -> super::content::Share| -> Option<String> {
+        let shares: Vec<(super::content::Share, u64)> =
+            c.guests.iter().filter_map(|g| g.content.as_ref().map(|ct| (pick(ct), ct.sampled))).collect();
+        if shares.is_empty() || shares.iter().all(|s| s.1 == 0) {
+            return None;
+        }
+        let n: u64 = shares.iter().map(|s| s.1).sum();
+        let mean = shares.iter().map(|s| s.0.share * s.1 as f64).sum::<f64>() / n.max(1) as f64;
+        let low = shares.iter().map(|s| s.0.low).fold(f64::INFINITY, f64::min);
+        let high = shares.iter().map(|s| s.0.high).fold(0.0, f64::max);
+        Some(format!("  {name}: {mean:.3}  # 95% interval {low:.3}..{high:.3}, {n} sampled pages"))
+    };
+    if let Some(l) = share("shared", |ct| ct.shared) {
+        let _ = writeln!(y, "{indent}{l} (content another profiled guest holds too)");
+    }
+    if let Some(l) = share("zero", |ct| ct.zero) {
+        let _ = writeln!(y, "{indent}{l}");
+    }
+    Some(y)
+}
+
+/// `guests:` entries (name and workload) for a profile printed on its own.
+pub fn guests_yaml(r: &Report) -> String {
+    let mut y =
+        String::from("# what `overcommit profile` measured; paste each workload: into the group of its guest\n");
+    let _ = writeln!(
+        y,
+        "# cost: {:.2} s of CPU over {:.0} s ({:.1}% of one core), {} pages read",
+        r.cost.cpu_s,
+        r.cost.wall_s,
+        100.0 * r.cost.share_of_one_core,
+        r.cost.pages_read
+    );
+    for s in &r.side_effects {
+        let _ = writeln!(y, "# side effect: {s}");
+    }
+    for s in &r.skipped {
+        let _ = writeln!(y, "# skipped: {s}");
+    }
+    y.push_str("guests:\n");
+    for g in &r.guests {
+        let _ = writeln!(y, "  - name: {}", serde_json::to_string(&g.name).unwrap_or_default());
+        for n in &g.notes {
+            let _ = writeln!(y, "    # note: {n}");
+        }
+        match workload_block(r, &Combined { guests: vec![g] }, "    ") {
+            Some(b) => y.push_str(&b),
+            None => y.push_str("    # nothing could be fitted\n"),
+        }
+    }
+    y
+}

@@ -373,6 +373,32 @@ test are put back, also on Ctrl-C. Linux only.")]
         #[arg(long)]
         reserve_hugepages: bool,
     },
+    /// A process with a known workload, for the profiler's tests and benchmark (internal)
+    #[command(hide = true)]
+    TouchChild {
+        #[arg(long)]
+        mib: u64,
+        /// Page touches a second
+        #[arg(long)]
+        rate: f64,
+        #[arg(long, default_value = "uniform")]
+        pattern: String,
+        /// Share of touches that write
+        #[arg(long, default_value_t = 0.0)]
+        write: f64,
+        /// Share of pages with the image's content, and of zero pages
+        #[arg(long, default_value_t = 0.0)]
+        image: f64,
+        #[arg(long, default_value_t = 0.0)]
+        zero: f64,
+        #[arg(long, default_value_t = 1)]
+        image_seed: u64,
+        #[arg(long, default_value_t = 0)]
+        instance: u64,
+        /// Only read the memory (it maps the zero page: page tables without memory)
+        #[arg(long)]
+        read_only: bool,
+    },
     /// The child process of `calibrate --swap` (internal)
     #[command(hide = true)]
     SwapChild {
@@ -752,6 +778,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
             });
         }
         Command::Import(from) => import(from, &mut out)?,
+        Command::TouchChild { mib, rate, pattern, write, image, zero, image_seed, instance, read_only } => {
+            let pattern = scenario::parse_pattern(&pattern)
+                .map_err(|e| Failure { code: EXIT_BAD_INPUT, message: format!("error: --pattern: {e}") })?;
+            let spec = overcommit::profile::child::ChildSpec {
+                mib,
+                rate,
+                pattern,
+                write,
+                image,
+                zero,
+                image_seed,
+                instance,
+                read_only,
+            };
+            overcommit::profile::child::run(&spec)
+                .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: {e}") })?;
+        }
         Command::Profile { pids, all_qemu, libvirt, uri, duration, intervals, sample, seed, out: dest } => {
             let opts = profile_options(&duration, &intervals, &sample, seed)?;
             let root = PathBuf::from("/");

@@ -48,52 +48,67 @@ pub struct Choice {
     pub fits_well: bool,
 }
 
-/// E[WSS(Δt)] in 4 KiB pages for `pattern` over `pages` pages touched at
-/// `rate`, seen in units of `unit` pages.
-pub fn expected(pattern: &Pattern, pages: f64, rate: f64, dt: f64, unit: f64) -> f64 {
-    let x = rate * dt;
-    // A set of n units taking share q of the touches, uniformly.
-    let even = |n: f64, q: f64| if n <= 0.0 || q <= 0.0 { 0.0 } else { n * -(-x * q / n).exp_m1() };
+/// How a pattern spreads touches over the units the host sees: groups of
+/// `n` units that each take a share `q` of the touches.
+fn shape(pattern: &Pattern, pages: f64, unit: f64) -> Vec<(f64, f64)> {
     let units = (pages / unit).max(1.0);
     match *pattern {
-        Pattern::Uniform => unit * even(units, 1.0),
+        Pattern::Uniform => vec![(units, 1.0 / units)],
         Pattern::HotCold { hot_fraction, hot_probability } => {
             let hot = (units * hot_fraction).max(1.0).min(units);
-            unit * (even(hot, hot_probability) + even(units - hot, 1.0 - hot_probability))
+            let mut v = vec![(hot, hot_probability / hot)];
+            if units > hot {
+                v.push((units - hot, (1.0 - hot_probability) / (units - hot)));
+            }
+            v
         }
         Pattern::Zipf { s } => {
-            // Units of consecutive ranks, summed in geometric groups of
-            // units (each group's units taken at its mean probability).
+            // Units of consecutive ranks (hottest first), in geometric
+            // groups of units each taken at its mean share.
             let n = pages.max(1.0).round() as u64;
             let h = zipf_sum(s, 1, n);
             let u = unit.max(1.0).round() as u64;
             let total_units = n.div_ceil(u);
-            let mut sum = 0.0;
+            let mut v = Vec::new();
             let mut first = 0u64;
             while first < total_units {
                 let count = (first / 8).max(1).min(total_units - first);
                 let (a, b) = (first * u + 1, ((first + count) * u).min(n));
-                let q = zipf_sum(s, a, b) / h;
-                sum += even(count as f64, q);
+                v.push((count as f64, zipf_sum(s, a, b) / h / count as f64));
                 first += count;
             }
-            unit * sum
+            v
         }
     }
 }
 
-fn log_error(pattern: &Pattern, pages: f64, rate: f64, points: &[Point], unit: f64) -> f64 {
+fn expected_from(shape: &[(f64, f64)], rate: f64, dt: f64, unit: f64) -> f64 {
+    let x = rate * dt;
+    unit * shape.iter().map(|&(n, q)| n * -(-x * q).exp_m1()).sum::<f64>()
+}
+
+/// E[WSS(Δt)] in 4 KiB pages for `pattern` over `pages` pages touched at
+/// `rate`, seen in units of `unit` pages.
+pub fn expected(pattern: &Pattern, pages: f64, rate: f64, dt: f64, unit: f64) -> f64 {
+    expected_from(&shape(pattern, pages, unit), rate, dt, unit)
+}
+
+fn log_error_of(shape: &[(f64, f64)], rate: f64, points: &[Point], unit: f64) -> f64 {
     let mut sum = 0.0;
     let mut n = 0.0;
     for &(dt, m) in points {
         if m <= 0.0 {
             continue;
         }
-        let e = expected(pattern, pages, rate, dt, unit).max(1e-9);
+        let e = expected_from(shape, rate, dt, unit).max(1e-9);
         sum += (e / m).ln().powi(2);
         n += 1.0;
     }
     if n == 0.0 { f64::INFINITY } else { (sum / n).sqrt() }
+}
+
+fn log_error(pattern: &Pattern, pages: f64, rate: f64, points: &[Point], unit: f64) -> f64 {
+    log_error_of(&shape(pattern, pages, unit), rate, points, unit)
 }
 
 /// Golden-section search for the minimum of `f` over `lo..hi`.
@@ -129,17 +144,20 @@ pub fn fit_pattern(pattern: Pattern, points: &[Point], max_pages: f64, unit: f64
     let hi = max_pages.max(lo * 1.0001);
     // The rate a working set implies: searched on a log scale from a
     // touch every minute to a billion a second.
-    let best_rate =
-        |pages: f64| golden((1e-2f64).ln(), (1e9f64).ln(), 60, |lr| log_error(&pattern, pages, lr.exp(), points, unit));
-    let (lp, _) = golden(lo.ln(), hi.ln(), 40, |lp| best_rate(lp.exp()).1);
+    let best_rate = |pages: f64| {
+        let sh = shape(&pattern, pages, unit);
+        golden((1e-2f64).ln(), (1e9f64).ln(), 50, |lr| log_error_of(&sh, lr.exp(), points, unit))
+    };
+    let (lp, _) = golden(lo.ln(), hi.ln(), 36, |lp| best_rate(lp.exp()).1);
     let pages = lp.exp();
     let (lr, residual) = best_rate(pages);
     Fit { pattern, pages, rate: lr.exp(), residual }
 }
 
 /// Try every family and keep the best. A richer family must cut the
-/// residual to under 80% of the simpler one's to be preferred (two more
-/// parameters always fit a little better).
+/// residual to under 80% of the simpler one's, and by at least 0.01, to
+/// be preferred (more parameters always fit a little better, and below a
+/// percent the difference is measurement noise).
 pub fn choose(points: &[Point], max_pages: f64, unit: f64) -> Choice {
     let mut candidates = vec![fit_pattern(Pattern::Uniform, points, max_pages, unit)];
     // Hot/cold on a grid of hundredths (so the pattern prints as written):
@@ -180,7 +198,7 @@ pub fn choose(points: &[Point], max_pages: f64, unit: f64) -> Choice {
     candidates.extend(zipf);
     let mut best = candidates[0].clone();
     for c in &candidates[1..] {
-        if c.residual < best.residual * 0.8 {
+        if c.residual < best.residual * 0.8 && best.residual - c.residual > 0.01 {
             best = c.clone();
         }
     }

@@ -20,6 +20,7 @@
 //! for a moment, and soft-dirty clearing write-protects pages, so the
 //! guest's next write to each faults.
 
+pub mod child;
 pub mod content;
 pub mod damon;
 pub mod fit;

@@ -11,6 +11,7 @@ mod import;
 mod learn;
 mod no_panic;
 mod plan;
+mod profile;
 mod report;
 mod run;
 mod sweep;

@@ -1,0 +1,98 @@
+//! A process with a known workload, for checking the profiler against the
+//! truth (tests and the benchmark): it maps W MiB of private anonymous
+//! memory, fills it with known content (the first share `image` of pages
+//! with content keyed only by page index and an image seed, so two
+//! instances hold the same pages; the next share `zero` zero; the rest
+//! unique to the instance), or with `read_only` only reads it (every
+//! page maps the shared zero page: page tables without memory, as the
+//! benchmark needs for 16 × 8 GiB), then touches pages at `rate` a second
+//! with the pattern, each touch writing with probability `write`.
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::model::page::mix64;
+use crate::scenario::Pattern;
+
+/// What the child does.
+#[derive(Debug, Clone)]
+pub struct ChildSpec {
+    pub mib: u64,
+    pub rate: f64,
+    pub pattern: Pattern,
+    pub write: f64,
+    pub image: f64,
+    pub zero: f64,
+    pub image_seed: u64,
+    pub instance: u64,
+    pub read_only: bool,
+}
+
+/// The page's 8-byte words: `seed`-keyed, never all zero.
+fn fill(page: &mut [u8], key: u64) {
+    for (i, w) in page.chunks_exact_mut(8).enumerate() {
+        let v = mix64(key ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1;
+        w.copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// Run the child: never returns (it is killed).
+pub fn run(spec: &ChildSpec) -> std::io::Result<()> {
+    let len = (spec.mib << 20) as usize;
+    let mut map = memmap2::MmapMut::map_anon(len)?;
+    let pages = len / 4096;
+    let image = (pages as f64 * spec.image).round() as usize;
+    let zero = (pages as f64 * spec.zero).round() as usize;
+    let mut sink = 0u8;
+    for p in 0..pages {
+        let page = &mut map[p * 4096..(p + 1) * 4096];
+        if spec.read_only {
+            sink ^= std::hint::black_box(page[0]);
+        } else if p < image {
+            fill(page, mix64(spec.image_seed) ^ p as u64);
+        } else if p < image + zero {
+            page.fill(0);
+        } else {
+            fill(page, mix64(spec.instance.wrapping_add(0xC0FFEE)) ^ mix64(p as u64));
+        }
+    }
+    std::hint::black_box(sink);
+    println!("touch-child: ready pages={pages} image={image} zero={zero}");
+    std::io::stdout().flush()?;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(spec.instance ^ 0x7011C8);
+    let (hot, hot_p) = match spec.pattern {
+        Pattern::HotCold { hot_fraction, hot_probability } => {
+            (((pages as f64 * hot_fraction).round() as usize).clamp(1, pages), hot_probability)
+        }
+        _ => (pages, 1.0),
+    };
+    let start = Instant::now();
+    let mut done: u64 = 0;
+    let mut stamp = spec.instance << 32;
+    loop {
+        // Batches of 64 touches, then sleep to keep the rate.
+        for _ in 0..64 {
+            let p = if hot >= pages || rng.random::<f64>() < hot_p {
+                rng.random_range(0..hot)
+            } else {
+                rng.random_range(hot..pages)
+            };
+            let at = p * 4096 + 8 * rng.random_range(0..512usize);
+            if !spec.read_only && rng.random::<f64>() < spec.write {
+                stamp += 1;
+                map[at..at + 8].copy_from_slice(&(stamp | 1).to_le_bytes());
+            } else {
+                sink ^= std::hint::black_box(map[at]);
+            }
+        }
+        done += 64;
+        let due = Duration::from_secs_f64(done as f64 / spec.rate);
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        std::hint::black_box(sink);
+    }
+}

@@ -30,7 +30,7 @@ fn spawn(args: &[&str]) -> Toucher {
     let mut out = child.stdout.take().expect("piped stdout");
     let mut line = Vec::new();
     let mut b = [0u8; 1];
-    while std::io::Read::read(&mut out, &mut b).map_or(false, |n| n == 1) && b[0] != b'\n' {
+    while std::io::Read::read(&mut out, &mut b).is_ok_and(|n| n == 1) && b[0] != b'\n' {
         line.push(b[0]);
     }
     assert!(String::from_utf8_lossy(&line).contains("ready"), "{}", String::from_utf8_lossy(&line));

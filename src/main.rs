@@ -398,6 +398,9 @@ test are put back, also on Ctrl-C. Linux only.")]
         /// Only read the memory (it maps the zero page: page tables without memory)
         #[arg(long)]
         read_only: bool,
+        /// Transparent huge pages (MADV_HUGEPAGE), as QEMU asks for guest RAM
+        #[arg(long)]
+        thp: bool,
     },
     /// The child process of `calibrate --swap` (internal)
     #[command(hide = true)]
@@ -778,7 +781,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             });
         }
         Command::Import(from) => import(from, &mut out)?,
-        Command::TouchChild { mib, rate, pattern, write, image, zero, image_seed, instance, read_only } => {
+        Command::TouchChild { mib, rate, pattern, write, image, zero, image_seed, instance, read_only, thp } => {
             let pattern = scenario::parse_pattern(&pattern)
                 .map_err(|e| Failure { code: EXIT_BAD_INPUT, message: format!("error: --pattern: {e}") })?;
             let spec = overcommit::profile::child::ChildSpec {
@@ -791,6 +794,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 image_seed,
                 instance,
                 read_only,
+                thp,
             };
             overcommit::profile::child::run(&spec)
                 .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: {e}") })?;

@@ -4,8 +4,9 @@
 //! with content keyed only by page index and an image seed, so two
 //! instances hold the same pages; the next share `zero` zero; the rest
 //! unique to the instance), or with `read_only` only reads it (every
-//! page maps the shared zero page: page tables without memory, as the
-//! benchmark needs for 16 × 8 GiB), then touches pages at `rate` a second
+//! page maps the shared zero page, or with `thp` the huge zero page: page
+//! tables without memory, as the benchmark needs for 16 × 8 GiB), then
+//! touches pages at `rate` a second
 //! with the pattern, each touch writing with probability `write`.
 
 use std::io::Write as _;
@@ -29,6 +30,9 @@ pub struct ChildSpec {
     pub image_seed: u64,
     pub instance: u64,
     pub read_only: bool,
+    /// Ask for transparent huge pages (MADV_HUGEPAGE), as QEMU does for
+    /// guest RAM.
+    pub thp: bool,
 }
 
 /// The page's 8-byte words: `seed`-keyed, never all zero.
@@ -43,6 +47,9 @@ fn fill(page: &mut [u8], key: u64) {
 pub fn run(spec: &ChildSpec) -> std::io::Result<()> {
     let len = (spec.mib << 20) as usize;
     let mut map = memmap2::MmapMut::map_anon(len)?;
+    if spec.thp {
+        map.advise(memmap2::Advice::HugePage)?;
+    }
     let pages = len / 4096;
     let image = (pages as f64 * spec.image).round() as usize;
     let zero = (pages as f64 * spec.zero).round() as usize;

@@ -12,6 +12,11 @@
 //! `run` at 0 cannot be told apart, and are unmerged too.) One that found
 //! it running leaves the merging to the host's ksmd, as before, and only
 //! puts the knobs back.
+//!
+//! While a guard has changed something it keeps the old values in a file
+//! in the temporary directory; a test process killed before its guard
+//! dropped leaves that file, and the next guard puts those values back
+//! first, the same way.
 
 use crate::guest_kit::Unavailable;
 use std::path::{Path, PathBuf};
@@ -38,12 +43,45 @@ fn write_knob(name: &str, value: &str) -> Result<(), String> {
     std::fs::write(knob(name), value).map_err(|e| format!("writing {value} to {}: {e}", knob(name).display()))
 }
 
+/// The old values of what a guard changed (`NAME VALUE` lines, `run` last),
+/// after a `pid PID` line naming the test process.
+fn undo_file() -> PathBuf {
+    std::env::temp_dir().join("overcommit-ksm.undo")
+}
+
+/// Puts back `run` and the knobs in `saved` (in reverse order): with `run`
+/// changed from a stopped KSM, through 2 first.
+fn restore(run: &str, saved: &[(String, String)], ran: bool) {
+    if ran && run != "1" {
+        // Stop ksmd and unmerge what it merged.
+        let t = Instant::now();
+        match write_knob("run", "2") {
+            Ok(()) => eprintln!("KSM: run=2 unmerged everything in {:.2?}", t.elapsed()),
+            Err(e) => eprintln!("KSM: cannot unmerge: {e}"),
+        }
+    }
+    for (name, old) in saved.iter().rev() {
+        if let Err(e) = write_knob(name, old) {
+            eprintln!("KSM: cannot put {name} back: {e}");
+        }
+    }
+    if ran && let Err(e) = write_knob("run", run) {
+        eprintln!("KSM: cannot put run back: {e}");
+    }
+}
+
+/// Whether process `pid` lives (a zombie does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X'])))
+}
+
 /// KSM's knobs as the test found them, put back when dropped.
 pub struct KsmGuard {
     /// `run` as found.
     run: String,
     /// Other knobs set, with their old values, in the order set.
-    saved: Vec<(&'static str, String)>,
+    saved: Vec<(String, String)>,
     /// Whether this guard wrote `run`.
     ran: bool,
 }
@@ -57,8 +95,34 @@ impl KsmGuard {
         if !rustix::process::geteuid().is_root() {
             return Err(Unavailable("setting KSM's knobs needs root".into()));
         }
+        if let Ok(text) = std::fs::read_to_string(undo_file()) {
+            let mut saved: Vec<(String, String)> =
+                text.lines().filter_map(|l| l.split_once(' ')).map(|(n, v)| (n.to_string(), v.to_string())).collect();
+            // A guard of a live process (another test binary) keeps its own.
+            if let Some(pid) = saved.iter().find(|(n, _)| n == "pid").and_then(|(_, p)| p.parse::<u32>().ok())
+                && pid != std::process::id()
+                && alive(pid)
+            {
+                return Err(Unavailable(format!("another test process (pid {pid}) has KSM's knobs")));
+            }
+            saved.retain(|(n, _)| n != "pid" && !n.contains('/') && knob(n).exists());
+            let run = saved.iter().position(|(n, _)| n == "run").map(|i| saved.remove(i).1);
+            eprintln!("KSM: putting back what a killed test process left: run {run:?}, {saved:?}");
+            restore(run.as_deref().unwrap_or("1"), &saved, run.is_some());
+            let _ = std::fs::remove_file(undo_file());
+        }
         let run = read_knob("run").expect("KSM's run is readable");
         Ok(KsmGuard { run, saved: Vec::new(), ran: false })
+    }
+
+    /// Records what to put back should this process die before `Drop`.
+    fn write_undo(&self) {
+        let mut text = format!("pid {}\n", std::process::id());
+        text.extend(self.saved.iter().map(|(n, v)| format!("{n} {v}\n")));
+        if self.ran {
+            text += &format!("run {}\n", self.run);
+        }
+        std::fs::write(undo_file(), text).unwrap_or_else(|e| panic!("{}: {e}", undo_file().display()));
     }
 
     /// `run` as it was found.
@@ -71,8 +135,9 @@ impl KsmGuard {
     pub fn set(&mut self, name: &'static str, value: &str) -> bool {
         assert_ne!(name, "run", "run is set with start()");
         let Some(old) = read_knob(name) else { return false };
-        if !self.saved.iter().any(|(n, _)| *n == name) {
-            self.saved.push((name, old));
+        if !self.saved.iter().any(|(n, _)| n == name) {
+            self.saved.push((name.to_string(), old));
+            self.write_undo();
         }
         write_knob(name, value).unwrap_or_else(|e| panic!("{e}"));
         true
@@ -90,30 +155,15 @@ impl KsmGuard {
         self.set("sleep_millisecs", &sleep_ms.to_string());
         self.set("use_zero_pages", if zero_pages { "1" } else { "0" });
         self.ran = true;
+        self.write_undo();
         write_knob("run", "1").unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
 impl Drop for KsmGuard {
     fn drop(&mut self) {
-        if self.ran && self.run != "1" {
-            // Stop ksmd and unmerge what it merged.
-            let t = Instant::now();
-            match write_knob("run", "2") {
-                Ok(()) => eprintln!("KSM: run=2 unmerged everything in {:.2?}", t.elapsed()),
-                Err(e) => eprintln!("KSM: cannot unmerge: {e}"),
-            }
-        }
-        for (name, old) in self.saved.drain(..).rev() {
-            if let Err(e) = write_knob(name, &old) {
-                eprintln!("KSM: cannot put {name} back: {e}");
-            }
-        }
-        if self.ran
-            && let Err(e) = write_knob("run", &self.run)
-        {
-            eprintln!("KSM: cannot put run back: {e}");
-        }
+        restore(&self.run, &self.saved, self.ran);
+        let _ = std::fs::remove_file(undo_file());
     }
 }
 

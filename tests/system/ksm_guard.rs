@@ -76,6 +76,34 @@ fn alive(pid: u32) -> bool {
         .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with(['Z', 'X'])))
 }
 
+/// Puts back what the guard of a test process that was killed changed
+/// (see [`undo_file`]); `Err` if a live process's guard holds the knobs.
+/// [`KsmGuard::take`] does it; a test that boots guests does it first,
+/// so they do not boot with a KSM left running.
+pub fn put_back_leftovers() -> Result<(), Unavailable> {
+    let Ok(text) = std::fs::read_to_string(undo_file()) else { return Ok(()) };
+    let mut saved: Vec<(String, String)> =
+        text.lines().filter_map(|l| l.split_once(' ')).map(|(n, v)| (n.to_string(), v.to_string())).collect();
+    // A guard of a live process (another test binary) keeps its own.
+    if let Some(pid) = saved.iter().find(|(n, _)| n == "pid").and_then(|(_, p)| p.parse::<u32>().ok())
+        && pid != std::process::id()
+        && alive(pid)
+    {
+        return Err(Unavailable(format!("another test process (pid {pid}) has KSM's knobs")));
+    }
+    saved.retain(|(n, _)| n != "pid" && !n.contains('/') && knob(n).exists());
+    let run = saved.iter().position(|(n, _)| n == "run").map(|i| saved.remove(i).1);
+    eprintln!("KSM: putting back what a killed test process left: run {run:?}, {saved:?}");
+    restore(run.as_deref().unwrap_or("1"), &saved, run.is_some());
+    let _ = std::fs::remove_file(undo_file());
+    Ok(())
+}
+
+/// `run` now, if this kernel has KSM.
+pub fn run_now() -> Option<String> {
+    read_knob("run")
+}
+
 /// KSM's knobs as the test found them, put back when dropped.
 pub struct KsmGuard {
     /// `run` as found.
@@ -95,22 +123,7 @@ impl KsmGuard {
         if !rustix::process::geteuid().is_root() {
             return Err(Unavailable("setting KSM's knobs needs root".into()));
         }
-        if let Ok(text) = std::fs::read_to_string(undo_file()) {
-            let mut saved: Vec<(String, String)> =
-                text.lines().filter_map(|l| l.split_once(' ')).map(|(n, v)| (n.to_string(), v.to_string())).collect();
-            // A guard of a live process (another test binary) keeps its own.
-            if let Some(pid) = saved.iter().find(|(n, _)| n == "pid").and_then(|(_, p)| p.parse::<u32>().ok())
-                && pid != std::process::id()
-                && alive(pid)
-            {
-                return Err(Unavailable(format!("another test process (pid {pid}) has KSM's knobs")));
-            }
-            saved.retain(|(n, _)| n != "pid" && !n.contains('/') && knob(n).exists());
-            let run = saved.iter().position(|(n, _)| n == "run").map(|i| saved.remove(i).1);
-            eprintln!("KSM: putting back what a killed test process left: run {run:?}, {saved:?}");
-            restore(run.as_deref().unwrap_or("1"), &saved, run.is_some());
-            let _ = std::fs::remove_file(undo_file());
-        }
+        put_back_leftovers()?;
         let run = read_knob("run").expect("KSM's run is readable");
         Ok(KsmGuard { run, saved: Vec::new(), ran: false })
     }
@@ -219,8 +232,11 @@ impl Counters {
 }
 
 /// Waits until ksmd's merging settles: after at least `min_scans` full
-/// scans since the call, pages saved changed by at most `tolerance` (a
-/// share) from one full scan to the next. Panics after `limit`.
+/// scans since the call, pages saved grew by at most `tolerance` (a
+/// share) from one full scan to the next. A fall does not count against
+/// it: a workload that writes keeps unmerging pages (a write to a merged
+/// page copies it), and its share of the count falls for as long as it
+/// runs. Panics after `limit`.
 pub fn settle(min_scans: u64, tolerance: f64, limit: Duration) -> Settled {
     let start = Instant::now();
     let first = counters();
@@ -236,7 +252,7 @@ pub fn settle(min_scans: u64, tolerance: f64, limit: Duration) -> Settled {
             if let [.., (_, a), (_, b)] = trace[..]
                 && scans >= min_scans
                 && b.saved() > 0
-                && a.saved().abs_diff(b.saved()) as f64 <= tolerance * b.saved() as f64
+                && b.saved().saturating_sub(a.saved()) as f64 <= tolerance * b.saved() as f64
             {
                 let goal = b.saved() as f64 * 0.9;
                 let to_90_percent =

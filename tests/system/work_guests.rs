@@ -112,6 +112,9 @@ pub struct WorkGuests {
     pub kit: GuestKit,
     /// In the order of [`guest_params`].
     pub guests: Vec<WorkGuest>,
+    /// KSM's `run` while they booted (None: no KSM): at 1 the host's ksmd
+    /// may have merged their pages before a test looks.
+    pub ksm_run_at_boot: Option<String>,
 }
 
 /// Boots the three guests and runs `f` against them; everything is torn
@@ -139,6 +142,12 @@ pub fn with_work_guests(f: impl FnOnce(&WorkGuests)) {
         if kit.built { "built" } else { "cached" },
         t.elapsed()
     );
+    // KSM left running by a killed test process is stopped before the
+    // guests boot (a live one's is left alone, and shows in `ksm_run_at_boot`).
+    if let Err(Unavailable(reason)) = ksm_guard::put_back_leftovers() {
+        eprintln!("{reason}");
+    }
+    let ksm_run_at_boot = ksm_guard::run_now();
     let params = guest_params();
     let specs: Vec<GuestSpec> = params
         .iter()
@@ -169,7 +178,7 @@ pub fn with_work_guests(f: impl FnOnce(&WorkGuests)) {
             WorkGuest { domain: d.clone(), params, ready }
         })
         .collect();
-    f(&WorkGuests { env, kit, guests });
+    f(&WorkGuests { env, kit, guests, ksm_run_at_boot });
 }
 
 /// What a check of a running guest's profile is checked against.
@@ -482,9 +491,14 @@ fn three_tcg_guests_run_memwork_at_their_rate_and_ksm_merges_their_image() {
         // written between the rate lines and ksmd's last pass).
         assert!(c.pages_sharing as f64 >= 0.95 * kt.image_sharing as f64, "{c:?} {kt:?}");
         // The zero pages went to the zero page, through KSM or through the
-        // split of their huge page.
+        // split of their huge page, now: unless a ksmd of the host's ran
+        // while they booted.
         let zero_gone = kt.resident_fall_pages().max(c.ksm_zero_pages);
-        assert!(zero_gone as f64 >= 0.9 * kt.zero_intact as f64, "{c:?} {kt:?}");
+        if g.ksm_run_at_boot.as_deref() != Some("1") {
+            assert!(zero_gone as f64 >= 0.9 * kt.zero_intact as f64, "{c:?} {kt:?}");
+        } else {
+            eprintln!("KSM ran while the guests booted: {zero_gone} zero pages went now, not checked");
+        }
         assert!(before.pages_sharing <= c.pages_sharing);
 
         // ---- `overcommit profile` with KSM merged: its assertions go here. ----

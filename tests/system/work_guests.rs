@@ -228,16 +228,183 @@ pub struct KsmTruth {
     pub zero_intact: u64,
 }
 
-/// Everything profile checks need: per guest its truth, and KSM's.
+/// Everything profile checks need: per guest its truth, the census of
+/// their pages, and KSM's.
 #[derive(Debug, Clone)]
 pub struct Truth {
     pub guests: Vec<GuestTruth>,
+    /// A [`census`] taken when the truth was gathered, if one was.
+    pub census: Option<Vec<GuestCensus>>,
     pub ksm: Option<KsmTruth>,
 }
 
+/// Every present page of one guest's RAM, read from the host: the exact
+/// figures a profile's content sample estimates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuestCensus {
+    pub name: String,
+    /// Pages of guest RAM, and of those present on the host (pagemap).
+    pub pages: u64,
+    pub present: u64,
+    /// Present pages all zero (this includes pages mapped to the shared
+    /// zero page).
+    pub zero: u64,
+    /// Present non-zero pages whose content is in another guest at the
+    /// same guest-physical address: what a sample that takes the same
+    /// offsets in every guest sees as shared whatever its rate.
+    pub shared_same_offset: u64,
+    /// Present non-zero pages whose content is in another guest anywhere:
+    /// what KSM can merge across guests. A sample at rate r sees the part
+    /// not at the same offset as shared with chance r (the twin must be
+    /// sampled too).
+    pub shared_anywhere: u64,
+    /// Present non-zero pages whose content occurs twice or more in this
+    /// guest (each such page counts).
+    pub duplicate: u64,
+    /// memwork's image pages found in its RAM (by their whole content: those
+    /// not written since the fill), and of those, how many sit at the same
+    /// guest-physical address as the same image page in another guest
+    /// (hardly any: each guest's kernel placed memwork's pages itself).
+    pub image_found: u64,
+    pub image_same_offset: u64,
+}
+
+/// Where a QEMU process maps its guest's RAM: the start of its one
+/// mapping of exactly `guest_kib` (as [`proc_mem`] finds it). On the `pc`
+/// machine a guest under 3.5 GiB has its RAM at guest-physical 0 up, so
+/// an offset in this mapping is a guest-physical address.
+pub fn guest_ram_start(pid: u32, guest_kib: u64) -> u64 {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).expect("QEMU's smaps");
+    let mut found = Vec::new();
+    let mut start = None;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if let Some((a, _)) = first.split_once('-')
+            && let Ok(a) = u64::from_str_radix(a, 16)
+        {
+            start = Some(a);
+        } else if first == "Size:" && line.split_whitespace().nth(1).and_then(|v| v.parse().ok()) == Some(guest_kib) {
+            found.extend(start);
+        }
+    }
+    assert_eq!(found.len(), 1, "QEMU pid {pid}: mappings of exactly {guest_kib} KiB at {found:x?}");
+    found[0]
+}
+
+/// A page's 64-bit hash, or None for a zero page (collisions among a few
+/// hundred thousand pages are negligible).
+fn page_hash(page: &[u8]) -> Option<u64> {
+    let (mut h, mut any) = (0x9e37_79b9_7f4a_7c15u64, 0u64);
+    for w in page.chunks_exact(8) {
+        let w = u64::from_le_bytes(w.try_into().unwrap());
+        any |= w;
+        h = (h ^ w).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(31);
+    }
+    (any != 0).then_some(h)
+}
+
+/// Reads every present page of each guest's RAM through /proc/PID/mem
+/// (present per /proc/PID/pagemap; nothing is faulted in) and counts what
+/// [`GuestCensus`] holds. It takes about a second for three 512 MiB guests,
+/// which go on writing meanwhile (a few hundred pages a second between
+/// them). Reading a page marks it accessed, as any read through
+/// /proc/PID/mem does: take a census after measuring working sets, not
+/// during.
+pub fn census(g: &WorkGuests) -> Vec<GuestCensus> {
+    use std::collections::HashMap;
+    use std::os::unix::fs::FileExt;
+    // memwork's image pages by their first word (distinct for each page).
+    let params = &g.guests[0].params;
+    let layout = params.layout();
+    let image_first: HashMap<u64, u64> =
+        (0..layout.image).map(|p| (memwork::filled_word(params, &layout, p, 0), p)).collect();
+    // Per guest: the hash at each present offset, and where each image page is.
+    let mut hashes: Vec<Vec<Option<Option<u64>>>> = Vec::new();
+    let mut image_at: Vec<HashMap<u64, u64>> = Vec::new();
+    for w in &g.guests {
+        assert_eq!(&w.params.seed, &params.seed, "one image");
+        let guest_kib = w.domain.spec.memory_mib * 1024;
+        let (pid, start, pages) = (w.domain.pid, guest_ram_start(w.domain.pid, guest_kib), guest_kib / 4);
+        let pagemap = std::fs::File::open(format!("/proc/{pid}/pagemap")).expect("QEMU's pagemap");
+        let mut entries = vec![0u8; pages as usize * 8];
+        pagemap.read_exact_at(&mut entries, start / 4096 * 8).expect("pagemap read");
+        let present: Vec<bool> =
+            entries.chunks_exact(8).map(|e| u64::from_le_bytes(e.try_into().unwrap()) >> 63 == 1).collect();
+        let mem = std::fs::File::open(format!("/proc/{pid}/mem")).expect("QEMU's memory");
+        let chunk_pages = 512u64;
+        let mut buf = vec![0u8; (chunk_pages * 4096) as usize];
+        let mut seen = vec![None; pages as usize];
+        let mut found = HashMap::new();
+        for c in (0..pages).step_by(chunk_pages as usize) {
+            let n = chunk_pages.min(pages - c);
+            if !(c..c + n).any(|o| present[o as usize]) {
+                continue;
+            }
+            let buf = &mut buf[..(n * 4096) as usize];
+            mem.read_exact_at(buf, start + c * 4096).expect("guest RAM read");
+            for (i, page) in buf.chunks_exact(4096).enumerate() {
+                let o = c + i as u64;
+                if !present[o as usize] {
+                    continue;
+                }
+                seen[o as usize] = Some(page_hash(page));
+                // An image page as filled: every word (a write changes one).
+                let word = |k: u64| u64::from_le_bytes(page[k as usize * 8..k as usize * 8 + 8].try_into().unwrap());
+                if let Some(&p) = image_first.get(&word(0))
+                    && (1..memwork::WORDS_PER_PAGE).all(|k| word(k) == memwork::filled_word(params, &layout, p, k))
+                {
+                    found.insert(p, o);
+                }
+            }
+        }
+        hashes.push(seen);
+        image_at.push(found);
+    }
+    // In how many guests each hash occurs, and how often in each.
+    let counts: Vec<HashMap<u64, u32>> = hashes
+        .iter()
+        .map(|seen| {
+            let mut c = HashMap::new();
+            for h in seen.iter().flatten().flatten() {
+                *c.entry(*h).or_insert(0) += 1;
+            }
+            c
+        })
+        .collect();
+    g.guests
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let seen = &hashes[i];
+            let others = |f: &dyn Fn(usize) -> bool| (0..hashes.len()).filter(|&j| j != i).any(f);
+            let mut c = GuestCensus {
+                name: w.name().to_string(),
+                pages: seen.len() as u64,
+                present: seen.iter().filter(|s| s.is_some()).count() as u64,
+                zero: seen.iter().filter(|s| **s == Some(None)).count() as u64,
+                shared_same_offset: 0,
+                shared_anywhere: 0,
+                duplicate: 0,
+                image_found: image_at[i].len() as u64,
+                image_same_offset: image_at[i]
+                    .iter()
+                    .filter(|(p, o)| others(&|j| image_at[j].get(p) == Some(o)))
+                    .count() as u64,
+            };
+            for (o, s) in seen.iter().enumerate() {
+                let Some(Some(h)) = s else { continue };
+                c.shared_same_offset += u64::from(others(&|j| hashes[j].get(o) == Some(&Some(Some(*h)))));
+                c.shared_anywhere += u64::from(others(&|j| counts[j].contains_key(h)));
+                c.duplicate += u64::from(counts[i][h] > 1);
+            }
+            c
+        })
+        .collect()
+}
+
 /// Gathers the truth of the running guests now (the latest rate lines),
-/// with KSM's figures when `settled` (see [`ksm_truth`]).
-pub fn truth(g: &WorkGuests, ksm: Option<KsmTruth>) -> Truth {
+/// with a [`census`] and KSM's figures (see [`ksm_truth`]) where taken.
+pub fn truth(g: &WorkGuests, census: Option<Vec<GuestCensus>>, ksm: Option<KsmTruth>) -> Truth {
     let guests = g
         .guests
         .iter()
@@ -250,7 +417,7 @@ pub fn truth(g: &WorkGuests, ksm: Option<KsmTruth>) -> Truth {
             latest: w.rate_lines().pop(),
         })
         .collect();
-    Truth { guests, ksm }
+    Truth { guests, census, ksm }
 }
 
 /// KSM's truth for the guests: `settled`, with the guests' resident RAM
@@ -330,6 +497,22 @@ pub fn describe(t: &Truth) {
             x.params.seed,
             x.params.instance,
             x.layout
+        );
+    }
+    for c in t.census.iter().flatten() {
+        eprintln!(
+            "census {}: {} of {} pages present, {} zero, {} shared with another guest at the same address and {} \
+             anywhere, {} duplicated within; memwork's image pages: {} found whole, {} at the same address as in \
+             another guest",
+            c.name,
+            c.present,
+            c.pages,
+            c.zero,
+            c.shared_same_offset,
+            c.shared_anywhere,
+            c.duplicate,
+            c.image_found,
+            c.image_same_offset
         );
     }
     if let Some(k) = &t.ksm {
@@ -436,14 +619,42 @@ fn three_tcg_guests_run_memwork_at_their_rate_and_ksm_merges_their_image() {
             );
         }
 
+        // Every page of their RAM, read from the host. The image pages found
+        // whole are those memwork has not written: at most as many as at
+        // its rate line before the census, at least as many as at the one
+        // after.
+        let lines_before: Vec<RateLine> = g.guests.iter().map(|w| w.rate_lines().pop().expect("rate lines")).collect();
+        let t = Instant::now();
+        let counted = census(g);
+        eprintln!("census of the three guests in {:.1?}", t.elapsed());
+        let t_plain = truth(g, Some(counted.clone()), None);
+        describe(&t_plain);
+        for ((w, c), before) in g.guests.iter().zip(&counted).zip(&lines_before) {
+            let n = w.rate_lines().len();
+            let after = w.wait_rate_lines(n + 1, Duration::from_secs(30)).pop().expect("rate lines");
+            assert!(after.touches > before.touches);
+            assert!(
+                (after.intact_image..=before.intact_image).contains(&c.image_found),
+                "{c:?}: {} intact at the rate line before, {} after",
+                before.intact_image,
+                after.intact_image
+            );
+            assert!(c.zero >= before.intact_zero, "{c:?}");
+            assert!(c.shared_anywhere >= c.image_found && c.shared_anywhere >= c.shared_same_offset, "{c:?}");
+        }
+
         // ---- `overcommit profile` without KSM: its assertions go here. ----
-        // For each guest of `truth(g, None).guests`: the working set it
+        // For each guest of `t_plain.guests`: the working set it
         // measures over a window against `params.expected_distinct_pages(
         // rate * window)` and memwork's own `interval_pages` (plus what the
         // guest kernel touches), its write share against `params.write`,
         // its zero share against `layout.zero` (less pages written since:
         // `latest.intact_zero`), its share alike in other guests against
-        // `layout.image` (`latest.intact_image`), and its duplicates.
+        // `layout.image` (`latest.intact_image`), and its duplicates; and
+        // for the whole guest, `t_plain.census`: zero, shared at the same
+        // offset (a sample at rate r also counts about r of the rest of
+        // `shared_anywhere`), duplicated. Take a census after a profile's
+        // working-set window: its reads mark every page accessed.
 
         let mut ksm = match KsmGuard::take() {
             Ok(k) => k,
@@ -502,10 +713,10 @@ fn three_tcg_guests_run_memwork_at_their_rate_and_ksm_merges_their_image() {
         assert!(before.pages_sharing <= c.pages_sharing);
 
         // ---- `overcommit profile` with KSM merged: its assertions go here. ----
-        // `truth(g, Some(kt))`: what it says is alike across guests and
+        // `truth(g, None, Some(kt))`: what it says is alike across guests and
         // zero against `ksm.settled.counters`, the image and zero figures
         // and the fall of each guest's resident RAM.
-        let t_ksm = truth(g, Some(kt));
+        let t_ksm = truth(g, None, Some(kt));
         describe(&t_ksm);
 
         let run_before = ksm.run_before().to_string();

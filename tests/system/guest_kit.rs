@@ -2,13 +2,16 @@
 //! one `linux-image-amd64` currently depends on, fetched with `apt-get
 //! download` and unpacked with `dpkg -x`) and an initramfs holding
 //! busybox-static, an `/init` script, the virtio modules that kernel builds
-//! as modules (PCI transport and balloon) and `memtouch`, the known
-//! workload (`guest/memtouch.c`, compiled here with `gcc -static`).
+//! as modules (PCI transport and balloon) and the two known workloads,
+//! `memtouch` (`guest/memtouch.c`) and `memwork` (`guest/memwork.c`), both
+//! compiled here with `gcc -static`; `/init` runs memwork when the kernel
+//! command line has `memwork.*` keys, memtouch otherwise.
 //!
 //! Built once and kept under the target directory (`guest-kit/`): the
 //! kernel per package version, the initramfs per hash of everything that
-//! goes into it, so a changed memtouch.c, init script, busybox or kernel
-//! gives a new one and the old is removed.
+//! goes into it, so a changed memtouch.c, memwork.c, init script, busybox
+//! or kernel gives a new one and the old is removed. [`host_memwork`]
+//! builds memwork for the host too, kept there per hash of its source.
 
 use crate::command::{run, which};
 use std::path::{Path, PathBuf};
@@ -33,6 +36,7 @@ pub struct GuestKit {
 }
 
 const MEMTOUCH_C: &str = include_str!("guest/memtouch.c");
+const MEMWORK_C: &str = include_str!("guest/memwork.c");
 
 /// Modules the guest loads, with what they depend on added (in load
 /// order) from each module's own `depends=`: Debian builds the PCI
@@ -44,7 +48,9 @@ const MODULES: &[&str] = &["virtio_pci", "virtio_balloon"];
 /// so a console log shows the balloon driver bound (`driver=virtio_balloon`).
 const INIT: &str = r#"#!/bin/sh
 # /init of the system tests' guests: mount what the kernel offers, load the
-# virtio modules, show which driver took each virtio device, run memtouch.
+# virtio modules, show which driver took each virtio device, run the
+# workload: memwork when the kernel command line has memwork.* keys (it
+# reads them there), memtouch otherwise.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -57,8 +63,12 @@ for d in /sys/bus/virtio/devices/*; do
   [ -e "$d" ] || continue
   echo "init: $(basename $d) device=$(cat $d/device) driver=$(basename $(readlink $d/driver) 2>/dev/null)"
 done
-/bin/memtouch
-echo "init: memtouch exited with status $?"
+case " $(cat /proc/cmdline) " in
+  *" memwork."*) w=memwork ;;
+  *) w=memtouch ;;
+esac
+/bin/$w
+echo "init: $w exited with status $?"
 while :; do sleep 3600; done
 "#;
 
@@ -84,7 +94,7 @@ pub fn build() -> Result<GuestKit, Unavailable> {
     // `gcc -static` needs the C library's archive, which gcc alone does not bring.
     let libc = run(Command::new(&gcc).arg("-print-file-name=libc.a"), Duration::from_secs(30)).unwrap_or_default();
     if !Path::new(libc.trim()).is_absolute() {
-        return Err(Unavailable("no static C library for memtouch (Debian package libc6-dev)".into()));
+        return Err(Unavailable("no static C library for the guest programs (Debian package libc6-dev)".into()));
     }
     let busybox = ["/bin/busybox", "/usr/bin/busybox"]
         .map(PathBuf::from)
@@ -110,6 +120,7 @@ pub fn build() -> Result<GuestKit, Unavailable> {
     for part in [
         KIT_FORMAT.as_bytes(),
         MEMTOUCH_C.as_bytes(),
+        MEMWORK_C.as_bytes(),
         INIT.as_bytes(),
         &busybox_bytes,
         kernel_dir.as_os_str().as_encoded_bytes(),
@@ -120,14 +131,8 @@ pub fn build() -> Result<GuestKit, Unavailable> {
     let initramfs = initramfs_dir.join("initramfs.cpio");
     if !initramfs.exists() {
         let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(&dir).expect("a staging directory");
-        let memtouch = staging.path().join("memtouch");
-        let source = staging.path().join("memtouch.c");
-        std::fs::write(&source, MEMTOUCH_C).expect("memtouch.c written");
-        run(
-            Command::new(&gcc).args(["-static", "-O2", "-Wall", "-o"]).arg(&memtouch).arg(&source),
-            Duration::from_secs(120),
-        )
-        .unwrap_or_else(|e| panic!("memtouch does not compile: {e}"));
+        let memtouch = compile(&gcc, staging.path(), "memtouch", MEMTOUCH_C, true);
+        let memwork = compile(&gcc, staging.path(), "memwork", MEMWORK_C, true);
         let mut cpio = Cpio::default();
         for d in ["bin", "dev", "proc", "sys", "lib", "lib/modules"] {
             cpio.dir(d);
@@ -136,6 +141,7 @@ pub fn build() -> Result<GuestKit, Unavailable> {
         cpio.file("bin/busybox", 0o755, &busybox_bytes);
         cpio.symlink("bin/sh", "busybox");
         cpio.file("bin/memtouch", 0o755, &std::fs::read(&memtouch).expect("memtouch built"));
+        cpio.file("bin/memwork", 0o755, &std::fs::read(&memwork).expect("memwork built"));
         cpio.file("init", 0o755, INIT.as_bytes());
         cpio.file("lib/modules/load-order", 0o644, order.as_bytes());
         for m in order.split_whitespace() {
@@ -143,7 +149,9 @@ pub fn build() -> Result<GuestKit, Unavailable> {
             cpio.file(&format!("lib/modules/{m}.ko"), 0o644, &ko);
         }
         std::fs::write(staging.path().join("initramfs.cpio"), cpio.finish()).expect("initramfs written");
-        std::fs::remove_file(&source).ok();
+        for f in ["memtouch.c", "memwork.c"] {
+            std::fs::remove_file(staging.path().join(f)).ok();
+        }
         let staging = staging.keep();
         std::fs::rename(&staging, &initramfs_dir)
             .unwrap_or_else(|e| panic!("cannot move {} into place: {e}", staging.display()));
@@ -166,6 +174,53 @@ pub fn build() -> Result<GuestKit, Unavailable> {
         kernel_release,
         built,
     })
+}
+
+/// Compiles `source` (C) as `dir/name` with gcc, `-static` for a guest;
+/// panics with gcc's errors if it does not compile.
+fn compile(gcc: &Path, dir: &Path, name: &str, source: &str, static_: bool) -> PathBuf {
+    let out = dir.join(name);
+    let c = dir.join(format!("{name}.c"));
+    std::fs::write(&c, source).unwrap_or_else(|e| panic!("{}: {e}", c.display()));
+    let mut cmd = Command::new(gcc);
+    if static_ {
+        cmd.arg("-static");
+    }
+    run(cmd.args(["-O2", "-Wall", "-o"]).arg(&out).arg(&c), Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{name} does not compile: {e}"));
+    out
+}
+
+/// memwork built for the host (an ordinary dynamic program), from the
+/// cache under [`kit_dir`] (`host-memwork-HASH/memwork`, HASH of its
+/// source) or compiled now; older builds are removed. `Err` when there is
+/// no gcc.
+pub fn host_memwork() -> Result<PathBuf, Unavailable> {
+    let gcc = which("gcc").ok_or_else(|| Unavailable("`gcc` is not installed (Debian package gcc)".into()))?;
+    let dir = kit_dir();
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    let mut key = Fnv::new();
+    key.add(MEMWORK_C.as_bytes());
+    let ours = dir.join(format!("host-memwork-{:016x}", key.0));
+    let exe = ours.join("memwork");
+    if !exe.exists() {
+        let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(&dir).expect("a staging directory");
+        compile(&gcc, staging.path(), "memwork", MEMWORK_C, false);
+        std::fs::remove_file(staging.path().join("memwork.c")).ok();
+        let staging = staging.keep();
+        // Another test process may have put the same build in place first.
+        if std::fs::rename(&staging, &ours).is_err() && !exe.exists() {
+            panic!("cannot move {} to {}", staging.display(), ours.display());
+        }
+        std::fs::remove_dir_all(&staging).ok();
+    }
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("host-memwork-") && entry.path() != ours {
+            std::fs::remove_dir_all(entry.path()).ok();
+        }
+    }
+    Ok(exe)
 }
 
 /// The package `linux-image-amd64` depends on now, and its version.

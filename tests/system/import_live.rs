@@ -112,8 +112,8 @@ pub fn check_model_frees_what_the_balloon_freed(g: &RealGuests, text: &str, ball
     let d = &g.domains()[0];
     let b = &ballooned[0];
     let memory_kib = GUEST_MIB * 1024;
-    let used_kib = memory_kib - d.ready.memfree_kib;
-    let before_kib = used_kib + d.ready.freed_mib * 1024;
+    let used_kib = memory_kib - d.ready.u64("memfree_kib");
+    let before_kib = used_kib + d.ready.u64("freed_mib") * 1024;
     let workload = format!(
         "workload: {{ working_set: {before_kib}K, touch_rate: 20k/s, phases: [ {{ at: 500ms, working_set: {used_kib}K }}, {{ at: 1s, current_memory: {}K }} ] }}",
         b.target_kib

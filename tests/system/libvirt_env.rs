@@ -19,8 +19,9 @@
 //! [`LibvirtEnv`] defines and starts TCG domains (`<domain type='qemu'>`,
 //! direct kernel boot of the [guest kit](crate::guest_kit), no disk, no
 //! network, a virtio balloon with statistics every second, the serial
-//! console logged to a file), waits for each guest's `memtouch: ready`
-//! line, and offers virsh and `/proc` readings of the running guests.
+//! console logged to a file), waits for each guest's workload to print its
+//! ready line (`memtouch: ready ...` or `memwork: ready ...`), and offers
+//! virsh and `/proc` readings of the running guests.
 //!
 //! Everything is undone in `Drop`, also when a test panics: domains
 //! destroyed and undefined (and their libvirt logs removed), then the
@@ -364,46 +365,77 @@ fn wait_for(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) -> Res
     }
 }
 
-/// One test guest: its size and what memtouch does in it.
+/// One test guest: its size and what its workload does.
 #[derive(Debug, Clone)]
 pub struct GuestSpec {
     pub name: String,
     /// `<memory>` and the initial `<currentMemory>`.
     pub memory_mib: u64,
-    /// `memtouch.mib`: written once, each page distinct.
-    pub touch_mib: u64,
-    /// `memtouch.free_mib`: of those, unmapped again (free in the guest,
-    /// still held by QEMU).
-    pub free_mib: u64,
+    pub workload: Workload,
 }
 
-/// What memtouch printed when it was ready.
+/// The program the guest's `/init` runs, with its parameters, which go
+/// on the kernel command line.
+#[derive(Debug, Clone)]
+pub enum Workload {
+    /// memtouch (`guest/memtouch.c`): `touch_mib` written once, each page
+    /// distinct; `free_mib` of those unmapped again (free in the guest,
+    /// still held by QEMU).
+    Memtouch { touch_mib: u64, free_mib: u64 },
+    /// memwork (`guest/memwork.c`) with these `memwork.*` keys and values
+    /// (`("rate", "2000")` for `memwork.rate=2000`).
+    Memwork(Vec<(String, String)>),
+}
+
+impl Workload {
+    /// The program's name: its ready line starts with `NAME: ready`.
+    pub fn program(&self) -> &'static str {
+        match self {
+            Workload::Memtouch { .. } => "memtouch",
+            Workload::Memwork(_) => "memwork",
+        }
+    }
+
+    /// Its part of the kernel command line.
+    pub fn cmdline(&self) -> String {
+        match self {
+            Workload::Memtouch { touch_mib, free_mib } => {
+                format!("memtouch.mib={touch_mib} memtouch.free_mib={free_mib}")
+            }
+            Workload::Memwork(keys) => {
+                keys.iter().map(|(k, v)| format!("memwork.{k}={v}")).collect::<Vec<_>>().join(" ")
+            }
+        }
+    }
+}
+
+/// The line the workload printed when it was ready (`memtouch: ready
+/// touched_mib=...`, `memwork: ready pages=...`): its `key=value` words.
 #[derive(Debug, Clone)]
 pub struct Ready {
-    pub touched_mib: u64,
-    pub resident_mib: u64,
-    pub freed_mib: u64,
-    /// The guest kernel's MemTotal and MemFree then.
-    pub memtotal_kib: u64,
-    pub memfree_kib: u64,
     pub line: String,
+    pub fields: BTreeMap<String, String>,
 }
 
 impl Ready {
-    fn parse(line: &str) -> Option<Ready> {
-        let fields: BTreeMap<&str, u64> = line
+    pub fn parse(line: &str) -> Ready {
+        let fields = line
             .split_whitespace()
             .filter_map(|w| w.split_once('='))
-            .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Some(Ready {
-            touched_mib: *fields.get("touched_mib")?,
-            resident_mib: *fields.get("resident_mib")?,
-            freed_mib: *fields.get("freed_mib")?,
-            memtotal_kib: *fields.get("memtotal_kib")?,
-            memfree_kib: *fields.get("memfree_kib")?,
-            line: line.to_string(),
-        })
+        Ready { line: line.to_string(), fields }
+    }
+
+    /// A numeric field; panics, showing the line, if it is missing or not
+    /// a number. memtouch's: `touched_mib`, `resident_mib`, `freed_mib`,
+    /// `memtotal_kib` and `memfree_kib` (the guest kernel's MemTotal and
+    /// MemFree then).
+    pub fn u64(&self, key: &str) -> u64 {
+        self.fields
+            .get(key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no number {key}= in the ready line {:?}", self.line))
     }
 }
 
@@ -415,7 +447,7 @@ pub struct Domain {
     pub pid: u32,
     /// The guest's serial console, as a file.
     pub console: PathBuf,
-    /// From `virsh start` returning to memtouch's ready line.
+    /// From `virsh start` returning to the workload's ready line.
     pub boot_time: Duration,
     /// When the ready line was seen (to tell balloon statistics taken
     /// after it, by their `last_update`, from older ones).
@@ -518,7 +550,7 @@ impl LibvirtEnv {
         }
         for (spec, started) in starting {
             let console = dir.join(format!("{}.console", spec.name));
-            let ready = env.wait_ready(&spec.name, &console);
+            let ready = env.wait_ready(&spec.name, spec.workload.program(), &console);
             let (boot_time, ready_at) = (started.elapsed(), std::time::SystemTime::now());
             let pid_file = format!("/run/libvirt/qemu/{}.pid", spec.name);
             let pid: u32 = std::fs::read_to_string(&pid_file)
@@ -533,19 +565,22 @@ impl LibvirtEnv {
         Ok(env)
     }
 
-    /// Waits for memtouch's ready line on the console; panics with the
-    /// console's tail if the guest stops or the time runs out.
-    fn wait_ready(&self, name: &str, console: &Path) -> Ready {
+    /// Waits for the ready line of `program` (memtouch, memwork) on the
+    /// console; panics with the console's tail if the guest stops, the
+    /// program fails or the time runs out.
+    fn wait_ready(&self, name: &str, program: &str, console: &Path) -> Ready {
         let start = Instant::now();
         let mut last_state_check = Instant::now();
+        let marker = format!("{program}: ready");
         loop {
             let text = std::fs::read(console).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-            if let Some(line) = text.lines().find(|l| l.contains("memtouch: ready")) {
-                let line = &line[line.find("memtouch: ready").unwrap_or(0)..];
-                return Ready::parse(line.trim()).unwrap_or_else(|| panic!("{name}: unreadable ready line {line:?}"));
+            // A complete line only: the console file may end mid-line.
+            if let Some(line) = text.split_inclusive('\n').find(|l| l.contains(&marker) && l.ends_with('\n')) {
+                return Ready::parse(line[line.find(&marker).unwrap_or(0)..].trim());
             }
-            let failed =
-                ["Kernel panic", "memtouch: failed", "init: memtouch exited"].iter().find(|f| text.contains(*f));
+            let failed = ["Kernel panic".to_string(), format!("{program}: failed"), format!("init: {program} exited")]
+                .into_iter()
+                .find(|f| text.contains(f));
             if let Some(f) = failed {
                 panic!("{name}: {f:?} on the console:\n{}", tail(console, 40));
             }
@@ -649,7 +684,7 @@ fn domain_xml(spec: &GuestSpec, kit: &GuestKit, console: &Path) -> String {
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>{kernel}</kernel>
     <initrd>{initrd}</initrd>
-    <cmdline>console=ttyS0 init_on_alloc=0 panic=-1 memtouch.mib={touch} memtouch.free_mib={free}</cmdline>
+    <cmdline>console=ttyS0 init_on_alloc=0 panic=-1 {workload}</cmdline>
   </os>
   <features><acpi/><apic/></features>
   <on_poweroff>destroy</on_poweroff>
@@ -674,8 +709,7 @@ fn domain_xml(spec: &GuestSpec, kit: &GuestKit, console: &Path) -> String {
         mem = spec.memory_mib,
         kernel = path(&kit.kernel),
         initrd = path(&kit.initramfs),
-        touch = spec.touch_mib,
-        free = spec.free_mib,
+        workload = xml_escape(&spec.workload.cmdline()),
         console = path(console),
     )
 }

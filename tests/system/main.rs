@@ -13,9 +13,15 @@ mod command;
 mod guest_kit;
 mod import_live;
 #[cfg(target_os = "linux")]
+mod ksm_guard;
+#[cfg(target_os = "linux")]
 mod libvirt_env;
 #[cfg(target_os = "linux")]
+mod memwork;
+#[cfg(target_os = "linux")]
 mod real_guests;
+#[cfg(target_os = "linux")]
+mod work_guests;
 
 /// Held by every test here for its whole run.
 pub static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -9,7 +9,7 @@
 //! other commands against the same guests go where the test marks them.
 
 use crate::guest_kit::{self, GuestKit, Unavailable};
-use crate::libvirt_env::{Domain, GuestSpec, HostLock, LibvirtEnv, ProcMem, proc_mem};
+use crate::libvirt_env::{Domain, GuestSpec, HostLock, LibvirtEnv, ProcMem, Workload, proc_mem};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -51,8 +51,7 @@ pub fn specs() -> Vec<GuestSpec> {
         .map(|i| GuestSpec {
             name: format!("overcommit-test-{i}"),
             memory_mib: GUEST_MIB,
-            touch_mib: TOUCH_MIB,
-            free_mib: FREE_MIB,
+            workload: Workload::Memtouch { touch_mib: TOUCH_MIB, free_mib: FREE_MIB },
         })
         .collect()
 }
@@ -128,11 +127,11 @@ pub fn check_full_size(g: &RealGuests) -> Vec<FullSize> {
             qemu.guest_ram_kib / MIB,
             qemu.anon_huge_kib / MIB,
             qemu.swap_kib / MIB,
-            d.ready.touched_mib,
-            d.ready.resident_mib,
-            d.ready.memtotal_kib / MIB
+            d.ready.u64("touched_mib"),
+            d.ready.u64("resident_mib"),
+            d.ready.u64("memtotal_kib") / MIB
         );
-        assert_eq!((d.ready.touched_mib, d.ready.freed_mib), (TOUCH_MIB, FREE_MIB), "{}", d.ready.line);
+        assert_eq!((d.ready.u64("touched_mib"), d.ready.u64("freed_mib")), (TOUCH_MIB, FREE_MIB), "{}", d.ready.line);
         assert!(
             qemu.guest_ram_kib + qemu.swap_kib >= TOUCH_MIB * MIB,
             "{name}: guest RAM resident {} KiB (+ {} KiB swapped) below the {TOUCH_MIB} MiB touched",
@@ -166,7 +165,7 @@ pub fn check_full_size(g: &RealGuests) -> Vec<FullSize> {
         }
         // `available` is the guest's MemTotal, `unused` its MemFree, which
         // memtouch's unmap raised: at least what it freed is free now.
-        assert_eq!(stats["available"], d.ready.memtotal_kib, "{name}: {stats:?}");
+        assert_eq!(stats["available"], d.ready.u64("memtotal_kib"), "{name}: {stats:?}");
         assert!(stats["unused"] <= stats["available"], "{name}: {stats:?}");
         assert!(stats["unused"] >= FREE_MIB * MIB, "{name}: {stats:?}");
         out.push(FullSize { name: name.to_string(), qemu, actual_kib: stats["actual"], stats });
@@ -268,7 +267,7 @@ fn report(g: &RealGuests, full: &[FullSize], ballooned: &[Ballooned]) {
              actual {} MiB, guest unused {} MiB; setmem {} MiB reached in {:.2?}, RSS {} -> {} MiB (fell {} MiB)",
             f.name,
             d.boot_time,
-            d.ready.memfree_kib / MIB,
+            d.ready.u64("memfree_kib") / MIB,
             ready.rss_kib / MIB,
             ready.guest_ram_kib / MIB,
             f.qemu.rss_kib / MIB,

@@ -78,46 +78,87 @@ pub struct Content {
     /// Present pages sampled and read.
     pub sampled: u64,
     pub zero: Share,
-    /// Non-zero pages whose content another profiled guest's sample holds.
+    /// Non-zero pages whose content the profiled guest that shares most
+    /// with this one holds too. A twin at the same offset is seen
+    /// whenever the page is sampled; one elsewhere only when it is
+    /// sampled too (chance r), so those matches count 1/r each.
     pub shared: Share,
-    /// Non-zero pages whose content occurs twice or more in this guest's
-    /// own sample (a lower bound: a page's twin is seen only when it is
-    /// sampled too).
+    /// Non-zero pages whose content occurs twice or more in this guest:
+    /// contents seen twice or more in the sample, and for contents seen
+    /// once the twins a sample at r misses, estimated from the pairs it
+    /// did see (each true pair is seen whole with chance r² and as a
+    /// single page with chance 2r(1 − r)).
     pub duplicate: Share,
 }
 
-/// The shares of each guest from their samples (one list of what was
-/// seen per guest, in any order).
-pub fn shares(samples: &[Vec<Seen>]) -> Vec<Content> {
-    // In how many guests each hash occurs, and how often in each.
-    let mut guests_with: HashMap<u64, u32> = HashMap::new();
-    let mut per_guest: Vec<HashMap<u64, u32>> = Vec::with_capacity(samples.len());
-    for s in samples {
-        let mut counts: HashMap<u64, u32> = HashMap::new();
-        for v in s {
-            if let Seen::Hash(h) = v {
-                *counts.entry(*h).or_insert(0) += 1;
-            }
-        }
-        for h in counts.keys() {
-            *guests_with.entry(*h).or_insert(0) += 1;
-        }
-        per_guest.push(counts);
+/// A share `k / n` with a normal 95% interval from the variance `var` of k.
+fn estimate(k: f64, var: f64, n: f64) -> Share {
+    if n <= 0.0 {
+        return Share { share: 0.0, low: 0.0, high: 1.0 };
     }
-    samples
+    let half = 1.959_963_984_540_054 * var.max(0.0).sqrt() / n;
+    let share = (k / n).clamp(0.0, 1.0);
+    Share { share, low: (share - half).max(0.0), high: (share + half).min(1.0) }
+}
+
+/// The shares of each guest from their samples: (offset in guest RAM,
+/// what the page held) for each present page sampled at `rate`.
+pub fn shares(samples: &[Vec<(u64, Seen)>], rate: f64) -> Vec<Content> {
+    let r = rate.clamp(1e-9, 1.0);
+    let by_offset: Vec<HashMap<u64, u64>> = samples
         .iter()
-        .zip(&per_guest)
-        .map(|(s, counts)| {
-            let n = s.len() as u64;
-            let zero = s.iter().filter(|v| **v == Seen::Zero).count() as u64;
-            let (mut shared, mut dup) = (0u64, 0u64);
-            for v in s {
+        .map(|s| s.iter().filter_map(|&(o, v)| if let Seen::Hash(h) = v { Some((o, h)) } else { None }).collect())
+        .collect();
+    let counts: Vec<HashMap<u64, u32>> = samples
+        .iter()
+        .map(|s| {
+            let mut c: HashMap<u64, u32> = HashMap::new();
+            for (_, v) in s {
                 if let Seen::Hash(h) = v {
-                    shared += u64::from(guests_with.get(h).copied().unwrap_or(0) > 1);
-                    dup += u64::from(counts.get(h).copied().unwrap_or(0) > 1);
+                    *c.entry(*h).or_insert(0) += 1;
                 }
             }
-            Content { sampled: n, zero: Share::of(zero, n), shared: Share::of(shared, n), duplicate: Share::of(dup, n) }
+            c
+        })
+        .collect();
+    samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let n = s.len() as f64;
+            let zero = s.iter().filter(|(_, v)| *v == Seen::Zero).count() as u64;
+            // Shared: against each other guest, keep the largest.
+            let mut shared = estimate(0.0, 0.0, n);
+            for j in (0..samples.len()).filter(|&j| j != i) {
+                let (mut same, mut elsewhere) = (0.0, 0.0);
+                for &(o, v) in s {
+                    let Seen::Hash(h) = v else { continue };
+                    if by_offset[j].get(&o) == Some(&h) {
+                        same += 1.0;
+                    } else if counts[j].contains_key(&h) {
+                        elsewhere += 1.0;
+                    }
+                }
+                let k = same + elsewhere / r;
+                let var = same * (1.0 - same / n.max(1.0)) + elsewhere / (r * r);
+                let e = estimate(k, var, n);
+                if e.share > shared.share {
+                    shared = e;
+                }
+            }
+            // Duplicates within the guest.
+            let (mut seen_twice, mut pairs) = (0.0, 0.0);
+            for &c in counts[i].values() {
+                if c >= 2 {
+                    seen_twice += f64::from(c);
+                }
+                if c == 2 {
+                    pairs += 1.0;
+                }
+            }
+            let missed = 2.0 * pairs * (1.0 - r) / r;
+            let dup = estimate(seen_twice + missed, seen_twice + (2.0 * (1.0 - r) / r).powi(2) * pairs, n);
+            Content { sampled: s.len() as u64, zero: Share::of(zero, s.len() as u64), shared, duplicate: dup }
         })
         .collect()
 }
@@ -155,11 +196,45 @@ mod tests {
         b[0] = 9;
         assert_ne!(seen(&a), seen(&b));
         assert_eq!(seen(&zero), Seen::Zero);
-        // Guest 0: zero, image, own, own again; guest 1: image, other.
-        let s = shares(&[vec![Seen::Zero, image, seen(&a), seen(&a)], vec![image, seen(&b)]]);
+        // Everything sampled (r = 1): guest 0 holds zero, the image page
+        // at offset 1, its own page twice; guest 1 the image page at
+        // offset 5, and its own.
+        let g0 = vec![(0, Seen::Zero), (1, image), (2, seen(&a)), (3, seen(&a))];
+        let g1 = vec![(5, image), (6, seen(&b))];
+        let s = shares(&[g0, g1], 1.0);
         assert_eq!(s[0].zero.share, 0.25);
         assert_eq!(s[0].shared.share, 0.25);
         assert_eq!(s[0].duplicate.share, 0.5);
         assert_eq!(s[1].shared.share, 0.5);
+    }
+
+    #[test]
+    fn twins_at_other_offsets_are_counted_at_one_over_the_rate() {
+        // Two guests of 100,000 pages; 30,000 image pages in each, at
+        // unrelated offsets. Sampled by offset at 1/8, a guest's sampled
+        // image page finds its twin sampled with chance 1/8: the estimate
+        // scales those matches by 8 and lands near 0.3.
+        let rate = 1.0 / 8.0;
+        let guest = |shift: u64| -> Vec<(u64, Seen)> {
+            // Image page i sits at offset (i * 7919 + shift) % 100000 (7919
+            // is prime to 100000: one page per offset).
+            let mut image_at = vec![None; 100_000];
+            for i in 0..30_000u64 {
+                image_at[((i * 7919 + shift) % 100_000) as usize] = Some(i);
+            }
+            (0..100_000u64)
+                .filter(|&o| sampled(o, rate, 3))
+                .map(|o| match image_at[o as usize] {
+                    Some(i) => (o, Seen::Hash(mix64(i | 1 << 62))),
+                    None => (o, Seen::Hash(mix64(o | (shift + 1) << 40))),
+                })
+                .collect()
+        };
+        let s = shares(&[guest(0), guest(12_345)], rate);
+        for c in &s {
+            assert!((c.shared.share - 0.3).abs() < 0.03, "{c:?}");
+            assert!(c.shared.low < 0.3 && 0.3 < c.shared.high, "{c:?}");
+            assert_eq!(c.duplicate.share, 0.0);
+        }
     }
 }

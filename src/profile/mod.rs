@@ -164,8 +164,10 @@ fn own_cpu_s() -> f64 {
 struct Live {
     target: Target,
     ram: Vec<Mapping>,
-    /// Sampled pages: virtual addresses, and their offsets in guest RAM.
+    /// Sampled pages: virtual addresses, and their offsets in guest RAM
+    /// (pages from its start).
     sample: Vec<u64>,
+    sample_offsets: Vec<u64>,
     /// The write sample (content changes): a bounded prefix of `sample`.
     write_sample: Vec<u64>,
     unit: u64,
@@ -213,12 +215,13 @@ pub fn profile(targets: &[Target], opts: &Options) -> Result<Report, ProfileErro
                 let rss: u64 = ram.iter().map(|m| m.rss).sum();
                 let huge: u64 = ram.iter().map(|m| m.anon_huge).sum();
                 let unit = if mech == WssMechanism::ClearRefs && rss > 0 && huge * 2 >= rss { 512 } else { 1 };
-                let mut sample = Vec::new();
+                let (mut sample, mut sample_offsets) = (Vec::new(), Vec::new());
                 let mut offset = 0u64;
                 for m in &ram {
                     for page in 0..m.size() / 4096 {
                         if content::sampled(offset + page, opts.sample, opts.seed) {
                             sample.push(m.start + page * 4096);
+                            sample_offsets.push(offset + page);
                         }
                     }
                     offset += m.size() / 4096;
@@ -232,6 +235,7 @@ pub fn profile(targets: &[Target], opts: &Options) -> Result<Report, ProfileErro
                     target: t.clone(),
                     ram,
                     sample,
+                    sample_offsets,
                     write_sample,
                     unit,
                     wss_sum: vec![0.0; n],
@@ -288,13 +292,13 @@ pub fn profile(targets: &[Target], opts: &Options) -> Result<Report, ProfileErro
         damon::stop(root, live.len());
     }
     // Content, on the sample of present pages.
-    let mut samples: Vec<Vec<Seen>> = Vec::new();
+    let mut samples: Vec<Vec<(u64, Seen)>> = Vec::new();
     for l in &mut live {
         if l.gone.is_some() {
             samples.push(Vec::new());
             continue;
         }
-        match read_sample(root, l.target.pid, &l.sample, &mut cost) {
+        match read_sample(root, l.target.pid, &l.sample, &l.sample_offsets, &mut cost) {
             Ok(s) => samples.push(s),
             Err(e) => {
                 l.gone = Some(format!("exited while its pages were read ({e})"));
@@ -302,7 +306,7 @@ pub fn profile(targets: &[Target], opts: &Options) -> Result<Report, ProfileErro
             }
         }
     }
-    let shares = content::shares(&samples);
+    let shares = content::shares(&samples, opts.sample);
     let mut guests = Vec::new();
     for (l, c) in live.into_iter().zip(shares) {
         if let Some(why) = &l.gone {
@@ -366,9 +370,17 @@ fn hash_pages(root: &Path, pid: u32, addrs: &[u64], cost: &mut Cost) -> std::io:
     Ok(out)
 }
 
-/// Read the content sample of a guest: what each present page holds.
-fn read_sample(root: &Path, pid: u32, addrs: &[u64], cost: &mut Cost) -> std::io::Result<Vec<Seen>> {
-    Ok(hash_pages(root, pid, addrs, cost)?.into_iter().flatten().collect())
+/// Read the content sample of a guest: what each present page holds, by
+/// its offset in guest RAM.
+fn read_sample(
+    root: &Path,
+    pid: u32,
+    addrs: &[u64],
+    offsets: &[u64],
+    cost: &mut Cost,
+) -> std::io::Result<Vec<(u64, Seen)>> {
+    let seen = hash_pages(root, pid, addrs, cost)?;
+    Ok(offsets.iter().zip(seen).filter_map(|(&o, v)| v.map(|v| (o, v))).collect())
 }
 
 /// One pass: reset the bits, then at each Δt count what was touched

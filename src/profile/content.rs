@@ -80,8 +80,10 @@ pub struct Content {
     pub zero: Share,
     /// Non-zero pages whose content the profiled guest that shares most
     /// with this one holds too. A twin at the same offset is seen
-    /// whenever the page is sampled; one elsewhere only when it is
-    /// sampled too (chance r), so those matches count 1/r each.
+    /// whenever the page is sampled; one elsewhere only when one of its
+    /// copies is sampled too (chance r for a single twin), so each such
+    /// match counts the inverse of that chance (Horvitz and Thompson's
+    /// estimator).
     pub shared: Share,
     /// Non-zero pages whose content occurs twice or more in this guest:
     /// contents seen twice or more in the sample, and for contents seen
@@ -130,17 +132,24 @@ pub fn shares(samples: &[Vec<(u64, Seen)>], rate: f64) -> Vec<Content> {
             // Shared: against each other guest, keep the largest.
             let mut shared = estimate(0.0, 0.0, n);
             for j in (0..samples.len()).filter(|&j| j != i) {
-                let (mut same, mut elsewhere) = (0.0, 0.0);
+                let (mut same, mut elsewhere, mut var_elsewhere) = (0.0, 0.0, 0.0);
                 for &(o, v) in s {
                     let Seen::Hash(h) = v else { continue };
                     if by_offset[j].get(&o) == Some(&h) {
                         same += 1.0;
-                    } else if counts[j].contains_key(&h) {
-                        elsewhere += 1.0;
+                    } else if let Some(&m) = counts[j].get(&h) {
+                        // Seen with the chance that at least one of its
+                        // copies in j is sampled: r for a single twin; a
+                        // content seen m ≥ 2 times there has about m/r
+                        // copies, one of which is sampled almost surely.
+                        let copies = if m == 1 { 1.0 } else { f64::from(m) / r };
+                        let p = 1.0 - (1.0 - r).powf(copies);
+                        elsewhere += 1.0 / p;
+                        var_elsewhere += (1.0 - p) / (p * p);
                     }
                 }
-                let k = same + elsewhere / r;
-                let var = same * (1.0 - same / n.max(1.0)) + elsewhere / (r * r);
+                let k = same + elsewhere;
+                let var = same * (1.0 - same / n.max(1.0)) + var_elsewhere;
                 let e = estimate(k, var, n);
                 if e.share > shared.share {
                     shared = e;
@@ -235,6 +244,34 @@ mod tests {
             assert!((c.shared.share - 0.3).abs() < 0.03, "{c:?}");
             assert!(c.shared.low < 0.3 && 0.3 < c.shared.high, "{c:?}");
             assert_eq!(c.duplicate.share, 0.0);
+        }
+    }
+
+    #[test]
+    fn contents_with_many_copies_are_not_counted_many_times_over() {
+        // 100 contents, each on 100 pages of both guests at unrelated
+        // offsets (10,000 of 100,000 pages, 0.1: a guest's pages filled
+        // with one pattern), the rest unique. A sampled copy finds some of
+        // the other guest's copies sampled: weighting it 1/r as a single
+        // twin would claim 0.8 of the guest shared. (Contents with a few
+        // copies, seen once in the other guest's sample, are still taken
+        // for single twins: overcounted up to 1/r.)
+        let rate = 1.0 / 8.0;
+        let guest = |shift: u64| -> Vec<(u64, Seen)> {
+            (0..100_000u64)
+                .filter(|&o| sampled(o, rate, 5))
+                .map(|o| {
+                    let slot = (o * 7919 + shift) % 100_000;
+                    if slot < 10_000 {
+                        (o, Seen::Hash(mix64(slot % 100 | 1 << 62)))
+                    } else {
+                        (o, Seen::Hash(mix64(o | (shift + 1) << 40)))
+                    }
+                })
+                .collect()
+        };
+        for c in shares(&[guest(0), guest(4242)], rate) {
+            assert!((c.shared.share - 0.1).abs() < 0.02, "{c:?}");
         }
     }
 }

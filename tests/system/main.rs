@@ -18,6 +18,7 @@ mod ksm_guard;
 mod libvirt_env;
 #[cfg(target_os = "linux")]
 mod memwork;
+mod profile_guests;
 #[cfg(target_os = "linux")]
 mod real_guests;
 #[cfg(target_os = "linux")]

@@ -234,8 +234,8 @@ mod tests {
             (0..100_000u64)
                 .filter(|&o| sampled(o, rate, 3))
                 .map(|o| match image_at[o as usize] {
-                    Some(i) => (o, Seen::Hash(mix64(i | 1 << 62))),
-                    None => (o, Seen::Hash(mix64(o | (shift + 1) << 40))),
+                    Some(i) => (o, Seen::Hash(mix64(i | (1 << 62)))),
+                    None => (o, Seen::Hash(mix64(o | ((shift + 1) << 40)))),
                 })
                 .collect()
         };
@@ -263,9 +263,9 @@ mod tests {
                 .map(|o| {
                     let slot = (o * 7919 + shift) % 100_000;
                     if slot < 10_000 {
-                        (o, Seen::Hash(mix64(slot % 100 | 1 << 62)))
+                        (o, Seen::Hash(mix64((slot % 100) | (1 << 62))))
                     } else {
-                        (o, Seen::Hash(mix64(o | (shift + 1) << 40)))
+                        (o, Seen::Hash(mix64(o | ((shift + 1) << 40))))
                     }
                 })
                 .collect()

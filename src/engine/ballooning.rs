@@ -257,7 +257,7 @@ impl Engine<'_> {
     /// again, untouched: touching one is a fresh fault on the host.
     pub(super) fn deflate(&mut self, g: usize, k: u64) {
         let w = &self.scenario.guests[self.mem.guests[g].group].workload;
-        let (shared, zero) = (w.shared.get(), w.zero.get());
+        let shares = w.shares();
         let mut left = k;
         let guest = &mut self.mem.guests[g];
         while left > 0 {
@@ -268,7 +268,7 @@ impl Engine<'_> {
                 guest.balloon_taken.pop();
             }
             let real = guest.real_page(p);
-            guest.pages[p as usize] = crate::model::page::content_of(real, shared, zero).bits();
+            guest.pages[p as usize] = crate::model::page::content_of(real, shares).bits();
             guest.ballooned -= 1;
             guest.balloon_cursor = guest.balloon_cursor.max(p + 1);
             left -= 1;
@@ -298,7 +298,7 @@ impl Engine<'_> {
         }
         inside.sort_unstable();
         let w = &self.scenario.guests[self.mem.guests[g].group].workload;
-        let (shared, zero) = (w.shared.get(), w.zero.get());
+        let shares = w.shares();
         let mut top = self.mem.guests[g].sim_pages();
         let mut moved = Vec::new();
         for b in inside {
@@ -316,7 +316,7 @@ impl Engine<'_> {
             self.take_for_balloon(g, f);
             let guest = &mut self.mem.guests[g];
             let real = guest.real_page(b);
-            guest.pages[b as usize] = crate::model::page::content_of(real, shared, zero).bits();
+            guest.pages[b as usize] = crate::model::page::content_of(real, shares).bits();
             guest.ballooned -= 1;
             moved.push(b);
         }

@@ -446,7 +446,7 @@ impl<'a> Engine<'a> {
                 let name = group.instance_name(k);
                 let real = group_sample.clone();
                 let w = &group.workload;
-                let mut guest = Guest::with_segments(name, gi, &layout, real, w.shared.get(), w.zero.get());
+                let mut guest = Guest::with_segments(name, gi, &layout, real, w.shares());
                 guest.unevictable = group.locked;
                 if let Some(limit) = group.memtune.swap_hard_limit {
                     guest.swap_max = (limit.bytes() as f64 / 4096.0 * rate).floor() as u64;
@@ -590,7 +590,8 @@ impl<'a> Engine<'a> {
                 max_page_sharing: h.ksm.max_page_sharing,
             };
             engine.tuner = Tuner::new(h.ksm.policy, h.ksm.advisor_target_scan_time, h.ksm.advisor_max_cpu, &mut knobs);
-            engine.ksm = Some(Ksm::new(knobs, image_of));
+            let shares = engine.mem.guests.iter().map(|g| scenario.guests[g.group].workload.shares()).collect();
+            engine.ksm = Some(Ksm::new(knobs, image_of, shares));
             engine.queue.schedule(0, Ev::Ksmd)?;
             if matches!(engine.tuner, Tuner::Ksmtuned { .. } | Tuner::Mom { .. }) {
                 // Both sleep an interval, then look (ksmtuned's loop; MoM's

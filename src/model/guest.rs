@@ -141,7 +141,8 @@ impl Guest {
         shared: f64,
         zero: f64,
     ) -> Guest {
-        Guest::with_segments(name, group, &[(real_pages, backing, true)], real, shared, zero)
+        let shares = page::Shares { shared, zero, duplicate: 0.0 };
+        Guest::with_segments(name, group, &[(real_pages, backing, true)], real, shares)
     }
 
     /// A guest whose memory is `layout`: (real pages, backing, mergeable)
@@ -151,8 +152,7 @@ impl Guest {
         group: usize,
         layout: &[(u64, Backing, bool)],
         real: Vec<u64>,
-        shared: f64,
-        zero: f64,
+        shares: page::Shares,
     ) -> Guest {
         let real_pages: u64 = layout.iter().map(|l| l.0).sum();
         let sim_pages = if real.is_empty() { real_pages } else { real.len() as u64 };
@@ -161,7 +161,7 @@ impl Guest {
         let mut pages = PageMem::zeroed(sim_pages as usize);
         for (i, st) in pages.iter_mut().enumerate() {
             let rp = if real.is_empty() { i as u64 } else { real[i] };
-            *st = page::content_of(rp, shared, zero).bits();
+            *st = page::content_of(rp, shares).bits();
         }
         let mut segments = Vec::with_capacity(layout.len());
         let mut region_real = Vec::new();

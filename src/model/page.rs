@@ -65,15 +65,41 @@ pub fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The shares of a guest's pages by content (a workload's `shared`,
+/// `zero` and `duplicate`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Shares {
+    pub shared: f64,
+    pub zero: f64,
+    pub duplicate: f64,
+}
+
+/// Where page `page` falls in 0..1: its content class follows from that.
+fn place(page: u64) -> f64 {
+    (mix64(page ^ 0xC0_7E47) >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// Content class of a page, fixed by its index so that page `i` of every
 /// guest with the same image agrees (that is what makes pages shareable).
-pub fn content_of(page: u64, shared: f64, zero: f64) -> Content {
-    let u = (mix64(page ^ 0xC0_7E47) >> 11) as f64 / (1u64 << 53) as f64;
-    if u < shared {
+/// Duplicate pages (one common pattern, repeated within and across the
+/// image's guests) are of the shared class too; [`is_common`] tells them
+/// apart.
+pub fn content_of(page: u64, s: Shares) -> Content {
+    let u = place(page);
+    if u < s.shared {
         Content::Shared
-    } else if u < shared + zero {
+    } else if u < s.shared + s.zero {
         Content::Zero
+    } else if u < s.shared + s.zero + s.duplicate {
+        Content::Shared
     } else {
         Content::Unique
     }
+}
+
+/// Whether page `page` holds the image's common pattern (the duplicate
+/// share) rather than content keyed by its index.
+pub fn is_common(page: u64, s: Shares) -> bool {
+    let u = place(page);
+    u >= s.shared + s.zero && u < s.shared + s.zero + s.duplicate
 }

@@ -120,11 +120,15 @@ pub struct Ksm {
     pub counters: Counters,
     /// Image number of each guest (guests of one image share content).
     image_of: Vec<u32>,
+    /// Each guest's content shares, to tell its common-pattern pages
+    /// (the duplicate share) from those keyed by their index.
+    shares: Vec<crate::model::page::Shares>,
 }
 
 impl Ksm {
-    /// `image_of[g]` numbers guest `g`'s image.
-    pub fn new(knobs: Knobs, image_of: Vec<u32>) -> Ksm {
+    /// `image_of[g]` numbers guest `g`'s image; `shares[g]` are its
+    /// content shares.
+    pub fn new(knobs: Knobs, image_of: Vec<u32>, shares: Vec<crate::model::page::Shares>) -> Ksm {
         Ksm {
             knobs,
             cursor: (0, 0),
@@ -135,6 +139,7 @@ impl Ksm {
             volatile_bits: Vec::new(),
             counters: Counters::default(),
             image_of,
+            shares,
         }
     }
 
@@ -142,7 +147,14 @@ impl Ksm {
         match content {
             Content::Unique => None,
             Content::Zero => Some(Key::Zero),
-            Content::Shared => Some(Key::Image { image: self.image_of[g], page: mem.guests[g].real_page(p) }),
+            Content::Shared => {
+                let real = mem.guests[g].real_page(p);
+                let shares = self.shares.get(g).copied().unwrap_or_default();
+                // The image's common pattern: one content for all its
+                // duplicate pages (u64::MAX is no page index).
+                let page = if crate::model::page::is_common(real, shares) { u64::MAX } else { real };
+                Some(Key::Image { image: self.image_of[g], page })
+            }
         }
     }
 
@@ -175,6 +187,16 @@ impl Ksm {
                 self.cursor = (g + 1, 0);
                 idle_guests += 1;
                 continue;
+            }
+            // A backend that may not merge (hugetlbfs, shared, or without
+            // MADV_MERGEABLE) is passed over whole: ksmd walks only
+            // mergeable VMAs.
+            if mem.guests[g].segments.len() > 1 {
+                let seg = mem.guests[g].segment_of(p);
+                if !seg.mergeable {
+                    self.cursor = (g, seg.sim.end);
+                    continue;
+                }
             }
             self.cursor = (g, p + 1);
             // Passing the page ends what ksmd last noted of it.

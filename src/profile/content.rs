@@ -78,8 +78,9 @@ pub struct Content {
     /// Present pages sampled and read.
     pub sampled: u64,
     pub zero: Share,
-    /// Non-zero pages whose content the profiled guest that shares most
-    /// with this one holds too. A twin at the same offset is seen
+    /// Non-zero pages (not seen duplicated within this guest) whose
+    /// content the profiled guest that shares most with this one holds
+    /// too. A twin at the same offset is seen
     /// whenever the page is sampled; one elsewhere only when one of its
     /// copies is sampled too (chance r for a single twin), so each such
     /// match counts the inverse of that chance (Horvitz and Thompson's
@@ -135,6 +136,10 @@ pub fn shares(samples: &[Vec<(u64, Seen)>], rate: f64) -> Vec<Content> {
                 let (mut same, mut elsewhere, mut var_elsewhere) = (0.0, 0.0, 0.0);
                 for &(o, v) in s {
                     let Seen::Hash(h) = v else { continue };
+                    // Duplicates within the guest are counted apart.
+                    if counts[i].get(&h).copied().unwrap_or(0) >= 2 {
+                        continue;
+                    }
                     if by_offset[j].get(&o) == Some(&h) {
                         same += 1.0;
                     } else if let Some(&m) = counts[j].get(&h) {
@@ -255,7 +260,10 @@ mod tests {
         // the other guest's copies sampled: weighting it 1/r as a single
         // twin would claim 0.8 of the guest shared. (Contents with a few
         // copies, seen once in the other guest's sample, are still taken
-        // for single twins: overcounted up to 1/r.)
+        // for single twins: overcounted up to 1/r.) Every one of those
+        // pages also has 99 copies in its own guest, so it is classed a
+        // duplicate within the guest (what KSM merges inside one guest
+        // already), not a cross-guest share: duplicate 0.1, shared 0.
         let rate = 1.0 / 8.0;
         let guest = |shift: u64| -> Vec<(u64, Seen)> {
             (0..100_000u64)
@@ -271,7 +279,9 @@ mod tests {
                 .collect()
         };
         for c in shares(&[guest(0), guest(4242)], rate) {
-            assert!((c.shared.share - 0.1).abs() < 0.02, "{c:?}");
+            assert!((c.duplicate.share - 0.1).abs() < 0.02, "{c:?}");
+            assert!(c.duplicate.low < 0.1 && 0.1 < c.duplicate.high, "{c:?}");
+            assert_eq!(c.shared.share, 0.0, "{c:?}");
         }
     }
 }

@@ -81,6 +81,9 @@ pub fn workload_block(r: &Report, c: &Combined, indent: &str) -> Option<String> 
     if let Some(l) = share("zero", |ct| ct.zero) {
         let _ = writeln!(y, "{indent}{l}");
     }
+    if let Some(l) = share("duplicate", |ct| ct.duplicate) {
+        let _ = writeln!(y, "{indent}{l} (content repeated within the guest; modelled as one pattern KSM merges)");
+    }
     Some(y)
 }
 

@@ -500,6 +500,10 @@ pub struct Workload {
     pub pattern: Pattern,
     pub shared: Fraction,
     pub zero: Fraction,
+    /// Pages holding one pattern common to the image's guests and
+    /// repeated within each (what `profile` sees as duplicates): KSM
+    /// merges them all, up to `max_page_sharing` mappings a KSM page.
+    pub duplicate: Fraction,
     pub write: Fraction,
     pub pagetable_updates: Rate,
     pub vm_exits: Rate,
@@ -525,6 +529,13 @@ pub enum Pattern {
         hot_fraction: f64,
         hot_probability: f64,
     },
+}
+
+impl Workload {
+    /// The content shares, as the model's pages take them.
+    pub fn shares(&self) -> crate::model::page::Shares {
+        crate::model::page::Shares { shared: self.shared.get(), zero: self.zero.get(), duplicate: self.duplicate.get() }
+    }
 }
 
 impl std::fmt::Display for Pattern {

@@ -93,8 +93,11 @@ pub fn check(s: &Scenario, pos: &Positions) -> Vec<Diagnostic> {
                 push(Warning, &format!("{pp}.at"), at(&format!("{pp}.at")), msg);
             }
         }
-        if w.shared.get() + w.zero.get() > 1.0 + 1e-12 {
-            let msg = format!("shared ({}) plus zero ({}) is more than 100% of the pages", w.shared, w.zero);
+        if w.shared.get() + w.zero.get() + w.duplicate.get() > 1.0 + 1e-12 {
+            let msg = format!(
+                "shared ({}), zero ({}) and duplicate ({}) make more than 100% of the pages",
+                w.shared, w.zero, w.duplicate
+            );
             push(Error, &format!("{gp}.workload.zero"), at(&format!("{gp}.workload.zero")), msg);
         }
         let gpos = pos.get(&format!("{gp}.hugepages")).or(pos.get(&format!("{gp}.qemu"))).copied().unwrap_or(at(&gp));

@@ -13,7 +13,7 @@
 //! - a write to a merged page breaks it (copy-on-write) into a new page.
 
 use overcommit::engine::{EventKind, Summary};
-use overcommit::model::page::{Content, content_of};
+use overcommit::model::page::{Content, Shares, content_of, is_common};
 
 use crate::support::{run_recorded, scenario};
 
@@ -52,7 +52,8 @@ guests:
 /// Pages of one guest whose content class (fixed by address, the same in
 /// every guest of an image) is `class`.
 fn count(class: Content, shared: f64, zero: f64) -> u64 {
-    (0..PAGES).filter(|&p| content_of(p, shared, zero) == class).count() as u64
+    let s = Shares { shared, zero, duplicate: 0.0 };
+    (0..PAGES).filter(|&p| content_of(p, s) == class).count() as u64
 }
 
 fn ksm(s: &Summary) -> &overcommit::engine::KsmSummary {
@@ -192,4 +193,20 @@ fn a_copy_on_write_storm_costs_one_new_page_per_merged_mapping() {
         rec.events.iter().any(|e| e.kind == EventKind::CowStorm && e.t_ns > 20_000_000_000),
         "the storm is reported"
     );
+}
+
+#[test]
+fn duplicate_pages_merge_into_one_ksm_page_per_max_page_sharing_mappings() {
+    // Three guests whose duplicate share (one pattern repeated within and
+    // across the image's guests) is 10%: every such page of every guest
+    // holds the same content, so KSM merges them all, at most
+    // max_page_sharing (256) mappings per KSM page (ksm.rst): D pages make
+    // ceil(D / 256) KSM pages and D − ceil(D / 256) sharing.
+    let text = one_image(3, 0, 0, "pages_to_scan: 5000, sleep_millisecs: 10", "      duplicate: 10%");
+    let (summary, _) = run_recorded(&scenario(&text));
+    let dup = Shares { shared: 0.0, zero: 0.0, duplicate: 0.1 };
+    let d = 3 * (0..PAGES).filter(|&p| is_common(p, dup)).count() as u64;
+    let k = ksm(&summary);
+    assert_eq!(k.pages_shared, d.div_ceil(256), "{k:?}");
+    assert_eq!(k.pages_sharing, d - d.div_ceil(256), "{k:?}");
 }

@@ -306,6 +306,10 @@ pub struct GuestCensus {
     /// not at the same offset as shared with chance r (the twin must be
     /// sampled too).
     pub shared_anywhere: u64,
+    /// Of `shared_anywhere`, the pages whose content occurs once in this
+    /// guest: what `overcommit profile` reports as shared (a content with
+    /// copies in its own guest is reported as a duplicate).
+    pub shared_once: u64,
     /// Present non-zero pages whose content occurs twice or more in this
     /// guest (each such page counts).
     pub duplicate: u64,
@@ -432,6 +436,7 @@ pub fn census(g: &WorkGuests) -> Vec<GuestCensus> {
                 zero: seen.iter().filter(|s| **s == Some(None)).count() as u64,
                 shared_same_offset: 0,
                 shared_anywhere: 0,
+                shared_once: 0,
                 duplicate: 0,
                 image_found: image_at[i].len() as u64,
                 image_same_offset: image_at[i]
@@ -442,7 +447,9 @@ pub fn census(g: &WorkGuests) -> Vec<GuestCensus> {
             for (o, s) in seen.iter().enumerate() {
                 let Some(Some(h)) = s else { continue };
                 c.shared_same_offset += u64::from(others(&|j| hashes[j].get(o) == Some(&Some(Some(*h)))));
-                c.shared_anywhere += u64::from(others(&|j| counts[j].contains_key(h)));
+                let elsewhere = others(&|j| counts[j].contains_key(h));
+                c.shared_anywhere += u64::from(elsewhere);
+                c.shared_once += u64::from(elsewhere && counts[i][h] == 1);
                 c.duplicate += u64::from(counts[i][h] > 1);
             }
             c
@@ -550,7 +557,7 @@ pub fn describe(t: &Truth) {
     for c in t.census.iter().flatten() {
         eprintln!(
             "census {}: {} of {} pages present, {} zero, {} shared with another guest at the same address and {} \
-             anywhere, {} duplicated within; memwork's image pages: {} found whole, {} at the same address as in \
+             anywhere ({} of them once in this guest), {} duplicated within; memwork's image pages: {} found whole, {} at the same address as in \
              another guest",
             c.name,
             c.present,
@@ -558,6 +565,7 @@ pub fn describe(t: &Truth) {
             c.zero,
             c.shared_same_offset,
             c.shared_anywhere,
+            c.shared_once,
             c.duplicate,
             c.image_found,
             c.image_same_offset
@@ -709,6 +717,10 @@ fn three_tcg_guests_run_memwork_at_their_rate_and_ksm_merges_their_image() {
         // `shared_anywhere`), duplicated. Take a census after a profile's
         // working-set window: its reads mark every page accessed.
 
+        // The scenario `import live --profile` builds for the three, before
+        // KSM runs: the loop is closed against what KSM then merges.
+        let imported = crate::profile_guests::import_with_profile();
+
         let mut ksm = match KsmGuard::take() {
             Ok(k) => k,
             Err(Unavailable(reason)) => {
@@ -764,6 +776,7 @@ fn three_tcg_guests_run_memwork_at_their_rate_and_ksm_merges_their_image() {
             eprintln!("KSM ran while the guests booted: {zero_gone} zero pages went now, not checked");
         }
         assert!(before.pages_sharing <= c.pages_sharing);
+        crate::profile_guests::check_ksm_loop(&imported, kt.settled.took, c.pages_sharing);
 
         // ---- `overcommit profile` with KSM merged: its assertions go here. ----
         // `truth(g, None, Some(kt))`: what it says is alike across guests and

@@ -301,7 +301,7 @@ overcommit profile --libvirt web1 web2 --out web.json\n  \
 overcommit profile 4242 --intervals 1s,2s,5s,10s,30s --sample 1/64\n\n\
 For each QEMU process it measures the working set WSS(dt) for each interval, the pages written, and \
 on a sample of pages (the same offsets in every guest) the share of zero pages and of pages another \
-profiled guest holds too; then fits the working set, touch rate, pattern and write share the model \
+profiled guest holds too, and of pages repeated within the guest; then fits the working set, touch rate, pattern and write share the model \
 plays. It uses the best mechanism the kernel has: idle page tracking, DAMON, or clear_refs with smaps \
 Referenced (which cannot see a KVM guest's accesses through EPT/NPT; TCG guests' it sees), and \
 soft-dirty or content changes for writes; the output says which.\n\n\

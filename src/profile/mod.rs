@@ -665,7 +665,12 @@ pub fn targets(
         }
     }
     if out.is_empty() {
-        return Err(ProfileError::NoTarget("give PIDs, --all-qemu or --libvirt DOMAIN".into()));
+        let why = if all {
+            "--all-qemu found no running qemu-system-* process on this host"
+        } else {
+            "give PIDs, --all-qemu or --libvirt DOMAIN"
+        };
+        return Err(ProfileError::NoTarget(why.into()));
     }
     Ok(out)
 }

@@ -13,6 +13,10 @@ use crate::work_guests::{GuestCensus, WorkGuests};
 
 /// Run `overcommit profile` on the three guests as a user would.
 pub fn profile(g: &WorkGuests) -> Value {
+    profile_for(g, &["--duration", "40s", "--intervals", "0.5s,1s,2s,5s,10s,20s", "--sample", "1/8"])
+}
+
+fn profile_for(g: &WorkGuests, args: &[&str]) -> Value {
     let dir = tempfile::tempdir().expect("a scratch directory");
     let out = dir.path().join("profile.json");
     let names: Vec<&str> = g.guests.iter().map(|w| w.name()).collect();
@@ -21,7 +25,8 @@ pub fn profile(g: &WorkGuests) -> Value {
         .arg("profile")
         .arg("--libvirt")
         .args(&names)
-        .args(["--duration", "40s", "--intervals", "0.5s,1s,2s,5s,10s,20s", "--sample", "1/8", "--out"])
+        .args(args)
+        .arg("--out")
         .arg(&out)
         .output()
         .expect("overcommit runs");
@@ -140,6 +145,7 @@ pub fn check_ksm_loop(scenario: &str, took: std::time::Duration, real_sharing: u
     let dir = tempfile::tempdir().expect("a scratch directory");
     let file = dir.path().join("live.yaml");
     std::fs::write(&file, scenario).expect("scenario");
+    eprintln!("the scenario `import live --profile` wrote:\n{scenario}");
     let secs = took.as_secs_f64().ceil().max(1.0);
     let out = dir.path().join("run");
     let run = assert_cmd::Command::cargo_bin("overcommit")
@@ -160,4 +166,34 @@ pub fn check_ksm_loop(scenario: &str, took: std::time::Duration, real_sharing: u
         summary["host"]["ksm"]["ksm_zero_pages"]
     );
     assert!(apart <= 0.10, "predicted pages_sharing {predicted}, real {real_sharing}");
+}
+
+/// With KSM merged: a short profile's per-guest KSM state
+/// (`ksm_merging_pages` of `/proc/PID/ksm_stat`, which mm/ksm.c counts for
+/// every mapping of a KSM page, the first included) sums over the three
+/// QEMU processes, the only ones that ask for merging, to the kernel's
+/// `pages_shared` + `pages_sharing`, read before and after (the guests go
+/// on writing, so the count may move a little between the two).
+pub fn check_ksm_state(g: &WorkGuests) {
+    let before = crate::ksm_guard::counters();
+    let r = profile_for(g, &["--duration", "2s", "--intervals", "1s", "--sample", "1/64"]);
+    let after = crate::ksm_guard::counters();
+    let merged: u64 = r["guests"]
+        .as_array()
+        .expect("guests")
+        .iter()
+        .map(|p| p["state"]["ksm_merged_bytes"].as_u64().expect("ksm_merged_bytes") / 4096)
+        .sum();
+    let (lo, hi) = {
+        let a = before.pages_shared + before.pages_sharing;
+        let b = after.pages_shared + after.pages_sharing;
+        (a.min(b), a.max(b))
+    };
+    eprintln!(
+        "profile with KSM merged: {merged} pages merged in the three guests; the kernel's shared + sharing {lo}..{hi}"
+    );
+    assert!(
+        merged as f64 >= 0.98 * lo as f64 && merged as f64 <= 1.02 * hi as f64,
+        "merged {merged}, pages_shared + pages_sharing {lo}..{hi}"
+    );
 }

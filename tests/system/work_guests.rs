@@ -704,19 +704,6 @@ fn three_tcg_guests_run_memwork_at_their_rate_and_ksm_merges_their_image() {
             assert!(c.shared_anywhere >= c.image_found && c.shared_anywhere >= c.shared_same_offset, "{c:?}");
         }
 
-        // ---- `overcommit profile` without KSM: its assertions go here. ----
-        // For each guest of `t_plain.guests`: the working set it
-        // measures over a window against `params.expected_distinct_pages(
-        // rate * window)` and memwork's own `interval_pages` (plus what the
-        // guest kernel touches), its write share against `params.write`,
-        // its zero share against `layout.zero` (less pages written since:
-        // `latest.intact_zero`), its share alike in other guests against
-        // `layout.image` (`latest.intact_image`), and its duplicates; and
-        // for the whole guest, `t_plain.census`: zero, shared at the same
-        // offset (a sample at rate r also counts about r of the rest of
-        // `shared_anywhere`), duplicated. Take a census after a profile's
-        // working-set window: its reads mark every page accessed.
-
         // The scenario `import live --profile` builds for the three, before
         // KSM runs: the loop is closed against what KSM then merges.
         let imported = crate::profile_guests::import_with_profile();
@@ -778,10 +765,7 @@ fn three_tcg_guests_run_memwork_at_their_rate_and_ksm_merges_their_image() {
         assert!(before.pages_sharing <= c.pages_sharing);
         crate::profile_guests::check_ksm_loop(&imported, kt.settled.took, c.pages_sharing);
 
-        // ---- `overcommit profile` with KSM merged: its assertions go here. ----
-        // `truth(g, None, Some(kt))`: what it says is alike across guests and
-        // zero against `ksm.settled.counters`, the image and zero figures
-        // and the fall of each guest's resident RAM.
+        crate::profile_guests::check_ksm_state(g);
         let t_ksm = truth(g, None, Some(kt));
         describe(&t_ksm);
 

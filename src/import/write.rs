@@ -99,17 +99,50 @@ pub fn scenario_yaml(header: &Header, guests: &[Imported]) -> String {
     y.push_str("guests:\n");
     let mut used: Vec<String> = Vec::new();
     for (_, members) in &groups {
-        write_group(&mut y, members, &mut used, header.profile);
+        // Guests of one configuration that a profile tells apart (another
+        // pattern, working set, write or content share) are groups of
+        // their own, which keep the configuration's image.
+        let mut own: Option<String> = None;
+        for part in split_by_profile(members, header.profile) {
+            let name = write_group(&mut y, &part, &mut used, header.profile, own.as_deref());
+            own.get_or_insert(format!("{name}-own"));
+        }
     }
     y
 }
 
+/// `members` in runs of guests whose profiles are alike (see
+/// [`crate::profile::write::alike`]), in their order; all of them as one
+/// without a profile.
+fn split_by_profile<'a>(members: &[&'a Imported], profile: Option<&crate::profile::Report>) -> Vec<Vec<&'a Imported>> {
+    let Some(r) = profile else {
+        return vec![members.to_vec()];
+    };
+    let of = |m: &Imported| r.guests.iter().find(|g| g.name == m.name);
+    let mut parts: Vec<Vec<&Imported>> = Vec::new();
+    for &m in members {
+        let found = parts.iter_mut().find(|p| match (of(p[0]), of(m)) {
+            (Some(a), Some(b)) => crate::profile::write::alike(a, b),
+            (None, None) => true,
+            _ => false,
+        });
+        match found {
+            Some(p) => p.push(m),
+            None => parts.push(vec![m]),
+        }
+    }
+    parts
+}
+
+/// One group; its name is returned. `own`: the image of guests without
+/// a disk image, when an earlier group of the same configuration named it.
 fn write_group(
     y: &mut String,
     members: &[&Imported],
     used: &mut Vec<String>,
     profile: Option<&crate::profile::Report>,
-) {
+    own: Option<&str>,
+) -> String {
     let first = members[0];
     let name = group_name(&first.name, used);
     used.push(name.clone());
@@ -209,10 +242,19 @@ fn write_group(
             y.push_str("    # guests of one image hold identical pages (what KSM can merge)\n");
             let _ = writeln!(y, "    image: {}", quote(img));
         }
-        None => {
-            y.push_str("    # no disk image found: its pages are taken as its own\n");
-            let _ = writeln!(y, "    image: {}", quote(&format!("{name}-own")));
-        }
+        None => match own {
+            None => {
+                y.push_str("    # no disk image found: its pages are taken as its own\n");
+                let _ = writeln!(y, "    image: {}", quote(&format!("{name}-own")));
+            }
+            Some(own) => {
+                y.push_str(
+                    "    # no disk image found: taken as the image of the guests of this configuration that\n\
+                     \x20   # a profile told apart from these\n",
+                );
+                let _ = writeln!(y, "    image: {}", quote(own));
+            }
+        },
     }
     let observed: Vec<&Observed> = members.iter().filter_map(|m| m.observed.as_ref()).collect();
     if observed.len() == members.len() && !observed.is_empty() {
@@ -241,7 +283,7 @@ fn write_group(
             crate::profile::write::workload_block(r, &crate::profile::write::Combined { guests }, "    ")
         {
             y.push_str(&block);
-            return;
+            return name;
         }
         y.push_str("    # profiling could not fit this group's guests: the workload below is a placeholder\n");
     }
@@ -253,6 +295,7 @@ fn write_group(
          \x20   # its image (shared) or are zero.\n",
     );
     y.push_str("    workload: { working_set: 50%, touch_rate: 100k/s, pattern: uniform }\n");
+    name
 }
 
 /// The facts that make two regions back memory the same way.
@@ -406,5 +449,78 @@ mod tests {
         assert_eq!(gg.memtune.hard_limit, Some(ByteSize::mib(2304)));
         assert!(gg.locked);
         assert_eq!(gg.observed[0].resident, ByteSize::mib(900));
+    }
+
+    fn profiled(name: &str, pattern: &str, write: f64) -> crate::profile::GuestProfile {
+        use crate::profile::content::{Content, Share};
+        let share = |v: f64| Share { share: v, low: v - 0.01, high: v + 0.01 };
+        crate::profile::GuestProfile {
+            name: name.into(),
+            pid: 1,
+            ram_bytes: 4 << 30,
+            unit_pages: 1,
+            wss: vec![(1.0, 1 << 30)],
+            written: Vec::new(),
+            passes: 1,
+            content: Some(Content { sampled: 1000, zero: share(0.1), shared: share(0.2), duplicate: share(0.05) }),
+            state: crate::profile::State::default(),
+            fit: Some(crate::profile::Fitted {
+                pattern: pattern.into(),
+                working_set_bytes: 2 << 30,
+                touch_rate: 50_000.0,
+                write: Some(write),
+                residual: 0.01,
+                fits_well: true,
+                candidates: Vec::new(),
+            }),
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_profile_splits_guests_of_one_configuration_whose_workloads_differ() {
+        // Three guests of one configuration and no disk: a and b alike
+        // (writes 0.05 and 0.08: within the profile's 5 points), c writing
+        // 0.25 (the memwork guests' A and C). Two groups, c's keeping a's
+        // image so KSM still merges across them.
+        use crate::profile::mechanism::{WriteMechanism, WssMechanism};
+        let report = crate::profile::Report {
+            mechanism: WssMechanism::ClearRefs,
+            mechanism_sees: String::new(),
+            writes: WriteMechanism::ContentChange,
+            writes_see: String::new(),
+            side_effects: Vec::new(),
+            duration_s: 60.0,
+            intervals_s: vec![1.0],
+            sample: 1.0 / 64.0,
+            guests: vec![
+                profiled("a", "uniform", 0.05),
+                profiled("b", "uniform", 0.08),
+                profiled("c", "uniform", 0.25),
+            ],
+            skipped: Vec::new(),
+            cost: crate::profile::Cost::default(),
+        };
+        let header = Header { name: "t", description: "test", host_section: HOST, profile: Some(&report) };
+        let mk = |n: &str| {
+            let mut g = guest(n, vec![region(None, 4 << 30, Pages::Small)]);
+            g.image = None;
+            g
+        };
+        let text = scenario_yaml(&header, &[mk("a"), mk("b"), mk("c")]);
+        let s = load(&text);
+        assert_eq!(s.guests.len(), 2, "{text}");
+        assert_eq!((s.guests[0].count, s.guests[1].count), (2, 1));
+        assert_eq!(s.guests[1].names, vec!["c".to_string()]);
+        assert_eq!(s.guests[0].image, s.guests[1].image, "{text}");
+        assert!(text.contains("write: 0.065"), "a and b's mean write share:\n{text}");
+        assert!(text.contains("write: 0.250"), "{text}");
+        // Another pattern family splits too; no profile keeps one group.
+        let mut hot = report.clone();
+        hot.guests[1] = profiled("b", "hotcold(0.2, 0.9)", 0.05);
+        let h = Header { profile: Some(&hot), ..header };
+        assert_eq!(load(&scenario_yaml(&h, &[mk("a"), mk("b"), mk("c")])).guests.len(), 3);
+        let h = Header { profile: None, ..h };
+        assert_eq!(load(&scenario_yaml(&h, &[mk("a"), mk("b"), mk("c")])).guests.len(), 1);
     }
 }

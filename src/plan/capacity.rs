@@ -550,6 +550,13 @@ pub fn plan(spec: &PlanSpec, jobs: usize, on_run: &(dyn Fn() + Sync)) -> Result<
     }
     let base = scenario::load_str(&spec.inputs.text, &spec.inputs.label, &spec.inputs.default_name, &spec.inputs.base)?
         .scenario;
+    if base.guests.is_empty() {
+        return Err(PlanError::Usage(format!(
+            "{}: the scenario has no guests, so there is nothing to plan (add groups under guests:, or import them \
+             from a host that runs guests)",
+            spec.inputs.label
+        )));
+    }
     if let Goal::Grow(g) = &spec.goal
         && !base.guests.iter().any(|x| x.name == *g)
     {

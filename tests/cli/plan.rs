@@ -173,6 +173,16 @@ fn bad_plans_exit_2_and_write_nothing() {
             .code(2)
             .stderr(predicates::str::contains(needle));
     }
+    // A host without guests (what `import live` writes where none runs).
+    let empty = write(dir.path(), "empty.yaml", "host: { ram: 8G }\nguests: []\n");
+    overcommit()
+        .arg("plan")
+        .arg(&empty)
+        .args(["--slo", "p99<=50us", "--minimize", "host.ram", "--out"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("empty.yaml: the scenario has no guests"));
     assert!(!out.exists());
 }
 

@@ -304,9 +304,10 @@ on a sample of pages (the same offsets in every guest) the share of zero pages a
 profiled guest holds too, and of pages repeated within the guest; then fits the working set, touch rate, pattern and write share the model \
 plays. It uses the best mechanism the kernel has: idle page tracking, DAMON, or clear_refs with smaps \
 Referenced (which cannot see a KVM guest's accesses through EPT/NPT; TCG guests' it sees), and \
+PAGEMAP_SCAN (where the VMM registered guest RAM with userfaultfd for async write protection), \
 soft-dirty or content changes for writes; the output says which.\n\n\
 Side effects: resetting accessed bits makes the guests' pages look cold to the host's reclaim for a \
-moment; soft-dirty clearing write-protects their pages, so each next write faults; pages are read \
+moment; soft-dirty clearing or PAGEMAP_SCAN write-protects their pages, so each next write faults; pages are read \
 through /proc/PID/mem (only present ones: nothing is swapped in). Needs root for other users' \
 processes. Linux only.")]
     Profile {
@@ -401,6 +402,10 @@ test are put back, also on Ctrl-C. Linux only.")]
         /// Transparent huge pages (MADV_HUGEPAGE), as QEMU asks for guest RAM
         #[arg(long)]
         thp: bool,
+        /// Register the memory with userfaultfd for asynchronous write
+        /// protection, as a VMM may, so PAGEMAP_SCAN sees its writes
+        #[arg(long)]
+        uffd_wp: bool,
     },
     /// The child process of `calibrate --swap` (internal)
     #[command(hide = true)]
@@ -781,7 +786,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
             });
         }
         Command::Import(from) => import(from, &mut out)?,
-        Command::TouchChild { mib, rate, pattern, write, image, zero, image_seed, instance, read_only, thp } => {
+        Command::TouchChild {
+            mib,
+            rate,
+            pattern,
+            write,
+            image,
+            zero,
+            image_seed,
+            instance,
+            read_only,
+            thp,
+            uffd_wp,
+        } => {
             let pattern = scenario::parse_pattern(&pattern)
                 .map_err(|e| Failure { code: EXIT_BAD_INPUT, message: format!("error: --pattern: {e}") })?;
             let spec = overcommit::profile::child::ChildSpec {
@@ -795,6 +812,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 instance,
                 read_only,
                 thp,
+                uffd_wp,
             };
             overcommit::profile::child::run(&spec)
                 .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: {e}") })?;

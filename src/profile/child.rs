@@ -33,6 +33,9 @@ pub struct ChildSpec {
     /// Ask for transparent huge pages (MADV_HUGEPAGE), as QEMU does for
     /// guest RAM.
     pub thp: bool,
+    /// Register the map for asynchronous write protection (userfaultfd),
+    /// after the fill, as a VMM that offers `PAGEMAP_SCAN` would.
+    pub uffd_wp: bool,
 }
 
 /// The page's 8-byte words: `seed`-keyed, never all zero.
@@ -67,6 +70,11 @@ pub fn run(spec: &ChildSpec) -> std::io::Result<()> {
         }
     }
     std::hint::black_box(sink);
+    let _uffd = if spec.uffd_wp {
+        Some(super::pagemap_scan::register_wp_async(map.as_ptr() as u64, len as u64)?)
+    } else {
+        None
+    };
     println!("touch-child: ready pages={pages} image={image} zero={zero}");
     std::io::stdout().flush()?;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(spec.instance ^ 0x7011C8);

@@ -19,10 +19,13 @@
 //!    guest access is QEMU's own load or store and is seen. Counts only,
 //!    for the whole guest RAM.
 //!
-//! Writes come from soft-dirty (`clear_refs` 4, pagemap bit 55): clearing
-//! write-protects the pages and notifies the MMU notifiers
+//! Writes come from `PAGEMAP_SCAN`'s `PAGE_IS_WRITTEN` where the VMM
+//! registered guest RAM for asynchronous write protection (see
+//! [`super::pagemap_scan`]: a profiler cannot register another process's
+//! memory), else from soft-dirty (`clear_refs` 4, pagemap bit 55):
+//! clearing write-protects the pages and notifies the MMU notifiers
 //! (MMU_NOTIFY_SOFT_DIRTY), so a KVM guest's next write faults and is
-//! seen too.
+//! seen too; else from content changes on a sample.
 
 use std::path::Path;
 
@@ -32,6 +35,9 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WriteMechanism {
+    /// `PAGEMAP_SCAN` with `PAGE_IS_WRITTEN`, where the VMM registered its
+    /// guest RAM for asynchronous write protection.
+    PagemapScan,
     /// `clear_refs` 4 and pagemap bit 55.
     SoftDirty,
     /// A sample of pages hashed at the start of an interval and again at
@@ -43,6 +49,7 @@ pub enum WriteMechanism {
 impl WriteMechanism {
     pub fn label(self) -> &'static str {
         match self {
+            WriteMechanism::PagemapScan => "PAGEMAP_SCAN with PAGE_IS_WRITTEN (userfaultfd async write protection)",
             WriteMechanism::SoftDirty => "soft-dirty (clear_refs 4, pagemap bit 55)",
             WriteMechanism::ContentChange => "content changes on a sample of pages",
         }
@@ -50,6 +57,11 @@ impl WriteMechanism {
 
     pub fn sees(self) -> &'static str {
         match self {
+            WriteMechanism::PagemapScan => {
+                "every page written, a KVM guest's too (write protection goes through the MMU notifiers), per 4 KiB \
+                 page of all guest RAM, without reading it; only where the VMM registered its RAM with userfaultfd \
+                 for asynchronous write protection"
+            }
             WriteMechanism::SoftDirty => {
                 "every write, a KVM guest's too (clearing notifies the MMU notifiers, so the guest's next write \
                  faults); in 2 MiB units on transparent huge pages"
@@ -175,9 +187,18 @@ pub fn soft_dirty_works() -> bool {
     dirty
 }
 
-/// The write mechanism: soft-dirty where it works, else content changes.
-pub fn choose_writes(soft_dirty: bool) -> WriteMechanism {
-    if soft_dirty { WriteMechanism::SoftDirty } else { WriteMechanism::ContentChange }
+/// The write mechanism: `PAGEMAP_SCAN` where every guest's RAM is
+/// registered for asynchronous write protection (the one way to see
+/// PAGE_IS_WRITTEN, and exact), else soft-dirty where it works, else
+/// content changes.
+pub fn choose_writes(all_wp_async: bool, soft_dirty: bool) -> WriteMechanism {
+    if all_wp_async {
+        WriteMechanism::PagemapScan
+    } else if soft_dirty {
+        WriteMechanism::SoftDirty
+    } else {
+        WriteMechanism::ContentChange
+    }
 }
 
 #[cfg(test)]
@@ -214,5 +235,14 @@ mod tests {
         put(root, "sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds", "0\n");
         put(root, "sys/kernel/mm/page_idle/bitmap", "");
         assert_eq!(choose(&available(root)), WssMechanism::IdlePage);
+    }
+
+    #[test]
+    fn writes_prefer_pagemap_scan_then_soft_dirty_then_content() {
+        // The order PAGEMAP_SCAN(2const) and soft-dirty.rst make sensible:
+        // PAGE_IS_WRITTEN only where every guest's RAM is registered.
+        assert_eq!(choose_writes(true, true), WriteMechanism::PagemapScan);
+        assert_eq!(choose_writes(false, true), WriteMechanism::SoftDirty);
+        assert_eq!(choose_writes(false, false), WriteMechanism::ContentChange);
     }
 }

@@ -26,6 +26,7 @@ pub mod damon;
 pub mod fit;
 pub mod idle;
 pub mod mechanism;
+pub mod pagemap_scan;
 pub mod procfs;
 pub mod write;
 
@@ -200,7 +201,6 @@ pub fn profile(targets: &[Target], opts: &Options) -> Result<Report, ProfileErro
     let cpu0 = own_cpu_s();
     let avail = mechanism::available(root);
     let mech = mechanism::choose(&avail);
-    let writes = mechanism::choose_writes(mechanism::soft_dirty_works());
     let mut cost = Cost::default();
     let mut skipped = Vec::new();
     let mut live: Vec<Live> = Vec::new();
@@ -258,6 +258,8 @@ pub fn profile(targets: &[Target], opts: &Options) -> Result<Report, ProfileErro
     if live.is_empty() {
         return Err(ProfileError::NoTarget(skipped.join("; ")));
     }
+    let all_wp_async = live.iter().all(|l| wp_async_everywhere(root, l.target.pid, &l.ram));
+    let writes = mechanism::choose_writes(all_wp_async, mechanism::soft_dirty_works());
     let mut intervals = opts.intervals.clone();
     intervals.sort();
     let longest = *intervals.last().expect("checked non-empty");
@@ -329,6 +331,7 @@ pub fn profile(targets: &[Target], opts: &Options) -> Result<Report, ProfileErro
         }
     )];
     side_effects.push(match writes {
+        WriteMechanism::PagemapScan => "PAGEMAP_SCAN write-protects the guest's RAM each pass: its next write to each page takes a minor fault the kernel resolves itself".to_string(),
         WriteMechanism::SoftDirty => "soft-dirty clearing write-protects the guest's pages each pass: its next write to each takes a fault".to_string(),
         WriteMechanism::ContentChange => format!(
             "content sampling reads {} present pages through /proc/PID/mem (none swapped in: only present pages are read)",
@@ -383,6 +386,29 @@ fn read_sample(
     Ok(offsets.iter().zip(seen).filter_map(|(&o, v)| v.map(|v| (o, v))).collect())
 }
 
+/// Whether every page of the guest's RAM mappings is registered for
+/// asynchronous write protection (`PAGE_IS_WPALLOWED`), so that
+/// `PAGEMAP_SCAN` reports its writes.
+fn wp_async_everywhere(root: &Path, pid: u32, ram: &[Mapping]) -> bool {
+    let Ok(pm) = std::fs::File::open(procfs::path(root, pid, "pagemap")) else { return false };
+    ram.iter().all(|m| {
+        pagemap_scan::count(&pm, m.start, m.end, pagemap_scan::PAGE_IS_WPALLOWED)
+            .is_ok_and(|n| n == (m.end - m.start) / 4096)
+    })
+}
+
+/// Pages of the guest's RAM written since they were last protected.
+fn pages_written(root: &Path, pid: u32, ram: &[Mapping]) -> std::io::Result<u64> {
+    let pm = std::fs::File::open(procfs::path(root, pid, "pagemap"))?;
+    ram.iter().map(|m| pagemap_scan::count(&pm, m.start, m.end, pagemap_scan::PAGE_IS_WRITTEN)).sum()
+}
+
+/// Write-protect the guest's RAM again.
+fn protect_all(root: &Path, pid: u32, ram: &[Mapping]) -> std::io::Result<()> {
+    let pm = std::fs::File::open(procfs::path(root, pid, "pagemap"))?;
+    ram.iter().try_for_each(|m| pagemap_scan::protect(&pm, m.start, m.end))
+}
+
 /// One pass: reset the bits, then at each Δt count what was touched
 /// and, or, written since (`what`: the working set, the writes).
 fn one_pass(
@@ -407,6 +433,7 @@ fn one_pass(
         let mut reset = Ok(());
         if writes_on {
             reset = reset.and_then(|()| match writes {
+                WriteMechanism::PagemapScan => protect_all(root, pid, &l.ram),
                 WriteMechanism::SoftDirty => procfs::clear_refs(root, pid, ClearRefs::SoftDirty),
                 WriteMechanism::ContentChange => {
                     baseline[i] = hash_pages(root, pid, &l.write_sample, cost)?;
@@ -468,6 +495,7 @@ fn one_pass(
                 Ok(None)
             } else {
                 match writes {
+                    WriteMechanism::PagemapScan => pages_written(root, pid, &l.ram).map(|n| Some(n as f64 * 4096.0)),
                     WriteMechanism::SoftDirty => procfs::Pagemap::open(root, pid).and_then(|pm| {
                         let mut dirty = 0u64;
                         for &a in &l.write_sample {
@@ -563,7 +591,8 @@ fn finish(l: Live, content: Content, intervals: &[f64], writes: WriteMechanism, 
         let choice = fit::choose(&points, ram_bytes as f64 / 4096.0, unit);
         // Soft-dirty sees writes in the same units as accesses; content
         // changes see 4 KiB pages.
-        let write_unit = if writes == WriteMechanism::SoftDirty { unit } else { 1.0 };
+        let write_unit =
+            if matches!(writes, WriteMechanism::SoftDirty | WriteMechanism::PagemapScan) { unit } else { 1.0 };
         let wpoints: Vec<fit::Point> = written.iter().map(|&(dt, b)| (dt, b as f64 / 4096.0)).collect();
         let write = fit::write_share(&choice.best, &wpoints, write_unit);
         if !choice.fits_well {

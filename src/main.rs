@@ -376,37 +376,7 @@ test are put back, also on Ctrl-C. Linux only.")]
     },
     /// A process with a known workload, for the profiler's tests and benchmark (internal)
     #[command(hide = true)]
-    TouchChild {
-        #[arg(long)]
-        mib: u64,
-        /// Page touches a second
-        #[arg(long)]
-        rate: f64,
-        #[arg(long, default_value = "uniform")]
-        pattern: String,
-        /// Share of touches that write
-        #[arg(long, default_value_t = 0.0)]
-        write: f64,
-        /// Share of pages with the image's content, and of zero pages
-        #[arg(long, default_value_t = 0.0)]
-        image: f64,
-        #[arg(long, default_value_t = 0.0)]
-        zero: f64,
-        #[arg(long, default_value_t = 1)]
-        image_seed: u64,
-        #[arg(long, default_value_t = 0)]
-        instance: u64,
-        /// Only read the memory (it maps the zero page: page tables without memory)
-        #[arg(long)]
-        read_only: bool,
-        /// Transparent huge pages (MADV_HUGEPAGE), as QEMU asks for guest RAM
-        #[arg(long)]
-        thp: bool,
-        /// Register the memory with userfaultfd for asynchronous write
-        /// protection, as a VMM may, so PAGEMAP_SCAN sees its writes
-        #[arg(long)]
-        uffd_wp: bool,
-    },
+    TouchChild(overcommit::profile::child::ChildSpec),
     /// The child process of `calibrate --swap` (internal)
     #[command(hide = true)]
     SwapChild {
@@ -786,34 +756,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             });
         }
         Command::Import(from) => import(from, &mut out)?,
-        Command::TouchChild {
-            mib,
-            rate,
-            pattern,
-            write,
-            image,
-            zero,
-            image_seed,
-            instance,
-            read_only,
-            thp,
-            uffd_wp,
-        } => {
-            let pattern = scenario::parse_pattern(&pattern)
-                .map_err(|e| Failure { code: EXIT_BAD_INPUT, message: format!("error: --pattern: {e}") })?;
-            let spec = overcommit::profile::child::ChildSpec {
-                mib,
-                rate,
-                pattern,
-                write,
-                image,
-                zero,
-                image_seed,
-                instance,
-                read_only,
-                thp,
-                uffd_wp,
-            };
+        Command::TouchChild(spec) => {
             overcommit::profile::child::run(&spec)
                 .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: {e}") })?;
         }

@@ -18,23 +18,40 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use crate::model::page::mix64;
 use crate::scenario::Pattern;
 
-/// What the child does.
-#[derive(Debug, Clone)]
+/// What the child does (its command-line arguments).
+#[derive(Debug, Clone, clap::Args)]
 pub struct ChildSpec {
+    /// Size of its map, MiB
+    #[arg(long)]
     pub mib: u64,
+    /// Page touches a second
+    #[arg(long)]
     pub rate: f64,
+    /// uniform, zipf(S) or hotcold(F, P)
+    #[arg(long, default_value = "uniform", value_parser = crate::scenario::parse_pattern)]
     pub pattern: Pattern,
+    /// Share of touches that write
+    #[arg(long, default_value_t = 0.0)]
     pub write: f64,
+    /// Share of pages with the image's content
+    #[arg(long, default_value_t = 0.0)]
     pub image: f64,
+    /// Share of zero pages
+    #[arg(long, default_value_t = 0.0)]
     pub zero: f64,
+    #[arg(long, default_value_t = 1)]
     pub image_seed: u64,
+    #[arg(long, default_value_t = 0)]
     pub instance: u64,
+    /// Only read the memory (it maps the zero page: page tables without memory)
+    #[arg(long)]
     pub read_only: bool,
-    /// Ask for transparent huge pages (MADV_HUGEPAGE), as QEMU does for
-    /// guest RAM.
+    /// Transparent huge pages (MADV_HUGEPAGE), as QEMU asks for guest RAM
+    #[arg(long)]
     pub thp: bool,
-    /// Register the map for asynchronous write protection (userfaultfd),
-    /// after the fill, as a VMM that offers `PAGEMAP_SCAN` would.
+    /// Register the map with userfaultfd for asynchronous write protection
+    /// (after the fill), as a VMM may, so PAGEMAP_SCAN sees its writes
+    #[arg(long)]
     pub uffd_wp: bool,
 }
 

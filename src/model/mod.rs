@@ -2,6 +2,7 @@
 //! pool, and the swap device with its slots and queue. No policy lives here: the engine and the policies
 //! read and change it through these types.
 
+pub mod eventset;
 pub mod frames;
 pub mod guest;
 pub mod host;

@@ -54,6 +54,7 @@ fn sixteen_guests(c: &mut Criterion) {
         sample: 1.0 / 64.0,
         seed: 1,
         root: "/".into(),
+        pagemap_scan: false,
     };
     let mut group = c.benchmark_group("profile");
     group.sample_size(10);

@@ -308,7 +308,7 @@ PAGEMAP_SCAN (where the VMM registered guest RAM with userfaultfd for async writ
 soft-dirty or content changes for writes; the output says which.\n\n\
 Side effects: resetting accessed bits makes the guests' pages look cold to the host's reclaim for a \
 moment; soft-dirty clearing or PAGEMAP_SCAN write-protects their pages, so each next write faults; pages are read \
-through /proc/PID/mem (only present ones: nothing is swapped in). Needs root for other users' \
+through /proc/PID/mem (only present ones; one reclaimed in the moment between look-up and read is brought back). Needs root for other users' \
 processes. Linux only.")]
     Profile {
         /// QEMU process IDs
@@ -334,6 +334,11 @@ processes. Linux only.")]
         /// Seed of the sample's choice of pages
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Where the VMM registered guest RAM with userfaultfd for async write protection, count
+        /// writes with PAGEMAP_SCAN; re-protecting the pages each pass erases the VMM's own record
+        /// of written pages (a snapshot or migration it runs would miss them) and splits huge mappings
+        #[arg(long)]
+        pagemap_scan: bool,
         /// Write here: FILE.json the whole profile, any other name the workloads as YAML (default: YAML on standard output)
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -757,11 +762,25 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Import(from) => import(from, &mut out)?,
         Command::TouchChild(spec) => {
-            overcommit::profile::child::run(&spec)
-                .map_err(|e| Failure { code: EXIT_RUNTIME, message: format!("error: {e}") })?;
+            overcommit::profile::child::run(&spec).map_err(|e| Failure {
+                code: if e.kind() == std::io::ErrorKind::InvalidInput { EXIT_BAD_INPUT } else { EXIT_RUNTIME },
+                message: format!("error: {e}"),
+            })?;
         }
-        Command::Profile { pids, all_qemu, libvirt, uri, duration, intervals, sample, seed, out: dest } => {
-            let opts = profile_options(&duration, &intervals, &sample, seed)?;
+        Command::Profile {
+            pids,
+            all_qemu,
+            libvirt,
+            uri,
+            duration,
+            intervals,
+            sample,
+            seed,
+            pagemap_scan,
+            out: dest,
+        } => {
+            let opts =
+                overcommit::profile::Options { pagemap_scan, ..profile_options(&duration, &intervals, &sample, seed)? };
             let root = PathBuf::from("/");
             let targets = overcommit::profile::targets(&root, &pids, all_qemu, &libvirt, &uri)
                 .map_err(|e| Failure { code: EXIT_BAD_INPUT, message: format!("error: {e}") })?;
@@ -859,6 +878,7 @@ fn profile_options(
         sample: rate,
         seed,
         root: PathBuf::from("/"),
+        pagemap_scan: false,
     })
 }
 

@@ -111,9 +111,10 @@ pub fn scenario_yaml(header: &Header, guests: &[Imported]) -> String {
     y
 }
 
-/// `members` in runs of guests whose profiles are alike (see
-/// [`crate::profile::write::alike`]), in their order; all of them as one
-/// without a profile.
+/// `members` in parts whose guests' profiles are all alike two by two
+/// (see [`crate::profile::write::alike`]), each guest joining the first
+/// part it is alike with every member of, in the members' order; all of
+/// them as one without a profile.
 fn split_by_profile<'a>(members: &[&'a Imported], profile: Option<&crate::profile::Report>) -> Vec<Vec<&'a Imported>> {
     let Some(r) = profile else {
         return vec![members.to_vec()];
@@ -121,10 +122,12 @@ fn split_by_profile<'a>(members: &[&'a Imported], profile: Option<&crate::profil
     let of = |m: &Imported| r.guests.iter().find(|g| g.name == m.name);
     let mut parts: Vec<Vec<&Imported>> = Vec::new();
     for &m in members {
-        let found = parts.iter_mut().find(|p| match (of(p[0]), of(m)) {
-            (Some(a), Some(b)) => crate::profile::write::alike(a, b),
-            (None, None) => true,
-            _ => false,
+        let found = parts.iter_mut().find(|p| {
+            p.iter().all(|q| match (of(q), of(m)) {
+                (Some(a), Some(b)) => crate::profile::write::alike(a, b),
+                (None, None) => true,
+                _ => false,
+            })
         });
         match found {
             Some(p) => p.push(m),

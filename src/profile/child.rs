@@ -16,6 +16,7 @@ use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::model::page::mix64;
+use crate::model::workload::Sampler;
 use crate::scenario::Pattern;
 
 /// What the child does (its command-line arguments).
@@ -65,6 +66,13 @@ fn fill(page: &mut [u8], key: u64) {
 
 /// Run the child: never returns (it is killed).
 pub fn run(spec: &ChildSpec) -> std::io::Result<()> {
+    let bad = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+    if spec.mib == 0 {
+        return Err(bad("--mib must be at least 1".into()));
+    }
+    if !(spec.rate > 0.0 && spec.rate.is_finite()) {
+        return Err(bad(format!("--rate {} is not a positive rate", spec.rate)));
+    }
     let len = (spec.mib << 20) as usize;
     let mut map = memmap2::MmapMut::map_anon(len)?;
     if spec.thp {
@@ -95,25 +103,18 @@ pub fn run(spec: &ChildSpec) -> std::io::Result<()> {
     println!("touch-child: ready pages={pages} image={image} zero={zero}");
     std::io::stdout().flush()?;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(spec.instance ^ 0x7011C8);
-    let (hot, hot_p) = match spec.pattern {
-        Pattern::HotCold { hot_fraction, hot_probability } => {
-            (((pages as f64 * hot_fraction).round() as usize).clamp(1, pages), hot_probability)
-        }
-        _ => (pages, 1.0),
-    };
+    // The model's own sampler: page rank is page index, as the model plays it.
+    let sampler = Sampler::exact(&spec.pattern, pages as u64);
+    let write_threshold = (spec.write.clamp(0.0, 1.0) * 4_294_967_295.0) as u32;
     let start = Instant::now();
     let mut done: u64 = 0;
     let mut stamp = spec.instance << 32;
     loop {
         // Batches of 64 touches, then sleep to keep the rate.
         for _ in 0..64 {
-            let p = if hot >= pages || rng.random::<f64>() < hot_p {
-                rng.random_range(0..hot)
-            } else {
-                rng.random_range(hot..pages)
-            };
-            let at = p * 4096 + 8 * rng.random_range(0..512usize);
-            if !spec.read_only && rng.random::<f64>() < spec.write {
+            let (p, bits) = sampler.draw(&mut rng);
+            let at = p as usize * 4096 + 8 * rng.random_range(0..512usize);
+            if !spec.read_only && bits < write_threshold {
                 stamp += 1;
                 map[at..at + 8].copy_from_slice(&(stamp | 1).to_le_bytes());
             } else {

@@ -47,9 +47,10 @@ pub fn seen(page: &[u8; 4096]) -> Seen {
     if any == 0 { Seen::Zero } else { Seen::Hash(mix64(h)) }
 }
 
-/// A share measured on `n` sampled pages, with its 95% Wilson score
-/// interval (Wilson 1927; it stays inside 0..1 and is sound for shares
-/// near 0 or 1, unlike the normal approximation).
+/// A share measured on `n` sampled pages, with a 95% interval: for a
+/// plain count ([`Share::of`]) Wilson's score interval (Wilson 1927; it
+/// stays inside 0..1 and is sound for shares near 0 or 1, unlike the
+/// normal approximation); for the weighted estimators, see `estimate`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Share {
     pub share: f64,
@@ -94,14 +95,19 @@ pub struct Content {
     pub duplicate: Share,
 }
 
-/// A share `k / n` with a normal 95% interval from the variance `var` of k.
+/// A share `k / n` with a 95% interval: the normal one from the variance
+/// `var` of the estimate k, widened to at least the Wilson interval of k
+/// taken as a plain count (so an estimate with few or no hits, whose
+/// variance estimate is near 0, still gets the width its sample size
+/// allows).
 fn estimate(k: f64, var: f64, n: f64) -> Share {
     if n <= 0.0 {
         return Share { share: 0.0, low: 0.0, high: 1.0 };
     }
     let half = 1.959_963_984_540_054 * var.max(0.0).sqrt() / n;
     let share = (k / n).clamp(0.0, 1.0);
-    Share { share, low: (share - half).max(0.0), high: (share + half).min(1.0) }
+    let wilson = Share::of(k.round().clamp(0.0, n) as u64, n as u64);
+    Share { share, low: (share - half).max(0.0).min(wilson.low), high: (share + half).min(1.0).max(wilson.high) }
 }
 
 /// The shares of each guest from their samples: (offset in guest RAM,
@@ -130,7 +136,9 @@ pub fn shares(samples: &[Vec<(u64, Seen)>], rate: f64) -> Vec<Content> {
         .map(|(i, s)| {
             let n = s.len() as f64;
             let zero = s.iter().filter(|(_, v)| *v == Seen::Zero).count() as u64;
-            // Shared: against each other guest, keep the largest.
+            // Shared: against each other guest, keep the largest (what KSM
+            // could merge with the guest that shares most with this one),
+            // with that guest's interval.
             let mut shared = estimate(0.0, 0.0, n);
             for j in (0..samples.len()).filter(|&j| j != i) {
                 let (mut same, mut elsewhere, mut var_elsewhere) = (0.0, 0.0, 0.0);

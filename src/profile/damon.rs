@@ -31,6 +31,11 @@ pub fn running(root: &Path) -> io::Result<u32> {
 /// Set up and start one kdamond per process in `pids`, sampling every
 /// `sample_us` and aggregating over `aggr_us`.
 pub fn start(root: &Path, pids: &[u32], sample_us: u64, aggr_us: u64) -> io::Result<()> {
+    // A failure part way leaves nothing of ours running.
+    set_up(root, pids, sample_us, aggr_us).inspect_err(|_| stop(root, pids.len()))
+}
+
+fn set_up(root: &Path, pids: &[u32], sample_us: u64, aggr_us: u64) -> io::Result<()> {
     let a = admin(root);
     write(a.join("kdamonds/nr_kdamonds"), &pids.len().to_string())?;
     for (k, pid) in pids.iter().enumerate() {
@@ -47,6 +52,14 @@ pub fn start(root: &Path, pids: &[u32], sample_us: u64, aggr_us: u64) -> io::Res
         write(ctx.join("targets/0/pid_target"), &pid.to_string())?;
         write(ctx.join("schemes/nr_schemes"), "1")?;
         write(ctx.join("schemes/0/action"), "stat")?;
+        // A new scheme's access pattern is min = max = 0 for size,
+        // accesses and age (damon_sysfs_ul_range_alloc(0, 0) in
+        // mm/damon/sysfs-schemes.c), which no real region matches: open
+        // every range so every region is tried, and so read back.
+        for range in ["sz", "nr_accesses", "age"] {
+            write(ctx.join(format!("schemes/0/access_pattern/{range}/min")), "0")?;
+            write(ctx.join(format!("schemes/0/access_pattern/{range}/max")), &u64::MAX.to_string())?;
+        }
         write(kd.join("state"), "on")?;
     }
     Ok(())
@@ -119,9 +132,15 @@ mod tests {
     fn tree(root: &Path, kdamonds: usize) {
         for k in 0..kdamonds {
             let ctx = root.join(format!("{ADMIN}/kdamonds/{k}/contexts/0"));
-            for d in
-                ["monitoring_attrs/intervals", "monitoring_attrs/nr_regions", "targets/0", "schemes/0/tried_regions"]
-            {
+            for d in [
+                "monitoring_attrs/intervals",
+                "monitoring_attrs/nr_regions",
+                "targets/0",
+                "schemes/0/tried_regions",
+                "schemes/0/access_pattern/sz",
+                "schemes/0/access_pattern/nr_accesses",
+                "schemes/0/access_pattern/age",
+            ] {
                 std::fs::create_dir_all(ctx.join(d)).unwrap();
             }
         }
@@ -141,6 +160,10 @@ mod tests {
         assert_eq!(read("kdamonds/1/contexts/0/targets/0/pid_target"), "200");
         assert_eq!(read("kdamonds/0/contexts/0/monitoring_attrs/intervals/sample_us"), "5000");
         assert_eq!(read("kdamonds/0/contexts/0/schemes/0/action"), "stat");
+        // Every region is tried: the kernel's default pattern (all ranges
+        // 0..0) matches none.
+        assert_eq!(read("kdamonds/0/contexts/0/schemes/0/access_pattern/sz/max"), u64::MAX.to_string());
+        assert_eq!(read("kdamonds/1/contexts/0/schemes/0/access_pattern/age/max"), u64::MAX.to_string());
         assert_eq!(read("kdamonds/0/state"), "on");
         set_aggregation(root, 2, 4_000_000).unwrap();
         assert_eq!(read("kdamonds/0/contexts/0/monitoring_attrs/intervals/aggr_us"), "4000000");

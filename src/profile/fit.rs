@@ -15,7 +15,7 @@
 //!
 //! The fit minimises the squared log error over the measured points, so
 //! a short interval's few hundred pages count as much as a long one's
-//! gigabytes; W is bounded by the memory the guest has resident.
+//! gigabytes; W is bounded by the guest's RAM.
 
 use serde::Serialize;
 
@@ -143,7 +143,7 @@ pub fn fit_pattern(pattern: Pattern, points: &[Point], max_pages: f64, unit: f64
     let lo = seen.max(unit);
     let hi = max_pages.max(lo * 1.0001);
     // The rate a working set implies: searched on a log scale from a
-    // touch every minute to a billion a second.
+    // touch every 100 s to a billion a second.
     let best_rate = |pages: f64| {
         let sh = shape(&pattern, pages, unit);
         golden((1e-2f64).ln(), (1e9f64).ln(), 50, |lr| log_error_of(&sh, lr.exp(), points, unit))
@@ -194,8 +194,10 @@ pub fn choose(points: &[Point], max_pages: f64, unit: f64) -> Choice {
             zipf = Some(fit);
         }
     }
-    candidates.extend(hotcold);
+    // In order of parameters beyond W and the rate: uniform none, Zipf
+    // one (s), hot/cold two (F, P); each must beat the best before it.
     candidates.extend(zipf);
+    candidates.extend(hotcold);
     let mut best = candidates[0].clone();
     for c in &candidates[1..] {
         if c.residual < best.residual * 0.8 && best.residual - c.residual > 0.01 {

@@ -6,7 +6,8 @@
 //! means the page was touched since. The frames come from
 //! `/proc/PID/pagemap` (PFNs need CAP_SYS_ADMIN). For a transparent huge
 //! page only the head page carries the flag, so a sampled page of a THP
-//! is checked through its head (`/proc/kpageflags` bit 22, THP).
+//! is checked through its head (`/proc/kpageflags`: THP, COMPOUND_HEAD and
+//! COMPOUND_TAIL).
 
 use std::fs::OpenOptions;
 use std::io;
@@ -19,17 +20,39 @@ const KPAGEFLAGS: &str = "proc/kpageflags";
 /// kpageflags bit for a transparent huge page (kernel-doc pagemap.rst).
 const KPF_THP: u64 = 22;
 
-/// The frame whose idle flag stands for `pfn`: its THP's head where it is
-/// part of one (a PMD-mapped THP is 2 MiB aligned), else itself.
-pub fn flag_frame(root: &Path, pfn: u64) -> u64 {
-    let flags = std::fs::File::open(root.join(KPAGEFLAGS)).and_then(|f| {
+/// kpageflags bits of a compound page's head and tails.
+const KPF_COMPOUND_HEAD: u64 = 15;
+const KPF_COMPOUND_TAIL: u64 = 16;
+
+/// `/proc/kpageflags`, opened once for many look-ups.
+pub struct PageFlags(std::fs::File);
+
+impl PageFlags {
+    pub fn open(root: &Path) -> io::Result<PageFlags> {
+        std::fs::File::open(root.join(KPAGEFLAGS)).map(PageFlags)
+    }
+
+    fn flags(&self, pfn: u64) -> Option<u64> {
         let mut b = [0u8; 8];
-        f.read_exact_at(&mut b, pfn * 8)?;
-        Ok(u64::from_ne_bytes(b))
-    });
-    match flags {
-        Ok(f) if f >> KPF_THP & 1 == 1 => pfn & !511,
-        _ => pfn,
+        self.0.read_exact_at(&mut b, pfn * 8).ok()?;
+        Some(u64::from_ne_bytes(b))
+    }
+
+    /// The frame whose idle flag stands for `pfn`: the head of its
+    /// transparent huge page where it is a tail of one, else itself. A
+    /// large folio is naturally aligned, so its head is the first frame
+    /// aligned to 2^k, for k from 1 up to 9 (2 MiB), flagged
+    /// COMPOUND_HEAD: this finds multi-size THPs' heads (Linux 6.8) as
+    /// well as PMD-sized ones'.
+    pub fn head(&self, pfn: u64) -> u64 {
+        let Some(f) = self.flags(pfn) else { return pfn };
+        if f >> KPF_THP & 1 == 0 || f >> KPF_COMPOUND_TAIL & 1 == 0 {
+            return pfn;
+        }
+        (1..=9)
+            .map(|k| pfn & !((1u64 << k) - 1))
+            .find(|&c| self.flags(c).is_some_and(|g| g >> KPF_COMPOUND_HEAD & 1 == 1))
+            .unwrap_or(pfn)
     }
 }
 
@@ -105,13 +128,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("proc")).unwrap();
-        // kpageflags for frames 0..1024: frames 512..1023 are a THP.
+        // kpageflags for frames 0..1024 as pagemap.rst describes them:
+        // frames 512..1023 a 2 MiB THP (head 512, the rest tails), frames
+        // 64..79 a 64 KiB multi-size THP (head 64), frame 100 a plain page.
         let mut flags = vec![0u8; 1024 * 8];
+        let mut set = |pfn: usize, head: bool| {
+            let f = 1u64 << KPF_THP | 1u64 << if head { KPF_COMPOUND_HEAD } else { KPF_COMPOUND_TAIL };
+            flags[pfn * 8..pfn * 8 + 8].copy_from_slice(&f.to_ne_bytes());
+        };
         for pfn in 512..1024usize {
-            flags[pfn * 8..pfn * 8 + 8].copy_from_slice(&(1u64 << KPF_THP).to_ne_bytes());
+            set(pfn, pfn == 512);
+        }
+        for pfn in 64..80usize {
+            set(pfn, pfn == 64);
         }
         std::fs::write(root.join(KPAGEFLAGS), flags).unwrap();
-        assert_eq!(flag_frame(root, 700), 512);
-        assert_eq!(flag_frame(root, 100), 100);
+        let pf = PageFlags::open(root).unwrap();
+        assert_eq!(pf.head(700), 512);
+        assert_eq!(pf.head(512), 512);
+        assert_eq!(pf.head(75), 64);
+        assert_eq!(pf.head(100), 100);
     }
 }

@@ -145,7 +145,10 @@ pub fn available(root: &Path) -> Available {
     let config = kernel_config(root);
     let opt = |name: &str| config.as_ref().map(|(_, t)| config_says(t, name));
     Available {
-        idle_page: root.join("sys/kernel/mm/page_idle/bitmap").exists(),
+        // Usable only where this process may write it (root): marking
+        // needs the write, and frame numbers from pagemap need
+        // CAP_SYS_ADMIN too.
+        idle_page: std::fs::OpenOptions::new().write(true).open(root.join("sys/kernel/mm/page_idle/bitmap")).is_ok(),
         damon_sysfs: root.join("sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds").exists(),
         damon_in_use: super::damon::running(root).unwrap_or(0),
         damon_vaddr: opt("CONFIG_DAMON_VADDR"),

@@ -6,8 +6,9 @@
 //! - the working set over time, WSS(Δt) for each interval, through the
 //!   best mechanism the host has ([`mechanism`]: idle page tracking,
 //!   DAMON, or `clear_refs` with smaps `Referenced`);
-//! - the pages written within each interval (soft-dirty, or content
-//!   changes on a sample where the kernel has no soft-dirty);
+//! - the pages written within each interval (PAGEMAP_SCAN where the VMM
+//!   registered guest RAM for async write protection and the user allows
+//!   it, soft-dirty, or content changes on a sample);
 //! - its content on a sample of present pages chosen by offset
 //!   ([`content`]): zero, shared with another profiled guest, duplicated;
 //! - its state: resident, swapped, THP, KSM-merged, and the balloon and
@@ -63,6 +64,10 @@ pub struct Options {
     pub seed: u64,
     /// Where /proc and /sys are (`/`).
     pub root: PathBuf,
+    /// Count writes with PAGEMAP_SCAN where the VMM registered guest RAM
+    /// for asynchronous write protection. Off unless asked: re-protecting
+    /// the pages erases the VMM's own record of what was written.
+    pub pagemap_scan: bool,
 }
 
 /// What a guest holds now.
@@ -158,7 +163,8 @@ pub enum ProfileError {
 
 /// This process's CPU time (user + system), in seconds.
 fn own_cpu_s() -> f64 {
-    procfs::cpu_ticks(Path::new("/"), std::process::id()).map_or(0.0, |t| t as f64 / 100.0)
+    let hz = rustix::param::clock_ticks_per_second().max(1) as f64;
+    procfs::cpu_ticks(Path::new("/"), std::process::id()).map_or(0.0, |t| t as f64 / hz)
 }
 
 /// A guest being measured.
@@ -169,7 +175,8 @@ struct Live {
     /// (pages from its start).
     sample: Vec<u64>,
     sample_offsets: Vec<u64>,
-    /// The write sample (content changes): a bounded prefix of `sample`.
+    /// The write sample (content changes): every k-th page of `sample`,
+    /// at most [`WRITE_SAMPLE_MAX`].
     write_sample: Vec<u64>,
     unit: u64,
     wss_sum: Vec<f64>,
@@ -214,7 +221,10 @@ pub fn profile(targets: &[Target], opts: &Options) -> Result<Report, ProfileErro
                 }
                 let rss: u64 = ram.iter().map(|m| m.rss).sum();
                 let huge: u64 = ram.iter().map(|m| m.anon_huge).sum();
-                let unit = if mech == WssMechanism::ClearRefs && rss > 0 && huge * 2 >= rss { 512 } else { 1 };
+                // On transparent huge pages every mechanism sees 2 MiB at a
+                // time: clear_refs and smaps the PMD's accessed bit, idle
+                // tracking the head page's, DAMON a PMD-young check.
+                let unit = if rss > 0 && huge * 2 >= rss { 512 } else { 1 };
                 let (mut sample, mut sample_offsets) = (Vec::new(), Vec::new());
                 let mut offset = 0u64;
                 for m in &ram {
@@ -259,7 +269,16 @@ pub fn profile(targets: &[Target], opts: &Options) -> Result<Report, ProfileErro
         return Err(ProfileError::NoTarget(skipped.join("; ")));
     }
     let all_wp_async = live.iter().all(|l| wp_async_everywhere(root, l.target.pid, &l.ram));
-    let writes = mechanism::choose_writes(all_wp_async, mechanism::soft_dirty_works());
+    let writes = mechanism::choose_writes(all_wp_async && opts.pagemap_scan, mechanism::soft_dirty_works());
+    if all_wp_async && !opts.pagemap_scan {
+        for l in &mut live {
+            l.notes.push(
+                "its VMM registered guest RAM for asynchronous write protection: --pagemap-scan would count every \
+                 written page exactly, at the price of the VMM's own record of written pages"
+                    .into(),
+            );
+        }
+    }
     let mut intervals = opts.intervals.clone();
     intervals.sort();
     let longest = *intervals.last().expect("checked non-empty");
@@ -331,10 +350,10 @@ pub fn profile(targets: &[Target], opts: &Options) -> Result<Report, ProfileErro
         }
     )];
     side_effects.push(match writes {
-        WriteMechanism::PagemapScan => "PAGEMAP_SCAN write-protects the guest's RAM each pass: its next write to each page takes a minor fault the kernel resolves itself".to_string(),
+        WriteMechanism::PagemapScan => "PAGEMAP_SCAN write-protects the guest's RAM each pass: its next write to each page takes a minor fault the kernel resolves itself, huge mappings are split, and the VMM's own record of written pages (for a snapshot or migration) is erased".to_string(),
         WriteMechanism::SoftDirty => "soft-dirty clearing write-protects the guest's pages each pass: its next write to each takes a fault".to_string(),
         WriteMechanism::ContentChange => format!(
-            "content sampling reads {} present pages through /proc/PID/mem (none swapped in: only present pages are read)",
+            "content sampling reads {} present pages through /proc/PID/mem (only pages present when looked up; one reclaimed between the look-up and the read is brought back in)",
             cost.pages_read
         ),
     });
@@ -425,6 +444,9 @@ fn one_pass(
     // Per guest: idle-page frames (sample) and write baselines.
     let mut frames: Vec<Vec<u64>> = vec![Vec::new(); live.len()];
     let mut baseline: Vec<Vec<Option<Seen>>> = vec![Vec::new(); live.len()];
+    // Each guest's Δt runs from its own reset: guests are reset one after
+    // another and read in the same order, each at its reset + Δt.
+    let mut reset_at = vec![Instant::now(); live.len()];
     for (i, l) in live.iter_mut().enumerate() {
         if l.gone.is_some() {
             continue;
@@ -445,28 +467,27 @@ fn one_pass(
             reset = reset.and_then(|()| match mech {
                 WssMechanism::ClearRefs => procfs::clear_refs(root, pid, ClearRefs::Referenced),
                 WssMechanism::IdlePage => idle_frames(root, pid, &l.sample).and_then(|f| {
-                    idle::mark_idle(root, &f)?;
-                    frames[i] = f;
+                    frames[i] = mark_sample_idle(root, f)?;
                     Ok(())
                 }),
                 WssMechanism::Damon => Ok(()),
             });
         }
         cost.clears += 1;
+        reset_at[i] = Instant::now();
         if let Err(e) = reset {
             l.gone = Some(format!("exited during the profile ({e})"));
         }
     }
-    let t0 = Instant::now();
     for (k, dt) in intervals.iter().enumerate() {
         if wss_on && mech == WssMechanism::Damon {
             let _ = damon::set_aggregation(root, live.len(), dt.as_micros() as u64);
         }
-        std::thread::sleep(dt.saturating_sub(t0.elapsed()));
         for (i, l) in live.iter_mut().enumerate() {
             if l.gone.is_some() {
                 continue;
             }
+            std::thread::sleep(dt.saturating_sub(reset_at[i].elapsed()));
             let pid = l.target.pid;
             // Shares of a uniform sample stand for the same shares of all
             // guest RAM.
@@ -540,16 +561,30 @@ fn one_pass(
 /// tracking), each the frame that carries its idle flag.
 fn idle_frames(root: &Path, pid: u32, addrs: &[u64]) -> std::io::Result<Vec<u64>> {
     let pm = procfs::Pagemap::open(root, pid)?;
+    let flags = idle::PageFlags::open(root)?;
     let mut out = Vec::with_capacity(addrs.len());
     for &a in addrs {
         let e = pm.entry(a)?;
         if e.present() && e.pfn() != 0 {
-            out.push(idle::flag_frame(root, e.pfn()));
+            out.push(flags.head(e.pfn()));
         }
     }
-    out.sort_unstable();
-    out.dedup();
     Ok(out)
+}
+
+/// Mark the frames of the sampled pages idle, and keep, one per sampled
+/// page (a busy THP counts for every sampled page in it, as the pages the
+/// sample stands for were busy), those that read back idle at once:
+/// frames off the LRU (the zero page, the huge zero page, hugetlb pages)
+/// are never marked and would look busy for ever.
+fn mark_sample_idle(root: &Path, frames: Vec<u64>) -> std::io::Result<Vec<u64>> {
+    let mut unique = frames.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    idle::mark_idle(root, &unique)?;
+    let marked: std::collections::BTreeSet<u64> =
+        unique.iter().zip(idle::still_idle(root, &unique)?).filter(|(_, idle)| *idle).map(|(f, _)| *f).collect();
+    Ok(frames.into_iter().filter(|f| marked.contains(f)).collect())
 }
 
 /// Curves, state and fit of a guest that was measured to the end.
@@ -586,13 +621,23 @@ fn finish(l: Live, content: Content, intervals: &[f64], writes: WriteMechanism, 
     }
     let mut notes = l.notes;
     let points: Vec<fit::Point> = wss.iter().map(|&(dt, b)| (dt, b as f64 / 4096.0)).collect();
-    let fitted = if points.iter().any(|p| p.1 > 0.0) {
+    let on_hugetlb = l.ram.iter().any(|m| m.hugetlb > 0);
+    if on_hugetlb {
+        // clear_refs and smaps skip hugetlb VMAs, idle tracking cannot
+        // mark pages off the LRU, and soft-dirty is never cleared on them.
+        notes.push(
+            "guest RAM is on hugetlbfs pages, whose accessed and dirty bits none of the kernel's interfaces lets \
+             the profiler read or reset: its working set and writes are not measured (its content is)"
+                .into(),
+        );
+    }
+    let fitted = if !on_hugetlb && points.iter().any(|p| p.1 > 0.0) {
         let unit = l.unit as f64;
         let choice = fit::choose(&points, ram_bytes as f64 / 4096.0, unit);
-        // Soft-dirty sees writes in the same units as accesses; content
-        // changes see 4 KiB pages.
-        let write_unit =
-            if matches!(writes, WriteMechanism::SoftDirty | WriteMechanism::PagemapScan) { unit } else { 1.0 };
+        // Soft-dirty marks a THP's PMD, 2 MiB at once; PAGEMAP_SCAN's
+        // write to a protected THP splits its mapping first, and content
+        // changes are read per page: 4 KiB.
+        let write_unit = if writes == WriteMechanism::SoftDirty { unit } else { 1.0 };
         let wpoints: Vec<fit::Point> = written.iter().map(|&(dt, b)| (dt, b as f64 / 4096.0)).collect();
         let write = fit::write_share(&choice.best, &wpoints, write_unit);
         if !choice.fits_well {

@@ -27,6 +27,9 @@ pub struct Mapping {
     pub referenced: u64,
     pub anon_huge: u64,
     pub swap: u64,
+    /// hugetlbfs pages mapped (`Private_Hugetlb` + `Shared_Hugetlb`),
+    /// which `Rss` leaves out.
+    pub hugetlb: u64,
 }
 
 impl Mapping {
@@ -63,6 +66,7 @@ pub fn parse_smaps(text: &str) -> Vec<Mapping> {
             "Referenced" => m.referenced = kib(),
             "AnonHugePages" => m.anon_huge = kib(),
             "Swap" => m.swap = kib(),
+            "Private_Hugetlb" | "Shared_Hugetlb" => m.hugetlb += kib(),
             _ => {}
         }
     }
@@ -167,7 +171,7 @@ impl Mem {
 }
 
 /// The process's CPU time so far (utime + stime of /proc/PID/stat, in
-/// clock ticks of 1/100 s, the USER_HZ every Linux reports).
+/// clock ticks of USER_HZ, `sysconf(_SC_CLK_TCK)`).
 pub fn cpu_ticks(root: &Path, pid: u32) -> io::Result<u64> {
     let mut text = String::new();
     File::open(path(root, pid, "stat"))?.read_to_string(&mut text)?;

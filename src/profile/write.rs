@@ -113,7 +113,8 @@ pub fn workload_block(r: &Report, c: &Combined, indent: &str) -> Option<String> 
         let mean = shares.iter().map(|s| s.0.share * s.1 as f64).sum::<f64>() / n.max(1) as f64;
         let low = shares.iter().map(|s| s.0.low).fold(f64::INFINITY, f64::min);
         let high = shares.iter().map(|s| s.0.high).fold(0.0, f64::max);
-        Some(format!("  {name}: {mean:.3}  # 95% interval {low:.3}..{high:.3}, {n} sampled pages"))
+        let interval = if shares.len() == 1 { "95% interval" } else { "the guests' 95% intervals span" };
+        Some(format!("  {name}: {mean:.3}  # {interval} {low:.3}..{high:.3}, {n} sampled pages"))
     };
     if let Some(l) = share("shared", |ct| ct.shared) {
         let _ = writeln!(y, "{indent}{l} (content another profiled guest holds too)");

@@ -121,7 +121,7 @@ fn writes_come_from_pagemap_scan_where_the_memory_is_registered_for_async_write_
     overcommit()
         .arg("profile")
         .args([a.0.id().to_string(), b.0.id().to_string()])
-        .args(["--duration", "8s", "--intervals", "0.25s,0.5s,1s,2s,4s", "--sample", "1/8", "--out"])
+        .args(["--duration", "8s", "--intervals", "0.25s,0.5s,1s,2s,4s", "--sample", "1/8", "--pagemap-scan", "--out"])
         .arg(&out)
         .assert()
         .success();

@@ -1,0 +1,324 @@
+//! Faults and the OOM killer: mapping a touched page (4 KiB, THP,
+//! hugetlb, swap-in, copy-on-write break, guest swap), making room by
+//! direct reclaim, killing a guest, and a full swap device.
+
+use super::Engine;
+use super::observe::{Event, EventKind};
+use super::queue::SimTime;
+use super::state::{Ev, FaultKind};
+use crate::model::frames::ThpAux;
+use crate::model::page::{
+    BALLOONED, CLASS_MASK, HUGE, MERGED, REFERENCED, RES_MASK, RESIDENT, SWAPPED, UNTOUCHED, WRITTEN,
+};
+use crate::model::{Backing, Status, Unit};
+use crate::policy::{hugepages, oom};
+
+// For the documentation's links.
+#[cfg(doc)]
+use super::sampling::sampled_pages;
+
+/// A guest's swap read when the host has no swap device to take the
+/// figure from: a SATA SSD, about 100 us (the `ssd` preset's read).
+const GUEST_SWAP_READ_NS: u64 = 100_000;
+
+impl Engine<'_> {
+    /// How many real faults one simulated fault of this kind stands for: 1/R
+    /// for a 4 KiB page; one for a huge region, since sampling keeps 512·R ≥ 1
+    /// pages of every 2 MiB block (see [`sampled_pages`]), so every region
+    /// of 2 MiB or 1 GiB is simulated.
+    pub(super) fn kind_scale(&self, kind: FaultKind) -> f64 {
+        match kind {
+            FaultKind::Minor | FaultKind::Major | FaultKind::Cow | FaultKind::GuestSwap => self.scale,
+            FaultKind::Thp | FaultKind::Hugetlb => 1.0,
+        }
+    }
+
+    /// Guest `g` touches page `p` at `t` and it is not mapped: allocate or
+    /// swap it in. Returns the fault's cost in ns (one real fault), or
+    /// `None` when the OOM killer killed `g` itself.
+    pub(super) fn fault(&mut self, g: usize, p: u64, t: SimTime, write: bool) -> Option<(f64, FaultKind, f64)> {
+        let costs = self.cfg.costs;
+        let st = self.mem.guests[g].pages[p as usize];
+        let ballooned = st & CLASS_MASK == BALLOONED;
+        let mark = REFERENCED | if write { WRITTEN } else { 0 };
+        // A write leaves content the guest's own (see the touch loop).
+        let st = if write { st & !CLASS_MASK } else { st };
+        let result = match (st & RES_MASK, self.mem.guests[g].backing_at(p)) {
+            _ if ballooned => {
+                // The balloon took this page's frame: the guest keeps the page
+                // in its own swap (a virtual disk on the host's storage) and
+                // swaps it in, pushing out another; the host sees nothing.
+                self.runners[g].guest_swap_faults += 1;
+                let read = self.scenario.host.swap.as_ref().map_or(GUEST_SWAP_READ_NS, |sw| sw.read_latency.nanos());
+                return Some((read as f64, FaultKind::GuestSwap, 0.0));
+            }
+            (RESIDENT, _) if st & MERGED != 0 => {
+                // Copy-on-write break: a new page for this guest, a copy of
+                // the KSM page (do_wp_page), which loses one sharer.
+                let stall = self.make_room(g, t)?;
+                if let Some(k) = self.ksm.as_mut() {
+                    k.unmerge(&mut self.mem, g, p);
+                    k.counters.cow_breaks += 1;
+                }
+                let guest = &mut self.mem.guests[g];
+                guest.pages[p as usize] = (st & !(MERGED | CLASS_MASK)) | mark;
+                guest.resident += 1;
+                self.mem.frames.insert(Unit { guest: g as u32, page: p, thp: false }, 1);
+                self.runners[g].cow_breaks += 1;
+                (costs.copy_4k_ns, FaultKind::Cow, stall)
+            }
+            (UNTOUCHED, Backing::Hugetlb { .. })
+                if self.mem.guests[g].region_touched[self.mem.guests[g].region_of(p)] > 0 =>
+            {
+                // The huge page is mapped already (this piece came back
+                // from the balloon): no fault on the host, the guest maps
+                // its own page again.
+                let guest = &mut self.mem.guests[g];
+                let r = guest.region_of(p);
+                guest.pages[p as usize] = (st & !RES_MASK) | HUGE | mark;
+                guest.huge += 1;
+                guest.pool_mapped += 1;
+                guest.region_touched[r] += 1;
+                (0.0, FaultKind::Hugetlb, 0.0)
+            }
+            (UNTOUCHED, Backing::Hugetlb { page_bytes }) => {
+                let r = self.mem.guests[g].region_of(p);
+                self.fault_hugetlb_region(g, r);
+                self.mem.guests[g].pages[p as usize] |= mark;
+                self.runners[g].hugetlb_faults += 1;
+                let cost = if page_bytes >= 1 << 30 { costs.fault_hugetlb_1g_ns } else { costs.fault_hugetlb_2m_ns };
+                (cost, FaultKind::Hugetlb, 0.0)
+            }
+            (UNTOUCHED, Backing::Small { thp }) => {
+                // A THP needs its whole 2 MiB region untouched and inside
+                // guest RAM, and free memory for it above the min watermark
+                // (otherwise the kernel falls back to a 4 KiB page).
+                let region = if thp { Some(self.mem.guests[g].region_of(p)) } else { None };
+                if let Some(region) = region
+                    && self.try_thp(g, region)
+                {
+                    self.mem.guests[g].pages[p as usize] |= mark;
+                    (costs.fault_thp_ns, FaultKind::Thp, 0.0)
+                } else {
+                    let stall = self.make_room(g, t)?;
+                    let guest = &mut self.mem.guests[g];
+                    guest.pages[p as usize] = (st & !RES_MASK) | RESIDENT | mark;
+                    if let Some(region) = region {
+                        guest.region_touched[region] += 1;
+                    }
+                    guest.resident += 1;
+                    self.mem.frames.insert(Unit { guest: g as u32, page: p, thp: false }, 1);
+                    self.runners[g].minor += 1;
+                    (costs.fault_4k_ns, FaultKind::Minor, stall)
+                }
+            }
+            (SWAPPED, _) => {
+                let stall = self.make_room(g, t)?;
+                let wait = self.mem.swap.read(t + stall as u64);
+                if self.mem.swap.ram_per_page > 0.0 {
+                    self.mem.sync_zram();
+                }
+                let guest = &mut self.mem.guests[g];
+                guest.pages[p as usize] = (st & !RES_MASK) | RESIDENT | mark;
+                guest.swapped -= 1;
+                guest.resident += 1;
+                self.mem.frames.insert(Unit { guest: g as u32, page: p, thp: false }, 1);
+                self.runners[g].major += 1;
+                (wait as f64 + costs.swapin_overhead_ns, FaultKind::Major, stall)
+            }
+            _ => unreachable!("a fault is only taken on an unmapped page"),
+        };
+        // Peak of what the guest maps: its frames and its merged pages.
+        let held = self.mem.guest_frames(g) + self.mem.guests[g].merged;
+        let guest = &mut self.mem.guests[g];
+        if held > guest.peak_frames {
+            guest.peak_frames = held;
+        }
+        self.after_allocation(t);
+        Some(result)
+    }
+
+    /// Make region `region` of guest `g` a transparent huge page at `t`, if
+    /// the kernel would: the whole 2 MiB region untouched and inside guest
+    /// RAM, and the huge page leaves free memory at or above the min
+    /// watermark; otherwise the fault falls back to a 4 KiB page
+    /// (`thp_fault_fallback`).
+    ///
+    /// The min watermark, not the low one: a THP fault that fails the fast
+    /// path's low-watermark check goes on to the slow path, whose first
+    /// try is at ALLOC_WMARK_MIN (`__alloc_pages_slowpath` in
+    /// mm/page_alloc.c). The THP allocation does not wake kswapd
+    /// (GFP_TRANSHUGE has no __GFP_KSWAPD_RECLAIM), but below the low
+    /// watermark the next 4 KiB allocation does, here the fallback page
+    /// itself (`after_allocation`). Checking against low instead leaves a
+    /// band between low and low + one THP where every THP fault falls back
+    /// while kswapd sleeps, and how long a guest stays in that band is set
+    /// by the size of single allocations, which sampling changes: it read
+    /// sampled runs' fault ratios up to 21% low. The model does not
+    /// fragment memory, so it does not model compaction or the direct
+    /// reclaim a madvised THP fault may do (defrag=madvise).
+    pub(super) fn try_thp(&mut self, g: usize, region: usize) -> bool {
+        let guest = &self.mem.guests[g];
+        let range = guest.region_range(region);
+        let size = range.end - range.start;
+        let inside = guest.region_real_pages(region) == 512;
+        if !(inside && size > 0 && guest.region_touched[region] == 0) {
+            return false;
+        }
+        // The memory cgroup must take a whole THP's charge; when it cannot,
+        // the fault falls back to a 4 KiB page (thp_fault_fallback_charge).
+        // Over memory.high the kernel charges the THP and then reclaims
+        // and throttles; the model takes the 4 KiB path there, where the
+        // cgroup's reclaim and throttling are played.
+        if let Some(cg) = &self.runners[g].memcg
+            && self.mem.guest_frames(g) + cg.overhead + size > cg.max.min(cg.high)
+        {
+            self.vm.thp_fault_fallback += 1;
+            return false;
+        }
+        if self.mem.frames.free() < size + self.mem.watermarks.min {
+            self.vm.thp_fault_fallback += 1;
+            return false;
+        }
+        let guest = &mut self.mem.guests[g];
+        for q in range.clone() {
+            guest.pages[q as usize] = (guest.pages[q as usize] & !RES_MASK) | HUGE;
+        }
+        guest.region_touched[region] = size as u32;
+        guest.huge += size;
+        guest.thps += 1;
+        // Prealloc's touches (the guest still starting) leave no accessed
+        // bit behind, as its 4 KiB pages' bits are cleared after it.
+        let aux = ThpAux { last_visit: self.runners[g].touches_real, fresh: guest.status != Status::Starting };
+        let slot = self.mem.frames.insert(Unit { guest: g as u32, page: range.start, thp: true }, size);
+        if let Some(a) = self.mem.frames.thp_aux_mut(slot as usize) {
+            *a = aux;
+        }
+        self.runners[g].thp_faults += 1;
+        true
+    }
+
+    /// Bookkeeping after memory was allocated at `t`: peak use, and the
+    /// kswapd wake-up when free memory fell below the low watermark (kswapd
+    /// is woken by the allocation and runs right after it).
+    pub(super) fn after_allocation(&mut self, t: SimTime) {
+        self.mem.note_usage();
+        if self.mem.frames.free() < self.mem.watermarks.low && !self.kswapd_pending {
+            self.kswapd_pending = true;
+            let _ = self.queue.schedule(t.max(self.queue.now()), Ev::Kswapd);
+        }
+    }
+
+    /// Mark every page of hugetlb region `r` of guest `g` as mapped, but
+    /// those the balloon holds.
+    pub(super) fn fault_hugetlb_region(&mut self, g: usize, r: usize) {
+        let guest = &mut self.mem.guests[g];
+        let range = guest.region_range(r);
+        let mut mapped = 0;
+        for q in range.clone() {
+            let st = guest.pages[q as usize];
+            if st & RES_MASK == UNTOUCHED && st & CLASS_MASK != BALLOONED {
+                guest.pages[q as usize] = (st & !RES_MASK) | HUGE;
+                mapped += 1;
+            }
+        }
+        guest.huge += mapped;
+        guest.pool_mapped += mapped;
+        guest.region_touched[r] += mapped as u32;
+    }
+
+    /// Make one frame free for guest `g`: direct reclaim, then the OOM
+    /// killer. Returns the stall direct reclaim cost, or `None` if `g`
+    /// itself was killed.
+    pub(super) fn make_room(&mut self, g: usize, t: SimTime) -> Option<f64> {
+        let mut stall = 0.0;
+        if self.runners[g].memcg.is_some() {
+            stall += self.memcg_charge(g, t)?;
+        }
+        while self.mem.frames.free() == 0 {
+            // Direct reclaim frees a batch (SWAP_CLUSTER_MAX = 32 pages in
+            // mm/vmscan.c) on the faulting task's time; scanning a page
+            // costs about 0.2 us of CPU (an estimate: a few cache misses
+            // and LRU bookkeeping per page). When too many page-outs are
+            // queued, the task waits for the device (reclaim_throttle).
+            let out = self.clock.reclaim(&mut self.mem, crate::model::swap::SWAP_CLUSTER_MAX, t + stall as u64);
+            self.vm.allocstall += 1;
+            self.vm.pgscan_direct += out.scanned_pages;
+            self.vm.pgsteal_direct += out.evicted;
+            // Counted apart from kswapd's: a simulated direct reclaim
+            // stands for 1/R real ones, a kswapd run for one.
+            self.vm.direct_throttled += u64::from(out.throttled_ns > 0.0);
+            stall += out.scanned as f64 * 200.0;
+            if self.mem.frames.free() > 0 {
+                break;
+            }
+            if out.throttled_ns > 0.0 {
+                stall += out.throttled_ns;
+                continue;
+            }
+            let victim = oom::select_victim(&self.mem)?;
+            self.kill(victim, t);
+            if victim == g {
+                return None;
+            }
+        }
+        Some(stall)
+    }
+
+    pub(super) fn kill(&mut self, g: usize, t: SimTime) {
+        let held = self.mem.guest_frames(g);
+        let guest = &self.mem.guests[g];
+        let detail = format!(
+            "out of memory: killed the largest guest ({:.1} resident, {:.1} swapped)",
+            crate::units::ByteSize((held as f64 * 4096.0 * self.scale) as u64),
+            crate::units::ByteSize((guest.swapped as f64 * 4096.0 * self.scale) as u64)
+        );
+        self.kill_as(g, t, EventKind::OomKill, detail);
+    }
+
+    pub(super) fn kill_as(&mut self, g: usize, t: SimTime, kind: EventKind, detail: String) {
+        let held = self.mem.guest_frames(g);
+        let guest_swapped = self.mem.guests[g].swapped;
+        if let Some(k) = self.ksm.as_mut() {
+            // Its merged mappings go: KSM pages left with no sharer are freed.
+            for p in 0..self.mem.guests[g].sim_pages() {
+                if self.mem.guests[g].pages[p as usize] & MERGED != 0 {
+                    k.unmerge(&mut self.mem, g, p);
+                }
+            }
+            k.forget_guest(g);
+        }
+        self.mem.frames.remove_guest(g as u32, held);
+        self.mem.swap.discard(guest_swapped);
+        self.mem.sync_zram();
+        hugepages::release(&mut self.mem, g);
+        let guest = &mut self.mem.guests[g];
+        guest.status = Status::OomKilled;
+        guest.generation += 1;
+        guest.resident = 0;
+        guest.swapped = 0;
+        guest.huge = 0;
+        guest.pool_mapped = 0;
+        guest.thps = 0;
+        for s in guest.pages.iter_mut() {
+            *s &= !(RES_MASK | REFERENCED);
+        }
+        self.runners[g].ended_at = Some(t);
+        if kind == EventKind::OomKill {
+            self.oom_kills += 1;
+        }
+        self.push_event(t, kind, g, detail);
+    }
+
+    pub(super) fn check_swap_full(&mut self, now: SimTime) {
+        if !self.swap_full_reported && self.mem.swap.capacity > 0 && self.mem.swap.is_full() {
+            self.swap_full_reported = true;
+            self.pending.push(Event {
+                t_ns: now,
+                kind: EventKind::SwapFull,
+                guest: String::new(),
+                detail: "every swap slot is used: reclaim can no longer free guest memory".into(),
+            });
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! A guest's slice: its touches played against the page state, stalls
+//! charged to its own clock; sparse guests skip runs of empty slices, and
+//! sampled THP guests play their first touches on pages not simulated.
+
+use rand::RngExt;
+use rand_distr::{Binomial, Distribution};
+
+use super::queue::SimTime;
+use super::state::{Ev, FaultKind};
+use super::{Engine, RunError};
+use crate::model::Status;
+use crate::model::page::{MERGED, REFERENCED, WRITTEN};
+
+/// Most empty slices a sparse guest skips in one step.
+const MAX_SKIPPED_SLICES: f64 = 100.0;
+
+/// Empty slices are skipped in runs only when a slice is empty at least
+/// this often; a denser guest draws each slice.
+const SKIP_ABOVE_P_EMPTY: f64 = 0.01;
+
+impl Engine<'_> {
+    /// One slice of guest `g`'s touches, starting at `now`.
+    pub(super) fn slice(&mut self, g: usize, now: SimTime) -> Result<(), RunError> {
+        if self.mem.guests[g].status == Status::Starting {
+            self.mem.guests[g].status = Status::Running;
+        }
+        let slice = self.slice_ns as f64;
+        let scale = self.scale;
+        let costs_dram = self.cfg.costs.dram_ns;
+        let n = self.draw_touches(g);
+        // Given n touches in the slice, a Poisson stream's touches fall as
+        // n uniform points: the k-th comes at k·slice/(n + 1) on average.
+        // (k − 1)·slice/n would credit a slice cut short after its i-th
+        // touch with i·slice/n of compute, (n + 1)/n too much; sampled mode
+        // counts the unsimulated pages' touches from that compute, and
+        // with a few simulated touches a slice it read fault ratios 5% low.
+        let spacing = slice / (n + 1) as f64;
+        let write_threshold = self.runners[g].write_threshold;
+        let mut hits = [0u64; 2];
+        let mut stall = 0f64;
+        let mut killed = false;
+        let mut i = 0u64;
+        // Sampled THP guests also touch pages that are not simulated, and
+        // the first such touch of an untouched region is a fault
+        // ([`Runner::first_touches`], in real touches). They are played in
+        // time with the simulated touches: just before simulated touch
+        // i + 1, at c = (i + 1)·spacing, the guest has made base + i +
+        // c·unsampled_per_ns = start + i·per_touch real touches. A fault's
+        // stall ends the slice early, as a simulated fault's does.
+        let (base, unsampled_per_ns) = (self.runners[g].touches_real, self.runners[g].unsampled_rate() / 1e9);
+        let start = base + unsampled_per_ns * spacing;
+        let per_touch = 1.0 + unsampled_per_ns * spacing;
+        let mut first_due = self.first_touch_due(g, start, per_touch);
+        // Compute time at which a first touch's stall ended the slice.
+        let mut cut_at = None;
+        // Touches are drawn 16 at a time and their page states loaded
+        // together, so the CPU overlaps the cache misses (memory-level
+        // parallelism); each touch is then played in order.
+        const CHUNK: usize = 16;
+        let mut buf = [(0u64, 0u32); CHUNK];
+        'slice: while i < n {
+            let k = CHUNK.min((n - i) as usize);
+            {
+                let sampler = &*self.runners[g].sampler;
+                for b in buf[..k].iter_mut() {
+                    *b = sampler.draw(&mut self.rng);
+                }
+                let pages = &self.mem.guests[g].pages;
+                let mut acc = 0u8;
+                for b in &buf[..k] {
+                    acc |= pages[b.0 as usize];
+                }
+                std::hint::black_box(acc);
+            }
+            for &(p, bits) in &buf[..k] {
+                if i >= first_due {
+                    // Due before the next simulated touch, at (i + 1)·spacing.
+                    let c = (i + 1) as f64 * spacing;
+                    if self.first_touches_upto(g, base + i as f64 + unsampled_per_ns * c, now, c, &mut stall) {
+                        cut_at = Some(c);
+                        break 'slice;
+                    }
+                    first_due = self.first_touch_due(g, start, per_touch);
+                }
+                let write = bits < write_threshold;
+                let pages = &mut self.mem.guests[g].pages;
+                let st = pages[p as usize];
+                i += 1;
+                if st & 1 == 1 && !(write && st & MERGED != 0) {
+                    // RESIDENT (1) or HUGE (3): a hit, unless it writes a
+                    // page KSM merged (a copy-on-write break). Pages the
+                    // balloon holds are never mapped. A write makes the content the guest's own; ksmd
+                    // drops its class when it next sees WRITTEN.
+                    pages[p as usize] = st | REFERENCED | if write { WRITTEN } else { 0 };
+                    hits[((st >> 1) & 1) as usize] += 1;
+                    continue;
+                }
+                let t = now + (i as f64 * spacing + stall) as u64;
+                let Some((cost, kind, reclaim)) = self.fault(g, p, t, write) else {
+                    killed = true;
+                    break 'slice;
+                };
+                let lat = cost + reclaim + costs_dram;
+                let ks = self.kind_scale(kind);
+                stall += cost * ks + reclaim * scale;
+                // A fault enters the histogram as the real faults it stands
+                // for (1/R for a 4 KiB page, one for a huge region).
+                let r = &mut self.runners[g];
+                r.hist.record_n(lat.max(1.0) as u64, ks.round() as u64);
+                r.stall_by.direct_reclaim_s += reclaim * scale / 1e9;
+                match kind {
+                    FaultKind::Major => r.stall_by.major_faults_s += cost * ks / 1e9,
+                    FaultKind::Cow => r.stall_by.cow_breaks_s += cost * ks / 1e9,
+                    FaultKind::GuestSwap => r.stall_by.guest_swap_s += cost * ks / 1e9,
+                    _ => r.stall_by.first_touch_faults_s += cost * ks / 1e9,
+                }
+                // Stalls moved this guest's clock past the slice: stop here
+                // and go on from where its clock is, so guests stay within
+                // about a slice of each other in time.
+                if i as f64 * spacing + stall >= slice {
+                    break 'slice;
+                }
+            }
+        }
+        // First touches after the last simulated one, up to the slice's end.
+        if cut_at.is_none() && i == n && !killed && unsampled_per_ns > 0.0 {
+            let last = n as f64 * spacing;
+            while let Some(&(f, _)) = self.runners[g].first_touches.last() {
+                let c = ((f - base - n as f64) / unsampled_per_ns).max(last);
+                if c >= slice {
+                    break;
+                }
+                if self.first_touches_upto(g, f, now, c, &mut stall) {
+                    cut_at = Some(c);
+                    break;
+                }
+            }
+        }
+        // Compute done: the touches played (all of the slice when none were
+        // drawn or all were played), or up to the first touch that ended it.
+        let done = match cut_at {
+            Some(c) => c,
+            None if i == n => slice,
+            None => i as f64 * spacing,
+        };
+        // Hits: DRAM latency, plus a page walk on a TLB miss. Misses among
+        // the hits are drawn in one batch per backing.
+        let r = &mut self.runners[g];
+        let mut misses_total = 0u64;
+        for (k, tr) in [(0usize, r.small), (1usize, r.huge)] {
+            let h = hits[k];
+            if h == 0 {
+                continue;
+            }
+            let flush = tr.flush_misses_per_s * done / 1e9 * (h as f64 / i.max(1) as f64) * r.share;
+            let p = tr.miss_ratio.clamp(0.0, 1.0);
+            // A few hits: one Bernoulli draw each is cheaper than setting
+            // up a binomial sampler.
+            let drawn = if h <= 8 {
+                (0..h).filter(|_| self.rng.random::<f64>() < p).count() as u64
+            } else {
+                Binomial::new(h, p).map_or(0, |b| b.sample(&mut self.rng))
+            };
+            let misses = (drawn + (flush + 0.5) as u64).min(h);
+            misses_total += misses;
+            r.hit_hist.record_n((costs_dram.max(1.0)) as u64, h - misses);
+            if misses > 0 {
+                r.hit_hist.record_n((costs_dram + tr.walk_ns).max(1.0) as u64, misses);
+            }
+            stall += misses as f64 * tr.walk_ns * scale;
+            r.stall_by.page_walks_s += misses as f64 * tr.walk_ns * scale / 1e9;
+        }
+        let hits_total = hits[0] + hits[1];
+        r.hits += hits_total;
+        r.tlb_misses += misses_total;
+        r.touches += i;
+        if r.share > 0.0 {
+            // Each simulated touch is one real touch (on a sampled page);
+            // the touches on pages that are not sampled are a Poisson stream
+            // of (1 − share)·rate, counted at its mean: with thousands in a
+            // slice its spread is negligible, where scaling the simulated
+            // count by 1/share would add the simulated stream's own noise
+            // (sampled guests then drift apart in pace, and so in which of
+            // their regions still find memory free for a THP).
+            r.touches_real += i as f64 + r.unsampled_rate() * done / 1e9;
+            self.mem.guests[g].touches = r.touches_real;
+        }
+        // Exits (shadow page-table traps, TPR exits) cost vCPU time whether or
+        // not the guest touches memory.
+        let exit_stall = if hits_total > 0 {
+            let small_share = hits[0] as f64 / hits_total as f64;
+            r.small.exit_stall_per_s * small_share + r.huge.exit_stall_per_s * (1.0 - small_share)
+        } else {
+            r.small.exit_stall_per_s
+        } * done
+            / 1e9;
+        stall += exit_stall;
+        r.stall_by.vm_exits_s += exit_stall / 1e9;
+        r.compute_ns += done;
+        r.stall_ns += stall;
+        if killed {
+            return Ok(());
+        }
+        let next = self.skip_empty_slices(g, now + ((done + stall) + 0.5).max(1.0) as u64);
+        let gn = self.mem.guests[g].generation;
+        self.queue.schedule(next, Ev::Slice(g, gn))?;
+        Ok(())
+    }
+
+    /// Guest `g`'s next slice would start at `at`. A sparse guest (sampled
+    /// mode) has many empty slices: skip the run of them in one step. The
+    /// stream is Poisson, so the number of empty slices before the next
+    /// touch is geometric with P(empty) = e^(−λ); the slice after them holds
+    /// a touch. At most [`MAX_SKIPPED_SLICES`] go at once, so phase changes
+    /// are seen soon. Returns when the next slice to play starts.
+    pub(super) fn skip_empty_slices(&mut self, g: usize, at: SimTime) -> SimTime {
+        let slice = self.slice_ns as f64;
+        let r = &mut self.runners[g];
+        if r.poisson.is_none() || r.p_empty < SKIP_ABOVE_P_EMPTY {
+            return at;
+        }
+        // The empty slices before the next touch: floor(E/λ) for E ~ Exp(1)
+        // is geometric with P(empty) = e^(−λ) (E = −ln U, drawn by the
+        // ziggurat, which rarely needs a logarithm). Truncation is floor
+        // here: the quotient is not negative.
+        let e: f64 = rand_distr::Exp1.sample(&mut self.rng);
+        // Not past the next first touch on an unsimulated page (sampled THP
+        // guests): its fault must stall the guest in its own slice.
+        let unsampled_per_slice = r.unsampled_rate() * slice / 1e9;
+        let until_first = match r.first_touches.last() {
+            Some(&(f, _)) if unsampled_per_slice > 0.0 => ((f - r.touches_real) / unsampled_per_slice).max(0.0),
+            _ => f64::INFINITY,
+        };
+        let limit = MAX_SKIPPED_SLICES.min(until_first.floor());
+        let k = (e * r.inv_lambda).min(limit) as u64 as f64;
+        // The slice after the drawn run of empty ones holds a touch; one
+        // after a run cut short is drawn afresh (the stream is memoryless).
+        r.nonempty_next = k < limit;
+        if k == 0.0 {
+            return at;
+        }
+        let span = k * slice;
+        // No simulated touch in these slices; the unsampled pages' touches
+        // go on (see `slice`).
+        if r.share > 0.0 {
+            r.touches_real += r.unsampled_rate() * span / 1e9;
+            self.mem.guests[g].touches = r.touches_real;
+        }
+        let exit_stall = r.small.exit_stall_per_s * span / 1e9;
+        r.compute_ns += span;
+        r.stall_ns += exit_stall;
+        r.stall_by.vm_exits_s += exit_stall / 1e9;
+        at + (span + exit_stall + 0.5) as u64
+    }
+
+    /// The simulated touch count of guest `g`'s slice by which its next
+    /// first touch on an unsimulated page is due (`u64::MAX`: none), when
+    /// `start` real touches are made before the first simulated touch and
+    /// each simulated touch brings `per_touch` more.
+    pub(super) fn first_touch_due(&self, g: usize, start: f64, per_touch: f64) -> u64 {
+        match self.runners[g].first_touches.last() {
+            None => u64::MAX,
+            Some(&(f, _)) if f <= start => 0,
+            Some(&(f, _)) => ((f - start) / per_touch).ceil().min(u64::MAX as f64) as u64,
+        }
+    }
+
+    /// Sampled THP guests: play the first touches that landed on unsimulated
+    /// pages of still-untouched regions, up to real touch `upto`, at compute
+    /// time `c` of the slice that began at `now`. Each makes its region a
+    /// THP when memory allows (a THP fault, added to `stall`) or leaves it
+    /// to 4 KiB pages. The unsimulated pages' memory is not simulated
+    /// itself: sampled counts stand for it. Returns true when the stall
+    /// reached the end of the slice (the rest waits for the next one).
+    pub(super) fn first_touches_upto(&mut self, g: usize, upto: f64, now: SimTime, c: f64, stall: &mut f64) -> bool {
+        let slice = self.slice_ns as f64;
+        while let Some(&(at, r)) = self.runners[g].first_touches.last() {
+            if at > upto {
+                break;
+            }
+            self.runners[g].first_touches.pop();
+            let r = r as usize;
+            if self.mem.guests[g].region_touched[r] != 0 {
+                continue;
+            }
+            if self.try_thp(g, r) {
+                // The touch that faulted the THP in set its accessed bit
+                // (`ThpAux::fresh`, set by try_thp).
+                let cost = self.cfg.costs.fault_thp_ns;
+                *stall += cost;
+                let r = &mut self.runners[g];
+                r.stall_by.first_touch_faults_s += cost / 1e9;
+                r.hist.record_n((cost + self.cfg.costs.dram_ns).max(1.0) as u64, 1);
+                self.after_allocation(now + (c + *stall) as u64);
+                if c + *stall >= slice {
+                    return true;
+                }
+            } else {
+                // The region's first page went to a 4 KiB page: no THP here.
+                self.mem.guests[g].region_touched[r] = 1;
+            }
+        }
+        false
+    }
+}

@@ -1,0 +1,213 @@
+//! Workloads: a guest's touch stream (sampler, rate, write share,
+//! address translation costs) from its group's base and phases, and the
+//! number of touches a slice draws from it.
+
+use std::sync::Arc;
+
+use rand::RngExt;
+use rand_distr::{Distribution, Poisson};
+
+use super::Engine;
+use super::observe::EventKind;
+use super::queue::SimTime;
+use crate::latency::{self, TranslationInput};
+use crate::model::Backing;
+use crate::model::page::mix64;
+use crate::model::workload::Sampler;
+
+impl Engine<'_> {
+    pub(super) fn phase(&mut self, group: usize, index: usize, now: SimTime) {
+        let ph = &self.scenario.guests[group].workload.phases[index];
+        for g in 0..self.mem.guests.len() {
+            if self.mem.guests[g].group == group && self.mem.guests[g].is_alive() {
+                let old_ws = self.ws_sim_pages(g);
+                self.apply_workload(g, Some(index));
+                let new_ws = self.ws_sim_pages(g);
+                if new_ws < old_ws {
+                    // The guest freed what its working set left: those
+                    // pages head its free lists (LIFO), and with free page
+                    // reporting go back to the host.
+                    self.mem.guests[g].freed.push((new_ws, old_ws));
+                    self.schedule_report(g, now);
+                } else if new_ws > old_ws {
+                    // It takes the pages back for its working set.
+                    let freed = &mut self.mem.guests[g].freed;
+                    for f in freed.iter_mut() {
+                        f.0 = f.0.max(new_ws.min(f.1));
+                    }
+                    freed.retain(|f| f.0 < f.1);
+                    self.balloon_out_of_working_set(g);
+                }
+                if let Some(cur) = ph.current_memory {
+                    self.set_balloon_target(g, cur.bytes(), now, "virsh setmem");
+                }
+                let mut parts = Vec::new();
+                if let Some(c) = ph.current_memory {
+                    parts.push(format!("current memory {c:.1}"));
+                }
+                if let Some(ws) = ph.working_set {
+                    parts.push(format!("working set {ws:.1}"));
+                }
+                if let Some(r) = ph.touch_rate {
+                    parts.push(format!("touch rate {r}"));
+                }
+                if let Some(p) = ph.pattern {
+                    parts.push(format!("pattern {p}"));
+                }
+                if let Some(w) = ph.write {
+                    parts.push(format!("writes {w}"));
+                }
+                self.push_event(now, EventKind::PhaseChange, g, parts.join(", "));
+            }
+        }
+    }
+
+    /// Set guest `g`'s workload to its group's base, with phases up to and
+    /// including `upto` applied.
+    pub(super) fn apply_workload(&mut self, g: usize, upto: Option<usize>) {
+        let group = &self.scenario.guests[self.mem.guests[g].group];
+        let w = &group.workload;
+        let (mut ws, mut rate, mut pattern, mut write) = (w.working_set, w.touch_rate, w.pattern, w.write);
+        if let Some(upto) = upto {
+            for ph in &w.phases[..=upto] {
+                ws = ph.working_set.unwrap_or(ws);
+                rate = ph.touch_rate.unwrap_or(rate);
+                pattern = ph.pattern.unwrap_or(pattern);
+                write = ph.write.unwrap_or(write);
+            }
+        }
+        if let Some(cap) = self.runners[g].ws_cap {
+            // A guest OOM killed part of the workload: what is left fits.
+            ws = crate::units::ByteSize(ws.bytes().min(cap));
+        }
+        self.runners[g].ws_bytes = ws.bytes().min(group.memory.bytes());
+        let guest = &self.mem.guests[g];
+        let ws_pages = ws.pages(4096).min(group.memory.pages(4096));
+        let (sampler, share) = self
+            .samplers
+            .entry((guest.group, upto, ws_pages))
+            .or_insert_with(|| {
+                let (s, share) = if guest.real.is_empty() {
+                    (Sampler::exact(&pattern, ws_pages), 1.0)
+                } else {
+                    let k = guest.real.partition_point(|&p| p < ws_pages);
+                    Sampler::sampled(&pattern, &guest.real[..k], ws_pages)
+                };
+                (Arc::new(s), share)
+            })
+            .clone();
+        let shares = if guest.thp_sampled {
+            let regions = guest.region_touched.len();
+            let region_pages = guest.region_pages;
+            let key = (guest.group, upto, ws_pages);
+            let v = self
+                .region_shares
+                .entry(key)
+                .or_insert_with(|| {
+                    Arc::new(crate::model::workload::region_shares(
+                        &pattern,
+                        &guest.real,
+                        ws_pages,
+                        regions,
+                        region_pages,
+                    ))
+                })
+                .clone();
+            Some(v)
+        } else {
+            None
+        };
+        let host_huge = match guest.main_backing() {
+            Backing::Small { .. } => 2 << 20,
+            Backing::Hugetlb { page_bytes } => page_bytes,
+        };
+        let cpu = &self.scenario.host.cpu;
+        let input = |host_page: u64| TranslationInput {
+            cpu,
+            pattern: &pattern,
+            working_set_bytes: ws.bytes(),
+            guest_page: w.guest_page_size,
+            host_page,
+            touch_rate: rate.per_sec(),
+            pagetable_updates: w.pagetable_updates.per_sec(),
+            vm_exits: w.vm_exits.per_sec(),
+            tpr_accesses: w.tpr_accesses.per_sec(),
+        };
+        let key = (self.mem.guests[g].group, upto, ws_pages);
+        let costs = &self.cfg.costs;
+        let (small, huge) = *self.translations.entry(key).or_insert_with(|| {
+            (latency::translation(costs, &input(4096)), latency::translation(costs, &input(host_huge)))
+        });
+        if let Some(v) = shares {
+            // A region's first real touch may land on a page that is not
+            // simulated: each touch does so with the region's unsampled
+            // share, so the number of touches until it happens is
+            // exponential with mean 1/share. Counting in the guest's own
+            // touches (not time) follows its real pace, stalls included.
+            let guest = &self.mem.guests[g];
+            let done = self.runners[g].touches_real;
+            let mut ft: Vec<(f64, u32)> = v
+                .unsampled
+                .iter()
+                .enumerate()
+                .filter(|&(r, &share)| share > 0.0 && guest.region_touched[r] == 0)
+                .map(|(r, &share)| {
+                    let h = mix64(((g as u64) << 32) ^ r as u64 ^ done.to_bits());
+                    let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+                    (done - u.ln() / f64::from(share), r as u32)
+                })
+                .collect();
+            ft.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+            self.runners[g].first_touches = ft;
+            self.mem.guests[g].region_shares = v;
+        }
+        let r = &mut self.runners[g];
+        r.sampler = sampler;
+        r.share = share;
+        r.rate = rate.per_sec();
+        r.lambda = r.rate * share * self.slice_ns as f64 / 1e9;
+        r.poisson = if r.lambda > 0.0 { Poisson::new(r.lambda).ok() } else { None };
+        r.p_empty = (-r.lambda).exp();
+        r.inv_lambda = 1.0 / r.lambda;
+        r.write_threshold = (write.get() * 4_294_967_295.0).round() as u32;
+        r.small = small;
+        r.huge = huge;
+    }
+
+    /// The phase guest `g`'s group is in at `now`.
+    pub(super) fn last_phase(&self, g: usize, now: SimTime) -> Option<usize> {
+        let w = &self.scenario.guests[self.mem.guests[g].group].workload;
+        w.phases.iter().rposition(|ph| ph.at.nanos() <= now)
+    }
+
+    /// How many touches guest `g`'s slice holds: a Poisson draw, or a
+    /// zero-truncated one when the slice ends a run of skipped empty ones.
+    pub(super) fn draw_touches(&mut self, g: usize) -> u64 {
+        let r = &mut self.runners[g];
+        let lambda = r.lambda;
+        let Some(poisson) = r.poisson else { return 0 };
+        if !std::mem::take(&mut r.nonempty_next) {
+            return poisson.sample(&mut self.rng) as u64;
+        }
+        if lambda > 10.0 {
+            // P(0) < 5e-5: rejection hardly ever draws twice.
+            loop {
+                let n = poisson.sample(&mut self.rng) as u64;
+                if n > 0 {
+                    return n;
+                }
+            }
+        }
+        // Inversion: P(k | k >= 1) = e^(-λ) λ^k / k! / (1 - e^(-λ)).
+        let p0 = r.p_empty;
+        let u = self.rng.random::<f64>() * (1.0 - p0);
+        let (mut k, mut term) = (1u64, p0 * lambda);
+        let mut cum = term;
+        while u >= cum && k < 1_000 {
+            k += 1;
+            term *= lambda / k as f64;
+            cum += term;
+        }
+        k
+    }
+}

@@ -134,6 +134,12 @@ impl Engine<'_> {
         if held > guest.peak_frames {
             guest.peak_frames = held;
         }
+        // Event mode: mapped now, by a touch (its accessed bit is the
+        // fault's mark), so the hits' pressure on it counts from here.
+        if let Some(e) = guest.events.as_deref_mut() {
+            e.note(p as usize, guest.pages[p as usize]);
+            e.last_a[p as usize] = e.a;
+        }
         self.after_allocation(t);
         Some(result)
     }
@@ -303,6 +309,7 @@ impl Engine<'_> {
         for s in guest.pages.iter_mut() {
             *s &= !(RES_MASK | REFERENCED);
         }
+        guest.events = None;
         self.runners[g].ended_at = Some(t);
         if kind == EventKind::OomKill {
             self.oom_kills += 1;

@@ -67,11 +67,21 @@ pub struct RunConfig {
     /// The calibration file `costs` came from (`None`: the defaults),
     /// recorded in the summary.
     pub calibration: Option<String>,
+    /// Play touches by events (faults) instead of one by one, where the
+    /// scenario allows it ([`event_mode_blockers`] is empty).
+    pub events: bool,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { seed: None, sample_rate: None, slice_ns: 1_000_000, costs: Costs::default(), calibration: None }
+        RunConfig {
+            seed: None,
+            sample_rate: None,
+            slice_ns: 1_000_000,
+            costs: Costs::default(),
+            calibration: None,
+            events: false,
+        }
     }
 }
 
@@ -142,6 +152,8 @@ pub struct Engine<'a> {
     /// Address translation costs (4 KiB, huge) by workload: guests of a
     /// group share them.
     translations: BTreeMap<WorkloadKey, (Translation, Translation)>,
+    /// Touches are played by events ([`RunConfig::events`], where it applies).
+    event_mode: bool,
 }
 
 impl<'a> Engine<'a> {
@@ -152,6 +164,7 @@ impl<'a> Engine<'a> {
             return Err(RunError::BadSampleRate(rate));
         }
         let seed = cfg.seed.unwrap_or(scenario.seed);
+        let event_mode = cfg.events && event_mode_blockers(scenario, rate).is_empty();
         let cfg_slice = cfg.slice_ns.max(1);
         let h = &scenario.host;
         let frames_total = (h.usable_for_4k().bytes() as f64 / 4096.0 * rate).floor() as u64;
@@ -296,6 +309,7 @@ impl<'a> Engine<'a> {
             samplers: BTreeMap::new(),
             region_shares: BTreeMap::new(),
             translations: BTreeMap::new(),
+            event_mode,
         };
         for g in 0..engine.mem.guests.len() {
             engine.apply_workload(g, None);
@@ -388,6 +402,42 @@ pub fn unmodelled(s: &Scenario) -> Vec<String> {
     let mut out = Vec::new();
     if s.host.ksm.run {
         out.push("KSM pages stay in RAM: the model does not swap them out (the kernel can)".into());
+    }
+    out
+}
+
+/// Why the event mode cannot play `s` at sample rate `rate` yet: the
+/// mechanisms whose page-state changes it does not follow so far. Empty
+/// when it can.
+pub fn event_mode_blockers(s: &Scenario, rate: f64) -> Vec<String> {
+    let mut out = Vec::new();
+    let h = &s.host;
+    if rate != 1.0 {
+        out.push(format!("sample rate {rate}: event mode plays every page"));
+    }
+    if h.thp != ThpMode::Never {
+        out.push("transparent huge pages".into());
+    }
+    if h.ksm.run {
+        out.push("KSM".into());
+    }
+    if h.balloon.policy != crate::scenario::BalloonPolicy::None {
+        out.push("a balloon policy".into());
+    }
+    for g in &s.guests {
+        let w = &g.workload;
+        let reasons = [
+            (g.backends.iter().any(|b| b.hugetlb.is_some()), "hugetlb pages"),
+            (g.current_memory.is_some() || w.phases.iter().any(|p| p.current_memory.is_some()), "a balloon target"),
+            (g.free_page_reporting, "free page reporting"),
+            (g.memtune.is_set(), "a memory cgroup limit"),
+            (!g.observed.is_empty(), "a warm start"),
+        ];
+        for (on, what) in reasons {
+            if on {
+                out.push(format!("guest group {}: {what}", g.name));
+            }
+        }
     }
     out
 }

@@ -178,6 +178,9 @@ impl Engine<'_> {
         let boot = t as u64;
         if boot > 0 {
             self.mem.guests[g].pages.iter_mut().for_each(|s| *s &= !REFERENCED);
+            if let Some(e) = self.mem.guests[g].events.as_deref_mut() {
+                e.looked_at_all();
+            }
         }
         let k = self.mem.guests[..g].iter().filter(|x| x.group == gi).count();
         let warm = self.scenario.guests[gi].observed.get(k).cloned();

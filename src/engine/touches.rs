@@ -58,7 +58,11 @@ impl Engine<'_> {
         // parallelism); each touch is then played in order.
         const CHUNK: usize = 16;
         let mut buf = [(0u64, 0u32); CHUNK];
-        'slice: while i < n {
+        let events = self.mem.guests[g].events.is_some();
+        if events {
+            (i, killed) = self.play_events(g, now, n, spacing, &mut hits[0], &mut stall);
+        }
+        'slice: while !events && i < n {
             let k = CHUNK.min((n - i) as usize);
             {
                 let sampler = &*self.runners[g].sampler;
@@ -96,23 +100,9 @@ impl Engine<'_> {
                     continue;
                 }
                 let t = now + (i as f64 * spacing + stall) as u64;
-                let Some((cost, kind, reclaim)) = self.fault(g, p, t, write) else {
+                if !self.fault_and_charge(g, p, t, write, &mut stall) {
                     killed = true;
                     break 'slice;
-                };
-                let lat = cost + reclaim + costs_dram;
-                let ks = self.kind_scale(kind);
-                stall += cost * ks + reclaim * scale;
-                // A fault enters the histogram as the real faults it stands
-                // for (1/R for a 4 KiB page, one for a huge region).
-                let r = &mut self.runners[g];
-                r.hist.record_n(lat.max(1.0) as u64, ks.round() as u64);
-                r.stall_by.direct_reclaim_s += reclaim * scale / 1e9;
-                match kind {
-                    FaultKind::Major => r.stall_by.major_faults_s += cost * ks / 1e9,
-                    FaultKind::Cow => r.stall_by.cow_breaks_s += cost * ks / 1e9,
-                    FaultKind::GuestSwap => r.stall_by.guest_swap_s += cost * ks / 1e9,
-                    _ => r.stall_by.first_touch_faults_s += cost * ks / 1e9,
                 }
                 // Stalls moved this guest's clock past the slice: stop here
                 // and go on from where its clock is, so guests stay within
@@ -205,6 +195,89 @@ impl Engine<'_> {
         let gn = self.mem.guests[g].generation;
         self.queue.schedule(next, Ev::Slice(g, gn))?;
         Ok(())
+    }
+
+    /// Guest `g` takes a fault on page `p` at `t`: play it and charge its
+    /// stall and latency. False when the OOM killer ended `g`.
+    fn fault_and_charge(&mut self, g: usize, p: u64, t: SimTime, write: bool, stall: &mut f64) -> bool {
+        let Some((cost, kind, reclaim)) = self.fault(g, p, t, write) else {
+            return false;
+        };
+        let scale = self.scale;
+        let lat = cost + reclaim + self.cfg.costs.dram_ns;
+        let ks = self.kind_scale(kind);
+        *stall += cost * ks + reclaim * scale;
+        // A fault enters the histogram as the real faults it stands for
+        // (1/R for a 4 KiB page, one for a huge region).
+        let r = &mut self.runners[g];
+        r.hist.record_n(lat.max(1.0) as u64, ks.round() as u64);
+        r.stall_by.direct_reclaim_s += reclaim * scale / 1e9;
+        match kind {
+            FaultKind::Major => r.stall_by.major_faults_s += cost * ks / 1e9,
+            FaultKind::Cow => r.stall_by.cow_breaks_s += cost * ks / 1e9,
+            FaultKind::GuestSwap => r.stall_by.guest_swap_s += cost * ks / 1e9,
+            _ => r.stall_by.first_touch_faults_s += cost * ks / 1e9,
+        }
+        true
+    }
+
+    /// Event mode: the slice's `n` touches without playing the hits. With
+    /// q the chance that a touch is an event (it lands on a page that is
+    /// not mapped), the touches up to and including the next event are
+    /// geometric with parameter q, and the event's page is drawn by
+    /// weight from the event set; the hits before it are counted, and
+    /// their pressure on each page is what reclaim later draws accessed
+    /// bits from ([`crate::model::eventset::EventTrack`]). Returns the
+    /// touches played and whether the OOM killer ended the guest.
+    fn play_events(
+        &mut self,
+        g: usize,
+        now: SimTime,
+        n: u64,
+        spacing: f64,
+        hits: &mut u64,
+        stall: &mut f64,
+    ) -> (u64, bool) {
+        let slice = self.slice_ns as f64;
+        let write_threshold = self.runners[g].write_threshold;
+        let mut i = 0u64;
+        while i < n {
+            let left = n - i;
+            let e = self.mem.guests[g].events.as_deref_mut().expect("event mode");
+            let total = e.set.total();
+            let q = e.set.probability();
+            let gap = if total == 0 {
+                u64::MAX
+            } else if q >= 1.0 {
+                1
+            } else {
+                // P(gap = k) = (1 − q)^(k−1)·q: inversion of a uniform in (0, 1].
+                let u = 1.0 - self.rng.random::<f64>();
+                1 + (u.ln() / (-q).ln_1p()).floor().min(u64::MAX as f64 / 2.0) as u64
+            };
+            if gap > left {
+                e.hits(left);
+                *hits += left;
+                i = n;
+                break;
+            }
+            e.hits(gap - 1);
+            *hits += gap - 1;
+            i += gap;
+            let p = e.set.find(self.rng.random_range(0..total)) as u64;
+            let write = self.rng.random::<u32>() < write_threshold;
+            // Every change that maps or unmaps a page tells the event set
+            // (faults, reclaim), so the page drawn is not mapped.
+            debug_assert_eq!(self.mem.guests[g].pages[p as usize] & 1, 0, "event on a mapped page {p}");
+            let t = now + (i as f64 * spacing + *stall) as u64;
+            if !self.fault_and_charge(g, p, t, write, stall) {
+                return (i, true);
+            }
+            if i as f64 * spacing + *stall >= slice {
+                break;
+            }
+        }
+        (i, false)
     }
 
     /// Guest `g`'s next slice would start at `at`. A sparse guest (sampled

@@ -161,6 +161,9 @@ impl Engine<'_> {
             self.runners[g].first_touches = ft;
             self.mem.guests[g].region_shares = v;
         }
+        if self.event_mode {
+            self.track_events(g, &pattern, ws_pages);
+        }
         let r = &mut self.runners[g];
         r.sampler = sampler;
         r.share = share;
@@ -178,6 +181,46 @@ impl Engine<'_> {
     pub(super) fn last_phase(&self, g: usize, now: SimTime) -> Option<usize> {
         let w = &self.scenario.guests[self.mem.guests[g].group].workload;
         w.phases.iter().rposition(|ph| ph.at.nanos() <= now)
+    }
+
+    /// Event mode: guest `g`'s touch shares are now `pattern` over its
+    /// first `ws` pages. A page's accessed bit is settled under the old
+    /// shares first (drawn from the pressure so far), so the new shares
+    /// count from now.
+    fn track_events(&mut self, g: usize, pattern: &crate::scenario::Pattern, ws: u64) {
+        use crate::model::eventset::{EventTrack, ONE, units};
+        use crate::model::page::REFERENCED;
+        use crate::scenario::Pattern;
+        let guest = &mut self.mem.guests[g];
+        let n = guest.pages.len();
+        if let Some(mut old) = guest.events.take() {
+            for p in 0..n {
+                if guest.pages[p] & 1 == 1 && old.touched_since(p) {
+                    guest.pages[p] |= REFERENCED;
+                }
+            }
+        }
+        let ws = (ws as usize).min(n);
+        let mut p = vec![0u64; n];
+        match *pattern {
+            _ if ws == 0 => {}
+            Pattern::Uniform => p[..ws].fill(ONE / ws as u64),
+            Pattern::HotCold { hot_fraction, hot_probability } => {
+                let hot = ((ws as f64 * hot_fraction).round() as usize).clamp(1, ws);
+                p[..hot].fill(units(hot_probability / hot as f64));
+                if ws > hot {
+                    p[hot..ws].fill(units((1.0 - hot_probability) / (ws - hot) as f64));
+                }
+            }
+            Pattern::Zipf { s } => {
+                let h = crate::latency::che::zipf_sum(s, 1, ws as u64);
+                for (i, w) in p[..ws].iter_mut().enumerate() {
+                    *w = units(((i + 1) as f64).powf(-s) / h);
+                }
+            }
+        }
+        let salt = mix64(self.seed ^ ((g as u64) << 40) ^ 0xE7E7);
+        guest.events = Some(Box::new(EventTrack::new(p, guest.pages.iter().copied(), salt)));
     }
 
     /// How many touches guest `g`'s slice holds: a Poisson draw, or a

@@ -135,6 +135,82 @@ impl EventSet {
     }
 }
 
+/// A guest's touches played by events instead of one by one: each page's
+/// share of the touches, the event set over them, and what decides, when
+/// reclaim looks at a page, whether it was touched since it last looked.
+///
+/// Between events every touch is a hit, on resident page i with
+/// probability pᵢ / (1 − q). So page i's hits since reclaim last looked at
+/// it are a thinned stream, and it was touched with probability
+/// 1 − Πₖ (1 − pᵢ/(1 − qₖ))^{hₖ} ≈ 1 − exp(−pᵢ·ΔA), A accumulating
+/// hₖ/(1 − qₖ) over the batches of hₖ hits between events (the Poisson
+/// form: exact to O(pᵢ²) per batch, and pᵢ is a page's share of a working
+/// set of thousands of pages or more). A touch that is itself an event
+/// (the fault that maps the page) sets the accessed bit outright.
+#[derive(Debug, Clone)]
+pub struct EventTrack {
+    pub set: EventSet,
+    /// Each page's share of the guest's touches, in units of [`ONE`].
+    pub p: Vec<u64>,
+    /// Hit pressure so far.
+    pub a: f64,
+    /// `a` when reclaim last looked at each page's accessed bit.
+    pub last_a: Vec<f64>,
+    /// Looks made: with `salt`, the input of the hash that decides them
+    /// (reclaim draws no random numbers of the run's generator, so its
+    /// decisions do not shift the touches'.)
+    looks: u64,
+    salt: u64,
+}
+
+impl EventTrack {
+    /// The event weight of a page in state `st` with touch share `p`: a
+    /// touch of a page that is not mapped (untouched, swapped, or the
+    /// balloon's) is an event; of a mapped page, a hit.
+    #[inline]
+    pub fn weight(st: u8, p: u64) -> u64 {
+        if st & 1 == 1 { 0 } else { p }
+    }
+
+    /// Track pages in states `states` touched with shares `p`.
+    pub fn new(p: Vec<u64>, states: impl Iterator<Item = u8>, salt: u64) -> EventTrack {
+        let w: Vec<u64> = states.zip(&p).map(|(st, &pi)| Self::weight(st, pi)).collect();
+        let n = p.len();
+        EventTrack { set: EventSet::from_weights(&w), p, a: 0.0, last_a: vec![0.0; n], looks: 0, salt }
+    }
+
+    /// Page `page` is now in state `st`.
+    #[inline]
+    pub fn note(&mut self, page: usize, st: u8) {
+        self.set.set(page, Self::weight(st, self.p[page]));
+    }
+
+    /// `h` hits were played with the event set as it is.
+    #[inline]
+    pub fn hits(&mut self, h: u64) {
+        let q = self.set.probability();
+        if h > 0 && q < 1.0 {
+            self.a += h as f64 / (1.0 - q);
+        }
+    }
+
+    /// Whether page `page` was touched since its accessed bit was last
+    /// looked at; the bit is looked at now.
+    pub fn touched_since(&mut self, page: usize) -> bool {
+        let lambda = self.p[page] as f64 / ONE as f64 * (self.a - self.last_a[page]);
+        self.last_a[page] = self.a;
+        self.looks += 1;
+        let h = super::page::mix64(self.salt ^ self.looks.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        u < -(-lambda).exp_m1()
+    }
+
+    /// Every page's accessed bit was cleared (or set) now.
+    pub fn looked_at_all(&mut self) {
+        self.last_a.fill(self.a);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,6 +126,10 @@ pub struct Guest {
     /// The most frames and swap slots it ever held, in simulated pages.
     pub peak_frames: u64,
     pub peak_swapped: u64,
+    /// Its touches played by events (the engine's event mode): whoever
+    /// maps or unmaps one of its pages tells it, and reclaim asks it
+    /// whether a page was touched.
+    pub events: Option<Box<super::eventset::EventTrack>>,
 }
 
 impl Guest {
@@ -239,6 +243,7 @@ impl Guest {
             freed: Vec::new(),
             peak_frames: 0,
             peak_swapped: 0,
+            events: None,
         }
     }
 

@@ -131,8 +131,15 @@ impl Clock {
                 out.scanned_pages += 1;
                 let guest = &mut mem.guests[unit.guest as usize];
                 let p = unit.page as usize;
-                let st = guest.pages[p];
+                let mut st = guest.pages[p];
                 debug_assert_eq!(st & RES_MASK, RESIDENT);
+                // Event mode: the hits were not played; whether one fell on
+                // this page since the hand last passed is drawn now.
+                if let Some(e) = guest.events.as_deref_mut()
+                    && e.touched_since(p)
+                {
+                    st |= REFERENCED;
+                }
                 if st & REFERENCED != 0 {
                     guest.pages[p] = st & !REFERENCED;
                     continue;
@@ -174,12 +181,17 @@ impl Clock {
             let p = *hand % n;
             *hand = (p + 1) % n;
             visits += 1;
-            let guest = &mem.guests[g];
-            let st = guest.pages[p as usize];
+            let guest = &mut mem.guests[g];
+            let mut st = guest.pages[p as usize];
             match st & RES_MASK {
                 RESIDENT if st & MERGED == 0 => {
                     out.scanned += 1;
                     out.scanned_pages += 1;
+                    if let Some(e) = guest.events.as_deref_mut()
+                        && e.touched_since(p as usize)
+                    {
+                        st |= REFERENCED;
+                    }
                     if st & REFERENCED != 0 {
                         mem.guests[g].pages[p as usize] = st & !REFERENCED;
                         continue;
@@ -323,6 +335,9 @@ fn swap_out(mem: &mut Memory, slot: usize, unit: Unit, now: u64) {
     let guest = &mut mem.guests[unit.guest as usize];
     let p = unit.page as usize;
     guest.pages[p] = (guest.pages[p] & !RES_MASK) | SWAPPED;
+    if let Some(e) = guest.events.as_deref_mut() {
+        e.note(p, guest.pages[p]);
+    }
     guest.resident -= 1;
     guest.swapped += 1;
     if guest.swapped > guest.peak_swapped {

@@ -7,6 +7,7 @@ mod balloon;
 mod calibration;
 mod conservation;
 mod determinism;
+mod events;
 mod ksm;
 mod libvirt_pairs;
 mod operator;

@@ -13,9 +13,9 @@
 //!
 //! Weights are fixed-point integers (2⁻⁴⁰ of a touch each, so a page of a
 //! 2⁴⁰-page working set still weighs one unit) in a Fenwick tree
-//! (Fenwick 1994): setting a weight and drawing by weight are O(log n),
-//! and the total is exact however many updates were made, where floating
-//! sums would drift.
+//! (Fenwick 1994) over blocks of 64 pages: setting a weight and drawing by
+//! weight are O(log n) plus a walk of one block, and the total is exact
+//! however many updates were made, where floating sums would drift.
 
 /// One touch's worth of weight: 2⁴⁰ units.
 pub const ONE: u64 = 1 << 40;
@@ -25,11 +25,16 @@ pub fn units(p: f64) -> u64 {
     (p.clamp(0.0, 1.0) * ONE as f64).round() as u64
 }
 
+/// Pages per block of the tree: a block's weights are 512 bytes, eight
+/// cache lines read in order, and the tree over blocks is 64 times
+/// smaller than one over pages (a 16 GiB guest's fits in the L2 cache).
+const BLOCK: usize = 64;
+
 /// Event weights of pages `0..n`.
 #[derive(Debug, Clone, Default)]
 pub struct EventSet {
-    /// Fenwick tree, 1-based: `tree[i]` sums the weights of pages
-    /// `(i − lowbit(i), i]` (1-based).
+    /// Fenwick tree over blocks of [`BLOCK`] pages, 1-based: `tree[i]`
+    /// sums the weights of blocks `(i − lowbit(i), i]` (1-based).
     tree: Vec<u64>,
     /// Each page's weight.
     weight: Vec<u64>,
@@ -39,17 +44,19 @@ pub struct EventSet {
 impl EventSet {
     /// `n` pages of weight 0.
     pub fn new(n: usize) -> EventSet {
-        EventSet { tree: vec![0; n + 1], weight: vec![0; n], total: 0 }
+        EventSet { tree: vec![0; n.div_ceil(BLOCK) + 1], weight: vec![0; n], total: 0 }
     }
 
     /// Pages with the given weights, built in O(n).
     pub fn from_weights(weights: &[u64]) -> EventSet {
-        let n = weights.len();
-        let mut tree = vec![0u64; n + 1];
-        tree[1..].copy_from_slice(weights);
-        for i in 1..=n {
+        let blocks = weights.len().div_ceil(BLOCK);
+        let mut tree = vec![0u64; blocks + 1];
+        for (b, chunk) in weights.chunks(BLOCK).enumerate() {
+            tree[b + 1] = chunk.iter().sum();
+        }
+        for i in 1..=blocks {
             let j = i + (i & i.wrapping_neg());
-            if j <= n {
+            if j <= blocks {
                 tree[j] += tree[i];
             }
         }
@@ -87,7 +94,7 @@ impl EventSet {
         }
         self.weight[page] = w;
         self.total = self.total - old + w;
-        let mut i = page + 1;
+        let mut i = page / BLOCK + 1;
         if w > old {
             let d = w - old;
             while i < self.tree.len() {
@@ -120,18 +127,27 @@ impl EventSet {
             }
             step >>= 1;
         }
-        pos
+        // Block `pos` (0-based) holds it: walk its pages.
+        let start = pos * BLOCK;
+        let end = (start + BLOCK).min(self.weight.len());
+        for (i, &w) in self.weight[start..end].iter().enumerate() {
+            if u < w {
+                return start + i;
+            }
+            u -= w;
+        }
+        end - 1
     }
 
     /// The weight of pages `0..end`.
     pub fn prefix(&self, end: usize) -> u64 {
-        let mut i = end;
+        let mut i = end / BLOCK;
         let mut s = 0;
         while i > 0 {
             s += self.tree[i];
             i &= i - 1;
         }
-        s
+        s + self.weight[end / BLOCK * BLOCK..end].iter().sum::<u64>()
     }
 }
 
@@ -242,6 +258,7 @@ mod tests {
         assert_eq!(s.total(), run);
         let built = EventSet::from_weights(&w);
         assert_eq!(built.tree, s.tree, "an O(n) build equals the updates");
+        assert_eq!(s.find(s.total() - 1), w.iter().rposition(|&x| x > 0).unwrap());
     }
 
     #[test]

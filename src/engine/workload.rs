@@ -188,7 +188,7 @@ impl Engine<'_> {
     /// shares first (drawn from the pressure so far), so the new shares
     /// count from now.
     fn track_events(&mut self, g: usize, pattern: &crate::scenario::Pattern, ws: u64) {
-        use crate::model::eventset::{EventTrack, ONE, units};
+        use crate::model::eventset::{EventTrack, ONE, TouchShares, units};
         use crate::model::page::REFERENCED;
         use crate::scenario::Pattern;
         let guest = &mut self.mem.guests[g];
@@ -201,26 +201,28 @@ impl Engine<'_> {
             }
         }
         let ws = (ws as usize).min(n);
-        let mut p = vec![0u64; n];
-        match *pattern {
-            _ if ws == 0 => {}
-            Pattern::Uniform => p[..ws].fill(ONE / ws as u64),
+        let p = match *pattern {
+            _ if ws == 0 => TouchShares::Runs(Vec::new()),
+            Pattern::Uniform => TouchShares::Runs(vec![(ws, ONE / ws as u64)]),
             Pattern::HotCold { hot_fraction, hot_probability } => {
                 let hot = ((ws as f64 * hot_fraction).round() as usize).clamp(1, ws);
-                p[..hot].fill(units(hot_probability / hot as f64));
+                let mut runs = vec![(hot, units(hot_probability / hot as f64))];
                 if ws > hot {
-                    p[hot..ws].fill(units((1.0 - hot_probability) / (ws - hot) as f64));
+                    runs.push((ws, units((1.0 - hot_probability) / (ws - hot) as f64)));
                 }
+                TouchShares::Runs(runs)
             }
             Pattern::Zipf { s } => {
                 let h = crate::latency::che::zipf_sum(s, 1, ws as u64);
-                for (i, w) in p[..ws].iter_mut().enumerate() {
+                let mut t = vec![0u64; n];
+                for (i, w) in t[..ws].iter_mut().enumerate() {
                     *w = units(((i + 1) as f64).powf(-s) / h);
                 }
+                TouchShares::Table(t)
             }
-        }
+        };
         let salt = mix64(self.seed ^ ((g as u64) << 40) ^ 0xE7E7);
-        guest.events = Some(Box::new(EventTrack::new(p, guest.pages.iter().copied(), salt)));
+        guest.events = Some(Box::new(EventTrack::new(p, n, guest.pages.iter().copied(), salt)));
     }
 
     /// How many touches guest `g`'s slice holds: a Poisson draw, or a

@@ -151,6 +151,128 @@ impl EventSet {
     }
 }
 
+/// Each page's share of a guest's touches, in units of [`ONE`]: runs of
+/// pages with one share (uniform, hot/cold: no memory per page), or one
+/// share per page (Zipf).
+#[derive(Debug, Clone)]
+pub enum TouchShares {
+    /// (first page past the run, share), the runs in page order from 0;
+    /// pages past the last run are not touched.
+    Runs(Vec<(usize, u64)>),
+    Table(Vec<u64>),
+}
+
+impl TouchShares {
+    #[inline]
+    pub fn get(&self, page: usize) -> u64 {
+        match self {
+            TouchShares::Runs(runs) => runs.iter().find(|r| page < r.0).map_or(0, |r| r.1),
+            TouchShares::Table(t) => t[page],
+        }
+    }
+}
+
+/// The event set of a guest whose shares come in runs: per run, a list
+/// of its pages that are events (not mapped), and each page's place in
+/// it. A page of a run is an event with the run's share or not at all,
+/// so drawing by weight is choosing a run by its share times its list's
+/// length, then a page of the list uniformly: O(1) to draw and to update,
+/// one cache line each, where the tree takes a walk per draw.
+#[derive(Debug, Clone)]
+pub struct RunLists {
+    /// (first page, first page past, share) of each run.
+    runs: Vec<(usize, usize, u64)>,
+    lists: Vec<Vec<u32>>,
+    /// Each page's index in its run's list, or `NONE`.
+    pos: Vec<u32>,
+    total: u64,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl RunLists {
+    fn new(runs: &[(usize, u64)], n: usize) -> RunLists {
+        let mut start = 0;
+        let runs: Vec<(usize, usize, u64)> = runs
+            .iter()
+            .map(|&(end, p)| {
+                let r = (start, end.min(n), p);
+                start = end.min(n);
+                r
+            })
+            .collect();
+        RunLists { lists: vec![Vec::new(); runs.len()], runs, pos: vec![NONE; n], total: 0 }
+    }
+
+    fn run_of(&self, page: usize) -> Option<usize> {
+        self.runs.iter().position(|r| page >= r.0 && page < r.1)
+    }
+
+    /// Page `page` is an event (or not).
+    #[inline]
+    fn set(&mut self, page: usize, event: bool) {
+        let Some(r) = self.run_of(page) else { return };
+        let p = self.runs[r].2;
+        let at = self.pos[page];
+        if event && at == NONE {
+            self.pos[page] = self.lists[r].len() as u32;
+            self.lists[r].push(page as u32);
+            self.total += p;
+        } else if !event && at != NONE {
+            let list = &mut self.lists[r];
+            let last = *list.last().expect("a listed page");
+            list.swap_remove(at as usize);
+            if last as usize != page {
+                self.pos[last as usize] = at;
+            }
+            self.pos[page] = NONE;
+            self.total -= p;
+        }
+    }
+
+    fn find(&self, mut u: u64) -> usize {
+        for (r, list) in self.lists.iter().enumerate() {
+            let p = self.runs[r].2;
+            let mass = p * list.len() as u64;
+            if u < mass {
+                return list[(u / p) as usize] as usize;
+            }
+            u -= mass;
+        }
+        unreachable!("u is below the total")
+    }
+}
+
+/// The pages that are events, weighted by their touch shares.
+#[derive(Debug, Clone)]
+pub enum Events {
+    Runs(RunLists),
+    Tree(EventSet),
+}
+
+impl Events {
+    pub fn total(&self) -> u64 {
+        match self {
+            Events::Runs(r) => r.total,
+            Events::Tree(t) => t.total(),
+        }
+    }
+
+    /// The chance that a touch is an event.
+    pub fn probability(&self) -> f64 {
+        self.total() as f64 / ONE as f64
+    }
+
+    /// The event page holding unit `u` of the total: a uniform `u` draws a
+    /// page with probability its weight / total.
+    pub fn find(&self, u: u64) -> usize {
+        match self {
+            Events::Runs(r) => r.find(u),
+            Events::Tree(t) => t.find(u),
+        }
+    }
+}
+
 /// A guest's touches played by events instead of one by one: each page's
 /// share of the touches, the event set over them, and what decides, when
 /// reclaim looks at a page, whether it was touched since it last looked.
@@ -165,9 +287,9 @@ impl EventSet {
 /// (the fault that maps the page) sets the accessed bit outright.
 #[derive(Debug, Clone)]
 pub struct EventTrack {
-    pub set: EventSet,
-    /// Each page's share of the guest's touches, in units of [`ONE`].
-    pub p: Vec<u64>,
+    pub set: Events,
+    /// Each page's share of the guest's touches.
+    pub p: TouchShares,
     /// Hit pressure so far.
     pub a: f64,
     /// `a` when reclaim last looked at each page's accessed bit.
@@ -188,17 +310,31 @@ impl EventTrack {
         if st & 1 == 1 { 0 } else { p }
     }
 
-    /// Track pages in states `states` touched with shares `p`.
-    pub fn new(p: Vec<u64>, states: impl Iterator<Item = u8>, salt: u64) -> EventTrack {
-        let w: Vec<u64> = states.zip(&p).map(|(st, &pi)| Self::weight(st, pi)).collect();
-        let n = p.len();
-        EventTrack { set: EventSet::from_weights(&w), p, a: 0.0, last_a: vec![0.0; n], looks: 0, salt }
+    /// Track `n` pages in states `states` touched with shares `p`.
+    pub fn new(p: TouchShares, n: usize, states: impl Iterator<Item = u8>, salt: u64) -> EventTrack {
+        let set = match &p {
+            TouchShares::Runs(runs) => {
+                let mut lists = RunLists::new(runs, n);
+                for (page, st) in states.enumerate().take(n) {
+                    lists.set(page, st & 1 == 0);
+                }
+                Events::Runs(lists)
+            }
+            TouchShares::Table(t) => {
+                let w: Vec<u64> = states.zip(t).map(|(st, &pi)| Self::weight(st, pi)).collect();
+                Events::Tree(EventSet::from_weights(&w))
+            }
+        };
+        EventTrack { set, p, a: 0.0, last_a: vec![0.0; n], looks: 0, salt }
     }
 
     /// Page `page` is now in state `st`.
     #[inline]
     pub fn note(&mut self, page: usize, st: u8) {
-        self.set.set(page, Self::weight(st, self.p[page]));
+        match &mut self.set {
+            Events::Runs(r) => r.set(page, st & 1 == 0),
+            Events::Tree(t) => t.set(page, Self::weight(st, self.p.get(page))),
+        }
     }
 
     /// `h` hits were played with the event set as it is.
@@ -213,7 +349,7 @@ impl EventTrack {
     /// Whether page `page` was touched since its accessed bit was last
     /// looked at; the bit is looked at now.
     pub fn touched_since(&mut self, page: usize) -> bool {
-        let lambda = self.p[page] as f64 / ONE as f64 * (self.a - self.last_a[page]);
+        let lambda = self.p.get(page) as f64 / ONE as f64 * (self.a - self.last_a[page]);
         self.last_a[page] = self.a;
         self.looks += 1;
         let h = super::page::mix64(self.salt ^ self.looks.wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -289,5 +425,30 @@ mod tests {
         let w: Vec<u64> = (0..n).map(|i| if i % 2 == 1 { ONE / n as u64 } else { 0 }).collect();
         let s = EventSet::from_weights(&w);
         assert_eq!(s.probability(), 0.5);
+    }
+
+    #[test]
+    fn run_lists_draw_by_share_and_follow_updates() {
+        // Two runs, pages 0..4 at share 3 and 4..10 at 1: with pages 1, 2
+        // (run one) and 5, 6, 7 (run two) events, the total is 3·2 + 1·3
+        // = 9 and each event page is drawn with its share / 9.
+        let mut r = RunLists::new(&[(4, 3), (10, 1)], 12);
+        for p in [1, 2, 5, 6, 7, 11] {
+            r.set(p, true);
+        }
+        r.set(0, false);
+        assert_eq!(r.total, 9, "page 11 is past the runs: never an event");
+        let mut counts = [0u64; 12];
+        for u in 0..9 {
+            counts[r.find(u)] += 1;
+        }
+        assert_eq!(counts, [0, 3, 3, 0, 0, 1, 1, 1, 0, 0, 0, 0]);
+        r.set(1, false);
+        r.set(6, false);
+        r.set(6, false);
+        assert_eq!(r.total, 5);
+        let mut seen: Vec<usize> = (0..5).map(|u| r.find(u)).collect();
+        seen.sort();
+        assert_eq!(seen, vec![2, 2, 2, 5, 7]);
     }
 }

@@ -11,9 +11,9 @@
 //!   (issue 17) against page-exact on a 16 GiB guest whose touches fall
 //!   99% on its hottest 30%, on 8 GiB with zram: one fault in about 200
 //!   touches once warm. The event mode must beat page-exact here; so far
-//!   its cost per fault (the weighted draw, and reclaim drawing accessed
-//!   bits from arrays page-exact does not read) outweighs the hits it
-//!   skips.
+//!   it is about even: its cost per fault (reclaim drawing accessed bits
+//!   from an array page-exact does not read) eats what the skipped hits
+//!   save.
 //!
 //! Run with `cargo bench --bench engine`.
 

@@ -17,5 +17,6 @@ pub mod plan;
 pub mod policy;
 pub mod profile;
 pub mod report;
+pub mod running;
 pub mod scenario;
 pub mod units;

@@ -600,14 +600,14 @@ fn finish(l: Live, content: Content, intervals: &[f64], writes: WriteMechanism, 
         intervals.iter().zip(&l.written_sum).map(|(&dt, &s)| (dt, (s / write_passes).round() as u64)).collect()
     };
     let mut state = State::default();
-    if let Ok(h) = crate::import::live::held(root, l.target.pid, &l.target.backends) {
+    if let Ok(h) = crate::running::held(root, l.target.pid, &l.target.backends) {
         state.resident_bytes = h.resident;
         state.swapped_bytes = h.swapped;
         state.thp_bytes = h.thp;
         state.ksm_merged_bytes = h.ksm_merged;
     }
     if let Some((domain, uri)) = &l.target.libvirt
-        && let Ok(text) = crate::import::live::virsh(uri, &["dommemstat", domain])
+        && let Ok(text) = crate::running::virsh(uri, &["dommemstat", domain])
     {
         let field = |name: &str| {
             text.lines().find_map(|line| {
@@ -693,9 +693,9 @@ pub fn targets(
     domains: &[String],
     uri: &str,
 ) -> Result<Vec<Target>, ProfileError> {
-    use crate::import::live;
-    let procs = live::qemu_processes(root);
-    let backends = |p: &live::QemuProcess| -> Vec<u64> {
+    use crate::running;
+    let procs = running::qemu_processes(root);
+    let backends = |p: &running::QemuProcess| -> Vec<u64> {
         let words: Vec<String> = p.argv.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect();
         crate::scenario::qemu::parse(&words.join(" "))
             .map(|q| q.guest.regions.iter().map(|r| r.capacity.bytes()).collect())

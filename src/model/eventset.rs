@@ -42,11 +42,6 @@ pub struct EventSet {
 }
 
 impl EventSet {
-    /// `n` pages of weight 0.
-    pub fn new(n: usize) -> EventSet {
-        EventSet { tree: vec![0; n.div_ceil(BLOCK) + 1], weight: vec![0; n], total: 0 }
-    }
-
     /// Pages with the given weights, built in O(n).
     pub fn from_weights(weights: &[u64]) -> EventSet {
         let blocks = weights.len().div_ceil(BLOCK);
@@ -63,14 +58,6 @@ impl EventSet {
         EventSet { tree, weight: weights.to_vec(), total: weights.iter().sum() }
     }
 
-    pub fn len(&self) -> usize {
-        self.weight.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.weight.is_empty()
-    }
-
     /// The total event weight, in units ([`ONE`] = every touch).
     pub fn total(&self) -> u64 {
         self.total
@@ -79,10 +66,6 @@ impl EventSet {
     /// The chance that a touch is an event.
     pub fn probability(&self) -> f64 {
         self.total as f64 / ONE as f64
-    }
-
-    pub fn weight(&self, page: usize) -> u64 {
-        self.weight[page]
     }
 
     /// Set page `page`'s weight.
@@ -139,8 +122,9 @@ impl EventSet {
         end - 1
     }
 
-    /// The weight of pages `0..end`.
-    pub fn prefix(&self, end: usize) -> u64 {
+    /// The weight of pages `0..end` (the tests' check of the tree).
+    #[cfg(test)]
+    fn prefix(&self, end: usize) -> u64 {
         let mut i = end / BLOCK;
         let mut s = 0;
         while i > 0 {

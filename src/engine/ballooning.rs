@@ -256,8 +256,7 @@ impl Engine<'_> {
     /// taken first (the driver's page list is LIFO). The guest has them
     /// again, untouched: touching one is a fresh fault on the host.
     pub(super) fn deflate(&mut self, g: usize, k: u64) {
-        let w = &self.scenario.guests[self.mem.guests[g].group].workload;
-        let shares = w.shares();
+        let shares = self.mem.guests[g].shares;
         let mut left = k;
         let guest = &mut self.mem.guests[g];
         while left > 0 {
@@ -297,8 +296,7 @@ impl Engine<'_> {
             return;
         }
         inside.sort_unstable();
-        let w = &self.scenario.guests[self.mem.guests[g].group].workload;
-        let shares = w.shares();
+        let shares = self.mem.guests[g].shares;
         let mut top = self.mem.guests[g].sim_pages();
         let mut moved = Vec::new();
         for b in inside {

@@ -206,7 +206,20 @@ impl<'a> Engine<'a> {
                 let name = group.instance_name(k);
                 let real = group_sample.clone();
                 let w = &group.workload;
-                let mut guest = Guest::with_segments(name, gi, &layout, real, w.shares());
+                // A warm start's pages in use, and which part of each
+                // content class lies in its working set.
+                let used = group
+                    .observed
+                    .get(k as usize)
+                    .map_or(0, |o| (o.resident.bytes() + o.swapped.bytes()) / 4096)
+                    .min(group.memory.pages(4096));
+                let warm = w.working_set.pages(4096).min(group.memory.pages(4096));
+                let even = if used > 0 { (warm as f64 / used as f64).min(1.0) } else { 1.0 };
+                let in_warm = w
+                    .in_working_set
+                    .map(|iw| [iw.shared, iw.zero, iw.duplicate].map(|x| x.map_or(even, crate::units::Fraction::get)));
+                let shares = crate::model::page::Shares { warm, used, in_warm, ..w.shares() };
+                let mut guest = Guest::with_segments(name, gi, &layout, real, shares);
                 guest.unevictable = group.locked;
                 if let Some(limit) = group.memtune.swap_hard_limit {
                     guest.swap_max = (limit.bytes() as f64 / 4096.0 * rate).floor() as u64;
@@ -351,7 +364,7 @@ impl<'a> Engine<'a> {
                 max_page_sharing: h.ksm.max_page_sharing,
             };
             engine.tuner = Tuner::new(h.ksm.policy, h.ksm.advisor_target_scan_time, h.ksm.advisor_max_cpu, &mut knobs);
-            let shares = engine.mem.guests.iter().map(|g| scenario.guests[g.group].workload.shares()).collect();
+            let shares = engine.mem.guests.iter().map(|g| g.shares).collect();
             engine.ksm = Some(Ksm::new(knobs, image_of, shares));
             engine.queue.schedule(0, Ev::Ksmd)?;
             if matches!(engine.tuner, Tuner::Ksmtuned { .. } | Tuner::Mom { .. }) {

@@ -130,6 +130,9 @@ pub struct Guest {
     /// maps or unmaps one of its pages tells it, and reclaim asks it
     /// whether a page was touched.
     pub events: Option<Box<super::eventset::EventTrack>>,
+    /// Its content shares and where they lie: what a page given back
+    /// holds again, and which pages hold the image's common pattern.
+    pub shares: page::Shares,
 }
 
 impl Guest {
@@ -145,7 +148,7 @@ impl Guest {
         shared: f64,
         zero: f64,
     ) -> Guest {
-        let shares = page::Shares { shared, zero, duplicate: 0.0 };
+        let shares = page::Shares { shared, zero, duplicate: 0.0, ..page::Shares::default() };
         Guest::with_segments(name, group, &[(real_pages, backing, true)], real, shares)
     }
 
@@ -244,6 +247,7 @@ impl Guest {
             peak_frames: 0,
             peak_swapped: 0,
             events: None,
+            shares,
         }
     }
 

@@ -504,6 +504,11 @@ pub struct Workload {
     /// repeated within each (what `profile` sees as duplicates): KSM
     /// merges them all, up to `max_page_sharing` mappings a KSM page.
     pub duplicate: Fraction,
+    /// Which part of each content class lies in the working set, where a
+    /// warm start has used pages outside it (what `profile` measures from
+    /// how each class decays as the guest writes); unset: spread evenly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_working_set: Option<InWorkingSet>,
     pub write: Fraction,
     pub pagetable_updates: Rate,
     pub vm_exits: Rate,
@@ -532,9 +537,15 @@ pub enum Pattern {
 }
 
 impl Workload {
-    /// The content shares, as the model's pages take them.
+    /// The content shares, as the model's pages take them, spread evenly
+    /// (a guest that boots; see [`crate::model::page::Shares`]).
     pub fn shares(&self) -> crate::model::page::Shares {
-        crate::model::page::Shares { shared: self.shared.get(), zero: self.zero.get(), duplicate: self.duplicate.get() }
+        crate::model::page::Shares {
+            shared: self.shared.get(),
+            zero: self.zero.get(),
+            duplicate: self.duplicate.get(),
+            ..Default::default()
+        }
     }
 }
 
@@ -548,6 +559,18 @@ impl std::fmt::Display for Pattern {
             }
         }
     }
+}
+
+/// The share of each content class in the working set (`None`: the
+/// working set's share of the pages in use, an even spread).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct InWorkingSet {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared: Option<Fraction>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zero: Option<Fraction>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<Fraction>,
 }
 
 /// A change to the workload at a point in simulated time.

@@ -202,3 +202,20 @@ fn sharing_expected_from_unmergeable_memory_is_a_warning() {
             .stderr(predicate::str::contains(says));
     }
 }
+
+#[test]
+fn a_bad_share_in_the_working_set_names_its_class() {
+    // `in_working_set` takes a share per content class, as `shared` does.
+    let dir = scratch();
+    let f = quickstart_with(
+        dir.path(),
+        "      write: 5%",
+        "      in_working_set: { shared: 0.2, zero: 130% }\n      write: 5%",
+    );
+    let (line, col) = position_of(&f, "130%");
+    rejected(&f).stderr(predicate::str::contains(format!(
+        "edited.yaml:{line}:{col}: guests.web.workload.in_working_set.zero: \"130%\" is out of range"
+    )));
+    let g = quickstart_with(dir.path(), "      write: 5%", "      in_working_set: { shraed: 0.2 }\n      write: 5%");
+    rejected(&g).stderr(predicate::str::contains("unknown key `shraed`"));
+}

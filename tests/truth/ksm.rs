@@ -52,7 +52,7 @@ guests:
 /// Pages of one guest whose content class (fixed by address, the same in
 /// every guest of an image) is `class`.
 fn count(class: Content, shared: f64, zero: f64) -> u64 {
-    let s = Shares { shared, zero, duplicate: 0.0 };
+    let s = Shares { shared, zero, duplicate: 0.0, ..Shares::default() };
     (0..PAGES).filter(|&p| content_of(p, s) == class).count() as u64
 }
 
@@ -204,9 +204,64 @@ fn duplicate_pages_merge_into_one_ksm_page_per_max_page_sharing_mappings() {
     // ceil(D / 256) KSM pages and D − ceil(D / 256) sharing.
     let text = one_image(3, 0, 0, "pages_to_scan: 5000, sleep_millisecs: 10", "      duplicate: 10%");
     let (summary, _) = run_recorded(&scenario(&text));
-    let dup = Shares { shared: 0.0, zero: 0.0, duplicate: 0.1 };
+    let dup = Shares { shared: 0.0, zero: 0.0, duplicate: 0.1, ..Shares::default() };
     let d = 3 * (0..PAGES).filter(|&p| is_common(p, dup)).count() as u64;
     let k = ksm(&summary);
     assert_eq!(k.pages_shared, d.div_ceil(256), "{k:?}");
     assert_eq!(k.pages_sharing, d - d.div_ceil(256), "{k:?}");
+}
+
+#[test]
+fn a_warm_start_keeps_what_lies_outside_the_working_set_and_loses_what_its_writes_reach() {
+    // Two guests of one image started warm: 80 MiB (20,480 pages) in use
+    // each, the first 40 MiB (10,240 pages) their working set; half the
+    // pages in use hold the image's content, 30% of it in the working set
+    // (`in_working_set`). Each guest touches its working set uniformly at
+    // 10,240 touches a second, half of them writes: every page there is
+    // written at 0.5 a second, so a page is unwritten by both guests after
+    // t seconds with chance exp(−2 × 0.5 t) (Poisson writes, independent
+    // guests). KSM (fast: a full scan every few tens of ms) merges a pair
+    // while neither wrote it, and a write breaks it (ksm.rst: a written
+    // page is the guest's own). After 2 s: the image pages outside the
+    // working set all merged, those inside it at exp(−2) ≈ 13.5%, give or
+    // take the binomial spread (4 standard deviations allowed).
+    let s = scenario(
+        "
+name: warm-ksm
+seed: 11
+duration: 2s
+sample_every: 100ms
+host:
+  ram: 2G
+  reserved: 0
+  thp: never
+  ksm: { run: true, pages_to_scan: 10000, sleep_millisecs: 10 }
+guests:
+  - name: vm
+    count: 2
+    memory: 128M
+    observed:
+      - { name: vm-0, resident: 80M, swapped: 0, thp: 0, ksm_merged: 0, balloon: 0 }
+      - { name: vm-1, resident: 80M, swapped: 0, thp: 0, ksm_merged: 0, balloon: 0 }
+    workload:
+      working_set: 40M
+      touch_rate: 10240/s
+      write: 50%
+      shared: 50%
+      in_working_set: { shared: 30% }
+",
+    );
+    let (summary, _) = run_recorded(&s);
+    let shares =
+        Shares { shared: 0.5, warm: 10_240, used: 20_480, in_warm: Some([0.3, 0.5, 0.5]), ..Shares::default() };
+    let of = |pages: std::ops::Range<u64>| pages.filter(|&p| content_of(p, shares) == Content::Shared).count() as f64;
+    let (inside, outside) = (of(0..10_240), of(10_240..20_480));
+    // 30% of 10,240 image pages in the working set, the rest outside.
+    assert!((inside - 3_072.0).abs() < 4.0 * (10_240.0f64 * 0.3 * 0.7).sqrt(), "{inside}");
+    assert!((outside - 7_168.0).abs() < 4.0 * (10_240.0f64 * 0.7 * 0.3).sqrt(), "{outside}");
+    let kept = (-2.0f64).exp();
+    let want = outside + inside * kept;
+    let spread = 4.0 * (inside * kept * (1.0 - kept)).sqrt();
+    let got = ksm(&summary).pages_sharing as f64;
+    assert!((got - want).abs() <= spread, "pages_sharing {got}, expected {want:.0} ± {spread:.0}");
 }

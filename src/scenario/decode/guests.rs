@@ -51,6 +51,7 @@ const WORKLOAD_KEYS: &[&str] = &[
     "shared",
     "zero",
     "duplicate",
+    "in_working_set",
     "write",
     "pagetable_updates",
     "vm_exits",
@@ -60,6 +61,7 @@ const WORKLOAD_KEYS: &[&str] = &[
 ];
 const PHASE_KEYS: &[&str] = &["at", "current_memory", "working_set", "touch_rate", "pattern", "write"];
 const BACKEND_KEYS: &[&str] = &["size", "node", "hugepages", "hugepage_size", "prealloc", "share", "ksm"];
+const IN_WORKING_SET_KEYS: &[&str] = &["shared", "zero", "duplicate"];
 const MEMTUNE_KEYS: &[&str] = &["hard_limit", "soft_limit", "swap_hard_limit"];
 const OBSERVED_KEYS: &[&str] = &["name", "resident", "swapped", "thp", "ksm_merged", "balloon"];
 
@@ -498,6 +500,17 @@ impl Decoder<'_> {
             shared: self.field(&f, "shared", fraction).unwrap_or(Fraction(0.0)),
             zero: self.field(&f, "zero", fraction).unwrap_or(Fraction(0.0)),
             duplicate: self.field(&f, "duplicate", fraction).unwrap_or(Fraction(0.0)),
+            in_working_set: match f.get("in_working_set") {
+                Some(n) => {
+                    let g = self.map(n, &f.child("in_working_set"), IN_WORKING_SET_KEYS)?;
+                    Some(InWorkingSet {
+                        shared: self.field(&g, "shared", fraction),
+                        zero: self.field(&g, "zero", fraction),
+                        duplicate: self.field(&g, "duplicate", fraction),
+                    })
+                }
+                None => None,
+            },
             write: self.field(&f, "write", fraction).unwrap_or(Fraction(0.05)),
             pagetable_updates: self.field(&f, "pagetable_updates", rate).unwrap_or(Rate(1_000.0)),
             vm_exits: self.field(&f, "vm_exits", rate).unwrap_or(Rate(1_000.0)),

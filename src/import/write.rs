@@ -472,6 +472,7 @@ mod tests {
                 working_set_bytes: 2 << 30,
                 touch_rate: 50_000.0,
                 write: Some(write),
+                in_working_set: [None; 3],
                 residual: 0.01,
                 fits_well: true,
                 candidates: Vec::new(),

@@ -6,8 +6,9 @@
 //! unique to the instance), or with `read_only` only reads it (every
 //! page maps the shared zero page, or with `thp` the huge zero page: page
 //! tables without memory, as the benchmark needs for 16 × 8 GiB), then
-//! touches pages at `rate` a second
-//! with the pattern, each touch writing with probability `write`.
+//! touches pages at `rate` a second with the pattern (over the last share
+//! `working_set` of the pages), each touch writing with probability
+//! `write`.
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -44,6 +45,11 @@ pub struct ChildSpec {
     pub image_seed: u64,
     #[arg(long, default_value_t = 0)]
     pub instance: u64,
+    /// Share of the map it touches after the fill: the last pages, so the
+    /// image and zero pages at the front lie outside its working set
+    /// when this leaves them out
+    #[arg(long, default_value_t = 1.0)]
+    pub working_set: f64,
     /// Only read the memory (it maps the zero page: page tables without memory)
     #[arg(long)]
     pub read_only: bool,
@@ -72,6 +78,9 @@ pub fn run(spec: &ChildSpec) -> std::io::Result<()> {
     }
     if !(spec.rate > 0.0 && spec.rate.is_finite()) {
         return Err(bad(format!("--rate {} is not a positive rate", spec.rate)));
+    }
+    if !(spec.working_set > 0.0 && spec.working_set <= 1.0) {
+        return Err(bad(format!("--working-set {} is not a share in (0, 1]", spec.working_set)));
     }
     let len = (spec.mib << 20) as usize;
     let mut map = memmap2::MmapMut::map_anon(len)?;
@@ -103,8 +112,11 @@ pub fn run(spec: &ChildSpec) -> std::io::Result<()> {
     println!("touch-child: ready pages={pages} image={image} zero={zero}");
     std::io::stdout().flush()?;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(spec.instance ^ 0x7011C8);
-    // The model's own sampler: page rank is page index, as the model plays it.
-    let sampler = Sampler::exact(&spec.pattern, pages as u64);
+    // The model's own sampler: page rank is page index, as the model plays
+    // it, over the last `touched` pages.
+    let touched = ((pages as f64 * spec.working_set).round() as u64).max(1);
+    let first = pages as u64 - touched;
+    let sampler = Sampler::exact(&spec.pattern, touched);
     let write_threshold = (spec.write.clamp(0.0, 1.0) * 4_294_967_295.0) as u32;
     let start = Instant::now();
     let mut done: u64 = 0;
@@ -113,7 +125,7 @@ pub fn run(spec: &ChildSpec) -> std::io::Result<()> {
         // Batches of 64 touches, then sleep to keep the rate.
         for _ in 0..64 {
             let (p, bits) = sampler.draw(&mut rng);
-            let at = p as usize * 4096 + 8 * rng.random_range(0..512usize);
+            let at = (first + p) as usize * 4096 + 8 * rng.random_range(0..512usize);
             if !spec.read_only && bits < write_threshold {
                 stamp += 1;
                 map[at..at + 8].copy_from_slice(&(stamp | 1).to_le_bytes());

@@ -185,6 +185,110 @@ pub fn shares(samples: &[Vec<(u64, Seen)>], rate: f64) -> Vec<Content> {
         .collect()
 }
 
+/// How each content class fared between two reads of one guest's sample:
+/// of the pages of the class at the first read (and present at both),
+/// the weight and the part of it whose content changed by the second.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct ClassDecay {
+    /// Pages of the class at the first read, present at both.
+    pub pages: u64,
+    /// Their weight (the estimator's: 1 for a zero, duplicate or
+    /// same-offset shared page, the inverse of its chance of being seen
+    /// for one shared with a page elsewhere).
+    pub weight: f64,
+    /// The weight of those whose content changed.
+    pub changed: f64,
+}
+
+impl ClassDecay {
+    /// The share of the class that changed (`None`: no page of it).
+    pub fn share(&self) -> Option<f64> {
+        (self.pages > 0 && self.weight > 0.0).then(|| self.changed / self.weight)
+    }
+}
+
+/// Each guest's content classes (shared, zero, duplicate, as
+/// [`shares`] tells them) at the `first` read of the samples, and how
+/// much of each had changed at the `second`: a class that lies in the
+/// working set decays as the guest writes, one outside does not.
+pub fn decay(first: &[Vec<(u64, Seen)>], second: &[Vec<(u64, Seen)>], rate: f64) -> Vec<[ClassDecay; 3]> {
+    let r = rate.clamp(1e-9, 1.0);
+    let by_offset: Vec<HashMap<u64, u64>> = first
+        .iter()
+        .map(|s| s.iter().filter_map(|&(o, v)| if let Seen::Hash(h) = v { Some((o, h)) } else { None }).collect())
+        .collect();
+    let counts: Vec<HashMap<u64, u32>> = first
+        .iter()
+        .map(|s| {
+            let mut c: HashMap<u64, u32> = HashMap::new();
+            for (_, v) in s {
+                if let Seen::Hash(h) = v {
+                    *c.entry(*h).or_insert(0) += 1;
+                }
+            }
+            c
+        })
+        .collect();
+    first
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let later: HashMap<u64, Seen> = second.get(i).map(|v| v.iter().copied().collect()).unwrap_or_default();
+            let mut out = [ClassDecay::default(); 3];
+            for &(o, v) in s {
+                let Some(&now) = later.get(&o) else { continue };
+                let (class, weight) = match v {
+                    Seen::Zero => (1, 1.0),
+                    Seen::Hash(h) if counts[i].get(&h).copied().unwrap_or(0) >= 2 => (2, 1.0),
+                    Seen::Hash(h) => {
+                        // Shared: the likeliest sighting over the other
+                        // guests (the same offset: seen for sure).
+                        let mut best: Option<f64> = None;
+                        for j in (0..first.len()).filter(|&j| j != i) {
+                            let p = if by_offset[j].get(&o) == Some(&h) {
+                                1.0
+                            } else if let Some(&m) = counts[j].get(&h) {
+                                let copies = if m == 1 { 1.0 } else { f64::from(m) / r };
+                                1.0 - (1.0 - r).powf(copies)
+                            } else {
+                                continue;
+                            };
+                            best = Some(best.map_or(p, |b: f64| b.max(p)));
+                        }
+                        match best {
+                            Some(p) => (0, 1.0 / p),
+                            None => continue,
+                        }
+                    }
+                };
+                let d = &mut out[class];
+                d.pages += 1;
+                d.weight += weight;
+                if now != v {
+                    d.changed += weight;
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// The share of a content class in the working set when the second read
+/// was made, from the share `changed` of it whose content changed between
+/// the reads, when the workload writes a share `written` of its working
+/// set's pages over the same time. A part h of the class in the working
+/// set loses h·written and the rest keeps, so h = changed / written
+/// (at most 1), and of what is left h(1 − written) / (h(1 − written) +
+/// 1 − h) is in the working set.
+pub fn in_working_set(changed: f64, written: f64) -> f64 {
+    if written <= 0.0 {
+        return 0.0;
+    }
+    let h = (changed / written).clamp(0.0, 1.0);
+    let kept = h * (1.0 - written);
+    if kept + (1.0 - h) <= 0.0 { 1.0 } else { kept / (kept + 1.0 - h) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,5 +395,42 @@ mod tests {
             assert!(c.duplicate.low < 0.1 && 0.1 < c.duplicate.high, "{c:?}");
             assert_eq!(c.shared.share, 0.0, "{c:?}");
         }
+    }
+
+    #[test]
+    fn a_class_decays_by_its_part_in_the_working_set() {
+        // Two guests, every page sampled; guest 0's pages 0..100 zero and
+        // 100..200 alike with guest 1 at the same offsets. Between the
+        // reads, 30 of the zero pages and 10 of the alike ones are written.
+        let page = |o: u64, salt: u64| (o, Seen::Hash(mix64(o ^ salt)));
+        let mut g0: Vec<(u64, Seen)> = (0..100).map(|o| (o, Seen::Zero)).collect();
+        g0.extend((100..200).map(|o| page(o, 7)));
+        let g1: Vec<(u64, Seen)> = (100..200).map(|o| page(o, 7)).collect();
+        let mut later = g0.clone();
+        for (o, v) in later.iter_mut() {
+            if *o < 30 || (100..110).contains(o) {
+                *v = Seen::Hash(mix64(*o ^ 99));
+            }
+        }
+        let d = decay(&[g0.clone(), g1.clone()], &[later, g1], 1.0);
+        assert_eq!(d[0][1].pages, 100);
+        assert_eq!(d[0][1].share(), Some(0.3));
+        assert_eq!(d[0][0].pages, 100);
+        assert_eq!(d[0][0].share(), Some(0.1));
+        assert_eq!(d[0][2].share(), None);
+    }
+
+    #[test]
+    fn the_working_set_share_follows_from_the_decay() {
+        // Half of a class in the working set, which the guest writes 40% of
+        // over the time: 20% of the class changes, and of what is left,
+        // 0.5 × 0.6 / (0.5 × 0.6 + 0.5) = 0.375 is in the working set.
+        assert!((in_working_set(0.2, 0.4) - 0.375).abs() < 1e-12);
+        // Nothing changed: nothing of it in the working set; all that the
+        // working set lost: all of it was there.
+        assert_eq!(in_working_set(0.0, 0.4), 0.0);
+        assert!((in_working_set(0.4, 0.4) - 1.0).abs() < 1e-12);
+        // More change than the writes explain (sampling noise) is capped.
+        assert!((in_working_set(0.5, 0.4) - 1.0).abs() < 1e-12);
     }
 }

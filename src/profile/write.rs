@@ -125,6 +125,33 @@ pub fn workload_block(r: &Report, c: &Combined, indent: &str) -> Option<String> 
     if let Some(l) = share("duplicate", |ct| ct.duplicate) {
         let _ = writeln!(y, "{indent}{l} (content repeated within the guest; modelled as one pattern KSM merges)");
     }
+    let placed: Vec<(&str, f64, f64, f64)> = ["shared", "zero", "duplicate"]
+        .iter()
+        .enumerate()
+        .filter_map(|(k, name)| {
+            let v: Vec<super::content::Share> =
+                c.guests.iter().filter_map(|g| g.fit.as_ref().and_then(|f| f.in_working_set[k])).collect();
+            (!v.is_empty()).then(|| {
+                let mean = v.iter().map(|s| s.share).sum::<f64>() / v.len() as f64;
+                let low = v.iter().map(|s| s.low).fold(f64::INFINITY, f64::min);
+                let high = v.iter().map(|s| s.high).fold(0.0, f64::max);
+                (*name, mean, low, high)
+            })
+        })
+        .collect();
+    if !placed.is_empty() {
+        let _ = writeln!(
+            y,
+            "{indent}  # the part of each class in the working set, from how much of it the guest's writes changed \
+             between two reads of the sample (a class outside the working set is never written): {}",
+            placed.iter().map(|p| format!("{} {:.3}..{:.3}", p.0, p.2, p.3)).collect::<Vec<_>>().join(", ")
+        );
+        let _ = writeln!(
+            y,
+            "{indent}  in_working_set: {{ {} }}",
+            placed.iter().map(|p| format!("{}: {:.3}", p.0, p.1)).collect::<Vec<_>>().join(", ")
+        );
+    }
     Some(y)
 }
 

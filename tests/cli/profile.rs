@@ -102,6 +102,57 @@ fn profile_recovers_known_working_sets_patterns_writes_and_content() {
 }
 
 #[test]
+fn profile_tells_content_in_the_working_set_from_content_outside() {
+    // Two 64 MiB processes (16,384 pages) of one image: the first 30% of
+    // pages the image's, the next 15% zero, and they touch only the last
+    // 70% (pages 4,915 on), writing 4% of 16,000 touches a second: the
+    // image lies wholly outside the working set, the zero pages wholly
+    // inside. Each working-set page is written at 16,000 × 0.04 / 11,469
+    // = 0.056 a second, so over the ~20 s between the two reads of the
+    // sample about two thirds of the zero pages change, and what is left
+    // of them is still all in the working set: in_working_set 0 for the
+    // shared content and 1 for the zero pages (src/profile/content.rs,
+    // `in_working_set`), within the sampling noise of a 1/8 sample.
+    let common = [
+        "--mib",
+        "64",
+        "--rate",
+        "16000",
+        "--image",
+        "0.3",
+        "--zero",
+        "0.15",
+        "--working-set",
+        "0.7",
+        "--write",
+        "0.04",
+        "--image-seed",
+        "5",
+    ];
+    let a = spawn(&[&common[..], &["--instance", "1"]].concat());
+    let b = spawn(&[&common[..], &["--instance", "2"]].concat());
+    let pids: Vec<String> = [&a, &b].iter().map(|t| t.0.id().to_string()).collect();
+    let dir = scratch();
+    let out = dir.path().join("profile.json");
+    overcommit()
+        .arg("profile")
+        .args(&pids)
+        .args(["--duration", "20s", "--intervals", "0.5s,1s,2s,5s,10s", "--sample", "1/8", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    for i in 0..2 {
+        let fit = &r["guests"][i]["fit"];
+        let placed = &fit["in_working_set"];
+        let share = |k: usize| placed[k]["share"].as_f64().unwrap_or_else(|| panic!("guest {i}: {fit}"));
+        assert!(share(0) <= 0.05, "guest {i}: shared in the working set {}: {fit}", share(0));
+        assert!(share(1) >= 0.9, "guest {i}: zero in the working set {}: {fit}", share(1));
+    }
+    drop((a, b));
+}
+
+#[test]
 fn writes_come_from_pagemap_scan_where_the_memory_is_registered_for_async_write_protection() {
     // Two 64 MiB processes that register their memory with userfaultfd
     // for asynchronous write protection, as a VMM may: the profile then

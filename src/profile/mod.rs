@@ -93,6 +93,11 @@ pub struct Fitted {
     pub touch_rate: f64,
     /// Share of touches that write (`None`: no write curve).
     pub write: Option<f64>,
+    /// Which part of each content class (shared, zero, duplicate) lies in
+    /// the working set at the end of the profile, from how much of it the
+    /// guest's writes changed (`None`: too few pages of the class, or no
+    /// writes to tell by).
+    pub in_working_set: [Option<content::Share>; 3],
     pub residual: f64,
     pub fits_well: bool,
     /// Every family tried: pattern and residual.
@@ -292,6 +297,11 @@ pub fn profile(targets: &[Target], opts: &Options) -> Result<Report, ProfileErro
     // (GUP touches them), so where writes are seen by reading content the
     // passes alternate: one measures the working set, the next the writes.
     let passes = ((opts.duration.as_secs_f64() / longest.as_secs_f64()).floor() as u32).max(1);
+    // The content sample, read once before the passes too: how much of
+    // each content class the guest's writes change over the profile says
+    // where the class lies (see `content::decay`).
+    let first = read_all_samples(root, &mut live, &mut cost);
+    let first_at = Instant::now();
     let alternate = writes == WriteMechanism::ContentChange;
     for k in 0..passes {
         if live.iter().all(|l| l.gone.is_some()) {
@@ -313,29 +323,18 @@ pub fn profile(targets: &[Target], opts: &Options) -> Result<Report, ProfileErro
         damon::stop(root, live.len());
     }
     // Content, on the sample of present pages.
-    let mut samples: Vec<Vec<(u64, Seen)>> = Vec::new();
-    for l in &mut live {
-        if l.gone.is_some() {
-            samples.push(Vec::new());
-            continue;
-        }
-        match read_sample(root, l.target.pid, &l.sample, &l.sample_offsets, &mut cost) {
-            Ok(s) => samples.push(s),
-            Err(e) => {
-                l.gone = Some(format!("exited while its pages were read ({e})"));
-                samples.push(Vec::new());
-            }
-        }
-    }
+    let over_s = first_at.elapsed().as_secs_f64();
+    let samples = read_all_samples(root, &mut live, &mut cost);
     let shares = content::shares(&samples, opts.sample);
+    let decays = content::decay(&first, &samples, opts.sample);
     let mut guests = Vec::new();
-    for (l, c) in live.into_iter().zip(shares) {
+    for ((l, c), d) in live.into_iter().zip(shares).zip(decays) {
         if let Some(why) = &l.gone {
             skipped.push(format!("{} (pid {}): {why}", l.target.name, l.target.pid));
             continue;
         }
         let dts: Vec<f64> = intervals.iter().map(Duration::as_secs_f64).collect();
-        guests.push(finish(l, c, &dts, writes, root));
+        guests.push(finish(l, c, (d, over_s), &dts, writes, root));
     }
     cost.wall_s = started.elapsed().as_secs_f64();
     cost.cpu_s = own_cpu_s() - cpu0;
@@ -379,9 +378,12 @@ fn hash_pages(root: &Path, pid: u32, addrs: &[u64], cost: &mut Cost) -> std::io:
     let mem = procfs::Mem::open(root, pid)?;
     let mut buf = [0u8; 4096];
     let mut out = Vec::with_capacity(addrs.len());
+    let zero = procfs::ZeroFrames::here();
     for &a in addrs {
         let e = pm.entry(a)?;
-        if e.present() && !e.swapped() {
+        // A page mapped to the shared zero page holds no memory: it is
+        // not among the pages in use (nor in Rss).
+        if e.present() && !e.swapped() && !zero.is_zero(e.pfn()) {
             mem.page(a, &mut buf)?;
             cost.pages_read += 1;
             out.push(Some(content::seen(&buf)));
@@ -390,6 +392,26 @@ fn hash_pages(root: &Path, pid: u32, addrs: &[u64], cost: &mut Cost) -> std::io:
         }
     }
     Ok(out)
+}
+
+/// Every guest's content sample (empty for one gone; one that goes while
+/// its pages are read is marked gone).
+fn read_all_samples(root: &Path, live: &mut [Live], cost: &mut Cost) -> Vec<Vec<(u64, Seen)>> {
+    let mut samples = Vec::with_capacity(live.len());
+    for l in live.iter_mut() {
+        if l.gone.is_some() {
+            samples.push(Vec::new());
+            continue;
+        }
+        match read_sample(root, l.target.pid, &l.sample, &l.sample_offsets, cost) {
+            Ok(s) => samples.push(s),
+            Err(e) => {
+                l.gone = Some(format!("exited while its pages were read ({e})"));
+                samples.push(Vec::new());
+            }
+        }
+    }
+    samples
 }
 
 /// Read the content sample of a guest: what each present page holds, by
@@ -588,7 +610,14 @@ fn mark_sample_idle(root: &Path, frames: Vec<u64>) -> std::io::Result<Vec<u64>> 
 }
 
 /// Curves, state and fit of a guest that was measured to the end.
-fn finish(l: Live, content: Content, intervals: &[f64], writes: WriteMechanism, root: &Path) -> GuestProfile {
+fn finish(
+    l: Live,
+    content: Content,
+    decay: ([content::ClassDecay; 3], f64),
+    intervals: &[f64],
+    writes: WriteMechanism,
+    root: &Path,
+) -> GuestProfile {
     let passes = f64::from(l.passes.max(1));
     let write_passes = f64::from(l.write_passes.max(1));
     let ram_bytes: u64 = l.ram.iter().map(Mapping::size).sum();
@@ -640,6 +669,28 @@ fn finish(l: Live, content: Content, intervals: &[f64], writes: WriteMechanism, 
         let write_unit = if writes == WriteMechanism::SoftDirty { unit } else { 1.0 };
         let wpoints: Vec<fit::Point> = written.iter().map(|&(dt, b)| (dt, b as f64 / 4096.0)).collect();
         let write = fit::write_share(&choice.best, &wpoints, write_unit);
+        // The share of the working set's pages the fitted workload writes
+        // over the time between the two content reads.
+        let (classes, over_s) = decay;
+        let best = &choice.best;
+        let written_share = write
+            .filter(|w| *w > 0.0)
+            .map(|w| fit::expected(&best.pattern, best.pages, best.rate * w, over_s, 1.0) / best.pages.max(1.0));
+        let in_working_set = classes.map(|d| {
+            let written = written_share?;
+            let changed = d.share()?;
+            if d.pages < 20 || written < 0.02 {
+                return None;
+            }
+            // The interval: Wilson's on the class's pages, carried through
+            // the (increasing) map from changed share to working-set share.
+            let w = content::Share::of((changed * d.pages as f64).round() as u64, d.pages);
+            Some(content::Share {
+                share: content::in_working_set(changed, written),
+                low: content::in_working_set(w.low, written),
+                high: content::in_working_set(w.high, written),
+            })
+        });
         if !choice.fits_well {
             notes.push(format!(
                 "no pattern fits the measured working-set curve well (best residual {:.2}): take the workload as a rough guide",
@@ -651,6 +702,7 @@ fn finish(l: Live, content: Content, intervals: &[f64], writes: WriteMechanism, 
             working_set_bytes: (choice.best.pages * 4096.0).round() as u64,
             touch_rate: choice.best.rate,
             write,
+            in_working_set,
             residual: choice.best.residual,
             fits_well: choice.fits_well,
             candidates: choice.candidates.iter().map(|c| (c.pattern.to_string(), c.residual)).collect(),

@@ -155,6 +155,58 @@ impl Pagemap {
     }
 }
 
+/// The frames of the kernel's shared zero pages, as this process's own
+/// page tables show them: a page of another process mapped to one holds
+/// no memory of its own (smaps leaves it out of `Rss`, and KSM has nothing
+/// to merge), though pagemap calls it present. A read fault on anonymous
+/// memory that was never written maps the 4 KiB zero page, or the huge
+/// zero page where THP has `use_zero_page`; reading another process's
+/// memory through /proc/PID/mem does it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ZeroFrames {
+    pub small: Option<u64>,
+    /// The huge zero page's first frame (it spans 512).
+    pub huge: Option<u64>,
+}
+
+impl ZeroFrames {
+    /// Learn them by reading fresh anonymous memory of this process (frame
+    /// numbers need CAP_SYS_ADMIN: without it nothing is learnt and no page
+    /// is taken for a zero page).
+    pub fn learn() -> ZeroFrames {
+        let frame_of = |addr: u64| -> Option<u64> {
+            let pm = File::open("/proc/self/pagemap").ok()?;
+            let mut b = [0u8; 8];
+            pm.read_exact_at(&mut b, addr / 4096 * 8).ok()?;
+            let e = PageEntry(u64::from_le_bytes(b));
+            (e.present() && e.pfn() != 0).then(|| e.pfn())
+        };
+        let mut z = ZeroFrames::default();
+        if let Ok(m) = memmap2::MmapMut::map_anon(4096) {
+            std::hint::black_box(m[0]);
+            z.small = frame_of(m.as_ptr() as u64);
+        }
+        if let Ok(m) = memmap2::MmapMut::map_anon(4 << 20) {
+            let _ = m.advise(memmap2::Advice::HugePage);
+            let base = m.as_ptr() as u64;
+            let aligned = (base + (2 << 20) - 1) & !((2 << 20) - 1);
+            std::hint::black_box(m[(aligned - base) as usize]);
+            z.huge = frame_of(aligned).filter(|&f| Some(f) != z.small);
+        }
+        z
+    }
+
+    /// This boot's zero frames, learnt once.
+    pub fn here() -> ZeroFrames {
+        static HERE: std::sync::OnceLock<ZeroFrames> = std::sync::OnceLock::new();
+        *HERE.get_or_init(ZeroFrames::learn)
+    }
+
+    pub fn is_zero(&self, pfn: u64) -> bool {
+        pfn != 0 && (Some(pfn) == self.small || self.huge.is_some_and(|h| (h..h + 512).contains(&pfn)))
+    }
+}
+
 /// An open /proc/PID/mem, to read pages of another process (root, or
 /// ptrace rights over it). Reading a page that is not present would fault
 /// it in, so callers read only pages pagemap says are present.
@@ -253,5 +305,25 @@ Referenced:          100 kB
         mem.page(addr, &mut buf).expect("own page");
         assert!(cpu_ticks(root, pid).is_ok());
         drop(page);
+    }
+
+    #[test]
+    fn a_page_only_read_maps_the_zero_page_and_a_written_one_does_not() {
+        // mm/memory.c do_anonymous_page: a read fault on anonymous memory
+        // maps the shared zero page; a write allocates a page of its own.
+        let z = ZeroFrames::learn();
+        let Some(small) = z.small else {
+            eprintln!("skipped: page frame numbers are hidden without CAP_SYS_ADMIN");
+            return;
+        };
+        let mut m = memmap2::MmapMut::map_anon(2 * 4096).expect("map");
+        std::hint::black_box(m[0]);
+        m[4096] = 1;
+        let pm = Pagemap(File::open("/proc/self/pagemap").expect("own pagemap"));
+        let read = pm.entry(m.as_ptr() as u64).expect("entry");
+        let written = pm.entry(m.as_ptr() as u64 + 4096).expect("entry");
+        assert_eq!(read.pfn(), small);
+        assert!(z.is_zero(read.pfn()));
+        assert!(written.present() && !z.is_zero(written.pfn()));
     }
 }

@@ -294,8 +294,8 @@ pub struct GuestCensus {
     /// Pages of guest RAM, and of those present on the host (pagemap).
     pub pages: u64,
     pub present: u64,
-    /// Present pages all zero (this includes pages mapped to the shared
-    /// zero page).
+    /// Present pages all zero (not counting pages mapped to the shared
+    /// zero page, which hold no memory).
     pub zero: u64,
     /// Present non-zero pages whose content is in another guest at the
     /// same guest-physical address: what a sample that takes the same
@@ -380,25 +380,41 @@ pub fn census(g: &WorkGuests) -> Vec<GuestCensus> {
         let pagemap = std::fs::File::open(format!("/proc/{pid}/pagemap")).expect("QEMU's pagemap");
         let mut entries = vec![0u8; pages as usize * 8];
         pagemap.read_exact_at(&mut entries, start / 4096 * 8).expect("pagemap read");
-        let present: Vec<bool> =
-            entries.chunks_exact(8).map(|e| u64::from_le_bytes(e.try_into().unwrap()) >> 63 == 1).collect();
+        // Present and holding memory: a page mapped to the shared zero page
+        // is present to pagemap but holds none (and is not in Rss).
+        let zero_frames = overcommit::profile::procfs::ZeroFrames::here();
+        let present: Vec<bool> = entries
+            .chunks_exact(8)
+            .map(|e| {
+                let e = overcommit::profile::procfs::PageEntry(u64::from_le_bytes(e.try_into().unwrap()));
+                e.present() && !e.swapped() && !zero_frames.is_zero(e.pfn())
+            })
+            .collect();
         let mem = std::fs::File::open(format!("/proc/{pid}/mem")).expect("QEMU's memory");
         let chunk_pages = 512u64;
         let mut buf = vec![0u8; (chunk_pages * 4096) as usize];
         let mut seen = vec![None; pages as usize];
         let mut found = HashMap::new();
-        for c in (0..pages).step_by(chunk_pages as usize) {
-            let n = chunk_pages.min(pages - c);
-            if !(c..c + n).any(|o| present[o as usize]) {
+        // Runs of present pages only, at most a chunk at a time: reading a
+        // page that is not present would map the zero page into it (a read
+        // fault), and the guest would hold "present" zero pages it never
+        // had for whatever looks at it next.
+        let mut c = 0u64;
+        while c < pages {
+            if !present[c as usize] {
+                c += 1;
                 continue;
+            }
+            let mut n = 1;
+            while n < chunk_pages && c + n < pages && present[(c + n) as usize] {
+                n += 1;
             }
             let buf = &mut buf[..(n * 4096) as usize];
             mem.read_exact_at(buf, start + c * 4096).expect("guest RAM read");
+            let run = c;
+            c += n;
             for (i, page) in buf.chunks_exact(4096).enumerate() {
-                let o = c + i as u64;
-                if !present[o as usize] {
-                    continue;
-                }
+                let o = run + i as u64;
                 seen[o as usize] = Some(page_hash(page));
                 // An image page as filled: every word (a write changes one).
                 let word = |k: u64| u64::from_le_bytes(page[k as usize * 8..k as usize * 8 + 8].try_into().unwrap());

@@ -139,6 +139,11 @@ impl Engine<'_> {
         if let Some(e) = guest.events.as_deref_mut() {
             e.note(p as usize, guest.pages[p as usize]);
             e.last_a[p as usize] = e.a;
+            // Writes by hits count for ksmd from here too (a write that
+            // faulted marked the page itself).
+            if let Some(k) = e.ksm_a.get_mut(p as usize) {
+                *k = e.a;
+            }
         }
         self.after_allocation(t);
         Some(result)

@@ -431,9 +431,6 @@ pub fn event_mode_blockers(s: &Scenario, rate: f64) -> Vec<String> {
     if h.thp != ThpMode::Never {
         out.push("transparent huge pages".into());
     }
-    if h.ksm.run {
-        out.push("KSM".into());
-    }
     if h.balloon.policy != crate::scenario::BalloonPolicy::None {
         out.push("a balloon policy".into());
     }

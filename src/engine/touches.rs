@@ -265,10 +265,13 @@ impl Engine<'_> {
             *hits += gap - 1;
             i += gap;
             let p = e.set.find(self.rng.random_range(0..total)) as u64;
-            let write = self.rng.random::<u32>() < write_threshold;
-            // Every change that maps or unmaps a page tells the event set
-            // (faults, reclaim), so the page drawn is not mapped.
-            debug_assert_eq!(self.mem.guests[g].pages[p as usize] & 1, 0, "event on a mapped page {p}");
+            // Every change that maps, unmaps, merges or unmerges a page
+            // tells the event set, so the page drawn is not mapped (a
+            // touch of it faults, and writes at the write share) or merged
+            // (the event is one of its writes: a copy-on-write break).
+            let st = self.mem.guests[g].pages[p as usize];
+            debug_assert!(st & 1 == 0 || st & MERGED != 0, "event on a mapped page {p}");
+            let write = st & MERGED != 0 || self.rng.random::<u32>() < write_threshold;
             let t = now + (i as f64 * spacing + *stall) as u64;
             if !self.fault_and_charge(g, p, t, write, stall) {
                 return (i, true);

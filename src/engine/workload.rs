@@ -162,7 +162,7 @@ impl Engine<'_> {
             self.mem.guests[g].region_shares = v;
         }
         if self.event_mode {
-            self.track_events(g, &pattern, ws_pages);
+            self.track_events(g, &pattern, ws_pages, write.get());
         }
         let r = &mut self.runners[g];
         r.sampler = sampler;
@@ -187,16 +187,23 @@ impl Engine<'_> {
     /// first `ws` pages. A page's accessed bit is settled under the old
     /// shares first (drawn from the pressure so far), so the new shares
     /// count from now.
-    fn track_events(&mut self, g: usize, pattern: &crate::scenario::Pattern, ws: u64) {
+    fn track_events(&mut self, g: usize, pattern: &crate::scenario::Pattern, ws: u64, write: f64) {
         use crate::model::eventset::{EventTrack, ONE, TouchShares, units};
-        use crate::model::page::REFERENCED;
+        use crate::model::page::{MERGED, REFERENCED, WRITTEN};
         use crate::scenario::Pattern;
+        // ksmd looks at pages too (it is set up after the workloads).
+        let ksm = self.scenario.host.ksm.run;
         let guest = &mut self.mem.guests[g];
         let n = guest.pages.len();
         if let Some(mut old) = guest.events.take() {
+            // What the hits did under the old workload is settled in the
+            // bits before the new one starts counting.
             for p in 0..n {
                 if guest.pages[p] & 1 == 1 && old.touched_since(p) {
                     guest.pages[p] |= REFERENCED;
+                }
+                if guest.pages[p] & 1 == 1 && guest.pages[p] & MERGED == 0 && old.written_since(p) {
+                    guest.pages[p] |= WRITTEN;
                 }
             }
         }
@@ -222,7 +229,7 @@ impl Engine<'_> {
             }
         };
         let salt = mix64(self.seed ^ ((g as u64) << 40) ^ 0xE7E7);
-        guest.events = Some(Box::new(EventTrack::new(p, n, guest.pages.iter().copied(), salt)));
+        guest.events = Some(Box::new(EventTrack::new(p, n, guest.pages.iter().copied(), write, ksm, salt)));
     }
 
     /// How many touches guest `g`'s slice holds: a Poisson draw, or a

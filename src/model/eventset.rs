@@ -157,25 +157,40 @@ impl TouchShares {
 }
 
 /// The event set of a guest whose shares come in runs: per run, a list
-/// of its pages that are events (not mapped), and each page's place in
-/// it. A page of a run is an event with the run's share or not at all,
-/// so drawing by weight is choosing a run by its share times its list's
-/// length, then a page of the list uniformly: O(1) to draw and to update,
-/// one cache line each, where the tree takes a walk per draw.
+/// of its pages that are not mapped (weight: the run's share p) and one of
+/// its merged pages (weight w·p, their writes being events), and each
+/// page's place in its list. A page of a run is an event with one of the
+/// run's two weights or not at all, so drawing by weight is choosing a
+/// list by its weight times its length, then a page of it uniformly: O(1)
+/// to draw and to update, one cache line each, where the tree takes a
+/// walk per draw.
 #[derive(Debug, Clone)]
 pub struct RunLists {
     /// (first page, first page past, share) of each run.
     runs: Vec<(usize, usize, u64)>,
+    /// Lists `2r` (not mapped) and `2r + 1` (merged) of run r.
     lists: Vec<Vec<u32>>,
-    /// Each page's index in its run's list, or `NONE`.
+    /// Each list's weight per page.
+    weights: Vec<u64>,
+    /// Each page's index in its list (the top bit: the merged list), or
+    /// `NONE`.
     pos: Vec<u32>,
     total: u64,
 }
 
 const NONE: u32 = u32::MAX;
+const IN_MERGED: u32 = 1 << 31;
+
+/// Which of its run's lists a page is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    None,
+    Unmapped,
+    Merged,
+}
 
 impl RunLists {
-    fn new(runs: &[(usize, u64)], n: usize) -> RunLists {
+    fn new(runs: &[(usize, u64)], n: usize, write: f64) -> RunLists {
         let mut start = 0;
         let runs: Vec<(usize, usize, u64)> = runs
             .iter()
@@ -185,46 +200,65 @@ impl RunLists {
                 r
             })
             .collect();
-        RunLists { lists: vec![Vec::new(); runs.len()], runs, pos: vec![NONE; n], total: 0 }
+        let weights = runs.iter().flat_map(|r| [r.2, scaled(r.2, write)]).collect();
+        RunLists { lists: vec![Vec::new(); 2 * runs.len()], weights, runs, pos: vec![NONE; n], total: 0 }
     }
 
     fn run_of(&self, page: usize) -> Option<usize> {
         self.runs.iter().position(|r| page >= r.0 && page < r.1)
     }
 
-    /// Page `page` is an event (or not).
+    /// Page `page` is now of `kind`.
     #[inline]
-    fn set(&mut self, page: usize, event: bool) {
+    fn set(&mut self, page: usize, kind: Kind) {
         let Some(r) = self.run_of(page) else { return };
-        let p = self.runs[r].2;
         let at = self.pos[page];
-        if event && at == NONE {
-            self.pos[page] = self.lists[r].len() as u32;
-            self.lists[r].push(page as u32);
-            self.total += p;
-        } else if !event && at != NONE {
-            let list = &mut self.lists[r];
+        let was = match at {
+            NONE => Kind::None,
+            a if a & IN_MERGED != 0 => Kind::Merged,
+            _ => Kind::Unmapped,
+        };
+        if was == kind {
+            return;
+        }
+        if was != Kind::None {
+            let l = 2 * r + usize::from(was == Kind::Merged);
+            let list = &mut self.lists[l];
+            let idx = (at & !IN_MERGED) as usize;
             let last = *list.last().expect("a listed page");
-            list.swap_remove(at as usize);
+            list.swap_remove(idx);
             if last as usize != page {
-                self.pos[last as usize] = at;
+                self.pos[last as usize] = idx as u32 | (at & IN_MERGED);
             }
             self.pos[page] = NONE;
-            self.total -= p;
+            self.total -= self.weights[l];
+        }
+        if kind != Kind::None {
+            let merged = kind == Kind::Merged;
+            let l = 2 * r + usize::from(merged);
+            self.pos[page] = self.lists[l].len() as u32 | if merged { IN_MERGED } else { 0 };
+            self.lists[l].push(page as u32);
+            self.total += self.weights[l];
         }
     }
 
     fn find(&self, mut u: u64) -> usize {
-        for (r, list) in self.lists.iter().enumerate() {
-            let p = self.runs[r].2;
-            let mass = p * list.len() as u64;
+        for (l, list) in self.lists.iter().enumerate() {
+            let w = self.weights[l];
+            let mass = w * list.len() as u64;
             if u < mass {
-                return list[(u / p) as usize] as usize;
+                return list[(u / w) as usize] as usize;
             }
             u -= mass;
         }
         unreachable!("u is below the total")
     }
+}
+
+/// `p` units times the share `w`.
+#[inline]
+fn scaled(p: u64, w: f64) -> u64 {
+    (p as f64 * w.clamp(0.0, 1.0)).round() as u64
 }
 
 /// The pages that are events, weighted by their touch shares.
@@ -278,6 +312,12 @@ pub struct EventTrack {
     pub a: f64,
     /// `a` when reclaim last looked at each page's accessed bit.
     pub last_a: Vec<f64>,
+    /// The share of touches that write.
+    pub write: f64,
+    /// `a` when ksmd last looked at each page (empty without KSM): whether
+    /// the guest wrote it since is drawn as the accessed bit is, at the
+    /// page's write share of its touches.
+    pub ksm_a: Vec<f64>,
     /// Looks made: with `salt`, the input of the hash that decides them
     /// (reclaim draws no random numbers of the run's generator, so its
     /// decisions do not shift the touches'.)
@@ -286,39 +326,84 @@ pub struct EventTrack {
 }
 
 impl EventTrack {
-    /// The event weight of a page in state `st` with touch share `p`: a
-    /// touch of a page that is not mapped (untouched, swapped, or the
-    /// balloon's) is an event; of a mapped page, a hit.
+    /// What a touch of a page in state `st` is: an event when the page is
+    /// not mapped (untouched, swapped, or the balloon's: a fault), or when
+    /// it is merged (its writes: copy-on-write breaks); else a hit.
     #[inline]
-    pub fn weight(st: u8, p: u64) -> u64 {
-        if st & 1 == 1 { 0 } else { p }
+    fn kind(st: u8) -> Kind {
+        if st & 1 == 0 {
+            Kind::Unmapped
+        } else if st & super::page::MERGED != 0 {
+            Kind::Merged
+        } else {
+            Kind::None
+        }
     }
 
-    /// Track `n` pages in states `states` touched with shares `p`.
-    pub fn new(p: TouchShares, n: usize, states: impl Iterator<Item = u8>, salt: u64) -> EventTrack {
+    /// The event weight of a page in state `st` with touch share `p` when
+    /// a share `write` of touches write.
+    #[inline]
+    pub fn weight(st: u8, p: u64, write: f64) -> u64 {
+        match Self::kind(st) {
+            Kind::Unmapped => p,
+            Kind::Merged => scaled(p, write),
+            Kind::None => 0,
+        }
+    }
+
+    /// Track `n` pages in states `states` touched with shares `p`, a share
+    /// `write` of the touches writing; `ksm`: ksmd looks at them too.
+    pub fn new(
+        p: TouchShares,
+        n: usize,
+        states: impl Iterator<Item = u8>,
+        write: f64,
+        ksm: bool,
+        salt: u64,
+    ) -> EventTrack {
         let set = match &p {
             TouchShares::Runs(runs) => {
-                let mut lists = RunLists::new(runs, n);
+                let mut lists = RunLists::new(runs, n, write);
                 for (page, st) in states.enumerate().take(n) {
-                    lists.set(page, st & 1 == 0);
+                    lists.set(page, Self::kind(st));
                 }
                 Events::Runs(lists)
             }
             TouchShares::Table(t) => {
-                let w: Vec<u64> = states.zip(t).map(|(st, &pi)| Self::weight(st, pi)).collect();
+                let w: Vec<u64> = states.zip(t).map(|(st, &pi)| Self::weight(st, pi, write)).collect();
                 Events::Tree(EventSet::from_weights(&w))
             }
         };
-        EventTrack { set, p, a: 0.0, last_a: vec![0.0; n], looks: 0, salt }
+        let ksm_a = if ksm { vec![0.0; n] } else { Vec::new() };
+        EventTrack { set, p, a: 0.0, last_a: vec![0.0; n], write, ksm_a, looks: 0, salt }
     }
 
     /// Page `page` is now in state `st`.
     #[inline]
     pub fn note(&mut self, page: usize, st: u8) {
         match &mut self.set {
-            Events::Runs(r) => r.set(page, st & 1 == 0),
-            Events::Tree(t) => t.set(page, Self::weight(st, self.p.get(page))),
+            Events::Runs(r) => r.set(page, Self::kind(st)),
+            Events::Tree(t) => t.set(page, Self::weight(st, self.p.get(page), self.write)),
         }
+    }
+
+    /// Whether mapped page `page` was written since ksmd last looked at it
+    /// (its hits wrote it: writes that faulted set `WRITTEN` themselves);
+    /// ksmd looks now.
+    pub fn written_since(&mut self, page: usize) -> bool {
+        let Some(last) = self.ksm_a.get_mut(page) else { return false };
+        let lambda = self.write * self.p.get(page) as f64 / ONE as f64 * (self.a - *last);
+        *last = self.a;
+        self.draw(lambda)
+    }
+
+    /// A look's outcome: true with chance 1 − e^(−λ), from a hash of the
+    /// look's number.
+    fn draw(&mut self, lambda: f64) -> bool {
+        self.looks += 1;
+        let h = super::page::mix64(self.salt ^ self.looks.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        u < -(-lambda).exp_m1()
     }
 
     /// `h` hits were played with the event set as it is.
@@ -335,15 +420,14 @@ impl EventTrack {
     pub fn touched_since(&mut self, page: usize) -> bool {
         let lambda = self.p.get(page) as f64 / ONE as f64 * (self.a - self.last_a[page]);
         self.last_a[page] = self.a;
-        self.looks += 1;
-        let h = super::page::mix64(self.salt ^ self.looks.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-        u < -(-lambda).exp_m1()
+        self.draw(lambda)
     }
 
-    /// Every page's accessed bit was cleared (or set) now.
+    /// Every page's accessed bit was cleared (or set), and what ksmd knows
+    /// of every page renewed, now.
     pub fn looked_at_all(&mut self) {
         self.last_a.fill(self.a);
+        self.ksm_a.fill(self.a);
     }
 }
 
@@ -416,23 +500,52 @@ mod tests {
         // Two runs, pages 0..4 at share 3 and 4..10 at 1: with pages 1, 2
         // (run one) and 5, 6, 7 (run two) events, the total is 3·2 + 1·3
         // = 9 and each event page is drawn with its share / 9.
-        let mut r = RunLists::new(&[(4, 3), (10, 1)], 12);
+        let mut r = RunLists::new(&[(4, 3), (10, 1)], 12, 0.0);
         for p in [1, 2, 5, 6, 7, 11] {
-            r.set(p, true);
+            r.set(p, Kind::Unmapped);
         }
-        r.set(0, false);
+        r.set(0, Kind::None);
         assert_eq!(r.total, 9, "page 11 is past the runs: never an event");
         let mut counts = [0u64; 12];
         for u in 0..9 {
             counts[r.find(u)] += 1;
         }
         assert_eq!(counts, [0, 3, 3, 0, 0, 1, 1, 1, 0, 0, 0, 0]);
-        r.set(1, false);
-        r.set(6, false);
-        r.set(6, false);
+        r.set(1, Kind::None);
+        r.set(6, Kind::None);
+        r.set(6, Kind::None);
         assert_eq!(r.total, 5);
         let mut seen: Vec<usize> = (0..5).map(|u| r.find(u)).collect();
         seen.sort();
         assert_eq!(seen, vec![2, 2, 2, 5, 7]);
+    }
+
+    #[test]
+    fn a_merged_page_weighs_its_share_of_writes() {
+        // Run of pages 0..8 at share 1,000, half the touches writing: a
+        // page not mapped weighs 1,000 (every touch of it faults), a merged
+        // one 500 (its writes break the sharing), a mapped one 0. Pages 0
+        // and 1 not mapped, 2 and 3 merged: 2,000 + 1,000.
+        let mut r = RunLists::new(&[(8, 1000)], 8, 0.5);
+        r.set(0, Kind::Unmapped);
+        r.set(1, Kind::Unmapped);
+        r.set(2, Kind::Merged);
+        r.set(3, Kind::Merged);
+        assert_eq!(r.total, 3000);
+        let mut counts = [0u64; 8];
+        for u in (0..3000).step_by(100) {
+            counts[r.find(u)] += 1;
+        }
+        assert_eq!(counts, [10, 10, 5, 5, 0, 0, 0, 0]);
+        // A merged page the guest wrote (copy-on-write) is mapped: no event.
+        r.set(2, Kind::None);
+        // A page faulted in and then merged moves lists.
+        r.set(0, Kind::Merged);
+        assert_eq!(r.total, 1000 + 500 + 500);
+        // The same weights through the tree.
+        let st = |res: u8, merged: bool| res | if merged { crate::model::page::MERGED } else { 0 };
+        assert_eq!(EventTrack::weight(st(0, false), 1000, 0.5), 1000);
+        assert_eq!(EventTrack::weight(st(1, true), 1000, 0.5), 500);
+        assert_eq!(EventTrack::weight(st(1, false), 1000, 0.5), 0);
     }
 }

@@ -220,11 +220,12 @@ impl Ksm {
 
     /// Look at present page `p` of guest `g`; true when it merged.
     fn scan_page(&mut self, mem: &mut Memory, g: usize, p: u64) -> bool {
-        let st = mem.guests[g].pages[p as usize];
-        if st & MERGED != 0 {
+        if mem.guests[g].pages[p as usize] & MERGED != 0 {
             // Already a KSM (or zero-page) mapping.
             return false;
         }
+        settle_written(mem, g, p);
+        let st = mem.guests[g].pages[p as usize];
         if st & CHECKSUMMED == 0 || st & WRITTEN != 0 {
             // First sight, or changed since the last scan: store the
             // checksum and move on (cmp_and_merge_page's volatile case). A
@@ -254,7 +255,11 @@ impl Ksm {
             self.counters.pages_sharing += 1;
             return true;
         }
-        match self.unstable.remove(&key) {
+        let waiting = self.unstable.remove(&key);
+        if let Some((g2, p2)) = waiting {
+            settle_written(mem, g2 as usize, p2);
+        }
+        match waiting {
             Some((g2, p2)) if self.still_mergeable(mem, g2 as usize, p2) && (g2 as usize, p2) != (g, p) => {
                 // Two identical pages: one becomes the KSM page (a frame is
                 // kept for it), the other maps it.
@@ -304,6 +309,10 @@ impl Ksm {
         guest.pages[p as usize] |= MERGED;
         guest.resident -= 1;
         guest.merged += 1;
+        if let Some(e) = guest.events.as_deref_mut() {
+            // Its writes are events now (copy-on-write breaks).
+            e.note(p as usize, guest.pages[p as usize]);
+        }
     }
 
     /// A write to merged page `p` of guest `g` (copy-on-write break), or the
@@ -336,6 +345,9 @@ impl Ksm {
         let guest = &mut mem.guests[g];
         guest.pages[p as usize] &= !MERGED;
         guest.merged -= 1;
+        if let Some(e) = guest.events.as_deref_mut() {
+            e.note(p as usize, guest.pages[p as usize]);
+        }
     }
 
     fn end_full_scan(&mut self) {
@@ -398,5 +410,19 @@ impl Ksm {
         let c = &self.counters;
         let rmap_items = c.pages_shared + c.pages_sharing + c.pages_unshared + c.pages_volatile;
         (c.pages_sharing + c.zero_pages) as f64 * 4096.0 - rmap_items as f64 * RMAP_ITEM_BYTES
+    }
+}
+/// Event mode: whether the guest's hits wrote mapped page `p` since ksmd
+/// last looked at it is drawn now, and kept as `WRITTEN` (writes that
+/// faulted set it themselves; page-exact mode sets it on every write).
+fn settle_written(mem: &mut Memory, g: usize, p: u64) {
+    let guest = &mut mem.guests[g];
+    let st = guest.pages[p as usize];
+    if st & 1 == 1
+        && st & MERGED == 0
+        && let Some(e) = guest.events.as_deref_mut()
+        && e.written_since(p as usize)
+    {
+        guest.pages[p as usize] = st | WRITTEN;
     }
 }

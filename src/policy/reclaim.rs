@@ -13,7 +13,7 @@
 //! unreferenced THP is split into 4 KiB pages (losing its TLB benefit),
 //! all of which go to swap in that pass.
 
-use crate::model::page::{HUGE, MERGED, REFERENCED, RES_MASK, RESIDENT, SWAPPED, mix64};
+use crate::model::page::{HUGE, MERGED, REFERENCED, RES_MASK, RESIDENT, SWAPPED, WRITTEN, mix64};
 use crate::model::{Memory, Unit};
 
 #[derive(Debug, Clone, Default)]
@@ -334,6 +334,13 @@ pub fn split_thp(mem: &mut Memory, slot: usize, unit: Unit) -> Vec<(usize, u64)>
 fn swap_out(mem: &mut Memory, slot: usize, unit: Unit, now: u64) {
     let guest = &mut mem.guests[unit.guest as usize];
     let p = unit.page as usize;
+    if let Some(e) = guest.events.as_deref_mut() {
+        // Event mode: writes its hits made since ksmd last looked are
+        // settled before the page leaves (its content is what goes out).
+        if e.written_since(p) {
+            guest.pages[p] |= WRITTEN;
+        }
+    }
     guest.pages[p] = (guest.pages[p] & !RES_MASK) | SWAPPED;
     if let Some(e) = guest.events.as_deref_mut() {
         e.note(p, guest.pages[p]);

@@ -440,8 +440,6 @@ pub fn event_mode_blockers(s: &Scenario, rate: f64) -> Vec<String> {
             (g.backends.iter().any(|b| b.hugetlb.is_some()), "hugetlb pages"),
             (g.current_memory.is_some() || w.phases.iter().any(|p| p.current_memory.is_some()), "a balloon target"),
             (g.free_page_reporting, "free page reporting"),
-            (g.memtune.is_set(), "a memory cgroup limit"),
-            (!g.observed.is_empty(), "a warm start"),
         ];
         for (on, what) in reasons {
             if on {

@@ -93,6 +93,11 @@ impl Engine<'_> {
         }
         let guest = &mut self.mem.guests[g];
         guest.pages.iter_mut().for_each(|s| *s &= !REFERENCED);
+        if let Some(e) = guest.events.as_deref_mut() {
+            // Event mode: the pages placed are mapped, the rest events.
+            e.resync(guest.pages.iter().copied());
+            e.looked_at_all();
+        }
         let held = self.mem.guest_frames(g) + self.mem.guests[g].merged;
         let guest = &mut self.mem.guests[g];
         guest.peak_frames = guest.peak_frames.max(held);

@@ -387,6 +387,23 @@ impl EventTrack {
         }
     }
 
+    /// Every page's state was set at once (a warm start placed them):
+    /// take the event set from `states`.
+    pub fn resync(&mut self, states: impl Iterator<Item = u8>) {
+        match &mut self.set {
+            Events::Runs(r) => {
+                for (page, st) in states.enumerate().take(r.pos.len()) {
+                    r.set(page, Self::kind(st));
+                }
+            }
+            Events::Tree(t) => {
+                let w: Vec<u64> =
+                    states.enumerate().map(|(i, st)| Self::weight(st, self.p.get(i), self.write)).collect();
+                *t = EventSet::from_weights(&w);
+            }
+        }
+    }
+
     /// Whether mapped page `page` was written since ksmd last looked at it
     /// (its hits wrote it: writes that faulted set `WRITTEN` themselves);
     /// ksmd looks now.

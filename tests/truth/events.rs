@@ -191,3 +191,89 @@ fn ksm_merges_and_breaks_as_page_exact() {
 fn ksm_under_memory_pressure_as_page_exact() {
     compare_ksm("5%", "96M", "uniform");
 }
+
+/// Means over 8 seeds of the major faults per touch and the touches of
+/// `yaml(seed)`, page-exact and in event mode, within the issue's ±1%.
+fn compare_general(what: &str, yaml: impl Fn(u64) -> String) {
+    let mut m = [[0.0; 2]; 2];
+    for (k, events) in [false, true].into_iter().enumerate() {
+        for seed in 1..=8 {
+            let s = scenario(&yaml(seed));
+            assert!(engine::event_mode_blockers(&s, 1.0).is_empty(), "{:?}", engine::event_mode_blockers(&s, 1.0));
+            let cfg = RunConfig { sample_rate: Some(1.0), events, ..Default::default() };
+            let sum = engine::run(&s, cfg, &mut Discard).expect("plays");
+            let touches: u64 = sum.guests.iter().map(|g| g.touches).sum();
+            let major: u64 = sum.guests.iter().map(|g| g.major_faults).sum();
+            m[k][0] += major as f64 / touches as f64 / 8.0;
+            m[k][1] += touches as f64 / 8.0;
+        }
+    }
+    eprintln!(
+        "{what}: major faults per touch {:.5} page-exact, {:.5} events ({:+.2}%); touches {:.0} / {:.0} ({:+.2}%)",
+        m[0][0],
+        m[1][0],
+        100.0 * (m[1][0] / m[0][0] - 1.0),
+        m[0][1],
+        m[1][1],
+        100.0 * (m[1][1] / m[0][1] - 1.0)
+    );
+    assert!(m[0][0] > 0.0, "{what}: the scenario faults");
+    assert!((m[1][0] / m[0][0] - 1.0).abs() <= 0.01, "{what}: major faults per touch");
+    assert!((m[1][1] / m[0][1] - 1.0).abs() <= 0.01, "{what}: touches");
+}
+
+#[test]
+fn a_warm_start_plays_as_page_exact() {
+    // A guest started as `import live` saw it: 48 MiB resident and 24 MiB
+    // swapped of its 96 MiB working set, on 64 MiB of RAM.
+    compare_general("warm start", |seed| {
+        format!(
+            "name: events-warm
+seed: {seed}
+duration: 4s
+host:
+  ram: 64M
+  reserved: 0
+  thp: never
+  swap: {{ size: 512M, read_latency: 1us, write_latency: 1us, bandwidth: 64G/s, queue_depth: 64 }}
+guests:
+  - name: w
+    memory: 128M
+    balloon: false
+    observed:
+      - {{ name: w-0, resident: 48M, swapped: 24M, thp: 0, ksm_merged: 0, balloon: 0 }}
+    workload: {{ working_set: 96M, touch_rate: 500k/s, pattern: \"hotcold(0.3, 0.8)\", write: 10% }}
+"
+        )
+    });
+}
+
+#[test]
+fn a_memory_cgroup_limit_plays_as_page_exact() {
+    // Two guests, one held by its cgroup (memory.max 200 MiB, less QEMU's
+    // own 72.5 MiB: about half of its 256 MiB; its own reclaim), on a host
+    // with room for both.
+    compare_general("memory cgroup", |seed| {
+        format!(
+            "name: events-memcg
+seed: {seed}
+duration: 4s
+host:
+  ram: 1G
+  reserved: 0
+  thp: never
+  swap: {{ size: 512M, read_latency: 1us, write_latency: 1us, bandwidth: 64G/s, queue_depth: 64 }}
+guests:
+  - name: held
+    memory: 256M
+    balloon: false
+    memtune: {{ hard_limit: 200M }}
+    workload: {{ working_set: 100%, touch_rate: 500k/s, pattern: uniform, write: 10% }}
+  - name: free
+    memory: 64M
+    balloon: false
+    workload: {{ working_set: 100%, touch_rate: 500k/s, pattern: \"zipf(0.8)\", write: 10% }}
+"
+        )
+    });
+}

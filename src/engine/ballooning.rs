@@ -244,6 +244,7 @@ impl Engine<'_> {
         let freed = self.release_page(g, p);
         let guest = &mut self.mem.guests[g];
         guest.pages[p as usize] = BALLOONED;
+        note_event(guest, p);
         guest.ballooned += 1;
         match guest.balloon_taken.last_mut() {
             Some(last) if last.0 == p + 1 => last.0 = p,
@@ -268,6 +269,7 @@ impl Engine<'_> {
             }
             let real = guest.real_page(p);
             guest.pages[p as usize] = crate::model::page::content_of(real, shares).bits();
+            note_event(guest, p);
             guest.ballooned -= 1;
             guest.balloon_cursor = guest.balloon_cursor.max(p + 1);
             left -= 1;
@@ -315,6 +317,7 @@ impl Engine<'_> {
             let guest = &mut self.mem.guests[g];
             let real = guest.real_page(b);
             guest.pages[b as usize] = crate::model::page::content_of(real, shares).bits();
+            note_event(guest, b);
             guest.ballooned -= 1;
             moved.push(b);
         }
@@ -475,6 +478,16 @@ impl Engine<'_> {
             *t = t.saturating_sub(1);
         }
         guest.pages[p as usize] = st & CLASS_MASK;
+        note_event(guest, p);
         freed
+    }
+}
+
+/// Event mode: page `p` of `guest` changed state outside a fault or
+/// reclaim (the balloon took it, gave it back, or the host discarded it):
+/// the event set follows.
+fn note_event(guest: &mut crate::model::Guest, p: u64) {
+    if let Some(e) = guest.events.as_deref_mut() {
+        e.note(p as usize, guest.pages[p as usize]);
     }
 }

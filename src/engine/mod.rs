@@ -431,20 +431,9 @@ pub fn event_mode_blockers(s: &Scenario, rate: f64) -> Vec<String> {
     if h.thp != ThpMode::Never {
         out.push("transparent huge pages".into());
     }
-    if h.balloon.policy != crate::scenario::BalloonPolicy::None {
-        out.push("a balloon policy".into());
-    }
     for g in &s.guests {
-        let w = &g.workload;
-        let reasons = [
-            (g.backends.iter().any(|b| b.hugetlb.is_some()), "hugetlb pages"),
-            (g.current_memory.is_some() || w.phases.iter().any(|p| p.current_memory.is_some()), "a balloon target"),
-            (g.free_page_reporting, "free page reporting"),
-        ];
-        for (on, what) in reasons {
-            if on {
-                out.push(format!("guest group {}: {what}", g.name));
-            }
+        if g.backends.iter().any(|b| b.hugetlb.is_some()) {
+            out.push(format!("guest group {}: hugetlb pages", g.name));
         }
     }
     out

@@ -277,3 +277,101 @@ guests:
         )
     });
 }
+
+/// Means over 8 seeds of (balloon bytes at the end, peak balloon bytes,
+/// free page reported bytes, major faults per touch, touches) over all
+/// guests of `yaml(seed)`.
+fn balloon_means(yaml: &dyn Fn(u64) -> String, events: bool) -> [f64; 5] {
+    let mut m = [0.0; 5];
+    for seed in 1..=8 {
+        let s = scenario(&yaml(seed));
+        assert!(engine::event_mode_blockers(&s, 1.0).is_empty(), "{:?}", engine::event_mode_blockers(&s, 1.0));
+        let cfg = RunConfig { sample_rate: Some(1.0), events, ..Default::default() };
+        let sum = engine::run(&s, cfg, &mut Discard).expect("plays");
+        let total = |f: fn(&engine::GuestSummary) -> u64| sum.guests.iter().map(f).sum::<u64>() as f64;
+        let touches = total(|g| g.touches);
+        for (i, v) in [
+            total(|g| g.balloon_end_bytes),
+            total(|g| g.balloon_peak_bytes),
+            total(|g| g.free_page_reported_bytes),
+            total(|g| g.major_faults) / touches,
+            touches,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            m[i] += v / 8.0;
+        }
+    }
+    m
+}
+
+#[test]
+fn balloons_and_free_page_reporting_play_as_page_exact() {
+    // Balloons set by libvirt (<currentMemory> at boot, `virsh setmem`
+    // later) on guests that go on touching what they keep, one guest with
+    // free page reporting whose working set shrinks, on a host short of
+    // memory: the issue's bound, balloon sizes within ±1% on the mean of 8
+    // seeds. (MoM's balloons are left out here: its 5% steps against a 20%
+    // free-memory threshold make each seed's final size one of two steps
+    // apart, in either mode, which 8 seeds cannot average to 1%.)
+    let yaml = |seed: u64| {
+        format!(
+            "name: events-balloon
+seed: {seed}
+duration: 12s
+host:
+  ram: 352M
+  reserved: 0
+  thp: never
+  swap: {{ size: 512M, read_latency: 1us, write_latency: 1us, bandwidth: 64G/s, queue_depth: 64 }}
+guests:
+  - name: vm
+    count: 2
+    memory: 128M
+    current_memory: 112M
+    guest_swap: 64M
+    workload:
+      working_set: 104M
+      touch_rate: 200k/s
+      pattern: \"hotcold(0.3, 0.8)\"
+      write: 10%
+      phases:
+        - {{ at: 4s, current_memory: 72M }}
+  - name: fpr
+    memory: 128M
+    free_page_reporting: true
+    workload:
+      working_set: 112M
+      touch_rate: 200k/s
+      write: 10%
+      phases:
+        - {{ at: 3s, working_set: 32M }}
+  - name: set
+    memory: 128M
+    workload:
+      working_set: 96M
+      touch_rate: 200k/s
+      write: 10%
+      phases:
+        - {{ at: 5s, current_memory: 80M }}
+"
+        )
+    };
+    let exact = balloon_means(&yaml, false);
+    let ev = balloon_means(&yaml, true);
+    let names = ["balloon at the end", "balloon peak", "free page reported", "major faults per touch", "touches"];
+    for i in 0..5 {
+        eprintln!(
+            "balloons: {} {:.5} page-exact, {:.5} events ({:+.2}%)",
+            names[i],
+            exact[i],
+            ev[i],
+            if exact[i] > 0.0 { 100.0 * (ev[i] / exact[i] - 1.0) } else { 0.0 }
+        );
+    }
+    for i in 0..5 {
+        assert!(exact[i] > 0.0, "{}: the scenario exercises it", names[i]);
+        assert!((ev[i] / exact[i] - 1.0).abs() <= 0.01, "{}: {} against {}", names[i], ev[i], exact[i]);
+    }
+}

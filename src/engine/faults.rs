@@ -231,6 +231,12 @@ impl Engine<'_> {
             if st & RES_MASK == UNTOUCHED && st & CLASS_MASK != BALLOONED {
                 guest.pages[q as usize] = (st & !RES_MASK) | HUGE;
                 mapped += 1;
+                // Event mode: the whole huge page is mapped, not only the
+                // page touched: touches of the others are hits from now on.
+                if let Some(e) = guest.events.as_deref_mut() {
+                    e.note(q as usize, guest.pages[q as usize]);
+                    e.last_a[q as usize] = e.a;
+                }
             }
         }
         guest.huge += mapped;

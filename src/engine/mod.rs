@@ -424,17 +424,11 @@ pub fn unmodelled(s: &Scenario) -> Vec<String> {
 /// when it can.
 pub fn event_mode_blockers(s: &Scenario, rate: f64) -> Vec<String> {
     let mut out = Vec::new();
-    let h = &s.host;
     if rate != 1.0 {
         out.push(format!("sample rate {rate}: event mode plays every page"));
     }
-    if h.thp != ThpMode::Never {
+    if s.host.thp != ThpMode::Never {
         out.push("transparent huge pages".into());
-    }
-    for g in &s.guests {
-        if g.backends.iter().any(|b| b.hugetlb.is_some()) {
-            out.push(format!("guest group {}: hugetlb pages", g.name));
-        }
     }
     out
 }

@@ -375,3 +375,35 @@ guests:
         assert!((ev[i] / exact[i] - 1.0).abs() <= 0.01, "{}: {} against {}", names[i], ev[i], exact[i]);
     }
 }
+
+#[test]
+fn hugetlb_regions_play_as_page_exact() {
+    // A guest with 64 MiB on 2 MiB hugetlb pages (not preallocated: the
+    // first touch of a region maps its whole huge page, and the pool's
+    // pages are never reclaimed) and 64 MiB of ordinary pages, beside a
+    // plain guest, on a host short of ordinary memory: the 4 KiB part
+    // faults and swaps, the huge part faults once per region.
+    compare_general("hugetlb", |seed| {
+        format!(
+            "name: events-hugetlb
+seed: {seed}
+duration: 4s
+host:
+  ram: 192M
+  reserved: 0
+  thp: never
+  hugepages: {{ size: 2M, count: 32 }}
+  swap: {{ size: 512M, read_latency: 1us, write_latency: 1us, bandwidth: 64G/s, queue_depth: 64 }}
+guests:
+  - name: mixed
+    backends:
+      - {{ size: 64M, hugepage_size: 2M }}
+      - {{ size: 64M }}
+    workload: {{ working_set: 100%, touch_rate: 500k/s, pattern: \"zipf(0.6)\", write: 10% }}
+  - name: plain
+    memory: 96M
+    workload: {{ working_set: 100%, touch_rate: 500k/s, pattern: uniform, write: 10% }}
+"
+        )
+    });
+}

@@ -194,6 +194,11 @@ impl Engine<'_> {
         let guest = &mut self.mem.guests[g];
         for q in range.clone() {
             guest.pages[q as usize] = (guest.pages[q as usize] & !RES_MASK) | HUGE;
+            // Event mode: all of the huge page is mapped now.
+            if let Some(e) = guest.events.as_deref_mut() {
+                e.note(q as usize, guest.pages[q as usize]);
+                e.last_a[q as usize] = e.a;
+            }
         }
         guest.region_touched[region] = size as u32;
         guest.huge += size;

@@ -419,16 +419,13 @@ pub fn unmodelled(s: &Scenario) -> Vec<String> {
     out
 }
 
-/// Why the event mode cannot play `s` at sample rate `rate` yet: the
-/// mechanisms whose page-state changes it does not follow so far. Empty
-/// when it can.
-pub fn event_mode_blockers(s: &Scenario, rate: f64) -> Vec<String> {
+/// Why the event mode cannot play `_s` at sample rate `rate`: it follows
+/// every page's state, so it plays page-exact runs only (every mechanism
+/// of the scenario tells it what it changes). Empty when it can.
+pub fn event_mode_blockers(_s: &Scenario, rate: f64) -> Vec<String> {
     let mut out = Vec::new();
     if rate != 1.0 {
         out.push(format!("sample rate {rate}: event mode plays every page"));
-    }
-    if s.host.thp != ThpMode::Never {
-        out.push("transparent huge pages".into());
     }
     out
 }

@@ -60,7 +60,7 @@ impl Engine<'_> {
         let mut buf = [(0u64, 0u32); CHUNK];
         let events = self.mem.guests[g].events.is_some();
         if events {
-            (i, killed) = self.play_events(g, now, n, spacing, &mut hits[0], &mut stall);
+            (i, killed) = self.play_events(g, now, n, spacing, &mut hits, &mut stall);
         }
         'slice: while !events && i < n {
             let k = CHUNK.min((n - i) as usize);
@@ -235,7 +235,7 @@ impl Engine<'_> {
         now: SimTime,
         n: u64,
         spacing: f64,
-        hits: &mut u64,
+        hits: &mut [u64; 2],
         stall: &mut f64,
     ) -> (u64, bool) {
         let slice = self.slice_ns as f64;
@@ -257,12 +257,16 @@ impl Engine<'_> {
             };
             if gap > left {
                 e.hits(left);
-                *hits += left;
+                let huge = e.huge_hits(left);
+                hits[1] += huge;
+                hits[0] += left - huge;
                 i = n;
                 break;
             }
             e.hits(gap - 1);
-            *hits += gap - 1;
+            let huge = e.huge_hits(gap - 1);
+            hits[1] += huge;
+            hits[0] += gap - 1 - huge;
             i += gap;
             let p = e.set.find(self.rng.random_range(0..total)) as u64;
             // Every change that maps, unmaps, merges or unmerges a page

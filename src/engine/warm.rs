@@ -95,7 +95,7 @@ impl Engine<'_> {
         guest.pages.iter_mut().for_each(|s| *s &= !REFERENCED);
         if let Some(e) = guest.events.as_deref_mut() {
             // Event mode: the pages placed are mapped, the rest events.
-            e.resync(guest.pages.iter().copied());
+            e.resync(&guest.pages);
             e.looked_at_all();
         }
         let held = self.mem.guest_frames(g) + self.mem.guests[g].merged;

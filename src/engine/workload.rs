@@ -229,7 +229,7 @@ impl Engine<'_> {
             }
         };
         let salt = mix64(self.seed ^ ((g as u64) << 40) ^ 0xE7E7);
-        guest.events = Some(Box::new(EventTrack::new(p, n, guest.pages.iter().copied(), write, ksm, salt)));
+        guest.events = Some(Box::new(EventTrack::new(p, &guest.pages, write, ksm, salt)));
     }
 
     /// How many touches guest `g`'s slice holds: a Poisson draw, or a

@@ -289,6 +289,11 @@ impl Clock {
             for p in range.clone() {
                 referenced |= guest.pages[p as usize] & REFERENCED != 0;
             }
+            // Event mode: the PMD's accessed bit is set when a hit fell on
+            // any of its pages since the last look.
+            if let Some(e) = guest.events.as_deref_mut() {
+                referenced |= e.region_touched_since(range.start as usize..range.end as usize);
+            }
             referenced
         };
         // The look clears the accessed bit (kept on the pages: the split

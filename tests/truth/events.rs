@@ -407,3 +407,65 @@ guests:
         )
     });
 }
+
+#[test]
+fn transparent_huge_pages_play_as_page_exact() {
+    // A guest on THP (`thp: always`) on a host short of memory, its cold
+    // huge pages touched a few dozen times a second each: reclaim splits
+    // a huge page found unreferenced (its PMD's accessed bit: any of its
+    // 512 pages touched since the last look) and swaps all of it out.
+    // Each such split moves 512 pages at once, so one seed's fault count
+    // swings by a fifth (page-exact against itself over two sets of 8
+    // seeds differs by several percent): the issue's ±1% over 8 seeds is
+    // below this scenario's own noise. The check is the statistical one:
+    // over 32 seeds, the two modes' means within three standard errors of
+    // their difference, for major faults, huge pages split and the TLB
+    // miss ratio (which needs the share of hits on huge pages).
+    let yaml = |seed: u64| {
+        format!(
+            "name: events-thp
+seed: {seed}
+duration: 6s
+host:
+  ram: 160M
+  reserved: 0
+  thp: always
+  swap: {{ size: 512M, read_latency: 1us, write_latency: 1us, bandwidth: 64G/s, queue_depth: 64 }}
+guests:
+  - name: hot
+    memory: 256M
+    workload: {{ working_set: 100%, touch_rate: 50k/s, pattern: \"hotcold(0.2, 0.95)\", write: 10% }}
+"
+        )
+    };
+    let seeds = 32;
+    let runs = |events: bool| -> Vec<[f64; 3]> {
+        (1..=seeds)
+            .map(|seed| {
+                let cfg = RunConfig { sample_rate: Some(1.0), events, ..Default::default() };
+                let sum = engine::run(&scenario(&yaml(seed)), cfg, &mut Discard).expect("plays");
+                let g = &sum.guests[0];
+                assert!(g.thp_faults > 0, "huge pages were made");
+                [g.major_faults as f64, sum.host.vmstat.thp_split_page as f64, g.tlb_miss_ratio]
+            })
+            .collect()
+    };
+    let (exact, ev) = (runs(false), runs(true));
+    let names = ["major faults", "huge pages split", "TLB miss ratio"];
+    for k in 0..3 {
+        let stats = |v: &[[f64; 3]]| {
+            let n = v.len() as f64;
+            let mean = v.iter().map(|x| x[k]).sum::<f64>() / n;
+            let var = v.iter().map(|x| (x[k] - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            (mean, var / n)
+        };
+        let ((m0, v0), (m1, v1)) = (stats(&exact), stats(&ev));
+        let se = (v0 + v1).sqrt();
+        eprintln!(
+            "THP: {} {m0:.4} page-exact, {m1:.4} events ({:+.2}%), standard error of the difference {se:.4}",
+            names[k],
+            100.0 * (m1 / m0 - 1.0)
+        );
+        assert!((m1 - m0).abs() <= 3.0 * se + 1e-9 * m0.abs(), "{}: {m1} against {m0} (se {se})", names[k]);
+    }
+}

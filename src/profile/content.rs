@@ -210,17 +210,27 @@ impl ClassDecay {
     }
 }
 
-/// Each guest's content classes (shared, zero, duplicate, as
-/// [`shares`] tells them) at the `first` read of the samples, and how
-/// much of each had changed at the `second`: a class that lies in the
+/// Each guest's content classes (shared, zero, duplicate) at a `first`
+/// read of part of its sample (the write sample), and how much of each had
+/// changed at the `second` read of all of it: a class that lies in the
 /// working set decays as the guest writes, one outside does not.
+///
+/// A page's class at the first read is told as [`shares`] tells it, with
+/// the second read of the whole sample as the reference: zero; content
+/// found again in this guest at another offset (duplicate); or content
+/// another guest holds at the same offset (at either read) or elsewhere
+/// (at the second), weighted by the inverse of its chance of being seen.
+/// Content every guest wrote over between the reads is not seen as
+/// shared: the estimate leans to the class lying outside the working set.
 pub fn decay(first: &[Vec<(u64, Seen)>], second: &[Vec<(u64, Seen)>], rate: f64) -> Vec<[ClassDecay; 3]> {
     let r = rate.clamp(1e-9, 1.0);
-    let by_offset: Vec<HashMap<u64, u64>> = first
-        .iter()
-        .map(|s| s.iter().filter_map(|&(o, v)| if let Seen::Hash(h) = v { Some((o, h)) } else { None }).collect())
-        .collect();
-    let counts: Vec<HashMap<u64, u32>> = first
+    let by_offset = |v: &[Vec<(u64, Seen)>]| -> Vec<HashMap<u64, u64>> {
+        v.iter()
+            .map(|s| s.iter().filter_map(|&(o, v)| if let Seen::Hash(h) = v { Some((o, h)) } else { None }).collect())
+            .collect()
+    };
+    let (first_at, second_at) = (by_offset(first), by_offset(second));
+    let counts: Vec<HashMap<u64, u32>> = second
         .iter()
         .map(|s| {
             let mut c: HashMap<u64, u32> = HashMap::new();
@@ -232,6 +242,12 @@ pub fn decay(first: &[Vec<(u64, Seen)>], second: &[Vec<(u64, Seen)>], rate: f64)
             c
         })
         .collect();
+    // The chance that a content with `m` copies in a sample at rate r was
+    // sampled at least once.
+    let seen = |m: u32| {
+        let copies = if m == 1 { 1.0 } else { f64::from(m) / r };
+        1.0 - (1.0 - r).powf(copies)
+    };
     first
         .iter()
         .enumerate()
@@ -242,25 +258,29 @@ pub fn decay(first: &[Vec<(u64, Seen)>], second: &[Vec<(u64, Seen)>], rate: f64)
                 let Some(&now) = later.get(&o) else { continue };
                 let (class, weight) = match v {
                     Seen::Zero => (1, 1.0),
-                    Seen::Hash(h) if counts[i].get(&h).copied().unwrap_or(0) >= 2 => (2, 1.0),
                     Seen::Hash(h) => {
-                        // Shared: the likeliest sighting over the other
-                        // guests (the same offset: seen for sure).
-                        let mut best: Option<f64> = None;
-                        for j in (0..first.len()).filter(|&j| j != i) {
-                            let p = if by_offset[j].get(&o) == Some(&h) {
-                                1.0
-                            } else if let Some(&m) = counts[j].get(&h) {
-                                let copies = if m == 1 { 1.0 } else { f64::from(m) / r };
-                                1.0 - (1.0 - r).powf(copies)
-                            } else {
-                                continue;
-                            };
-                            best = Some(best.map_or(p, |b: f64| b.max(p)));
-                        }
-                        match best {
-                            Some(p) => (0, 1.0 / p),
-                            None => continue,
+                        // Elsewhere in this guest at the second read.
+                        let own = counts[i].get(&h).copied().unwrap_or(0) - u32::from(now == v);
+                        if own >= 1 {
+                            (2, 1.0 / seen(own))
+                        } else {
+                            // Shared: the likeliest sighting over the other
+                            // guests (the same offset: seen for sure).
+                            let mut best: Option<f64> = None;
+                            for j in (0..first.len()).filter(|&j| j != i) {
+                                let p = if first_at[j].get(&o) == Some(&h) || second_at[j].get(&o) == Some(&h) {
+                                    1.0
+                                } else if let Some(&m) = counts[j].get(&h) {
+                                    seen(m)
+                                } else {
+                                    continue;
+                                };
+                                best = Some(best.map_or(p, |b: f64| b.max(p)));
+                            }
+                            match best {
+                                Some(p) => (0, 1.0 / p),
+                                None => continue,
+                            }
                         }
                     }
                 };
@@ -412,7 +432,7 @@ mod tests {
         let mut later = g0.clone();
         for (o, v) in later.iter_mut() {
             if *o < 30 || (100..110).contains(o) {
-                *v = Seen::Hash(mix64(*o ^ 99));
+                *v = Seen::Hash(mix64(*o ^ 0xDEAD_0000));
             }
         }
         let d = decay(&[g0.clone(), g1.clone()], &[later, g1], 1.0);

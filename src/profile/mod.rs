@@ -183,6 +183,8 @@ struct Live {
     /// The write sample (content changes): every k-th page of `sample`,
     /// at most [`WRITE_SAMPLE_MAX`].
     write_sample: Vec<u64>,
+    /// Their offsets in guest RAM.
+    write_offsets: Vec<u64>,
     unit: u64,
     wss_sum: Vec<f64>,
     written_sum: Vec<f64>,
@@ -245,6 +247,7 @@ pub fn profile(targets: &[Target], opts: &Options) -> Result<Report, ProfileErro
                 // all of guest RAM as the sample does.
                 let stride = sample.len().div_ceil(WRITE_SAMPLE_MAX).max(1);
                 let write_sample = sample.iter().copied().step_by(stride).collect();
+                let write_offsets = sample_offsets.iter().copied().step_by(stride).collect();
                 let n = opts.intervals.len();
                 live.push(Live {
                     target: t.clone(),
@@ -252,6 +255,7 @@ pub fn profile(targets: &[Target], opts: &Options) -> Result<Report, ProfileErro
                     sample,
                     sample_offsets,
                     write_sample,
+                    write_offsets,
                     unit,
                     wss_sum: vec![0.0; n],
                     written_sum: vec![0.0; n],
@@ -297,10 +301,11 @@ pub fn profile(targets: &[Target], opts: &Options) -> Result<Report, ProfileErro
     // (GUP touches them), so where writes are seen by reading content the
     // passes alternate: one measures the working set, the next the writes.
     let passes = ((opts.duration.as_secs_f64() / longest.as_secs_f64()).floor() as u32).max(1);
-    // The content sample, read once before the passes too: how much of
-    // each content class the guest's writes change over the profile says
-    // where the class lies (see `content::decay`).
-    let first = read_all_samples(root, &mut live, &mut cost);
+    // The write sample (every k-th page of the content sample, at most
+    // WRITE_SAMPLE_MAX) read before the passes too: how much of each
+    // content class the guest's writes change over the profile says where
+    // the class lies (see `content::decay`).
+    let first = read_all_samples(root, &mut live, &mut cost, true);
     let first_at = Instant::now();
     let alternate = writes == WriteMechanism::ContentChange;
     for k in 0..passes {
@@ -324,7 +329,7 @@ pub fn profile(targets: &[Target], opts: &Options) -> Result<Report, ProfileErro
     }
     // Content, on the sample of present pages.
     let over_s = first_at.elapsed().as_secs_f64();
-    let samples = read_all_samples(root, &mut live, &mut cost);
+    let samples = read_all_samples(root, &mut live, &mut cost, false);
     let shares = content::shares(&samples, opts.sample);
     let decays = content::decay(&first, &samples, opts.sample);
     let mut guests = Vec::new();
@@ -394,16 +399,19 @@ fn hash_pages(root: &Path, pid: u32, addrs: &[u64], cost: &mut Cost) -> std::io:
     Ok(out)
 }
 
-/// Every guest's content sample (empty for one gone; one that goes while
-/// its pages are read is marked gone).
-fn read_all_samples(root: &Path, live: &mut [Live], cost: &mut Cost) -> Vec<Vec<(u64, Seen)>> {
+/// Every guest's content sample, or with `write_only` its write sample
+/// (empty for one gone; one that goes while its pages are read is marked
+/// gone).
+fn read_all_samples(root: &Path, live: &mut [Live], cost: &mut Cost, write_only: bool) -> Vec<Vec<(u64, Seen)>> {
     let mut samples = Vec::with_capacity(live.len());
     for l in live.iter_mut() {
         if l.gone.is_some() {
             samples.push(Vec::new());
             continue;
         }
-        match read_sample(root, l.target.pid, &l.sample, &l.sample_offsets, cost) {
+        let (addrs, offsets) =
+            if write_only { (&l.write_sample, &l.write_offsets) } else { (&l.sample, &l.sample_offsets) };
+        match read_sample(root, l.target.pid, addrs, offsets, cost) {
             Ok(s) => samples.push(s),
             Err(e) => {
                 l.gone = Some(format!("exited while its pages were read ({e})"));

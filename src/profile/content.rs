@@ -113,15 +113,17 @@ fn estimate(k: f64, var: f64, n: f64) -> Share {
     Share { share, low: (share - half).max(0.0).min(wilson.low), high: (share + half).min(1.0).max(wilson.high) }
 }
 
-/// The shares of each guest from their samples: (offset in guest RAM,
-/// what the page held) for each present page sampled at `rate`.
-pub fn shares(samples: &[Vec<(u64, Seen)>], rate: f64) -> Vec<Content> {
-    let r = rate.clamp(1e-9, 1.0);
-    let by_offset: Vec<HashMap<u64, u64>> = samples
+/// Each guest's non-zero pages' hashes by offset.
+fn hashes_by_offset(samples: &[Vec<(u64, Seen)>]) -> Vec<HashMap<u64, u64>> {
+    samples
         .iter()
         .map(|s| s.iter().filter_map(|&(o, v)| if let Seen::Hash(h) = v { Some((o, h)) } else { None }).collect())
-        .collect();
-    let counts: Vec<HashMap<u64, u32>> = samples
+        .collect()
+}
+
+/// How many times each non-zero content occurs in each guest's sample.
+fn hash_counts(samples: &[Vec<(u64, Seen)>]) -> Vec<HashMap<u64, u32>> {
+    samples
         .iter()
         .map(|s| {
             let mut c: HashMap<u64, u32> = HashMap::new();
@@ -132,7 +134,15 @@ pub fn shares(samples: &[Vec<(u64, Seen)>], rate: f64) -> Vec<Content> {
             }
             c
         })
-        .collect();
+        .collect()
+}
+
+/// The shares of each guest from their samples: (offset in guest RAM,
+/// what the page held) for each present page sampled at `rate`.
+pub fn shares(samples: &[Vec<(u64, Seen)>], rate: f64) -> Vec<Content> {
+    let r = rate.clamp(1e-9, 1.0);
+    let by_offset = hashes_by_offset(samples);
+    let counts = hash_counts(samples);
     samples
         .iter()
         .enumerate()
@@ -224,24 +234,8 @@ impl ClassDecay {
 /// shared: the estimate leans to the class lying outside the working set.
 pub fn decay(first: &[Vec<(u64, Seen)>], second: &[Vec<(u64, Seen)>], rate: f64) -> Vec<[ClassDecay; 3]> {
     let r = rate.clamp(1e-9, 1.0);
-    let by_offset = |v: &[Vec<(u64, Seen)>]| -> Vec<HashMap<u64, u64>> {
-        v.iter()
-            .map(|s| s.iter().filter_map(|&(o, v)| if let Seen::Hash(h) = v { Some((o, h)) } else { None }).collect())
-            .collect()
-    };
-    let (first_at, second_at) = (by_offset(first), by_offset(second));
-    let counts: Vec<HashMap<u64, u32>> = second
-        .iter()
-        .map(|s| {
-            let mut c: HashMap<u64, u32> = HashMap::new();
-            for (_, v) in s {
-                if let Seen::Hash(h) = v {
-                    *c.entry(*h).or_insert(0) += 1;
-                }
-            }
-            c
-        })
-        .collect();
+    let (first_at, second_at) = (hashes_by_offset(first), hashes_by_offset(second));
+    let counts = hash_counts(second);
     // The chance that a content with `m` copies in a sample at rate r was
     // sampled at least once.
     let seen = |m: u32| {

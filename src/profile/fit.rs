@@ -111,29 +111,79 @@ fn log_error(pattern: &Pattern, pages: f64, rate: f64, points: &[Point], unit: f
     log_error_of(&shape(pattern, pages, unit), rate, points, unit)
 }
 
-/// Golden-section search for the minimum of `f` over `lo..hi`.
-fn golden(lo: f64, hi: f64, iters: u32, f: impl Fn(f64) -> f64) -> (f64, f64) {
-    let g = (5f64.sqrt() - 1.0) / 2.0;
+/// The minimum of `f` over `lo..hi`, to within `tol`, by Brent's method
+/// (R. P. Brent, "Algorithms for Minimization without Derivatives",
+/// 1973, ch. 5; the procedure of Netlib's `fmin`): parabolic steps through
+/// the three best points where they can be trusted, golden-section steps
+/// where they cannot. On the smooth log errors here it needs about a
+/// tenth of the evaluations plain golden-section search does for the
+/// same precision.
+fn brent(lo: f64, hi: f64, tol: f64, f: impl Fn(f64) -> f64) -> (f64, f64) {
+    let c = (3.0 - 5f64.sqrt()) / 2.0;
+    let eps = f64::EPSILON.sqrt();
     let (mut a, mut b) = (lo, hi);
-    let mut c = b - g * (b - a);
-    let mut d = a + g * (b - a);
-    let (mut fc, mut fd) = (f(c), f(d));
-    for _ in 0..iters {
-        if fc < fd {
-            b = d;
-            d = c;
-            fd = fc;
-            c = b - g * (b - a);
-            fc = f(c);
+    let mut x = a + c * (b - a);
+    let (mut w, mut v) = (x, x);
+    let mut fx = f(x);
+    let (mut fw, mut fv) = (fx, fx);
+    let (mut d, mut e) = (0.0f64, 0.0f64);
+    // Each step at least shrinks the bracket or moves by tol; the cap
+    // only guards against an objective that returns NaN.
+    for _ in 0..200 {
+        let xm = 0.5 * (a + b);
+        let tol1 = eps * x.abs() + tol / 3.0;
+        let tol2 = 2.0 * tol1;
+        if (x - xm).abs() <= tol2 - 0.5 * (b - a) {
+            break;
+        }
+        let mut parabolic = false;
+        if e.abs() > tol1 {
+            let r = (x - w) * (fx - fv);
+            let mut q = (x - v) * (fx - fw);
+            let mut p = (x - v) * q - (x - w) * r;
+            q = 2.0 * (q - r);
+            if q > 0.0 {
+                p = -p;
+            }
+            q = q.abs();
+            let e_before = e;
+            e = d;
+            if p.abs() < (0.5 * q * e_before).abs() && p > q * (a - x) && p < q * (b - x) {
+                d = p / q;
+                let u = x + d;
+                if u - a < tol2 || b - u < tol2 {
+                    d = tol1.copysign(xm - x);
+                }
+                parabolic = true;
+            }
+        }
+        if !parabolic {
+            e = if x >= xm { a - x } else { b - x };
+            d = c * e;
+        }
+        let u = if d.abs() >= tol1 { x + d } else { x + tol1.copysign(d) };
+        let fu = f(u);
+        if fu <= fx {
+            if u >= x {
+                a = x;
+            } else {
+                b = x;
+            }
+            (v, fv, w, fw, x, fx) = (w, fw, x, fx, u, fu);
         } else {
-            a = c;
-            c = d;
-            fc = fd;
-            d = a + g * (b - a);
-            fd = f(d);
+            if u < x {
+                a = u;
+            } else {
+                b = u;
+            }
+            if fu <= fw || w == x {
+                (v, fv, w, fw) = (w, fw, u, fu);
+            } else if fu <= fv || v == x || v == w {
+                (v, fv) = (u, fu);
+            }
         }
     }
-    if fc < fd { (c, fc) } else { (d, fd) }
+    (x, fx)
 }
 
 /// The working set (between the largest measured point and `max_pages`)
@@ -146,9 +196,9 @@ pub fn fit_pattern(pattern: Pattern, points: &[Point], max_pages: f64, unit: f64
     // touch every 100 s to a billion a second.
     let best_rate = |pages: f64| {
         let sh = shape(&pattern, pages, unit);
-        golden((1e-2f64).ln(), (1e9f64).ln(), 50, |lr| log_error_of(&sh, lr.exp(), points, unit))
+        brent((1e-2f64).ln(), (1e9f64).ln(), 1e-6, |lr| log_error_of(&sh, lr.exp(), points, unit))
     };
-    let (lp, _) = golden(lo.ln(), hi.ln(), 36, |lp| best_rate(lp.exp()).1);
+    let (lp, _) = brent(lo.ln(), hi.ln(), 1e-5, |lp| best_rate(lp.exp()).1);
     let pages = lp.exp();
     let (lr, residual) = best_rate(pages);
     Fit { pattern, pages, rate: lr.exp(), residual }
@@ -215,7 +265,7 @@ pub fn write_share(fit: &Fit, written: &[Point], unit: f64) -> Option<f64> {
         return if written.is_empty() { None } else { Some(0.0) };
     }
     let (lw, _) =
-        golden((1e-4f64).ln(), 0.0, 60, |lw| log_error(&fit.pattern, fit.pages, fit.rate * lw.exp(), written, unit));
+        brent((1e-4f64).ln(), 0.0, 1e-6, |lw| log_error(&fit.pattern, fit.pages, fit.rate * lw.exp(), written, unit));
     Some(lw.exp().min(1.0))
 }
 

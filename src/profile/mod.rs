@@ -376,16 +376,30 @@ pub fn profile(targets: &[Target], opts: &Options) -> Result<Report, ProfileErro
     })
 }
 
-/// Hashes of the write sample's present pages (`None` for a page not
-/// present).
-fn hash_pages(root: &Path, pid: u32, addrs: &[u64], cost: &mut Cost) -> std::io::Result<Vec<Option<Seen>>> {
+/// Pagemap entries further apart than this are read one by one, nearer
+/// ones in one window: about where a window's extra entries cost as much
+/// as a read of its own (see [`procfs::Pagemap::entries`]), a few hundred
+/// on THP-backed guest RAM (`unit` 512), a dozen or two on 4 KiB pages.
+fn pagemap_gap(unit: u64) -> u64 {
+    if unit >= 512 { 512 } else { 16 }
+}
+
+/// Hashes of the pages at `addrs` that are present (`None` for a page
+/// not present); `unit` as the guest's [`Live::unit`].
+///
+/// Pages are read through /proc/PID/mem, one `pread` each (the sample is
+/// scattered). `process_vm_readv` would take many pages a call, but it
+/// pins them (`FOLL_PIN`), and a read pin of an anonymous page that is
+/// not exclusive to the process unshares it (mm/gup.c,
+/// `gup_must_unshare`): it would break every KSM merge it read, and copy
+/// every page a fork shares. /proc/PID/mem only gets the page.
+fn hash_pages(root: &Path, pid: u32, addrs: &[u64], unit: u64, cost: &mut Cost) -> std::io::Result<Vec<Option<Seen>>> {
     let pm = procfs::Pagemap::open(root, pid)?;
     let mem = procfs::Mem::open(root, pid)?;
     let mut buf = [0u8; 4096];
     let mut out = Vec::with_capacity(addrs.len());
     let zero = procfs::ZeroFrames::here();
-    for &a in addrs {
-        let e = pm.entry(a)?;
+    for (&a, e) in addrs.iter().zip(pm.entries(addrs, pagemap_gap(unit))?) {
         // A page mapped to the shared zero page holds no memory: it is
         // not among the pages in use (nor in Rss).
         if e.present() && !e.swapped() && !zero.is_zero(e.pfn()) {
@@ -411,7 +425,7 @@ fn read_all_samples(root: &Path, live: &mut [Live], cost: &mut Cost, write_only:
         }
         let (addrs, offsets) =
             if write_only { (&l.write_sample, &l.write_offsets) } else { (&l.sample, &l.sample_offsets) };
-        match read_sample(root, l.target.pid, addrs, offsets, cost) {
+        match read_sample(root, l.target.pid, addrs, offsets, l.unit, cost) {
             Ok(s) => samples.push(s),
             Err(e) => {
                 l.gone = Some(format!("exited while its pages were read ({e})"));
@@ -429,9 +443,10 @@ fn read_sample(
     pid: u32,
     addrs: &[u64],
     offsets: &[u64],
+    unit: u64,
     cost: &mut Cost,
 ) -> std::io::Result<Vec<(u64, Seen)>> {
-    let seen = hash_pages(root, pid, addrs, cost)?;
+    let seen = hash_pages(root, pid, addrs, unit, cost)?;
     Ok(offsets.iter().zip(seen).filter_map(|(&o, v)| v.map(|v| (o, v))).collect())
 }
 
@@ -488,7 +503,7 @@ fn one_pass(
                 WriteMechanism::PagemapScan => protect_all(root, pid, &l.ram),
                 WriteMechanism::SoftDirty => procfs::clear_refs(root, pid, ClearRefs::SoftDirty),
                 WriteMechanism::ContentChange => {
-                    baseline[i] = hash_pages(root, pid, &l.write_sample, cost)?;
+                    baseline[i] = hash_pages(root, pid, &l.write_sample, l.unit, cost)?;
                     Ok(())
                 }
             });
@@ -554,7 +569,7 @@ fn one_pass(
                         }
                         Ok(Some(dirty as f64 * per_write_page))
                     }),
-                    WriteMechanism::ContentChange => hash_pages(root, pid, &l.write_sample, cost).map(|now| {
+                    WriteMechanism::ContentChange => hash_pages(root, pid, &l.write_sample, l.unit, cost).map(|now| {
                         let changed = now
                             .iter()
                             .zip(&baseline[i])

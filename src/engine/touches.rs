@@ -53,7 +53,7 @@ impl Engine<'_> {
         let mut first_due = self.first_touch_due(g, start, per_touch);
         // Compute time at which a first touch's stall ended the slice.
         let mut cut_at = None;
-        // Touches are drawn 16 at a time and their page states loaded
+        // Touches are drawn 16 at a time and their page states prefetched
         // together, so the CPU overlaps the cache misses (memory-level
         // parallelism); each touch is then played in order.
         const CHUNK: usize = 16;
@@ -70,11 +70,9 @@ impl Engine<'_> {
                     *b = sampler.draw(&mut self.rng);
                 }
                 let pages = &self.mem.guests[g].pages;
-                let mut acc = 0u8;
                 for b in &buf[..k] {
-                    acc |= pages[b.0 as usize];
+                    crate::model::page::prefetch(&pages[b.0 as usize]);
                 }
-                std::hint::black_box(acc);
             }
             for &(p, bits) in &buf[..k] {
                 if i >= first_due {
@@ -269,6 +267,10 @@ impl Engine<'_> {
             hits[0] += gap - 1 - huge;
             i += gap;
             let p = e.set.find(self.rng.random_range(0..total)) as u64;
+            // What mapping the page reads and writes, fetched together so
+            // the cache misses overlap.
+            e.prefetch_event(p as usize);
+            crate::model::page::prefetch(&self.mem.guests[g].pages[p as usize]);
             // Every change that maps, unmaps, merges or unmerges a page
             // tells the event set, so the page drawn is not mapped (a
             // touch of it faults, and writes at the write share) or merged

@@ -366,8 +366,21 @@ impl EventTrack {
         let set = match &p {
             TouchShares::Runs(runs) => {
                 let mut lists = RunLists::new(runs, n, write);
-                for (page, &st) in states.iter().enumerate() {
-                    lists.set(page, Self::kind(st));
+                // Run by run, in page order: as `set` for each page would
+                // leave them, without looking up each page's run.
+                for r in 0..lists.runs.len() {
+                    let (first, end, _) = lists.runs[r];
+                    for page in first..end {
+                        let merged = match Self::kind(states[page]) {
+                            Kind::None => continue,
+                            Kind::Unmapped => false,
+                            Kind::Merged => true,
+                        };
+                        let l = 2 * r + usize::from(merged);
+                        lists.pos[page] = lists.lists[l].len() as u32 | if merged { IN_MERGED } else { 0 };
+                        lists.lists[l].push(page as u32);
+                        lists.total += lists.weights[l];
+                    }
                 }
                 Events::Runs(lists)
             }
@@ -392,6 +405,34 @@ impl EventTrack {
         };
         t.count_huge(states);
         t
+    }
+
+    /// Prefetch what a look at page `page` and a change of its state read
+    /// (its last look, its place in the event set), so that a caller
+    /// about to handle many pages can have their cache misses overlap.
+    #[inline]
+    pub fn prefetch(&self, page: usize) {
+        use super::page::prefetch;
+        prefetch(&self.last_a[page]);
+        match &self.set {
+            Events::Runs(r) => prefetch(&r.pos[page]),
+            Events::Tree(t) => prefetch(&t.weight[page]),
+        }
+    }
+
+    /// [`Self::prefetch`] for an event's page, about to be mapped: also
+    /// the place of the page that will take its place in its list, and
+    /// its huge-page bit.
+    #[inline]
+    pub fn prefetch_event(&self, page: usize) {
+        use super::page::prefetch;
+        self.prefetch(page);
+        if let Events::Runs(r) = &self.set
+            && let Some(last) = r.run_of(page).and_then(|run| r.lists[2 * run].last())
+        {
+            prefetch(&r.pos[*last as usize]);
+        }
+        prefetch(&self.huge[page / 64]);
     }
 
     /// Page `page` is now in state `st`.

@@ -73,9 +73,16 @@ impl Clock {
             let mut acc = 0u8;
             for slot in from..self.hand + k {
                 if let Some(u) = mem.frames.get(slot) {
+                    let guest = &mem.guests[u.guest as usize];
                     // A sampled THP's visit reads only its ThpAux.
-                    if !(u.thp && mem.guests[u.guest as usize].thp_sampled) {
-                        acc |= mem.guests[u.guest as usize].pages[u.page as usize];
+                    if !(u.thp && guest.thp_sampled) {
+                        acc |= guest.pages[u.page as usize];
+                        // Event mode: the page's last look and its place
+                        // in the event set, read when it is looked at and
+                        // when it goes out.
+                        if let Some(e) = guest.events.as_deref() {
+                            e.prefetch(u.page as usize);
+                        }
                     }
                 }
             }

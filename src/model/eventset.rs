@@ -370,8 +370,8 @@ impl EventTrack {
                 // leave them, without looking up each page's run.
                 for r in 0..lists.runs.len() {
                     let (first, end, _) = lists.runs[r];
-                    for page in first..end {
-                        let merged = match Self::kind(states[page]) {
+                    for (page, &st) in states.iter().enumerate().take(end).skip(first) {
+                        let merged = match Self::kind(st) {
                             Kind::None => continue,
                             Kind::Unmapped => false,
                             Kind::Merged => true,

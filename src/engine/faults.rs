@@ -138,7 +138,7 @@ impl Engine<'_> {
         // fault's mark), so the hits' pressure on it counts from here.
         if let Some(e) = guest.events.as_deref_mut() {
             e.note(p as usize, guest.pages[p as usize]);
-            e.last_a[p as usize] = e.a;
+            e.looked_now(p as usize);
             // Writes by hits count for ksmd from here too (a write that
             // faulted marked the page itself).
             if let Some(k) = e.ksm_a.get_mut(p as usize) {
@@ -197,7 +197,7 @@ impl Engine<'_> {
             // Event mode: all of the huge page is mapped now.
             if let Some(e) = guest.events.as_deref_mut() {
                 e.note(q as usize, guest.pages[q as usize]);
-                e.last_a[q as usize] = e.a;
+                e.looked_now(q as usize);
             }
         }
         guest.region_touched[region] = size as u32;
@@ -240,7 +240,7 @@ impl Engine<'_> {
                 // page touched: touches of the others are hits from now on.
                 if let Some(e) = guest.events.as_deref_mut() {
                     e.note(q as usize, guest.pages[q as usize]);
-                    e.last_a[q as usize] = e.a;
+                    e.looked_now(q as usize);
                 }
             }
         }

@@ -17,6 +17,9 @@
 //! weight are O(log n) plus a walk of one block, and the total is exact
 //! however many updates were made, where floating sums would drift.
 
+/// Pages per block of [`EventTrack`]'s region sums: a 2 MiB region.
+const REGION: usize = 512;
+
 /// One touch's worth of weight: 2⁴⁰ units.
 pub const ONE: u64 = 1 << 40;
 
@@ -311,7 +314,13 @@ pub struct EventTrack {
     /// Hit pressure so far.
     pub a: f64,
     /// `a` when reclaim last looked at each page's accessed bit.
-    pub last_a: Vec<f64>,
+    last_a: Vec<f64>,
+    /// Per block of [`REGION`] pages (a 2 MiB region at page-exact
+    /// scale): Σ pᵢ (in touches), and Σ pᵢ·last_aᵢ. A huge page's look
+    /// then needs a · Σ pᵢ − Σ pᵢ·last_aᵢ, not a pass over its 512 pages:
+    /// reclaim looks at a busy THP tens of times for each it takes.
+    region_p: Vec<f64>,
+    region_pa: Vec<f64>,
     /// The share of touches that write.
     pub write: f64,
     /// `a` when ksmd last looked at each page (empty without KSM): whether
@@ -395,6 +404,8 @@ impl EventTrack {
             p,
             a: 0.0,
             last_a: vec![0.0; n],
+            region_p: Vec::new(),
+            region_pa: vec![0.0; n.div_ceil(REGION)],
             write,
             ksm_a,
             looks: 0,
@@ -404,7 +415,19 @@ impl EventTrack {
             huge_carry: 0.0,
         };
         t.count_huge(states);
+        t.region_p = (0..n.div_ceil(REGION))
+            .map(|r| (r * REGION..((r + 1) * REGION).min(n)).map(|page| t.p.get(page) as f64 / ONE as f64).sum())
+            .collect();
         t
+    }
+
+    /// Page `page`'s accessed bit is known now (a fault set it, or a look
+    /// read it).
+    #[inline]
+    pub fn looked_now(&mut self, page: usize) {
+        let lambda = self.p.get(page) as f64 / ONE as f64 * (self.a - self.last_a[page]);
+        self.region_pa[page / REGION] += lambda;
+        self.last_a[page] = self.a;
     }
 
     /// Prefetch what a look at page `page` and a change of its state read
@@ -414,6 +437,9 @@ impl EventTrack {
     pub fn prefetch(&self, page: usize) {
         use super::page::prefetch;
         prefetch(&self.last_a[page]);
+        if let TouchShares::Table(t) = &self.p {
+            prefetch(&t[page]);
+        }
         match &self.set {
             Events::Runs(r) => prefetch(&r.pos[page]),
             Events::Tree(t) => prefetch(&t.weight[page]),
@@ -531,6 +557,7 @@ impl EventTrack {
     /// looked at; the bit is looked at now.
     pub fn touched_since(&mut self, page: usize) -> bool {
         let lambda = self.p.get(page) as f64 / ONE as f64 * (self.a - self.last_a[page]);
+        self.region_pa[page / REGION] += lambda;
         self.last_a[page] = self.a;
         self.draw(lambda)
     }
@@ -539,11 +566,24 @@ impl EventTrack {
     /// accessed bit was last looked at: the hits on them are one thinned
     /// stream, of pressure Σ pᵢ·ΔAᵢ. All of them are looked at now.
     pub fn region_touched_since(&mut self, pages: std::ops::Range<usize>) -> bool {
-        let mut lambda = 0.0;
-        for page in pages {
-            lambda += self.p.get(page) as f64 / ONE as f64 * (self.a - self.last_a[page]);
-            self.last_a[page] = self.a;
-        }
+        let n = self.last_a.len();
+        let r = pages.start / REGION;
+        let lambda = if pages.start % REGION == 0 && pages.end == ((r + 1) * REGION).min(n) {
+            // Σ pᵢ·(a − last_aᵢ) over the block, from its two sums.
+            let lambda = (self.a * self.region_p[r] - self.region_pa[r]).max(0.0);
+            self.last_a[pages].fill(self.a);
+            self.region_pa[r] = self.a * self.region_p[r];
+            lambda
+        } else {
+            let mut lambda = 0.0;
+            for page in pages {
+                let l = self.p.get(page) as f64 / ONE as f64 * (self.a - self.last_a[page]);
+                self.region_pa[page / REGION] += l;
+                self.last_a[page] = self.a;
+                lambda += l;
+            }
+            lambda
+        };
         self.draw(lambda)
     }
 
@@ -551,6 +591,9 @@ impl EventTrack {
     /// of every page renewed, now.
     pub fn looked_at_all(&mut self) {
         self.last_a.fill(self.a);
+        for (pa, p) in self.region_pa.iter_mut().zip(&self.region_p) {
+            *pa = self.a * p;
+        }
         self.ksm_a.fill(self.a);
     }
 }

@@ -568,7 +568,7 @@ impl EventTrack {
     pub fn region_touched_since(&mut self, pages: std::ops::Range<usize>) -> bool {
         let n = self.last_a.len();
         let r = pages.start / REGION;
-        let lambda = if pages.start % REGION == 0 && pages.end == ((r + 1) * REGION).min(n) {
+        let lambda = if pages.start.is_multiple_of(REGION) && pages.end == ((r + 1) * REGION).min(n) {
             // Σ pᵢ·(a − last_aᵢ) over the block, from its two sums.
             let lambda = (self.a * self.region_p[r] - self.region_pa[r]).max(0.0);
             self.last_a[pages].fill(self.a);

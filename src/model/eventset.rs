@@ -745,4 +745,37 @@ mod tests {
         let on_huge: u64 = (0..1000).map(|_| h.huge_hits(8)).sum();
         assert_eq!(on_huge, 1000, "8,000 hits, an eighth of them");
     }
+
+    #[test]
+    fn a_huge_pages_pressure_from_its_block_sums_is_the_sum_over_its_pages() {
+        // The definition, Σ pᵢ·(a − last_aᵢ) over a huge page's pages, with
+        // pages looked at one by one at different times (faults and 4 KiB
+        // looks) and shares that differ page to page: the block's two sums
+        // give it to rounding, the short last block too, and a look at the
+        // huge page leaves nothing owed.
+        let n = 1500;
+        let shares: Vec<u64> = (0..n).map(|i| ONE / 64 / (i as u64 + 1)).collect();
+        let mut e = EventTrack::new(TouchShares::Table(shares), &vec![1u8; n], 0.0, false, 5);
+        for k in 0..600 {
+            e.hits(37);
+            let page = (k * 7919) % n;
+            if k % 3 == 0 {
+                e.looked_now(page);
+            } else {
+                let _ = e.touched_since(page);
+            }
+        }
+        e.hits(11);
+        for (r, range) in [(0, 0..512), (1, 512..1024), (2, 1024..n)] {
+            let direct: f64 = range.clone().map(|p| e.p.get(p) as f64 / ONE as f64 * (e.a - e.last_a[p])).sum();
+            let from_sums = e.a * e.region_p[r] - e.region_pa[r];
+            assert!(
+                direct > 0.0 && (from_sums - direct).abs() <= 1e-9 * direct,
+                "block {r}: {from_sums} against {direct}"
+            );
+            let _ = e.region_touched_since(range.clone());
+            assert!(range.clone().all(|p| e.last_a[p] == e.a));
+            assert!(e.a * e.region_p[r] - e.region_pa[r] == 0.0);
+        }
+    }
 }

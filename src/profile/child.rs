@@ -60,6 +60,25 @@ pub struct ChildSpec {
     /// (after the fill), as a VMM may, so PAGEMAP_SCAN sees its writes
     #[arg(long)]
     pub uffd_wp: bool,
+    /// After every this many touches (a multiple of 64), print its touches
+    /// and its major faults so far (`/proc/self/stat`); 0: never
+    #[arg(long, default_value_t = 0)]
+    pub report_every: u64,
+    /// Exit after this many touches; 0: run until killed
+    #[arg(long, default_value_t = 0)]
+    pub touches: u64,
+}
+
+/// This process's major faults so far (field 12 of `/proc/self/stat`).
+fn major_faults() -> std::io::Result<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The command name, field 2, may hold spaces: count from after it.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    after
+        .split_whitespace()
+        .nth(9)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no majflt in /proc/self/stat"))
 }
 
 /// The page's 8-byte words: `seed`-keyed, never all zero.
@@ -70,7 +89,8 @@ fn fill(page: &mut [u8], key: u64) {
     }
 }
 
-/// Run the child: never returns (it is killed).
+/// Run the child: it returns after `touches` touches, or never (it is
+/// killed).
 pub fn run(spec: &ChildSpec) -> std::io::Result<()> {
     let bad = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
     if spec.mib == 0 {
@@ -134,6 +154,14 @@ pub fn run(spec: &ChildSpec) -> std::io::Result<()> {
             }
         }
         done += 64;
+        if spec.report_every > 0 && done.is_multiple_of(spec.report_every) {
+            println!("touch-child: touches={done} majflt={}", major_faults()?);
+            std::io::stdout().flush()?;
+        }
+        if spec.touches > 0 && done >= spec.touches {
+            std::hint::black_box(sink);
+            return Ok(());
+        }
         let due = Duration::from_secs_f64(done as f64 / spec.rate);
         if let Some(wait) = due.checked_sub(start.elapsed()) {
             std::thread::sleep(wait);

@@ -13,6 +13,8 @@ mod command;
 mod guest_kit;
 mod import_live;
 #[cfg(target_os = "linux")]
+mod kernel_reclaim;
+#[cfg(target_os = "linux")]
 mod ksm_guard;
 #[cfg(target_os = "linux")]
 mod libvirt_env;

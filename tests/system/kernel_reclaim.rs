@@ -1,0 +1,211 @@
+//! The model's reclaim against the real kernel's: a process touching
+//! 1 GiB of anonymous memory under a 512 MiB memory cgroup limit, swapping
+//! to zram, and the same guest in the model (its memory cgroup 512 MiB
+//! plus the QEMU overhead the model charges, so 512 MiB of guest RAM
+//! stays; `prealloc`, as the process fills its memory before it touches).
+//!
+//! The process is this program's `touch-child`: the model's own sampler
+//! (page rank is page index), touching as fast as it can, reporting its
+//! major faults (`/proc/self/stat`) every 10 million touches. The first
+//! 10 million touches after the fill warm it up; the next 10 million are
+//! measured. Every fault here is a swap-in (the fill touched every page),
+//! and the model's fault ratio (minor and major, after its warm-up) is the
+//! same quantity.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const MIB: u64 = 1 << 20;
+/// Touches warming up, then measured.
+const TOUCHES: u64 = 10_000_000;
+
+/// The memory cgroup hierarchy: its root and the file that limits a group.
+fn memory_cgroups() -> Option<(PathBuf, &'static str)> {
+    let v2 = Path::new("/sys/fs/cgroup");
+    if std::fs::read_to_string(v2.join("cgroup.controllers")).is_ok_and(|c| c.split_whitespace().any(|x| x == "memory"))
+    {
+        return Some((v2.to_path_buf(), "memory.max"));
+    }
+    let v1 = Path::new("/sys/fs/cgroup/memory");
+    v1.join("memory.limit_in_bytes").exists().then(|| (v1.to_path_buf(), "memory.limit_in_bytes"))
+}
+
+/// zram0 as swap and a memory cgroup, both put back when dropped (also
+/// when the test fails).
+struct Setup {
+    cgroup: PathBuf,
+}
+
+impl Setup {
+    fn new(root: &Path, limit_file: &str, limit: u64) -> Result<Setup, String> {
+        let zram = Path::new("/sys/block/zram0");
+        std::fs::write(zram.join("disksize"), "4G").map_err(|e| format!("zram0 disksize: {e}"))?;
+        let setup = Setup { cgroup: root.join(format!("overcommit-kernel-reclaim-{}", std::process::id())) };
+        for (cmd, what) in [("mkswap", "mkswap /dev/zram0"), ("swapon", "swapon /dev/zram0")] {
+            let ok = Command::new(cmd).arg("/dev/zram0").output().is_ok_and(|o| o.status.success());
+            if !ok {
+                return Err(format!("{what} failed"));
+            }
+        }
+        std::fs::create_dir(&setup.cgroup).map_err(|e| format!("{}: {e}", setup.cgroup.display()))?;
+        std::fs::write(setup.cgroup.join(limit_file), limit.to_string()).map_err(|e| format!("{limit_file}: {e}"))?;
+        Ok(setup)
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        if let Ok(procs) = std::fs::read_to_string(self.cgroup.join("cgroup.procs")) {
+            for pid in procs.split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        let _ = std::fs::remove_dir(&self.cgroup);
+        let _ = Command::new("swapoff").arg("/dev/zram0").status();
+        let _ = std::fs::write("/sys/block/zram0/reset", "1");
+    }
+}
+
+/// The kernel's: major faults per touch over the measured touches.
+fn kernel(setup: &Setup, pattern: &str, thp: bool) -> f64 {
+    let exe = env!("CARGO_BIN_EXE_overcommit");
+    let procs = setup.cgroup.join("cgroup.procs");
+    let mut args = vec![
+        "touch-child".to_string(),
+        "--mib".into(),
+        "1024".into(),
+        "--rate".into(),
+        "1e12".into(),
+        "--pattern".into(),
+        pattern.into(),
+        "--report-every".into(),
+        TOUCHES.to_string(),
+        "--touches".into(),
+        (2 * TOUCHES).to_string(),
+    ];
+    if thp {
+        args.push("--thp".into());
+    }
+    // In the cgroup before it maps anything: the shell joins, then runs it.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("echo $$ > '{}' && exec \"$@\"", procs.display()))
+        .arg("sh")
+        .arg(exe)
+        .args(&args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the touch child");
+    let out = child.stdout.take().expect("piped");
+    let majflt: Vec<u64> = std::io::BufReader::new(out)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| l.split_once("majflt=").and_then(|(_, v)| v.trim().parse().ok()))
+        .collect();
+    assert!(child.wait().expect("it ends").success());
+    assert_eq!(majflt.len(), 2, "two reports: {majflt:?}");
+    (majflt[1] - majflt[0]) as f64 / TOUCHES as f64
+}
+
+/// The model's: the fault ratio after a warm-up of as many touches.
+fn model(pattern: &str, thp: bool) -> f64 {
+    // 1M touches a second: 10 s of warm-up, 30 s measured.
+    let yaml = format!(
+        "
+name: kernel-reclaim
+seed: 1
+duration: 40s
+warmup: 10s
+host: {{ ram: 16G, reserved: 0, thp: {}, swap: {{ size: 4G, device: zram }} }}
+guests:
+  - name: vm
+    memory: 1G
+    prealloc: true
+    memtune: {{ hard_limit: {}M }}
+    workload: {{ working_set: 100%, touch_rate: 1M/s, pattern: \"{pattern}\" }}
+",
+        if thp { "madvise" } else { "never" },
+        512 + 74
+    );
+    let s =
+        overcommit::scenario::load_str(&yaml, "kernel-reclaim.yaml", "kernel-reclaim", &[]).expect("valid").scenario;
+    let cfg = overcommit::engine::RunConfig { sample_rate: Some(1.0), ..Default::default() };
+    let summary = overcommit::engine::run(&s, cfg, &mut overcommit::engine::Discard).expect("runs");
+    let g = &summary.guests[0];
+    // The QEMU overhead the model charges a 1 GiB guest with one vCPU
+    // (oVirt's estimate: 64 MiB + RAM/512 + 8 MiB), so 512 MiB stays.
+    assert_eq!(g.memcg.as_ref().expect("a cgroup").overhead_bytes, 74 * MIB);
+    g.fault_ratio
+}
+
+/// Each case's fault ratio, the kernel's and the model's (`None`: the
+/// test cannot run here, and says why).
+fn compare(cases: &[(&str, bool)]) -> Option<Vec<(f64, f64)>> {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root (a memory cgroup and zram swap)");
+        return None;
+    }
+    let Some((root, limit_file)) = memory_cgroups() else {
+        eprintln!("skipped: no memory cgroup controller");
+        return None;
+    };
+    let zram_free = std::fs::read_to_string("/sys/block/zram0/disksize").is_ok_and(|d| d.trim() == "0")
+        && !std::fs::read_to_string("/proc/swaps").unwrap_or_default().contains("zram0");
+    if !zram_free {
+        eprintln!("skipped: no unused zram0 (the zram module not loaded, or zram0 in use)");
+        return None;
+    }
+    let swaps_before = std::fs::read_to_string("/proc/swaps").unwrap_or_default();
+    let mut rows = Vec::new();
+    {
+        let setup = match Setup::new(&root, limit_file, 512 * MIB) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("skipped: {e}");
+                return None;
+            }
+        };
+        for &(pattern, thp) in cases {
+            let k = kernel(&setup, pattern, thp);
+            let m = model(pattern, thp);
+            eprintln!(
+                "{pattern}{}: kernel {k:.4}, model {m:.4} ({:+.1}%)",
+                if thp { " on THP" } else { "" },
+                (m / k - 1.0) * 100.0
+            );
+            rows.push((k, m));
+        }
+    }
+    assert_eq!(std::fs::read_to_string("/proc/swaps").unwrap_or_default(), swaps_before, "zram0 off again");
+    Some(rows)
+}
+
+#[test]
+fn swap_fault_ratios_under_a_memory_cgroup_follow_the_kernels() {
+    // Measured here: Zipf(0.9) kernel 0.1317, model 0.1301; hot/cold
+    // (20% of pages take 90% of touches) kernel 0.0628, model 0.0625.
+    let _guard = crate::LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let cases = [("zipf(0.9)", false), ("hotcold(0.2, 0.9)", false)];
+    let Some(rows) = compare(&cases) else { return };
+    for ((pattern, _), (k, m)) in cases.iter().zip(rows) {
+        assert!((m / k - 1.0).abs() <= 0.05, "{pattern}: the model's {m:.4} against the kernel's {k:.4}");
+    }
+}
+
+#[test]
+#[ignore = "a known gap: on THP the kernel faults twice as often as the model (0.277 against 0.130 for Zipf(0.9))"]
+fn swap_fault_ratios_on_thp_follow_the_kernels() {
+    // The same on memory the process asks THP for (MADV_HUGEPAGE, as QEMU
+    // asks for guest RAM). Measured here: kernel 0.2767, model 0.1302.
+    // The kernel keeps about 380 MiB of its 512 in THPs
+    // (AnonHugePages), the model about 480 MiB; the kernel swaps whole
+    // THPs out (thp_swpout) and single pages in, and scans about 6 pages
+    // for each it steals (pgscan_anon / pgsteal_anon), the model about
+    // 31. Where the kernel's extra faults come from is still to be found.
+    let _guard = crate::LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(rows) = compare(&[("zipf(0.9)", true)]) else { return };
+    let (k, m) = rows[0];
+    assert!((m / k - 1.0).abs() <= 0.05, "zipf(0.9) on THP: the model's {m:.4} against the kernel's {k:.4}");
+}

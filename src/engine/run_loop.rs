@@ -163,6 +163,11 @@ impl Engine<'_> {
                     t += (last - first) as f64 * per;
                 }
                 Backing::Small { .. } => {
+                    // The faults' reclaim delays the boot; it is no stall of
+                    // the running guest's (a memory cgroup's charge would
+                    // otherwise move it from direct reclaim's share to its
+                    // own, leaving direct reclaim's below zero).
+                    let stall_by = self.runners[g].stall_by;
                     for p in seg.sim.clone() {
                         if self.mem.guests[g].pages[p as usize] & RES_MASK != UNTOUCHED {
                             continue;
@@ -172,6 +177,7 @@ impl Engine<'_> {
                             None => return Ok(()),
                         }
                     }
+                    self.runners[g].stall_by = stall_by;
                 }
             }
         }

@@ -365,7 +365,12 @@ impl Engine<'_> {
             if self.mem.guests[g].region_touched[r] != 0 {
                 continue;
             }
-            if self.try_thp(g, r) {
+            let (made, charge_stall) = self.try_thp(g, r, Some(now + (c + *stall) as u64));
+            // A memory cgroup's reclaim for the charge stands for 1/R real
+            // ones, as direct reclaim's does.
+            *stall += charge_stall * self.scale;
+            self.runners[g].stall_by.direct_reclaim_s += charge_stall * self.scale / 1e9;
+            if made {
                 // The touch that faulted the THP in set its accessed bit
                 // (`ThpAux::fresh`, set by try_thp).
                 let cost = self.cfg.costs.fault_thp_ns;

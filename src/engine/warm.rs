@@ -47,7 +47,10 @@ impl Engine<'_> {
             }
             let r = self.mem.guests[g].region_of(p);
             let range = self.mem.guests[g].region_range(r);
-            if thp_left > 0 && p == range.start && matches!(backing, Backing::Small { thp: true }) && self.try_thp(g, r)
+            if thp_left > 0
+                && p == range.start
+                && matches!(backing, Backing::Small { thp: true })
+                && self.try_thp(g, r, None).0
             {
                 thp_left = thp_left.saturating_sub(range.end - range.start);
                 p = range.end;

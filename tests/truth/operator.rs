@@ -194,7 +194,7 @@ guests:
     assert_eq!((summary.host.vmstat.thp_fault_alloc, summary.host.vmstat.thp_fault_fallback), (512, 0));
     let first = rec.samples.first().expect("a sample");
     let huge = first.guests[0].huge_bytes;
-    assert!(huge >= 510 * MIB && huge <= 512 * MIB, "huge pages resident after the fill: {} MiB", huge / MIB);
+    assert!((510 * MIB..=512 * MIB).contains(&huge), "huge pages resident after the fill: {} MiB", huge / MIB);
 }
 
 /// A guest under memory.max 1 GiB and memory.swap.max 1 GiB touching

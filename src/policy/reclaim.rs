@@ -56,7 +56,7 @@ impl Clock {
         }
         let limit = 2 * n as u64 + 2;
         // Slots are visited 16 at a time: first their pages' states are
-        // loaded together so the cache misses overlap, then each slot is
+        // prefetched together so the cache misses overlap, then each slot is
         // handled in order, exactly as one at a time.
         const BATCH: usize = 16;
         'sweep: while mem.frames.free() < target_free && out.scanned < limit && !mem.swap.is_full() {
@@ -70,13 +70,12 @@ impl Clock {
             let from =
                 if self.preloaded > self.hand && self.preloaded <= self.hand + k { self.preloaded } else { self.hand };
             self.preloaded = self.hand + k;
-            let mut acc = 0u8;
             for slot in from..self.hand + k {
                 if let Some(u) = mem.frames.get(slot) {
                     let guest = &mem.guests[u.guest as usize];
                     // A sampled THP's visit reads only its ThpAux.
                     if !(u.thp && guest.thp_sampled) {
-                        acc |= guest.pages[u.page as usize];
+                        crate::model::page::prefetch(&guest.pages[u.page as usize]);
                         // Event mode: the page's last look and its place
                         // in the event set, read when it is looked at and
                         // when it goes out.
@@ -86,7 +85,6 @@ impl Clock {
                     }
                 }
             }
-            std::hint::black_box(acc);
             for _ in 0..k {
                 if mem.frames.free() >= target_free || mem.swap.is_full() {
                     break 'sweep;

@@ -405,7 +405,7 @@ impl EventTrack {
             a: 0.0,
             last_a: vec![0.0; n],
             region_p: Vec::new(),
-            region_pa: vec![0.0; n.div_ceil(REGION)],
+            region_pa: Vec::new(),
             write,
             ksm_a,
             looks: 0,
@@ -415,18 +415,31 @@ impl EventTrack {
             huge_carry: 0.0,
         };
         t.count_huge(states);
-        t.region_p = (0..n.div_ceil(REGION))
-            .map(|r| (r * REGION..((r + 1) * REGION).min(n)).map(|page| t.p.get(page) as f64 / ONE as f64).sum())
-            .collect();
         t
+    }
+
+    /// Build the region sums, at the first look at a huge page: a guest
+    /// without huge pages never pays for them.
+    fn ensure_regions(&mut self) {
+        if !self.region_p.is_empty() {
+            return;
+        }
+        let n = self.last_a.len();
+        let blocks = |f: &dyn Fn(usize) -> f64| -> Vec<f64> {
+            (0..n.div_ceil(REGION)).map(|r| (r * REGION..((r + 1) * REGION).min(n)).map(f).sum()).collect()
+        };
+        self.region_p = blocks(&|page| self.p.get(page) as f64 / ONE as f64);
+        self.region_pa = blocks(&|page| self.p.get(page) as f64 / ONE as f64 * self.last_a[page]);
     }
 
     /// Page `page`'s accessed bit is known now (a fault set it, or a look
     /// read it).
     #[inline]
     pub fn looked_now(&mut self, page: usize) {
-        let lambda = self.p.get(page) as f64 / ONE as f64 * (self.a - self.last_a[page]);
-        self.region_pa[page / REGION] += lambda;
+        if !self.region_pa.is_empty() {
+            let lambda = self.p.get(page) as f64 / ONE as f64 * (self.a - self.last_a[page]);
+            self.region_pa[page / REGION] += lambda;
+        }
         self.last_a[page] = self.a;
     }
 
@@ -557,7 +570,9 @@ impl EventTrack {
     /// looked at; the bit is looked at now.
     pub fn touched_since(&mut self, page: usize) -> bool {
         let lambda = self.p.get(page) as f64 / ONE as f64 * (self.a - self.last_a[page]);
-        self.region_pa[page / REGION] += lambda;
+        if let Some(pa) = self.region_pa.get_mut(page / REGION) {
+            *pa += lambda;
+        }
         self.last_a[page] = self.a;
         self.draw(lambda)
     }
@@ -566,6 +581,7 @@ impl EventTrack {
     /// accessed bit was last looked at: the hits on them are one thinned
     /// stream, of pressure Σ pᵢ·ΔAᵢ. All of them are looked at now.
     pub fn region_touched_since(&mut self, pages: std::ops::Range<usize>) -> bool {
+        self.ensure_regions();
         let n = self.last_a.len();
         let r = pages.start / REGION;
         let lambda = if pages.start.is_multiple_of(REGION) && pages.end == ((r + 1) * REGION).min(n) {
@@ -756,6 +772,11 @@ mod tests {
         let n = 1500;
         let shares: Vec<u64> = (0..n).map(|i| ONE / 64 / (i as u64 + 1)).collect();
         let mut e = EventTrack::new(TouchShares::Table(shares), &vec![1u8; n], 0.0, false, 5);
+        e.hits(5);
+        e.looked_now(3);
+        // Built now (as at a first huge-page look), from the looks so far;
+        // kept by every look after.
+        e.ensure_regions();
         for k in 0..600 {
             e.hits(37);
             let page = (k * 7919) % n;

@@ -13,10 +13,9 @@
 //! - `events/hotcold-16g-on-8g-zram/{exact,events}`: the event mode
 //!   (issue 17) against page-exact on a 16 GiB guest whose touches fall
 //!   99% on its hottest 30%, on 8 GiB with zram: one fault in about 200
-//!   touches once warm. The event mode must beat page-exact here; so far
-//!   it is about even: its cost per fault (reclaim drawing accessed bits
-//!   from an array page-exact does not read) eats what the skipped hits
-//!   save.
+//!   touches once warm. The event mode must beat page-exact here; with
+//!   reclaim and events prefetching what they read it is about a quarter
+//!   faster.
 //!
 //! Run with `cargo bench --bench engine`.
 

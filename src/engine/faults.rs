@@ -206,29 +206,15 @@ impl Engine<'_> {
         // throttles; the model takes the 4 KiB path there, where the
         // cgroup's reclaim and throttling are played.
         let mut stall = 0.0;
-        if let (Some(cg), Some(t)) = (&self.runners[g].memcg, at) {
-            let (max, overhead) = (cg.max, cg.overhead);
-            let over = |e: &Self| (e.mem.guest_frames(g) + overhead + size).saturating_sub(max);
-            if over(self) > 0 {
-                if let Some(cg) = self.runners[g].memcg.as_mut() {
-                    cg.events.max += 1;
-                }
-                for _ in 0..16 {
-                    let want = over(self);
-                    if want == 0 {
-                        break;
-                    }
-                    stall += self.memcg_reclaim(g, want, t + stall as u64);
-                    if self.runners[g].memcg.as_ref().is_some_and(|cg| cg.hand == u64::MAX) {
-                        break;
-                    }
-                }
-                // The caller counts the stall as direct reclaim's; it is
-                // the cgroup's (as in `memcg_charge`).
-                let (scale, r) = (self.scale, &mut self.runners[g]);
-                r.stall_by.memcg_s += stall * scale / 1e9;
-                r.stall_by.direct_reclaim_s -= stall * scale / 1e9;
-            }
+        if let (Some(cg), Some(t)) = (&self.runners[g].memcg, at)
+            && self.mem.guest_frames(g) + cg.overhead + size > cg.max
+        {
+            stall = self.memcg_reclaim_for(g, size, 1, t);
+            // The caller counts the stall as direct reclaim's; it is the
+            // cgroup's (as in `memcg_charge`).
+            let (scale, r) = (self.scale, &mut self.runners[g]);
+            r.stall_by.memcg_s += stall * scale / 1e9;
+            r.stall_by.direct_reclaim_s -= stall * scale / 1e9;
         }
         if let Some(cg) = &self.runners[g].memcg
             && self.mem.guest_frames(g) + cg.overhead + size > cg.max.min(cg.high)

@@ -21,19 +21,7 @@ impl Engine<'_> {
         let mut stall = 0.0;
         let batch = crate::model::swap::SWAP_CLUSTER_MAX;
         if usage(self) + 1 > max {
-            if let Some(cg) = self.runners[g].memcg.as_mut() {
-                cg.events.max += 1;
-            }
-            for _ in 0..16 {
-                let want = (usage(self) + 1).saturating_sub(max).max(batch);
-                stall += self.memcg_reclaim(g, want, t + stall as u64);
-                if usage(self) < max {
-                    break;
-                }
-                if self.runners[g].memcg.as_ref().is_some_and(|cg| cg.hand == u64::MAX) {
-                    break;
-                }
-            }
+            stall += self.memcg_reclaim_for(g, 1, batch, t);
             if usage(self) + 1 > max {
                 let group = &self.scenario.guests[self.mem.guests[g].group];
                 let why = if group.locked {
@@ -88,6 +76,30 @@ impl Engine<'_> {
         r.stall_by.memcg_s += stall * self.scale / 1e9;
         r.stall_by.direct_reclaim_s -= stall * self.scale / 1e9;
         Some(stall)
+    }
+
+    /// Guest `g`'s cgroup is at memory.max and must take `extra` pages:
+    /// it reclaims its own pages, at least `min_batch` a round, until they
+    /// fit, up to MAX_RECLAIM_RETRIES (16) rounds (`try_charge_memcg`),
+    /// or until nothing more can be taken. Counts the `max` event; returns
+    /// the stall.
+    pub(super) fn memcg_reclaim_for(&mut self, g: usize, extra: u64, min_batch: u64, t: SimTime) -> f64 {
+        let Some(cg) = self.runners[g].memcg.as_mut() else { return 0.0 };
+        cg.events.max += 1;
+        let (max, overhead) = (cg.max, cg.overhead);
+        let over = |e: &Self| (e.mem.guest_frames(g) + overhead + extra).saturating_sub(max);
+        let mut stall = 0.0;
+        for _ in 0..16 {
+            let want = over(self);
+            if want == 0 {
+                break;
+            }
+            stall += self.memcg_reclaim(g, want.max(min_batch), t + stall as u64);
+            if self.runners[g].memcg.as_ref().is_some_and(|cg| cg.hand == u64::MAX) {
+                break;
+            }
+        }
+        stall
     }
 
     /// The cgroup's own reclaim for guest `g`: `nr` pages wanted. Returns

@@ -237,12 +237,18 @@ impl RunLists {
             self.total -= self.weights[l];
         }
         if kind != Kind::None {
-            let merged = kind == Kind::Merged;
-            let l = 2 * r + usize::from(merged);
-            self.pos[page] = self.lists[l].len() as u32 | if merged { IN_MERGED } else { 0 };
-            self.lists[l].push(page as u32);
-            self.total += self.weights[l];
+            self.push(page, r, kind == Kind::Merged);
         }
+    }
+
+    /// Put page `page` of run `r`, in no list, at the end of the run's
+    /// merged list or its list of pages not mapped.
+    #[inline]
+    fn push(&mut self, page: usize, r: usize, merged: bool) {
+        let l = 2 * r + usize::from(merged);
+        self.pos[page] = self.lists[l].len() as u32 | if merged { IN_MERGED } else { 0 };
+        self.lists[l].push(page as u32);
+        self.total += self.weights[l];
     }
 
     fn find(&self, mut u: u64) -> usize {
@@ -380,15 +386,10 @@ impl EventTrack {
                 for r in 0..lists.runs.len() {
                     let (first, end, _) = lists.runs[r];
                     for (page, &st) in states.iter().enumerate().take(end).skip(first) {
-                        let merged = match Self::kind(st) {
-                            Kind::None => continue,
-                            Kind::Unmapped => false,
-                            Kind::Merged => true,
-                        };
-                        let l = 2 * r + usize::from(merged);
-                        lists.pos[page] = lists.lists[l].len() as u32 | if merged { IN_MERGED } else { 0 };
-                        lists.lists[l].push(page as u32);
-                        lists.total += lists.weights[l];
+                        match Self::kind(st) {
+                            Kind::None => {}
+                            kind => lists.push(page, r, kind == Kind::Merged),
+                        }
                     }
                 }
                 Events::Runs(lists)
@@ -436,11 +437,23 @@ impl EventTrack {
     /// read it).
     #[inline]
     pub fn looked_now(&mut self, page: usize) {
-        if !self.region_pa.is_empty() {
-            let lambda = self.p.get(page) as f64 / ONE as f64 * (self.a - self.last_a[page]);
-            self.region_pa[page / REGION] += lambda;
+        if self.region_pa.is_empty() {
+            self.last_a[page] = self.a;
+        } else {
+            self.look(page);
+        }
+    }
+
+    /// Look at page `page` now: the pressure of the hits on it since its
+    /// last look, pᵢ·ΔA, kept out of its block's sum from here.
+    #[inline]
+    fn look(&mut self, page: usize) -> f64 {
+        let lambda = self.p.get(page) as f64 / ONE as f64 * (self.a - self.last_a[page]);
+        if let Some(pa) = self.region_pa.get_mut(page / REGION) {
+            *pa += lambda;
         }
         self.last_a[page] = self.a;
+        lambda
     }
 
     /// Prefetch what a look at page `page` and a change of its state read
@@ -569,11 +582,7 @@ impl EventTrack {
     /// Whether page `page` was touched since its accessed bit was last
     /// looked at; the bit is looked at now.
     pub fn touched_since(&mut self, page: usize) -> bool {
-        let lambda = self.p.get(page) as f64 / ONE as f64 * (self.a - self.last_a[page]);
-        if let Some(pa) = self.region_pa.get_mut(page / REGION) {
-            *pa += lambda;
-        }
-        self.last_a[page] = self.a;
+        let lambda = self.look(page);
         self.draw(lambda)
     }
 
@@ -593,10 +602,7 @@ impl EventTrack {
         } else {
             let mut lambda = 0.0;
             for page in pages {
-                let l = self.p.get(page) as f64 / ONE as f64 * (self.a - self.last_a[page]);
-                self.region_pa[page / REGION] += l;
-                self.last_a[page] = self.a;
-                lambda += l;
+                lambda += self.look(page);
             }
             lambda
         };

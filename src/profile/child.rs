@@ -99,6 +99,12 @@ pub fn run(spec: &ChildSpec) -> std::io::Result<()> {
     if !(spec.rate > 0.0 && spec.rate.is_finite()) {
         return Err(bad(format!("--rate {} is not a positive rate", spec.rate)));
     }
+    if !spec.report_every.is_multiple_of(64) {
+        return Err(bad(format!(
+            "--report-every {} is not a multiple of 64 (touches go in batches of 64)",
+            spec.report_every
+        )));
+    }
     if !(spec.working_set > 0.0 && spec.working_set <= 1.0) {
         return Err(bad(format!("--working-set {} is not a share in (0, 1]", spec.working_set)));
     }

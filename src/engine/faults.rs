@@ -297,11 +297,12 @@ impl Engine<'_> {
             let out = self.clock.reclaim(&mut self.mem, crate::model::swap::SWAP_CLUSTER_MAX, t + stall as u64);
             self.vm.allocstall += 1;
             self.vm.pgscan_direct += out.scanned_pages;
+            self.vm.pgrefill += out.refill_pages;
             self.vm.pgsteal_direct += out.evicted;
             // Counted apart from kswapd's: a simulated direct reclaim
             // stands for 1/R real ones, a kswapd run for one.
             self.vm.direct_throttled += u64::from(out.throttled_ns > 0.0);
-            stall += out.scanned as f64 * 200.0;
+            stall += (out.scanned + out.deactivated) as f64 * 200.0;
             if self.mem.frames.free() > 0 {
                 break;
             }

@@ -95,7 +95,7 @@ impl Engine<'_> {
                 break;
             }
             stall += self.memcg_reclaim(g, want.max(min_batch), t + stall as u64);
-            if self.runners[g].memcg.as_ref().is_some_and(|cg| cg.hand == u64::MAX) {
+            if self.runners[g].memcg.as_ref().is_some_and(|cg| cg.stuck) {
                 break;
             }
         }
@@ -104,18 +104,17 @@ impl Engine<'_> {
 
     /// The cgroup's own reclaim for guest `g`: `nr` pages wanted. Returns
     /// the stall (0.2 us a page scanned, as direct reclaim, plus any wait
-    /// for writeback); marks the hand `u64::MAX` when nothing could be
+    /// for writeback); marks the cgroup stuck when nothing could be
     /// taken, so the caller stops retrying.
     pub(super) fn memcg_reclaim(&mut self, g: usize, nr: u64, t: SimTime) -> f64 {
-        let Some(mut hand) = self.runners[g].memcg.as_ref().map(|cg| cg.hand) else { return 0.0 };
-        if hand == u64::MAX {
-            hand = 0;
-        }
-        let out = self.clock.reclaim_guest(&mut self.mem, g, &mut hand, nr, t);
+        let Some(mut hands) = self.runners[g].memcg.as_ref().map(|cg| cg.hands) else { return 0.0 };
+        let out = self.clock.reclaim_guest(&mut self.mem, g, &mut hands, nr, t);
         let cg = self.runners[g].memcg.as_mut().expect("checked above");
         cg.pgscan += out.scanned_pages;
         cg.pgsteal += out.evicted;
-        cg.hand = if out.evicted == 0 && out.throttled_ns == 0.0 { u64::MAX } else { hand };
-        out.scanned as f64 * 200.0 + out.throttled_ns
+        cg.pgrefill += out.refill_pages;
+        cg.hands = hands;
+        cg.stuck = out.evicted == 0 && out.throttled_ns == 0.0;
+        (out.scanned + out.deactivated) as f64 * 200.0 + out.throttled_ns
     }
 }

@@ -175,8 +175,11 @@ impl<'a> Engine<'a> {
             // samplers and cache lines). With KSM, guests of one image sample
             // the same addresses, so their shared pages still meet; without,
             // groups are sampled independently, so their sampling errors do
-            // not line up.
-            let salt = if h.ksm.run { image_salt(&group.image) } else { gi as u64 };
+            // not line up. The seed picks the sample too: SHARDS is unbiased
+            // over the choice of hash, so runs over several seeds average
+            // the sampling error out with the rest.
+            let salt = (if h.ksm.run { image_salt(&group.image) } else { gi as u64 })
+                ^ crate::model::page::mix64(seed ^ 0x5EED_5A17);
             let group_sample =
                 if rate < 1.0 { sampled_pages(group.memory.pages(4096), rate, salt) } else { Vec::new() };
             let thp = h.thp != ThpMode::Never;

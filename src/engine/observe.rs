@@ -218,6 +218,9 @@ pub struct HostSummary {
 pub struct Vmstat {
     /// kswapd's balancing runs (a wake-up, or going on after a throttle).
     pub pageoutrun: u64,
+    /// Pages moved from the active lists to the inactive ones (the
+    /// reclaim's front hand), their accessed bits cleared.
+    pub pgrefill: u64,
     pub pgscan_kswapd: u64,
     pub pgsteal_kswapd: u64,
     /// Allocations that reclaimed on the faulting guest's time.
@@ -326,10 +329,12 @@ pub struct MemcgSummary {
     pub peak_bytes: u64,
     /// `memory.events`.
     pub events: MemcgEvents,
-    /// Pages the cgroup's own reclaim scanned and took (`memory.stat`'s
-    /// pgscan and pgsteal).
+    /// Pages the cgroup's own reclaim scanned on its inactive list, took,
+    /// and moved from its active list (`memory.stat`'s pgscan, pgsteal and
+    /// pgrefill).
     pub pgscan: u64,
     pub pgsteal: u64,
+    pub pgrefill: u64,
 }
 
 /// `memory.events`: `high` counts charges that found the cgroup over

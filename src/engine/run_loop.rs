@@ -35,6 +35,7 @@ impl Engine<'_> {
                     let out = self.clock.reclaim(&mut self.mem, target, now);
                     self.vm.pageoutrun += 1;
                     self.vm.pgscan_kswapd += out.scanned_pages;
+                    self.vm.pgrefill += out.refill_pages;
                     self.vm.pgsteal_kswapd += out.evicted;
                     self.vm.kswapd_throttled += u64::from(out.throttled_ns > 0.0);
                     self.mem.note_usage();

@@ -191,7 +191,9 @@ pub(super) struct Memcg {
     /// QEMU's own memory, charged beside guest RAM.
     pub(super) overhead: u64,
     /// Where the cgroup's reclaim goes on from in the guest's pages.
-    pub(super) hand: u64,
+    pub(super) hands: crate::policy::reclaim::LruHands,
+    /// The last reclaim found nothing to take: retrying is pointless.
+    pub(super) stuck: bool,
     /// The most it held (`memory.peak`).
     pub(super) peak: u64,
     /// `memory.events`: times over `high`, at `max`, out of memory, and
@@ -201,6 +203,7 @@ pub(super) struct Memcg {
     /// Reclaim of the cgroup's own pages (simulated pages).
     pub(super) pgscan: u64,
     pub(super) pgsteal: u64,
+    pub(super) pgrefill: u64,
     /// Time the guest was throttled over `memory.high` (ns of guest time).
     pub(super) throttled_ns: f64,
 }
@@ -210,6 +213,7 @@ pub(super) struct Memcg {
 #[derive(Debug, Default)]
 pub(super) struct ReclaimCounters {
     pub(super) pageoutrun: u64,
+    pub(super) pgrefill: u64,
     pub(super) pgscan_kswapd: u64,
     pub(super) pgsteal_kswapd: u64,
     pub(super) kswapd_throttled: u64,

@@ -138,6 +138,7 @@ impl Engine<'_> {
                         },
                         pgscan: self.scaled(cg.pgscan),
                         pgsteal: self.scaled(cg.pgsteal),
+                        pgrefill: self.scaled(cg.pgrefill),
                     }),
                     fault_ratio: {
                         let touched = r.touches_real - r.warm.touches;
@@ -209,6 +210,7 @@ impl Engine<'_> {
                 guests_failed_to_start: failed,
                 vmstat: Vmstat {
                     pageoutrun: self.vm.pageoutrun,
+                    pgrefill: self.scaled(self.vm.pgrefill),
                     pgscan_kswapd: self.scaled(self.vm.pgscan_kswapd),
                     pgsteal_kswapd: self.scaled(self.vm.pgsteal_kswapd),
                     allocstall: self.scaled(self.vm.allocstall),

@@ -590,23 +590,25 @@ impl EventTrack {
     /// accessed bit was last looked at: the hits on them are one thinned
     /// stream, of pressure Σ pᵢ·ΔAᵢ. All of them are looked at now.
     pub fn region_touched_since(&mut self, pages: std::ops::Range<usize>) -> bool {
+        let lambda = self.look_region(pages);
+        self.draw(lambda)
+    }
+
+    /// Look at the accessed bits of `pages` (a huge page's) now: the
+    /// pressure Σ pᵢ·ΔAᵢ of the hits on them since their last look.
+    pub fn look_region(&mut self, pages: std::ops::Range<usize>) -> f64 {
         self.ensure_regions();
         let n = self.last_a.len();
         let r = pages.start / REGION;
-        let lambda = if pages.start.is_multiple_of(REGION) && pages.end == ((r + 1) * REGION).min(n) {
+        if pages.start.is_multiple_of(REGION) && pages.end == ((r + 1) * REGION).min(n) {
             // Σ pᵢ·(a − last_aᵢ) over the block, from its two sums.
             let lambda = (self.a * self.region_p[r] - self.region_pa[r]).max(0.0);
             self.last_a[pages].fill(self.a);
             self.region_pa[r] = self.a * self.region_p[r];
             lambda
         } else {
-            let mut lambda = 0.0;
-            for page in pages {
-                lambda += self.look(page);
-            }
-            lambda
-        };
-        self.draw(lambda)
+            pages.map(|page| self.look(page)).sum()
+        }
     }
 
     /// Every page's accessed bit was cleared (or set), and what ksmd knows

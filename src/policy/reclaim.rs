@@ -1,13 +1,28 @@
 //! Page reclaim: kswapd and direct reclaim.
 //!
-//! The kernel ages anonymous pages on active/inactive LRU lists using the
-//! accessed bit; we use CLOCK (second chance, Corbató 1968), the classic
-//! approximation of exactly that: a hand sweeps the resident pages, a page
-//! whose referenced bit is set has it cleared and is passed over, and a page
-//! found unreferenced is swapped out. CLOCK needs one bit per page and no
-//! list surgery on a hit, which keeps the touch loop to a single byte write,
-//! and it approximates LRU closely under independent references — which is
-//! what lets the tests hold it to Che's LRU approximation.
+//! The kernel ages anonymous pages on two LRU lists per memory cgroup
+//! (an lruvec): shrink_active_list moves pages from the active list's tail
+//! to the inactive list, clearing their accessed bits (for anonymous pages
+//! whether or not they were referenced), and shrink_inactive_list takes
+//! the inactive tail: a page referenced since it was deactivated goes back
+//! to the active list, the others are swapped out. The inactive list is
+//! kept at 1/(1 + √(10·GiB)) of the lruvec (`inactive_is_low`, mm/vmscan.c:
+//! half of one under 1 GiB, a seventh of one of 4 GiB). Only the inactive
+//! scan counts in `pgscan`; the active one is `pgrefill`.
+//!
+//! We play that as a two-handed CLOCK (the BSD page daemon's): a front
+//! hand clears accessed bits (deactivation) and the back hand, that many
+//! pages behind it (the inactive list), takes the pages still unreferenced
+//! and passes over the others, clearing their bits. It needs one bit per
+//! page and no list surgery on a hit, which keeps the touch loop to a
+//! single byte write. A page survives when it was touched while it sat
+//! between the hands, as on the kernel's inactive list; with the hands half
+//! a turn apart (small guests) that approximates LRU closely under
+//! independent references, which lets the tests hold it to Che's LRU
+//! approximation. libvirt gives each guest its own cgroup and so its own
+//! lruvec: global reclaim sets its hands apart by the guests' inactive
+//! shares weighted by their resident memory, and a cgroup's own reclaim by
+//! its guest's.
 //!
 //! A transparent huge page is reclaimed the way the kernel does it: an
 //! unreferenced THP is split into 4 KiB pages (losing its TLB benefit),
@@ -16,9 +31,43 @@
 use crate::model::page::{HUGE, MERGED, REFERENCED, RES_MASK, RESIDENT, SWAPPED, WRITTEN, mix64};
 use crate::model::{Memory, Unit};
 
+/// The share of an lruvec of `pages` 4 KiB pages that the kernel keeps on
+/// its inactive list: 1/(1 + inactive_ratio), inactive_ratio being
+/// int_sqrt(10 × GiB) from 1 GiB up and 1 below (`inactive_is_low`).
+pub fn inactive_share(pages: u64) -> f64 {
+    let gb = pages >> 18;
+    let ratio = if gb == 0 { 1 } else { (10 * gb).isqrt() };
+    1.0 / (1 + ratio) as f64
+}
+
+/// A cgroup's own reclaim hands over its guest's pages.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LruHands {
+    /// The back hand's page (the next the inactive scan looks at);
+    /// `u64::MAX` when the last reclaim found nothing to take.
+    pub back: u64,
+    /// Pages the front hand is ahead of the back, and the resident pages
+    /// among them (the inactive list).
+    lead: u64,
+    inactive: u64,
+    /// The hands were placed (at the first reclaim).
+    placed: bool,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Clock {
+    /// The back hand (the inactive scan).
     hand: usize,
+    /// The front hand (deactivation), a slot, and the frames it
+    /// deactivated that the back hand has not reached (recounted at each
+    /// turn: slots appended to the table or reused between the hands make
+    /// the running count drift).
+    front: usize,
+    inactive: u64,
+    /// Slots from the front hand on already prefetched.
+    front_preloaded: usize,
+    /// The hands were placed (at the first reclaim).
+    placed: bool,
     /// Totals over the run.
     pub scanned: u64,
     pub evicted: u64,
@@ -38,6 +87,9 @@ pub struct Outcome {
     /// Pages under the slots scanned (a THP counts all of its pages, as
     /// the kernel's pgscan counts a folio's).
     pub scanned_pages: u64,
+    /// Units and pages the front hand deactivated (`pgrefill`).
+    pub deactivated: u64,
+    pub refill_pages: u64,
     pub evicted: u64,
     /// Reclaim stopped because too many page-outs are queued: the device
     /// needs this long (ns) before more may be written.
@@ -55,6 +107,16 @@ impl Clock {
             return out;
         }
         let limit = 2 * n as u64 + 2;
+        let target_inactive = (global_inactive_share(mem) * mem.frames.used() as f64) as u64;
+        if !self.placed {
+            // The kernel puts new anonymous pages on the inactive list
+            // (lru_cache_add_inactive_or_unevictable), their accessed bits
+            // set by the faults that mapped them: at the first reclaim,
+            // everything is between the hands.
+            self.placed = true;
+            self.front = (self.hand + n - 1) % n;
+            self.inactive = mem.frames.used();
+        }
         // Slots are visited 16 at a time: first their pages' states are
         // prefetched together so the cache misses overlap, then each slot is
         // handled in order, exactly as one at a time.
@@ -67,22 +129,15 @@ impl Clock {
                 break;
             }
             let k = BATCH.min(n - self.hand);
+            // The front hand first: every slot of the batch deactivated, and
+            // the inactive list between the hands at its size.
+            self.advance_front(mem, target_inactive, k, &mut out);
             let from =
                 if self.preloaded > self.hand && self.preloaded <= self.hand + k { self.preloaded } else { self.hand };
             self.preloaded = self.hand + k;
             for slot in from..self.hand + k {
                 if let Some(u) = mem.frames.get(slot) {
-                    let guest = &mem.guests[u.guest as usize];
-                    // A sampled THP's visit reads only its ThpAux.
-                    if !(u.thp && guest.thp_sampled) {
-                        crate::model::page::prefetch(&guest.pages[u.page as usize]);
-                        // Event mode: the page's last look and its place
-                        // in the event set, read when it is looked at and
-                        // when it goes out.
-                        if let Some(e) = guest.events.as_deref() {
-                            e.prefetch(u.page as usize);
-                        }
-                    }
+                    prefetch_unit(mem, u);
                 }
             }
             for _ in 0..k {
@@ -93,6 +148,7 @@ impl Clock {
                 self.hand += 1;
                 if self.hand == n {
                     self.hand = 0;
+                    self.recount(mem);
                 }
                 out.scanned += 1;
                 let Some(unit) = mem.frames.get(slot) else { continue };
@@ -107,7 +163,10 @@ impl Clock {
                     let guest = &mem.guests[unit.guest as usize];
                     let range = guest.region_range(guest.region_of(unit.page));
                     out.scanned_pages += range.end - range.start;
-                    let Some(pages) = self.visit_thp(mem, slot, unit) else { continue };
+                    self.inactive = self.inactive.saturating_sub(range.end - range.start);
+                    if !self.visit_thp(mem, slot, unit) {
+                        continue;
+                    }
                     // The kernel reclaims all of a THP in the pass that chose
                     // it: shrink_folio_list swaps the folio out whole, or
                     // splits it onto the list it is working through and
@@ -123,23 +182,20 @@ impl Clock {
                     // by reclaim's batch against the 512 pages, which
                     // sampled mode cannot reproduce: there a THP is 512·R
                     // pages and each page out stands for 1/R.
-                    for (sub, p) in pages {
-                        if mem.swap.is_full() {
-                            break 'sweep;
-                        }
-                        let u = Unit { guest: unit.guest, page: p, thp: false };
-                        swap_out(mem, sub, u, now);
-                        out.evicted += 1;
+                    out.evicted += evict_thp(mem, slot, unit, now, |_| false);
+                    if mem.swap.is_full() {
+                        break 'sweep;
                     }
                     continue;
                 }
                 out.scanned_pages += 1;
+                self.inactive = self.inactive.saturating_sub(1);
                 let guest = &mut mem.guests[unit.guest as usize];
                 let p = unit.page as usize;
                 let mut st = guest.pages[p];
                 debug_assert_eq!(st & RES_MASK, RESIDENT);
                 // Event mode: the hits were not played; whether one fell on
-                // this page since the hand last passed is drawn now.
+                // this page since the front hand passed is drawn now.
                 if let Some(e) = guest.events.as_deref_mut()
                     && e.touched_since(p)
                 {
@@ -153,6 +209,7 @@ impl Clock {
                 if wait > 0.0 {
                     // Put the hand back: this page is the next candidate.
                     self.hand = slot;
+                    self.inactive += 1;
                     out.scanned -= 1;
                     out.scanned_pages -= 1;
                     out.throttled_ns = wait;
@@ -167,24 +224,110 @@ impl Clock {
         out
     }
 
+    /// Slots the front hand is ahead of the back.
+    fn lead(&self, n: usize) -> usize {
+        (self.front + n - self.hand) % n
+    }
+
+    /// Count the frames between the hands afresh.
+    fn recount(&mut self, mem: &Memory) {
+        let n = mem.frames.slot_count();
+        self.inactive = (0..self.lead(n))
+            .filter_map(|i| {
+                let slot = (self.hand + i) % n;
+                mem.frames.get(slot).map(|u| lru_pages(mem, u))
+            })
+            .sum();
+    }
+
+    /// Move the front hand until it is at least `min_lead` slots ahead of
+    /// the back hand and has `target` frames deactivated between them (or
+    /// is a whole turn ahead), clearing the accessed bits of what it passes.
+    fn advance_front(&mut self, mem: &mut Memory, target: u64, min_lead: usize, out: &mut Outcome) {
+        let n = mem.frames.slot_count();
+        const BATCH: usize = 16;
+        self.front %= n;
+        while (self.inactive < target || self.lead(n) < min_lead) && self.lead(n) + 1 < n {
+            let front = self.front;
+            let k = BATCH.min(n - front).min(n - 1 - self.lead(n));
+            let from = if self.front_preloaded > front && self.front_preloaded <= front + k {
+                self.front_preloaded
+            } else {
+                front
+            };
+            self.front_preloaded = front + k;
+            for slot in from..front + k {
+                if let Some(u) = mem.frames.get(slot) {
+                    prefetch_unit(mem, u);
+                }
+            }
+            for slot in front..front + k {
+                self.front = (slot + 1) % n;
+                let Some(unit) = mem.frames.get(slot) else { continue };
+                let pages = deactivate(mem, slot, unit);
+                self.inactive += pages;
+                out.deactivated += u64::from(pages > 0);
+                out.refill_pages += pages;
+                if self.inactive >= target && self.lead(n) >= min_lead {
+                    break;
+                }
+            }
+        }
+    }
+
     /// Reclaim for guest `g`'s memory cgroup (memory.max or memory.high
-    /// reached): the same second chance, over the cgroup's own pages only
-    /// (its LRU), from `hand` on, until `nr` pages are out, the swap device
+    /// reached): the same two hands, over the cgroup's own pages only (its
+    /// lruvec), from `hands` on, until `nr` pages are out, the swap device
     /// is full or the cgroup at memory.swap.max, page-outs back up, or two
     /// turns found nothing. Needs `g`'s page-to-slot map
     /// (`Frames::track`). Locked memory is never taken.
-    pub fn reclaim_guest(&mut self, mem: &mut Memory, g: usize, hand: &mut u64, nr: u64, now: u64) -> Outcome {
+    pub fn reclaim_guest(&mut self, mem: &mut Memory, g: usize, hands: &mut LruHands, nr: u64, now: u64) -> Outcome {
         let n = mem.guests[g].sim_pages();
         let mut out = Outcome::default();
         if n == 0 || mem.guests[g].unevictable {
             return out;
         }
+        if hands.back >= n || !hands.placed {
+            // Everything starts inactive (see `reclaim`).
+            let guest = &mem.guests[g];
+            *hands = LruHands { back: 0, lead: n - 1, inactive: guest.resident + guest.huge, placed: true };
+        }
+        let target_inactive = {
+            let guest = &mem.guests[g];
+            let sim = guest.resident + guest.huge;
+            let real = (sim as f64 * guest.real_pages as f64 / n as f64) as u64;
+            (inactive_share(real) * sim as f64) as u64
+        };
         let limit = 2 * n + 2;
         let mut visits = 0u64;
         let full = |mem: &Memory| mem.swap.is_full() || mem.guests[g].swapped >= mem.guests[g].swap_max;
         while out.evicted < nr && visits < limit && !full(mem) {
-            let p = *hand % n;
-            *hand = (p + 1) % n;
+            // The front hand: past the back hand's page, and the inactive
+            // list at its size.
+            while (hands.inactive < target_inactive || hands.lead == 0) && hands.lead + 1 < n {
+                let q = (hands.back + hands.lead) % n;
+                let step = self.deactivate_page(mem, g, q);
+                hands.lead += step.0.min(n - 1 - hands.lead);
+                hands.inactive += step.1;
+                out.deactivated += u64::from(step.1 > 0);
+                out.refill_pages += step.1;
+            }
+            let p = hands.back;
+            hands.back = (p + 1) % n;
+            hands.lead = hands.lead.saturating_sub(1);
+            if hands.back == 0 {
+                // A turn: count the inactive pages afresh (global reclaim
+                // and faults change the pages between the hands).
+                hands.inactive = (0..hands.lead)
+                    .filter(|&i| {
+                        let guest = &mem.guests[g];
+                        let st = guest.pages[i as usize];
+                        st & RES_MASK == RESIDENT && st & MERGED == 0
+                            || st & RES_MASK == HUGE
+                                && matches!(guest.backing_at(i), crate::model::Backing::Small { .. })
+                    })
+                    .count() as u64;
+            }
             visits += 1;
             let guest = &mut mem.guests[g];
             let mut st = guest.pages[p as usize];
@@ -192,6 +335,7 @@ impl Clock {
                 RESIDENT if st & MERGED == 0 => {
                     out.scanned += 1;
                     out.scanned_pages += 1;
+                    hands.inactive = hands.inactive.saturating_sub(1);
                     if let Some(e) = guest.events.as_deref_mut()
                         && e.touched_since(p as usize)
                     {
@@ -203,7 +347,9 @@ impl Clock {
                     }
                     let wait = mem.swap.write_throttle(now);
                     if wait > 0.0 {
-                        *hand = p;
+                        hands.back = p;
+                        hands.lead += 1;
+                        hands.inactive += 1;
                         out.throttled_ns = wait;
                         break;
                     }
@@ -216,7 +362,8 @@ impl Clock {
                     // is looked at once, at its head.
                     let region = guest.region_of(p);
                     let range = guest.region_range(region);
-                    *hand = range.end % n;
+                    hands.back = range.end % n;
+                    hands.lead = hands.lead.saturating_sub(range.end.saturating_sub(p + 1));
                     visits += range.end.saturating_sub(p + 1);
                     if !matches!(guest.backing_at(p), crate::model::Backing::Small { .. }) {
                         continue;
@@ -224,15 +371,12 @@ impl Clock {
                     let Some(slot) = mem.frames.slot_of(g as u32, range.start) else { continue };
                     out.scanned += 1;
                     out.scanned_pages += range.end - range.start;
+                    hands.inactive = hands.inactive.saturating_sub(range.end - range.start);
                     let unit = Unit { guest: g as u32, page: range.start, thp: true };
-                    let Some(pages) = self.visit_thp(mem, slot, unit) else { continue };
-                    for (sub, q) in pages {
-                        if full(mem) {
-                            break;
-                        }
-                        swap_out(mem, sub, Unit { guest: g as u32, page: q, thp: false }, now);
-                        out.evicted += 1;
+                    if !self.visit_thp(mem, slot, unit) {
+                        continue;
                     }
+                    out.evicted += evict_thp(mem, slot, unit, now, |m| m.guests[g].swapped >= m.guests[g].swap_max);
                 }
                 _ => {}
             }
@@ -242,9 +386,33 @@ impl Clock {
         out
     }
 
-    /// A THP under the hand: second chance if it was touched since the
-    /// last look, otherwise split it into 4 KiB pages in place. Returns the
-    /// split pages' slots and page numbers.
+    /// The front hand of guest `g`'s cgroup at page `q`: deactivate what
+    /// maps it. Returns the pages to step over (a THP's rest) and the
+    /// pages deactivated.
+    fn deactivate_page(&mut self, mem: &mut Memory, g: usize, q: u64) -> (u64, u64) {
+        let guest = &mem.guests[g];
+        let st = guest.pages[q as usize];
+        match st & RES_MASK {
+            RESIDENT if st & MERGED == 0 => {
+                let Some(slot) = mem.frames.slot_of(g as u32, q) else { return (1, 0) };
+                (1, deactivate(mem, slot, Unit { guest: g as u32, page: q, thp: false }))
+            }
+            HUGE => {
+                let range = guest.region_range(guest.region_of(q));
+                let step = range.end - q;
+                if !matches!(guest.backing_at(q), crate::model::Backing::Small { .. }) {
+                    return (step, 0);
+                }
+                let Some(slot) = mem.frames.slot_of(g as u32, range.start) else { return (step, 0) };
+                (step, deactivate(mem, slot, Unit { guest: g as u32, page: range.start, thp: true }))
+            }
+            _ => (1, 0),
+        }
+    }
+
+    /// A THP under the back hand: second chance if it was touched since
+    /// the front hand passed it; otherwise it is to be split and paged out
+    /// (true; counted in `thp_splits`).
     ///
     /// When exact, a THP was touched when any of its pages was (the PMD's
     /// accessed bit): plain second chance.
@@ -266,7 +434,7 @@ impl Clock {
     // Inlined into both sweeps: called from two places the compiler keeps
     // it out of line, which cost the 512 GiB benchmark host 8%.
     #[inline(always)]
-    fn visit_thp(&mut self, mem: &mut Memory, slot: usize, unit: Unit) -> Option<Vec<(usize, u64)>> {
+    fn visit_thp(&mut self, mem: &mut Memory, slot: usize, unit: Unit) -> bool {
         let guest = &mut mem.guests[unit.guest as usize];
         let region = guest.region_of(unit.page);
         let range = guest.region_range(region);
@@ -308,10 +476,10 @@ impl Clock {
             guest.pages[p as usize] &= !REFERENCED;
         }
         if referenced {
-            return None;
+            return false;
         }
         self.thp_splits += 1;
-        Some(split_thp(mem, slot, unit))
+        true
     }
 }
 
@@ -340,10 +508,148 @@ pub fn split_thp(mem: &mut Memory, slot: usize, unit: Unit) -> Vec<(usize, u64)>
     pages
 }
 
+/// The inactive share of global reclaim: each evictable guest's
+/// [`inactive_share`] of its own lruvec (libvirt's cgroup per guest),
+/// weighted by its resident memory.
+fn global_inactive_share(mem: &Memory) -> f64 {
+    if let Ok(v) = std::env::var("OC_SHARE") {
+        return v.parse().unwrap();
+    }
+    let (mut sum, mut weight) = (0.0, 0.0);
+    for g in &mem.guests {
+        let sim = g.resident + g.huge;
+        if sim == 0 || g.unevictable {
+            continue;
+        }
+        let real = (sim as f64 * g.real_pages as f64 / g.sim_pages().max(1) as f64) as u64;
+        sum += sim as f64 * inactive_share(real);
+        weight += sim as f64;
+    }
+    if weight == 0.0 { 0.5 } else { sum / weight }
+}
+
+/// The pages of `unit` on an LRU list (0 when it is not: mlocked, or its
+/// cgroup at memory.swap.max).
+fn lru_pages(mem: &Memory, unit: Unit) -> u64 {
+    let guest = &mem.guests[unit.guest as usize];
+    if guest.unevictable || guest.swapped >= guest.swap_max {
+        return 0;
+    }
+    if unit.thp {
+        let range = guest.region_range(guest.region_of(unit.page));
+        range.end - range.start
+    } else {
+        1
+    }
+}
+
+/// Prefetch what a hand reads of `unit`: its page's state and, in event
+/// mode, its last look and place in the event set (a sampled THP's visit
+/// reads only its `ThpAux`).
+#[inline]
+fn prefetch_unit(mem: &Memory, u: Unit) {
+    let guest = &mem.guests[u.guest as usize];
+    if !(u.thp && guest.thp_sampled) {
+        crate::model::page::prefetch(&guest.pages[u.page as usize]);
+        if let Some(e) = guest.events.as_deref() {
+            e.prefetch(u.page as usize);
+        }
+    }
+}
+
+/// The front hand passes `unit` in `slot`: its accessed bits are cleared,
+/// as shrink_active_list's folio_referenced does when it moves a page to
+/// the inactive list. Returns its pages (0 when it is not on an LRU:
+/// mlocked, or its cgroup at memory.swap.max).
+#[inline]
+fn deactivate(mem: &mut Memory, slot: usize, unit: Unit) -> u64 {
+    let guest = &mut mem.guests[unit.guest as usize];
+    if guest.unevictable || guest.swapped >= guest.swap_max {
+        return 0;
+    }
+    if unit.thp {
+        let range = guest.region_range(guest.region_of(unit.page));
+        // As `visit_thp` reads it: a sampled THP's bit is its ThpAux.
+        if let Some(aux) = mem.frames.thp_aux_mut(slot) {
+            aux.last_visit = guest.touches;
+            aux.fresh = false;
+        } else {
+            for p in range.clone() {
+                guest.pages[p as usize] &= !REFERENCED;
+            }
+            if let Some(e) = guest.events.as_deref_mut() {
+                e.look_region(range.start as usize..range.end as usize);
+            }
+        }
+        return range.end - range.start;
+    }
+    let p = unit.page as usize;
+    guest.pages[p] &= !REFERENCED;
+    if let Some(e) = guest.events.as_deref_mut() {
+        e.looked_now(p);
+    }
+    1
+}
+
+/// Split the THP in `slot` (`unit` is its head) and write all of its
+/// pages to swap, until the device is full or `stop` says so; the rest
+/// stay resident as 4 KiB pages. The pages that go out never take slots of
+/// their own (the THP's frees whole), so the slot table, which places new
+/// pages relative to the reclaim hands, does not churn. Returns the pages
+/// written.
+fn evict_thp(mem: &mut Memory, slot: usize, unit: Unit, now: u64, stop: impl Fn(&Memory) -> bool) -> u64 {
+    let guest = &mut mem.guests[unit.guest as usize];
+    let range = guest.region_range(guest.region_of(unit.page));
+    for p in range.clone() {
+        let st = &mut guest.pages[p as usize];
+        debug_assert_eq!(*st & RES_MASK, HUGE);
+        *st = (*st & !RES_MASK) | RESIDENT;
+    }
+    let count = range.end - range.start;
+    guest.huge -= count;
+    guest.resident += count;
+    guest.thps -= 1;
+    let mut out = 0;
+    for p in range.clone() {
+        if mem.swap.is_full() || stop(mem) {
+            break;
+        }
+        page_out(mem, unit.guest, p, now);
+        out += 1;
+    }
+    if out == count {
+        mem.frames.remove(slot, count);
+    } else {
+        // The rest, as 4 KiB pages: the first keeps the THP's slot.
+        let g = unit.guest;
+        let first = range.start + out;
+        mem.frames.replace(slot, Unit { guest: g, page: first, thp: false });
+        for p in first + 1..range.end {
+            mem.frames.insert_counted(Unit { guest: g, page: p, thp: false });
+        }
+        mem.frames.adjust_unslotted(-(out as i64));
+    }
+    if out > 0 && mem.swap.ram_per_page > 0.0 {
+        mem.sync_zram();
+    }
+    out
+}
+
 /// Write resident 4 KiB page `unit` in `slot` to swap and free its frame.
 fn swap_out(mem: &mut Memory, slot: usize, unit: Unit, now: u64) {
-    let guest = &mut mem.guests[unit.guest as usize];
-    let p = unit.page as usize;
+    page_out(mem, unit.guest, unit.page, now);
+    mem.frames.remove(slot, 1);
+    if mem.swap.ram_per_page > 0.0 {
+        mem.sync_zram();
+    }
+}
+
+/// Write guest `g`'s resident 4 KiB page `p` to swap (its frame is the
+/// caller's to free).
+#[inline]
+fn page_out(mem: &mut Memory, g: u32, p: u64, now: u64) {
+    let guest = &mut mem.guests[g as usize];
+    let p = p as usize;
     if let Some(e) = guest.events.as_deref_mut() {
         // Event mode: writes its hits made since ksmd last looked are
         // settled before the page leaves (its content is what goes out).
@@ -360,11 +666,7 @@ fn swap_out(mem: &mut Memory, slot: usize, unit: Unit, now: u64) {
     if guest.swapped > guest.peak_swapped {
         guest.peak_swapped = guest.swapped;
     }
-    mem.frames.remove(slot, 1);
     mem.swap.write(now);
-    if mem.swap.ram_per_page > 0.0 {
-        mem.sync_zram();
-    }
 }
 
 #[cfg(test)]
@@ -451,5 +753,82 @@ mod tests {
         assert_eq!(out.evicted, 512);
         assert_eq!(clock.thp_splits, 1);
         assert_eq!(mem.guests[0].thps, 3);
+    }
+
+    /// One guest of 16 resident 4 KiB pages filling a host of 16 frames.
+    fn sixteen_pages() -> Memory {
+        let mut mem = full_of_thps();
+        let mut g = Guest::new("g".into(), 0, Backing::Small { thp: false }, 16, Vec::new(), 0.0, 0.0);
+        let mut frames = Frames::new(16);
+        for p in 0..16u64 {
+            g.pages[p as usize] = RESIDENT;
+            frames.insert(Unit { guest: 0, page: p, thp: false }, 1);
+        }
+        g.resident = 16;
+        mem.guests = vec![g];
+        mem.frames = frames;
+        mem
+    }
+
+    #[test]
+    fn the_inactive_list_is_the_kernels_share_of_an_lruvec() {
+        // mm/vmscan.c inactive_is_low: inactive_ratio = int_sqrt(10 × GiB)
+        // from 1 GiB up, 1 below; the inactive list is 1/(1 + ratio) of
+        // the lruvec. Rik van Riel's note on the formula: "On a 1GB system,
+        // this leads to a ratio of 3 active anon pages to 1 inactive", and
+        // about 100 at 1 TB.
+        let gib = 1u64 << 18;
+        assert_eq!(inactive_share(gib / 2), 0.5);
+        assert_eq!(inactive_share(gib), 1.0 / 4.0);
+        assert_eq!(inactive_share(4 * gib), 1.0 / 7.0);
+        assert_eq!(inactive_share(1024 * gib), 1.0 / 102.0);
+    }
+
+    #[test]
+    fn a_page_touched_after_deactivation_survives_and_the_others_go() {
+        // Two-handed CLOCK as the kernel's two lists: the back hand takes
+        // a page not touched since the front hand deactivated it, and
+        // passes over (activates) one that was, clearing its bit. Pages
+        // 0-7 sit between the hands (the inactive list, half of a small
+        // guest's pages); page 2 was touched since. Freeing 3 frames takes
+        // pages 0, 1 and 3. Before the back hand's batch of 16 slots the
+        // front hand gets as far ahead as it may (a turn less one slot):
+        // it deactivates pages 8 to 14, clearing their bits, and stops
+        // short of page 15, the back hand's last.
+        let mut mem = sixteen_pages();
+        for p in [2usize, 8, 9, 10, 11, 12, 15] {
+            mem.guests[0].pages[p] |= REFERENCED;
+        }
+        let mut clock = Clock { front: 8, inactive: 8, placed: true, ..Clock::default() };
+        let out = clock.reclaim(&mut mem, 3, 0);
+        let g = &mem.guests[0];
+        assert_eq!(out.evicted, 3);
+        assert_eq!(out.scanned, 4);
+        for p in [0usize, 1, 3] {
+            assert_eq!(g.pages[p] & RES_MASK, SWAPPED, "page {p}");
+        }
+        assert_eq!(g.pages[2], RESIDENT, "page 2 kept, its bit cleared");
+        assert_eq!(out.refill_pages, 7);
+        for p in 8..15 {
+            assert_eq!(g.pages[p], RESIDENT, "page {p} deactivated");
+        }
+        assert_eq!(g.pages[15], RESIDENT | REFERENCED, "page 15 not reached");
+    }
+
+    #[test]
+    fn at_the_first_reclaim_every_page_is_inactive_with_its_faults_bit() {
+        // New anonymous pages go on the inactive list with the accessed bit
+        // their fault set (lru_cache_add_inactive_or_unevictable): the
+        // first reclaim finds them all referenced, activates each once,
+        // and takes the first page only after a whole turn.
+        let mut mem = sixteen_pages();
+        for p in 0..16 {
+            mem.guests[0].pages[p] |= REFERENCED;
+        }
+        let mut clock = Clock::default();
+        let out = clock.reclaim(&mut mem, 1, 0);
+        assert_eq!(out.evicted, 1);
+        assert_eq!(out.scanned, 17, "a turn of 16, then the first page again");
+        assert_eq!(mem.guests[0].pages[0] & RES_MASK, SWAPPED);
     }
 }

@@ -281,15 +281,18 @@ guests:
 /// Means over 8 seeds of (balloon bytes at the end, peak balloon bytes,
 /// free page reported bytes, major faults per touch, touches) over all
 /// guests of `yaml(seed)`.
-fn balloon_means(yaml: &dyn Fn(u64) -> String, events: bool) -> [f64; 5] {
+/// The means of 16 seeds, and each seed's free page reported.
+fn balloon_means(yaml: &dyn Fn(u64) -> String, events: bool) -> ([f64; 5], Vec<f64>) {
     let mut m = [0.0; 5];
-    for seed in 1..=8 {
+    let mut reported = Vec::new();
+    for seed in 1..=16 {
         let s = scenario(&yaml(seed));
         assert!(engine::event_mode_blockers(&s, 1.0).is_empty(), "{:?}", engine::event_mode_blockers(&s, 1.0));
         let cfg = RunConfig { sample_rate: Some(1.0), events, ..Default::default() };
         let sum = engine::run(&s, cfg, &mut Discard).expect("plays");
         let total = |f: fn(&engine::GuestSummary) -> u64| sum.guests.iter().map(f).sum::<u64>() as f64;
         let touches = total(|g| g.touches);
+        reported.push(total(|g| g.free_page_reported_bytes));
         for (i, v) in [
             total(|g| g.balloon_end_bytes),
             total(|g| g.balloon_peak_bytes),
@@ -300,10 +303,10 @@ fn balloon_means(yaml: &dyn Fn(u64) -> String, events: bool) -> [f64; 5] {
         .into_iter()
         .enumerate()
         {
-            m[i] += v / 8.0;
+            m[i] += v / 16.0;
         }
     }
-    m
+    (m, reported)
 }
 
 #[test]
@@ -311,7 +314,7 @@ fn balloons_and_free_page_reporting_play_as_page_exact() {
     // Balloons set by libvirt (<currentMemory> at boot, `virsh setmem`
     // later) on guests that go on touching what they keep, one guest with
     // free page reporting whose working set shrinks, on a host short of
-    // memory: the issue's bound, balloon sizes within ±1% on the mean of 8
+    // memory: the issue's bound, balloon sizes within ±1% on the mean of 16
     // seeds. (MoM's balloons are left out here: its 5% steps against a 20%
     // free-memory threshold make each seed's final size one of two steps
     // apart, in either mode, which 8 seeds cannot average to 1%.)
@@ -358,8 +361,8 @@ guests:
 "
         )
     };
-    let exact = balloon_means(&yaml, false);
-    let ev = balloon_means(&yaml, true);
+    let (exact, exact_reported) = balloon_means(&yaml, false);
+    let (ev, ev_reported) = balloon_means(&yaml, true);
     let names = ["balloon at the end", "balloon peak", "free page reported", "major faults per touch", "touches"];
     for i in 0..5 {
         eprintln!(
@@ -369,11 +372,24 @@ guests:
             ev[i],
             if exact[i] > 0.0 { 100.0 * (ev[i] / exact[i] - 1.0) } else { 0.0 }
         );
-    }
-    for i in 0..5 {
         assert!(exact[i] > 0.0, "{}: the scenario exercises it", names[i]);
+    }
+    for i in [0, 1, 3, 4] {
         assert!((ev[i] / exact[i] - 1.0).abs() <= 0.01, "{}: {} against {}", names[i], ev[i], exact[i]);
     }
+    // What free page reporting finds depends on which of the guest's pages
+    // are resident when its working set shrinks, which moves by about 1%
+    // from seed to seed: over 48 seeds the two modes' means differ by
+    // 0.08% (31.057 MB ± 0.034 page-exact, 31.032 MB ± 0.045 events), and
+    // the first 8 seeds land 1.2% apart (2.6 standard errors), so this
+    // test plays 16. The check is the statistical one: the means within
+    // three standard errors of their difference.
+    let var = |v: &[f64]| {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64 / v.len() as f64
+    };
+    let se = (var(&exact_reported) + var(&ev_reported)).sqrt();
+    assert!((ev[2] - exact[2]).abs() <= 3.0 * se, "free page reported: {} against {} (se {se})", ev[2], exact[2]);
 }
 
 #[test]

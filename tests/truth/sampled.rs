@@ -70,29 +70,41 @@ guests:
 
 #[test]
 fn sampled_fault_ratios_match_page_exact() {
-    check_against_exact(COMPETING);
+    check_against_exact(COMPETING, 1);
 }
 
 #[test]
 fn sampled_fault_ratios_match_page_exact_with_thp() {
-    check_against_exact(COMPETING_THP);
+    // Here one run is not enough: the web guest's fault ratio moves by
+    // about 6% from seed to seed page-exact, and by as much from one
+    // sample of pages to another (a Zipf guest's hottest pages are few,
+    // and a sample keeps some of them or not). The seed picks the sample,
+    // so the means over four seeds are compared.
+    check_against_exact(COMPETING_THP, 4);
 }
 
-fn check_against_exact(yaml: &str) {
+/// Each group's major-fault ratio, page-exact and sampled at 1/8 and
+/// 1/32, as means over `seeds` seeds (the scenario's and the next ones).
+fn check_against_exact(yaml: &str, seeds: u64) {
     let s = scenario(yaml);
-    let run =
-        |rate: f64| engine::run(&s, RunConfig { sample_rate: Some(rate), ..Default::default() }, &mut Discard).unwrap();
-    let exact = run(1.0);
-    for rate in [1.0 / 8.0, 1.0 / 32.0] {
-        let sampled = run(rate);
-        for group in ["web", "batch"] {
-            let (e, m) = (group_ratio(&exact, group), group_ratio(&sampled, group));
-            assert!(e > 0.01, "{group}: the scenario must fault (exact ratio {e})");
+    let mean = |rate: f64, group: &str| -> f64 {
+        let runs = (0..seeds).map(|k| {
+            let cfg = RunConfig { sample_rate: Some(rate), seed: Some(s.seed + k), ..Default::default() };
+            group_ratio(&engine::run(&s, cfg, &mut Discard).unwrap(), group)
+        });
+        runs.sum::<f64>() / seeds as f64
+    };
+    for group in ["web", "batch"] {
+        let e = mean(1.0, group);
+        assert!(e > 0.01, "{group}: the scenario must fault (exact ratio {e})");
+        for rate in [1.0 / 8.0, 1.0 / 32.0] {
+            let m = mean(rate, group);
             // ±10% relative: SHARDS reports about 0.1% mean absolute error on
             // miss-ratio curves at R = 0.01 for large traces; these guests are
             // small (R = 1/32 keeps ~3 000 of a batch guest's 82 000 pages)
             // and compete through reclaim, so we allow more.
             let rel = (m - e) / e;
+            eprintln!("{group} at R = {rate}: sampled {m:.4} vs exact {e:.4} ({:+.1}%)", rel * 100.0);
             assert!(rel.abs() < 0.10, "{group} at R = {rate}: sampled {m:.4} vs exact {e:.4} ({:+.1}%)", rel * 100.0);
         }
     }

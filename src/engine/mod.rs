@@ -154,6 +154,9 @@ pub struct Engine<'a> {
     translations: BTreeMap<WorkloadKey, (Translation, Translation)>,
     /// Touches are played by events ([`RunConfig::events`], where it applies).
     event_mode: bool,
+    /// Event mode: Zipf touch shares per page, by exponent (its bits),
+    /// working set and guest size: guests of a group share one table.
+    zipf_shares: BTreeMap<(u64, usize, usize), Arc<Vec<u64>>>,
 }
 
 impl<'a> Engine<'a> {
@@ -326,6 +329,7 @@ impl<'a> Engine<'a> {
             region_shares: BTreeMap::new(),
             translations: BTreeMap::new(),
             event_mode,
+            zipf_shares: BTreeMap::new(),
         };
         for g in 0..engine.mem.guests.len() {
             engine.apply_workload(g, None);

@@ -266,7 +266,8 @@ impl Engine<'_> {
             hits[1] += huge;
             hits[0] += gap - 1 - huge;
             i += gap;
-            let p = e.set.find(self.rng.random_range(0..total)) as u64;
+            let u = self.rng.random_range(0..total);
+            let p = e.set.find(u, &mut self.rng) as u64;
             // What mapping the page reads and writes, fetched together so
             // the cache misses overlap.
             e.prefetch_event(p as usize);

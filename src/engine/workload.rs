@@ -193,20 +193,7 @@ impl Engine<'_> {
         use crate::scenario::Pattern;
         // ksmd looks at pages too (it is set up after the workloads).
         let ksm = self.scenario.host.ksm.run;
-        let guest = &mut self.mem.guests[g];
-        let n = guest.pages.len();
-        if let Some(mut old) = guest.events.take() {
-            // What the hits did under the old workload is settled in the
-            // bits before the new one starts counting.
-            for p in 0..n {
-                if guest.pages[p] & 1 == 1 && old.touched_since(p) {
-                    guest.pages[p] |= REFERENCED;
-                }
-                if guest.pages[p] & 1 == 1 && guest.pages[p] & MERGED == 0 && old.written_since(p) {
-                    guest.pages[p] |= WRITTEN;
-                }
-            }
-        }
+        let n = self.mem.guests[g].pages.len();
         let ws = (ws as usize).min(n);
         let p = match *pattern {
             _ if ws == 0 => TouchShares::Runs(Vec::new()),
@@ -220,14 +207,30 @@ impl Engine<'_> {
                 TouchShares::Runs(runs)
             }
             Pattern::Zipf { s } => {
-                let h = crate::latency::che::zipf_sum(s, 1, ws as u64);
-                let mut t = vec![0u64; n];
-                for (i, w) in t[..ws].iter_mut().enumerate() {
-                    *w = units(((i + 1) as f64).powf(-s) / h);
-                }
-                TouchShares::Table(t)
+                let table = self.zipf_shares.entry((s.to_bits(), ws, n)).or_insert_with(|| {
+                    let h = crate::latency::che::zipf_sum(s, 1, ws as u64);
+                    let mut t = vec![0u64; n];
+                    for (i, w) in t[..ws].iter_mut().enumerate() {
+                        *w = units(((i + 1) as f64).powf(-s) / h);
+                    }
+                    Arc::new(t)
+                });
+                TouchShares::Table(Arc::clone(table))
             }
         };
+        let guest = &mut self.mem.guests[g];
+        if let Some(mut old) = guest.events.take() {
+            // What the hits did under the old workload is settled in the
+            // bits before the new one starts counting.
+            for p in 0..n {
+                if guest.pages[p] & 1 == 1 && old.touched_since(p) {
+                    guest.pages[p] |= REFERENCED;
+                }
+                if guest.pages[p] & 1 == 1 && guest.pages[p] & MERGED == 0 && old.written_since(p) {
+                    guest.pages[p] |= WRITTEN;
+                }
+            }
+        }
         let salt = mix64(self.seed ^ ((g as u64) << 40) ^ 0xE7E7);
         guest.events = Some(Box::new(EventTrack::new(p, &guest.pages, write, ksm, salt)));
     }

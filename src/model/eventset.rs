@@ -12,10 +12,15 @@
 //! playing every touch, at a cost per event instead of per touch.
 //!
 //! Weights are fixed-point integers (2⁻⁴⁰ of a touch each, so a page of a
-//! 2⁴⁰-page working set still weighs one unit) in a Fenwick tree
-//! (Fenwick 1994) over blocks of 64 pages: setting a weight and drawing by
-//! weight are O(log n) plus a walk of one block, and the total is exact
-//! however many updates were made, where floating sums would drift.
+//! 2⁴⁰-page working set still weighs one unit), summed exactly however
+//! many updates were made, where floating sums would drift. Pages are
+//! kept in lists of like weight: pages of a run of equal shares
+//! ([`RunLists`]: uniform, hot/cold), or pages whose shares lie within a
+//! power of two ([`ClassLists`]: Zipf). A draw picks a list by its weight,
+//! then a page of it: uniformly, or by rejection against the list's
+//! bound (accepted at least half the time). Setting a weight and drawing
+//! are O(1) expected, one or two cache lines, where a tree over the pages
+//! takes a walk of its height.
 
 /// Pages per block of [`EventTrack`]'s region sums: a 2 MiB region.
 const REGION: usize = 512;
@@ -28,116 +33,6 @@ pub fn units(p: f64) -> u64 {
     (p.clamp(0.0, 1.0) * ONE as f64).round() as u64
 }
 
-/// Pages per block of the tree: a block's weights are 512 bytes, eight
-/// cache lines read in order, and the tree over blocks is 64 times
-/// smaller than one over pages (a 16 GiB guest's fits in the L2 cache).
-const BLOCK: usize = 64;
-
-/// Event weights of pages `0..n`.
-#[derive(Debug, Clone, Default)]
-pub struct EventSet {
-    /// Fenwick tree over blocks of [`BLOCK`] pages, 1-based: `tree[i]`
-    /// sums the weights of blocks `(i − lowbit(i), i]` (1-based).
-    tree: Vec<u64>,
-    /// Each page's weight.
-    weight: Vec<u64>,
-    total: u64,
-}
-
-impl EventSet {
-    /// Pages with the given weights, built in O(n).
-    pub fn from_weights(weights: &[u64]) -> EventSet {
-        let blocks = weights.len().div_ceil(BLOCK);
-        let mut tree = vec![0u64; blocks + 1];
-        for (b, chunk) in weights.chunks(BLOCK).enumerate() {
-            tree[b + 1] = chunk.iter().sum();
-        }
-        for i in 1..=blocks {
-            let j = i + (i & i.wrapping_neg());
-            if j <= blocks {
-                tree[j] += tree[i];
-            }
-        }
-        EventSet { tree, weight: weights.to_vec(), total: weights.iter().sum() }
-    }
-
-    /// The total event weight, in units ([`ONE`] = every touch).
-    pub fn total(&self) -> u64 {
-        self.total
-    }
-
-    /// The chance that a touch is an event.
-    pub fn probability(&self) -> f64 {
-        self.total as f64 / ONE as f64
-    }
-
-    /// Set page `page`'s weight.
-    #[inline]
-    pub fn set(&mut self, page: usize, w: u64) {
-        let old = self.weight[page];
-        if old == w {
-            return;
-        }
-        self.weight[page] = w;
-        self.total = self.total - old + w;
-        let mut i = page / BLOCK + 1;
-        if w > old {
-            let d = w - old;
-            while i < self.tree.len() {
-                self.tree[i] += d;
-                i += i & i.wrapping_neg();
-            }
-        } else {
-            let d = old - w;
-            while i < self.tree.len() {
-                self.tree[i] -= d;
-                i += i & i.wrapping_neg();
-            }
-        }
-    }
-
-    /// The page holding unit `u` (0 ≤ u < total) of the weight laid out in
-    /// page order: page i is found for u in [Wᵢ, Wᵢ + weightᵢ), Wᵢ the
-    /// weight of the pages before it. A uniform `u` draws a page with
-    /// probability weightᵢ / total.
-    pub fn find(&self, mut u: u64) -> usize {
-        debug_assert!(u < self.total);
-        let n = self.tree.len() - 1;
-        let mut pos = 0usize;
-        let mut step = if n == 0 { 0 } else { 1usize << (usize::BITS - 1 - n.leading_zeros()) };
-        while step > 0 {
-            let next = pos + step;
-            if next <= n && self.tree[next] <= u {
-                u -= self.tree[next];
-                pos = next;
-            }
-            step >>= 1;
-        }
-        // Block `pos` (0-based) holds it: walk its pages.
-        let start = pos * BLOCK;
-        let end = (start + BLOCK).min(self.weight.len());
-        for (i, &w) in self.weight[start..end].iter().enumerate() {
-            if u < w {
-                return start + i;
-            }
-            u -= w;
-        }
-        end - 1
-    }
-
-    /// The weight of pages `0..end` (the tests' check of the tree).
-    #[cfg(test)]
-    fn prefix(&self, end: usize) -> u64 {
-        let mut i = end / BLOCK;
-        let mut s = 0;
-        while i > 0 {
-            s += self.tree[i];
-            i &= i - 1;
-        }
-        s + self.weight[end / BLOCK * BLOCK..end].iter().sum::<u64>()
-    }
-}
-
 /// Each page's share of a guest's touches, in units of [`ONE`]: runs of
 /// pages with one share (uniform, hot/cold: no memory per page), or one
 /// share per page (Zipf).
@@ -146,7 +41,8 @@ pub enum TouchShares {
     /// (first page past the run, share), the runs in page order from 0;
     /// pages past the last run are not touched.
     Runs(Vec<(usize, u64)>),
-    Table(Vec<u64>),
+    /// Shared by the guests of a group in one phase.
+    Table(std::sync::Arc<Vec<u64>>),
 }
 
 impl TouchShares {
@@ -270,18 +166,139 @@ fn scaled(p: u64, w: f64) -> u64 {
     (p as f64 * w.clamp(0.0, 1.0)).round() as u64
 }
 
+/// The event set of a guest with a share per page (Zipf): pages in
+/// classes by the power of two their share lies under (class c holds
+/// shares in [2^(c−1), 2^c) units), per class a list of pages not mapped
+/// (weight pᵢ) and one of merged pages (weight w·pᵢ), each list with the
+/// exact sum of its weights. A draw picks a list by its sum, then a page
+/// of it uniformly, kept with probability weight / bound (the class's top,
+/// at least twice any weight in it, so half the tries or more succeed):
+/// each page comes out with probability weightᵢ / total.
+#[derive(Debug, Clone)]
+pub struct ClassLists {
+    shares: std::sync::Arc<Vec<u64>>,
+    write: f64,
+    /// Lists `2c` (not mapped) and `2c + 1` (merged) of class c.
+    lists: Vec<Vec<u32>>,
+    sums: Vec<u64>,
+    /// The most a page of each list can weigh, plus one.
+    bound: Vec<u64>,
+    /// Each page's index in its list (the top bit: the merged list), or
+    /// `NONE`.
+    pos: Vec<u32>,
+    total: u64,
+}
+
+/// Classes of [`ClassLists`]: shares up to [`ONE`] (2⁴⁰ units).
+const CLASSES: usize = 42;
+
+impl ClassLists {
+    fn new(shares: std::sync::Arc<Vec<u64>>, n: usize, write: f64) -> ClassLists {
+        let bound = (0..CLASSES)
+            .flat_map(|c| {
+                let top = 1u64 << c;
+                [top, scaled(top, write) + 1]
+            })
+            .collect();
+        ClassLists {
+            shares,
+            write,
+            lists: vec![Vec::new(); 2 * CLASSES],
+            sums: vec![0; 2 * CLASSES],
+            bound,
+            pos: vec![NONE; n],
+            total: 0,
+        }
+    }
+
+    #[inline]
+    fn share(&self, page: usize) -> u64 {
+        self.shares.get(page).copied().unwrap_or(0)
+    }
+
+    /// Page `page`'s list when it is of `kind`, and its weight there.
+    #[inline]
+    fn list_of(&self, page: usize, kind: Kind) -> (usize, u64) {
+        let p = self.share(page);
+        debug_assert!(p <= ONE, "a share is at most every touch");
+        let class = (u64::BITS - p.leading_zeros()) as usize;
+        match kind {
+            Kind::Merged => (2 * class + 1, scaled(p, self.write)),
+            _ => (2 * class, p),
+        }
+    }
+
+    /// Page `page` is now of `kind`.
+    #[inline]
+    fn set(&mut self, page: usize, kind: Kind) {
+        let at = self.pos[page];
+        let was = match at {
+            NONE => Kind::None,
+            a if a & IN_MERGED != 0 => Kind::Merged,
+            _ => Kind::Unmapped,
+        };
+        // A page touched never is no event, whatever its state.
+        let kind = if self.share(page) == 0 { Kind::None } else { kind };
+        if was == kind {
+            return;
+        }
+        if was != Kind::None {
+            let (l, w) = self.list_of(page, was);
+            let list = &mut self.lists[l];
+            let idx = (at & !IN_MERGED) as usize;
+            let last = *list.last().expect("a listed page");
+            list.swap_remove(idx);
+            if last as usize != page {
+                self.pos[last as usize] = idx as u32 | (at & IN_MERGED);
+            }
+            self.pos[page] = NONE;
+            self.sums[l] -= w;
+            self.total -= w;
+        }
+        if kind != Kind::None {
+            let (l, w) = self.list_of(page, kind);
+            let merged = kind == Kind::Merged;
+            self.pos[page] = self.lists[l].len() as u32 | if merged { IN_MERGED } else { 0 };
+            self.lists[l].push(page as u32);
+            self.sums[l] += w;
+            self.total += w;
+        }
+    }
+
+    fn find<R: rand::Rng + ?Sized>(&self, mut u: u64, rng: &mut R) -> usize {
+        use rand::RngExt;
+        for (l, &sum) in self.sums.iter().enumerate() {
+            if u >= sum {
+                u -= sum;
+                continue;
+            }
+            let list = &self.lists[l];
+            let merged = l % 2 == 1;
+            loop {
+                let page = list[rng.random_range(0..list.len())] as usize;
+                let p = self.share(page);
+                let w = if merged { scaled(p, self.write) } else { p };
+                if rng.random_range(0..self.bound[l]) < w {
+                    return page;
+                }
+            }
+        }
+        unreachable!("u is below the total")
+    }
+}
+
 /// The pages that are events, weighted by their touch shares.
 #[derive(Debug, Clone)]
 pub enum Events {
     Runs(RunLists),
-    Tree(EventSet),
+    Classes(ClassLists),
 }
 
 impl Events {
     pub fn total(&self) -> u64 {
         match self {
             Events::Runs(r) => r.total,
-            Events::Tree(t) => t.total(),
+            Events::Classes(c) => c.total,
         }
     }
 
@@ -290,12 +307,12 @@ impl Events {
         self.total() as f64 / ONE as f64
     }
 
-    /// The event page holding unit `u` of the total: a uniform `u` draws a
-    /// page with probability its weight / total.
-    pub fn find(&self, u: u64) -> usize {
+    /// An event page, drawn with probability its weight / total from a
+    /// uniform `u` below the total (and `rng`, for a rejection draw).
+    pub fn find<R: rand::Rng + ?Sized>(&self, u: u64, rng: &mut R) -> usize {
         match self {
             Events::Runs(r) => r.find(u),
-            Events::Tree(t) => t.find(u),
+            Events::Classes(c) => c.find(u, rng),
         }
     }
 }
@@ -395,8 +412,11 @@ impl EventTrack {
                 Events::Runs(lists)
             }
             TouchShares::Table(t) => {
-                let w: Vec<u64> = states.iter().zip(t).map(|(&st, &pi)| Self::weight(st, pi, write)).collect();
-                Events::Tree(EventSet::from_weights(&w))
+                let mut c = ClassLists::new(std::sync::Arc::clone(t), n, write);
+                for (page, &st) in states.iter().enumerate() {
+                    c.set(page, Self::kind(st));
+                }
+                Events::Classes(c)
             }
         };
         let ksm_a = if ksm { vec![0.0; n] } else { Vec::new() };
@@ -468,7 +488,7 @@ impl EventTrack {
         }
         match &self.set {
             Events::Runs(r) => prefetch(&r.pos[page]),
-            Events::Tree(t) => prefetch(&t.weight[page]),
+            Events::Classes(c) => prefetch(&c.pos[page]),
         }
     }
 
@@ -492,7 +512,7 @@ impl EventTrack {
     pub fn note(&mut self, page: usize, st: u8) {
         match &mut self.set {
             Events::Runs(r) => r.set(page, Self::kind(st)),
-            Events::Tree(t) => t.set(page, Self::weight(st, self.p.get(page), self.write)),
+            Events::Classes(c) => c.set(page, Self::kind(st)),
         }
         let huge = st & super::page::RES_MASK == super::page::HUGE;
         let (word, bit) = (page / 64, 1u64 << (page % 64));
@@ -542,10 +562,10 @@ impl EventTrack {
                     r.set(page, Self::kind(st));
                 }
             }
-            Events::Tree(t) => {
-                let w: Vec<u64> =
-                    states.iter().enumerate().map(|(i, &st)| Self::weight(st, self.p.get(i), self.write)).collect();
-                *t = EventSet::from_weights(&w);
+            Events::Classes(c) => {
+                for (page, &st) in states.iter().enumerate().take(c.pos.len()) {
+                    c.set(page, Self::kind(st));
+                }
             }
         }
         self.count_huge(states);
@@ -628,48 +648,68 @@ mod tests {
     use rand::{RngExt, SeedableRng};
     use rand_xoshiro::Xoshiro256PlusPlus;
 
+    /// Class lists over `weights` as shares, every page not mapped.
+    fn classes(weights: &[u64]) -> ClassLists {
+        let mut c = ClassLists::new(std::sync::Arc::new(weights.to_vec()), weights.len(), 0.25);
+        for page in 0..weights.len() {
+            c.set(page, Kind::Unmapped);
+        }
+        c
+    }
+
     #[test]
-    fn prefixes_and_finds_agree_with_a_plain_sum_after_updates() {
-        // The closed form is the running sum itself.
+    fn class_lists_sum_exactly_after_updates() {
+        // The closed form is the plain sum of the weights of the pages
+        // listed: pᵢ when not mapped, round(pᵢ/4) when merged (write share
+        // 1/4), none when mapped or never touched.
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
         let n = 1000;
-        let mut w: Vec<u64> = (0..n).map(|_| rng.random_range(0..1000u64)).collect();
-        let mut s = EventSet::from_weights(&w);
-        for _ in 0..5000 {
+        let shares: Vec<u64> = (0..n).map(|_| rng.random_range(0..1u64 << 30)).collect();
+        let mut c = classes(&shares);
+        let mut kinds = vec![Kind::Unmapped; n];
+        for _ in 0..20_000 {
             let i = rng.random_range(0..n);
-            let v = if rng.random::<bool>() { 0 } else { rng.random_range(0..1000u64) };
-            s.set(i, v);
-            w[i] = v;
+            let k = [Kind::None, Kind::Unmapped, Kind::Merged][rng.random_range(0..3)];
+            c.set(i, k);
+            kinds[i] = k;
         }
-        let mut run = 0;
-        for (i, &wi) in w.iter().enumerate() {
-            assert_eq!(s.prefix(i), run, "prefix {i}");
-            if wi > 0 {
-                assert_eq!(s.find(run), i);
-                assert_eq!(s.find(run + wi - 1), i);
+        let want: u64 = (0..n)
+            .map(|i| match kinds[i] {
+                Kind::None => 0,
+                Kind::Unmapped => shares[i],
+                Kind::Merged => scaled(shares[i], 0.25),
+            })
+            .sum();
+        assert_eq!(c.total, want);
+        assert_eq!(c.sums.iter().sum::<u64>(), want);
+        for (l, list) in c.lists.iter().enumerate() {
+            for (j, &page) in list.iter().enumerate() {
+                assert_eq!(c.pos[page as usize] & !IN_MERGED, j as u32, "page {page} in list {l}");
             }
-            run += wi;
         }
-        assert_eq!(s.total(), run);
-        let built = EventSet::from_weights(&w);
-        assert_eq!(built.tree, s.tree, "an O(n) build equals the updates");
-        assert_eq!(s.find(s.total() - 1), w.iter().rposition(|&x| x > 0).unwrap());
     }
 
     #[test]
     fn draws_follow_the_weights() {
-        // Pages weighted 1:2:3:4 (and a zero) drawn 100,000 times: each
-        // count within 4 standard deviations of its binomial mean.
-        let s = EventSet::from_weights(&[1, 0, 2, 3, 4]);
+        // Pages weighted 1:2:3:4 (and a zero), and one merged, drawn
+        // 100,000 times: each count within 4 standard deviations of its
+        // binomial mean. Weights 2 and 3 share a class (a list whose
+        // draws are thinned by rejection).
+        let unit = 1u64 << 20;
+        let mut c = classes(&[unit, 0, 2 * unit, 3 * unit, 4 * unit, 8 * unit]);
+        c.set(5, Kind::Merged);
+        // Page 5 merged at write share 1/4: weight 2 units.
+        assert_eq!(c.total, 12 * unit);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
-        let mut counts = [0u64; 5];
+        let mut counts = [0u64; 6];
         let draws = 100_000u64;
         for _ in 0..draws {
-            counts[s.find(rng.random_range(0..s.total()))] += 1;
+            let u = rng.random_range(0..c.total);
+            counts[c.find(u, &mut rng)] += 1;
         }
         assert_eq!(counts[1], 0);
-        for (i, w) in [(0, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)] {
-            let p = w / 10.0;
+        for (i, w) in [(0, 1.0), (2, 2.0), (3, 3.0), (4, 4.0), (5, 2.0)] {
+            let p = w / 12.0;
             let mean = draws as f64 * p;
             let sd = (draws as f64 * p * (1.0 - p)).sqrt();
             assert!((counts[i] as f64 - mean).abs() < 4.0 * sd, "page {i}: {} against {mean}", counts[i]);
@@ -677,13 +717,15 @@ mod tests {
     }
 
     #[test]
-    fn a_uniform_working_set_half_resident_misses_half_the_time() {
-        // 4,096 pages touched uniformly, the even ones resident: the
-        // chance that a touch faults is 1/2 (2,048 · 2⁴⁰/4,096 units).
+    fn a_working_set_half_resident_misses_by_the_shares_not_mapped() {
+        // 4,096 pages touched uniformly (as one share per page), the even
+        // ones resident: the chance that a touch faults is 1/2.
         let n = 4096;
-        let w: Vec<u64> = (0..n).map(|i| if i % 2 == 1 { ONE / n as u64 } else { 0 }).collect();
-        let s = EventSet::from_weights(&w);
-        assert_eq!(s.probability(), 0.5);
+        let mut c = classes(&vec![ONE / n as u64; n]);
+        for page in (0..n).step_by(2) {
+            c.set(page, Kind::None);
+        }
+        assert_eq!(Events::Classes(c).probability(), 0.5);
     }
 
     #[test]
@@ -779,7 +821,7 @@ mod tests {
         // huge page leaves nothing owed.
         let n = 1500;
         let shares: Vec<u64> = (0..n).map(|i| ONE / 64 / (i as u64 + 1)).collect();
-        let mut e = EventTrack::new(TouchShares::Table(shares), &vec![1u8; n], 0.0, false, 5);
+        let mut e = EventTrack::new(TouchShares::Table(std::sync::Arc::new(shares)), &vec![1u8; n], 0.0, false, 5);
         e.hits(5);
         e.looked_now(3);
         // Built now (as at a first huge-page look), from the looks so far;

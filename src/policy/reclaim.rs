@@ -512,9 +512,6 @@ pub fn split_thp(mem: &mut Memory, slot: usize, unit: Unit) -> Vec<(usize, u64)>
 /// [`inactive_share`] of its own lruvec (libvirt's cgroup per guest),
 /// weighted by its resident memory.
 fn global_inactive_share(mem: &Memory) -> f64 {
-    if let Ok(v) = std::env::var("OC_SHARE") {
-        return v.parse().unwrap();
-    }
     let (mut sum, mut weight) = (0.0, 0.0);
     for g in &mem.guests {
         let sim = g.resident + g.huge;

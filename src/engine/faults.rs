@@ -331,6 +331,8 @@ impl Engine<'_> {
     }
 
     pub(super) fn kill_as(&mut self, g: usize, t: SimTime, kind: EventKind, detail: String) {
+        // Event mode: a skip it was in counts up to now.
+        self.settle_skip(g, t);
         let held = self.mem.guest_frames(g);
         let guest_swapped = self.mem.guests[g].swapped;
         if let Some(k) = self.ksm.as_mut() {

@@ -21,6 +21,7 @@ pub mod observe;
 pub mod queue;
 mod run_loop;
 mod sampling;
+mod skips;
 mod state;
 mod summary;
 mod touches;
@@ -157,6 +158,9 @@ pub struct Engine<'a> {
     /// Event mode: Zipf touch shares per page, by exponent (its bits),
     /// working set and guest size: guests of a group share one table.
     zipf_shares: BTreeMap<(u64, usize, usize), Arc<Vec<u64>>>,
+    /// Event mode: what the guests' event tracks share with the engine
+    /// (the time, and who to wake).
+    shared: Arc<crate::model::eventset::Shared>,
 }
 
 impl<'a> Engine<'a> {
@@ -253,6 +257,9 @@ impl<'a> Engine<'a> {
                     touches: 0,
                     touches_real: 0.0,
                     nonempty_next: false,
+                    skip: None,
+                    due: None,
+                    token: 0,
                     first_touches: Vec::new(),
                     minor: 0,
                     major: 0,
@@ -330,6 +337,7 @@ impl<'a> Engine<'a> {
             translations: BTreeMap::new(),
             event_mode,
             zipf_shares: BTreeMap::new(),
+            shared: Arc::default(),
         };
         for g in 0..engine.mem.guests.len() {
             engine.apply_workload(g, None);

@@ -22,14 +22,21 @@ impl Engine<'_> {
                 break;
             }
             let Some((now, ev)) = self.queue.pop() else { break };
+            self.shared.set_now(now);
             match ev {
                 Ev::Start(g) => self.start(g, now)?,
-                Ev::Slice(g, gn) => {
-                    if self.mem.guests[g].generation == gn && self.mem.guests[g].is_alive() {
+                Ev::Slice(g, gn, token) => {
+                    if self.mem.guests[g].generation == gn
+                        && self.runners[g].token == token
+                        && self.mem.guests[g].is_alive()
+                    {
                         self.slice(g, now)?;
                     }
                 }
-                Ev::Phase { group, index } => self.phase(group, index, now),
+                Ev::Phase { group, index } => {
+                    self.wake_group(group, now)?;
+                    self.phase(group, index, now);
+                }
                 Ev::Kswapd => {
                     let target = self.mem.watermarks.high;
                     let out = self.clock.reclaim(&mut self.mem, target, now);
@@ -67,6 +74,7 @@ impl Engine<'_> {
                     self.queue.schedule(now + self.scenario.host.ksm.interval.nanos().max(1), Ev::KsmLook)?;
                 }
                 Ev::Warmup => {
+                    self.count_skips(now);
                     for r in &mut self.runners {
                         r.hist = LatencyHist::default();
                         r.hit_hist = LatencyHist::default();
@@ -79,6 +87,7 @@ impl Engine<'_> {
                     }
                 }
                 Ev::Sample => {
+                    self.count_skips(now);
                     self.check_cow_storm(now);
                     sink.sample(&self.sample(now));
                     last_sample = Some(now);
@@ -88,6 +97,7 @@ impl Engine<'_> {
                     }
                 }
             }
+            self.wake_disturbed()?;
             self.check_swap_full(now);
             let told = !self.pending.is_empty();
             for e in self.pending.drain(..) {
@@ -105,6 +115,9 @@ impl Engine<'_> {
                 break;
             }
         }
+        // Skips count up to the end.
+        self.shared.set_now(end);
+        self.count_skips(end);
         if last_sample != Some(end) {
             sink.sample(&self.sample(end));
         }
@@ -222,9 +235,7 @@ impl Engine<'_> {
         // Free memory the guest never used but the host holds (prealloc, a
         // warm start) is reported too.
         self.schedule_report(g, at);
-        let gn = self.mem.guests[g].generation;
-        self.queue.schedule(at, Ev::Slice(g, gn))?;
-        Ok(())
+        self.schedule_slice(g, at)
     }
 
     pub(super) fn push_event(&mut self, t: SimTime, kind: EventKind, g: usize, detail: String) {

@@ -19,8 +19,10 @@ use super::{Engine, observe::Vmstat};
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Ev {
     Start(usize),
-    /// The next slice of guest `.0`, valid while its generation is `.1`.
-    Slice(usize, u32),
+    /// The next slice of guest `.0`, valid while its generation is `.1`
+    /// and its slice token `.2` (a guest woken early drops the slice it
+    /// had planned).
+    Slice(usize, u32, u32),
     Phase {
         group: usize,
         index: usize,
@@ -123,6 +125,12 @@ pub(super) struct Runner {
     pub(super) touches_real: f64,
     /// The next slice ends a run of skipped empty slices.
     pub(super) nonempty_next: bool,
+    /// Event mode: the stretch being skipped, the compute offset of the
+    /// next slice's first event when it is known (with the event set's
+    /// total then), and the token of the slice planned.
+    pub(super) skip: Option<super::skips::Skip>,
+    pub(super) due: Option<(f64, u64)>,
+    pub(super) token: u32,
     /// Sampled mode, THP guests: for each untouched 2 MiB region, how many
     /// of the guest's (real) touches it takes until one lands on a page of
     /// the region that is not simulated; largest first (popped from the

@@ -6,7 +6,7 @@ use rand::RngExt;
 use rand_distr::{Binomial, Distribution};
 
 use super::queue::SimTime;
-use super::state::{Ev, FaultKind};
+use super::state::FaultKind;
 use super::{Engine, RunError};
 use crate::model::Status;
 use crate::model::page::{MERGED, REFERENCED, WRITTEN};
@@ -24,9 +24,10 @@ impl Engine<'_> {
         if self.mem.guests[g].status == Status::Starting {
             self.mem.guests[g].status = Status::Running;
         }
+        if self.mem.guests[g].events.is_some() {
+            return self.slice_events(g, now);
+        }
         let slice = self.slice_ns as f64;
-        let scale = self.scale;
-        let costs_dram = self.cfg.costs.dram_ns;
         let n = self.draw_touches(g);
         // Given n touches in the slice, a Poisson stream's touches fall as
         // n uniform points: the k-th comes at k·slice/(n + 1) on average.
@@ -58,11 +59,7 @@ impl Engine<'_> {
         // parallelism); each touch is then played in order.
         const CHUNK: usize = 16;
         let mut buf = [(0u64, 0u32); CHUNK];
-        let events = self.mem.guests[g].events.is_some();
-        if events {
-            (i, killed) = self.play_events(g, now, n, spacing, &mut hits, &mut stall);
-        }
-        'slice: while !events && i < n {
+        'slice: while i < n {
             let k = CHUNK.min((n - i) as usize);
             {
                 let sampler = &*self.runners[g].sampler;
@@ -131,8 +128,37 @@ impl Engine<'_> {
             None if i == n => slice,
             None => i as f64 * spacing,
         };
-        // Hits: DRAM latency, plus a page walk on a TLB miss. Misses among
-        // the hits are drawn in one batch per backing.
+        stall += self.account_hits(g, hits, i, done);
+        let r = &mut self.runners[g];
+        if r.share > 0.0 {
+            // Each simulated touch is one real touch (on a sampled page);
+            // the touches on pages that are not sampled are a Poisson stream
+            // of (1 − share)·rate, counted at its mean: with thousands in a
+            // slice its spread is negligible, where scaling the simulated
+            // count by 1/share would add the simulated stream's own noise
+            // (sampled guests then drift apart in pace, and so in which of
+            // their regions still find memory free for a THP).
+            r.touches_real += i as f64 + r.unsampled_rate() * done / 1e9;
+            self.mem.guests[g].touches = r.touches_real;
+        }
+        let r = &mut self.runners[g];
+        r.compute_ns += done;
+        r.stall_ns += stall;
+        if killed {
+            return Ok(());
+        }
+        let next = self.skip_empty_slices(g, now + ((done + stall) + 0.5).max(1.0) as u64);
+        self.schedule_slice(g, next)
+    }
+
+    /// `hits` hits (4 KiB, huge) among `touches` touches in `done` ns of
+    /// guest `g`'s compute: DRAM latency, plus a page walk on a TLB miss
+    /// (misses drawn in one batch per backing), counted; and the exits its
+    /// vCPU takes meanwhile. Returns the stall they add.
+    pub(super) fn account_hits(&mut self, g: usize, hits: [u64; 2], touches: u64, done: f64) -> f64 {
+        let scale = self.scale;
+        let costs_dram = self.cfg.costs.dram_ns;
+        let mut stall = 0.0;
         let r = &mut self.runners[g];
         let mut misses_total = 0u64;
         for (k, tr) in [(0usize, r.small), (1usize, r.huge)] {
@@ -140,7 +166,7 @@ impl Engine<'_> {
             if h == 0 {
                 continue;
             }
-            let flush = tr.flush_misses_per_s * done / 1e9 * (h as f64 / i.max(1) as f64) * r.share;
+            let flush = tr.flush_misses_per_s * done / 1e9 * (h as f64 / touches.max(1) as f64) * r.share;
             let p = tr.miss_ratio.clamp(0.0, 1.0);
             // A few hits: one Bernoulli draw each is cheaper than setting
             // up a binomial sampler.
@@ -161,18 +187,7 @@ impl Engine<'_> {
         let hits_total = hits[0] + hits[1];
         r.hits += hits_total;
         r.tlb_misses += misses_total;
-        r.touches += i;
-        if r.share > 0.0 {
-            // Each simulated touch is one real touch (on a sampled page);
-            // the touches on pages that are not sampled are a Poisson stream
-            // of (1 − share)·rate, counted at its mean: with thousands in a
-            // slice its spread is negligible, where scaling the simulated
-            // count by 1/share would add the simulated stream's own noise
-            // (sampled guests then drift apart in pace, and so in which of
-            // their regions still find memory free for a THP).
-            r.touches_real += i as f64 + r.unsampled_rate() * done / 1e9;
-            self.mem.guests[g].touches = r.touches_real;
-        }
+        r.touches += touches;
         // Exits (shadow page-table traps, TPR exits) cost vCPU time whether or
         // not the guest touches memory.
         let exit_stall = if hits_total > 0 {
@@ -182,22 +197,13 @@ impl Engine<'_> {
             r.small.exit_stall_per_s
         } * done
             / 1e9;
-        stall += exit_stall;
         r.stall_by.vm_exits_s += exit_stall / 1e9;
-        r.compute_ns += done;
-        r.stall_ns += stall;
-        if killed {
-            return Ok(());
-        }
-        let next = self.skip_empty_slices(g, now + ((done + stall) + 0.5).max(1.0) as u64);
-        let gn = self.mem.guests[g].generation;
-        self.queue.schedule(next, Ev::Slice(g, gn))?;
-        Ok(())
+        stall + exit_stall
     }
 
     /// Guest `g` takes a fault on page `p` at `t`: play it and charge its
     /// stall and latency. False when the OOM killer ended `g`.
-    fn fault_and_charge(&mut self, g: usize, p: u64, t: SimTime, write: bool, stall: &mut f64) -> bool {
+    pub(super) fn fault_and_charge(&mut self, g: usize, p: u64, t: SimTime, write: bool, stall: &mut f64) -> bool {
         let Some((cost, kind, reclaim)) = self.fault(g, p, t, write) else {
             return false;
         };
@@ -217,77 +223,6 @@ impl Engine<'_> {
             _ => r.stall_by.first_touch_faults_s += cost * ks / 1e9,
         }
         true
-    }
-
-    /// Event mode: the slice's `n` touches without playing the hits. With
-    /// q the chance that a touch is an event (it lands on a page that is
-    /// not mapped), the touches up to and including the next event are
-    /// geometric with parameter q, and the event's page is drawn by
-    /// weight from the event set; the hits before it are counted, and
-    /// their pressure on each page is what reclaim later draws accessed
-    /// bits from ([`crate::model::eventset::EventTrack`]). Returns the
-    /// touches played and whether the OOM killer ended the guest.
-    fn play_events(
-        &mut self,
-        g: usize,
-        now: SimTime,
-        n: u64,
-        spacing: f64,
-        hits: &mut [u64; 2],
-        stall: &mut f64,
-    ) -> (u64, bool) {
-        let slice = self.slice_ns as f64;
-        let write_threshold = self.runners[g].write_threshold;
-        let mut i = 0u64;
-        while i < n {
-            let left = n - i;
-            let e = self.mem.guests[g].events.as_deref_mut().expect("event mode");
-            let total = e.set.total();
-            let q = e.set.probability();
-            let gap = if total == 0 {
-                u64::MAX
-            } else if q >= 1.0 {
-                1
-            } else {
-                // P(gap = k) = (1 − q)^(k−1)·q: inversion of a uniform in (0, 1].
-                let u = 1.0 - self.rng.random::<f64>();
-                1 + (u.ln() / (-q).ln_1p()).floor().min(u64::MAX as f64 / 2.0) as u64
-            };
-            if gap > left {
-                e.hits(left);
-                let huge = e.huge_hits(left);
-                hits[1] += huge;
-                hits[0] += left - huge;
-                i = n;
-                break;
-            }
-            e.hits(gap - 1);
-            let huge = e.huge_hits(gap - 1);
-            hits[1] += huge;
-            hits[0] += gap - 1 - huge;
-            i += gap;
-            let u = self.rng.random_range(0..total);
-            let p = e.set.find(u, &mut self.rng) as u64;
-            // What mapping the page reads and writes, fetched together so
-            // the cache misses overlap.
-            e.prefetch_event(p as usize);
-            crate::model::page::prefetch(&self.mem.guests[g].pages[p as usize]);
-            // Every change that maps, unmaps, merges or unmerges a page
-            // tells the event set, so the page drawn is not mapped (a
-            // touch of it faults, and writes at the write share) or merged
-            // (the event is one of its writes: a copy-on-write break).
-            let st = self.mem.guests[g].pages[p as usize];
-            debug_assert!(st & 1 == 0 || st & MERGED != 0, "event on a mapped page {p}");
-            let write = st & MERGED != 0 || self.rng.random::<u32>() < write_threshold;
-            let t = now + (i as f64 * spacing + *stall) as u64;
-            if !self.fault_and_charge(g, p, t, write, stall) {
-                return (i, true);
-            }
-            if i as f64 * spacing + *stall >= slice {
-                break;
-            }
-        }
-        (i, false)
     }
 
     /// Guest `g`'s next slice would start at `at`. A sparse guest (sampled

@@ -232,7 +232,8 @@ impl Engine<'_> {
             }
         }
         let salt = mix64(self.seed ^ ((g as u64) << 40) ^ 0xE7E7);
-        guest.events = Some(Box::new(EventTrack::new(p, &guest.pages, write, ksm, salt)));
+        let shared = Arc::clone(&self.shared);
+        guest.events = Some(Box::new(EventTrack::with_shared(p, &guest.pages, write, ksm, salt, g as u32, shared)));
     }
 
     /// How many touches guest `g`'s slice holds: a Poisson draw, or a

@@ -317,6 +317,48 @@ impl Events {
     }
 }
 
+/// What the event tracks of one run share: the simulated time the engine
+/// is at, and the guests whose event sets changed while they skipped ahead
+/// (with when), for the engine to wake.
+#[derive(Debug, Default)]
+pub struct Shared {
+    now: std::sync::atomic::AtomicU64,
+    woken: std::sync::Mutex<Vec<(u32, u64)>>,
+}
+
+impl Shared {
+    pub fn set_now(&self, t: u64) {
+        self.now.store(t, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn now(&self) -> u64 {
+        self.now.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The guests to wake, in the order they were disturbed.
+    pub fn take_woken(&self) -> Vec<(u32, u64)> {
+        std::mem::take(&mut *self.woken.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn any_woken(&self) -> bool {
+        !self.woken.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+}
+
+/// The hit pressure of a guest skipping ahead: `a0` at wall time `wall0`,
+/// growing by `per_ns` a nanosecond, a slice at a time: as a slice played
+/// touch by touch has all of its touches played when it starts, a skip
+/// counts each of its slices' hits from that slice's start.
+#[derive(Debug, Clone, Copy)]
+struct SkipClock {
+    wall0: u64,
+    a0: f64,
+    per_ns: f64,
+    /// The skip's planned length, and the wall time of one slice in it.
+    wall: f64,
+    step: f64,
+}
+
 /// A guest's touches played by events instead of one by one: each page's
 /// share of the touches, the event set over them, and what decides, when
 /// reclaim looks at a page, whether it was touched since it last looked.
@@ -355,6 +397,15 @@ pub struct EventTrack {
     /// decisions do not shift the touches'.)
     looks: u64,
     salt: u64,
+    /// While the guest skips a stretch without events: `a` grows with
+    /// time, by the expected hits (the touch stream's compensator, which
+    /// gives each page's accessed bit exactly its law) and is brought up
+    /// to the shared clock's time at each look.
+    skip: Option<SkipClock>,
+    /// Its event set changed while it skipped; the engine was told.
+    woken: bool,
+    guest: u32,
+    shared: std::sync::Arc<Shared>,
     /// Which pages are mapped by a huge page (a bit each), and their
     /// touch shares' sum: the share of hits that land on huge pages,
     /// which the TLB model needs.
@@ -394,6 +445,19 @@ impl EventTrack {
     /// Track `n` pages in states `states` touched with shares `p`, a share
     /// `write` of the touches writing; `ksm`: ksmd looks at them too.
     pub fn new(p: TouchShares, states: &[u8], write: f64, ksm: bool, salt: u64) -> EventTrack {
+        Self::with_shared(p, states, write, ksm, salt, 0, std::sync::Arc::default())
+    }
+
+    /// [`Self::new`] for guest `guest` of a run whose tracks share `shared`.
+    pub fn with_shared(
+        p: TouchShares,
+        states: &[u8],
+        write: f64,
+        ksm: bool,
+        salt: u64,
+        guest: u32,
+        shared: std::sync::Arc<Shared>,
+    ) -> EventTrack {
         let n = states.len();
         let set = match &p {
             TouchShares::Runs(runs) => {
@@ -431,6 +495,10 @@ impl EventTrack {
             ksm_a,
             looks: 0,
             salt,
+            skip: None,
+            woken: false,
+            guest,
+            shared,
             huge: vec![0; n.div_ceil(64)],
             huge_mass: 0,
             huge_carry: 0.0,
@@ -453,10 +521,43 @@ impl EventTrack {
         self.region_pa = blocks(&|page| self.p.get(page) as f64 / ONE as f64 * self.last_a[page]);
     }
 
+    /// While skipping: the pressure at the shared clock's time.
+    #[inline]
+    fn sync(&mut self) {
+        if let Some(c) = self.skip {
+            // Nothing before the skip begins (its first slice is not yet
+            // under way: the engine's time is behind the guest's).
+            let now = self.shared.now();
+            let counted = if now < c.wall0 { 0.0 } else { (((now - c.wall0) as f64 / c.step).floor() + 1.0) * c.step };
+            self.a = c.a0 + c.per_ns * counted.min(c.wall);
+        }
+    }
+
+    /// The guest skips ahead from wall time `t`, for `wall` ns at most,
+    /// slices of `step` ns, without playing touches: its pressure grows by
+    /// `per_ns` a nanosecond, a slice at a time, until [`Self::end_skip`].
+    pub fn start_skip(&mut self, t: u64, wall: f64, step: f64, per_ns: f64) {
+        self.skip = Some(SkipClock { wall0: t, a0: self.a, per_ns, wall, step: step.max(1.0) });
+        self.woken = false;
+    }
+
+    /// The skip ends at wall time `t` (a slice's start in it, or its end).
+    pub fn end_skip(&mut self, t: u64) {
+        if let Some(c) = self.skip.take() {
+            self.a = c.a0 + c.per_ns * (t.saturating_sub(c.wall0) as f64).min(c.wall);
+        }
+        self.woken = false;
+    }
+
+    pub fn skipping(&self) -> bool {
+        self.skip.is_some()
+    }
+
     /// Page `page`'s accessed bit is known now (a fault set it, or a look
     /// read it).
     #[inline]
     pub fn looked_now(&mut self, page: usize) {
+        self.sync();
         if self.region_pa.is_empty() {
             self.last_a[page] = self.a;
         } else {
@@ -507,9 +608,15 @@ impl EventTrack {
         prefetch(&self.huge[page / 64]);
     }
 
-    /// Page `page` is now in state `st`.
+    /// Page `page` is now in state `st`. A change while the guest skips
+    /// ahead asks the engine to wake it (its next event may come sooner).
     #[inline]
     pub fn note(&mut self, page: usize, st: u8) {
+        if self.skip.is_some() && !self.woken {
+            self.woken = true;
+            let now = self.shared.now();
+            self.shared.woken.lock().unwrap_or_else(|e| e.into_inner()).push((self.guest, now));
+        }
         match &mut self.set {
             Events::Runs(r) => r.set(page, Self::kind(st)),
             Events::Classes(c) => c.set(page, Self::kind(st)),
@@ -553,6 +660,13 @@ impl EventTrack {
         k
     }
 
+    /// The share of hits that land on huge pages (their touch shares over
+    /// all that a hit can land on).
+    pub fn huge_hits_share(&self) -> f64 {
+        let hit_mass = ONE.saturating_sub(self.set.total());
+        if hit_mass == 0 { 0.0 } else { (self.huge_mass as f64 / hit_mass as f64).min(1.0) }
+    }
+
     /// Every page's state was set at once (a warm start placed them):
     /// take the event set from `states`.
     pub fn resync(&mut self, states: &[u8]) {
@@ -575,6 +689,7 @@ impl EventTrack {
     /// (its hits wrote it: writes that faulted set `WRITTEN` themselves);
     /// ksmd looks now.
     pub fn written_since(&mut self, page: usize) -> bool {
+        self.sync();
         let Some(last) = self.ksm_a.get_mut(page) else { return false };
         let lambda = self.write * self.p.get(page) as f64 / ONE as f64 * (self.a - *last);
         *last = self.a;
@@ -593,6 +708,7 @@ impl EventTrack {
     /// `h` hits were played with the event set as it is.
     #[inline]
     pub fn hits(&mut self, h: u64) {
+        debug_assert!(self.skip.is_none(), "hits are counted by the clock while skipping");
         let q = self.set.probability();
         if h > 0 && q < 1.0 {
             self.a += h as f64 / (1.0 - q);
@@ -602,6 +718,7 @@ impl EventTrack {
     /// Whether page `page` was touched since its accessed bit was last
     /// looked at; the bit is looked at now.
     pub fn touched_since(&mut self, page: usize) -> bool {
+        self.sync();
         let lambda = self.look(page);
         self.draw(lambda)
     }
@@ -617,6 +734,7 @@ impl EventTrack {
     /// Look at the accessed bits of `pages` (a huge page's) now: the
     /// pressure Σ pᵢ·ΔAᵢ of the hits on them since their last look.
     pub fn look_region(&mut self, pages: std::ops::Range<usize>) -> f64 {
+        self.sync();
         self.ensure_regions();
         let n = self.last_a.len();
         let r = pages.start / REGION;
@@ -634,6 +752,7 @@ impl EventTrack {
     /// Every page's accessed bit was cleared (or set), and what ksmd knows
     /// of every page renewed, now.
     pub fn looked_at_all(&mut self) {
+        self.sync();
         self.last_a.fill(self.a);
         for (pa, p) in self.region_pa.iter_mut().zip(&self.region_p) {
             *pa = self.a * p;

@@ -1,0 +1,382 @@
+//! Event mode's time: a guest's slice played by its events, and the
+//! stretches between events skipped in one step.
+//!
+//! A guest's touches are a Poisson stream in its compute time (rate r), and
+//! each lands on a page that is not mapped (an event: a fault, or a write
+//! to a merged page) with the chance q the event set gives. So the events
+//! are a Poisson stream of rate r·q and the hits one of rate r·(1 − q),
+//! independent of it (thinning): the time to the next event is
+//! exponential, and the hits before it a Poisson count. A slice plays its
+//! events at their times; when the next event is more than a slice away,
+//! the guest skips to it in one step, however many slices that is (up to
+//! [`MAX_SKIP_SLICES`], so phases and samples see it go on).
+//!
+//! While a guest skips, its pages' accessed bits still have their law:
+//! the hit pressure grows with time by the expected hits (see
+//! [`crate::model::eventset::EventTrack::start_skip`]), so reclaim looking
+//! at them meanwhile draws what it would have seen. What the skip assumed
+//! is that the event set stays as it was; when another part of the engine
+//! changes it (reclaim takes one of its pages, ksmd merges one, a balloon
+//! moves), the guest is woken at that time: the hits so far are counted,
+//! and it plays on from there with the new set, the stream having no
+//! memory.
+
+use rand::RngExt;
+use rand_distr::{Distribution, Exp1, Poisson};
+
+use super::queue::SimTime;
+use super::state::Ev;
+use super::{Engine, RunError};
+use crate::model::Status;
+use crate::model::page::MERGED;
+
+/// Most slices a guest skips in one step.
+pub(super) const MAX_SKIP_SLICES: f64 = 100.0;
+
+/// A stretch a guest skips without playing its touches.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Skip {
+    /// Wall time it began, its planned length (ns), and how much of it
+    /// has been counted (a sample counts a skip under way).
+    from: SimTime,
+    wall: f64,
+    counted: f64,
+    /// One slice's wall time in it: a skip plays as slices would, each
+    /// slice's touches counted from its start, so a change to the event
+    /// set in a slice is seen from the next, as when touches are played.
+    step: f64,
+    /// Compute time per wall time (exits and page walks take the rest).
+    compute_per_wall: f64,
+    /// Hits per compute ns meanwhile: r·(1 − q) with the set it began with.
+    hit_rate: f64,
+}
+
+impl Engine<'_> {
+    /// One slice of guest `g` in event mode, starting at `now`: the
+    /// events at their times (the first at the offset drawn when the last
+    /// slice ended, if any), the hits between them counted.
+    pub(super) fn slice_events(&mut self, g: usize, now: SimTime) -> Result<(), RunError> {
+        self.shared.set_now(now);
+        // A planned skip ends here (one ended early was counted then).
+        self.settle_skip(g, now);
+        let slice = self.slice_ns as f64;
+        let r = self.runners[g].lambda / slice;
+        let write_threshold = self.runners[g].write_threshold;
+        let mut next = self.due_now(g);
+        let mut hits = [0u64; 2];
+        let mut touches = 0u64;
+        let mut stall = 0.0;
+        let mut t = 0.0;
+        let mut killed = false;
+        loop {
+            let e = self.mem.guests[g].events.as_deref_mut().expect("event mode");
+            let q = e.set.probability().min(1.0);
+            let gap = match next.take() {
+                Some(x) => (x - t).max(0.0),
+                None if q > 0.0 && r > 0.0 => Distribution::<f64>::sample(&Exp1, &mut self.rng) / (r * q),
+                None => f64::INFINITY,
+            };
+            let end = t + gap >= slice;
+            let span = if end { slice - t } else { gap };
+            let h = poisson(&mut self.rng, r * (1.0 - q) * span);
+            e.hits(h);
+            let huge = e.huge_hits(h);
+            hits[1] += huge;
+            hits[0] += h - huge;
+            touches += h;
+            if end {
+                t = slice;
+                break;
+            }
+            t += gap;
+            let total = e.set.total();
+            if total == 0 {
+                continue;
+            }
+            let u = self.rng.random_range(0..total);
+            let p = e.set.find(u, &mut self.rng);
+            // What mapping the page reads and writes, fetched together so
+            // the cache misses overlap.
+            e.prefetch_event(p);
+            crate::model::page::prefetch(&self.mem.guests[g].pages[p]);
+            // Every change that maps, unmaps, merges or unmerges a page
+            // tells the event set, so the page drawn is not mapped (a
+            // touch of it faults, and writes at the write share) or merged
+            // (the event is one of its writes: a copy-on-write break).
+            let st = self.mem.guests[g].pages[p];
+            debug_assert!(st & 1 == 0 || st & MERGED != 0, "event on a mapped page {p}");
+            let write = st & MERGED != 0 || self.rng.random::<u32>() < write_threshold;
+            let at = now + (t + stall) as u64;
+            touches += 1;
+            if !self.fault_and_charge(g, p as u64, at, write, &mut stall) {
+                killed = true;
+                break;
+            }
+            self.wake_disturbed()?;
+            // Stalls moved this guest's clock past the slice: stop here
+            // and go on from where its clock is, so guests stay within
+            // about a slice of each other in time.
+            if t + stall >= slice {
+                break;
+            }
+        }
+        stall += self.account_hits(g, hits, touches, t);
+        self.count_touches(g, touches, t);
+        let rn = &mut self.runners[g];
+        rn.compute_ns += t;
+        rn.stall_ns += stall;
+        if killed {
+            return Ok(());
+        }
+        self.plan_events(g, now + ((t + stall) + 0.5).max(1.0) as u64)
+    }
+
+    /// Guest `g`'s slice ended at `at`: draw the time to its next event.
+    /// Within a slice, the next slice starts at `at` with that event due;
+    /// further, the guest skips to it (or [`MAX_SKIP_SLICES`] on).
+    fn plan_events(&mut self, g: usize, at: SimTime) -> Result<(), RunError> {
+        let slice = self.slice_ns as f64;
+        let r = self.runners[g].lambda / slice;
+        let e = self.mem.guests[g].events.as_deref_mut().expect("event mode");
+        let q = e.set.probability().min(1.0);
+        let gap = if q > 0.0 && r > 0.0 {
+            Distribution::<f64>::sample(&Exp1, &mut self.rng) / (r * q)
+        } else {
+            f64::INFINITY
+        };
+        let total = e.set.total();
+        if gap < slice {
+            self.runners[g].due = Some((gap, total));
+            return self.schedule_slice(g, at);
+        }
+        let cap = MAX_SKIP_SLICES * slice;
+        let compute = gap.min(cap);
+        // Wall time per compute time: exits, and the page walks of the
+        // hits' TLB misses, at their expected rates.
+        let rn = &self.runners[g];
+        let hit_rate = r * (1.0 - q);
+        let huge_share = if hit_rate > 0.0 { e.huge_hits_share() } else { 0.0 };
+        let per_compute = 1.0
+            + (rn.small.exit_stall_per_s * (1.0 - huge_share) + rn.huge.exit_stall_per_s * huge_share) / 1e9
+            + hit_rate
+                * self.scale
+                * (rn.small.miss_ratio.clamp(0.0, 1.0) * rn.small.walk_ns * (1.0 - huge_share)
+                    + rn.huge.miss_ratio.clamp(0.0, 1.0) * rn.huge.walk_ns * huge_share);
+        let wall = compute * per_compute;
+        e.start_skip(at, wall, slice * per_compute, r / per_compute);
+        let rn = &mut self.runners[g];
+        rn.skip = Some(Skip {
+            from: at,
+            wall,
+            counted: 0.0,
+            step: slice * per_compute,
+            compute_per_wall: 1.0 / per_compute,
+            hit_rate,
+        });
+        rn.due = (gap <= cap).then_some((0.0, total));
+        self.schedule_slice(g, at + (wall + 0.5) as u64)
+    }
+
+    /// The compute offset of the first event of guest `g`'s slice, when
+    /// the last one drew it. It was drawn at the event rate then; when the
+    /// set has changed since (another guest's reclaim took a page, ksmd
+    /// merged one), the stream of events is that of the new rate: a rise
+    /// adds an independent stream at the difference (the first of the two
+    /// comes first), a fall keeps the drawn event with the ratio of the
+    /// rates, and otherwise draws afresh from it.
+    fn due_now(&mut self, g: usize) -> Option<f64> {
+        let (at, then) = self.runners[g].due.take()?;
+        let now = self.mem.guests[g].events.as_deref().expect("event mode").set.total();
+        if now == then {
+            return Some(at);
+        }
+        let r = self.runners[g].lambda / self.slice_ns as f64;
+        let unit = crate::model::eventset::ONE as f64;
+        let exp = |rng: &mut rand_xoshiro::Xoshiro256PlusPlus, rate: f64| {
+            if rate > 0.0 { Distribution::<f64>::sample(&Exp1, rng) / rate } else { f64::INFINITY }
+        };
+        if now > then {
+            let extra = exp(&mut self.rng, r * (now - then) as f64 / unit);
+            Some(at.min(extra))
+        } else if self.rng.random::<f64>() * (then as f64) < (now as f64) {
+            Some(at)
+        } else {
+            Some(at + exp(&mut self.rng, r * now as f64 / unit))
+        }
+    }
+
+    /// Schedule guest `g`'s next slice at `at`, replacing any scheduled.
+    pub(super) fn schedule_slice(&mut self, g: usize, at: SimTime) -> Result<(), RunError> {
+        let rn = &mut self.runners[g];
+        rn.token = rn.token.wrapping_add(1);
+        let (gn, token) = (self.mem.guests[g].generation, rn.token);
+        self.queue.schedule(at, Ev::Slice(g, gn, token))?;
+        Ok(())
+    }
+
+    /// End guest `g`'s skip at `t` (≤ its planned end): its hits so far
+    /// counted, its time split into compute and stalls. Returns whether it
+    /// was skipping.
+    pub(super) fn settle_skip(&mut self, g: usize, t: SimTime) -> bool {
+        let Some(s) = self.runners[g].skip else { return false };
+        self.count_skip(g, t);
+        self.runners[g].skip = None;
+        let end = s.from + (t.saturating_sub(s.from) as f64).min(s.wall) as u64;
+        self.mem.guests[g].events.as_deref_mut().expect("event mode").end_skip(end);
+        true
+    }
+
+    /// Count guest `g`'s skip up to `t` (its hits, compute and stalls)
+    /// and go on skipping: a sample reads its counters meanwhile.
+    fn count_skip(&mut self, g: usize, t: SimTime) {
+        let Some(s) = self.runners[g].skip else { return };
+        let upto = (t.saturating_sub(s.from) as f64).min(s.wall);
+        let wall = upto - s.counted;
+        if wall <= 0.0 {
+            return;
+        }
+        if let Some(k) = self.runners[g].skip.as_mut() {
+            k.counted = upto;
+        }
+        let compute = wall * s.compute_per_wall;
+        let h = poisson(&mut self.rng, s.hit_rate * compute);
+        let huge = self.mem.guests[g].events.as_deref_mut().expect("event mode").huge_hits(h);
+        // The hits' walks and the exits were in the skip's length at their
+        // expected rates; what is drawn here splits that time.
+        let before = self.runners[g].stall_by;
+        let drawn = self.account_hits(g, [h - huge, huge], h, compute);
+        let rn = &mut self.runners[g];
+        let stalls = (wall - compute).max(0.0);
+        if drawn > 0.0 {
+            let k = stalls / drawn;
+            rn.stall_by.page_walks_s = before.page_walks_s + (rn.stall_by.page_walks_s - before.page_walks_s) * k;
+            rn.stall_by.vm_exits_s = before.vm_exits_s + (rn.stall_by.vm_exits_s - before.vm_exits_s) * k;
+        }
+        rn.compute_ns += compute;
+        rn.stall_ns += stalls;
+        self.count_touches(g, h, compute);
+    }
+
+    /// `touches` simulated touches in `compute` ns of guest `g`'s time, as
+    /// the real touches they stand for.
+    fn count_touches(&mut self, g: usize, touches: u64, compute: f64) {
+        let rn = &mut self.runners[g];
+        rn.touches_real += touches as f64 + rn.unsampled_rate() * compute / 1e9;
+        self.mem.guests[g].touches = rn.touches_real;
+    }
+
+    /// Wake guest `g` at `t` if it is skipping: count its skip so far and
+    /// play on from `t`, with no event due (the one drawn assumed the
+    /// event set it began with).
+    pub(super) fn wake_now(&mut self, g: usize, t: SimTime) -> Result<(), RunError> {
+        let Some(s) = self.runners[g].skip else { return Ok(()) };
+        if !self.mem.guests[g].is_alive() {
+            return Ok(());
+        }
+        // The skip's slices: the one under way has had its touches (see
+        // `Skip::step`); the guest plays on from the next one's start, as
+        // a guest whose touches are played sees a change from its next
+        // slice. A change before the skip began (in another guest's slice,
+        // which runs ahead of the queue's time) wakes it where it began.
+        let elapsed = t.saturating_sub(s.from) as f64;
+        let next = if t <= s.from { 0.0 } else { ((elapsed / s.step).floor() + 1.0) * s.step };
+        if next >= s.wall {
+            // The planned end comes first.
+            return Ok(());
+        }
+        let t = s.from + (next + 0.5) as u64;
+        let due = self.runners[g].due;
+        self.settle_skip(g, t);
+        // The event the skip was heading for, if any, stays due (the rest
+        // of its way, in compute time); `due_now` adds the events the
+        // change brought.
+        self.runners[g].due = due.map(|(_, total)| ((s.wall - next) * s.compute_per_wall, total));
+        self.schedule_slice(g, t)
+    }
+
+    /// Wake the guests whose event sets changed while they skipped.
+    pub(super) fn wake_disturbed(&mut self) -> Result<(), RunError> {
+        if !self.shared.any_woken() {
+            return Ok(());
+        }
+        for (g, t) in self.shared.take_woken() {
+            self.wake_now(g as usize, t)?;
+        }
+        Ok(())
+    }
+
+    /// Count every skipping guest's skip up to `t` (a sample, the end of
+    /// the warm-up or of the run), the skips going on.
+    pub(super) fn count_skips(&mut self, t: SimTime) {
+        for g in 0..self.runners.len() {
+            if self.mem.guests[g].status == Status::Running {
+                self.count_skip(g, t);
+            }
+        }
+    }
+
+    /// End the skips of group `group`'s guests at `t` (its workload
+    /// changes there) and play them on from `t`.
+    pub(super) fn wake_group(&mut self, group: usize, t: SimTime) -> Result<(), RunError> {
+        for g in 0..self.runners.len() {
+            let Some(s) = self.runners[g].skip else { continue };
+            if self.mem.guests[g].group != group || self.mem.guests[g].status != Status::Running {
+                continue;
+            }
+            let t = t.max(s.from);
+            self.settle_skip(g, t);
+            self.runners[g].due = None;
+            self.schedule_slice(g, t)?;
+        }
+        Ok(())
+    }
+}
+
+/// A Poisson count of mean `mean`: inversion for small means, the
+/// library's sampler above.
+fn poisson<R: rand::Rng + ?Sized>(rng: &mut R, mean: f64) -> u64 {
+    if mean <= 0.0 || !mean.is_finite() {
+        return 0;
+    }
+    if mean < 12.0 {
+        let mut u = rng.random::<f64>();
+        let mut p = (-mean).exp();
+        let mut k = 0u64;
+        while u > p {
+            u -= p;
+            k += 1;
+            p *= mean / k as f64;
+            if k > 200 {
+                break;
+            }
+        }
+        return k;
+    }
+    Poisson::new(mean).map_or(0, |d| d.sample(rng) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::poisson;
+    use rand::SeedableRng;
+
+    #[test]
+    fn poisson_counts_have_the_poisson_law() {
+        // Closed form: a Poisson count of mean m has mean and variance m,
+        // and P(0) = e^−m. 200,000 draws each side of the switch to the
+        // library's sampler (12): the means within 4 standard errors
+        // (√(m/n)), the share of zeros within 4 of its binomial error.
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+        let n = 200_000;
+        for m in [0.3, 3.7, 11.9, 40.0] {
+            let draws: Vec<u64> = (0..n).map(|_| poisson(&mut rng, m)).collect();
+            let mean = draws.iter().sum::<u64>() as f64 / n as f64;
+            let var = draws.iter().map(|&k| (k as f64 - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+            assert!((mean - m).abs() < 4.0 * (m / n as f64).sqrt(), "mean {mean} for {m}");
+            assert!((var / m - 1.0).abs() < 0.03, "variance {var} for {m}");
+            let p0 = (-m).exp();
+            let zeros = draws.iter().filter(|&&k| k == 0).count() as f64 / n as f64;
+            assert!((zeros - p0).abs() < 4.0 * (p0 * (1.0 - p0) / n as f64).sqrt() + 1e-12, "P(0) {zeros} for {m}");
+        }
+    }
+}

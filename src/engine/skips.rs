@@ -47,7 +47,9 @@ pub(super) struct Skip {
     step: f64,
     /// Compute time per wall time (exits and page walks take the rest).
     compute_per_wall: f64,
-    /// Hits per compute ns meanwhile: r·(1 − q) with the set it began with.
+    /// Hits on the pages tracked per compute ns meanwhile: r·(m − q), the
+    /// guest's real touch rate r, the pages' share m of its touches and
+    /// the event set's q it began with.
     hit_rate: f64,
 }
 
@@ -60,9 +62,21 @@ impl Engine<'_> {
         // A planned skip ends here (one ended early was counted then).
         self.settle_skip(g, now);
         let slice = self.slice_ns as f64;
-        let r = self.runners[g].lambda / slice;
+        // Real touches per ns of compute; the event set's shares are of them.
+        let r = self.runners[g].rate / 1e9;
         let write_threshold = self.runners[g].write_threshold;
         let mut next = self.due_now(g);
+        // Sampled THP guests: the next first touch of an untouched region
+        // on a page not simulated, at the compute offset where the guest's
+        // real touches reach it.
+        let first_at = |e: &Self, t0: f64| -> f64 {
+            match e.runners[g].first_touches.last() {
+                Some(&(f, _)) if r > 0.0 => ((f - t0) / r).max(0.0),
+                _ => f64::INFINITY,
+            }
+        };
+        let t0 = self.runners[g].touches_real;
+        let mut first = first_at(self, t0);
         let mut hits = [0u64; 2];
         let mut touches = 0u64;
         let mut stall = 0.0;
@@ -70,15 +84,22 @@ impl Engine<'_> {
         let mut killed = false;
         loop {
             let e = self.mem.guests[g].events.as_deref_mut().expect("event mode");
-            let q = e.set.probability().min(1.0);
+            let q = e.set.probability();
+            let room = (e.mass() - q).max(0.0);
             let gap = match next.take() {
                 Some(x) => (x - t).max(0.0),
                 None if q > 0.0 && r > 0.0 => Distribution::<f64>::sample(&Exp1, &mut self.rng) / (r * q),
                 None => f64::INFINITY,
             };
-            let end = t + gap >= slice;
+            // A first touch on a page not simulated comes first: its region
+            // becomes a THP (or 4 KiB pages), and the events go on from there
+            // (the stream has no memory: the gap drawn is dropped).
+            let to_first = first - t;
+            let first_now = to_first < gap && first < slice;
+            let gap = if first_now { to_first } else { gap };
+            let end = !first_now && t + gap >= slice;
             let span = if end { slice - t } else { gap };
-            let h = poisson(&mut self.rng, r * (1.0 - q) * span);
+            let h = poisson(&mut self.rng, r * room * span);
             e.hits(h);
             let huge = e.huge_hits(h);
             hits[1] += huge;
@@ -89,6 +110,15 @@ impl Engine<'_> {
                 break;
             }
             t += gap;
+            if first_now {
+                let upto = self.runners[g].first_touches.last().map_or(0.0, |f| f.0);
+                if self.first_touches_upto(g, upto, now, t, &mut stall) {
+                    break;
+                }
+                self.wake_disturbed()?;
+                first = first_at(self, t0 + r * t);
+                continue;
+            }
             let total = e.set.total();
             if total == 0 {
                 continue;
@@ -136,9 +166,16 @@ impl Engine<'_> {
     /// further, the guest skips to it (or [`MAX_SKIP_SLICES`] on).
     fn plan_events(&mut self, g: usize, at: SimTime) -> Result<(), RunError> {
         let slice = self.slice_ns as f64;
-        let r = self.runners[g].lambda / slice;
+        let r = self.runners[g].rate / 1e9;
+        let touches = self.runners[g].touches_real;
+        // Sampled THP guests: not past the next first touch on a page not
+        // simulated (its fault must stall the guest in its own slice).
+        let until_first = match self.runners[g].first_touches.last() {
+            Some(&(f, _)) if r > 0.0 => ((f - touches) / r).max(0.0),
+            _ => f64::INFINITY,
+        };
         let e = self.mem.guests[g].events.as_deref_mut().expect("event mode");
-        let q = e.set.probability().min(1.0);
+        let q = e.set.probability();
         let gap = if q > 0.0 && r > 0.0 {
             Distribution::<f64>::sample(&Exp1, &mut self.rng) / (r * q)
         } else {
@@ -149,12 +186,16 @@ impl Engine<'_> {
             self.runners[g].due = Some((gap, total));
             return self.schedule_slice(g, at);
         }
-        let cap = MAX_SKIP_SLICES * slice;
+        if until_first < slice {
+            self.runners[g].due = Some((gap, total));
+            return self.schedule_slice(g, at);
+        }
+        let cap = (MAX_SKIP_SLICES * slice).min(until_first);
         let compute = gap.min(cap);
         // Wall time per compute time: exits, and the page walks of the
         // hits' TLB misses, at their expected rates.
         let rn = &self.runners[g];
-        let hit_rate = r * (1.0 - q);
+        let hit_rate = r * (e.mass() - q).max(0.0);
         let huge_share = if hit_rate > 0.0 { e.huge_hits_share() } else { 0.0 };
         let per_compute = 1.0
             + (rn.small.exit_stall_per_s * (1.0 - huge_share) + rn.huge.exit_stall_per_s * huge_share) / 1e9
@@ -163,7 +204,7 @@ impl Engine<'_> {
                 * (rn.small.miss_ratio.clamp(0.0, 1.0) * rn.small.walk_ns * (1.0 - huge_share)
                     + rn.huge.miss_ratio.clamp(0.0, 1.0) * rn.huge.walk_ns * huge_share);
         let wall = compute * per_compute;
-        e.start_skip(at, wall, slice * per_compute, r / per_compute);
+        e.start_skip(at, wall, slice * per_compute, r / per_compute, (touches, r / per_compute));
         let rn = &mut self.runners[g];
         rn.skip = Some(Skip {
             from: at,
@@ -190,7 +231,7 @@ impl Engine<'_> {
         if now == then {
             return Some(at);
         }
-        let r = self.runners[g].lambda / self.slice_ns as f64;
+        let r = self.runners[g].rate / 1e9;
         let unit = crate::model::eventset::ONE as f64;
         let exp = |rng: &mut rand_xoshiro::Xoshiro256PlusPlus, rate: f64| {
             if rate > 0.0 { Distribution::<f64>::sample(&Exp1, rng) / rate } else { f64::INFINITY }
@@ -279,7 +320,7 @@ impl Engine<'_> {
         // slice. A change before the skip began (in another guest's slice,
         // which runs ahead of the queue's time) wakes it where it began.
         let elapsed = t.saturating_sub(s.from) as f64;
-        let next = if t <= s.from { 0.0 } else { ((elapsed / s.step).floor() + 1.0) * s.step };
+        let next = if t <= s.from { 0.0 } else { ((elapsed / s.step) as u64 + 1) as f64 * s.step };
         if next >= s.wall {
             // The planned end comes first.
             return Ok(());

@@ -193,26 +193,39 @@ impl Engine<'_> {
         use crate::scenario::Pattern;
         // ksmd looks at pages too (it is set up after the workloads).
         let ksm = self.scenario.host.ksm.run;
-        let n = self.mem.guests[g].pages.len();
-        let ws = (ws as usize).min(n);
+        // Shares are the real pages' (of all of the guest's real touches);
+        // sampled, the pages tracked are the simulated ones, at their real
+        // pages' shares, and a run of real pages is the run of simulated
+        // pages among them.
+        let guest = &self.mem.guests[g];
+        let n = guest.pages.len();
+        let ws = ws.min(guest.real_pages);
+        let sim_of = |rp: u64| -> usize {
+            if guest.real.is_empty() { (rp as usize).min(n) } else { guest.real.partition_point(|&p| p < rp) }
+        };
         let p = match *pattern {
             _ if ws == 0 => TouchShares::Runs(Vec::new()),
-            Pattern::Uniform => TouchShares::Runs(vec![(ws, ONE / ws as u64)]),
+            Pattern::Uniform => TouchShares::Runs(vec![(sim_of(ws), ONE / ws)]),
             Pattern::HotCold { hot_fraction, hot_probability } => {
-                let hot = ((ws as f64 * hot_fraction).round() as usize).clamp(1, ws);
-                let mut runs = vec![(hot, units(hot_probability / hot as f64))];
+                let hot = ((ws as f64 * hot_fraction).round() as u64).clamp(1, ws);
+                let mut runs = vec![(sim_of(hot), units(hot_probability / hot as f64))];
                 if ws > hot {
-                    runs.push((ws, units((1.0 - hot_probability) / (ws - hot) as f64)));
+                    runs.push((sim_of(ws), units((1.0 - hot_probability) / (ws - hot) as f64)));
                 }
                 TouchShares::Runs(runs)
             }
             Pattern::Zipf { s } => {
-                let table = self.zipf_shares.entry((s.to_bits(), ws, n)).or_insert_with(|| {
-                    let h = crate::latency::che::zipf_sum(s, 1, ws as u64);
-                    let mut t = vec![0u64; n];
-                    for (i, w) in t[..ws].iter_mut().enumerate() {
-                        *w = units(((i + 1) as f64).powf(-s) / h);
-                    }
+                let sample = if guest.real.is_empty() { usize::MAX } else { guest.group };
+                let real = &guest.real;
+                let table = self.zipf_shares.entry((s.to_bits(), ws as usize, n, sample)).or_insert_with(|| {
+                    let h = crate::latency::che::zipf_sum(s, 1, ws);
+                    let rank = |i: usize| if real.is_empty() { i as u64 } else { real[i] };
+                    let t = (0..n)
+                        .map(|i| {
+                            let k = rank(i);
+                            if k < ws { units(((k + 1) as f64).powf(-s) / h) } else { 0 }
+                        })
+                        .collect();
                     Arc::new(t)
                 });
                 TouchShares::Table(Arc::clone(table))

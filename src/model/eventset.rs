@@ -324,6 +324,7 @@ impl Events {
 pub struct Shared {
     now: std::sync::atomic::AtomicU64,
     woken: std::sync::Mutex<Vec<(u32, u64)>>,
+    any: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -337,11 +338,12 @@ impl Shared {
 
     /// The guests to wake, in the order they were disturbed.
     pub fn take_woken(&self) -> Vec<(u32, u64)> {
+        self.any.store(false, std::sync::atomic::Ordering::Relaxed);
         std::mem::take(&mut *self.woken.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub fn any_woken(&self) -> bool {
-        !self.woken.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+        self.any.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -357,6 +359,24 @@ struct SkipClock {
     /// The skip's planned length, and the wall time of one slice in it.
     wall: f64,
     step: f64,
+    /// The guest's real touch count at `wall0`, and its growth a
+    /// nanosecond (sampled THP guests: reclaim reads it for their huge
+    /// pages).
+    touches0: f64,
+    touches_per_ns: f64,
+}
+
+impl SkipClock {
+    /// Wall time counted by `now`: nothing before the skip begins (the
+    /// engine's time is behind the guest's), then a slice at a time.
+    fn counted(&self, now: u64) -> f64 {
+        if now < self.wall0 {
+            0.0
+        } else {
+            // (Truncation is floor here: the quotient is not negative.)
+            ((((now - self.wall0) as f64 / self.step) as u64 + 1) as f64 * self.step).min(self.wall)
+        }
+    }
 }
 
 /// A guest's touches played by events instead of one by one: each page's
@@ -371,6 +391,11 @@ struct SkipClock {
 /// form: exact to O(pᵢ²) per batch, and pᵢ is a page's share of a working
 /// set of thousands of pages or more). A touch that is itself an event
 /// (the fault that maps the page) sets the accessed bit outright.
+///
+/// In sampled mode the pages tracked are the sampled ones, taking a share
+/// m (the mass) of the guest's real touches: a hit on them lands on page i
+/// with probability pᵢ / (m − q), and A accumulates hₖ/(m − qₖ), still in
+/// the guest's real touches.
 #[derive(Debug, Clone)]
 pub struct EventTrack {
     pub set: Events,
@@ -414,6 +439,9 @@ pub struct EventTrack {
     /// Hits on huge pages owed to the count but not yet given (the split
     /// of each batch is its expected value, carried in fractions).
     huge_carry: f64,
+    /// The touch shares of all the pages tracked, in units: [`ONE`] when
+    /// every page is (page-exact), the sampled pages' share when sampled.
+    mass: u64,
 }
 
 impl EventTrack {
@@ -502,9 +530,29 @@ impl EventTrack {
             huge: vec![0; n.div_ceil(64)],
             huge_mass: 0,
             huge_carry: 0.0,
+            mass: 0,
+        };
+        t.mass = match &t.p {
+            TouchShares::Runs(runs) => {
+                let mut start = 0;
+                runs.iter()
+                    .map(|&(end, p)| {
+                        let end = end.min(n);
+                        let m = (end.saturating_sub(start)) as u64 * p;
+                        start = end.max(start);
+                        m
+                    })
+                    .sum()
+            }
+            TouchShares::Table(table) => table.iter().take(n).sum(),
         };
         t.count_huge(states);
         t
+    }
+
+    /// The share of the guest's touches that land on the pages tracked.
+    pub fn mass(&self) -> f64 {
+        self.mass as f64 / ONE as f64
     }
 
     /// Build the region sums, at the first look at a huge page: a guest
@@ -525,23 +573,28 @@ impl EventTrack {
     #[inline]
     fn sync(&mut self) {
         if let Some(c) = self.skip {
-            // Nothing before the skip begins (its first slice is not yet
-            // under way: the engine's time is behind the guest's).
-            let now = self.shared.now();
-            let counted = if now < c.wall0 { 0.0 } else { (((now - c.wall0) as f64 / c.step).floor() + 1.0) * c.step };
-            self.a = c.a0 + c.per_ns * counted.min(c.wall);
+            self.a = c.a0 + c.per_ns * c.counted(self.shared.now());
         }
     }
 
     /// The guest skips ahead from wall time `t`, for `wall` ns at most,
     /// slices of `step` ns, without playing touches: its pressure grows by
     /// `per_ns` a nanosecond, a slice at a time, until [`Self::end_skip`].
-    pub fn start_skip(&mut self, t: u64, wall: f64, step: f64, per_ns: f64) {
-        self.skip = Some(SkipClock { wall0: t, a0: self.a, per_ns, wall, step: step.max(1.0) });
+    pub fn start_skip(&mut self, t: u64, wall: f64, step: f64, per_ns: f64, touches: (f64, f64)) {
+        self.skip = Some(SkipClock {
+            wall0: t,
+            a0: self.a,
+            per_ns,
+            wall,
+            step: step.max(1.0),
+            touches0: touches.0,
+            touches_per_ns: touches.1,
+        });
         self.woken = false;
     }
 
     /// The skip ends at wall time `t` (a slice's start in it, or its end).
+    /// (The guest's real touches up to `t` are the engine's to count.)
     pub fn end_skip(&mut self, t: u64) {
         if let Some(c) = self.skip.take() {
             self.a = c.a0 + c.per_ns * (t.saturating_sub(c.wall0) as f64).min(c.wall);
@@ -551,6 +604,12 @@ impl EventTrack {
 
     pub fn skipping(&self) -> bool {
         self.skip.is_some()
+    }
+
+    /// While skipping: the guest's real touch count by the shared clock's
+    /// time (counted a slice at a time, as the pressure is).
+    pub fn touches_now(&self) -> Option<f64> {
+        self.skip.map(|c| c.touches0 + c.touches_per_ns * c.counted(self.shared.now()))
     }
 
     /// Page `page`'s accessed bit is known now (a fault set it, or a look
@@ -616,6 +675,7 @@ impl EventTrack {
             self.woken = true;
             let now = self.shared.now();
             self.shared.woken.lock().unwrap_or_else(|e| e.into_inner()).push((self.guest, now));
+            self.shared.any.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         match &mut self.set {
             Events::Runs(r) => r.set(page, Self::kind(st)),
@@ -650,7 +710,7 @@ impl EventTrack {
     /// share (their touch shares over all that a hit can land on), with
     /// the fractions carried from batch to batch.
     pub fn huge_hits(&mut self, h: u64) -> u64 {
-        let hit_mass = ONE.saturating_sub(self.set.total());
+        let hit_mass = self.mass.saturating_sub(self.set.total());
         if self.huge_mass == 0 || hit_mass == 0 || h == 0 {
             return 0;
         }
@@ -663,7 +723,7 @@ impl EventTrack {
     /// The share of hits that land on huge pages (their touch shares over
     /// all that a hit can land on).
     pub fn huge_hits_share(&self) -> f64 {
-        let hit_mass = ONE.saturating_sub(self.set.total());
+        let hit_mass = self.mass.saturating_sub(self.set.total());
         if hit_mass == 0 { 0.0 } else { (self.huge_mass as f64 / hit_mass as f64).min(1.0) }
     }
 
@@ -709,9 +769,9 @@ impl EventTrack {
     #[inline]
     pub fn hits(&mut self, h: u64) {
         debug_assert!(self.skip.is_none(), "hits are counted by the clock while skipping");
-        let q = self.set.probability();
-        if h > 0 && q < 1.0 {
-            self.a += h as f64 / (1.0 - q);
+        let room = self.mass() - self.set.probability();
+        if h > 0 && room > 0.0 {
+            self.a += h as f64 / room;
         }
     }
 

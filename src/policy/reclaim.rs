@@ -439,8 +439,10 @@ impl Clock {
         let region = guest.region_of(unit.page);
         let range = guest.region_range(region);
         let referenced = if let Some(aux) = mem.frames.thp_aux_mut(slot) {
-            let n = (guest.touches - aux.last_visit).max(0.0);
-            aux.last_visit = guest.touches;
+            // A guest skipping ahead (event mode) counts its touches as it goes.
+            let touches = guest.events.as_deref().and_then(|e| e.touches_now()).unwrap_or(guest.touches);
+            let n = (touches - aux.last_visit).max(0.0);
+            aux.last_visit = touches;
             // A draw that depends only on the region and the sweep, so runs
             // stay reproducible.
             self.draws = self.draws.wrapping_add(1);
@@ -568,7 +570,7 @@ fn deactivate(mem: &mut Memory, slot: usize, unit: Unit) -> u64 {
         let range = guest.region_range(guest.region_of(unit.page));
         // As `visit_thp` reads it: a sampled THP's bit is its ThpAux.
         if let Some(aux) = mem.frames.thp_aux_mut(slot) {
-            aux.last_visit = guest.touches;
+            aux.last_visit = guest.events.as_deref().and_then(|e| e.touches_now()).unwrap_or(guest.touches);
             aux.fresh = false;
         } else {
             for p in range.clone() {

@@ -70,7 +70,7 @@ guests:
 
 #[test]
 fn sampled_fault_ratios_match_page_exact() {
-    check_against_exact(COMPETING, 1);
+    check_against_exact(COMPETING, 1, false);
 }
 
 #[test]
@@ -80,16 +80,27 @@ fn sampled_fault_ratios_match_page_exact_with_thp() {
     // sample of pages to another (a Zipf guest's hottest pages are few,
     // and a sample keeps some of them or not). The seed picks the sample,
     // so the means over four seeds are compared.
-    check_against_exact(COMPETING_THP, 4);
+    check_against_exact(COMPETING_THP, 4, false);
+}
+
+#[test]
+fn sampled_event_mode_matches_page_exact_with_thp() {
+    // The event mode plays sampled runs too: the sampled pages' shares of
+    // the real touches, the first touches of THP regions on pages not
+    // simulated as their own events. Against the same page-exact means
+    // (touch by touch, every page).
+    check_against_exact(COMPETING_THP, 4, true);
 }
 
 /// Each group's major-fault ratio, page-exact and sampled at 1/8 and
-/// 1/32, as means over `seeds` seeds (the scenario's and the next ones).
-fn check_against_exact(yaml: &str, seeds: u64) {
+/// 1/32 (touch by touch, or in event mode with `events`), as means over
+/// `seeds` seeds (the scenario's and the next ones).
+fn check_against_exact(yaml: &str, seeds: u64, events: bool) {
     let s = scenario(yaml);
     let mean = |rate: f64, group: &str| -> f64 {
         let runs = (0..seeds).map(|k| {
-            let cfg = RunConfig { sample_rate: Some(rate), seed: Some(s.seed + k), ..Default::default() };
+            let events = events && rate < 1.0;
+            let cfg = RunConfig { sample_rate: Some(rate), seed: Some(s.seed + k), events, ..Default::default() };
             group_ratio(&engine::run(&s, cfg, &mut Discard).unwrap(), group)
         });
         runs.sum::<f64>() / seeds as f64

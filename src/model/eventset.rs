@@ -178,8 +178,11 @@ fn scaled(p: u64, w: f64) -> u64 {
 pub struct ClassLists {
     shares: std::sync::Arc<Vec<u64>>,
     write: f64,
-    /// Lists `2c` (not mapped) and `2c + 1` (merged) of class c.
-    lists: Vec<Vec<u32>>,
+    /// Lists `2c` (not mapped) and `2c + 1` (merged) of class c: each
+    /// page, and its weight over the list's bound in 2⁻³² (the rejection
+    /// test's threshold, kept beside the page so a try reads one cache
+    /// line; rounding it down moves a page's chance by under 2⁻³¹ of it).
+    lists: Vec<Vec<(u32, u32)>>,
     sums: Vec<u64>,
     /// The most a page of each list can weigh, plus one.
     bound: Vec<u64>,
@@ -246,7 +249,7 @@ impl ClassLists {
             let (l, w) = self.list_of(page, was);
             let list = &mut self.lists[l];
             let idx = (at & !IN_MERGED) as usize;
-            let last = *list.last().expect("a listed page");
+            let last = list.last().expect("a listed page").0;
             list.swap_remove(idx);
             if last as usize != page {
                 self.pos[last as usize] = idx as u32 | (at & IN_MERGED);
@@ -258,8 +261,9 @@ impl ClassLists {
         if kind != Kind::None {
             let (l, w) = self.list_of(page, kind);
             let merged = kind == Kind::Merged;
+            let key = ((u128::from(w) << 32) / u128::from(self.bound[l])) as u32;
             self.pos[page] = self.lists[l].len() as u32 | if merged { IN_MERGED } else { 0 };
-            self.lists[l].push(page as u32);
+            self.lists[l].push((page as u32, key));
             self.sums[l] += w;
             self.total += w;
         }
@@ -273,13 +277,10 @@ impl ClassLists {
                 continue;
             }
             let list = &self.lists[l];
-            let merged = l % 2 == 1;
             loop {
-                let page = list[rng.random_range(0..list.len())] as usize;
-                let p = self.share(page);
-                let w = if merged { scaled(p, self.write) } else { p };
-                if rng.random_range(0..self.bound[l]) < w {
-                    return page;
+                let (page, key) = list[rng.random_range(0..list.len())];
+                if rng.random::<u32>() < key {
+                    return page as usize;
                 }
             }
         }
@@ -862,7 +863,7 @@ mod tests {
         assert_eq!(c.total, want);
         assert_eq!(c.sums.iter().sum::<u64>(), want);
         for (l, list) in c.lists.iter().enumerate() {
-            for (j, &page) in list.iter().enumerate() {
+            for (j, &(page, _)) in list.iter().enumerate() {
                 assert_eq!(c.pos[page as usize] & !IN_MERGED, j as u32, "page {page} in list {l}");
             }
         }

@@ -9,13 +9,14 @@
 //! - `sampled/large-host-1h`: 512 GiB host, 128 guests of 8 GiB (2x
 //!   overcommit), mixed patterns, NVMe swap, one simulated hour, in sampled
 //!   mode (target: 10 s; the scenario is `benches/scenarios/large-host.yaml`);
+//!   `-events` the same in event mode (issue 17: 1 s); `-ksm-balloon`
+//!   with KSM (ksmtuned) and MoM's balloons, touch by touch and in event
+//!   mode;
 //! - `scaling/*`: cost against guests × simulated time, three points;
 //! - `events/hotcold-16g-on-8g-zram/{exact,events}`: the event mode
 //!   (issue 17) against page-exact on a 16 GiB guest whose touches fall
 //!   99% on its hottest 30%, on 8 GiB with zram: one fault in about 200
-//!   touches once warm. The event mode must beat page-exact here; with
-//!   reclaim and events prefetching what they read it is about a quarter
-//!   faster.
+//!   touches once warm. The event mode must beat page-exact here.
 //!
 //! Run with `cargo bench --bench engine`.
 
@@ -154,6 +155,10 @@ fn sampled(c: &mut Criterion) {
     group.sample_size(10);
     group.measurement_time(std::time::Duration::from_secs(60));
     group.bench_function("large-host-1h", |b| b.iter(|| run(&s, RunConfig::default(), &mut Discard).unwrap()));
+    // The same in event mode (`run --events`): faults, hand moves and
+    // skips instead of touches.
+    let events = RunConfig { events: true, ..RunConfig::default() };
+    group.bench_function("large-host-1h-events", |b| b.iter(|| run(&s, events.clone(), &mut Discard).unwrap()));
     // The same host with KSM (ksmtuned driving it; guests of one image with
     // 30% shared and 5% zero pages) and MoM's balloons: the policies' cost.
     let with_policies = LARGE_HOST
@@ -167,6 +172,9 @@ fn sampled(c: &mut Criterion) {
     let s = scenario(&with_policies);
     group.bench_function("large-host-1h-ksm-balloon", |b| {
         b.iter(|| run(&s, RunConfig::default(), &mut Discard).unwrap())
+    });
+    group.bench_function("large-host-1h-ksm-balloon-events", |b| {
+        b.iter(|| run(&s, RunConfig { events: true, ..RunConfig::default() }, &mut Discard).unwrap())
     });
     group.finish();
 }

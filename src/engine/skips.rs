@@ -82,24 +82,73 @@ impl Engine<'_> {
         let mut stall = 0.0;
         let mut t = 0.0;
         let mut killed = false;
+        // After the first event (or from the start, with none due), the
+        // rest of the slice is played as its touches: their number is a
+        // Poisson draw, once, and the touches up to the next event
+        // geometric with the event share of a touch, as they come (one
+        // draw an event, where drawing each gap in time would take a
+        // Poisson count of the hits in it); the touches are spread evenly
+        // over the rest of the slice, as page-exact play spreads them.
+        // (touches left, first touch's index, spacing, where it began)
+        let mut run: Option<(u64, u64, f64, f64)> = None;
         loop {
             let e = self.mem.guests[g].events.as_deref_mut().expect("event mode");
             let q = e.set.probability();
-            let room = (e.mass() - q).max(0.0);
-            let gap = match next.take() {
-                Some(x) => (x - t).max(0.0),
-                None if q > 0.0 && r > 0.0 => Distribution::<f64>::sample(&Exp1, &mut self.rng) / (r * q),
-                None => f64::INFINITY,
+            let mass = e.mass();
+            let room = (mass - q).max(0.0);
+            // The next event: its time, and the hits before it.
+            let (gap, h) = if let Some(x) = next.take() {
+                let gap = (x - t).max(0.0);
+                (gap, None)
+            } else {
+                let (left, done, spacing, base) = *run.get_or_insert_with(|| {
+                    let n = poisson(&mut self.rng, r * mass * (slice - t));
+                    (n, 0, (slice - t) / (n + 1) as f64, t)
+                });
+                // Touches up to and including the next event: geometric
+                // with the share of a simulated touch that is one, q / m.
+                let p = if mass > 0.0 { (q / mass).min(1.0) } else { 0.0 };
+                let k = if p <= 0.0 {
+                    u64::MAX
+                } else if p >= 1.0 {
+                    1
+                } else {
+                    let u = 1.0 - self.rng.random::<f64>();
+                    1 + (u.ln() / (-p).ln_1p()).floor().min(u64::MAX as f64 / 2.0) as u64
+                };
+                if k > left {
+                    // No event in the rest of the slice.
+                    (f64::INFINITY, Some(left))
+                } else {
+                    let at = base + (done + k) as f64 * spacing;
+                    run = Some((left - k, done + k, spacing, base));
+                    ((at - t).max(0.0), Some(k - 1))
+                }
             };
             // A first touch on a page not simulated comes first: its region
             // becomes a THP (or 4 KiB pages), and the events go on from there
             // (the stream has no memory: the gap drawn is dropped).
             let to_first = first - t;
             let first_now = to_first < gap && first < slice;
-            let gap = if first_now { to_first } else { gap };
             let end = !first_now && t + gap >= slice;
-            let span = if end { slice - t } else { gap };
-            let h = poisson(&mut self.rng, r * room * span);
+            let span = if first_now {
+                to_first
+            } else if end {
+                slice - t
+            } else {
+                gap
+            };
+            let h = match (h, run) {
+                // Played as touches: the hits drawn, or those of the run
+                // before the first touch.
+                (Some(hits), Some((_, done, spacing, base))) if first_now => {
+                    let before = (((t + span - base) / spacing) as u64).saturating_sub(done - hits - 1);
+                    run = None;
+                    before.min(hits)
+                }
+                (Some(hits), _) => hits,
+                (None, _) => poisson(&mut self.rng, r * room * span),
+            };
             e.hits(h);
             let huge = e.huge_hits(h);
             hits[1] += huge;
@@ -109,7 +158,7 @@ impl Engine<'_> {
                 t = slice;
                 break;
             }
-            t += gap;
+            t += span;
             if first_now {
                 let upto = self.runners[g].first_touches.last().map_or(0.0, |f| f.0);
                 if self.first_touches_upto(g, upto, now, t, &mut stall) {

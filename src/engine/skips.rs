@@ -7,9 +7,11 @@
 //! are a Poisson stream of rate r·q and the hits one of rate r·(1 − q),
 //! independent of it (thinning): the time to the next event is
 //! exponential, and the hits before it a Poisson count. A slice plays its
-//! events at their times; when the next event is more than a slice away,
-//! the guest skips to it in one step, however many slices that is (up to
-//! [`MAX_SKIP_SLICES`], so phases and samples see it go on).
+//! first event at the time drawn when the last one ended, and the rest as
+//! its touches: a Poisson count of them, geometric runs of hits between
+//! events (one draw an event). When the next event is more than a slice
+//! away, the guest skips to it in one step, however many slices that is
+//! (up to [`MAX_SKIP_SLICES`], so phases and samples see it go on).
 //!
 //! While a guest skips, its pages' accessed bits still have their law:
 //! the hit pressure grows with time by the expected hits (see

@@ -27,33 +27,13 @@ use rand::RngExt;
 use rand_distr::{Distribution, Exp1, Poisson};
 
 use super::queue::SimTime;
-use super::state::Ev;
+use super::state::{Ev, Skip};
 use super::{Engine, RunError};
 use crate::model::Status;
 use crate::model::page::MERGED;
 
 /// Most slices a guest skips in one step.
 pub(super) const MAX_SKIP_SLICES: f64 = 100.0;
-
-/// A stretch a guest skips without playing its touches.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Skip {
-    /// Wall time it began, its planned length (ns), and how much of it
-    /// has been counted (a sample counts a skip under way).
-    from: SimTime,
-    wall: f64,
-    counted: f64,
-    /// One slice's wall time in it: a skip plays as slices would, each
-    /// slice's touches counted from its start, so a change to the event
-    /// set in a slice is seen from the next, as when touches are played.
-    step: f64,
-    /// Compute time per wall time (exits and page walks take the rest).
-    compute_per_wall: f64,
-    /// Hits on the pages tracked per compute ns meanwhile: r·(m − q), the
-    /// guest's real touch rate r, the pages' share m of its touches and
-    /// the event set's q it began with.
-    hit_rate: f64,
-}
 
 impl Engine<'_> {
     /// One slice of guest `g` in event mode, starting at `now`: the

@@ -128,7 +128,7 @@ pub(super) struct Runner {
     /// Event mode: the stretch being skipped, the compute offset of the
     /// next slice's first event when it is known (with the event set's
     /// total then), and the token of the slice planned.
-    pub(super) skip: Option<super::skips::Skip>,
+    pub(super) skip: Option<Skip>,
     pub(super) due: Option<(f64, u64)>,
     pub(super) token: u32,
     /// Sampled mode, THP guests: for each untouched 2 MiB region, how many
@@ -242,4 +242,24 @@ pub(super) enum FaultKind {
     Thp,
     Hugetlb,
     Major,
+}
+
+/// A stretch a guest skips without playing its touches.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Skip {
+    /// Wall time it began, its planned length (ns), and how much of it
+    /// has been counted (a sample counts a skip under way).
+    pub(super) from: super::queue::SimTime,
+    pub(super) wall: f64,
+    pub(super) counted: f64,
+    /// One slice's wall time in it: a skip plays as slices would, each
+    /// slice's touches counted from its start, so a change to the event
+    /// set in a slice is seen from the next, as when touches are played.
+    pub(super) step: f64,
+    /// Compute time per wall time (exits and page walks take the rest).
+    pub(super) compute_per_wall: f64,
+    /// Hits on the pages tracked per compute ns meanwhile: r·(m − q), the
+    /// guest's real touch rate r, the pages' share m of its touches and
+    /// the event set's q it began with.
+    pub(super) hit_rate: f64,
 }

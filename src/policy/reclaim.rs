@@ -485,10 +485,9 @@ impl Clock {
     }
 }
 
-/// Split the THP in `slot` (`unit` is its head) into 4 KiB pages in place:
-/// the head page keeps the slot, the others get slots of their own. Returns
-/// each page's slot and page number.
-pub fn split_thp(mem: &mut Memory, slot: usize, unit: Unit) -> Vec<(usize, u64)> {
+/// The pages of the THP whose head is `unit`, now mapped as 4 KiB pages
+/// (their frames not yet given slots of their own).
+fn map_thp_small(mem: &mut Memory, unit: Unit) -> std::ops::Range<u64> {
     let guest = &mut mem.guests[unit.guest as usize];
     let range = guest.region_range(guest.region_of(unit.page));
     for p in range.clone() {
@@ -500,6 +499,15 @@ pub fn split_thp(mem: &mut Memory, slot: usize, unit: Unit) -> Vec<(usize, u64)>
     guest.huge -= count;
     guest.resident += count;
     guest.thps -= 1;
+    range
+}
+
+/// Split the THP in `slot` (`unit` is its head) into 4 KiB pages in place:
+/// the head page keeps the slot, the others get slots of their own. Returns
+/// each page's slot and page number.
+pub fn split_thp(mem: &mut Memory, slot: usize, unit: Unit) -> Vec<(usize, u64)> {
+    let range = map_thp_small(mem, unit);
+    let count = range.end - range.start;
     let g = unit.guest;
     mem.frames.replace(slot, Unit { guest: g, page: range.start, thp: false });
     let mut pages = Vec::with_capacity(count as usize);
@@ -597,17 +605,8 @@ fn deactivate(mem: &mut Memory, slot: usize, unit: Unit) -> u64 {
 /// pages relative to the reclaim hands, does not churn. Returns the pages
 /// written.
 fn evict_thp(mem: &mut Memory, slot: usize, unit: Unit, now: u64, stop: impl Fn(&Memory) -> bool) -> u64 {
-    let guest = &mut mem.guests[unit.guest as usize];
-    let range = guest.region_range(guest.region_of(unit.page));
-    for p in range.clone() {
-        let st = &mut guest.pages[p as usize];
-        debug_assert_eq!(*st & RES_MASK, HUGE);
-        *st = (*st & !RES_MASK) | RESIDENT;
-    }
+    let range = map_thp_small(mem, unit);
     let count = range.end - range.start;
-    guest.huge -= count;
-    guest.resident += count;
-    guest.thps -= 1;
     let mut out = 0;
     for p in range.clone() {
         if mem.swap.is_full() || stop(mem) {

@@ -603,10 +603,6 @@ impl EventTrack {
         self.woken = false;
     }
 
-    pub fn skipping(&self) -> bool {
-        self.skip.is_some()
-    }
-
     /// While skipping: the guest's real touch count by the shared clock's
     /// time (counted a slice at a time, as the pressure is).
     pub fn touches_now(&self) -> Option<f64> {

@@ -285,6 +285,12 @@ impl Guest {
         self.region_real[region + 1] - self.region_real[region]
     }
 
+    /// The guest's real touches so far: its count, or while it skips ahead
+    /// in event mode, the count its skip has reached by now.
+    pub fn touches_now(&self) -> f64 {
+        self.events.as_deref().and_then(|e| e.touches_now()).unwrap_or(self.touches)
+    }
+
     pub fn sim_pages(&self) -> u64 {
         self.pages.len() as u64
     }

@@ -439,8 +439,7 @@ impl Clock {
         let region = guest.region_of(unit.page);
         let range = guest.region_range(region);
         let referenced = if let Some(aux) = mem.frames.thp_aux_mut(slot) {
-            // A guest skipping ahead (event mode) counts its touches as it goes.
-            let touches = guest.events.as_deref().and_then(|e| e.touches_now()).unwrap_or(guest.touches);
+            let touches = guest.touches_now();
             let n = (touches - aux.last_visit).max(0.0);
             aux.last_visit = touches;
             // A draw that depends only on the region and the sweep, so runs
@@ -570,15 +569,16 @@ fn prefetch_unit(mem: &Memory, u: Unit) {
 /// mlocked, or its cgroup at memory.swap.max).
 #[inline]
 fn deactivate(mem: &mut Memory, slot: usize, unit: Unit) -> u64 {
-    let guest = &mut mem.guests[unit.guest as usize];
-    if guest.unevictable || guest.swapped >= guest.swap_max {
+    let pages = lru_pages(mem, unit);
+    if pages == 0 {
         return 0;
     }
+    let guest = &mut mem.guests[unit.guest as usize];
     if unit.thp {
         let range = guest.region_range(guest.region_of(unit.page));
         // As `visit_thp` reads it: a sampled THP's bit is its ThpAux.
         if let Some(aux) = mem.frames.thp_aux_mut(slot) {
-            aux.last_visit = guest.events.as_deref().and_then(|e| e.touches_now()).unwrap_or(guest.touches);
+            aux.last_visit = guest.touches_now();
             aux.fresh = false;
         } else {
             for p in range.clone() {
@@ -588,14 +588,14 @@ fn deactivate(mem: &mut Memory, slot: usize, unit: Unit) -> u64 {
                 e.look_region(range.start as usize..range.end as usize);
             }
         }
-        return range.end - range.start;
+        return pages;
     }
     let p = unit.page as usize;
     guest.pages[p] &= !REFERENCED;
     if let Some(e) = guest.events.as_deref_mut() {
         e.looked_now(p);
     }
-    1
+    pages
 }
 
 /// Split the THP in `slot` (`unit` is its head) and write all of its

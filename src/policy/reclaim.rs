@@ -74,6 +74,9 @@ pub struct Clock {
     pub thp_splits: u64,
     /// Draws made for sampled THP regions (the input of their hash).
     draws: u64,
+    /// Each guest's real touch count at this reclaim (time stands still
+    /// while it runs), read once instead of at every visit.
+    touches: Vec<f64>,
     /// Slots before this one (from the hand on) already had their pages
     /// loaded: a reclaim that stops after a page or two (throttled) does
     /// not load the same slots again next time.
@@ -108,6 +111,8 @@ impl Clock {
         }
         let limit = 2 * n as u64 + 2;
         let target_inactive = (global_inactive_share(mem) * mem.frames.used() as f64) as u64;
+        self.touches.clear();
+        self.touches.extend(mem.guests.iter().map(|g| g.touches_now()));
         if !self.placed {
             // The kernel puts new anonymous pages on the inactive list
             // (lru_cache_add_inactive_or_unevictable), their accessed bits
@@ -161,10 +166,12 @@ impl Clock {
                 }
                 if unit.thp {
                     let guest = &mem.guests[unit.guest as usize];
-                    let range = guest.region_range(guest.region_of(unit.page));
+                    let region = guest.region_of(unit.page);
+                    let range = guest.region_range(region);
                     out.scanned_pages += range.end - range.start;
                     self.inactive = self.inactive.saturating_sub(range.end - range.start);
-                    if !self.visit_thp(mem, slot, unit) {
+                    let touches = self.touches[unit.guest as usize];
+                    if !self.visit_thp(mem, slot, unit, region, range, touches) {
                         continue;
                     }
                     // The kernel reclaims all of a THP in the pass that chose
@@ -225,8 +232,10 @@ impl Clock {
     }
 
     /// Slots the front hand is ahead of the back.
+    #[inline]
     fn lead(&self, n: usize) -> usize {
-        (self.front + n - self.hand) % n
+        // Both hands are below n: no division needed.
+        if self.front >= self.hand { self.front - self.hand } else { self.front + n - self.hand }
     }
 
     /// Count the frames between the hands afresh.
@@ -262,9 +271,9 @@ impl Clock {
                 }
             }
             for slot in front..front + k {
-                self.front = (slot + 1) % n;
+                self.front = if slot + 1 == n { 0 } else { slot + 1 };
                 let Some(unit) = mem.frames.get(slot) else { continue };
-                let pages = deactivate(mem, slot, unit);
+                let pages = deactivate(mem, slot, unit, self.touches[unit.guest as usize]);
                 self.inactive += pages;
                 out.deactivated += u64::from(pages > 0);
                 out.refill_pages += pages;
@@ -373,7 +382,8 @@ impl Clock {
                     out.scanned_pages += range.end - range.start;
                     hands.inactive = hands.inactive.saturating_sub(range.end - range.start);
                     let unit = Unit { guest: g as u32, page: range.start, thp: true };
-                    if !self.visit_thp(mem, slot, unit) {
+                    let touches = mem.guests[g].touches_now();
+                    if !self.visit_thp(mem, slot, unit, region, range.clone(), touches) {
                         continue;
                     }
                     out.evicted += evict_thp(mem, slot, unit, now, |m| m.guests[g].swapped >= m.guests[g].swap_max);
@@ -395,7 +405,7 @@ impl Clock {
         match st & RES_MASK {
             RESIDENT if st & MERGED == 0 => {
                 let Some(slot) = mem.frames.slot_of(g as u32, q) else { return (1, 0) };
-                (1, deactivate(mem, slot, Unit { guest: g as u32, page: q, thp: false }))
+                (1, deactivate(mem, slot, Unit { guest: g as u32, page: q, thp: false }, 0.0))
             }
             HUGE => {
                 let range = guest.region_range(guest.region_of(q));
@@ -404,7 +414,8 @@ impl Clock {
                     return (step, 0);
                 }
                 let Some(slot) = mem.frames.slot_of(g as u32, range.start) else { return (step, 0) };
-                (step, deactivate(mem, slot, Unit { guest: g as u32, page: range.start, thp: true }))
+                let touches = guest.touches_now();
+                (step, deactivate(mem, slot, Unit { guest: g as u32, page: range.start, thp: true }, touches))
             }
             _ => (1, 0),
         }
@@ -434,12 +445,17 @@ impl Clock {
     // Inlined into both sweeps: called from two places the compiler keeps
     // it out of line, which cost the 512 GiB benchmark host 8%.
     #[inline(always)]
-    fn visit_thp(&mut self, mem: &mut Memory, slot: usize, unit: Unit) -> bool {
+    fn visit_thp(
+        &mut self,
+        mem: &mut Memory,
+        slot: usize,
+        unit: Unit,
+        region: usize,
+        range: std::ops::Range<u64>,
+        touches: f64,
+    ) -> bool {
         let guest = &mut mem.guests[unit.guest as usize];
-        let region = guest.region_of(unit.page);
-        let range = guest.region_range(region);
         let referenced = if let Some(aux) = mem.frames.thp_aux_mut(slot) {
-            let touches = guest.touches_now();
             let n = (touches - aux.last_visit).max(0.0);
             aux.last_visit = touches;
             // A draw that depends only on the region and the sweep, so runs
@@ -549,26 +565,28 @@ fn lru_pages(mem: &Memory, unit: Unit) -> u64 {
     }
 }
 
-/// Prefetch what a hand reads of `unit`: its page's state and, in event
-/// mode, its last look and place in the event set (a sampled THP's visit
-/// reads only its `ThpAux`).
+/// Prefetch what a hand reads of `unit`: its page's state (the back hand
+/// clears a THP's accessed bits on its pages) and, in event mode, its last
+/// look and place in the event set (a sampled THP's draw reads only its
+/// `ThpAux`).
 #[inline]
 fn prefetch_unit(mem: &Memory, u: Unit) {
     let guest = &mem.guests[u.guest as usize];
-    if !(u.thp && guest.thp_sampled) {
-        crate::model::page::prefetch(&guest.pages[u.page as usize]);
-        if let Some(e) = guest.events.as_deref() {
-            e.prefetch(u.page as usize);
-        }
+    crate::model::page::prefetch(&guest.pages[u.page as usize]);
+    if !(u.thp && guest.thp_sampled)
+        && let Some(e) = guest.events.as_deref()
+    {
+        e.prefetch(u.page as usize);
     }
 }
 
 /// The front hand passes `unit` in `slot`: its accessed bits are cleared,
 /// as shrink_active_list's folio_referenced does when it moves a page to
 /// the inactive list. Returns its pages (0 when it is not on an LRU:
-/// mlocked, or its cgroup at memory.swap.max).
+/// mlocked, or its cgroup at memory.swap.max). `touches` is the guest's
+/// real touch count now (what a sampled THP's look is counted from).
 #[inline]
-fn deactivate(mem: &mut Memory, slot: usize, unit: Unit) -> u64 {
+fn deactivate(mem: &mut Memory, slot: usize, unit: Unit, touches: f64) -> u64 {
     let pages = lru_pages(mem, unit);
     if pages == 0 {
         return 0;
@@ -578,7 +596,7 @@ fn deactivate(mem: &mut Memory, slot: usize, unit: Unit) -> u64 {
         let range = guest.region_range(guest.region_of(unit.page));
         // As `visit_thp` reads it: a sampled THP's bit is its ThpAux.
         if let Some(aux) = mem.frames.thp_aux_mut(slot) {
-            aux.last_visit = guest.touches_now();
+            aux.last_visit = touches;
             aux.fresh = false;
         } else {
             for p in range.clone() {

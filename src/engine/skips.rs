@@ -244,6 +244,7 @@ impl Engine<'_> {
             step: slice * per_compute,
             compute_per_wall: 1.0 / per_compute,
             hit_rate,
+            total,
         });
         rn.due = (gap <= cap).then_some((0.0, total));
         self.schedule_slice(g, at + (wall + 0.5) as u64)
@@ -337,19 +338,30 @@ impl Engine<'_> {
         self.mem.guests[g].touches = rn.touches_real;
     }
 
-    /// Wake guest `g` at `t` if it is skipping: count its skip so far and
-    /// play on from `t`, with no event due (the one drawn assumed the
-    /// event set it began with).
+    /// Guest `g`'s event set changed at `t` while it skipped (another
+    /// guest's reclaim took one of its pages, ksmd merged one, a balloon
+    /// moved).
+    ///
+    /// The skip's slices: the one under way has had its touches (see
+    /// `Skip::step`); the change counts from the next one's start, as a
+    /// guest whose touches are played sees a change from its next slice. A
+    /// change before the skip began (in another guest's slice, which runs
+    /// ahead of the queue's time) counts from where it began.
+    ///
+    /// A rise adds pages to the set: an independent stream of events at
+    /// the added rate, starting there (superposition). Its first event is
+    /// drawn now; when it comes after the skip's planned end, the skip goes
+    /// on as planned, its hits from there at the lower hit rate, and the
+    /// added stream, having no memory, is drawn afresh where the skip ends
+    /// (`due_now`). Otherwise, and on a fall, the guest wakes at that
+    /// slice: its skip counted so far, the event it was heading for (if
+    /// any) and the added stream's first event both kept, the earlier one
+    /// due.
     pub(super) fn wake_now(&mut self, g: usize, t: SimTime) -> Result<(), RunError> {
         let Some(s) = self.runners[g].skip else { return Ok(()) };
         if !self.mem.guests[g].is_alive() {
             return Ok(());
         }
-        // The skip's slices: the one under way has had its touches (see
-        // `Skip::step`); the guest plays on from the next one's start, as
-        // a guest whose touches are played sees a change from its next
-        // slice. A change before the skip began (in another guest's slice,
-        // which runs ahead of the queue's time) wakes it where it began.
         let elapsed = t.saturating_sub(s.from) as f64;
         let next = if t <= s.from { 0.0 } else { ((elapsed / s.step) as u64 + 1) as f64 * s.step };
         if next >= s.wall {
@@ -357,12 +369,35 @@ impl Engine<'_> {
             return Ok(());
         }
         let t = s.from + (next + 0.5) as u64;
-        let due = self.runners[g].due;
+        let r = self.runners[g].rate / 1e9;
+        let e = self.mem.guests[g].events.as_deref().expect("event mode");
+        let total = e.set.total();
+        let left = (s.wall - next) * s.compute_per_wall;
+        let mut due = self.runners[g].due.map(|(_, then)| (left, then));
+        if total > s.total {
+            let rate = r * (total - s.total) as f64 / crate::model::eventset::ONE as f64;
+            let extra =
+                if rate > 0.0 { Distribution::<f64>::sample(&Exp1, &mut self.rng) / rate } else { f64::INFINITY };
+            if extra >= left {
+                // Nothing new before the skip ends: the hits so far at the
+                // rate they had, the rest at the new one.
+                self.count_skip(g, t);
+                let e = self.mem.guests[g].events.as_deref_mut().expect("event mode");
+                let hit_rate = r * (e.mass() - e.set.probability()).max(0.0);
+                e.rearm_wake();
+                if let Some(k) = self.runners[g].skip.as_mut() {
+                    k.hit_rate = hit_rate;
+                    k.total = total;
+                }
+                return Ok(());
+            }
+            // The earlier of the two is due; the set it stands on is now's.
+            due = Some((due.map_or(extra, |(at, _)| at.min(extra)), total));
+        }
         self.settle_skip(g, t);
         // The event the skip was heading for, if any, stays due (the rest
-        // of its way, in compute time); `due_now` adds the events the
-        // change brought.
-        self.runners[g].due = due.map(|(_, total)| ((s.wall - next) * s.compute_per_wall, total));
+        // of its way, in compute time); on a fall, `due_now` thins it.
+        self.runners[g].due = due;
         self.schedule_slice(g, t)
     }
 

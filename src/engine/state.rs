@@ -262,4 +262,7 @@ pub(super) struct Skip {
     /// guest's real touch rate r, the pages' share m of its touches and
     /// the event set's q it began with.
     pub(super) hit_rate: f64,
+    /// The event set's total the skip's law stands on: when it began, or
+    /// at the last change it went on through (see `Engine::wake_now`).
+    pub(super) total: u64,
 }

@@ -603,6 +603,12 @@ impl EventTrack {
         self.woken = false;
     }
 
+    /// A change to the set was dealt with while skipping: the next one
+    /// wakes the guest again.
+    pub fn rearm_wake(&mut self) {
+        self.woken = false;
+    }
+
     /// While skipping: the guest's real touch count by the shared clock's
     /// time (counted a slice at a time, as the pressure is).
     pub fn touches_now(&self) -> Option<f64> {

@@ -79,8 +79,11 @@ fn sampled_fault_ratios_match_page_exact_with_thp() {
     // about 6% from seed to seed page-exact, and by as much from one
     // sample of pages to another (a Zipf guest's hottest pages are few,
     // and a sample keeps some of them or not). The seed picks the sample,
-    // so the means over four seeds are compared.
-    check_against_exact(COMPETING_THP, 4, false);
+    // so means over seeds are compared: over 8 (the count), two
+    // means differ by about 3% by chance (measured: over 32 seeds, web
+    // 0.1102 page-exact, 0.1126 at 1/8 touch by touch, 0.1137 in event
+    // mode); over 4 they differed by 10% for one draw of the streams.
+    check_against_exact(COMPETING_THP, 8, false);
 }
 
 #[test]
@@ -88,8 +91,8 @@ fn sampled_event_mode_matches_page_exact_with_thp() {
     // The event mode plays sampled runs too: the sampled pages' shares of
     // the real touches, the first touches of THP regions on pages not
     // simulated as their own events. Against the same page-exact means
-    // (touch by touch, every page).
-    check_against_exact(COMPETING_THP, 4, true);
+    // (touch by touch, every page), over as many seeds.
+    check_against_exact(COMPETING_THP, 8, true);
 }
 
 /// Each group's major-fault ratio, page-exact and sampled at 1/8 and

@@ -21,6 +21,7 @@ pub mod observe;
 pub mod queue;
 mod run_loop;
 mod sampling;
+mod settled;
 mod skips;
 mod state;
 mod summary;
@@ -47,6 +48,7 @@ pub use observe::*;
 use queue::{EventQueue, SimTime};
 pub use sampling::{AUTO_PAGE_BUDGET, AUTO_TOUCH_BUDGET, MAX_SAMPLED_SLICE_NS, auto_sample_rate, sample_rate_within};
 use sampling::{image_salt, sampled_pages};
+pub use settled::LatencyBound;
 use state::{Baseline, Ev, LatencyHist, Memcg, ReclaimCounters, Runner};
 
 // Names ballooning.rs, memcg.rs and warm.rs take through `use super::*`.
@@ -71,6 +73,10 @@ pub struct RunConfig {
     /// Play touches by events (faults) instead of one by one, where the
     /// scenario allows it ([`event_mode_blockers`] is empty).
     pub events: bool,
+    /// End the run as soon as each of these is missed for good by some
+    /// guest (a plan's latency objectives; see [`LatencyBound`]). Empty:
+    /// play to the end.
+    pub stop_when_missed: Vec<LatencyBound>,
 }
 
 impl Default for RunConfig {
@@ -82,6 +88,7 @@ impl Default for RunConfig {
             costs: Costs::default(),
             calibration: None,
             events: false,
+            stop_when_missed: Vec::new(),
         }
     }
 }

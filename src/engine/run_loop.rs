@@ -91,6 +91,12 @@ impl Engine<'_> {
                     self.check_cow_storm(now);
                     sink.sample(&self.sample(now));
                     last_sample = Some(now);
+                    if self.bounds_missed(now) {
+                        // A latency objective is missed whatever follows.
+                        stopped = Some(now);
+                        end = now;
+                        break;
+                    }
                     let next = now + self.scenario.sample_every.nanos();
                     if next <= end {
                         self.queue.schedule(next, Ev::Sample)?;

@@ -114,6 +114,11 @@ pub struct SeedRun {
     /// KSM's knobs at the end of the run: (pages_to_scan, sleep_millisecs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ksm_knobs: Option<(u32, u32)>,
+    /// Simulated seconds at which the run stopped, its failure settled (an
+    /// OOM kill, a failed start, or a latency objective missed whatever
+    /// followed): the figures above are up to there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at_s: Option<f64>,
 }
 
 /// Every seed's run at one point of one mix.
@@ -294,6 +299,7 @@ fn evaluate(spec: &PlanSpec, base: &Scenario, mix: Mix, x: u64) -> Result<Point,
                     ksmd_cpu_percent: 0.0,
                     metrics: vec![f64::NAN; spec.slo.len()],
                     ksm_knobs: None,
+                    stopped_at_s: None,
                 })
                 .collect();
             return Ok(Point {
@@ -314,6 +320,7 @@ fn evaluate(spec: &PlanSpec, base: &Scenario, mix: Mix, x: u64) -> Result<Point,
                 sample_rate: spec.inputs.sample_rate,
                 costs: spec.inputs.costs,
                 calibration: spec.inputs.calibration.clone(),
+                stop_when_missed: settled_bounds(spec),
                 ..Default::default()
             };
             let mut sink = StopOnFailure { allow_oom_kills: spec.allow_oom_kills, failed: false };
@@ -325,6 +332,41 @@ fn evaluate(spec: &PlanSpec, base: &Scenario, mix: Mix, x: u64) -> Result<Point,
     let mut p = Point { x, pass: false, runs, note: None };
     p.pass = p.passed_share() >= spec.quantile - 1e-9;
     Ok(p)
+}
+
+/// The objectives a run of the plan may stop on once missed for good:
+/// all of them, when every one is a latency quantile's upper bound and an
+/// OOM kill fails the run (with kills allowed, a guest killed later would
+/// leave the objective's reach, so a miss is not settled early). A run
+/// that has missed one of several objectives plays on, so that every
+/// objective it misses is reported as with a whole run.
+fn settled_bounds(spec: &PlanSpec) -> Vec<engine::LatencyBound> {
+    use crate::scenario::slo::{Metric, Op};
+    if spec.allow_oom_kills {
+        return Vec::new();
+    }
+    let bounds: Vec<Option<engine::LatencyBound>> = spec
+        .slo
+        .iter()
+        .map(|o| {
+            let quantile = match o.metric {
+                Metric::P50 => 0.5,
+                Metric::P95 => 0.95,
+                Metric::P99 => 0.99,
+                Metric::P999 => 0.999,
+                _ => return None,
+            };
+            // Missing `<= b` is a quantile above b; missing `< b`, one at b
+            // or above (latencies are whole nanoseconds).
+            let above_ns = match o.op {
+                Op::Le if o.bound >= 0.0 => o.bound.floor() as u64,
+                Op::Lt if o.bound >= 1.0 => o.bound.ceil() as u64 - 1,
+                _ => return None,
+            };
+            Some(engine::LatencyBound { quantile, above_ns })
+        })
+        .collect();
+    bounds.into_iter().collect::<Option<Vec<_>>>().unwrap_or_default()
 }
 
 /// Ends a run at the first OOM kill or failed start: the point has failed
@@ -375,6 +417,7 @@ fn seed_run(spec: &PlanSpec, s: &Summary, seed: u64) -> SeedRun {
         ksmd_cpu_percent: ksm.map_or(0.0, |k| k.ksmd_cpu_percent),
         metrics: spec.slo.iter().map(|slo| run_metric(s, slo).unwrap_or(f64::NAN)).collect(),
         ksm_knobs: ksm.filter(|k| k.run).map(|k| (k.pages_to_scan, k.sleep_millisecs)),
+        stopped_at_s: s.stopped_at_s,
     }
 }
 

@@ -12,6 +12,7 @@ mod ksm;
 mod libvirt_pairs;
 mod operator;
 mod sampled;
+mod settled;
 mod start_rules;
 mod support;
 mod uniform;

@@ -761,11 +761,21 @@ impl EventTrack {
 
     /// A look's outcome: true with chance 1 − e^(−λ), from a hash of the
     /// look's number.
+    #[inline]
     fn draw(&mut self, lambda: f64) -> bool {
         self.looks += 1;
+        if lambda <= 0.0 {
+            return false;
+        }
+        // Past λ = 37, e^(−λ) < 2^−53: 1 − e^(−λ) rounds to 1.0, above
+        // every u. Otherwise λ/(1 + λ) ≤ 1 − e^(−λ) ≤ λ (from e^λ ≥ 1 + λ)
+        // settles most draws without the exponential.
+        if lambda > 37.0 {
+            return true;
+        }
         let h = super::page::mix64(self.salt ^ self.looks.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-        u < -(-lambda).exp_m1()
+        u < lambda / (1.0 + lambda) || (u < lambda && u < -(-lambda).exp_m1())
     }
 
     /// `h` hits were played with the event set as it is.

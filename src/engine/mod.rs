@@ -261,6 +261,8 @@ impl<'a> Engine<'a> {
                     huge: Translation { miss_ratio: 0.0, walk_ns: 0.0, exit_stall_per_s: 0.0, flush_misses_per_s: 0.0 },
                     hist: LatencyHist::default(),
                     hit_hist: LatencyHist::default(),
+                    deferred_hits: [0; 2],
+                    deferred_flush: [0.0; 2],
                     warm: Baseline::default(),
                     touches: 0,
                     touches_real: 0.0,

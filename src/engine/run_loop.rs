@@ -75,6 +75,9 @@ impl Engine<'_> {
                 }
                 Ev::Warmup => {
                     self.count_skips(now);
+                    for g in 0..self.runners.len() {
+                        self.draw_deferred_misses(g);
+                    }
                     for r in &mut self.runners {
                         r.hist = LatencyHist::default();
                         r.hit_hist = LatencyHist::default();
@@ -129,6 +132,9 @@ impl Engine<'_> {
         }
         sink.event(&Event { t_ns: end, kind: EventKind::RunEnd, guest: String::new(), detail: String::new() });
         sink.progress(end, end);
+        for g in 0..self.runners.len() {
+            self.draw_deferred_misses(g);
+        }
         for r in &mut self.runners {
             r.hist.flush();
             r.hit_hist.flush();

@@ -45,6 +45,7 @@ impl Engine<'_> {
         let group = &self.scenario.guests[self.mem.guests[g].group];
         let ahead = group.workload.phases.iter().filter(|p| p.at.nanos() > now).filter_map(|p| p.touch_rate);
         let rate = ahead.map(|r| r.per_sec()).fold(self.runners[g].rate, f64::max);
+        self.draw_deferred_misses(g);
         let r = &mut self.runners[g];
         r.hist.flush();
         r.hit_hist.flush();

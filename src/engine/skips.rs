@@ -315,9 +315,10 @@ impl Engine<'_> {
         let h = poisson(&mut self.rng, s.hit_rate * compute);
         let huge = self.mem.guests[g].events.as_deref_mut().expect("event mode").huge_hits(h);
         // The hits' walks and the exits were in the skip's length at their
-        // expected rates; what is drawn here splits that time.
+        // expected rates, which split that time (the misses are drawn
+        // later, several skips' at once).
         let before = self.runners[g].stall_by;
-        let drawn = self.account_hits(g, [h - huge, huge], h, compute);
+        let drawn = self.defer_hits(g, [h - huge, huge], h, compute);
         let rn = &mut self.runners[g];
         let stalls = (wall - compute).max(0.0);
         if drawn > 0.0 {

@@ -157,39 +157,91 @@ impl Engine<'_> {
     /// vCPU takes meanwhile. Returns the stall they add.
     pub(super) fn account_hits(&mut self, g: usize, hits: [u64; 2], touches: u64, done: f64) -> f64 {
         let scale = self.scale;
-        let costs_dram = self.cfg.costs.dram_ns;
         let mut stall = 0.0;
-        let r = &mut self.runners[g];
-        let mut misses_total = 0u64;
-        for (k, tr) in [(0usize, r.small), (1usize, r.huge)] {
-            let h = hits[k];
+        for (k, &h) in hits.iter().enumerate() {
             if h == 0 {
                 continue;
             }
+            let r = &self.runners[g];
+            let tr = if k == 0 { r.small } else { r.huge };
             let flush = tr.flush_misses_per_s * done / 1e9 * (h as f64 / touches.max(1) as f64) * r.share;
-            let p = tr.miss_ratio.clamp(0.0, 1.0);
-            // A few hits: one Bernoulli draw each is cheaper than setting
-            // up a binomial sampler.
-            let drawn = if h <= 8 {
-                (0..h).filter(|_| self.rng.random::<f64>() < p).count() as u64
-            } else {
-                Binomial::new(h, p).map_or(0, |b| b.sample(&mut self.rng))
-            };
-            let misses = (drawn + (flush + 0.5) as u64).min(h);
-            misses_total += misses;
-            r.hit_hist.record_n((costs_dram.max(1.0)) as u64, h - misses);
-            if misses > 0 {
-                r.hit_hist.record_n((costs_dram + tr.walk_ns).max(1.0) as u64, misses);
-            }
+            let misses = self.record_hits(g, k, h, flush);
             stall += misses as f64 * tr.walk_ns * scale;
-            r.stall_by.page_walks_s += misses as f64 * tr.walk_ns * scale / 1e9;
+            self.runners[g].stall_by.page_walks_s += misses as f64 * tr.walk_ns * scale / 1e9;
         }
+        stall + self.count_hits_and_exits(g, hits, touches, done)
+    }
+
+    /// The hits of a skip (see `Engine::count_skip`): counted now, the
+    /// draw of their TLB misses left to [`Engine::draw_deferred_misses`]
+    /// (they move no clock: the skip's length holds their walks at the
+    /// expected rate). Returns that expected stall, walks and exits.
+    pub(super) fn defer_hits(&mut self, g: usize, hits: [u64; 2], touches: u64, done: f64) -> f64 {
+        let scale = self.scale;
+        let mut stall = 0.0;
+        let r = &mut self.runners[g];
+        for (k, &h) in hits.iter().enumerate() {
+            if h == 0 {
+                continue;
+            }
+            let tr = if k == 0 { r.small } else { r.huge };
+            let flush = tr.flush_misses_per_s * done / 1e9 * (h as f64 / touches.max(1) as f64) * r.share;
+            let expected = (h as f64 * tr.miss_ratio.clamp(0.0, 1.0) + flush).min(h as f64);
+            r.deferred_hits[k] += h;
+            r.deferred_flush[k] += flush;
+            stall += expected * tr.walk_ns * scale;
+            r.stall_by.page_walks_s += expected * tr.walk_ns * scale / 1e9;
+        }
+        stall + self.count_hits_and_exits(g, hits, touches, done)
+    }
+
+    /// Draw the TLB misses of guest `g`'s deferred hits, at the miss ratios
+    /// they were played at (called before those change, and before
+    /// anything reads the latencies or the misses).
+    pub(super) fn draw_deferred_misses(&mut self, g: usize) {
+        for k in 0..2 {
+            let r = &mut self.runners[g];
+            let h = std::mem::take(&mut r.deferred_hits[k]);
+            let flush = std::mem::take(&mut r.deferred_flush[k]);
+            if h > 0 {
+                self.record_hits(g, k, h, flush);
+            }
+        }
+    }
+
+    /// `h` hits on translation `k` (0: 4 KiB, 1: huge) with `flush` misses
+    /// from TLB flushes among them: their misses drawn, latencies recorded.
+    /// Returns the misses.
+    fn record_hits(&mut self, g: usize, k: usize, h: u64, flush: f64) -> u64 {
+        let dram = self.cfg.costs.dram_ns;
+        let r = &mut self.runners[g];
+        let tr = if k == 0 { r.small } else { r.huge };
+        let p = tr.miss_ratio.clamp(0.0, 1.0);
+        // A few hits: one Bernoulli draw each is cheaper than setting up a
+        // binomial sampler.
+        let drawn = if h <= 8 {
+            (0..h).filter(|_| self.rng.random::<f64>() < p).count() as u64
+        } else {
+            Binomial::new(h, p).map_or(0, |b| b.sample(&mut self.rng))
+        };
+        let misses = (drawn + (flush + 0.5) as u64).min(h);
+        r.tlb_misses += misses;
+        r.hit_hist.record_n((dram.max(1.0)) as u64, h - misses);
+        if misses > 0 {
+            r.hit_hist.record_n((dram + tr.walk_ns).max(1.0) as u64, misses);
+        }
+        misses
+    }
+
+    /// Count `hits` among `touches` in `done` ns of guest `g`'s compute,
+    /// and charge the exits (shadow page-table traps, TPR exits) its vCPU
+    /// takes meanwhile, whether or not it touches memory. Returns their
+    /// stall.
+    fn count_hits_and_exits(&mut self, g: usize, hits: [u64; 2], touches: u64, done: f64) -> f64 {
+        let r = &mut self.runners[g];
         let hits_total = hits[0] + hits[1];
         r.hits += hits_total;
-        r.tlb_misses += misses_total;
         r.touches += touches;
-        // Exits (shadow page-table traps, TPR exits) cost vCPU time whether or
-        // not the guest touches memory.
         let exit_stall = if hits_total > 0 {
             let small_share = hits[0] as f64 / hits_total as f64;
             r.small.exit_stall_per_s * small_share + r.huge.exit_stall_per_s * (1.0 - small_share)
@@ -198,7 +250,7 @@ impl Engine<'_> {
         } * done
             / 1e9;
         r.stall_by.vm_exits_s += exit_stall / 1e9;
-        stall + exit_stall
+        exit_stall
     }
 
     /// Guest `g` takes a fault on page `p` at `t`: play it and charge its

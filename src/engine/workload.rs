@@ -65,6 +65,8 @@ impl Engine<'_> {
     /// Set guest `g`'s workload to its group's base, with phases up to and
     /// including `upto` applied.
     pub(super) fn apply_workload(&mut self, g: usize, upto: Option<usize>) {
+        // Hits played at the old TLB miss ratios are drawn at them.
+        self.draw_deferred_misses(g);
         let group = &self.scenario.guests[self.mem.guests[g].group];
         let w = &group.workload;
         let (mut ws, mut rate, mut pattern, mut write) = (w.working_set, w.touch_rate, w.pattern, w.write);

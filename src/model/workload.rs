@@ -163,6 +163,11 @@ impl RegionShares {
 /// touches). `real` lists the sampled pages (ascending); regions are
 /// `region_pages` long.
 pub fn region_shares(pattern: &Pattern, real: &[u64], n: u64, regions: usize, region_pages: u64) -> RegionShares {
+    // Zipf's normalising sum, once (it is the same for every range).
+    let zipf_total = match *pattern {
+        Pattern::Zipf { s } => zipf_sum(s, 1, n),
+        _ => 1.0,
+    };
     let weight_range = |a: u64, b: u64| -> f64 {
         // Share of touches on pages a..b (b exclusive) of the working set.
         let b = b.min(n);
@@ -177,7 +182,7 @@ pub fn region_shares(pattern: &Pattern, real: &[u64], n: u64, regions: usize, re
                 let hot_part = b.min(hot).saturating_sub(a);
                 hot_part as f64 * ph + ((b - a) - hot_part) as f64 * pc
             }
-            Pattern::Zipf { s } => zipf_sum(s, a + 1, b) / zipf_sum(s, 1, n),
+            Pattern::Zipf { s } => zipf_sum(s, a + 1, b) / zipf_total,
         }
     };
     let mut out = RegionShares::zeros(regions);

@@ -178,6 +178,14 @@ impl Engine<'_> {
                     crate::units::ByteSize(keep)
                 );
                 self.push_event(now, EventKind::GuestOom, g, msg);
+                // Event mode: a skipping guest plays on from here with the
+                // workload that is left (its skip assumed the old one).
+                if let Some(s) = self.runners[g].skip {
+                    let t = now.max(s.from);
+                    self.settle_skip(g, t);
+                    self.runners[g].due = None;
+                    let _ = self.schedule_slice(g, t);
+                }
                 self.apply_workload(g, self.last_phase(g, now));
             }
         }

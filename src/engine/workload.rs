@@ -191,7 +191,6 @@ impl Engine<'_> {
     /// count from now.
     fn track_events(&mut self, g: usize, pattern: &crate::scenario::Pattern, ws: u64, write: f64) {
         use crate::model::eventset::{EventTrack, ONE, TouchShares, units};
-        use crate::model::page::{MERGED, REFERENCED, WRITTEN};
         use crate::scenario::Pattern;
         // ksmd looks at pages too (it is set up after the workloads).
         let ksm = self.scenario.host.ksm.run;
@@ -234,21 +233,15 @@ impl Engine<'_> {
             }
         };
         let guest = &mut self.mem.guests[g];
-        if let Some(mut old) = guest.events.take() {
-            // What the hits did under the old workload is settled in the
-            // bits before the new one starts counting.
-            for p in 0..n {
-                if guest.pages[p] & 1 == 1 && old.touched_since(p) {
-                    guest.pages[p] |= REFERENCED;
-                }
-                if guest.pages[p] & 1 == 1 && guest.pages[p] & MERGED == 0 && old.written_since(p) {
-                    guest.pages[p] |= WRITTEN;
-                }
-            }
-        }
         let salt = mix64(self.seed ^ ((g as u64) << 40) ^ 0xE7E7);
         let shared = Arc::clone(&self.shared);
-        guest.events = Some(Box::new(EventTrack::with_shared(p, &guest.pages, write, ksm, salt, g as u32, shared)));
+        let mut track = EventTrack::with_shared(p, &guest.pages, write, ksm, salt, g as u32, shared);
+        if let Some(old) = guest.events.take() {
+            // What the hits did under the old workload goes on counting
+            // under the new one.
+            old.carry_into(&mut track, &mut guest.pages);
+        }
+        guest.events = Some(Box::new(track));
     }
 
     /// How many touches guest `g`'s slice holds: a Poisson draw, or a

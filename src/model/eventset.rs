@@ -570,6 +570,53 @@ impl EventTrack {
         self.region_pa = blocks(&|page| self.p.get(page) as f64 / ONE as f64 * self.last_a[page]);
     }
 
+    /// The guest's touch shares change (a phase, or a working set the
+    /// guest's OOM killer cut): `new` is the track built for the new ones,
+    /// and what the hits under the old ones did since each page's last
+    /// look is carried into it. Those hits are a Poisson count of mean λ
+    /// (the page's share times the pressure since), and the next look's
+    /// are another, independent: touched in either with chance
+    /// 1 − e^(−(λ + λ′)). So λ is kept in the new last look, as the
+    /// pressure the page's new share p′ would take to reach it
+    /// (last_a′ = a − λ/p′), and the next look draws from both at once;
+    /// ksmd's look at writes likewise. A page whose new share is 0 cannot
+    /// carry it: its accessed and written bits are drawn now into `states`,
+    /// as a look would. Not while skipping (the engine ends a skip first).
+    pub fn carry_into(mut self, new: &mut EventTrack, states: &mut [u8]) {
+        use super::page::{MERGED, REFERENCED, WRITTEN};
+        debug_assert!(self.skip.is_none(), "a skip is ended before the workload changes");
+        self.sync();
+        let a = self.a;
+        new.a = a;
+        new.huge_carry = self.huge_carry;
+        let unit = ONE as f64;
+        for (page, st) in states.iter_mut().enumerate().take(new.last_a.len()) {
+            let (old_p, new_p) = (self.p.get(page) as f64 / unit, new.p.get(page) as f64 / unit);
+            let lambda = old_p * (a - self.last_a[page]);
+            if new_p > 0.0 {
+                new.last_a[page] = a - lambda / new_p;
+            } else {
+                new.last_a[page] = a;
+                if *st & 1 == 1 && lambda > 0.0 && self.draw(lambda) {
+                    *st |= REFERENCED;
+                }
+            }
+            if let (Some(&last), Some(carried)) = (self.ksm_a.get(page), new.ksm_a.get_mut(page)) {
+                let lambda = self.write * old_p * (a - last);
+                let w = new.write * new_p;
+                if w > 0.0 {
+                    *carried = a - lambda / w;
+                } else {
+                    *carried = a;
+                    if *st & 1 == 1 && *st & MERGED == 0 && lambda > 0.0 && self.draw(lambda) {
+                        *st |= WRITTEN;
+                    }
+                }
+            }
+        }
+        new.looks = self.looks;
+    }
+
     /// While skipping: the pressure at the shared clock's time.
     #[inline]
     fn sync(&mut self) {
@@ -1002,6 +1049,39 @@ mod tests {
         let mut h = EventTrack::new(TouchShares::Runs(vec![(n, ONE / n as u64)]), &huge_states, 0.0, false, 3);
         let on_huge: u64 = (0..1000).map(|_| h.huge_hits(8)).sum();
         assert_eq!(on_huge, 1000, "8,000 hits, an eighth of them");
+    }
+
+    #[test]
+    fn a_change_of_shares_carries_the_hits_so_far() {
+        // 4,096 pages, all mapped, touched uniformly (share 1/4,096 each),
+        // half of the touches writing; 2,048 hits, then the shares change:
+        // the first half of the pages to 2/4,096, the second half to none;
+        // then 1,024 hits more. A page's hits are Poisson counts, so the
+        // first half were touched with chance 1 − e^−(2048/4096 +
+        // 2·1024/4096) = 1 − e^−1, written 1 − e^−0.5; the second half's
+        // bits, drawn at the change, 1 − e^−0.5 and 1 − e^−0.25. Each count
+        // of 2,048 pages within 4 standard deviations.
+        use crate::model::page::{REFERENCED, WRITTEN};
+        let n = 4096;
+        let mut states = vec![1u8; n];
+        let mut old = EventTrack::new(TouchShares::Runs(vec![(n, ONE / n as u64)]), &states, 0.5, true, 11);
+        old.hits(2048);
+        let mut new = EventTrack::new(TouchShares::Runs(vec![(n / 2, 2 * ONE / n as u64)]), &states, 0.5, true, 11);
+        old.carry_into(&mut new, &mut states);
+        new.hits(1024);
+        let within = |count: usize, p: f64, what: &str| {
+            let m = 2048.0 * p;
+            let sd = (2048.0 * p * (1.0 - p)).sqrt();
+            assert!((count as f64 - m).abs() < 4.0 * sd, "{what}: {count} of 2048, expected {m:.0}");
+        };
+        let first = 0..n / 2;
+        within(first.clone().filter(|&i| new.touched_since(i)).count(), 1.0 - (-1.0f64).exp(), "touched, first half");
+        within(first.filter(|&i| new.written_since(i)).count(), 1.0 - (-0.5f64).exp(), "written, first half");
+        let second = &states[n / 2..];
+        within(second.iter().filter(|&&s| s & REFERENCED != 0).count(), 1.0 - (-0.5f64).exp(), "touched, second half");
+        within(second.iter().filter(|&&s| s & WRITTEN != 0).count(), 1.0 - (-0.25f64).exp(), "written, second half");
+        // Nothing is owed twice: the second half has no share now.
+        assert!((n / 2..n).all(|i| !new.touched_since(i)), "a page with no share is never touched");
     }
 
     #[test]

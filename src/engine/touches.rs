@@ -212,6 +212,7 @@ impl Engine<'_> {
     /// `h` hits on translation `k` (0: 4 KiB, 1: huge) with `flush` misses
     /// from TLB flushes among them: their misses drawn, latencies recorded.
     /// Returns the misses.
+    #[inline]
     fn record_hits(&mut self, g: usize, k: usize, h: u64, flush: f64) -> u64 {
         let dram = self.cfg.costs.dram_ns;
         let r = &mut self.runners[g];

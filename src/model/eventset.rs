@@ -259,13 +259,36 @@ impl ClassLists {
             self.total -= w;
         }
         if kind != Kind::None {
-            let (l, w) = self.list_of(page, kind);
-            let merged = kind == Kind::Merged;
-            let key = ((u128::from(w) << 32) / u128::from(self.bound[l])) as u32;
-            self.pos[page] = self.lists[l].len() as u32 | if merged { IN_MERGED } else { 0 };
-            self.lists[l].push((page as u32, key));
-            self.sums[l] += w;
-            self.total += w;
+            self.push(page, kind);
+        }
+    }
+
+    /// Put page `page`, in no list, in its list for `kind` (not `None`).
+    #[inline]
+    fn push(&mut self, page: usize, kind: Kind) {
+        let (l, w) = self.list_of(page, kind);
+        let merged = kind == Kind::Merged;
+        // The rejection threshold w/bound in 2⁻³²: a list of pages not
+        // mapped is bounded by its class's power of two, a shift.
+        let key = if merged {
+            ((u128::from(w) << 32) / u128::from(self.bound[l])) as u32
+        } else {
+            ((u128::from(w) << 32) >> (l / 2)) as u32
+        };
+        self.pos[page] = self.lists[l].len() as u32 | if merged { IN_MERGED } else { 0 };
+        self.lists[l].push((page as u32, key));
+        self.sums[l] += w;
+        self.total += w;
+    }
+
+    /// The lists of pages in `states`, none listed yet: each page pushed
+    /// where `set` would put it.
+    fn fill(&mut self, states: &[u8]) {
+        for (page, &st) in states.iter().enumerate().take(self.pos.len()) {
+            let kind = EventTrack::kind(st);
+            if kind != Kind::None && self.share(page) != 0 {
+                self.push(page, kind);
+            }
         }
     }
 
@@ -506,9 +529,7 @@ impl EventTrack {
             }
             TouchShares::Table(t) => {
                 let mut c = ClassLists::new(std::sync::Arc::clone(t), n, write);
-                for (page, &st) in states.iter().enumerate() {
-                    c.set(page, Self::kind(st));
-                }
+                c.fill(states);
                 Events::Classes(c)
             }
         };
@@ -583,38 +604,56 @@ impl EventTrack {
     /// carry it: its accessed and written bits are drawn now into `states`,
     /// as a look would. Not while skipping (the engine ends a skip first).
     pub fn carry_into(mut self, new: &mut EventTrack, states: &mut [u8]) {
-        use super::page::{MERGED, REFERENCED, WRITTEN};
         debug_assert!(self.skip.is_none(), "a skip is ended before the workload changes");
         self.sync();
-        let a = self.a;
-        new.a = a;
+        new.a = self.a;
         new.huge_carry = self.huge_carry;
         let unit = ONE as f64;
-        for (page, st) in states.iter_mut().enumerate().take(new.last_a.len()) {
-            let (old_p, new_p) = (self.p.get(page) as f64 / unit, new.p.get(page) as f64 / unit);
-            let lambda = old_p * (a - self.last_a[page]);
-            if new_p > 0.0 {
-                new.last_a[page] = a - lambda / new_p;
-            } else {
-                new.last_a[page] = a;
-                if *st & 1 == 1 && lambda > 0.0 && self.draw(lambda) {
-                    *st |= REFERENCED;
+        let n = new.last_a.len().min(states.len());
+        match (&self.p, &new.p) {
+            (TouchShares::Table(o), TouchShares::Table(t)) => {
+                let (o, t) = (std::sync::Arc::clone(o), std::sync::Arc::clone(t));
+                for (page, st) in states.iter_mut().enumerate().take(n) {
+                    self.carry_page(new, page, o[page] as f64 / unit, t[page] as f64 / unit, st);
                 }
             }
-            if let (Some(&last), Some(carried)) = (self.ksm_a.get(page), new.ksm_a.get_mut(page)) {
-                let lambda = self.write * old_p * (a - last);
-                let w = new.write * new_p;
-                if w > 0.0 {
-                    *carried = a - lambda / w;
-                } else {
-                    *carried = a;
-                    if *st & 1 == 1 && *st & MERGED == 0 && lambda > 0.0 && self.draw(lambda) {
-                        *st |= WRITTEN;
-                    }
+            _ => {
+                for (page, st) in states.iter_mut().enumerate().take(n) {
+                    let (old_p, new_p) = (self.p.get(page) as f64 / unit, new.p.get(page) as f64 / unit);
+                    self.carry_page(new, page, old_p, new_p, st);
                 }
             }
         }
         new.looks = self.looks;
+    }
+
+    /// [`Self::carry_into`] for one page, of old and new shares `old_p`
+    /// and `new_p` (in touches) and state `st`.
+    #[inline]
+    fn carry_page(&mut self, new: &mut EventTrack, page: usize, old_p: f64, new_p: f64, st: &mut u8) {
+        use super::page::{MERGED, REFERENCED, WRITTEN};
+        let a = self.a;
+        let lambda = old_p * (a - self.last_a[page]);
+        if new_p > 0.0 {
+            new.last_a[page] = a - lambda / new_p;
+        } else {
+            new.last_a[page] = a;
+            if *st & 1 == 1 && lambda > 0.0 && self.draw(lambda) {
+                *st |= REFERENCED;
+            }
+        }
+        if let (Some(&last), Some(carried)) = (self.ksm_a.get(page), new.ksm_a.get_mut(page)) {
+            let lambda = self.write * old_p * (a - last);
+            let w = new.write * new_p;
+            if w > 0.0 {
+                *carried = a - lambda / w;
+            } else {
+                *carried = a;
+                if *st & 1 == 1 && *st & MERGED == 0 && lambda > 0.0 && self.draw(lambda) {
+                    *st |= WRITTEN;
+                }
+            }
+        }
     }
 
     /// While skipping: the pressure at the shared clock's time.

@@ -115,9 +115,8 @@ Writes summary.json, timeseries.csv and events.csv to --out (default output/<sce
         /// 1/64, or auto (page-exact unless the guests are large)
         #[arg(long, value_name = "RATE", default_value = "auto")]
         sample_rate: String,
-        /// Play only the touches that fault, the hits between them as counts (page-exact runs
-        /// without THP, hugetlb, KSM, balloons, memory cgroups or a warm start, so far; others play
-        /// every touch, and a note says why)
+        /// Play only the touches that change state (faults, copy-on-write breaks), the hits
+        /// between them as counts: faster where few touches fault (see the README's event mode)
         #[arg(long)]
         events: bool,
         /// No progress bar and no table
@@ -467,19 +466,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let rate = parse_sample_rate(&sample_rate)?;
             for note in overcommit::engine::unmodelled(s) {
                 let _ = writeln!(std::io::stderr(), "note: {note}");
-            }
-            if events {
-                let blockers = overcommit::engine::event_mode_blockers(
-                    s,
-                    rate.unwrap_or_else(|| overcommit::engine::auto_sample_rate(s)),
-                );
-                if !blockers.is_empty() {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "note: --events: every touch is played, as the event mode does not follow yet: {}",
-                        blockers.join("; ")
-                    );
-                }
             }
             let cfg = overcommit::engine::RunConfig {
                 seed,

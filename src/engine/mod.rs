@@ -70,8 +70,9 @@ pub struct RunConfig {
     /// The calibration file `costs` came from (`None`: the defaults),
     /// recorded in the summary.
     pub calibration: Option<String>,
-    /// Play touches by events (faults) instead of one by one, where the
-    /// scenario allows it ([`event_mode_blockers`] is empty).
+    /// Play touches by events (faults) instead of one by one (every
+    /// mechanism of the engine tells the event sets what it changes, at
+    /// any sampling rate).
     pub events: bool,
     /// End the run as soon as each of these is missed for good by some
     /// guest (a plan's latency objectives; see [`LatencyBound`]). Empty:
@@ -179,7 +180,7 @@ impl<'a> Engine<'a> {
             return Err(RunError::BadSampleRate(rate));
         }
         let seed = cfg.seed.unwrap_or(scenario.seed);
-        let event_mode = cfg.events && event_mode_blockers(scenario, rate).is_empty();
+        let event_mode = cfg.events;
         let cfg_slice = cfg.slice_ns.max(1);
         let h = &scenario.host;
         let frames_total = (h.usable_for_4k().bytes() as f64 / 4096.0 * rate).floor() as u64;
@@ -442,13 +443,6 @@ pub fn unmodelled(s: &Scenario) -> Vec<String> {
         out.push("KSM pages stay in RAM: the model does not swap them out (the kernel can)".into());
     }
     out
-}
-
-/// Why the event mode cannot play `_s` at sample rate `_rate`, in words
-/// for the user (empty when it can: every mechanism of the engine tells
-/// the event sets what it changes, at any sampling rate).
-pub fn event_mode_blockers(_s: &Scenario, _rate: f64) -> Vec<String> {
-    Vec::new()
 }
 
 /// Play `scenario` with `cfg`, reporting to `sink`.

@@ -50,9 +50,6 @@ fn mean_over_seeds(pattern: &str, events: bool) -> Mean {
     let seeds = 8;
     for seed in 1..=seeds {
         let s = scenario(&yaml(pattern, seed));
-        if events {
-            assert!(engine::event_mode_blockers(&s, 1.0).is_empty(), "{:?}", engine::event_mode_blockers(&s, 1.0));
-        }
         let cfg = RunConfig { sample_rate: Some(1.0), events, ..Default::default() };
         let g = &engine::run(&s, cfg, &mut Discard).expect("plays").guests[0];
         m.major_ratio += g.major_faults as f64 / g.touches as f64 / seeds as f64;
@@ -145,7 +142,6 @@ fn ksm_means(write: &str, ram: &str, pattern: &str, events: bool) -> [f64; 5] {
     let mut m = [0.0; 5];
     for seed in 1..=KSM_SEEDS {
         let s = scenario(&ksm_yaml(seed, write, ram, pattern));
-        assert!(engine::event_mode_blockers(&s, 1.0).is_empty(), "{:?}", engine::event_mode_blockers(&s, 1.0));
         let cfg = RunConfig { sample_rate: Some(1.0), events, ..Default::default() };
         let sum = engine::run(&s, cfg, &mut Discard).expect("plays");
         let k = sum.host.ksm.as_ref().expect("KSM ran");
@@ -209,7 +205,6 @@ fn compare_general(what: &str, yaml: impl Fn(u64) -> String) {
     for (k, events) in [false, true].into_iter().enumerate() {
         for seed in 1..=8 {
             let s = scenario(&yaml(seed));
-            assert!(engine::event_mode_blockers(&s, 1.0).is_empty(), "{:?}", engine::event_mode_blockers(&s, 1.0));
             let cfg = RunConfig { sample_rate: Some(1.0), events, ..Default::default() };
             let sum = engine::run(&s, cfg, &mut Discard).expect("plays");
             let touches: u64 = sum.guests.iter().map(|g| g.touches).sum();
@@ -297,7 +292,6 @@ fn balloon_means(yaml: &dyn Fn(u64) -> String, events: bool) -> ([f64; 5], Vec<f
     let mut reported = Vec::new();
     for seed in 1..=16 {
         let s = scenario(&yaml(seed));
-        assert!(engine::event_mode_blockers(&s, 1.0).is_empty(), "{:?}", engine::event_mode_blockers(&s, 1.0));
         let cfg = RunConfig { sample_rate: Some(1.0), events, ..Default::default() };
         let sum = engine::run(&s, cfg, &mut Discard).expect("plays");
         let total = |f: fn(&engine::GuestSummary) -> u64| sum.guests.iter().map(f).sum::<u64>() as f64;

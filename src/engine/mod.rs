@@ -156,6 +156,10 @@ pub struct Engine<'a> {
     /// Samplers by workload: every guest of a group draws from the same
     /// distribution over the same (sampled) pages.
     samplers: BTreeMap<WorkloadKey, (Arc<Sampler>, f64)>,
+    /// Zipf's weights of a group's pages (its sample's, when sampled), by
+    /// exponent (its bits) and group: what the samplers of its working
+    /// sets of every size take theirs from.
+    zipf_weights: BTreeMap<(u64, usize), Arc<Vec<f64>>>,
     /// Sampled mode, THP guests: per-region touch shares, by workload.
     region_shares: BTreeMap<WorkloadKey, Arc<RegionShares>>,
     /// Address translation costs (4 KiB, huge) by workload: guests of a
@@ -344,6 +348,7 @@ impl<'a> Engine<'a> {
             oom_kills: 0,
             pending: Vec::new(),
             samplers: BTreeMap::new(),
+            zipf_weights: BTreeMap::new(),
             region_shares: BTreeMap::new(),
             translations: BTreeMap::new(),
             event_mode,

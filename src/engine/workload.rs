@@ -89,11 +89,29 @@ impl Engine<'_> {
             .samplers
             .entry((guest.group, upto, ws_pages))
             .or_insert_with(|| {
+                // Zipf's weights, one per page of the guest (or its
+                // sample), kept for the working sets still to come: a
+                // phase or a cut by the guest's OOM killer changes only
+                // how many are drawn from.
+                let weights = match pattern {
+                    // (Page-exact guests past 16 GiB build theirs each time
+                    // rather than keep 8 bytes a page more.)
+                    crate::scenario::Pattern::Zipf { s } if !guest.real.is_empty() || guest.real_pages <= 1 << 22 => {
+                        Some(Arc::clone(self.zipf_weights.entry((s.to_bits(), guest.group)).or_insert_with(|| {
+                            Arc::new(if guest.real.is_empty() {
+                                (1..=guest.real_pages).map(|i| (i as f64).powf(-s)).collect()
+                            } else {
+                                guest.real.iter().map(|&p| ((p + 1) as f64).powf(-s)).collect()
+                            })
+                        })))
+                    }
+                    _ => None,
+                };
                 let (s, share) = if guest.real.is_empty() {
-                    (Sampler::exact(&pattern, ws_pages), 1.0)
+                    (Sampler::exact_with(&pattern, ws_pages, weights.as_deref().map(Vec::as_slice)), 1.0)
                 } else {
                     let k = guest.real.partition_point(|&p| p < ws_pages);
-                    Sampler::sampled(&pattern, &guest.real[..k], ws_pages)
+                    Sampler::sampled_with(&pattern, &guest.real[..k], ws_pages, weights.as_deref().map(Vec::as_slice))
                 };
                 (Arc::new(s), share)
             })

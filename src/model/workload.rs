@@ -33,6 +33,13 @@ pub enum Sampler {
 impl Sampler {
     /// A sampler over a full (unsampled) working set of `n` pages.
     pub fn exact(pattern: &Pattern, n: u64) -> Sampler {
+        Self::exact_with(pattern, n, None)
+    }
+
+    /// [`Self::exact`], with Zipf's weights i^(−s) for i = 1, 2, … given
+    /// (at least `n` of them: a cache shared by working sets of different
+    /// sizes, which differ only in how many they take).
+    pub fn exact_with(pattern: &Pattern, n: u64, zipf_weights: Option<&[f64]>) -> Sampler {
         if n == 0 {
             return Sampler::Idle;
         }
@@ -46,10 +53,13 @@ impl Sampler {
             // Up to 2^25 pages (128 GiB) an alias table (8 bytes a page,
             // shared by a group's guests) draws in a few ns; beyond, the
             // table-free rejection-inversion sampler.
-            Pattern::Zipf { s } if n <= 1 << 25 => {
-                let w: Vec<f64> = (1..=n).map(|i| (i as f64).powf(-s)).collect();
-                alias_table(&w)
-            }
+            Pattern::Zipf { s } if n <= 1 << 25 => match zipf_weights {
+                Some(w) if w.len() as u64 >= n => alias_table(&w[..n as usize]),
+                _ => {
+                    let w: Vec<f64> = (1..=n).map(|i| (i as f64).powf(-s)).collect();
+                    alias_table(&w)
+                }
+            },
             Pattern::Zipf { s } => match rand_distr::Zipf::new(n as f64, s) {
                 Ok(dist) => Sampler::Zipf { dist },
                 Err(_) => Sampler::Uniform { n },
@@ -61,6 +71,12 @@ impl Sampler {
     /// ascending) of a working set of `n` real pages. Returns the sampler and
     /// the share of all touches that fall on these pages.
     pub fn sampled(pattern: &Pattern, real: &[u64], n: u64) -> (Sampler, f64) {
+        Self::sampled_with(pattern, real, n, None)
+    }
+
+    /// [`Self::sampled`], with Zipf's weights (p + 1)^(−s) of the pages
+    /// `real` given (a cache shared by working sets of different sizes).
+    pub fn sampled_with(pattern: &Pattern, real: &[u64], n: u64, zipf_weights: Option<&[f64]>) -> (Sampler, f64) {
         if real.is_empty() || n == 0 {
             return (Sampler::Idle, 0.0);
         }
@@ -75,7 +91,10 @@ impl Sampler {
             }
             Pattern::Zipf { s } => {
                 let h = zipf_sum(s, 1, n);
-                real.iter().map(|&p| ((p + 1) as f64).powf(-s) / h).collect()
+                match zipf_weights {
+                    Some(w) if w.len() >= real.len() => w[..real.len()].iter().map(|&w| w / h).collect(),
+                    _ => real.iter().map(|&p| ((p + 1) as f64).powf(-s) / h).collect(),
+                }
             }
         };
         let share: f64 = weights.iter().sum();

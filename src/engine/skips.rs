@@ -213,11 +213,7 @@ impl Engine<'_> {
         };
         let e = self.mem.guests[g].events.as_deref_mut().expect("event mode");
         let q = e.set.probability();
-        let gap = if q > 0.0 && r > 0.0 {
-            Distribution::<f64>::sample(&Exp1, &mut self.rng) / (r * q)
-        } else {
-            f64::INFINITY
-        };
+        let gap = exp_gap(&mut self.rng, r * q);
         let total = e.set.total();
         if gap < slice {
             self.runners[g].due = Some((gap, total));
@@ -271,16 +267,13 @@ impl Engine<'_> {
         }
         let r = self.runners[g].rate / 1e9;
         let unit = crate::model::eventset::ONE as f64;
-        let exp = |rng: &mut rand_xoshiro::Xoshiro256PlusPlus, rate: f64| {
-            if rate > 0.0 { Distribution::<f64>::sample(&Exp1, rng) / rate } else { f64::INFINITY }
-        };
         if now > then {
-            let extra = exp(&mut self.rng, r * (now - then) as f64 / unit);
+            let extra = exp_gap(&mut self.rng, r * (now - then) as f64 / unit);
             Some(at.min(extra))
         } else if self.rng.random::<f64>() * (then as f64) < (now as f64) {
             Some(at)
         } else {
-            Some(at + exp(&mut self.rng, r * now as f64 / unit))
+            Some(at + exp_gap(&mut self.rng, r * now as f64 / unit))
         }
     }
 
@@ -383,8 +376,7 @@ impl Engine<'_> {
         let mut due = self.runners[g].due.map(|(_, then)| (left, then));
         if total > s.total {
             let rate = r * (total - s.total) as f64 / crate::model::eventset::ONE as f64;
-            let extra =
-                if rate > 0.0 { Distribution::<f64>::sample(&Exp1, &mut self.rng) / rate } else { f64::INFINITY };
+            let extra = exp_gap(&mut self.rng, rate);
             if extra >= left {
                 // Nothing new before the skip ends: the hits so far at the
                 // rate they had, the rest at the new one.
@@ -444,6 +436,12 @@ impl Engine<'_> {
         }
         Ok(())
     }
+}
+
+/// The wait to the first event of a Poisson stream of `rate` (infinite
+/// when the stream is empty).
+fn exp_gap<R: rand::Rng + ?Sized>(rng: &mut R, rate: f64) -> f64 {
+    if rate > 0.0 { Distribution::<f64>::sample(&Exp1, rng) / rate } else { f64::INFINITY }
 }
 
 /// A Poisson count of mean `mean`: inversion for small means; above,

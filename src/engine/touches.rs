@@ -8,6 +8,7 @@ use rand_distr::{Binomial, Distribution};
 use super::queue::SimTime;
 use super::state::FaultKind;
 use super::{Engine, RunError};
+use crate::latency::Translation;
 use crate::model::Status;
 use crate::model::page::{MERGED, REFERENCED, WRITTEN};
 
@@ -164,7 +165,7 @@ impl Engine<'_> {
             }
             let r = &self.runners[g];
             let tr = if k == 0 { r.small } else { r.huge };
-            let flush = tr.flush_misses_per_s * done / 1e9 * (h as f64 / touches.max(1) as f64) * r.share;
+            let flush = flush_misses(&tr, r.share, h, touches, done);
             let misses = self.record_hits(g, k, h, flush);
             stall += misses as f64 * tr.walk_ns * scale;
             self.runners[g].stall_by.page_walks_s += misses as f64 * tr.walk_ns * scale / 1e9;
@@ -185,7 +186,7 @@ impl Engine<'_> {
                 continue;
             }
             let tr = if k == 0 { r.small } else { r.huge };
-            let flush = tr.flush_misses_per_s * done / 1e9 * (h as f64 / touches.max(1) as f64) * r.share;
+            let flush = flush_misses(&tr, r.share, h, touches, done);
             let expected = (h as f64 * tr.miss_ratio.clamp(0.0, 1.0) + flush).min(h as f64);
             r.deferred_hits[k] += h;
             r.deferred_flush[k] += flush;
@@ -378,4 +379,12 @@ impl Engine<'_> {
         }
         false
     }
+}
+
+/// The TLB misses that flushes (exits without VPID) add to `h` hits of
+/// translation `tr` among `touches` touches in `done` ns of compute, a
+/// sampled guest's flushes counted at its simulated share `share`.
+#[inline]
+fn flush_misses(tr: &Translation, share: f64, h: u64, touches: u64, done: f64) -> f64 {
+    tr.flush_misses_per_s * done / 1e9 * (h as f64 / touches.max(1) as f64) * share
 }

@@ -91,6 +91,12 @@ impl Engine<'_> {
                 }
                 Ev::Sample => {
                     self.count_skips(now);
+                    // Every sample, whether or not a bound reads the
+                    // latencies: the draws then fall alike in a run that
+                    // may stop and one that may not.
+                    for g in 0..self.runners.len() {
+                        self.draw_deferred_misses(g);
+                    }
                     self.check_cow_storm(now);
                     sink.sample(&self.sample(now));
                     last_sample = Some(now);

@@ -187,7 +187,7 @@ impl Engine<'_> {
                 break;
             }
         }
-        stall += self.account_hits(g, hits, touches, t);
+        stall += self.defer_hits(g, hits, touches, t);
         self.count_touches(g, touches, t);
         let rn = &mut self.runners[g];
         rn.compute_ns += t;

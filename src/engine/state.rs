@@ -114,7 +114,7 @@ pub(super) struct Runner {
     /// simulated hits (see [`Engine::latency_hist`]).
     pub(super) hist: LatencyHist,
     pub(super) hit_hist: LatencyHist,
-    /// Hits of skips whose TLB misses are not drawn yet, per translation
+    /// Hits whose TLB misses are not drawn yet, per translation
     /// (4 KiB, huge), and the misses TLB flushes add to them: drawn
     /// together by `Engine::draw_deferred_misses` (a sum of binomials of
     /// one miss ratio is the binomial of the summed hits).

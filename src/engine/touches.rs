@@ -64,9 +64,7 @@ impl Engine<'_> {
             let k = CHUNK.min((n - i) as usize);
             {
                 let sampler = &*self.runners[g].sampler;
-                for b in buf[..k].iter_mut() {
-                    *b = sampler.draw(&mut self.rng);
-                }
+                sampler.draw_into(&mut self.rng, &mut buf[..k]);
                 let pages = &self.mem.guests[g].pages;
                 for b in &buf[..k] {
                     crate::model::page::prefetch(&pages[b.0 as usize]);
@@ -129,7 +127,7 @@ impl Engine<'_> {
             None if i == n => slice,
             None => i as f64 * spacing,
         };
-        stall += self.account_hits(g, hits, i, done);
+        stall += self.defer_hits(g, hits, i, done);
         let r = &mut self.runners[g];
         if r.share > 0.0 {
             // Each simulated touch is one real touch (on a sampled page);
@@ -153,30 +151,16 @@ impl Engine<'_> {
     }
 
     /// `hits` hits (4 KiB, huge) among `touches` touches in `done` ns of
-    /// guest `g`'s compute: DRAM latency, plus a page walk on a TLB miss
-    /// (misses drawn in one batch per backing), counted; and the exits its
-    /// vCPU takes meanwhile. Returns the stall they add.
-    pub(super) fn account_hits(&mut self, g: usize, hits: [u64; 2], touches: u64, done: f64) -> f64 {
-        let scale = self.scale;
-        let mut stall = 0.0;
-        for (k, &h) in hits.iter().enumerate() {
-            if h == 0 {
-                continue;
-            }
-            let r = &self.runners[g];
-            let tr = if k == 0 { r.small } else { r.huge };
-            let flush = flush_misses(&tr, r.share, h, touches, done);
-            let misses = self.record_hits(g, k, h, flush);
-            stall += misses as f64 * tr.walk_ns * scale;
-            self.runners[g].stall_by.page_walks_s += misses as f64 * tr.walk_ns * scale / 1e9;
-        }
-        stall + self.count_hits_and_exits(g, hits, touches, done)
-    }
-
-    /// The hits of a skip (see `Engine::count_skip`): counted now, the
-    /// draw of their TLB misses left to [`Engine::draw_deferred_misses`]
-    /// (they move no clock: the skip's length holds their walks at the
-    /// expected rate). Returns that expected stall, walks and exits.
+    /// guest `g`'s compute (a slice, or a skip of many): counted now, with
+    /// the exits its vCPU takes meanwhile. Each hit costs a DRAM access,
+    /// plus a page walk on a TLB miss; the misses are drawn later, in one
+    /// binomial over every hit played at the same miss ratio
+    /// ([`Engine::draw_deferred_misses`]: a sum of binomials with one p is
+    /// the binomial of the summed count, so the latency histogram has the
+    /// same law as one draw a slice at a fraction of the cost). The clock
+    /// is charged the walks' expected stall, which differs from a draw's
+    /// by a few walks in a slice of thousands of touches. Returns the
+    /// stall: walks and exits.
     pub(super) fn defer_hits(&mut self, g: usize, hits: [u64; 2], touches: u64, done: f64) -> f64 {
         let scale = self.scale;
         let mut stall = 0.0;

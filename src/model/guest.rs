@@ -166,9 +166,10 @@ impl Guest {
         let sampled = !real.is_empty();
         let sim_of = |rp: u64| if real.is_empty() { rp } else { real.partition_point(|&p| p < rp) as u64 };
         let mut pages = PageMem::zeroed(sim_pages as usize);
+        let classes = shares.classifier();
         for (i, st) in pages.iter_mut().enumerate() {
             let rp = if real.is_empty() { i as u64 } else { real[i] };
-            *st = page::content_of(rp, shares).bits();
+            *st = classes.content(rp).bits();
         }
         let mut segments = Vec::with_capacity(layout.len());
         let mut region_real = Vec::new();

@@ -115,10 +115,17 @@ impl Shares {
     /// The classes' densities (shared, zero, duplicate) at real page
     /// `page`.
     fn densities(&self, page: u64) -> [f64; 3] {
+        let [w, c] = self.parts();
+        if page < self.warm { w } else { c }
+    }
+
+    /// The classes' densities in the working set (pages below `warm`) and
+    /// beyond it.
+    fn parts(&self) -> [[f64; 3]; 2] {
         let plain = [self.shared, self.zero, self.duplicate];
-        let Some(h) = self.in_warm else { return plain };
+        let Some(h) = self.in_warm else { return [plain; 2] };
         if self.used <= self.warm || self.warm == 0 {
-            return plain;
+            return [plain; 2];
         }
         let used = self.used as f64;
         let (warm, cold) = (self.warm as f64, (self.used - self.warm) as f64);
@@ -140,7 +147,41 @@ impl Shares {
                 w[k] *= f;
             }
         }
-        if page < self.warm { w.map(|m| m / warm) } else { c.map(|m| m / cold) }
+        [w.map(|m| m / warm), c.map(|m| m / cold)]
+    }
+
+    /// [`content_of`] for many pages: the densities worked out once.
+    pub fn classifier(&self) -> Classifier {
+        let cuts = self.parts().map(|[shared, zero, duplicate]| [shared, shared + zero, shared + zero + duplicate]);
+        Classifier { warm: self.warm, cuts }
+    }
+}
+
+/// Content classes of pages by index, for one [`Shares`] (see
+/// [`Shares::classifier`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Classifier {
+    warm: u64,
+    /// Where each class ends in 0..1 (shared, zero, duplicate), in the
+    /// working set and beyond it.
+    cuts: [[f64; 3]; 2],
+}
+
+impl Classifier {
+    /// The content class of real page `page`: [`content_of`].
+    #[inline]
+    pub fn content(&self, page: u64) -> Content {
+        let u = place(page);
+        let c = &self.cuts[usize::from(page >= self.warm)];
+        if u < c[0] {
+            Content::Shared
+        } else if u < c[1] {
+            Content::Zero
+        } else if u < c[2] {
+            Content::Shared
+        } else {
+            Content::Unique
+        }
     }
 }
 
@@ -180,9 +221,14 @@ pub fn is_common(page: u64, s: Shares) -> bool {
 mod tests {
     use super::*;
 
+    /// Pages of each class (shared, zero, duplicate) in `pages`, checking
+    /// on the way that a guest's pages built with the classifier get the
+    /// classes `content_of` gives one page at a time.
     fn count(s: Shares, pages: std::ops::Range<u64>) -> [u64; 3] {
         let mut n = [0u64; 3];
+        let classes = s.classifier();
         for p in pages {
+            assert_eq!(classes.content(p), content_of(p, s), "page {p}");
             match content_of(p, s) {
                 Content::Shared if is_common(p, s) => n[2] += 1,
                 Content::Shared => n[0] += 1,

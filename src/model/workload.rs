@@ -129,6 +129,37 @@ impl Sampler {
         }
     }
 
+    /// Fill `out` with draws, the same as calling [`Self::draw`] for each
+    /// in turn (the same random words in the same order). An alias table
+    /// is read in two passes: every slot's line is prefetched before any
+    /// is read, so the cache misses of a table larger than the cache
+    /// overlap instead of following one another.
+    #[inline(always)]
+    pub fn draw_into<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [(u64, u32)]) {
+        match self {
+            Sampler::Alias { table } => {
+                let n = table.len() as u64;
+                for b in out.iter_mut() {
+                    let r = rng.next_u64();
+                    let w = rng.next_u32();
+                    crate::model::page::prefetch(&table[mul_high(r, n) as usize]);
+                    *b = (r, w);
+                }
+                for b in out.iter_mut() {
+                    let r = b.0;
+                    let i = mul_high(r, n) as usize;
+                    let (threshold, alias) = table[i];
+                    b.0 = if (r as u32) < threshold { i as u64 } else { u64::from(alias) };
+                }
+            }
+            _ => {
+                for b in out.iter_mut() {
+                    *b = self.draw(rng);
+                }
+            }
+        }
+    }
+
     pub fn is_idle(&self) -> bool {
         matches!(self, Sampler::Idle)
     }

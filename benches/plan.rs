@@ -20,6 +20,7 @@ fn spec() -> PlanSpec {
             base: vec![],
             master_seed: None,
             sample_rate: None,
+            events: false,
             costs: Default::default(),
             calibration: None,
         },

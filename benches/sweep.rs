@@ -24,6 +24,7 @@ fn spec() -> SweepSpec {
             base: vec![Override { path: "duration".into(), value: "2s".into() }],
             master_seed: None,
             sample_rate: None,
+            events: false,
             costs: Default::default(),
             calibration: None,
         },

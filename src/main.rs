@@ -169,6 +169,10 @@ and PNG) and report.html to --out (default output/<scenario name>/sweep/).")]
         /// Share of pages to simulate in each run (see `run --help`)
         #[arg(long, value_name = "RATE", default_value = "auto")]
         sample_rate: String,
+        /// Play every run in event mode (see `run --help`); a run plays the same either way, in
+        /// distribution, so the answer does not depend on it beyond the seeds' noise
+        #[arg(long)]
+        events: bool,
         /// No progress bar and no summary
         #[arg(long, short)]
         quiet: bool,
@@ -222,6 +226,10 @@ gallops from the scenario's own count (or RAM) and bisects; each point plays eve
         /// Share of pages to simulate in each run (see `run --help`)
         #[arg(long, value_name = "RATE", default_value = "auto")]
         sample_rate: String,
+        /// Play every run in event mode (see `run --help`); a run plays the same either way, in
+        /// distribution, so the answer does not depend on it beyond the seeds' noise
+        #[arg(long)]
+        events: bool,
         /// A calibration file whose measured costs replace the defaults
         #[arg(long, value_name = "FILE")]
         calibration: Option<PathBuf>,
@@ -547,11 +555,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             out: out_dir,
             calibration,
             sample_rate,
+            events,
             quiet,
         } => {
             use overcommit::plan::sweep as sw;
             let bad = |message: String| Failure { code: EXIT_BAD_INPUT, message };
-            let (inputs, loaded) = many_inputs(&file, set, seed, calibration, &sample_rate)?;
+            let (inputs, loaded) = many_inputs(&file, set, seed, calibration, &sample_rate, events)?;
             let section = loaded.scenario.sweep.clone();
             let vary =
                 if vary.is_empty() { section.as_ref().map(|s| s.vary.clone()).unwrap_or_default() } else { vary };
@@ -605,13 +614,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             jobs,
             limit,
             sample_rate,
+            events,
             calibration,
             out: out_dir,
             quiet,
         } => {
             use overcommit::plan::capacity as cap;
             let bad = |message: String| Failure { code: EXIT_BAD_INPUT, message };
-            let (inputs, _) = many_inputs(&file, set, seed, calibration, &sample_rate)?;
+            let (inputs, _) = many_inputs(&file, set, seed, calibration, &sample_rate, events)?;
             let goal = match (grow, minimize.as_deref()) {
                 (Some(g), _) => cap::Goal::Grow(g),
                 (None, Some("host.ram")) => cap::Goal::MinimizeRam,
@@ -955,6 +965,7 @@ fn many_inputs(
     seed: Option<u64>,
     calibration: Option<PathBuf>,
     sample_rate: &str,
+    events: bool,
 ) -> Result<(overcommit::plan::Inputs, scenario::Loaded), Failure> {
     let bad = |message: String| Failure { code: EXIT_BAD_INPUT, message };
     let text = std::fs::read_to_string(file).map_err(|e| bad(format!("error: {}: {e}", file.display())))?;
@@ -974,6 +985,7 @@ fn many_inputs(
         base: set,
         master_seed: seed,
         sample_rate: parse_sample_rate(sample_rate)?,
+        events,
         costs: load_costs(cal_path.as_deref())?,
         calibration: cal_path.as_ref().map(|p| p.display().to_string()),
     };

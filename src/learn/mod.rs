@@ -146,6 +146,7 @@ pub fn spec(lesson: &Lesson) -> Result<SweepSpec, String> {
             base: vec![],
             master_seed: None,
             sample_rate: None,
+            events: false,
             costs: Default::default(),
             calibration: None,
         },

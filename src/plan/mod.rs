@@ -21,6 +21,8 @@ pub struct Inputs {
     /// Overrides the scenario's seed.
     pub master_seed: Option<u64>,
     pub sample_rate: Option<f64>,
+    /// Play every run in event mode (`--events`).
+    pub events: bool,
     pub costs: Costs,
     /// The calibration file `costs` came from.
     pub calibration: Option<String>,

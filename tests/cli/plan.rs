@@ -108,10 +108,15 @@ guests:
 "
         );
         let file = write(dir.path(), &format!("{name}.yaml"), &text);
-        let p = plan(&file, &dir.path().join(name), &["--slo", "p99<=1s", "--grow", "app", "--policies", "none"]);
         let usable_mib = 9 * 1024 + 512;
         assert_eq!((usable_mib - 2 * 1024) / per_guest_mib, expected, "the closed form itself");
-        assert_eq!(mix(&p, "none")["max_count"].as_u64(), Some(expected), "{name}: {}", mix(&p, "none"));
+        // Touch by touch and in event mode alike.
+        for (mode, extra) in [("", None), ("-events", Some("--events"))] {
+            let args = ["--slo", "p99<=1s", "--grow", "app", "--policies", "none"];
+            let p = plan(&file, &dir.path().join(format!("{name}{mode}")), &[&args[..], extra.as_slice()].concat());
+            assert_eq!(p["events"], extra.is_some(), "plan.json says how its runs played");
+            assert_eq!(mix(&p, "none")["max_count"].as_u64(), Some(expected), "{name}{mode}: {}", mix(&p, "none"));
+        }
     }
 }
 

@@ -98,6 +98,17 @@ fn jobs_do_not_change_a_byte_and_shards_merge_into_the_whole() {
 
 #[test]
 fn a_row_is_the_run_it_names() {
+    row_replays(&[]);
+}
+
+#[test]
+fn an_event_mode_row_is_the_event_mode_run_it_names() {
+    row_replays(&["--events"]);
+}
+
+/// A sweep's row replayed with `run`, both given `mode` (nothing, or
+/// `--events`): the same numbers.
+fn row_replays(mode: &[&str]) {
     let dir = scratch();
     let out = dir.path().join("sw");
     overcommit()
@@ -105,6 +116,7 @@ fn a_row_is_the_run_it_names() {
         .arg(quickstart())
         .args(["--vary", "guests.web.count=6,14", "--seeds", "2", "--set", "duration=20s", "--quiet", "--out"])
         .arg(&out)
+        .args(mode)
         .assert()
         .success();
     let (head, body) = rows(&out.join("sweep.csv"));
@@ -122,6 +134,7 @@ fn a_row_is_the_run_it_names() {
         .arg(quickstart())
         .args(["--set", "duration=20s", "--set", "guests.web.count=14", "--seed", &row[2], "--quiet", "--out"])
         .arg(&run_dir)
+        .args(mode)
         .assert()
         .success();
     let s: serde_json::Value = serde_json::from_slice(&read(&run_dir.join("summary.json"))).expect("summary.json");

@@ -167,10 +167,11 @@ pub struct Engine<'a> {
     translations: BTreeMap<WorkloadKey, (Translation, Translation)>,
     /// Touches are played by events ([`RunConfig::events`], where it applies).
     event_mode: bool,
-    /// Event mode: Zipf touch shares per page, by exponent (its bits),
-    /// working set, guest size and sample (the group's, or `usize::MAX`
-    /// when exact): guests of a group share one table.
-    zipf_shares: BTreeMap<(u64, usize, usize, usize), Arc<Vec<u64>>>,
+    /// Event mode: Zipf weights (k + 1)^(−s) per page, in units, by
+    /// exponent (its bits), guest size and sample (the group's, or
+    /// `usize::MAX` when exact): guests of a group share one table, their
+    /// working sets being limits into it.
+    zipf_shares: BTreeMap<(u64, usize, usize), Arc<Vec<u64>>>,
     /// Event mode: what the guests' event tracks share with the engine
     /// (the time, and who to wake).
     shared: Arc<crate::model::eventset::Shared>,

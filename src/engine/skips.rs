@@ -81,7 +81,7 @@ impl Engine<'_> {
         let mut run: Option<(u64, u64, f64, f64)> = None;
         loop {
             let e = self.mem.guests[g].events.as_deref_mut().expect("event mode");
-            let q = e.set.probability();
+            let q = e.probability();
             let mass = e.mass();
             let room = (mass - q).max(0.0);
             // The next event: its time, and the hits before it.
@@ -212,9 +212,9 @@ impl Engine<'_> {
             _ => f64::INFINITY,
         };
         let e = self.mem.guests[g].events.as_deref_mut().expect("event mode");
-        let q = e.set.probability();
+        let q = e.probability();
         let gap = exp_gap(&mut self.rng, r * q);
-        let total = e.set.total();
+        let total = e.total();
         if gap < slice {
             self.runners[g].due = Some((gap, total));
             return self.schedule_slice(g, at);
@@ -261,19 +261,19 @@ impl Engine<'_> {
     /// rates, and otherwise draws afresh from it.
     fn due_now(&mut self, g: usize) -> Option<f64> {
         let (at, then) = self.runners[g].due.take()?;
-        let now = self.mem.guests[g].events.as_deref().expect("event mode").set.total();
+        let now = self.mem.guests[g].events.as_deref().expect("event mode").total();
         if now == then {
             return Some(at);
         }
         let r = self.runners[g].rate / 1e9;
         let unit = crate::model::eventset::ONE as f64;
         if now > then {
-            let extra = exp_gap(&mut self.rng, r * (now - then) as f64 / unit);
+            let extra = exp_gap(&mut self.rng, r * (now - then) / unit);
             Some(at.min(extra))
-        } else if self.rng.random::<f64>() * (then as f64) < (now as f64) {
+        } else if self.rng.random::<f64>() * then < now {
             Some(at)
         } else {
-            Some(at + exp_gap(&mut self.rng, r * now as f64 / unit))
+            Some(at + exp_gap(&mut self.rng, r * now / unit))
         }
     }
 
@@ -371,18 +371,18 @@ impl Engine<'_> {
         let t = s.from + (next + 0.5) as u64;
         let r = self.runners[g].rate / 1e9;
         let e = self.mem.guests[g].events.as_deref().expect("event mode");
-        let total = e.set.total();
+        let total = e.total();
         let left = (s.wall - next) * s.compute_per_wall;
         let mut due = self.runners[g].due.map(|(_, then)| (left, then));
         if total > s.total {
-            let rate = r * (total - s.total) as f64 / crate::model::eventset::ONE as f64;
+            let rate = r * (total - s.total) / crate::model::eventset::ONE as f64;
             let extra = exp_gap(&mut self.rng, rate);
             if extra >= left {
                 // Nothing new before the skip ends: the hits so far at the
                 // rate they had, the rest at the new one.
                 self.count_skip(g, t);
                 let e = self.mem.guests[g].events.as_deref_mut().expect("event mode");
-                let hit_rate = r * (e.mass() - e.set.probability()).max(0.0);
+                let hit_rate = r * (e.mass() - e.probability()).max(0.0);
                 e.rearm_wake();
                 if let Some(k) = self.runners[g].skip.as_mut() {
                     k.hit_rate = hit_rate;

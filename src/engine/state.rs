@@ -135,7 +135,7 @@ pub(super) struct Runner {
     /// next slice's first event when it is known (with the event set's
     /// total then), and the token of the slice planned.
     pub(super) skip: Option<Skip>,
-    pub(super) due: Option<(f64, u64)>,
+    pub(super) due: Option<(f64, f64)>,
     pub(super) token: u32,
     /// Sampled mode, THP guests: for each untouched 2 MiB region, how many
     /// of the guest's (real) touches it takes until one lands on a page of
@@ -270,5 +270,5 @@ pub(super) struct Skip {
     pub(super) hit_rate: f64,
     /// The event set's total the skip's law stands on: when it began, or
     /// at the last change it went on through (see `Engine::wake_now`).
-    pub(super) total: u64,
+    pub(super) total: f64,
 }

@@ -222,38 +222,46 @@ impl Engine<'_> {
         let sim_of = |rp: u64| -> usize {
             if guest.real.is_empty() { (rp as usize).min(n) } else { guest.real.partition_point(|&p| p < rp) }
         };
-        let p = match *pattern {
-            _ if ws == 0 => TouchShares::Runs(Vec::new()),
-            Pattern::Uniform => TouchShares::Runs(vec![(sim_of(ws), ONE / ws)]),
+        // Shares up to a factor (the track's scale): a uniform page's is
+        // one page of the guest's memory's, a Zipf page's its weight
+        // (k + 1)^(−s); a working set cut or grown then changes only the
+        // pages that leave or enter it.
+        let limit = sim_of(ws);
+        let (p, scale) = match *pattern {
+            _ if ws == 0 => (TouchShares::Runs(Vec::new()), 1.0),
+            Pattern::Uniform => {
+                let b = (ONE / guest.real_pages.max(1)).max(1);
+                (TouchShares::Runs(vec![(limit, b)]), ONE as f64 / ws as f64 / b as f64)
+            }
             Pattern::HotCold { hot_fraction, hot_probability } => {
                 let hot = ((ws as f64 * hot_fraction).round() as u64).clamp(1, ws);
                 let mut runs = vec![(sim_of(hot), units(hot_probability / hot as f64))];
                 if ws > hot {
-                    runs.push((sim_of(ws), units((1.0 - hot_probability) / (ws - hot) as f64)));
+                    runs.push((limit, units((1.0 - hot_probability) / (ws - hot) as f64)));
                 }
-                TouchShares::Runs(runs)
+                (TouchShares::Runs(runs), 1.0)
             }
             Pattern::Zipf { s } => {
                 let sample = if guest.real.is_empty() { usize::MAX } else { guest.group };
                 let real = &guest.real;
-                let table = self.zipf_shares.entry((s.to_bits(), ws as usize, n, sample)).or_insert_with(|| {
-                    let h = crate::latency::che::zipf_sum(s, 1, ws);
+                let table = self.zipf_shares.entry((s.to_bits(), n, sample)).or_insert_with(|| {
                     let rank = |i: usize| if real.is_empty() { i as u64 } else { real[i] };
-                    let t = (0..n)
-                        .map(|i| {
-                            let k = rank(i);
-                            if k < ws { units(((k + 1) as f64).powf(-s) / h) } else { 0 }
-                        })
-                        .collect();
-                    Arc::new(t)
+                    Arc::new((0..n).map(|i| units(((rank(i) + 1) as f64).powf(-s))).collect())
                 });
-                TouchShares::Table(Arc::clone(table))
+                (TouchShares::Table(Arc::clone(table), limit), 1.0 / crate::latency::che::zipf_sum(s, 1, ws))
             }
         };
         let guest = &mut self.mem.guests[g];
+        if let Some(e) = guest.events.as_deref_mut()
+            && e.rescales_to(&p, write)
+            && e.rescale(limit, scale, &mut guest.pages)
+        {
+            return;
+        }
         let salt = mix64(self.seed ^ ((g as u64) << 40) ^ 0xE7E7);
         let shared = Arc::clone(&self.shared);
         let mut track = EventTrack::with_shared(p, &guest.pages, write, ksm, salt, g as u32, shared);
+        track.set_scale(scale);
         if let Some(old) = guest.events.take() {
             // What the hits did under the old workload goes on counting
             // under the new one.

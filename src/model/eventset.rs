@@ -33,16 +33,18 @@ pub fn units(p: f64) -> u64 {
     (p.clamp(0.0, 1.0) * ONE as f64).round() as u64
 }
 
-/// Each page's share of a guest's touches, in units of [`ONE`]: runs of
-/// pages with one share (uniform, hot/cold: no memory per page), or one
-/// share per page (Zipf).
+/// Each page's share of a guest's touches, in units of [`ONE`] times the
+/// track's scale (see [`EventTrack::rescale`]): runs of pages with one
+/// share (uniform, hot/cold: no memory per page), or one share per page
+/// (Zipf).
 #[derive(Debug, Clone)]
 pub enum TouchShares {
     /// (first page past the run, share), the runs in page order from 0;
     /// pages past the last run are not touched.
     Runs(Vec<(usize, u64)>),
-    /// Shared by the guests of a group in one phase.
-    Table(std::sync::Arc<Vec<u64>>),
+    /// A share per page, shared by the guests of a group, and the first
+    /// page past the working set (pages from there on are not touched).
+    Table(std::sync::Arc<Vec<u64>>, usize),
 }
 
 impl TouchShares {
@@ -50,7 +52,31 @@ impl TouchShares {
     pub fn get(&self, page: usize) -> u64 {
         match self {
             TouchShares::Runs(runs) => runs.iter().find(|r| page < r.0).map_or(0, |r| r.1),
-            TouchShares::Table(t) => t[page],
+            TouchShares::Table(t, limit) => {
+                if page < *limit {
+                    t[page]
+                } else {
+                    0
+                }
+            }
+        }
+    }
+
+    /// The first page past the working set, when one share or one table
+    /// covers it from page 0 (uniform, Zipf): what a cut or a growth of
+    /// the working set moves without changing any other page's share.
+    fn limit(&self) -> Option<usize> {
+        match self {
+            TouchShares::Runs(runs) if runs.len() == 1 => Some(runs[0].0),
+            TouchShares::Table(_, limit) => Some(*limit),
+            TouchShares::Runs(_) => None,
+        }
+    }
+
+    fn set_limit(&mut self, to: usize) {
+        match self {
+            TouchShares::Runs(runs) => runs[0].0 = to,
+            TouchShares::Table(_, limit) => *limit = to,
         }
     }
 }
@@ -105,6 +131,11 @@ impl RunLists {
 
     fn run_of(&self, page: usize) -> Option<usize> {
         self.runs.iter().position(|r| page >= r.0 && page < r.1)
+    }
+
+    /// The single run now ends at `end` (pages past it already taken out).
+    fn set_end(&mut self, end: usize) {
+        self.runs[0].1 = end.min(self.pos.len());
     }
 
     /// Page `page` is now of `kind`.
@@ -177,6 +208,8 @@ fn scaled(p: u64, w: f64) -> u64 {
 #[derive(Debug, Clone)]
 pub struct ClassLists {
     shares: std::sync::Arc<Vec<u64>>,
+    /// Pages from here on have no share (past the working set).
+    limit: usize,
     write: f64,
     /// Lists `2c` (not mapped) and `2c + 1` (merged) of class c: each
     /// page, and its weight over the list's bound in 2⁻³² (the rejection
@@ -196,7 +229,7 @@ pub struct ClassLists {
 const CLASSES: usize = 42;
 
 impl ClassLists {
-    fn new(shares: std::sync::Arc<Vec<u64>>, n: usize, write: f64) -> ClassLists {
+    fn new(shares: std::sync::Arc<Vec<u64>>, limit: usize, n: usize, write: f64) -> ClassLists {
         let bound = (0..CLASSES)
             .flat_map(|c| {
                 let top = 1u64 << c;
@@ -205,6 +238,7 @@ impl ClassLists {
             .collect();
         ClassLists {
             shares,
+            limit,
             write,
             lists: vec![Vec::new(); 2 * CLASSES],
             sums: vec![0; 2 * CLASSES],
@@ -216,7 +250,7 @@ impl ClassLists {
 
     #[inline]
     fn share(&self, page: usize) -> u64 {
-        self.shares.get(page).copied().unwrap_or(0)
+        if page < self.limit { self.shares.get(page).copied().unwrap_or(0) } else { 0 }
     }
 
     /// Page `page`'s list when it is of `kind`, and its weight there.
@@ -466,6 +500,13 @@ pub struct EventTrack {
     /// The touch shares of all the pages tracked, in units: [`ONE`] when
     /// every page is (page-exact), the sampled pages' share when sampled.
     mass: u64,
+    /// A page's share of the guest's touches per unit of its `p` (1 unless
+    /// set): shares are kept up to a common factor, so that a working set
+    /// cut or grown changes only the pages that enter or leave it. The
+    /// pressure `a` and each page's last looks are in the same units, so
+    /// pᵢ·ΔA, the hits' chance of having touched a page, needs no factor;
+    /// only the rates of events and hits in the guest's real touches do.
+    scale: f64,
 }
 
 impl EventTrack {
@@ -527,8 +568,8 @@ impl EventTrack {
                 }
                 Events::Runs(lists)
             }
-            TouchShares::Table(t) => {
-                let mut c = ClassLists::new(std::sync::Arc::clone(t), n, write);
+            TouchShares::Table(t, limit) => {
+                let mut c = ClassLists::new(std::sync::Arc::clone(t), *limit, n, write);
                 c.fill(states);
                 Events::Classes(c)
             }
@@ -553,6 +594,7 @@ impl EventTrack {
             huge_mass: 0,
             huge_carry: 0.0,
             mass: 0,
+            scale: 1.0,
         };
         t.mass = match &t.p {
             TouchShares::Runs(runs) => {
@@ -566,7 +608,7 @@ impl EventTrack {
                     })
                     .sum()
             }
-            TouchShares::Table(table) => table.iter().take(n).sum(),
+            TouchShares::Table(table, limit) => table.iter().take(n.min(*limit)).sum(),
         };
         t.count_huge(states);
         t
@@ -574,7 +616,118 @@ impl EventTrack {
 
     /// The share of the guest's touches that land on the pages tracked.
     pub fn mass(&self) -> f64 {
-        self.mass as f64 / ONE as f64
+        self.mass as f64 / ONE as f64 * self.scale
+    }
+
+    /// The share of the guest's touches that are events (faults,
+    /// copy-on-write breaks).
+    pub fn probability(&self) -> f64 {
+        self.set.probability() * self.scale
+    }
+
+    /// The events' weight in units of [`ONE`] of the guest's touches: how
+    /// the engine tells whether the set changed, and by how much.
+    pub fn total(&self) -> f64 {
+        self.set.total() as f64 * self.scale
+    }
+
+    /// Shares are `p` times `scale` from here (see the field).
+    pub fn set_scale(&mut self, scale: f64) {
+        self.scale = scale;
+    }
+
+    /// The working set now ends at page `limit`, and a share is `scale`
+    /// per unit of `p`; every other page keeps its share relative to the
+    /// others (a working set the guest's OOM killer cut, or a phase that
+    /// grows or shrinks a uniform or Zipf working set: Zipf's weights
+    /// i^(−s) are the same whatever the size, only their normaliser
+    /// changes). Only the pages that leave or enter are touched, where a
+    /// new track and [`Self::carry_into`] pass over every page. A page
+    /// that leaves has its accessed and written bits drawn into `states`
+    /// now, from the hits so far (as `carry_into` draws them for a page
+    /// left without a share); one that enters has had no hits. False, and
+    /// nothing done, when the shares are not of that form (hot/cold).
+    /// Not while skipping (the engine ends a skip first).
+    pub fn rescale(&mut self, limit: usize, scale: f64, states: &mut [u8]) -> bool {
+        use super::page::{MERGED, REFERENCED, WRITTEN};
+        debug_assert!(self.skip.is_none(), "a skip is ended before the workload changes");
+        let Some(old) = self.p.limit() else { return false };
+        self.sync();
+        let n = self.last_a.len().min(states.len());
+        let (old, limit) = (old.min(n), limit.min(n));
+        let a = self.a;
+        let unit = ONE as f64;
+        // Pages leaving: taken out of the set while their share still
+        // places them, their bits drawn, their shares out of the sums.
+        for (page, st) in states.iter_mut().enumerate().take(old).skip(limit) {
+            let b = self.p.get(page);
+            let lambda = b as f64 / unit * (a - self.last_a[page]);
+            if *st & 1 == 1 && lambda > 0.0 && self.draw(lambda) {
+                *st |= REFERENCED;
+            }
+            if let Some(&last) = self.ksm_a.get(page) {
+                let lambda = self.write * b as f64 / unit * (a - last);
+                if *st & 1 == 1 && *st & MERGED == 0 && lambda > 0.0 && self.draw(lambda) {
+                    *st |= WRITTEN;
+                }
+                self.ksm_a[page] = a;
+            }
+            if let (Some(rp), Some(rpa)) = (self.region_p.get_mut(page / REGION), self.region_pa.get_mut(page / REGION))
+            {
+                *rp -= b as f64 / unit;
+                *rpa -= b as f64 / unit * self.last_a[page];
+            }
+            self.last_a[page] = a;
+            self.mass -= b;
+            if self.huge[page / 64] & (1 << (page % 64)) != 0 {
+                self.huge_mass -= b;
+            }
+            match &mut self.set {
+                Events::Runs(r) => r.set(page, Kind::None),
+                Events::Classes(c) => c.set(page, Kind::None),
+            }
+        }
+        self.p.set_limit(limit);
+        match &mut self.set {
+            Events::Runs(r) => r.set_end(limit),
+            Events::Classes(c) => c.limit = limit,
+        }
+        // Pages entering: no hits yet; events when not mapped (or merged).
+        for (page, &st) in states.iter().enumerate().take(limit).skip(old) {
+            let b = self.p.get(page);
+            self.last_a[page] = a;
+            if let Some(k) = self.ksm_a.get_mut(page) {
+                *k = a;
+            }
+            if let (Some(rp), Some(rpa)) = (self.region_p.get_mut(page / REGION), self.region_pa.get_mut(page / REGION))
+            {
+                *rp += b as f64 / unit;
+                *rpa += b as f64 / unit * a;
+            }
+            self.mass += b;
+            if self.huge[page / 64] & (1 << (page % 64)) != 0 {
+                self.huge_mass += b;
+            }
+            let kind = Self::kind(st);
+            match &mut self.set {
+                Events::Runs(r) => r.set(page, kind),
+                Events::Classes(c) => c.set(page, kind),
+            }
+        }
+        self.scale = scale;
+        true
+    }
+
+    /// Whether `other` has the same pages' shares up to a factor and a
+    /// limit (the same table, or one share from page 0) and the same write
+    /// share: what [`Self::rescale`] can turn this track into.
+    pub fn rescales_to(&self, p: &TouchShares, write: f64) -> bool {
+        write == self.write
+            && match (&self.p, p) {
+                (TouchShares::Table(a, _), TouchShares::Table(b, _)) => std::sync::Arc::ptr_eq(a, b),
+                (TouchShares::Runs(a), TouchShares::Runs(b)) => a.len() == 1 && b.len() == 1 && a[0].1 == b[0].1,
+                _ => false,
+            }
     }
 
     /// Build the region sums, at the first look at a huge page: a guest
@@ -611,10 +764,11 @@ impl EventTrack {
         let unit = ONE as f64;
         let n = new.last_a.len().min(states.len());
         match (&self.p, &new.p) {
-            (TouchShares::Table(o), TouchShares::Table(t)) => {
+            (&TouchShares::Table(ref o, ol), &TouchShares::Table(ref t, tl)) => {
                 let (o, t) = (std::sync::Arc::clone(o), std::sync::Arc::clone(t));
                 for (page, st) in states.iter_mut().enumerate().take(n) {
-                    self.carry_page(new, page, o[page] as f64 / unit, t[page] as f64 / unit, st);
+                    let (old_p, new_p) = (if page < ol { o[page] } else { 0 }, if page < tl { t[page] } else { 0 });
+                    self.carry_page(new, page, old_p as f64 / unit, new_p as f64 / unit, st);
                 }
             }
             _ => {
@@ -665,13 +819,16 @@ impl EventTrack {
     }
 
     /// The guest skips ahead from wall time `t`, for `wall` ns at most,
-    /// slices of `step` ns, without playing touches: its pressure grows by
-    /// `per_ns` a nanosecond, a slice at a time, until [`Self::end_skip`].
+    /// slices of `step` ns, without playing touches: it touches `per_ns`
+    /// times a nanosecond, and its pressure grows by that (times the
+    /// scale), a slice at a time, until [`Self::end_skip`].
     pub fn start_skip(&mut self, t: u64, wall: f64, step: f64, per_ns: f64, touches: (f64, f64)) {
         self.skip = Some(SkipClock {
             wall0: t,
             a0: self.a,
-            per_ns,
+            // The pressure, in the shares' units, grows by the touches
+            // times the scale.
+            per_ns: per_ns * self.scale,
             wall,
             step: step.max(1.0),
             touches0: touches.0,
@@ -732,7 +889,7 @@ impl EventTrack {
     pub fn prefetch(&self, page: usize) {
         use super::page::prefetch;
         prefetch(&self.last_a[page]);
-        if let TouchShares::Table(t) = &self.p {
+        if let TouchShares::Table(t, _) = &self.p {
             prefetch(&t[page]);
         }
         match &self.set {
@@ -868,7 +1025,8 @@ impl EventTrack {
     #[inline]
     pub fn hits(&mut self, h: u64) {
         debug_assert!(self.skip.is_none(), "hits are counted by the clock while skipping");
-        let room = self.mass() - self.set.probability();
+        // In the shares' units: the pressure is (see `scale`).
+        let room = (self.mass as f64 - self.set.total() as f64) / ONE as f64;
         if h > 0 && room > 0.0 {
             self.a += h as f64 / room;
         }
@@ -928,7 +1086,7 @@ mod tests {
 
     /// Class lists over `weights` as shares, every page not mapped.
     fn classes(weights: &[u64]) -> ClassLists {
-        let mut c = ClassLists::new(std::sync::Arc::new(weights.to_vec()), weights.len(), 0.25);
+        let mut c = ClassLists::new(std::sync::Arc::new(weights.to_vec()), weights.len(), weights.len(), 0.25);
         for page in 0..weights.len() {
             c.set(page, Kind::Unmapped);
         }
@@ -1124,6 +1282,88 @@ mod tests {
     }
 
     #[test]
+    fn a_working_set_cut_keeps_the_hits_so_far_and_only_the_pages_left_count() {
+        // The closed forms of `a_change_of_shares_carries_the_hits_so_far`,
+        // reached by rescaling instead of a new track: 4,096 pages touched
+        // uniformly, half the touches writing, 100 of the second half not
+        // mapped; 2,048 hits (on the 3,996 mapped pages: a pressure of
+        // x = 2,048/3,996 on each); the working set cut to its first half
+        // (each page's share doubles: the scale, not the pages, changes);
+        // 1,024 hits more (0.5 on each). First half touched with chance
+        // 1 − e^−(x + 0.5), written 1 − e^−(x + 0.5)/2; the mapped pages of
+        // the second half, their bits drawn at the cut, 1 − e^−x and
+        // 1 − e^−x/2.
+        use crate::model::page::{REFERENCED, WRITTEN};
+        let n = 4096;
+        let mut states = vec![1u8; n];
+        let unmapped = 100;
+        states[n - 1 - unmapped..n - 1].fill(0);
+        let b = ONE / n as u64;
+        let mut t = EventTrack::new(TouchShares::Runs(vec![(n, b)]), &states, 0.5, true, 11);
+        // The 100 pages not mapped are events: 100/4,096 of the touches.
+        assert!((t.probability() - 100.0 / 4096.0).abs() < 1e-9);
+        t.hits(2048);
+        assert!(t.rescales_to(&TouchShares::Runs(vec![(n / 2, b)]), 0.5));
+        assert!(!t.rescales_to(&TouchShares::Runs(vec![(n / 2, b)]), 0.25), "writes changed: a new track");
+        assert!(t.rescale(n / 2, 2.0, &mut states));
+        // The pages not mapped left with the second half: no events, and
+        // the first half takes every touch.
+        assert_eq!(t.probability(), 0.0);
+        assert!((t.mass() - 1.0).abs() < 1e-9);
+        t.hits(1024);
+        let within = |count: usize, p: f64, what: &str| {
+            let m = 2048.0 * p;
+            let sd = (2048.0 * p * (1.0 - p)).sqrt();
+            assert!((count as f64 - m).abs() < 4.0 * sd, "{what}: {count} of 2048, expected {m:.0}");
+        };
+        let x = 2048.0 / (4096.0 - unmapped as f64);
+        let first = 0..n / 2;
+        within(first.clone().filter(|&i| t.touched_since(i)).count(), 1.0 - (-(x + 0.5)).exp(), "touched, first");
+        within(first.filter(|&i| t.written_since(i)).count(), 1.0 - (-(x + 0.5) / 2.0).exp(), "written, first");
+        let second = &states[n / 2..];
+        let mapped = second.iter().filter(|&&s| s & 1 == 1).count();
+        let within_mapped = |count: usize, p: f64, what: &str| {
+            let m = mapped as f64 * p;
+            let sd = (mapped as f64 * p * (1.0 - p)).sqrt();
+            assert!((count as f64 - m).abs() < 4.0 * sd, "{what}: {count} of {mapped}, expected {m:.0}");
+        };
+        within_mapped(second.iter().filter(|&&s| s & REFERENCED != 0).count(), 1.0 - (-x).exp(), "touched, second");
+        within_mapped(second.iter().filter(|&&s| s & WRITTEN != 0).count(), 1.0 - (-x / 2.0).exp(), "written, second");
+        assert!((n / 2..n).all(|i| !t.touched_since(i)), "a page past the working set is never touched");
+        // Grown back to all 4,096 at the first scale: the pages not mapped
+        // are events again (1/4,096 each), and the pages that came back
+        // have had no hits.
+        assert!(t.rescale(n, 1.0, &mut states));
+        assert!((t.probability() - 100.0 / 4096.0).abs() < 1e-9);
+        assert!((n / 2..n).all(|i| !t.touched_since(i)), "no hits yet on the pages that came back");
+    }
+
+    #[test]
+    fn a_zipf_table_cut_moves_only_the_pages_past_the_limit() {
+        // Weights 1/(k + 1) over 1,000 pages, none mapped: every touch is
+        // an event. Cut to 100 pages, the event share is still 1 and the
+        // set holds exactly the first 100 pages' weights (in the table's
+        // units); a draw never gives a page past them.
+        let n = 1000;
+        let w: Vec<u64> = (0..n).map(|k| units(1.0 / (k + 1) as f64)).collect();
+        let table = std::sync::Arc::new(w.clone());
+        let states = vec![0u8; n];
+        let h = |m: usize| (1..=m).map(|k| 1.0 / k as f64).sum::<f64>();
+        let mut t = EventTrack::new(TouchShares::Table(table.clone(), n), &states, 0.0, false, 1);
+        t.set_scale(1.0 / h(n));
+        assert!((t.probability() - 1.0).abs() < 1e-6);
+        let mut st = states.clone();
+        assert!(t.rescale(100, 1.0 / h(100), &mut st));
+        assert!((t.probability() - 1.0).abs() < 1e-6, "{}", t.probability());
+        assert_eq!(t.set.total(), w[..100].iter().sum::<u64>());
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        for _ in 0..10_000 {
+            let u = rng.random_range(0..t.set.total());
+            assert!(t.set.find(u, &mut rng) < 100);
+        }
+    }
+
+    #[test]
     fn a_huge_pages_pressure_from_its_block_sums_is_the_sum_over_its_pages() {
         // The definition, Σ pᵢ·(a − last_aᵢ) over a huge page's pages, with
         // pages looked at one by one at different times (faults and 4 KiB
@@ -1132,7 +1372,7 @@ mod tests {
         // huge page leaves nothing owed.
         let n = 1500;
         let shares: Vec<u64> = (0..n).map(|i| ONE / 64 / (i as u64 + 1)).collect();
-        let mut e = EventTrack::new(TouchShares::Table(std::sync::Arc::new(shares)), &vec![1u8; n], 0.0, false, 5);
+        let mut e = EventTrack::new(TouchShares::Table(std::sync::Arc::new(shares), n), &vec![1u8; n], 0.0, false, 5);
         e.hits(5);
         e.looked_now(3);
         // Built now (as at a first huge-page look), from the looks so far;

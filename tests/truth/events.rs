@@ -286,6 +286,52 @@ guests:
     });
 }
 
+#[test]
+fn working_sets_cut_and_grown_play_as_page_exact() {
+    // Working sets that shrink and grow again under memory pressure, as a
+    // guest's OOM killer cuts them (MoM) or phases move them: event mode
+    // rescales the shares and moves only the pages that leave or enter
+    // (`EventTrack::rescale`), for Zipf's table and a uniform run alike.
+    compare_general("working sets cut and grown", |seed| {
+        format!(
+            "name: events-cuts
+seed: {seed}
+duration: 4s
+host:
+  ram: 160M
+  reserved: 0
+  thp: never
+  swap: {{ size: 512M, read_latency: 1us, write_latency: 1us, bandwidth: 64G/s, queue_depth: 64 }}
+guests:
+  - name: z
+    memory: 128M
+    balloon: false
+    workload:
+      working_set: 96M
+      touch_rate: 500k/s
+      pattern: \"zipf(0.9)\"
+      write: 10%
+      phases:
+        - {{ at: 1s, working_set: 40M }}
+        - {{ at: 2s, working_set: 112M }}
+        - {{ at: 3s, working_set: 64M }}
+  - name: u
+    memory: 128M
+    balloon: false
+    workload:
+      working_set: 96M
+      touch_rate: 500k/s
+      pattern: uniform
+      write: 10%
+      phases:
+        - {{ at: 1s, working_set: 48M }}
+        - {{ at: 2s, working_set: 104M }}
+        - {{ at: 3s, working_set: 72M }}
+"
+        )
+    });
+}
+
 /// Means over 8 seeds of (balloon bytes at the end, peak balloon bytes,
 /// free page reported bytes, major faults per touch, touches) over all
 /// guests of `yaml(seed)`.

@@ -158,7 +158,7 @@ fn sampled(c: &mut Criterion) {
     group.bench_function("large-host-1h", |b| b.iter(|| run(&s, RunConfig::default(), &mut Discard).unwrap()));
     // The same in event mode (`run --events`): faults, hand moves and
     // skips instead of touches.
-    let events = RunConfig { events: true, ..RunConfig::default() };
+    let events = RunConfig { mode: overcommit::engine::Mode::Events, ..RunConfig::default() };
     group.bench_function("large-host-1h-events", |b| b.iter(|| run(&s, events.clone(), &mut Discard).unwrap()));
     // The same host with KSM (ksmtuned driving it; guests of one image with
     // 30% shared and 5% zero pages) and MoM's balloons: the policies' cost.
@@ -175,7 +175,9 @@ fn sampled(c: &mut Criterion) {
         b.iter(|| run(&s, RunConfig::default(), &mut Discard).unwrap())
     });
     group.bench_function("large-host-1h-ksm-balloon-events", |b| {
-        b.iter(|| run(&s, RunConfig { events: true, ..RunConfig::default() }, &mut Discard).unwrap())
+        b.iter(|| {
+            run(&s, RunConfig { mode: overcommit::engine::Mode::Events, ..RunConfig::default() }, &mut Discard).unwrap()
+        })
     });
     // Issue 17's busy host: the same with four times the touch rates
     // (about 51 million touches a second in all), in event mode (target:
@@ -184,7 +186,9 @@ fn sampled(c: &mut Criterion) {
     assert_eq!(busy.matches("touch_rate: 400k/s,").count(), 3, "the busy edit applied to every group");
     let s = scenario(&busy);
     group.bench_function("large-host-1h-busy-events", |b| {
-        b.iter(|| run(&s, RunConfig { events: true, ..RunConfig::default() }, &mut Discard).unwrap())
+        b.iter(|| {
+            run(&s, RunConfig { mode: overcommit::engine::Mode::Events, ..RunConfig::default() }, &mut Discard).unwrap()
+        })
     });
     group.finish();
 }
@@ -215,7 +219,11 @@ fn events(c: &mut Criterion) {
     let mut group = c.benchmark_group("events/hotcold-16g-on-8g-zram");
     group.sample_size(10);
     for (name, events) in [("exact", false), ("events", true)] {
-        let cfg = RunConfig { sample_rate: Some(1.0), events, ..RunConfig::default() };
+        let cfg = RunConfig {
+            sample_rate: Some(1.0),
+            mode: overcommit::engine::Mode::events_if(events),
+            ..RunConfig::default()
+        };
         group.bench_function(name, |b| b.iter(|| run(&s, cfg.clone(), &mut Discard).unwrap()));
     }
     group.finish();

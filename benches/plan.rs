@@ -20,7 +20,7 @@ fn spec() -> PlanSpec {
             base: vec![],
             master_seed: None,
             sample_rate: None,
-            events: false,
+            mode: overcommit::engine::Mode::Touches,
             costs: Default::default(),
             calibration: None,
         },

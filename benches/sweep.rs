@@ -24,7 +24,7 @@ fn spec() -> SweepSpec {
             base: vec![Override { path: "duration".into(), value: "2s".into() }],
             master_seed: None,
             sample_rate: None,
-            events: false,
+            mode: overcommit::engine::Mode::Touches,
             costs: Default::default(),
             calibration: None,
         },

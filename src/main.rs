@@ -116,9 +116,13 @@ Writes summary.json, timeseries.csv and events.csv to --out (default output/<sce
         #[arg(long, value_name = "RATE", default_value = "auto")]
         sample_rate: String,
         /// Play only the touches that change state (faults, copy-on-write breaks), the hits
-        /// between them as counts: faster where few touches fault (see the README's event mode)
-        #[arg(long)]
+        /// between them as counts: faster where few touches fault (see the README's event mode).
+        /// Default: by events when sampled or when under 1% of touches are expected to fault
+        #[arg(long, conflicts_with = "touches")]
         events: bool,
+        /// Play every touch one by one (the reference)
+        #[arg(long)]
+        touches: bool,
         /// No progress bar and no table
         #[arg(long, short)]
         quiet: bool,
@@ -169,10 +173,12 @@ and PNG) and report.html to --out (default output/<scenario name>/sweep/).")]
         /// Share of pages to simulate in each run (see `run --help`)
         #[arg(long, value_name = "RATE", default_value = "auto")]
         sample_rate: String,
-        /// Play every run in event mode (see `run --help`); a run plays the same either way, in
-        /// distribution, so the answer does not depend on it beyond the seeds' noise
-        #[arg(long)]
+        /// Play every run in event mode (see `run --help`; default: as `run` chooses for each)
+        #[arg(long, conflicts_with = "touches")]
         events: bool,
+        /// Play every run touch by touch
+        #[arg(long)]
+        touches: bool,
         /// No progress bar and no summary
         #[arg(long, short)]
         quiet: bool,
@@ -226,8 +232,8 @@ gallops from the scenario's own count (or RAM) and bisects; each point plays eve
         /// Share of pages to simulate in each run (see `run --help`)
         #[arg(long, value_name = "RATE", default_value = "auto")]
         sample_rate: String,
-        /// Play every run in event mode (see `run --help`); a run plays the same either way, in
-        /// distribution, so the answer does not depend on it beyond the seeds' noise
+        /// Play every run in event mode (see `run --help`; default: touch by touch, the plan's
+        /// points being where guests start to fault)
         #[arg(long)]
         events: bool,
         /// A calibration file whose measured costs replace the defaults
@@ -459,7 +465,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Command::Run { file, out: out_dir, seed, set, calibration, sample_rate, events, quiet } => {
+        Command::Run { file, out: out_dir, seed, set, calibration, sample_rate, events, touches, quiet } => {
             let loaded = scenario::load_with(&file, &set)
                 .map_err(|e| Failure { code: EXIT_BAD_INPUT, message: e.to_string() })?;
             for w in &loaded.warnings {
@@ -478,7 +484,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let cfg = overcommit::engine::RunConfig {
                 seed,
                 sample_rate: rate,
-                events,
+                mode: play_mode(events, touches),
                 costs,
                 calibration: cal_path.as_ref().map(|p| p.display().to_string()),
                 ..Default::default()
@@ -556,11 +562,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             calibration,
             sample_rate,
             events,
+            touches,
             quiet,
         } => {
             use overcommit::plan::sweep as sw;
             let bad = |message: String| Failure { code: EXIT_BAD_INPUT, message };
-            let (inputs, loaded) = many_inputs(&file, set, seed, calibration, &sample_rate, events)?;
+            let (inputs, loaded) =
+                many_inputs(&file, set, seed, calibration, &sample_rate, play_mode(events, touches))?;
             let section = loaded.scenario.sweep.clone();
             let vary =
                 if vary.is_empty() { section.as_ref().map(|s| s.vary.clone()).unwrap_or_default() } else { vary };
@@ -621,7 +629,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             use overcommit::plan::capacity as cap;
             let bad = |message: String| Failure { code: EXIT_BAD_INPUT, message };
-            let (inputs, _) = many_inputs(&file, set, seed, calibration, &sample_rate, events)?;
+            let mode = overcommit::engine::Mode::events_if(events);
+            let (inputs, _) = many_inputs(&file, set, seed, calibration, &sample_rate, mode)?;
             let goal = match (grow, minimize.as_deref()) {
                 (Some(g), _) => cap::Goal::Grow(g),
                 (None, Some("host.ram")) => cap::Goal::MinimizeRam,
@@ -965,7 +974,7 @@ fn many_inputs(
     seed: Option<u64>,
     calibration: Option<PathBuf>,
     sample_rate: &str,
-    events: bool,
+    mode: overcommit::engine::Mode,
 ) -> Result<(overcommit::plan::Inputs, scenario::Loaded), Failure> {
     let bad = |message: String| Failure { code: EXIT_BAD_INPUT, message };
     let text = std::fs::read_to_string(file).map_err(|e| bad(format!("error: {}: {e}", file.display())))?;
@@ -985,11 +994,23 @@ fn many_inputs(
         base: set,
         master_seed: seed,
         sample_rate: parse_sample_rate(sample_rate)?,
-        events,
+        mode,
         costs: load_costs(cal_path.as_deref())?,
         calibration: cal_path.as_ref().map(|p| p.display().to_string()),
     };
     Ok((inputs, loaded))
+}
+
+/// `--events`, `--touches`, or neither: the engine's choice.
+fn play_mode(events: bool, touches: bool) -> overcommit::engine::Mode {
+    use overcommit::engine::Mode;
+    if events {
+        Mode::Events
+    } else if touches {
+        Mode::Touches
+    } else {
+        Mode::Auto
+    }
 }
 
 /// `--shard I/N`, 1-based.

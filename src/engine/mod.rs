@@ -17,6 +17,7 @@ mod ballooning;
 mod faults;
 mod ksmd;
 mod memcg;
+pub mod mode;
 pub mod observe;
 pub mod queue;
 mod run_loop;
@@ -44,6 +45,7 @@ use crate::policy::ksm::{self, Ksm};
 use crate::policy::ksmtune::Tuner;
 use crate::policy::reclaim::Clock;
 use crate::scenario::{GuestGroup, Scenario, ThpMode};
+pub use mode::Mode;
 pub use observe::*;
 use queue::{EventQueue, SimTime};
 pub use sampling::{AUTO_PAGE_BUDGET, AUTO_TOUCH_BUDGET, MAX_SAMPLED_SLICE_NS, auto_sample_rate, sample_rate_within};
@@ -70,10 +72,10 @@ pub struct RunConfig {
     /// The calibration file `costs` came from (`None`: the defaults),
     /// recorded in the summary.
     pub calibration: Option<String>,
-    /// Play touches by events (faults) instead of one by one (every
-    /// mechanism of the engine tells the event sets what it changes, at
-    /// any sampling rate).
-    pub events: bool,
+    /// Play touches one by one, or by events (faults: every mechanism of
+    /// the engine tells the event sets what it changes, at any sampling
+    /// rate), or whichever is faster for the scenario (see [`mode`]).
+    pub mode: Mode,
     /// End the run as soon as each of these is missed for good by some
     /// guest (a plan's latency objectives; see [`LatencyBound`]). Empty:
     /// play to the end.
@@ -88,7 +90,7 @@ impl Default for RunConfig {
             slice_ns: 1_000_000,
             costs: Costs::default(),
             calibration: None,
-            events: false,
+            mode: Mode::Touches,
             stop_when_missed: Vec::new(),
         }
     }
@@ -185,7 +187,7 @@ impl<'a> Engine<'a> {
             return Err(RunError::BadSampleRate(rate));
         }
         let seed = cfg.seed.unwrap_or(scenario.seed);
-        let event_mode = cfg.events;
+        let event_mode = cfg.mode.plays_events(scenario, rate);
         let cfg_slice = cfg.slice_ns.max(1);
         let h = &scenario.host;
         let frames_total = (h.usable_for_4k().bytes() as f64 / 4096.0 * rate).floor() as u64;

@@ -161,6 +161,8 @@ pub struct Summary {
     /// Share of pages simulated (1 = page-exact; below 1, spatial sampling
     /// and counts scaled by its inverse).
     pub sample_rate: f64,
+    /// How the touches were played: `touches` (one by one) or `events`.
+    pub mode: &'static str,
     /// The calibration file whose costs the run used (`null`: the built-in
     /// defaults, each with its source in `latency`).
     pub calibration: Option<String>,

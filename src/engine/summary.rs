@@ -186,6 +186,7 @@ impl Engine<'_> {
             duration_s: s.duration.as_secs_f64(),
             warmup_s: s.warmup.as_secs_f64(),
             sample_rate: self.rate,
+            mode: if self.event_mode { "events" } else { "touches" },
             calibration: self.cfg.calibration.clone(),
             notes: unmodelled(s),
             stopped_at_s: None,

@@ -146,7 +146,7 @@ pub fn spec(lesson: &Lesson) -> Result<SweepSpec, String> {
             base: vec![],
             master_seed: None,
             sample_rate: None,
-            events: false,
+            mode: crate::engine::Mode::Touches,
             costs: Default::default(),
             calibration: None,
         },

@@ -318,7 +318,7 @@ fn evaluate(spec: &PlanSpec, base: &Scenario, mix: Mix, x: u64) -> Result<Point,
             let cfg = RunConfig {
                 seed: Some(seed),
                 sample_rate: spec.inputs.sample_rate,
-                events: spec.inputs.events,
+                mode: spec.inputs.mode,
                 costs: spec.inputs.costs,
                 calibration: spec.inputs.calibration.clone(),
                 stop_when_missed: settled_bounds(spec),

@@ -21,8 +21,8 @@ pub struct Inputs {
     /// Overrides the scenario's seed.
     pub master_seed: Option<u64>,
     pub sample_rate: Option<f64>,
-    /// Play every run in event mode (`--events`).
-    pub events: bool,
+    /// How every run plays its touches (`--events`, `--touches`).
+    pub mode: crate::engine::Mode,
     pub costs: Costs,
     /// The calibration file `costs` came from.
     pub calibration: Option<String>,

@@ -207,7 +207,7 @@ fn fingerprint(spec: &SweepSpec, master: u64) -> String {
     put(&u64::from(spec.seeds).to_le_bytes());
     put(&master.to_le_bytes());
     put(format!("{:?}", spec.inputs.sample_rate).as_bytes());
-    put(&[u8::from(spec.inputs.events)]);
+    put(format!("{:?}", spec.inputs.mode).as_bytes());
     put(spec.inputs.calibration.as_deref().unwrap_or("").as_bytes());
     put(format!("{:?}", spec.inputs.costs).as_bytes());
     for s in &spec.slo {
@@ -383,7 +383,7 @@ pub fn execute(
                 let cfg = RunConfig {
                     seed: Some(run.seed),
                     sample_rate: spec.inputs.sample_rate,
-                    events: spec.inputs.events,
+                    mode: spec.inputs.mode,
                     costs: spec.inputs.costs,
                     calibration: spec.inputs.calibration.clone(),
                     ..Default::default()

@@ -74,7 +74,7 @@ pub fn json(spec: &PlanSpec, base: &Scenario, results: &[MixResult]) -> Vec<u8> 
         quantile: spec.quantile,
         master_seed: spec.inputs.master_seed.unwrap_or(base.seed),
         sample_rate: spec.inputs.sample_rate.unwrap_or(1.0),
-        events: spec.inputs.events,
+        events: spec.inputs.mode == crate::engine::Mode::Events,
         runs: results.iter().map(|r| r.runs).sum(),
         recommended: best(results).map(|r| r.mix),
         mixes: results,
@@ -149,7 +149,7 @@ pub fn table(spec: &PlanSpec, base: &Scenario, results: &[MixResult]) -> String 
         match spec.inputs.sample_rate {
             Some(r) if r < 1.0 => format!("sampled at 1/{} (--sample-rate 1 plays page-exact)", (1.0 / r).round()),
             _ => "page-exact".to_string(),
-        } + if spec.inputs.events { ", in event mode" } else { "" }
+        } + if spec.inputs.mode == crate::engine::Mode::Events { ", in event mode" } else { "" }
     );
     for (name, l) in names.iter().zip(&lines) {
         let cells: Vec<String> =
@@ -212,7 +212,8 @@ pub fn recommendation(spec: &PlanSpec, base: &Scenario, results: &[MixResult]) -
         None => String::new(),
     };
     let seed = spec.inputs.master_seed.map_or(String::new(), |s| format!(" --seed {s}"));
-    let rate = if spec.inputs.events { rate + " --events" } else { rate };
+    // The plan's runs played as these flags say, the check likewise.
+    let rate = rate + if spec.inputs.mode == crate::engine::Mode::Events { " --events" } else { " --touches" };
     let sets: String = spec.inputs.base.iter().map(|o| format!(" --set {}={}", o.path, o.value)).collect();
     out.push(format!("Check it: overcommit run {}{sets}{seed}{rate} {overrides}", spec.inputs.label));
     if r.mix == "hugepages" {

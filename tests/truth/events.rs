@@ -9,7 +9,7 @@
 //! ±1% relative on the mean over 8 seeds, p99 within one histogram bucket.
 
 use crate::support::scenario;
-use overcommit::engine::{self, Discard, RunConfig};
+use overcommit::engine::{self, Discard, Mode, RunConfig};
 
 /// The uniform truth test's 64 MiB host (16,032 pages left to a guest),
 /// with a guest of W = 2L pages under `pattern`.
@@ -50,7 +50,7 @@ fn mean_over_seeds(pattern: &str, events: bool) -> Mean {
     let seeds = 8;
     for seed in 1..=seeds {
         let s = scenario(&yaml(pattern, seed));
-        let cfg = RunConfig { sample_rate: Some(1.0), events, ..Default::default() };
+        let cfg = RunConfig { sample_rate: Some(1.0), mode: Mode::events_if(events), ..Default::default() };
         let g = &engine::run(&s, cfg, &mut Discard).expect("plays").guests[0];
         m.major_ratio += g.major_faults as f64 / g.touches as f64 / seeds as f64;
         m.minor += g.minor_faults as f64 / seeds as f64;
@@ -145,7 +145,7 @@ fn ksm_means(write: &str, ram: &str, pattern: &str, events: bool) -> [f64; 5] {
     let mut m = [0.0; 5];
     for seed in 1..=KSM_SEEDS {
         let s = scenario(&ksm_yaml(seed, write, ram, pattern));
-        let cfg = RunConfig { sample_rate: Some(1.0), events, ..Default::default() };
+        let cfg = RunConfig { sample_rate: Some(1.0), mode: Mode::events_if(events), ..Default::default() };
         let sum = engine::run(&s, cfg, &mut Discard).expect("plays");
         let k = sum.host.ksm.as_ref().expect("KSM ran");
         let touches: u64 = sum.guests.iter().map(|g| g.touches).sum();
@@ -208,7 +208,7 @@ fn compare_general(what: &str, yaml: impl Fn(u64) -> String) {
     for (k, events) in [false, true].into_iter().enumerate() {
         for seed in 1..=8 {
             let s = scenario(&yaml(seed));
-            let cfg = RunConfig { sample_rate: Some(1.0), events, ..Default::default() };
+            let cfg = RunConfig { sample_rate: Some(1.0), mode: Mode::events_if(events), ..Default::default() };
             let sum = engine::run(&s, cfg, &mut Discard).expect("plays");
             let touches: u64 = sum.guests.iter().map(|g| g.touches).sum();
             let major: u64 = sum.guests.iter().map(|g| g.major_faults).sum();
@@ -341,7 +341,7 @@ fn balloon_means(yaml: &dyn Fn(u64) -> String, events: bool) -> ([f64; 5], Vec<f
     let mut reported = Vec::new();
     for seed in 1..=16 {
         let s = scenario(&yaml(seed));
-        let cfg = RunConfig { sample_rate: Some(1.0), events, ..Default::default() };
+        let cfg = RunConfig { sample_rate: Some(1.0), mode: Mode::events_if(events), ..Default::default() };
         let sum = engine::run(&s, cfg, &mut Discard).expect("plays");
         let total = |f: fn(&engine::GuestSummary) -> u64| sum.guests.iter().map(f).sum::<u64>() as f64;
         let touches = total(|g| g.touches);
@@ -511,7 +511,7 @@ guests:
     let runs = |events: bool| -> Vec<[f64; 3]> {
         (1..=seeds)
             .map(|seed| {
-                let cfg = RunConfig { sample_rate: Some(1.0), events, ..Default::default() };
+                let cfg = RunConfig { sample_rate: Some(1.0), mode: Mode::events_if(events), ..Default::default() };
                 let sum = engine::run(&scenario(&yaml(seed)), cfg, &mut Discard).expect("plays");
                 let g = &sum.guests[0];
                 assert!(g.thp_faults > 0, "huge pages were made");

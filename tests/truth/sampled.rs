@@ -4,7 +4,7 @@
 //! estimates miss ratios, so a sampled run's major-fault ratio per guest
 //! group must match the page-exact run of the same scenario.
 
-use overcommit::engine::{self, Discard, RunConfig, Summary};
+use overcommit::engine::{self, Discard, Mode, RunConfig, Summary};
 
 use crate::support::scenario;
 
@@ -103,7 +103,12 @@ fn check_against_exact(yaml: &str, seeds: u64, events: bool) {
     let mean = |rate: f64, group: &str| -> f64 {
         let runs = (0..seeds).map(|k| {
             let events = events && rate < 1.0;
-            let cfg = RunConfig { sample_rate: Some(rate), seed: Some(s.seed + k), events, ..Default::default() };
+            let cfg = RunConfig {
+                sample_rate: Some(rate),
+                seed: Some(s.seed + k),
+                mode: Mode::events_if(events),
+                ..Default::default()
+            };
             group_ratio(&engine::run(&s, cfg, &mut Discard).unwrap(), group)
         });
         runs.sum::<f64>() / seeds as f64

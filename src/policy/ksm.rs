@@ -220,28 +220,36 @@ impl Ksm {
             // A backend that may not merge (hugetlbfs, shared, or without
             // MADV_MERGEABLE) is passed over whole: ksmd walks only
             // mergeable VMAs.
+            let mut end = mem.guests[g].sim_pages();
             if mem.guests[g].segments.len() > 1 {
                 let seg = mem.guests[g].segment_of(p);
                 if !seg.mergeable {
                     self.cursor = (g, seg.sim.end);
                     continue;
                 }
+                end = seg.sim.end;
             }
-            self.cursor = (g, p + 1);
-            // Passing the page ends what ksmd last noted of it.
-            self.forget(g, p);
-            let st = mem.guests[g].pages[p as usize];
-            let res = st & RES_MASK;
-            if res != RESIDENT && res != HUGE {
-                // Not present: the page walk skips it without counting it.
-                continue;
+            // The segment's pages in order while the budget lasts (nothing
+            // a look does changes the guest, its segment or its life).
+            let mut q = p;
+            while q < end && self.budget >= 1.0 {
+                // Passing the page ends what ksmd last noted of it.
+                self.forget(g, q);
+                let st = mem.guests[g].pages[q as usize];
+                q += 1;
+                let res = st & RES_MASK;
+                if res != RESIDENT && res != HUGE {
+                    // Not present: the page walk skips it without counting it.
+                    continue;
+                }
+                idle_guests = 0;
+                self.budget -= 1.0;
+                out.scanned += 1;
+                if self.scan_page(mem, g, q - 1) {
+                    out.merged += 1;
+                }
             }
-            idle_guests = 0;
-            self.budget -= 1.0;
-            out.scanned += 1;
-            if self.scan_page(mem, g, p) {
-                out.merged += 1;
-            }
+            self.cursor = (g, q);
         }
         self.counters.pages_scanned += out.scanned;
         out

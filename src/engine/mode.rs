@@ -59,17 +59,25 @@ pub fn events_pay(s: &Scenario, rate: f64) -> bool {
     rate < 1.0 || expected_fault_share(s) < EVENTS_BELOW
 }
 
-/// The share of all touches expected to fault once memory is full, at the
-/// start and after each phase (the largest): the guests' pages compete for
-/// the RAM left to ordinary memory as items of one LRU cache (the kernel's
-/// reclaim approximates LRU), each page touched at its guest's rate times
-/// its share of the pattern, and Che's approximation gives the share of
-/// touches that miss. Without swap nothing is paged out, so only first
-/// touches fault: 0. Hugetlb-backed guests take no ordinary memory and
-/// locked or preallocated ones hold all of theirs: they leave the rest
-/// to the others and are not in the cache's streams. KSM and balloons,
-/// which lower the share, are left out: a guess for speed, not a result.
+/// The share of all touches expected to fault: first touches, and the
+/// misses once memory is full. First touches are the pages (on THP the
+/// 2 MiB regions, one fault each) a guest's touches over the run are
+/// expected to reach at least once, over all of its touches. Once memory
+/// is full, at the start and after each phase (the largest), the guests'
+/// pages compete for the RAM left to ordinary memory as items of one LRU
+/// cache (the kernel's reclaim approximates LRU), each page touched at its
+/// guest's rate times its share of the pattern, and Che's approximation
+/// gives the share of touches that miss; without swap nothing is paged
+/// out and none do. Hugetlb-backed guests take no ordinary memory and
+/// locked or preallocated ones hold all of theirs: they leave the rest to
+/// the others and are not in the cache's streams. KSM and balloons, which
+/// lower the share, are left out: a guess for speed, not a result.
 pub fn expected_fault_share(s: &Scenario) -> f64 {
+    first_touch_share(s) + steady_miss_share(s)
+}
+
+/// The misses once memory is full (see [`expected_fault_share`]).
+fn steady_miss_share(s: &Scenario) -> f64 {
     if s.host.swap.is_none() {
         return 0.0;
     }
@@ -80,6 +88,32 @@ pub fn expected_fault_share(s: &Scenario) -> f64 {
     times.sort_unstable();
     times.dedup();
     times.into_iter().map(|t| share_at(s, t)).fold(0.0, f64::max)
+}
+
+/// The share of all of a run's touches that are first touches of a page
+/// (or of a THP region): per guest, the units of its largest working set
+/// that its touches reach at least once, Σ (1 − e^(−pᵢ·N)) for N touches
+/// at its largest rate (a bound: phases spend some of the run smaller).
+fn first_touch_share(s: &Scenario) -> f64 {
+    let duration = s.duration.as_secs_f64();
+    let (mut first, mut touches) = (0.0, 0.0);
+    for g in s.guests.iter().filter(|g| !g.hugepages && !g.prealloc) {
+        let w = &g.workload;
+        let rate = w.phases.iter().filter_map(|p| p.touch_rate).fold(w.touch_rate.per_sec(), |a, r| a.max(r.per_sec()));
+        let ws = w.phases.iter().filter_map(|p| p.working_set).fold(w.working_set, |a, b| a.max(b));
+        let n = rate * duration;
+        let unit = if s.host.thp == crate::scenario::ThpMode::Never { 1 } else { 512 };
+        let units = ws.pages(4096).min(g.memory.pages(4096)).div_ceil(unit);
+        if units == 0 || n <= 0.0 {
+            continue;
+        }
+        let classes = che::unit_classes(&w.pattern, units, unit);
+        let total: f64 = classes.iter().map(|c| c.0 * c.1).sum();
+        let reached: f64 = classes.iter().map(|&(k, p)| k * -(-(p / total) * n).exp_m1()).sum();
+        first += reached * f64::from(g.count);
+        touches += n * f64::from(g.count);
+    }
+    if touches > 0.0 { first / touches } else { 0.0 }
 }
 
 /// [`expected_fault_share`] with the workloads as they are at `t` ns.
@@ -141,7 +175,7 @@ host: { ram: 4G, reserved: 0, thp: never, swap: { size: 8G, device: ssd } }
         let s = scenario(&format!(
             "{HOST}guests:\n  - {{ name: u, count: 2, memory: 4G, workload: {{ working_set: 3G, touch_rate: 10k/s, pattern: uniform }} }}\n"
         ));
-        let f = expected_fault_share(&s);
+        let f = steady_miss_share(&s);
         assert!((f - (1.0 - 4.0 / 6.0)).abs() < 1e-6, "{f}");
         assert!(!events_pay(&s, 1.0), "a third of touches faulting plays touch by touch");
         assert!(events_pay(&s, 1.0 / 8.0), "sampled runs play by events");
@@ -149,8 +183,27 @@ host: { ram: 4G, reserved: 0, thp: never, swap: { size: 8G, device: ssd } }
         let fit = scenario(&format!(
             "{HOST}guests:\n  - {{ name: u, count: 2, memory: 4G, workload: {{ working_set: 1G, touch_rate: 10k/s, pattern: uniform }} }}\n"
         ));
-        assert_eq!(expected_fault_share(&fit), 0.0);
-        assert!(events_pay(&fit, 1.0));
+        assert_eq!(steady_miss_share(&fit), 0.0);
+    }
+
+    #[test]
+    fn first_touches_are_the_pages_reached_at_least_once() {
+        // 1,000 pages (4000K) touched uniformly 10,000 times: each is
+        // reached with chance 1 − e^(−10), so the first touches are
+        // 1,000·(1 − e^(−10)) of the 10,000 touches. On THP the two 2 MiB
+        // regions under them fault once each: 2 of 10,000. Working sets
+        // that fit: nothing more.
+        let yaml = |thp: &str| {
+            format!(
+                "name: m\nduration: 10s\nhost: {{ ram: 1G, reserved: 0, thp: {thp}, swap: {{ size: 1G, device: ssd }} }}\nguests:\n  - {{ name: u, memory: 4000K, workload: {{ working_set: 4000K, touch_rate: 1k/s, pattern: uniform }} }}\n"
+            )
+        };
+        let f = expected_fault_share(&scenario(&yaml("never")));
+        assert!((f - 1000.0 * -(-10.0f64).exp_m1() / 10_000.0).abs() < 1e-9, "{f}");
+        let f = expected_fault_share(&scenario(&yaml("madvise")));
+        assert!((f - 2.0 / 10_000.0).abs() < 1e-9, "{f}");
+        assert!(events_pay(&scenario(&yaml("madvise")), 1.0));
+        assert!(!events_pay(&scenario(&yaml("never")), 1.0), "a tenth of touches are first touches");
     }
 
     #[test]
@@ -161,9 +214,9 @@ host: { ram: 4G, reserved: 0, thp: never, swap: { size: 8G, device: ssd } }
                 "name: m\nduration: 10s\nhost: {{ ram: 4G, reserved: 0, thp: never{swap} }}\nguests:\n  - {{ name: u, count: 2, memory: 4G, workload: {{ working_set: 1G, touch_rate: 10k/s, pattern: uniform, phases: [{{ at: 5s, working_set: 3G }}] }} }}\n"
             )
         };
-        let f = expected_fault_share(&scenario(&yaml(", swap: { size: 8G, device: ssd }")));
+        let f = steady_miss_share(&scenario(&yaml(", swap: { size: 8G, device: ssd }")));
         assert!((f - 1.0 / 3.0).abs() < 1e-6, "{f}");
-        assert_eq!(expected_fault_share(&scenario(&yaml(""))), 0.0, "without swap nothing is paged out");
+        assert_eq!(steady_miss_share(&scenario(&yaml(""))), 0.0, "without swap nothing is paged out");
     }
 
     #[test]
@@ -173,7 +226,7 @@ host: { ram: 4G, reserved: 0, thp: never, swap: { size: 8G, device: ssd } }
         let s = scenario(&format!(
             "{HOST}guests:\n  - {{ name: l, memory: 2G, locked: true, workload: {{ working_set: 1G, touch_rate: 10k/s }} }}\n  - {{ name: u, memory: 4G, workload: {{ working_set: 3G, touch_rate: 10k/s, pattern: uniform }} }}\n"
         ));
-        let f = expected_fault_share(&s);
+        let f = steady_miss_share(&s);
         assert!((f - 1.0 / 3.0).abs() < 1e-6, "{f}");
     }
 

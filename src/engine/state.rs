@@ -93,7 +93,12 @@ pub(super) struct Baseline {
     pub(super) stall_ns: f64,
 }
 
-/// What the engine keeps for each guest beyond its pages.
+/// What the engine keeps for each guest beyond its pages. In declared
+/// order (`repr(C)`): what every slice reads and writes first, so that a
+/// slice touches a few cache lines of it, not a dozen (a sampled slice
+/// holds a handful of touches, and the pages' cache misses between two
+/// slices of a guest evict its runner).
+#[repr(C)]
 pub(super) struct Runner {
     pub(super) sampler: Arc<Sampler>,
     /// Share of the guest's touches that land on simulated pages.
@@ -110,25 +115,6 @@ pub(super) struct Runner {
     pub(super) write_threshold: u32,
     pub(super) small: Translation,
     pub(super) huge: Translation,
-    /// Latencies of faults, each as the real faults it stands for, and of
-    /// simulated hits (see [`Engine::latency_hist`]).
-    pub(super) hist: LatencyHist,
-    pub(super) hit_hist: LatencyHist,
-    /// Hits whose TLB misses are not drawn yet, per translation
-    /// (4 KiB, huge), and the misses TLB flushes add to them: drawn
-    /// together by `Engine::draw_deferred_misses` (a sum of binomials of
-    /// one miss ratio is the binomial of the summed hits).
-    pub(super) deferred_hits: [u64; 2],
-    pub(super) deferred_flush: [f64; 2],
-    /// The counters when the warm-up ended (zero without one): latency,
-    /// fault ratio and slowdown are measured from there.
-    pub(super) warm: Baseline,
-    pub(super) touches: u64,
-    /// Real touches the simulated ones stand for: each slice's simulated
-    /// touches over the share of touches its sampled pages get (SHARDS'
-    /// adjustment: exact in expectation even when the sample holds more or
-    /// less than R of the touches, say a Zipf head page or not).
-    pub(super) touches_real: f64,
     /// The next slice ends a run of skipped empty slices.
     pub(super) nonempty_next: bool,
     /// Event mode: the stretch being skipped, the compute offset of the
@@ -137,6 +123,36 @@ pub(super) struct Runner {
     pub(super) skip: Option<Skip>,
     pub(super) due: Option<(f64, f64)>,
     pub(super) token: u32,
+    /// Real touches the simulated ones stand for: each slice's simulated
+    /// touches over the share of touches its sampled pages get (SHARDS'
+    /// adjustment: exact in expectation even when the sample holds more or
+    /// less than R of the touches, say a Zipf head page or not).
+    pub(super) touches_real: f64,
+    /// The counters when the warm-up ended (zero without one): latency,
+    /// fault ratio and slowdown are measured from there.
+    pub(super) warm: Baseline,
+    pub(super) touches: u64,
+    /// The working set the guest plays now (bytes).
+    pub(super) ws_bytes: u64,
+    pub(super) guest_swap_faults: u64,
+    pub(super) guest_ooms: u64,
+    pub(super) thp_faults: u64,
+    pub(super) hugetlb_faults: u64,
+    pub(super) tlb_misses: u64,
+    pub(super) hits: u64,
+    pub(super) compute_ns: f64,
+    pub(super) stall_ns: f64,
+    /// Hits whose TLB misses are not drawn yet, per translation
+    /// (4 KiB, huge), and the misses TLB flushes add to them: drawn
+    /// together by `Engine::draw_deferred_misses` (a sum of binomials of
+    /// one miss ratio is the binomial of the summed hits).
+    pub(super) deferred_hits: [u64; 2],
+    pub(super) deferred_flush: [f64; 2],
+    /// Where the stall went, in ns of guest time.
+    pub(super) stall_by: StallBreakdown,
+    pub(super) boot_delay: u64,
+    pub(super) started_at: Option<u64>,
+    pub(super) ended_at: Option<u64>,
     /// Sampled mode, THP guests: for each untouched 2 MiB region, how many
     /// of the guest's (real) touches it takes until one lands on a page of
     /// the region that is not simulated; largest first (popped from the
@@ -144,6 +160,10 @@ pub(super) struct Runner {
     pub(super) first_touches: Vec<(f64, u32)>,
     pub(super) minor: u64,
     pub(super) major: u64,
+    /// Latencies of faults, each as the real faults it stands for, and of
+    /// simulated hits (see [`Engine::latency_hist`]).
+    pub(super) hist: LatencyHist,
+    pub(super) hit_hist: LatencyHist,
     /// Copy-on-write breaks of merged pages.
     pub(super) cow_breaks: u64,
     /// Most simulated pages merged at once.
@@ -170,21 +190,6 @@ pub(super) struct Runner {
     /// The guest's memory cgroup, when its group has memtune limits.
     pub(super) memcg: Option<Memcg>,
     pub(super) ws_cap: Option<u64>,
-    /// The working set the guest plays now (bytes).
-    pub(super) ws_bytes: u64,
-    pub(super) guest_swap_faults: u64,
-    pub(super) guest_ooms: u64,
-    pub(super) thp_faults: u64,
-    pub(super) hugetlb_faults: u64,
-    pub(super) tlb_misses: u64,
-    pub(super) hits: u64,
-    pub(super) compute_ns: f64,
-    pub(super) stall_ns: f64,
-    /// Where the stall went, in ns of guest time.
-    pub(super) stall_by: StallBreakdown,
-    pub(super) boot_delay: u64,
-    pub(super) started_at: Option<u64>,
-    pub(super) ended_at: Option<u64>,
 }
 
 impl Runner {

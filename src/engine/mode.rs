@@ -81,9 +81,10 @@ fn steady_miss_share(s: &Scenario) -> f64 {
     if s.host.swap.is_none() {
         return 0.0;
     }
+    // Phases the run reaches.
     let mut times: Vec<u64> = vec![0];
     for g in &s.guests {
-        times.extend(g.workload.phases.iter().map(|p| p.at.nanos()));
+        times.extend(g.workload.phases.iter().map(|p| p.at.nanos()).filter(|&t| t < s.duration.nanos()));
     }
     times.sort_unstable();
     times.dedup();
@@ -99,8 +100,9 @@ fn first_touch_share(s: &Scenario) -> f64 {
     let (mut first, mut touches) = (0.0, 0.0);
     for g in s.guests.iter().filter(|g| !g.hugepages && !g.prealloc) {
         let w = &g.workload;
-        let rate = w.phases.iter().filter_map(|p| p.touch_rate).fold(w.touch_rate.per_sec(), |a, r| a.max(r.per_sec()));
-        let ws = w.phases.iter().filter_map(|p| p.working_set).fold(w.working_set, |a, b| a.max(b));
+        let reached = || w.phases.iter().filter(|p| p.at.nanos() < s.duration.nanos());
+        let rate = reached().filter_map(|p| p.touch_rate).fold(w.touch_rate.per_sec(), |a, r| a.max(r.per_sec()));
+        let ws = reached().filter_map(|p| p.working_set).fold(w.working_set, |a, b| a.max(b));
         let n = rate * duration;
         let unit = if s.host.thp == crate::scenario::ThpMode::Never { 1 } else { 512 };
         let units = ws.pages(4096).min(g.memory.pages(4096)).div_ceil(unit);
@@ -208,15 +210,18 @@ host: { ram: 4G, reserved: 0, thp: never, swap: { size: 8G, device: ssd } }
 
     #[test]
     fn a_phase_that_overflows_ram_counts_and_swap_is_needed_to_fault() {
-        // 2 × 1 GiB fits; the phase's 2 × 3 GiB does not (as above).
-        let yaml = |swap: &str| {
+        // 2 × 1 GiB fits; the phase's 2 × 3 GiB does not (as above), when
+        // the run reaches it.
+        let yaml = |swap: &str, duration: &str| {
             format!(
-                "name: m\nduration: 10s\nhost: {{ ram: 4G, reserved: 0, thp: never{swap} }}\nguests:\n  - {{ name: u, count: 2, memory: 4G, workload: {{ working_set: 1G, touch_rate: 10k/s, pattern: uniform, phases: [{{ at: 5s, working_set: 3G }}] }} }}\n"
+                "name: m\nduration: {duration}\nhost: {{ ram: 4G, reserved: 0, thp: never{swap} }}\nguests:\n  - {{ name: u, count: 2, memory: 4G, workload: {{ working_set: 1G, touch_rate: 10k/s, pattern: uniform, phases: [{{ at: 5s, working_set: 3G }}] }} }}\n"
             )
         };
-        let f = steady_miss_share(&scenario(&yaml(", swap: { size: 8G, device: ssd }")));
+        let swap = ", swap: { size: 8G, device: ssd }";
+        let f = steady_miss_share(&scenario(&yaml(swap, "10s")));
         assert!((f - 1.0 / 3.0).abs() < 1e-6, "{f}");
-        assert_eq!(steady_miss_share(&scenario(&yaml(""))), 0.0, "without swap nothing is paged out");
+        assert_eq!(steady_miss_share(&scenario(&yaml(swap, "5s"))), 0.0, "a run that ends as the phase begins");
+        assert_eq!(steady_miss_share(&scenario(&yaml("", "10s"))), 0.0, "without swap nothing is paged out");
     }
 
     #[test]

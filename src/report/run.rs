@@ -315,5 +315,14 @@ pub fn table(summary: &Summary) -> String {
             (1.0 / summary.sample_rate).round()
         );
     }
+    let _ = writeln!(
+        o,
+        "      {}",
+        if summary.mode == "events" {
+            "played by events: faults and copy-on-write breaks, the hits between them counted (--touches plays each)"
+        } else {
+            "played touch by touch (--events plays only the faults and copy-on-write breaks, faster where few touches fault)"
+        }
+    );
     o
 }

@@ -128,17 +128,7 @@ pub(super) struct Runner {
     /// adjustment: exact in expectation even when the sample holds more or
     /// less than R of the touches, say a Zipf head page or not).
     pub(super) touches_real: f64,
-    /// The counters when the warm-up ended (zero without one): latency,
-    /// fault ratio and slowdown are measured from there.
-    pub(super) warm: Baseline,
     pub(super) touches: u64,
-    /// The working set the guest plays now (bytes).
-    pub(super) ws_bytes: u64,
-    pub(super) guest_swap_faults: u64,
-    pub(super) guest_ooms: u64,
-    pub(super) thp_faults: u64,
-    pub(super) hugetlb_faults: u64,
-    pub(super) tlb_misses: u64,
     pub(super) hits: u64,
     pub(super) compute_ns: f64,
     pub(super) stall_ns: f64,
@@ -150,14 +140,24 @@ pub(super) struct Runner {
     pub(super) deferred_flush: [f64; 2],
     /// Where the stall went, in ns of guest time.
     pub(super) stall_by: StallBreakdown,
-    pub(super) boot_delay: u64,
-    pub(super) started_at: Option<u64>,
-    pub(super) ended_at: Option<u64>,
     /// Sampled mode, THP guests: for each untouched 2 MiB region, how many
     /// of the guest's (real) touches it takes until one lands on a page of
     /// the region that is not simulated; largest first (popped from the
     /// end).
     pub(super) first_touches: Vec<(f64, u32)>,
+    /// The counters when the warm-up ended (zero without one): latency,
+    /// fault ratio and slowdown are measured from there.
+    pub(super) warm: Baseline,
+    /// The working set the guest plays now (bytes).
+    pub(super) ws_bytes: u64,
+    pub(super) guest_swap_faults: u64,
+    pub(super) guest_ooms: u64,
+    pub(super) thp_faults: u64,
+    pub(super) hugetlb_faults: u64,
+    pub(super) tlb_misses: u64,
+    pub(super) boot_delay: u64,
+    pub(super) started_at: Option<u64>,
+    pub(super) ended_at: Option<u64>,
     pub(super) minor: u64,
     pub(super) major: u64,
     /// Latencies of faults, each as the real faults it stands for, and of

@@ -158,9 +158,10 @@ impl Engine<'_> {
     /// ([`Engine::draw_deferred_misses`]: a sum of binomials with one p is
     /// the binomial of the summed count, so the latency histogram has the
     /// same law as one draw a slice at a fraction of the cost). The clock
-    /// is charged the walks' expected stall, which differs from a draw's
-    /// by a few walks in a slice of thousands of touches. Returns the
-    /// stall: walks and exits.
+    /// is charged the walks' expected stall: a draw's would differ by
+    /// about √(h·p) walks a slice, noise that averages out over the
+    /// slices. Returns the stall: walks
+    /// and exits.
     pub(super) fn defer_hits(&mut self, g: usize, hits: [u64; 2], touches: u64, done: f64) -> f64 {
         let scale = self.scale;
         let mut stall = 0.0;

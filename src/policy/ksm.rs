@@ -89,13 +89,34 @@ pub struct Wake {
     pub full_scan_done: bool,
 }
 
-/// Where a merged page's content lives.
+/// Where a merged page's content lives, packed in a word so a tree entry
+/// is two words: page `page` (real index; all ones for the image's common
+/// pattern) of image `image`, or all-zero content merged as an ordinary
+/// KSM page ([`ZERO_KEY`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Key {
-    /// Page `page` (real index) of image `image`.
-    Image { image: u32, page: u64 },
-    /// All-zero content merged as an ordinary KSM page.
-    Zero,
+struct Key(u64);
+
+const KEY_PAGE_BITS: u32 = 40;
+const KEY_PAGE_MASK: u64 = (1 << KEY_PAGE_BITS) - 1;
+const ZERO_KEY: Key = Key(u64::MAX);
+
+impl Key {
+    fn image(image: u32, page: Option<u64>) -> Key {
+        // Real page indices stay far below 2^40 (4 PiB of guest memory).
+        debug_assert!(page.is_none_or(|p| p < KEY_PAGE_MASK));
+        let page = page.unwrap_or(KEY_PAGE_MASK);
+        Key(u64::from(image) << KEY_PAGE_BITS | page)
+    }
+}
+
+/// The KSM pages of one content: `full` of them with `max_page_sharing`
+/// sharers each (the kernel's stable_node dups), then one with `last`.
+/// Only the last has room: a dup is added when all were full, and
+/// unmerging takes sharers from the last (sharers are interchangeable).
+#[derive(Debug, Clone, Copy)]
+struct Dups {
+    full: u32,
+    last: u32,
 }
 
 /// Hashing for the trees' keys: a content key is two small integers, so a
@@ -137,9 +158,10 @@ pub struct Ksm {
     budget: f64,
     /// Stable tree: for each content, the sharer count of each of its KSM
     /// pages (several once one is full: the kernel's stable_node dups).
-    stable: HashMap<Key, Vec<u32>, KeyHash>,
-    /// Unstable tree of this full scan: the page waiting for a twin.
-    unstable: HashMap<Key, (u32, u64), KeyHash>,
+    stable: HashMap<Key, Dups, KeyHash>,
+    /// Unstable tree of this full scan: the page waiting for a twin, as
+    /// guest index << 40 | simulated page.
+    unstable: HashMap<Key, u64, KeyHash>,
     /// Per guest, one bit per page: the page sits in the unstable tree, or
     /// was volatile, as of ksmd's last pass over it. The kernel keeps a
     /// page in these counts until ksmd passes it again (its rmap_item is
@@ -152,6 +174,9 @@ pub struct Ksm {
     /// Each guest's content shares, to tell its common-pattern pages
     /// (the duplicate share) from those keyed by their index.
     shares: Vec<crate::model::page::Shares>,
+    /// Pass quiet words of 64 pages in one step ([`Ksm::pass_word`]); off
+    /// only in the test that holds it to the page-by-page walk.
+    word_pass: bool,
 }
 
 impl Ksm {
@@ -169,20 +194,21 @@ impl Ksm {
             counters: Counters::default(),
             image_of,
             shares,
+            word_pass: true,
         }
     }
 
     fn key(&self, mem: &Memory, g: usize, p: u64, content: Content) -> Option<Key> {
         match content {
             Content::Unique => None,
-            Content::Zero => Some(Key::Zero),
+            Content::Zero => Some(ZERO_KEY),
             Content::Shared => {
                 let real = mem.guests[g].real_page(p);
                 let shares = self.shares.get(g).copied().unwrap_or_default();
                 // The image's common pattern: one content for all its
-                // duplicate pages (u64::MAX is no page index).
-                let page = if crate::model::page::is_common(real, shares) { u64::MAX } else { real };
-                Some(Key::Image { image: self.image_of[g], page })
+                // duplicate pages.
+                let page = (!crate::model::page::is_common(real, shares)).then_some(real);
+                Some(Key::image(self.image_of[g], page))
             }
         }
     }
@@ -232,7 +258,19 @@ impl Ksm {
             // The segment's pages in order while the budget lasts (nothing
             // a look does changes the guest, its segment or its life).
             let mut q = p;
+            let plain = self.word_pass && mem.guests[g].events.is_none();
             while q < end && self.budget >= 1.0 {
+                if plain
+                    && q % 64 == 0
+                    && q + 64 <= end
+                    && let Some(present) = self.pass_word(mem, g, q, &mut out)
+                {
+                    if present > 0 {
+                        idle_guests = 0;
+                    }
+                    q += 64;
+                    continue;
+                }
                 // Passing the page ends what ksmd last noted of it.
                 self.forget(g, q);
                 let st = mem.guests[g].pages[q as usize];
@@ -253,6 +291,51 @@ impl Ksm {
         }
         self.counters.pages_scanned += out.scanned;
         out
+    }
+
+    /// ksmd passes pages `q..q + 64` of guest `g` (its events off) in one
+    /// step when none of them can change: each is absent, already merged,
+    /// or unique content checksummed and unwritten since (it goes back
+    /// into the unstable tree, where nothing matches it). Exactly what
+    /// `scan_page` does to them one by one, with the bitmaps and counters
+    /// set a word at a time. Returns the present pages scanned, or `None`
+    /// (nothing done) when a page needs a look of its own or the budget
+    /// may end inside the word.
+    fn pass_word(&mut self, mem: &Memory, g: usize, q: u64, out: &mut Wake) -> Option<u64> {
+        let states = &mem.guests[g].pages[q as usize..q as usize + 64];
+        let (mut present, mut merged, mut unique) = (0u64, 0u64, 0u64);
+        for (i, &st) in states.iter().enumerate() {
+            let res = st & RES_MASK;
+            present |= u64::from(res == RESIDENT || res == HUGE) << i;
+            merged |= u64::from(st & MERGED != 0) << i;
+            // Unique content (class 0), checksummed, not written since.
+            unique |= u64::from(st & (CHECKSUMMED | WRITTEN | CLASS_MASK) == CHECKSUMMED) << i;
+        }
+        let unique = present & !merged & unique;
+        let n = u64::from(present.count_ones());
+        // The page walk stops where the budget drops below one page: the
+        // word is passed whole only when it does not drop inside it.
+        if present & !(merged | unique) != 0 || self.budget - (n as f64) < 1.0 {
+            return None;
+        }
+        let w = (q / 64) as usize;
+        for bits in [&mut self.unshared_bits, &mut self.volatile_bits] {
+            if bits.len() <= g {
+                bits.resize(g + 1, Vec::new());
+            }
+            if bits[g].len() <= w {
+                bits[g].resize(w + 1, 0);
+            }
+        }
+        let c = &mut self.counters;
+        c.pages_volatile -= u64::from(self.volatile_bits[g][w].count_ones());
+        self.volatile_bits[g][w] = 0;
+        c.pages_unshared =
+            c.pages_unshared - u64::from(self.unshared_bits[g][w].count_ones()) + u64::from(unique.count_ones());
+        self.unshared_bits[g][w] = unique;
+        self.budget -= n as f64;
+        out.scanned += n;
+        Some(n)
     }
 
     /// Look at present page `p` of guest `g`; true when it merged.
@@ -286,13 +369,13 @@ impl Ksm {
             return false;
         };
         let max = self.knobs.max_page_sharing.max(2);
-        if let Some(dup) = self.stable.get_mut(&key).and_then(|d| d.iter_mut().find(|s| **s < max)) {
-            *dup += 1;
+        if let Some(dups) = self.stable.get_mut(&key).filter(|d| d.last < max) {
+            dups.last += 1;
             self.map_merged(mem, g, p);
             self.counters.pages_sharing += 1;
             return true;
         }
-        let waiting = self.unstable.remove(&key);
+        let waiting = self.unstable.remove(&key).map(|w| ((w >> KEY_PAGE_BITS) as u32, w & KEY_PAGE_MASK));
         if let Some((g2, p2)) = waiting {
             settle_written(mem, g2 as usize, p2);
         }
@@ -303,7 +386,12 @@ impl Ksm {
                 self.map_merged(mem, g2 as usize, p2);
                 self.map_merged(mem, g, p);
                 mem.frames.adjust_unslotted(1);
-                self.stable.entry(key).or_default().push(2);
+                // A new dup: the content's others (if any) are full.
+                let dups = self.stable.entry(key).or_insert(Dups { full: 0, last: 0 });
+                if dups.last > 0 {
+                    dups.full += 1;
+                }
+                dups.last = 2;
                 self.counters.pages_shared += 1;
                 self.counters.pages_sharing += 1;
                 // The waiting page leaves the unstable tree.
@@ -311,7 +399,7 @@ impl Ksm {
                 true
             }
             _ => {
-                self.unstable.insert(key, (g as u32, p));
+                self.unstable.insert(key, (g as u64) << KEY_PAGE_BITS | p);
                 self.note(g, p, true);
                 false
             }
@@ -365,18 +453,18 @@ impl Ksm {
             && let Some(dups) = self.stable.get_mut(&key)
         {
             // Sharers are interchangeable: take one from the last dup.
-            if let Some(last) = dups.last_mut() {
-                *last -= 1;
-                if *last == 0 {
-                    dups.pop();
-                    self.counters.pages_shared -= 1;
-                    mem.frames.adjust_unslotted(-1);
+            dups.last -= 1;
+            if dups.last == 0 {
+                self.counters.pages_shared -= 1;
+                mem.frames.adjust_unslotted(-1);
+                if dups.full == 0 {
+                    self.stable.remove(&key);
                 } else {
-                    self.counters.pages_sharing -= 1;
+                    dups.full -= 1;
+                    dups.last = self.knobs.max_page_sharing.max(2);
                 }
-            }
-            if dups.is_empty() {
-                self.stable.remove(&key);
+            } else {
+                self.counters.pages_sharing -= 1;
             }
         }
         let guest = &mut mem.guests[g];
@@ -438,7 +526,7 @@ impl Ksm {
                 v.clear();
             }
         }
-        self.unstable.retain(|_, (g2, _)| *g2 as usize != g);
+        self.unstable.retain(|_, w| (*w >> KEY_PAGE_BITS) as usize != g);
     }
 
     /// ksmd's `general_profit` in simulated pages' bytes: pages saved minus
@@ -461,5 +549,142 @@ fn settle_written(mem: &mut Memory, g: usize, p: u64) {
         && e.written_since(p as usize)
     {
         guest.pages[p as usize] = st | WRITTEN;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::page::{SWAPPED, UNTOUCHED, mix64};
+    use crate::model::swap::SwapDevice;
+    use crate::model::{Backing, Frames, Guest, Watermarks};
+
+    /// Two guests of one image, 4,096 pages each (a tenth shared, a tenth
+    /// zero), with residency and ksmd's marks spread by a hash: runs of
+    /// quiet words (absent, merged-to-be or unique and checksummed) and
+    /// words that need a page-by-page look.
+    fn two_guests(salt: u64) -> Memory {
+        let pages = 4096u64;
+        let mut frames = Frames::new(1 << 20);
+        let mut guests = Vec::new();
+        for g in 0..2u32 {
+            let mut guest = Guest::new(format!("g{g}"), 0, Backing::Small { thp: false }, pages, Vec::new(), 0.1, 0.1);
+            frames.track(g, pages);
+            for p in 0..pages {
+                let h = mix64(p ^ u64::from(g) << 32 ^ salt);
+                // Every fifth word all absent, the others mixed.
+                let res = if (p / 64) % 5 == 0 {
+                    UNTOUCHED
+                } else if h.is_multiple_of(7) {
+                    SWAPPED
+                } else {
+                    RESIDENT
+                };
+                let mut st = guest.pages[p as usize] | res;
+                if !(h >> 8).is_multiple_of(4) {
+                    st |= CHECKSUMMED;
+                }
+                if (h >> 16).is_multiple_of(29) {
+                    st |= WRITTEN;
+                }
+                guest.pages[p as usize] = st;
+                if res == RESIDENT {
+                    frames.insert(Unit { guest: g, page: p, thp: false }, 1);
+                    guest.resident += 1;
+                } else if res == SWAPPED {
+                    guest.swapped += 1;
+                }
+            }
+            guests.push(guest);
+        }
+        Memory {
+            frames,
+            watermarks: Watermarks { min: 0, low: 0, high: 0 },
+            pools: Vec::new(),
+            swap: SwapDevice::new(None, 1.0),
+            zram_frames: 0,
+            guests,
+            peak_used: 0,
+            min_free: 0,
+        }
+    }
+
+    #[test]
+    fn passing_quiet_words_whole_is_the_page_by_page_walk() {
+        // Truth: ksmd's own walk (cmp_and_merge_page on each present page,
+        // as `scan_page` plays it), taken one page at a time. Passing a
+        // quiet word in one step must leave every counter, mark, page and
+        // the cursor exactly where that walk does, after every wake-up,
+        // whatever the budget (fractions and budgets that end inside a
+        // word included) and with writes between wake-ups.
+        for salt in 0..4u64 {
+            let knobs = Knobs {
+                run: true,
+                pages_to_scan: 100,
+                sleep_millisecs: 20,
+                use_zero_pages: salt % 2 == 1,
+                max_page_sharing: 3,
+            };
+            let shares = vec![crate::model::page::Shares { shared: 0.1, zero: 0.1, ..Default::default() }; 2];
+            let (mut fast, mut slow) =
+                (Ksm::new(knobs, vec![0, 0], shares.clone()), Ksm::new(knobs, vec![0, 0], shares));
+            slow.word_pass = false;
+            let (mut a, mut b) = (two_guests(salt), two_guests(salt));
+            let mut words_passed = 0;
+            for wake in 0..400u64 {
+                // Budgets from half a word to many, with fractions.
+                let budget = (mix64(wake ^ salt << 32) % 900) as f64 / 4.0 + 30.0;
+                let before = fast.counters.pages_scanned;
+                let wa = fast.wake(&mut a, &[true, true], budget);
+                let wb = slow.wake(&mut b, &[true, true], budget);
+                assert_eq!(wa, wb, "salt {salt} wake {wake}");
+                assert_eq!(fast.counters, slow.counters, "salt {salt} wake {wake}");
+                assert_eq!(fast.cursor, slow.cursor, "salt {salt} wake {wake}");
+                // The marks, whatever words each side allocated.
+                fn marks(k: &Ksm) -> [Vec<Vec<(usize, u64)>>; 2] {
+                    [&k.unshared_bits, &k.volatile_bits].map(|v| {
+                        v.iter().map(|w| w.iter().copied().enumerate().filter(|e| e.1 != 0).collect()).collect()
+                    })
+                }
+                assert_eq!(marks(&fast), marks(&slow), "salt {salt} wake {wake}");
+                assert_eq!(a.frames.used(), b.frames.used());
+                for g in 0..2 {
+                    assert!(a.guests[g].pages.iter().eq(b.guests[g].pages.iter()), "salt {salt} wake {wake}");
+                }
+                words_passed += u64::from(fast.counters.pages_scanned - before >= 64);
+                // The guests write some pages between wake-ups.
+                for g in 0..2 {
+                    let p = (mix64(wake ^ salt << 20 ^ g as u64) % 4096) as usize;
+                    for m in [&mut a, &mut b] {
+                        m.guests[g].pages[p] |= WRITTEN;
+                    }
+                }
+            }
+            assert!(fast.counters.full_scans >= 10 && fast.counters.pages_sharing > 0 && words_passed > 0);
+        }
+    }
+
+    #[test]
+    fn a_budget_that_ends_inside_a_quiet_word_stops_after_its_last_page() {
+        // ksmd scans pages_to_scan present pages and stops; the next
+        // wake-up goes on from the address after the last one it scanned
+        // (ksm_scan.address, mm/ksm.c). A word whose first ten pages are
+        // present, unique and checksummed and whose other 54 are swapped
+        // out, met with 10.5 pages of budget: the wake-up scans those ten
+        // and stops at page 74 with half a page carried, not at the word's
+        // end.
+        let mut mem = two_guests(0);
+        let g = &mut mem.guests[0];
+        for p in 64..128usize {
+            let class = g.pages[p] & CLASS_MASK;
+            g.pages[p] = if p < 74 { RESIDENT | CHECKSUMMED } else { SWAPPED | class };
+        }
+        let knobs =
+            Knobs { run: true, pages_to_scan: 100, sleep_millisecs: 20, use_zero_pages: false, max_page_sharing: 256 };
+        let mut ksm = Ksm::new(knobs, vec![0, 0], vec![Default::default(); 2]);
+        ksm.cursor = (0, 64);
+        let w = ksm.wake(&mut mem, &[true, true], 10.5);
+        assert_eq!((w.scanned, ksm.cursor, ksm.budget), (10, (0, 74), 0.5));
+        assert_eq!(ksm.counters.pages_unshared, 10);
     }
 }

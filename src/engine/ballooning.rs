@@ -468,7 +468,7 @@ impl Engine<'_> {
             }
             RESIDENT => {
                 if let Some(slot) = self.mem.frames.slot_of(g as u32, p) {
-                    self.mem.frames.remove(slot, 1);
+                    self.mem.frames.remove(slot, Unit { guest: g as u32, page: p, thp: false }, 1);
                 }
                 self.mem.guests[g].resident -= 1;
                 freed = 1;

@@ -399,7 +399,8 @@ impl<'a> Engine<'a> {
             };
             engine.tuner = Tuner::new(h.ksm.policy, h.ksm.advisor_target_scan_time, h.ksm.advisor_max_cpu, &mut knobs);
             let shares = engine.mem.guests.iter().map(|g| g.shares).collect();
-            engine.ksm = Some(Ksm::new(knobs, image_of, shares));
+            let pages: Vec<_> = engine.mem.guests.iter().map(|g| (g.real_pages, g.sim_pages())).collect();
+            engine.ksm = Some(Ksm::new(knobs, image_of, shares, &pages));
             engine.queue.schedule(0, Ev::Ksmd)?;
             if matches!(engine.tuner, Tuner::Ksmtuned { .. } | Tuner::Mom { .. }) {
                 // Both sleep an interval, then look (ksmtuned's loop; MoM's

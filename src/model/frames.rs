@@ -169,11 +169,14 @@ impl Frames {
         self.note(unit, slot as u32);
     }
 
-    /// Free a slot and the `frames` it stood for.
+    /// Free a slot, which holds `unit`, and the `frames` it stood for.
+    /// The caller names the unit, so the slot is only written: freeing a
+    /// page found through [`Frames::slot_of`] (KSM merging it, a balloon
+    /// taking it) does not wait for the slot's cache line.
     #[inline]
-    pub fn remove(&mut self, slot: usize, frames: u64) {
-        debug_assert!(self.slots[slot] != EMPTY);
-        self.note(Unit::decode(self.slots[slot]), NO_SLOT);
+    pub fn remove(&mut self, slot: usize, unit: Unit, frames: u64) {
+        debug_assert_eq!(self.slots[slot], unit.encode());
+        self.note(unit, NO_SLOT);
         self.slots[slot] = EMPTY;
         self.free_slots.push(slot as u32);
         self.used -= frames;
@@ -228,7 +231,7 @@ mod tests {
         let a = f.insert(Unit { guest: 1, page: 0, thp: true }, 512);
         let _b = f.insert(Unit { guest: 2, page: 7, thp: false }, 1);
         assert_eq!(f.used(), 513);
-        f.remove(a as usize, 512);
+        f.remove(a as usize, Unit { guest: 1, page: 0, thp: true }, 512);
         assert_eq!(f.free(), 1023);
         f.remove_guest(2, 1);
         assert_eq!(f.used(), 0);

@@ -5,7 +5,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{self, Discard, RunConfig, Summary};
@@ -377,29 +376,60 @@ pub fn execute(
         .build()
         .map_err(|e| SweepError::Usage(format!("cannot start {jobs} worker threads: {e}")))?;
     let done = AtomicUsize::new(0);
-    let results: Vec<Result<Vec<String>, SweepError>> = pool.install(|| {
-        mine.par_iter()
-            .map(|run| {
-                let cfg = RunConfig {
-                    seed: Some(run.seed),
-                    sample_rate: spec.inputs.sample_rate,
-                    mode: spec.inputs.mode,
-                    costs: spec.inputs.costs,
-                    calibration: spec.inputs.calibration.clone(),
-                    ..Default::default()
-                };
-                let summary = engine::run(&run.scenario, cfg, &mut Discard).map_err(|error| SweepError::Run {
-                    index: run.index,
-                    context: describe(&spec.vary, &run.values),
-                    error,
-                })?;
-                on_done(done.fetch_add(1, Ordering::Relaxed) + 1);
-                Ok(row(run, &summary, &spec.slo))
-            })
-            .collect()
+    let play = |run: &PlannedRun| -> Result<Vec<String>, SweepError> {
+        let cfg = RunConfig {
+            seed: Some(run.seed),
+            sample_rate: spec.inputs.sample_rate,
+            mode: spec.inputs.mode,
+            costs: spec.inputs.costs,
+            calibration: spec.inputs.calibration.clone(),
+            ..Default::default()
+        };
+        let summary = engine::run(&run.scenario, cfg, &mut Discard).map_err(|error| SweepError::Run {
+            index: run.index,
+            context: describe(&spec.vary, &run.values),
+            error,
+        })?;
+        on_done(done.fetch_add(1, Ordering::Relaxed) + 1);
+        Ok(row(run, &summary, &spec.slo))
+    };
+    // The workers take runs from one queue, the longest expected first
+    // (Graham's LPT rule): the last run to finish is then a short one,
+    // where splitting the list in halves can leave one worker alone with
+    // the largest runs at the end. The table keeps the sweep's order.
+    let mut order: Vec<usize> = (0..mine.len()).collect();
+    order.sort_by(|&a, &b| expected_work(&mine[b].scenario).total_cmp(&expected_work(&mine[a].scenario)));
+    let next = AtomicUsize::new(0);
+    type Row = Result<Vec<String>, SweepError>;
+    let slots: Vec<std::sync::Mutex<Option<Row>>> = mine.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    pool.broadcast(|_| {
+        while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let result = play(&mine[i]);
+            *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        }
+    });
+    let results = slots.into_iter().map(|m| {
+        m.into_inner().unwrap_or_else(|e| e.into_inner()).expect("every run is taken from the queue and played")
     });
     let rows = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(SweepTable { meta, rows })
+}
+
+/// A run's expected cost, to order the queue: its touches and its pages
+/// (the two things a run's time grows with).
+fn expected_work(s: &Scenario) -> f64 {
+    s.guests
+        .iter()
+        .map(|g| {
+            let rate = g
+                .workload
+                .phases
+                .iter()
+                .filter_map(|p| p.touch_rate)
+                .fold(g.workload.touch_rate.per_sec(), |a, r| a.max(r.per_sec()));
+            f64::from(g.count) * (rate * s.duration.as_secs_f64() + g.memory.pages(4096) as f64)
+        })
+        .sum()
 }
 
 /// Join shard tables into the table of the whole sweep. Every shard of one

@@ -113,11 +113,14 @@ impl Key {
 /// sharers each (the kernel's stable_node dups), then one with `last`.
 /// Only the last has room: a dup is added when all were full, and
 /// unmerging takes sharers from the last (sharers are interchangeable).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Dups {
     full: u32,
     last: u32,
 }
+
+/// No KSM page of a content (a tree table's empty entry).
+const NO_DUPS: Dups = Dups { full: 0, last: 0 };
 
 /// Hashing for the trees' keys: a content key is two small integers, so a
 /// multiply-and-mix hash (no per-process seed: nothing here meets keys
@@ -148,6 +151,82 @@ impl std::hash::Hasher for KeyHasher {
     }
 }
 
+/// One of ksmd's trees: for an image whose real pages are few enough
+/// (every page-exact run), a table indexed by real page, which the scan
+/// reads in cache where a hash map's probes miss; other keys (the zero
+/// page, an image's common pattern, sampled images whose real indices
+/// are sparse) in a hash map. `empty` marks a table entry with nothing.
+#[derive(Debug, Clone)]
+struct Tree<V> {
+    dense: Vec<Vec<V>>,
+    other: HashMap<Key, V, KeyHash>,
+    empty: V,
+}
+
+impl<V: Copy + PartialEq> Tree<V> {
+    /// `spans[i]`: the real pages of image `i` to index (0: hash it).
+    fn new(spans: &[u64], empty: V) -> Tree<V> {
+        Tree { dense: spans.iter().map(|&n| vec![empty; n as usize]).collect(), other: HashMap::default(), empty }
+    }
+
+    /// Where `key` sits in a table, when its image has one.
+    #[inline]
+    fn at(&self, key: Key) -> Option<(usize, usize)> {
+        if key == ZERO_KEY {
+            return None;
+        }
+        let (i, p) = ((key.0 >> KEY_PAGE_BITS) as usize, (key.0 & KEY_PAGE_MASK) as usize);
+        (p < self.dense.get(i)?.len()).then_some((i, p))
+    }
+
+    #[inline]
+    fn get_mut(&mut self, key: Key) -> Option<&mut V> {
+        match self.at(key) {
+            Some((i, p)) => {
+                let v = &mut self.dense[i][p];
+                (*v != self.empty).then_some(v)
+            }
+            None => self.other.get_mut(&key),
+        }
+    }
+
+    fn insert(&mut self, key: Key, v: V) {
+        debug_assert!(v != self.empty);
+        match self.at(key) {
+            Some((i, p)) => self.dense[i][p] = v,
+            None => {
+                self.other.insert(key, v);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: Key) -> Option<V> {
+        match self.at(key) {
+            Some((i, p)) => {
+                let v = std::mem::replace(&mut self.dense[i][p], self.empty);
+                (v != self.empty).then_some(v)
+            }
+            None => self.other.remove(&key),
+        }
+    }
+
+    fn clear(&mut self) {
+        let empty = self.empty;
+        self.dense.iter_mut().for_each(|t| t.fill(empty));
+        self.other.clear();
+    }
+
+    fn retain(&mut self, keep: impl Fn(&V) -> bool) {
+        let empty = self.empty;
+        for v in self.dense.iter_mut().flatten() {
+            if *v != empty && !keep(v) {
+                *v = empty;
+            }
+        }
+        self.other.retain(|_, v| keep(v));
+    }
+}
+
 /// ksmd's state.
 #[derive(Debug, Clone)]
 pub struct Ksm {
@@ -158,10 +237,10 @@ pub struct Ksm {
     budget: f64,
     /// Stable tree: for each content, the sharer count of each of its KSM
     /// pages (several once one is full: the kernel's stable_node dups).
-    stable: HashMap<Key, Dups, KeyHash>,
+    stable: Tree<Dups>,
     /// Unstable tree of this full scan: the page waiting for a twin, as
     /// guest index << 40 | simulated page.
-    unstable: HashMap<Key, u64, KeyHash>,
+    unstable: Tree<u64>,
     /// Per guest, one bit per page: the page sits in the unstable tree, or
     /// was volatile, as of ksmd's last pass over it. The kernel keeps a
     /// page in these counts until ksmd passes it again (its rmap_item is
@@ -181,14 +260,24 @@ pub struct Ksm {
 
 impl Ksm {
     /// `image_of[g]` numbers guest `g`'s image; `shares[g]` are its
-    /// content shares.
-    pub fn new(knobs: Knobs, image_of: Vec<u32>, shares: Vec<crate::model::page::Shares>) -> Ksm {
+    /// content shares; `pages[g]` its real and simulated page counts.
+    pub fn new(knobs: Knobs, image_of: Vec<u32>, shares: Vec<crate::model::page::Shares>, pages: &[(u64, u64)]) -> Ksm {
+        // An image's trees are tables when they would take no more than
+        // 32 bytes per simulated page of its guests (always when
+        // page-exact: its real pages are then its guests' own).
+        let images = image_of.iter().map(|&i| i as usize + 1).max().unwrap_or(0);
+        let (mut span, mut sim) = (vec![0u64; images], vec![0u64; images]);
+        for (&i, &(real, simulated)) in image_of.iter().zip(pages) {
+            span[i as usize] = span[i as usize].max(real);
+            sim[i as usize] += simulated;
+        }
+        let spans: Vec<u64> = span.iter().zip(&sim).map(|(&r, &s)| if r <= 4 * s { r } else { 0 }).collect();
         Ksm {
             knobs,
             cursor: (0, 0),
             budget: 0.0,
-            stable: HashMap::default(),
-            unstable: HashMap::default(),
+            stable: Tree::new(&spans, NO_DUPS),
+            unstable: Tree::new(&spans, u64::MAX),
             unshared_bits: Vec::new(),
             volatile_bits: Vec::new(),
             counters: Counters::default(),
@@ -369,13 +458,13 @@ impl Ksm {
             return false;
         };
         let max = self.knobs.max_page_sharing.max(2);
-        if let Some(dups) = self.stable.get_mut(&key).filter(|d| d.last < max) {
+        if let Some(dups) = self.stable.get_mut(key).filter(|d| d.last < max) {
             dups.last += 1;
             self.map_merged(mem, g, p);
             self.counters.pages_sharing += 1;
             return true;
         }
-        let waiting = self.unstable.remove(&key).map(|w| ((w >> KEY_PAGE_BITS) as u32, w & KEY_PAGE_MASK));
+        let waiting = self.unstable.remove(key).map(|w| ((w >> KEY_PAGE_BITS) as u32, w & KEY_PAGE_MASK));
         if let Some((g2, p2)) = waiting {
             settle_written(mem, g2 as usize, p2);
         }
@@ -387,11 +476,8 @@ impl Ksm {
                 self.map_merged(mem, g, p);
                 mem.frames.adjust_unslotted(1);
                 // A new dup: the content's others (if any) are full.
-                let dups = self.stable.entry(key).or_insert(Dups { full: 0, last: 0 });
-                if dups.last > 0 {
-                    dups.full += 1;
-                }
-                dups.last = 2;
+                let full = self.stable.get_mut(key).map_or(0, |d| d.full + 1);
+                self.stable.insert(key, Dups { full, last: 2 });
                 self.counters.pages_shared += 1;
                 self.counters.pages_sharing += 1;
                 // The waiting page leaves the unstable tree.
@@ -428,7 +514,7 @@ impl Ksm {
             }
         }
         if let Some(slot) = mem.frames.slot_of(g as u32, p) {
-            mem.frames.remove(slot, 1);
+            mem.frames.remove(slot, Unit { guest: g as u32, page: p, thp: false }, 1);
         }
         let guest = &mut mem.guests[g];
         guest.pages[p as usize] |= MERGED;
@@ -450,7 +536,7 @@ impl Ksm {
         if content == Content::Zero && self.knobs.use_zero_pages {
             self.counters.zero_pages -= 1;
         } else if let Some(key) = self.key(mem, g, p, content)
-            && let Some(dups) = self.stable.get_mut(&key)
+            && let Some(dups) = self.stable.get_mut(key)
         {
             // Sharers are interchangeable: take one from the last dup.
             dups.last -= 1;
@@ -458,7 +544,7 @@ impl Ksm {
                 self.counters.pages_shared -= 1;
                 mem.frames.adjust_unslotted(-1);
                 if dups.full == 0 {
-                    self.stable.remove(&key);
+                    self.stable.remove(key);
                 } else {
                     dups.full -= 1;
                     dups.last = self.knobs.max_page_sharing.max(2);
@@ -526,7 +612,7 @@ impl Ksm {
                 v.clear();
             }
         }
-        self.unstable.retain(|_, w| (*w >> KEY_PAGE_BITS) as usize != g);
+        self.unstable.retain(|w| (*w >> KEY_PAGE_BITS) as usize != g);
     }
 
     /// ksmd's `general_profit` in simulated pages' bytes: pages saved minus
@@ -558,6 +644,8 @@ mod tests {
     use crate::model::page::{SWAPPED, UNTOUCHED, mix64};
     use crate::model::swap::SwapDevice;
     use crate::model::{Backing, Frames, Guest, Watermarks};
+
+    const PAGES: [(u64, u64); 2] = [(4096, 4096); 2];
 
     /// Two guests of one image, 4,096 pages each (a tenth shared, a tenth
     /// zero), with residency and ksmd's marks spread by a hash: runs of
@@ -627,7 +715,7 @@ mod tests {
             };
             let shares = vec![crate::model::page::Shares { shared: 0.1, zero: 0.1, ..Default::default() }; 2];
             let (mut fast, mut slow) =
-                (Ksm::new(knobs, vec![0, 0], shares.clone()), Ksm::new(knobs, vec![0, 0], shares));
+                (Ksm::new(knobs, vec![0, 0], shares.clone(), &PAGES), Ksm::new(knobs, vec![0, 0], shares, &PAGES));
             slow.word_pass = false;
             let (mut a, mut b) = (two_guests(salt), two_guests(salt));
             let mut words_passed = 0;
@@ -681,7 +769,7 @@ mod tests {
         }
         let knobs =
             Knobs { run: true, pages_to_scan: 100, sleep_millisecs: 20, use_zero_pages: false, max_page_sharing: 256 };
-        let mut ksm = Ksm::new(knobs, vec![0, 0], vec![Default::default(); 2]);
+        let mut ksm = Ksm::new(knobs, vec![0, 0], vec![Default::default(); 2], &PAGES);
         ksm.cursor = (0, 64);
         let w = ksm.wake(&mut mem, &[true, true], 10.5);
         assert_eq!((w.scanned, ksm.cursor, ksm.budget), (10, (0, 74), 0.5));

@@ -634,7 +634,7 @@ fn evict_thp(mem: &mut Memory, slot: usize, unit: Unit, now: u64, stop: impl Fn(
         out += 1;
     }
     if out == count {
-        mem.frames.remove(slot, count);
+        mem.frames.remove(slot, unit, count);
     } else {
         // The rest, as 4 KiB pages: the first keeps the THP's slot.
         let g = unit.guest;
@@ -654,7 +654,7 @@ fn evict_thp(mem: &mut Memory, slot: usize, unit: Unit, now: u64, stop: impl Fn(
 /// Write resident 4 KiB page `unit` in `slot` to swap and free its frame.
 fn swap_out(mem: &mut Memory, slot: usize, unit: Unit, now: u64) {
     page_out(mem, unit.guest, unit.page, now);
-    mem.frames.remove(slot, 1);
+    mem.frames.remove(slot, unit, 1);
     if mem.swap.ram_per_page > 0.0 {
         mem.sync_zram();
     }

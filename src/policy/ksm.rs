@@ -383,29 +383,40 @@ impl Ksm {
     }
 
     /// ksmd passes pages `q..q + 64` of guest `g` (its events off) in one
-    /// step when none of them can change: each is absent, already merged,
-    /// or unique content checksummed and unwritten since (it goes back
-    /// into the unstable tree, where nothing matches it). Exactly what
-    /// `scan_page` does to them one by one, with the bitmaps and counters
-    /// set a word at a time. Returns the present pages scanned, or `None`
-    /// (nothing done) when a page needs a look of its own or the budget
-    /// may end inside the word.
-    fn pass_word(&mut self, mem: &Memory, g: usize, q: u64, out: &mut Wake) -> Option<u64> {
-        let states = &mem.guests[g].pages[q as usize..q as usize + 64];
-        let (mut present, mut merged, mut unique) = (0u64, 0u64, 0u64);
+    /// step when none of them can merge now: each is absent, already
+    /// merged, seen for the first time or written since the last pass (its
+    /// checksum is stored: volatile), or unique content checksummed and
+    /// unwritten since (it goes back into the unstable tree, where nothing
+    /// matches it). Exactly what `scan_page` does to them one by one, with
+    /// the bitmaps and counters set a word at a time. Returns the present
+    /// pages scanned, or `None` (nothing done) when a page may merge or the
+    /// budget may end inside the word.
+    fn pass_word(&mut self, mem: &mut Memory, g: usize, q: u64, out: &mut Wake) -> Option<u64> {
+        let states = &mut mem.guests[g].pages[q as usize..q as usize + 64];
+        let (mut present, mut merged, mut volatile, mut unique) = (0u64, 0u64, 0u64, 0u64);
         for (i, &st) in states.iter().enumerate() {
             let res = st & RES_MASK;
             present |= u64::from(res == RESIDENT || res == HUGE) << i;
             merged |= u64::from(st & MERGED != 0) << i;
+            volatile |= u64::from(st & CHECKSUMMED == 0 || st & WRITTEN != 0) << i;
             // Unique content (class 0), checksummed, not written since.
             unique |= u64::from(st & (CHECKSUMMED | WRITTEN | CLASS_MASK) == CHECKSUMMED) << i;
         }
+        let volatile = present & !merged & volatile;
         let unique = present & !merged & unique;
         let n = u64::from(present.count_ones());
         // The page walk stops where the budget drops below one page: the
         // word is passed whole only when it does not drop inside it.
-        if present & !(merged | unique) != 0 || self.budget - (n as f64) < 1.0 {
+        if present & !(merged | volatile | unique) != 0 || self.budget - (n as f64) < 1.0 {
             return None;
+        }
+        let mut v = volatile;
+        while v != 0 {
+            let st = &mut states[v.trailing_zeros() as usize];
+            // As `scan_page`: a written page's content is its own now.
+            let own = if *st & WRITTEN != 0 { *st & !CLASS_MASK } else { *st };
+            *st = (own | CHECKSUMMED) & !WRITTEN;
+            v &= v - 1;
         }
         let w = (q / 64) as usize;
         for bits in [&mut self.unshared_bits, &mut self.volatile_bits] {
@@ -417,8 +428,9 @@ impl Ksm {
             }
         }
         let c = &mut self.counters;
-        c.pages_volatile -= u64::from(self.volatile_bits[g][w].count_ones());
-        self.volatile_bits[g][w] = 0;
+        c.pages_volatile =
+            c.pages_volatile - u64::from(self.volatile_bits[g][w].count_ones()) + u64::from(volatile.count_ones());
+        self.volatile_bits[g][w] = volatile;
         c.pages_unshared =
             c.pages_unshared - u64::from(self.unshared_bits[g][w].count_ones()) + u64::from(unique.count_ones());
         self.unshared_bits[g][w] = unique;

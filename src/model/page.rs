@@ -185,6 +185,20 @@ impl Classifier {
     }
 }
 
+impl Classifier {
+    /// Whether real page `page` holds the image's common pattern:
+    /// [`is_common`].
+    #[inline]
+    pub fn is_common(&self, page: u64) -> bool {
+        let c = &self.cuts[usize::from(page >= self.warm)];
+        // No duplicate share: no page to place.
+        c[1] < c[2] && {
+            let u = place(page);
+            u >= c[1] && u < c[2]
+        }
+    }
+}
+
 /// Where page `page` falls in 0..1: its content class follows from that.
 fn place(page: u64) -> f64 {
     (mix64(page ^ 0xC0_7E47) >> 11) as f64 / (1u64 << 53) as f64
@@ -212,9 +226,7 @@ pub fn content_of(page: u64, s: Shares) -> Content {
 /// Whether page `page` holds the image's common pattern (the duplicate
 /// share) rather than content keyed by its index.
 pub fn is_common(page: u64, s: Shares) -> bool {
-    let u = place(page);
-    let [shared, zero, duplicate] = s.densities(page);
-    u >= shared + zero && u < shared + zero + duplicate
+    s.classifier().is_common(page)
 }
 
 #[cfg(test)]

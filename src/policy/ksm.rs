@@ -250,9 +250,9 @@ pub struct Ksm {
     pub counters: Counters,
     /// Image number of each guest (guests of one image share content).
     image_of: Vec<u32>,
-    /// Each guest's content shares, to tell its common-pattern pages
+    /// Each guest.s content classes, to tell its common-pattern pages
     /// (the duplicate share) from those keyed by their index.
-    shares: Vec<crate::model::page::Shares>,
+    classes: Vec<crate::model::page::Classifier>,
     /// Pass quiet words of 64 pages in one step ([`Ksm::pass_word`]); off
     /// only in the test that holds it to the page-by-page walk.
     word_pass: bool,
@@ -282,7 +282,7 @@ impl Ksm {
             volatile_bits: Vec::new(),
             counters: Counters::default(),
             image_of,
-            shares,
+            classes: shares.iter().map(|s| s.classifier()).collect(),
             word_pass: true,
         }
     }
@@ -293,10 +293,8 @@ impl Ksm {
             Content::Zero => Some(ZERO_KEY),
             Content::Shared => {
                 let real = mem.guests[g].real_page(p);
-                let shares = self.shares.get(g).copied().unwrap_or_default();
-                // The image's common pattern: one content for all its
-                // duplicate pages.
-                let page = (!crate::model::page::is_common(real, shares)).then_some(real);
+                let common = self.classes.get(g).is_some_and(|c| c.is_common(real));
+                let page = (!common).then_some(real);
                 Some(Key::image(self.image_of[g], page))
             }
         }

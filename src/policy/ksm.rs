@@ -119,8 +119,25 @@ struct Dups {
     last: u32,
 }
 
-/// No KSM page of a content (a tree table's empty entry).
-const NO_DUPS: Dups = Dups { full: 0, last: 0 };
+impl Dups {
+    /// As a tree entry (nonzero: a live content has a KSM page).
+    fn pack(self) -> u64 {
+        u64::from(self.full) << 32 | u64::from(self.last)
+    }
+    fn unpack(v: u64) -> Dups {
+        Dups { full: (v >> 32) as u32, last: v as u32 }
+    }
+}
+
+/// An unstable tree entry: the waiting page, with a bit that keeps page 0
+/// of guest 0 nonzero.
+fn unstable_entry(g: usize, p: u64) -> u64 {
+    1 << 63 | (g as u64) << KEY_PAGE_BITS | p
+}
+
+fn unstable_page(v: u64) -> (u32, u64) {
+    (((v & !(1 << 63)) >> KEY_PAGE_BITS) as u32, v & KEY_PAGE_MASK)
+}
 
 /// Hashing for the trees' keys: a content key is two small integers, so a
 /// multiply-and-mix hash (no per-process seed: nothing here meets keys
@@ -151,22 +168,35 @@ impl std::hash::Hasher for KeyHasher {
     }
 }
 
-/// One of ksmd's trees: for an image whose real pages are few enough
-/// (every page-exact run), a table indexed by real page, which the scan
-/// reads in cache where a hash map's probes miss; other keys (the zero
-/// page, an image's common pattern, sampled images whose real indices
-/// are sparse) in a hash map. `empty` marks a table entry with nothing.
+/// One of ksmd's trees, each entry a nonzero word: for an image whose
+/// real pages are few enough (every page-exact run), a table indexed by
+/// real page, which the scan reads in cache where a hash map's probes
+/// miss; other keys (the zero page, an image's common pattern, sampled
+/// images whose real indices are sparse) in a hash map. A table is made
+/// at its first entry, zeroed (the OS maps its pages as they are first
+/// written, so a run whose pages never reach the tree does not pay for
+/// it), and a tree that is cleared logs the entries it set, so clearing
+/// costs what was put in, not the table's size.
 #[derive(Debug, Clone)]
-struct Tree<V> {
-    dense: Vec<Vec<V>>,
-    other: HashMap<Key, V, KeyHash>,
-    empty: V,
+struct Tree {
+    /// Each image's table length (0: its keys are hashed).
+    spans: Vec<u64>,
+    dense: Vec<Vec<u64>>,
+    other: HashMap<Key, u64, KeyHash>,
+    /// Table entries set since the last clear, when `clears`.
+    set: Vec<Key>,
+    clears: bool,
 }
 
-impl<V: Copy + PartialEq> Tree<V> {
-    /// `spans[i]`: the real pages of image `i` to index (0: hash it).
-    fn new(spans: &[u64], empty: V) -> Tree<V> {
-        Tree { dense: spans.iter().map(|&n| vec![empty; n as usize]).collect(), other: HashMap::default(), empty }
+impl Tree {
+    fn new(spans: &[u64], clears: bool) -> Tree {
+        Tree {
+            spans: spans.to_vec(),
+            dense: vec![Vec::new(); spans.len()],
+            other: HashMap::default(),
+            set: Vec::new(),
+            clears,
+        }
     }
 
     /// Where `key` sits in a table, when its image has one.
@@ -175,55 +205,64 @@ impl<V: Copy + PartialEq> Tree<V> {
         if key == ZERO_KEY {
             return None;
         }
-        let (i, p) = ((key.0 >> KEY_PAGE_BITS) as usize, (key.0 & KEY_PAGE_MASK) as usize);
-        (p < self.dense.get(i)?.len()).then_some((i, p))
+        let (i, p) = ((key.0 >> KEY_PAGE_BITS) as usize, key.0 & KEY_PAGE_MASK);
+        (p < *self.spans.get(i)?).then_some((i, p as usize))
     }
 
     #[inline]
-    fn get_mut(&mut self, key: Key) -> Option<&mut V> {
+    fn get_mut(&mut self, key: Key) -> Option<&mut u64> {
         match self.at(key) {
-            Some((i, p)) => {
-                let v = &mut self.dense[i][p];
-                (*v != self.empty).then_some(v)
-            }
+            Some((i, p)) => self.dense[i].get_mut(p).filter(|v| **v != 0),
             None => self.other.get_mut(&key),
         }
     }
 
-    fn insert(&mut self, key: Key, v: V) {
-        debug_assert!(v != self.empty);
+    fn insert(&mut self, key: Key, v: u64) {
+        debug_assert!(v != 0);
         match self.at(key) {
-            Some((i, p)) => self.dense[i][p] = v,
+            Some((i, p)) => {
+                if self.dense[i].is_empty() {
+                    self.dense[i] = vec![0; self.spans[i] as usize];
+                }
+                if self.clears && self.dense[i][p] == 0 {
+                    self.set.push(key);
+                }
+                self.dense[i][p] = v;
+            }
             None => {
                 self.other.insert(key, v);
             }
         }
     }
 
-    fn remove(&mut self, key: Key) -> Option<V> {
+    fn remove(&mut self, key: Key) -> Option<u64> {
         match self.at(key) {
-            Some((i, p)) => {
-                let v = std::mem::replace(&mut self.dense[i][p], self.empty);
-                (v != self.empty).then_some(v)
-            }
+            Some((i, p)) => self.dense[i].get_mut(p).map(std::mem::take).filter(|&v| v != 0),
             None => self.other.remove(&key),
         }
     }
 
     fn clear(&mut self) {
-        let empty = self.empty;
-        self.dense.iter_mut().for_each(|t| t.fill(empty));
+        debug_assert!(self.clears);
+        for key in std::mem::take(&mut self.set) {
+            if let Some((i, p)) = self.at(key) {
+                self.dense[i][p] = 0;
+            }
+        }
         self.other.clear();
     }
 
-    fn retain(&mut self, keep: impl Fn(&V) -> bool) {
-        let empty = self.empty;
-        for v in self.dense.iter_mut().flatten() {
-            if *v != empty && !keep(v) {
-                *v = empty;
+    fn retain(&mut self, keep: impl Fn(u64) -> bool) {
+        debug_assert!(self.clears);
+        for &key in &self.set {
+            if let Some((i, p)) = self.at(key)
+                && self.dense[i][p] != 0
+                && !keep(self.dense[i][p])
+            {
+                self.dense[i][p] = 0;
             }
         }
-        self.other.retain(|_, v| keep(v));
+        self.other.retain(|_, v| keep(*v));
     }
 }
 
@@ -237,10 +276,10 @@ pub struct Ksm {
     budget: f64,
     /// Stable tree: for each content, the sharer count of each of its KSM
     /// pages (several once one is full: the kernel's stable_node dups).
-    stable: Tree<Dups>,
+    stable: Tree,
     /// Unstable tree of this full scan: the page waiting for a twin, as
     /// guest index << 40 | simulated page.
-    unstable: Tree<u64>,
+    unstable: Tree,
     /// Per guest, one bit per page: the page sits in the unstable tree, or
     /// was volatile, as of ksmd's last pass over it. The kernel keeps a
     /// page in these counts until ksmd passes it again (its rmap_item is
@@ -276,8 +315,8 @@ impl Ksm {
             knobs,
             cursor: (0, 0),
             budget: 0.0,
-            stable: Tree::new(&spans, NO_DUPS),
-            unstable: Tree::new(&spans, u64::MAX),
+            stable: Tree::new(&spans, false),
+            unstable: Tree::new(&spans, true),
             unshared_bits: Vec::new(),
             volatile_bits: Vec::new(),
             counters: Counters::default(),
@@ -468,13 +507,14 @@ impl Ksm {
             return false;
         };
         let max = self.knobs.max_page_sharing.max(2);
-        if let Some(dups) = self.stable.get_mut(key).filter(|d| d.last < max) {
-            dups.last += 1;
+        if let Some(entry) = self.stable.get_mut(key).filter(|v| Dups::unpack(**v).last < max) {
+            // The last dup takes one more sharer.
+            *entry += 1;
             self.map_merged(mem, g, p);
             self.counters.pages_sharing += 1;
             return true;
         }
-        let waiting = self.unstable.remove(key).map(|w| ((w >> KEY_PAGE_BITS) as u32, w & KEY_PAGE_MASK));
+        let waiting = self.unstable.remove(key).map(unstable_page);
         if let Some((g2, p2)) = waiting {
             settle_written(mem, g2 as usize, p2);
         }
@@ -486,8 +526,8 @@ impl Ksm {
                 self.map_merged(mem, g, p);
                 mem.frames.adjust_unslotted(1);
                 // A new dup: the content's others (if any) are full.
-                let full = self.stable.get_mut(key).map_or(0, |d| d.full + 1);
-                self.stable.insert(key, Dups { full, last: 2 });
+                let full = self.stable.get_mut(key).map_or(0, |v| Dups::unpack(*v).full + 1);
+                self.stable.insert(key, Dups { full, last: 2 }.pack());
                 self.counters.pages_shared += 1;
                 self.counters.pages_sharing += 1;
                 // The waiting page leaves the unstable tree.
@@ -495,7 +535,7 @@ impl Ksm {
                 true
             }
             _ => {
-                self.unstable.insert(key, (g as u64) << KEY_PAGE_BITS | p);
+                self.unstable.insert(key, unstable_entry(g, p));
                 self.note(g, p, true);
                 false
             }
@@ -546,21 +586,22 @@ impl Ksm {
         if content == Content::Zero && self.knobs.use_zero_pages {
             self.counters.zero_pages -= 1;
         } else if let Some(key) = self.key(mem, g, p, content)
-            && let Some(dups) = self.stable.get_mut(key)
+            && let Some(entry) = self.stable.get_mut(key).map(|v| *v)
         {
             // Sharers are interchangeable: take one from the last dup.
-            dups.last -= 1;
-            if dups.last == 0 {
+            let Dups { full, last } = Dups::unpack(entry);
+            if last == 1 {
+                // Its only mapping: the KSM page goes.
                 self.counters.pages_shared -= 1;
                 mem.frames.adjust_unslotted(-1);
-                if dups.full == 0 {
+                if full == 0 {
                     self.stable.remove(key);
                 } else {
-                    dups.full -= 1;
-                    dups.last = self.knobs.max_page_sharing.max(2);
+                    self.stable.insert(key, Dups { full: full - 1, last: self.knobs.max_page_sharing.max(2) }.pack());
                 }
             } else {
                 self.counters.pages_sharing -= 1;
+                self.stable.insert(key, Dups { full, last: last - 1 }.pack());
             }
         }
         let guest = &mut mem.guests[g];
@@ -622,7 +663,7 @@ impl Ksm {
                 v.clear();
             }
         }
-        self.unstable.retain(|w| (*w >> KEY_PAGE_BITS) as usize != g);
+        self.unstable.retain(|w| unstable_page(w).0 as usize != g);
     }
 
     /// ksmd's `general_profit` in simulated pages' bytes: pages saved minus

@@ -245,7 +245,10 @@ impl<'a> Engine<'a> {
                     .in_working_set
                     .map(|iw| [iw.shared, iw.zero, iw.duplicate].map(|x| x.map_or(even, crate::units::Fraction::get)));
                 let shares = crate::model::page::Shares { warm, used, in_warm, ..w.shares() };
-                let mut guest = Guest::with_segments(name, gi, &layout, real, shares);
+                // The group's first guest lends the others its pages'
+                // content classes (same sample and shares: same classes).
+                let like = (k > 0).then(|| &guests[guests.len() - k as usize]);
+                let mut guest = Guest::with_segments_like(name, gi, &layout, real, shares, like);
                 guest.unevictable = group.locked;
                 if let Some(limit) = group.memtune.swap_hard_limit {
                     guest.swap_max = (limit.bytes() as f64 / 4096.0 * rate).floor() as u64;

@@ -161,15 +161,38 @@ impl Guest {
         real: Vec<u64>,
         shares: page::Shares,
     ) -> Guest {
+        Guest::with_segments_like(name, group, layout, real, shares, None)
+    }
+
+    /// [`Guest::with_segments`], the pages' content classes copied from
+    /// `like` (a guest just made with the same layout, sample and shares,
+    /// whose pages are as made) instead of placed one by one: the guests
+    /// of a group start alike.
+    pub fn with_segments_like(
+        name: String,
+        group: usize,
+        layout: &[(u64, Backing, bool)],
+        real: Vec<u64>,
+        shares: page::Shares,
+        like: Option<&Guest>,
+    ) -> Guest {
         let real_pages: u64 = layout.iter().map(|l| l.0).sum();
         let sim_pages = if real.is_empty() { real_pages } else { real.len() as u64 };
         let sampled = !real.is_empty();
         let sim_of = |rp: u64| if real.is_empty() { rp } else { real.partition_point(|&p| p < rp) as u64 };
         let mut pages = PageMem::zeroed(sim_pages as usize);
-        let classes = shares.classifier();
-        for (i, st) in pages.iter_mut().enumerate() {
-            let rp = if real.is_empty() { i as u64 } else { real[i] };
-            *st = classes.content(rp).bits();
+        match like {
+            Some(l) if l.shares == shares && l.real == real && l.real_pages == real_pages => {
+                debug_assert!(l.pages.iter().all(|&st| st & !page::CLASS_MASK == 0), "a template as made");
+                pages.copy_from_slice(&l.pages);
+            }
+            _ => {
+                let classes = shares.classifier();
+                for (i, st) in pages.iter_mut().enumerate() {
+                    let rp = if real.is_empty() { i as u64 } else { real[i] };
+                    *st = classes.content(rp).bits();
+                }
+            }
         }
         let mut segments = Vec::with_capacity(layout.len());
         let mut region_real = Vec::new();

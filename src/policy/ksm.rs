@@ -419,15 +419,20 @@ impl Ksm {
         out
     }
 
-    /// ksmd passes pages `q..q + 64` of guest `g` (its events off) in one
-    /// step when none of them can merge now: each is absent, already
-    /// merged, seen for the first time or written since the last pass (its
-    /// checksum is stored: volatile), or unique content checksummed and
-    /// unwritten since (it goes back into the unstable tree, where nothing
-    /// matches it). Exactly what `scan_page` does to them one by one, with
-    /// the bitmaps and counters set a word at a time. Returns the present
-    /// pages scanned, or `None` (nothing done) when a page may merge or the
-    /// budget may end inside the word.
+    /// ksmd passes pages `q..q + 64` of guest `g` (its events off) as one
+    /// word. The pages that cannot merge now are settled together: absent,
+    /// already merged, seen for the first time or written since the last
+    /// pass (the checksum is stored: volatile), or unique content
+    /// checksummed and unwritten since (it goes back into the unstable
+    /// tree, where nothing matches it). The others, the pages that may
+    /// merge, are looked at one by one in order. Exactly what the page
+    /// walk does (`forget`, then `scan_page`, page after page): nothing a
+    /// look at a page that may merge does touches the settled pages' marks
+    /// or states (a waiting page it merges with was itself looked at
+    /// earlier in this full scan, so in this word by this loop; a THP it
+    /// splits leaves its pages present). Returns the present pages
+    /// scanned, or `None` (nothing done) when the budget may end inside
+    /// the word.
     fn pass_word(&mut self, mem: &mut Memory, g: usize, q: u64, out: &mut Wake) -> Option<u64> {
         let states = &mut mem.guests[g].pages[q as usize..q as usize + 64];
         let (mut present, mut merged, mut volatile, mut unique) = (0u64, 0u64, 0u64, 0u64);
@@ -444,7 +449,7 @@ impl Ksm {
         let n = u64::from(present.count_ones());
         // The page walk stops where the budget drops below one page: the
         // word is passed whole only when it does not drop inside it.
-        if present & !(merged | volatile | unique) != 0 || self.budget - (n as f64) < 1.0 {
+        if self.budget - (n as f64) < 1.0 {
             return None;
         }
         let mut v = volatile;
@@ -473,6 +478,14 @@ impl Ksm {
         self.unshared_bits[g][w] = unique;
         self.budget -= n as f64;
         out.scanned += n;
+        let mut may_merge = present & !(merged | volatile | unique);
+        while may_merge != 0 {
+            let i = u64::from(may_merge.trailing_zeros());
+            may_merge &= may_merge - 1;
+            if self.scan_page(mem, g, q + i) {
+                out.merged += 1;
+            }
+        }
         Some(n)
     }
 

@@ -85,6 +85,12 @@ impl Frames {
 
     /// The [`ThpAux`] of `slot`, when kept.
     #[inline]
+    pub fn thp_aux(&self, slot: usize) -> Option<&ThpAux> {
+        self.thp_aux.get(slot)
+    }
+
+    /// The [`ThpAux`] of `slot`, when kept, to change.
+    #[inline]
     pub fn thp_aux_mut(&mut self, slot: usize) -> Option<&mut ThpAux> {
         self.thp_aux.get_mut(slot)
     }

@@ -486,11 +486,15 @@ impl Clock {
             }
             referenced
         };
-        // The look clears the accessed bit (kept on the pages: the split
-        // pages start unreferenced, as the kernel's split copies the PMD's
-        // cleared young bit to every PTE).
-        for p in range {
-            guest.pages[p as usize] &= !REFERENCED;
+        // The look clears the accessed bit: an exact THP's on its pages
+        // (the split pages start unreferenced, as the kernel's split
+        // copies the PMD's cleared young bit to every PTE); a sampled
+        // THP's is its ThpAux, whose bit a split gives its pages
+        // ([`split_thp`]).
+        if !guest.thp_sampled {
+            for p in range {
+                guest.pages[p as usize] &= !REFERENCED;
+            }
         }
         if referenced {
             return false;
@@ -520,8 +524,24 @@ fn map_thp_small(mem: &mut Memory, unit: Unit) -> std::ops::Range<u64> {
 /// Split the THP in `slot` (`unit` is its head) into 4 KiB pages in place:
 /// the head page keeps the slot, the others get slots of their own. Returns
 /// each page's slot and page number.
+///
+/// The kernel's split copies the PMD's young bit to every PTE
+/// (`__split_huge_pmd_locked`): a sampled THP's accessed bit is drawn from
+/// its [`ThpAux`] as reclaim's hand draws it (the hands do not keep it on
+/// the pages) and given to all its pages; an exact THP's pages keep their
+/// own bits, each set by a touch since the hand last looked.
+///
+/// [`ThpAux`]: crate::model::frames::ThpAux
 pub fn split_thp(mem: &mut Memory, slot: usize, unit: Unit) -> Vec<(usize, u64)> {
+    let young = sampled_young(mem, slot, unit);
     let range = map_thp_small(mem, unit);
+    if let Some(young) = young {
+        let guest = &mut mem.guests[unit.guest as usize];
+        for p in range.clone() {
+            let st = &mut guest.pages[p as usize];
+            *st = if young { *st | REFERENCED } else { *st & !REFERENCED };
+        }
+    }
     let count = range.end - range.start;
     let g = unit.guest;
     mem.frames.replace(slot, Unit { guest: g, page: range.start, thp: false });
@@ -531,6 +551,28 @@ pub fn split_thp(mem: &mut Memory, slot: usize, unit: Unit) -> Vec<(usize, u64)>
         pages.push((mem.frames.insert_counted(Unit { guest: g, page: p, thp: false }) as usize, p));
     }
     pages
+}
+
+/// Whether sampled THP `unit` in `slot` was touched since reclaim's hand
+/// last looked at it (`None` when it is not sampled): the hand's law,
+/// 1 − e^(−share·n) for the n real touches since, drawn by a hash of the
+/// THP and the guest's touch count (a split is no hand look: it leaves
+/// the look's record as it is).
+fn sampled_young(mem: &Memory, slot: usize, unit: Unit) -> Option<bool> {
+    let guest = &mem.guests[unit.guest as usize];
+    if !guest.thp_sampled {
+        return None;
+    }
+    let aux = mem.frames.thp_aux(slot)?;
+    if aux.fresh {
+        return Some(true);
+    }
+    let touches = guest.touches_now();
+    let share = guest.region_shares.total.get(guest.region_of(unit.page)).copied().unwrap_or(0.0);
+    let x = f64::from(share) * (touches - aux.last_visit).max(0.0);
+    let h = mix64(unit.page ^ (u64::from(unit.guest) << 40) ^ touches.to_bits());
+    let u = (h >> 11) as f64 / (1u64 << 53) as f64;
+    Some(u < -(-x).exp_m1())
 }
 
 /// The inactive share of global reclaim: each evictable guest's
@@ -572,7 +614,9 @@ fn lru_pages(mem: &Memory, unit: Unit) -> u64 {
 #[inline]
 fn prefetch_unit(mem: &Memory, u: Unit) {
     let guest = &mem.guests[u.guest as usize];
-    crate::model::page::prefetch(&guest.pages[u.page as usize]);
+    if !(u.thp && guest.thp_sampled) {
+        crate::model::page::prefetch(&guest.pages[u.page as usize]);
+    }
     if !(u.thp && guest.thp_sampled)
         && let Some(e) = guest.events.as_deref()
     {
@@ -688,7 +732,7 @@ fn page_out(mem: &mut Memory, g: u32, p: u64, now: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::page::{HUGE, REFERENCED, RES_MASK, SWAPPED};
+    use crate::model::page::{HUGE, REFERENCED, RES_MASK, RESIDENT, SWAPPED};
     use crate::model::swap::SwapDevice;
     use crate::model::{Backing, Frames, Guest, Watermarks};
     use crate::scenario::Swap;
@@ -752,6 +796,50 @@ mod tests {
         assert_eq!(g.swapped, 512);
         assert!(g.pages[..512].iter().all(|&s| s & RES_MASK == SWAPPED));
         assert!(g.pages[512..].iter().all(|&s| s & RES_MASK == HUGE));
+    }
+
+    #[test]
+    fn a_split_gives_a_sampled_thps_accessed_bit_to_all_its_pages() {
+        // Kernel semantics (mm/huge_memory.c, __split_huge_pmd_locked): a
+        // split copies the PMD's young bit to every PTE. A THP of a guest
+        // sampled at 1/8 (64 of its 512 pages simulated) whose accessed bit
+        // is its ThpAux: made since the hand's last look (fresh), every
+        // page comes out referenced; looked at with no touch since (the
+        // hand's law 1 - e^(-share x 0) = 0), none does, whatever bits the
+        // touches left on its pages.
+        for fresh in [true, false] {
+            let real: Vec<u64> = (0..1024u64).step_by(8).collect();
+            let mut g = Guest::new("g".into(), 0, Backing::Small { thp: true }, 1024, real, 0.0, 0.0);
+            assert!(g.thp_sampled);
+            g.region_shares = std::sync::Arc::new(crate::model::workload::RegionShares {
+                unsampled: vec![0.0; 2],
+                total: vec![0.5; 2],
+            });
+            g.touches = 1000.0;
+            for p in 0..64 {
+                g.pages[p] = HUGE | if p % 3 == 0 { REFERENCED } else { 0 };
+            }
+            g.huge = 64;
+            g.thps = 1;
+            let mut frames = Frames::new(4096);
+            frames.keep_thp_aux();
+            let slot = frames.insert(Unit { guest: 0, page: 0, thp: true }, 512) as usize;
+            *frames.thp_aux_mut(slot).expect("kept") = crate::model::frames::ThpAux { last_visit: 1000.0, fresh };
+            let mut mem = Memory {
+                frames,
+                watermarks: Watermarks { min: 0, low: 0, high: 0 },
+                pools: Vec::new(),
+                swap: SwapDevice::new(None, 1.0),
+                zram_frames: 0,
+                guests: vec![g],
+                peak_used: 0,
+                min_free: 0,
+            };
+            let pages = split_thp(&mut mem, slot, Unit { guest: 0, page: 0, thp: true });
+            assert_eq!(pages.len(), 64);
+            let g = &mem.guests[0];
+            assert!(g.pages[..64].iter().all(|&st| st & RES_MASK == RESIDENT && (st & REFERENCED != 0) == fresh));
+        }
     }
 
     #[test]

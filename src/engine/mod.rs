@@ -48,7 +48,10 @@ use crate::scenario::{GuestGroup, Scenario, ThpMode};
 pub use mode::Mode;
 pub use observe::*;
 use queue::{EventQueue, SimTime};
-pub use sampling::{AUTO_PAGE_BUDGET, AUTO_TOUCH_BUDGET, MAX_SAMPLED_SLICE_NS, auto_sample_rate, sample_rate_within};
+pub use sampling::{
+    AUTO_PAGE_BUDGET, AUTO_TOUCH_BUDGET, MAX_SAMPLED_SLICE_NS, auto_sample_rate, configured_pages, peak_touches,
+    sample_rate_within,
+};
 use sampling::{image_salt, sampled_pages};
 pub use settled::LatencyBound;
 use state::{Baseline, Ev, LatencyHist, Memcg, ReclaimCounters, Runner};

@@ -24,9 +24,24 @@ pub fn auto_sample_rate(s: &Scenario) -> f64 {
 /// of `s` plays at most `touch_budget` simulated touches and stays within
 /// [`AUTO_PAGE_BUDGET`].
 pub fn sample_rate_within(s: &Scenario, touch_budget: f64) -> f64 {
-    let pages: f64 = s.guests.iter().map(|g| g.memory.pages(4096) as f64 * f64::from(g.count)).sum();
-    let touches: f64 = s
-        .guests
+    let (pages, touches) = (configured_pages(s), peak_touches(s));
+    let mut r = 1.0;
+    while (touches * r > touch_budget || pages * r > AUTO_PAGE_BUDGET) && r > 1.0 / 512.0 {
+        r /= 2.0;
+    }
+    r
+}
+
+/// The 4 KiB pages the scenario's guests configure.
+pub fn configured_pages(s: &Scenario) -> f64 {
+    s.guests.iter().map(|g| g.memory.pages(4096) as f64 * f64::from(g.count)).sum()
+}
+
+/// The touches the scenario's guests make over the run at each group's
+/// peak rate (its phases' included): a bound on a touch-by-touch run's
+/// work.
+pub fn peak_touches(s: &Scenario) -> f64 {
+    s.guests
         .iter()
         .map(|g| {
             let peak = g
@@ -37,12 +52,7 @@ pub fn sample_rate_within(s: &Scenario, touch_budget: f64) -> f64 {
                 .fold(g.workload.touch_rate.per_sec(), |a, r| a.max(r.per_sec()));
             peak * f64::from(g.count) * s.duration.as_secs_f64()
         })
-        .sum();
-    let mut r = 1.0;
-    while (touches * r > touch_budget || pages * r > AUTO_PAGE_BUDGET) && r > 1.0 / 512.0 {
-        r /= 2.0;
-    }
-    r
+        .sum()
 }
 
 /// Longest slice sampled mode stretches to. Measured: 10 ms slices cut

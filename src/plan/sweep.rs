@@ -418,18 +418,7 @@ pub fn execute(
 /// A run's expected cost, to order the queue: its touches and its pages
 /// (the two things a run's time grows with).
 fn expected_work(s: &Scenario) -> f64 {
-    s.guests
-        .iter()
-        .map(|g| {
-            let rate = g
-                .workload
-                .phases
-                .iter()
-                .filter_map(|p| p.touch_rate)
-                .fold(g.workload.touch_rate.per_sec(), |a, r| a.max(r.per_sec()));
-            f64::from(g.count) * (rate * s.duration.as_secs_f64() + g.memory.pages(4096) as f64)
-        })
-        .sum()
+    engine::peak_touches(s) + engine::configured_pages(s)
 }
 
 /// Join shard tables into the table of the whole sweep. Every shard of one

@@ -274,11 +274,10 @@ pub struct Ksm {
     cursor: (usize, u64),
     /// Simulated pages owed to the scan (sampled mode scans fractions).
     budget: f64,
-    /// Stable tree: for each content, the sharer count of each of its KSM
-    /// pages (several once one is full: the kernel's stable_node dups).
+    /// Stable tree: for each content, its KSM pages ([`Dups`], packed).
     stable: Tree,
-    /// Unstable tree of this full scan: the page waiting for a twin, as
-    /// guest index << 40 | simulated page.
+    /// Unstable tree of this full scan: for each content, the page
+    /// waiting for a twin ([`unstable_entry`]).
     unstable: Tree,
     /// Per guest, one bit per page: the page sits in the unstable tree, or
     /// was volatile, as of ksmd's last pass over it. The kernel keeps a
@@ -289,10 +288,10 @@ pub struct Ksm {
     pub counters: Counters,
     /// Image number of each guest (guests of one image share content).
     image_of: Vec<u32>,
-    /// Each guest.s content classes, to tell its common-pattern pages
+    /// Each guest's content classes, to tell its common-pattern pages
     /// (the duplicate share) from those keyed by their index.
     classes: Vec<crate::model::page::Classifier>,
-    /// Pass quiet words of 64 pages in one step ([`Ksm::pass_word`]); off
+    /// Pass whole words of 64 pages as one ([`Ksm::pass_word`]); off
     /// only in the test that holds it to the page-by-page walk.
     word_pass: bool,
 }
@@ -301,14 +300,16 @@ impl Ksm {
     /// `image_of[g]` numbers guest `g`'s image; `shares[g]` are its
     /// content shares; `pages[g]` its real and simulated page counts.
     pub fn new(knobs: Knobs, image_of: Vec<u32>, shares: Vec<crate::model::page::Shares>, pages: &[(u64, u64)]) -> Ksm {
-        // An image's trees are tables when they would take no more than
-        // 32 bytes per simulated page of its guests (always when
-        // page-exact: its real pages are then its guests' own).
+        // An image's trees are tables when its guests' real pages are at
+        // most four times the simulated pages of its largest guest:
+        // always when page-exact (a guest's real pages are then its own),
+        // never sampled at 1/8 or below, where the sampled pages would
+        // sit one to a table page and every page of the table be mapped.
         let images = image_of.iter().map(|&i| i as usize + 1).max().unwrap_or(0);
         let (mut span, mut sim) = (vec![0u64; images], vec![0u64; images]);
         for (&i, &(real, simulated)) in image_of.iter().zip(pages) {
             span[i as usize] = span[i as usize].max(real);
-            sim[i as usize] += simulated;
+            sim[i as usize] = sim[i as usize].max(simulated);
         }
         let spans: Vec<u64> = span.iter().zip(&sim).map(|(&r, &s)| if r <= 4 * s { r } else { 0 }).collect();
         Ksm {

@@ -397,8 +397,9 @@ pub fn execute(
     // (Graham's LPT rule): the last run to finish is then a short one,
     // where splitting the list in halves can leave one worker alone with
     // the largest runs at the end. The table keeps the sweep's order.
+    let work: Vec<f64> = mine.iter().map(|r| expected_work(&r.scenario)).collect();
     let mut order: Vec<usize> = (0..mine.len()).collect();
-    order.sort_by(|&a, &b| expected_work(&mine[b].scenario).total_cmp(&expected_work(&mine[a].scenario)));
+    order.sort_by(|&a, &b| work[b].total_cmp(&work[a]));
     let next = AtomicUsize::new(0);
     type Row = Result<Vec<String>, SweepError>;
     let slots: Vec<std::sync::Mutex<Option<Row>>> = mine.iter().map(|_| std::sync::Mutex::new(None)).collect();

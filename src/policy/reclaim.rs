@@ -486,12 +486,13 @@ impl Clock {
             }
             referenced
         };
-        // The look clears the accessed bit: an exact THP's on its pages
-        // (the split pages start unreferenced, as the kernel's split
-        // copies the PMD's cleared young bit to every PTE); a sampled
-        // THP's is its ThpAux, whose bit a split gives its pages
-        // ([`split_thp`]).
-        if !guest.thp_sampled {
+        // The look clears the accessed bit, kept on the pages: a THP
+        // split to go out has pages that start unreferenced, as the
+        // kernel's split copies the PMD's cleared young bit to every PTE.
+        // A sampled THP's bit is its ThpAux, so a busy one's pages are
+        // left alone (the hand does not wait for their line): a split by
+        // KSM or a balloon gives them the bit ([`split_thp`]).
+        if !(guest.thp_sampled && referenced) {
             for p in range {
                 guest.pages[p as usize] &= !REFERENCED;
             }
@@ -609,17 +610,17 @@ fn lru_pages(mem: &Memory, unit: Unit) -> u64 {
 
 /// Prefetch what a hand reads of `unit`: its page's state (the back hand
 /// clears a THP's accessed bits on its pages) and, in event mode, its last
-/// look and place in the event set (a sampled THP's draw reads only its
-/// `ThpAux`).
+/// look and place in the event set. Nothing for a sampled THP: its draw
+/// reads only its `ThpAux`, and its pages are written only when it goes
+/// out.
 #[inline]
 fn prefetch_unit(mem: &Memory, u: Unit) {
     let guest = &mem.guests[u.guest as usize];
-    if !(u.thp && guest.thp_sampled) {
-        crate::model::page::prefetch(&guest.pages[u.page as usize]);
+    if u.thp && guest.thp_sampled {
+        return;
     }
-    if !(u.thp && guest.thp_sampled)
-        && let Some(e) = guest.events.as_deref()
-    {
+    crate::model::page::prefetch(&guest.pages[u.page as usize]);
+    if let Some(e) = guest.events.as_deref() {
         e.prefetch(u.page as usize);
     }
 }

@@ -183,9 +183,7 @@ impl Classifier {
             Content::Unique
         }
     }
-}
 
-impl Classifier {
     /// Whether real page `page` holds the image's common pattern:
     /// [`is_common`].
     #[inline]

@@ -167,6 +167,15 @@ fn the_chase_is_slower_on_4k_pages_than_on_huge_pages() {
         eprintln!("skipped: THP is `never` here");
         return;
     }
+    // The comparison needs the THP buffer on huge pages: where the kernel
+    // has none to give now (memory fragmented by the tests before), a
+    // buffer like it gets 4 KiB pages and both chases time the same thing
+    // (seen once in CI: 211.9 against 214.7 ns).
+    let share = measure::fault_once(measure::FaultKind::Thp, 512 << 20).expect("THP faults").huge_share;
+    if share < 0.9 {
+        eprintln!("skipped: only {:.0}% of a 512 MiB THP mapping got huge pages", share * 100.0);
+        return;
+    }
     let small = measure::pointer_chase(512 << 20, measure::Backing::Page4k, 1_000_000, 3, 3).expect("chase").median;
     let huge = measure::pointer_chase(512 << 20, measure::Backing::Thp, 1_000_000, 3, 3).expect("chase").median;
     assert!(small > huge, "4 KiB {small:.1} ns against THP {huge:.1} ns per load");

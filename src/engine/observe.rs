@@ -269,7 +269,8 @@ pub struct KsmSummary {
 pub struct GuestSummary {
     pub name: String,
     pub group: String,
-    pub state: String,
+    /// Never `Starting`: a guest still booting at the end counts as running.
+    pub state: crate::model::Status,
     pub memory_bytes: u64,
     pub backing: String,
     pub resident_peak_bytes: u64,

@@ -101,8 +101,8 @@ impl Engine<'_> {
                     name: g.name.clone(),
                     group: group.name.clone(),
                     state: match g.status {
-                        Status::Starting => "running".to_string(),
-                        other => other.label().to_string(),
+                        Status::Starting => Status::Running,
+                        other => other,
                     },
                     memory_bytes: group.memory.bytes(),
                     backing: group.backing_label(&s.host),

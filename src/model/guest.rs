@@ -26,6 +26,12 @@ impl Status {
     }
 }
 
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
 /// How guest RAM is backed on the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backing {

@@ -10,6 +10,7 @@
 //! the result says so instead of hiding it.
 
 use std::collections::BTreeMap;
+use crate::model::Status;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -396,7 +397,7 @@ fn seed_run(spec: &PlanSpec, s: &Summary, seed: u64) -> SeedRun {
     if s.host.guests_failed_to_start > 0 {
         failed.push("failed_to_start".to_string());
     }
-    let killed = s.guests.iter().filter(|g| g.state == "oom_killed").count();
+    let killed = s.guests.iter().filter(|g| g.state == Status::OomKilled).count();
     if killed > 0 && spec.allow_oom_kills {
         // Killed guests are not running, but with OOM kills allowed the
         // objective is over the rest.
@@ -404,7 +405,7 @@ fn seed_run(spec: &PlanSpec, s: &Summary, seed: u64) -> SeedRun {
         failed.push("oom_kills==0".to_string());
     }
     failed.extend(failed_slos(s, &spec.slo).iter().map(|f| f.text.clone()));
-    let running = s.guests.iter().filter(|g| g.state == "running");
+    let running = s.guests.iter().filter(|g| g.state == Status::Running);
     let worst = |f: fn(&crate::engine::GuestSummary) -> f64| running.clone().map(f).fold(0.0, f64::max);
     let ksm = s.host.ksm.as_ref();
     SeedRun {

@@ -4,6 +4,7 @@
 //! tables merge into the table an unsharded sweep writes.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::model::Status;
 
 use serde::{Deserialize, Serialize};
 
@@ -287,7 +288,7 @@ pub fn run_metric(s: &Summary, slo: &Slo) -> Option<f64> {
         Metric::OomKills => Some((s.host.oom_kills + s.host.memcg_oom_kills) as f64),
         Metric::KsmdCpu => Some(s.host.ksm.as_ref().map_or(0.0, |k| k.ksmd_cpu_percent / 100.0)),
         m => {
-            let values = s.guests.iter().filter(|g| g.state == "running").map(|g| guest_metric(g, m, s.duration_s));
+            let values = s.guests.iter().filter(|g| g.state == Status::Running).map(|g| guest_metric(g, m, s.duration_s));
             match slo.op {
                 crate::scenario::slo::Op::Ge | crate::scenario::slo::Op::Gt => values.reduce(f64::min),
                 _ => values.reduce(f64::max),
@@ -304,7 +305,7 @@ pub fn failed_slos<'a>(s: &Summary, slos: &'a [Slo]) -> Vec<&'a Slo> {
 
 /// A run's row: its index, the varied values, its seed and its metrics.
 fn row(run: &PlannedRun, s: &Summary, slos: &[Slo]) -> Vec<String> {
-    let running: Vec<_> = s.guests.iter().filter(|g| g.state == "running").collect();
+    let running: Vec<_> = s.guests.iter().filter(|g| g.state == Status::Running).collect();
     let worst = |f: &dyn Fn(&crate::engine::GuestSummary) -> f64| running.iter().map(|g| f(g)).fold(0.0, f64::max);
     let touches: u64 = running.iter().map(|g| g.touches).sum();
     let mean_ns = if touches > 0 {

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use crate::model::Status;
 
 use crate::engine::{Event, GuestSample, HostSample, Recorder, Sample, Sink, Summary};
 use crate::units::ByteSize;
@@ -175,7 +176,7 @@ pub fn table(summary: &Summary) -> String {
             .map(|g| {
                 (
                     g.name.clone(),
-                    g.state.clone(),
+                    g.state.label().to_string(),
                     g.resident_end_bytes,
                     g.swapped_end_bytes,
                     g.minor_faults,
@@ -194,7 +195,7 @@ pub fn table(summary: &Summary) -> String {
             .iter()
             .map(|name| {
                 let gs: Vec<_> = summary.guests.iter().filter(|g| g.group == *name).collect();
-                let running = gs.iter().filter(|g| g.state == "running").count();
+                let running = gs.iter().filter(|g| g.state == Status::Running).count();
                 let worst = |f: fn(&&crate::engine::GuestSummary) -> f64| gs.iter().map(f).fold(0.0, f64::max);
                 (
                     format!("{name} ×{}", gs.len()),

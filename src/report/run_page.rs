@@ -361,7 +361,7 @@ pub fn html(record: &Recorder, summary: &Summary, description: &str, figs: &[Dra
         .map(|g| {
             vec![
                 g.name.clone(),
-                g.state.clone(),
+                g.state.label().to_string(),
                 super::bytes_text(g.resident_peak_bytes),
                 super::bytes_text(g.swapped_peak_bytes),
                 g.minor_faults.to_string(),

@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use overcommit::model::Status;
 
 use overcommit::engine::{self, EventKind, Summary};
 use proptest::prelude::*;
@@ -347,9 +348,9 @@ fn check(spec: &Spec, log: &Log, summary: &Summary) -> Result<(), String> {
     ensure!(host.peak_used_bytes <= frames_bytes, "peak used {} > frames {frames_bytes}", host.peak_used_bytes);
     ensure!(host.min_free_bytes <= frames_bytes, "min free {} > frames", host.min_free_bytes);
     ensure!(host.swap_used_peak_bytes <= swap_bytes, "swap peak {} > device {swap_bytes}", host.swap_used_peak_bytes);
-    let oom = summary.guests.iter().filter(|g| g.state == "oom_killed").count() as u64;
-    let failed = summary.guests.iter().filter(|g| g.state == "failed_to_start").count() as u64;
-    let running = summary.guests.iter().filter(|g| g.state == "running").count() as u64;
+    let oom = summary.guests.iter().filter(|g| g.state == Status::OomKilled).count() as u64;
+    let failed = summary.guests.iter().filter(|g| g.state == Status::FailedToStart).count() as u64;
+    let running = summary.guests.iter().filter(|g| g.state == Status::Running).count() as u64;
     ensure!(oom == host.oom_kills, "{oom} guests oom_killed but oom_kills = {}", host.oom_kills);
     ensure!(failed == host.guests_failed_to_start, "failed {failed} != {}", host.guests_failed_to_start);
     ensure!(running == host.guests_running, "running {running} != {}", host.guests_running);
@@ -389,7 +390,7 @@ fn check(spec: &Spec, log: &Log, summary: &Summary) -> Result<(), String> {
             g.name,
             g.memory_bytes
         );
-        ensure!(dead[i] == (g.state != "running"), "{name} is {} but its events say dead = {}", g.state, dead[i]);
+        ensure!(dead[i] == (g.state != Status::Running), "{name} is {} but its events say dead = {}", g.state, dead[i]);
         ensure!((0.0..=1.0).contains(&g.fault_ratio), "{name}: fault ratio {}", g.fault_ratio);
         ensure!(g.resident_peak_bytes <= g.memory_bytes, "{name}: resident peak {} > memory", g.resident_peak_bytes);
         ensure!(g.swapped_peak_bytes <= g.memory_bytes, "{name}: swapped peak {} > memory", g.swapped_peak_bytes);

@@ -5,6 +5,7 @@
 //! pool per page size, and a warm start from what `import live` saw.
 
 use overcommit::engine::EventKind;
+use overcommit::model::Status;
 
 use crate::support::{run_recorded, scenario, steady_window};
 
@@ -223,17 +224,17 @@ fn hard_limit_without_swap_room_ends_in_the_cgroups_oom_killer() {
     // hard_limit). 948 MiB in RAM (1 GiB less QEMU's 76 MiB) plus 1 GiB
     // of swap hold a 1.5 GiB working set: the guest runs on.
     let (summary, _) = run_recorded(&scenario(&cgroup_guest("1536M")));
-    assert_eq!(summary.guests[0].state, "running");
+    assert_eq!(summary.guests[0].state, Status::Running);
     // 2 GiB does not fit: once its swap is at memory.swap.max the cgroup
     // has nothing left to reclaim, and its OOM killer ends QEMU
     // (memory.events oom_kill) although the host has room.
     let (summary, rec) = run_recorded(&scenario(&cgroup_guest("2G")));
     let g = &summary.guests[0];
-    assert_eq!(g.state, "oom_killed");
+    assert_eq!(g.state, Status::OomKilled);
     assert_eq!(g.memcg.as_ref().expect("cgroup").events.oom_kill, 1);
     assert!(rec.events.iter().any(|e| e.kind == EventKind::MemcgOom && e.guest == "vm-0"));
     assert_eq!(summary.host.oom_kills, 0, "the host's OOM killer did not act");
-    assert_eq!(summary.guests[1].state, "running");
+    assert_eq!(summary.guests[1].state, Status::Running);
 }
 
 #[test]
@@ -287,8 +288,8 @@ guests:
 ",
     );
     let (summary, rec) = run_recorded(&s);
-    assert_eq!(summary.guests[0].state, "running");
-    assert_eq!(summary.guests[1].state, "failed_to_start");
+    assert_eq!(summary.guests[0].state, Status::Running);
+    assert_eq!(summary.guests[1].state, Status::FailedToStart);
     let failed = rec.events.iter().find(|e| e.kind == EventKind::FailedToStart).expect("failed start");
     assert!(failed.detail.contains("1024 MiB"), "{}", failed.detail);
     // 1 GiB of 2 MiB pages and 2 GiB of 1 GiB pages in use.

@@ -13,6 +13,7 @@
 use crate::support::{run_recorded, scenario};
 use overcommit::engine::{EventKind, Summary};
 use overcommit::latency::Costs;
+use overcommit::model::Status;
 
 const MIB: u64 = 1 << 20;
 
@@ -56,7 +57,7 @@ guests:
         .find(|e| e.kind == EventKind::GuestStarted && e.guest == "g-0")
         .expect("a guest_started event for g-0");
     assert_eq!(Some(started.t_ns), g.started_at_ns);
-    assert_eq!(g.state, "running");
+    assert_eq!(g.state, Status::Running);
     summary
 }
 
@@ -165,7 +166,7 @@ guests:
 ";
     let (s, rec) = run_recorded(&scenario(yaml));
     let (big, small) = (&s.guests[0], &s.guests[1]);
-    assert_eq!(big.state, "failed_to_start");
+    assert_eq!(big.state, Status::FailedToStart);
     assert_eq!(big.started_at_ns, None);
     assert_eq!(big.touches, 0);
     assert_eq!(big.resident_peak_bytes, 0);
@@ -174,7 +175,7 @@ guests:
     assert_eq!(failed[0].guest, "big-0");
     assert!(failed[0].detail.contains("needs 64 huge pages"), "{}", failed[0].detail);
     assert!(failed[0].detail.contains("pool has 48 free"), "{}", failed[0].detail);
-    assert_eq!(small.state, "running");
+    assert_eq!(small.state, Status::Running);
     assert_eq!(small.started_at_ns, Some(0));
     assert!(small.touches > 0);
     assert_eq!(s.host.guests_failed_to_start, 1);
@@ -222,7 +223,7 @@ guests:
     assert!(swapper.swapped_peak_bytes > 64 * MIB, "the 4K guest must swap: {}", swapper.swapped_peak_bytes);
     assert!(swapper.major_faults > 0);
     assert_eq!(s.host.oom_kills, 0);
-    assert_eq!(huge.state, "running");
+    assert_eq!(huge.state, Status::Running);
     assert_eq!(huge.swapped_peak_bytes, 0);
     assert_eq!(huge.swapped_end_bytes, 0);
     assert_eq!(huge.major_faults, 0);

@@ -17,6 +17,7 @@
 
 use crate::support::{available_frames, frames, run_recorded, scenario, steady_window};
 use overcommit::model::Watermarks;
+use overcommit::model::Status;
 
 /// A 64 MiB host with no reserve and no pool: 16 384 frames; the kernel's
 /// watermarks for 64 MiB are min = √(16 × 65 536 KiB) = 1024 KiB (256
@@ -64,7 +65,7 @@ sample_every: 250ms
     );
     let s = scenario(&yaml);
     let (summary, rec) = run_recorded(&s);
-    assert_eq!(summary.guests[0].state, "running");
+    assert_eq!(summary.guests[0].state, Status::Running);
     assert_eq!(summary.host.oom_kills, 0);
     // Warm-up: after 12 W uniform touches a page is still untouched with
     // probability e^-12 = 6e-6, so first touches are gone from the window.

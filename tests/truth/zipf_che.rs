@@ -15,6 +15,7 @@
 
 use crate::support::{available_frames, frames, run_recorded, scenario, steady_window};
 use overcommit::latency::che::miss_ratio_classes;
+use overcommit::model::Status;
 
 /// Che's LRU miss ratio for Zipf(`s`) over `n` pages with a cache of `c`,
 /// one class per page.
@@ -84,7 +85,7 @@ guests:
     assert!((expected - own).abs() < 1e-6, "two Che solvers disagree: {expected} vs {own}");
 
     let (summary, rec) = run_recorded(&s);
-    assert_eq!(summary.guests[0].state, "running");
+    assert_eq!(summary.guests[0].state, Status::Running);
     // Warm-up: 1.5 M touches (23 per page on average). Pages rarer than
     // about 1 in 1.5 M may still be untouched after it; their first touches
     // are LRU misses too (compulsory ones), so the window counts them with

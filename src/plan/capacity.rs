@@ -9,8 +9,8 @@
 //! (seeds that disagree, a denser point that passes above one that fails)
 //! the result says so instead of hiding it.
 
-use std::collections::BTreeMap;
 use crate::model::Status;
+use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 use serde::Serialize;

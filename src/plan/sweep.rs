@@ -3,8 +3,8 @@
 //! as one table with a row per run. Shards take every N-th run, and their
 //! tables merge into the table an unsharded sweep writes.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::model::Status;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -288,7 +288,8 @@ pub fn run_metric(s: &Summary, slo: &Slo) -> Option<f64> {
         Metric::OomKills => Some((s.host.oom_kills + s.host.memcg_oom_kills) as f64),
         Metric::KsmdCpu => Some(s.host.ksm.as_ref().map_or(0.0, |k| k.ksmd_cpu_percent / 100.0)),
         m => {
-            let values = s.guests.iter().filter(|g| g.state == Status::Running).map(|g| guest_metric(g, m, s.duration_s));
+            let values =
+                s.guests.iter().filter(|g| g.state == Status::Running).map(|g| guest_metric(g, m, s.duration_s));
             match slo.op {
                 crate::scenario::slo::Op::Ge | crate::scenario::slo::Op::Gt => values.reduce(f64::min),
                 _ => values.reduce(f64::max),

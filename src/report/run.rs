@@ -1,9 +1,9 @@
 //! The files `overcommit run` writes (`summary.json`, `timeseries.csv`,
 //! `events.csv`) and the table it prints.
 
+use crate::model::Status;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use crate::model::Status;
 
 use crate::engine::{Event, GuestSample, HostSample, Recorder, Sample, Sink, Summary};
 use crate::units::ByteSize;

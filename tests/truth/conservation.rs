@@ -16,9 +16,9 @@
 //!   start, so they never go down, and a major fault is a touch;
 //! - the reclaim counters (`host.vmstat`) keep /proc/vmstat's meanings.
 
+use overcommit::model::Status;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use overcommit::model::Status;
 
 use overcommit::engine::{self, EventKind, Summary};
 use proptest::prelude::*;

@@ -16,8 +16,8 @@
 //! the ±0.03 tolerance.
 
 use crate::support::{available_frames, frames, run_recorded, scenario, steady_window};
-use overcommit::model::Watermarks;
 use overcommit::model::Status;
+use overcommit::model::Watermarks;
 
 /// A 64 MiB host with no reserve and no pool: 16 384 frames; the kernel's
 /// watermarks for 64 MiB are min = √(16 × 65 536 KiB) = 1024 KiB (256

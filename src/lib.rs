@@ -10,6 +10,7 @@
 pub mod calibrate;
 pub mod engine;
 pub mod import;
+pub mod input;
 pub mod latency;
 pub mod learn;
 pub mod model;

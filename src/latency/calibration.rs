@@ -21,7 +21,7 @@
 use std::path::Path;
 
 use super::Costs;
-use crate::scenario::node::{Node, Value, first_line, parse_options};
+use crate::input::node::{Node, Value, first_line, parse_options};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CalibrationError {

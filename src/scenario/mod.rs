@@ -7,9 +7,7 @@
 //! [`Scenario`].
 
 mod decode;
-pub mod diag;
 pub mod guestmem;
-pub mod node;
 pub mod qemu;
 pub mod schema;
 pub mod slo;
@@ -18,11 +16,11 @@ pub mod vary;
 
 use std::path::Path;
 
+pub use crate::input::diag::{Diagnostic, ScenarioError, Severity};
 pub use decode::parse_pattern;
-pub use diag::{Diagnostic, ScenarioError, Severity};
 pub use schema::*;
 
-use node::{Node, Pos};
+use crate::input::node::{self, Node, Pos};
 
 /// A scenario that loaded, with the warnings found on the way.
 #[derive(Debug, Clone)]

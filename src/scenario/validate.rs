@@ -4,9 +4,9 @@
 //! (overcommit itself) are warnings.
 
 use super::decode::Positions;
-use super::diag::{Diagnostic, Severity};
-use super::node::Pos;
 use super::schema::*;
+use crate::input::diag::{Diagnostic, Severity};
+use crate::input::node::Pos;
 use crate::units::ByteSize;
 
 pub fn check(s: &Scenario, pos: &Positions) -> Vec<Diagnostic> {

@@ -9,8 +9,8 @@ use super::scalars::{
     boolean, fraction, hugepage_size, int, pattern, rate, size, size_or_share, span, text, text_list,
 };
 use super::{Decoder, Fields};
-use crate::scenario::diag::{Diagnostic, Severity};
-use crate::scenario::node::{Node, Pos, Value};
+use crate::input::diag::{Diagnostic, Severity};
+use crate::input::node::{Node, Pos, Value};
 use crate::scenario::qemu;
 use crate::scenario::schema::*;
 use crate::units::{ByteSize, Fraction, QEMU_DEFAULT_RAM, Rate};

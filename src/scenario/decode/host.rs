@@ -6,8 +6,8 @@
 
 use super::Decoder;
 use super::scalars::{bandwidth, boolean, choice, fraction, hugepage_size, int, size, span, text};
-use crate::scenario::diag::did_you_mean;
-use crate::scenario::node::{Node, Pos, Value};
+use crate::input::diag::did_you_mean;
+use crate::input::node::{Node, Pos, Value};
 use crate::scenario::schema::*;
 use crate::units::{ByteSize, Fraction, Span};
 

@@ -4,7 +4,7 @@
 
 use super::scalars::{int, scalar, text};
 use super::{Decoder, join};
-use crate::scenario::node::{Node, Value};
+use crate::input::node::{Node, Value};
 use crate::scenario::schema::*;
 use crate::scenario::slo::Slo;
 use crate::scenario::vary::{self, Vary};

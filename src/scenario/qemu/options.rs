@@ -183,7 +183,7 @@ impl Reader<'_> {
             .iter()
             .copied()
             .find(|k| squash(k) == squash(name))
-            .or_else(|| crate::scenario::diag::did_you_mean(name, &known))
+            .or_else(|| crate::input::diag::did_you_mean(name, &known))
             .map(|k| format!(" (did you mean `-{k}`?)"))
             .unwrap_or_default();
         let message = if name == "balloon" {

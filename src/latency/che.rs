@@ -6,7 +6,8 @@
 //! The latency model uses it for the TLB (a cache of translations); tests
 //! use it as the truth for the engine's reclaim under Zipf touches.
 
-use crate::scenario::Pattern;
+use crate::model::workload::Pattern;
+pub use crate::model::workload::zipf_sum;
 
 /// Groups of items with equal popularity: (how many, weight of each).
 pub type Classes = Vec<(f64, f64)>;
@@ -78,30 +79,6 @@ pub fn unit_classes(pattern: &Pattern, units: u64, group: u64) -> Classes {
         }
         Pattern::Zipf { s } => zipf_unit_classes(s, units, group),
     }
-}
-
-/// Σ_{i=a}^{b} i^(−s): exact below rank 64, and beyond by the
-/// Euler–Maclaurin formula ∫ f + (f(a) + f(b))/2 + (f′(b) − f′(a))/12,
-/// whose next term is below 1e-9 of the sum there.
-pub fn zipf_sum(s: f64, a: u64, b: u64) -> f64 {
-    if b < a {
-        return 0.0;
-    }
-    let mut sum = 0.0;
-    let mut i = a;
-    while i <= b && (i < 64 || b - i < 8) {
-        sum += (i as f64).powf(-s);
-        i += 1;
-    }
-    if i <= b {
-        let (lo, hi) = (i as f64, b as f64);
-        let f = |x: f64| x.powf(-s);
-        let df = |x: f64| -s * x.powf(-s - 1.0);
-        let integral =
-            if (s - 1.0).abs() < 1e-12 { (hi / lo).ln() } else { (hi.powf(1.0 - s) - lo.powf(1.0 - s)) / (1.0 - s) };
-        sum += integral + (f(lo) + f(hi)) / 2.0 + (df(hi) - df(lo)) / 12.0;
-    }
-    sum
 }
 
 /// Units of a Zipf working set grouped into classes: the first 256 units

@@ -11,7 +11,15 @@ pub mod che;
 
 use serde::Serialize;
 
-use crate::scenario::{CpuFeatures, Pattern};
+/// The CPU's virtualisation assists, as KVM has them enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct CpuFeatures {
+    pub ept: bool,
+    pub vpid: bool,
+    pub flexpriority: bool,
+}
+
+use crate::model::workload::Pattern;
 
 const GIB: f64 = (1u64 << 30) as f64;
 

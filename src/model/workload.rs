@@ -10,8 +10,57 @@
 use rand::Rng;
 use rand_distr::Distribution;
 
-use crate::latency::che::zipf_sum;
-use crate::scenario::Pattern;
+/// How touches spread over the working set.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Pattern {
+    Uniform,
+    /// Page of rank i is touched with probability proportional to 1/i^s.
+    Zipf {
+        s: f64,
+    },
+    /// `hot_fraction` of the pages get `hot_probability` of the touches.
+    HotCold {
+        hot_fraction: f64,
+        hot_probability: f64,
+    },
+}
+
+impl std::fmt::Display for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pattern::Uniform => f.write_str("uniform"),
+            Pattern::Zipf { s } => write!(f, "zipf({s})"),
+            Pattern::HotCold { hot_fraction, hot_probability } => {
+                write!(f, "hotcold({hot_fraction}, {hot_probability})")
+            }
+        }
+    }
+}
+
+/// Σ_{i=a}^{b} i^(−s): exact below rank 64, and beyond by the
+/// Euler–Maclaurin formula ∫ f + (f(a) + f(b))/2 + (f′(b) − f′(a))/12,
+/// whose next term is below 1e-9 of the sum there.
+pub fn zipf_sum(s: f64, a: u64, b: u64) -> f64 {
+    if b < a {
+        return 0.0;
+    }
+    let mut sum = 0.0;
+    let mut i = a;
+    while i <= b && (i < 64 || b - i < 8) {
+        sum += (i as f64).powf(-s);
+        i += 1;
+    }
+    if i <= b {
+        let (lo, hi) = (i as f64, b as f64);
+        let f = |x: f64| x.powf(-s);
+        let df = |x: f64| -s * x.powf(-s - 1.0);
+        let integral =
+            if (s - 1.0).abs() < 1e-12 { (hi / lo).ln() } else { (hi.powf(1.0 - s) - lo.powf(1.0 - s)) / (1.0 - s) };
+        sum += integral + (f(lo) + f(hi)) / 2.0 + (df(hi) - df(lo)) / 12.0;
+    }
+    sum
+}
 
 /// A draw: the page (simulated index) and 32 spare random bits for the
 /// write decision.

@@ -3,6 +3,9 @@
 
 use serde::Serialize;
 
+pub use crate::latency::CpuFeatures;
+pub use crate::model::workload::Pattern;
+
 use crate::units::{ByteSize, Fraction, Rate, Span};
 
 /// A whole scenario, ready for the engine.
@@ -243,14 +246,6 @@ pub enum KsmPolicy {
     Mom,
     /// The kernel's scan-time advisor (`advisor_mode: scan-time`).
     Advisor,
-}
-
-/// The CPU's virtualisation assists, as KVM has them enabled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct CpuFeatures {
-    pub ept: bool,
-    pub vpid: bool,
-    pub flexpriority: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -520,22 +515,6 @@ pub struct Workload {
     pub phases: Vec<Phase>,
 }
 
-/// How touches spread over the working set.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Pattern {
-    Uniform,
-    /// Page of rank i is touched with probability proportional to 1/i^s.
-    Zipf {
-        s: f64,
-    },
-    /// `hot_fraction` of the pages get `hot_probability` of the touches.
-    HotCold {
-        hot_fraction: f64,
-        hot_probability: f64,
-    },
-}
-
 impl Workload {
     /// The content shares, as the model's pages take them, spread evenly
     /// (a guest that boots; see [`crate::model::page::Shares`]).
@@ -545,18 +524,6 @@ impl Workload {
             zero: self.zero.get(),
             duplicate: self.duplicate.get(),
             ..Default::default()
-        }
-    }
-}
-
-impl std::fmt::Display for Pattern {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Pattern::Uniform => f.write_str("uniform"),
-            Pattern::Zipf { s } => write!(f, "zipf({s})"),
-            Pattern::HotCold { hot_fraction, hot_probability } => {
-                write!(f, "hotcold({hot_fraction}, {hot_probability})")
-            }
         }
     }
 }

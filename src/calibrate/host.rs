@@ -1885,7 +1885,7 @@ DirectMap4k:      123456 kB
         assert_eq!((h.hugepages.size.bytes(), h.hugepages.count), (2 << 20, 512));
         assert_eq!(h.thp, crate::scenario::ThpMode::Madvise);
         let swap = h.swap.as_ref().expect("swap");
-        assert_eq!((swap.size.bytes(), swap.device.as_str()), (8_388_604 * 1024, "zram"));
+        assert_eq!((swap.size.bytes(), swap.label()), (8_388_604 * 1024, "zram".to_string()));
         assert_eq!(
             (h.ksm.run, h.ksm.pages_to_scan, h.ksm.sleep_millisecs, h.ksm.use_zero_pages, h.ksm.max_page_sharing),
             (true, 100, 20, false, 256)

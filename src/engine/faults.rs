@@ -49,7 +49,7 @@ impl Engine<'_> {
                 // in its own swap (a virtual disk on the host's storage) and
                 // swaps it in, pushing out another; the host sees nothing.
                 self.runners[g].guest_swap_faults += 1;
-                let read = self.scenario.host.swap.as_ref().map_or(GUEST_SWAP_READ_NS, |sw| sw.read_latency.nanos());
+                let read = crate::policy::swap::read_latency(self.scenario.host.swap.as_ref(), GUEST_SWAP_READ_NS);
                 return Some((read as f64, FaultKind::GuestSwap, 0.0));
             }
             (RESIDENT, _) if st & MERGED != 0 => {
@@ -117,7 +117,7 @@ impl Engine<'_> {
             (SWAPPED, _) => {
                 let stall = self.make_room(g, t)?;
                 let wait = self.mem.swap.read(t + stall as u64);
-                if self.mem.swap.ram_per_page > 0.0 {
+                if self.mem.swap.keeps_pages_in_ram() {
                     self.mem.sync_zram();
                 }
                 let guest = &mut self.mem.guests[g];
@@ -368,7 +368,7 @@ impl Engine<'_> {
     }
 
     pub(super) fn check_swap_full(&mut self, now: SimTime) {
-        if !self.swap_full_reported && self.mem.swap.capacity > 0 && self.mem.swap.is_full() {
+        if !self.swap_full_reported && self.mem.swap.capacity() > 0 && self.mem.swap.is_full() {
             self.swap_full_reported = true;
             self.pending.push(Event {
                 t_ns: now,

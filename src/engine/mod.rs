@@ -37,7 +37,6 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::latency::{Costs, Translation};
-use crate::model::swap::SwapDevice;
 use crate::model::workload::{RegionShares, Sampler};
 use crate::model::{Backing, Frames, Guest, Memory, Watermarks};
 use crate::policy::balloon;
@@ -324,7 +323,7 @@ impl<'a> Engine<'a> {
                 .hugepage_pools()
                 .map(|p| crate::model::host::Pool { page_bytes: p.size.bytes(), total: p.count, free: p.count })
                 .collect(),
-            swap: SwapDevice::new(h.swap.as_ref(), rate),
+            swap: crate::policy::swap::build(h.swap.as_ref(), rate),
             zram_frames: 0,
             guests,
             peak_used: 0,

@@ -42,7 +42,7 @@ impl Engine<'_> {
                 used_bytes: self.bytes(m.frames.used()),
                 free_bytes: self.bytes(m.frames.free()),
                 guest_resident_bytes: self.bytes(guest_resident),
-                swap_used_bytes: self.bytes(m.swap.used),
+                swap_used_bytes: self.bytes(m.swap.used()),
                 zram_bytes: self.bytes(m.zram_frames),
                 ksm_bytes: self.bytes(kc.pages_shared),
                 ksm_pages_shared: self.scaled(kc.pages_shared),
@@ -199,7 +199,7 @@ impl Engine<'_> {
                 peak_used_bytes: self.bytes(self.mem.peak_used),
                 min_free_bytes: self.bytes(self.mem.min_free),
                 swap_size_bytes: h.swap.as_ref().map_or(0, |sw| sw.size.bytes()),
-                swap_used_peak_bytes: self.bytes(self.mem.swap.peak_used),
+                swap_used_peak_bytes: self.bytes(self.mem.swap.peak_used()),
                 oom_kills: self.oom_kills,
                 memcg_oom_kills: self
                     .runners
@@ -218,8 +218,8 @@ impl Engine<'_> {
                     pgscan_direct: self.scaled(self.vm.pgscan_direct),
                     pgsteal_direct: self.scaled(self.vm.pgsteal_direct),
                     reclaim_throttled: self.vm.kswapd_throttled + self.scaled(self.vm.direct_throttled),
-                    pswpin: self.scaled(self.mem.swap.reads),
-                    pswpout: self.scaled(self.mem.swap.writes),
+                    pswpin: self.scaled(self.mem.swap.reads()),
+                    pswpout: self.scaled(self.mem.swap.writes()),
                     thp_fault_alloc: self.runners.iter().map(|r| r.thp_faults).sum(),
                     thp_fault_fallback: self.vm.thp_fault_fallback,
                     // Every THP region is simulated (see `kind_scale`): one

@@ -91,7 +91,7 @@ impl Engine<'_> {
             }
             p += 1;
         }
-        if self.mem.swap.ram_per_page > 0.0 {
+        if self.mem.swap.keeps_pages_in_ram() {
             self.mem.sync_zram();
         }
         let guest = &mut self.mem.guests[g];

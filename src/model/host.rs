@@ -2,7 +2,7 @@
 
 use super::frames::Frames;
 use super::guest::Guest;
-use super::swap::SwapDevice;
+use super::swap::SwapBackend;
 
 /// The free-memory watermarks kswapd works between, in simulated frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +43,7 @@ pub struct Memory {
     pub watermarks: Watermarks,
     /// The hugetlb pools, one per page size.
     pub pools: Vec<Pool>,
-    pub swap: SwapDevice,
+    pub swap: Box<dyn SwapBackend>,
     /// Frames held by compressed pages in zram.
     pub zram_frames: u64,
     pub guests: Vec<Guest>,

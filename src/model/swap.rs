@@ -1,5 +1,8 @@
-//! The swap device: finite slots, a latency per 4 KiB read or write, and a
-//! throughput limit beyond which requests queue.
+//! Swap as the engine sees it: [`SwapBackend`], the trait every swap
+//! backend implements (a block device, zram; each is a policy file under
+//! `policy/swap/`), and [`QueuedDevice`], the device model they share:
+//! finite slots, a latency per 4 KiB read or write, and a throughput limit
+//! beyond which requests queue.
 //!
 //! The device serves up to `queue_depth` requests at once (an NVMe drive
 //! has many internal channels, a disk has one head), so each 4 KiB request
@@ -41,7 +44,114 @@
 //! not count (with them, a burst of reclaim writing at 90% of the
 //! device's bandwidth would add ten service times to every swap-in).
 
-use crate::scenario::{IoScheduler, Swap};
+use crate::units::Span;
+
+/// What reclaim, faults and the summary ask of swap. A backend stores the
+/// pages reclaim writes, gives them back on a fault (saying how long the
+/// vCPU waits), and says what it holds and what host RAM that costs.
+pub trait SwapBackend: std::fmt::Debug + Send {
+    /// Slots, in simulated pages.
+    fn capacity(&self) -> u64;
+    /// Pages stored now, and at most so far.
+    fn used(&self) -> u64;
+    fn peak_used(&self) -> u64;
+    /// Pages read back (`pswpin`) and written (`pswpout`) so far.
+    fn reads(&self) -> u64;
+    fn writes(&self) -> u64;
+    fn is_full(&self) -> bool {
+        self.used() >= self.capacity()
+    }
+    /// Store a page reclaim takes at `now`; the writer does not wait.
+    fn write(&mut self, now: u64);
+    /// Give a page back at `now`; returns how long the faulting vCPU waits.
+    fn read(&mut self, now: u64) -> u64;
+    /// How long reclaim must wait before it may queue more page-outs (0:
+    /// now).
+    fn write_throttle(&mut self, now: u64) -> f64;
+    /// Take `pages` slots for pages stored when the run begins (a warm
+    /// start), without I/O.
+    fn occupy(&mut self, pages: u64);
+    /// Drop `pages` stored pages without I/O (a dead guest's, a page the
+    /// balloon took).
+    fn discard(&mut self, pages: u64);
+    /// Frames of host RAM the stored pages take (zram keeps them
+    /// compressed in RAM); a block device takes none.
+    fn ram_frames(&self) -> u64 {
+        0
+    }
+    /// Whether [`Self::ram_frames`] can be anything but 0.
+    fn keeps_pages_in_ram(&self) -> bool {
+        false
+    }
+}
+
+/// No swap: nothing can be written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSwap;
+
+impl SwapBackend for NoSwap {
+    fn capacity(&self) -> u64 {
+        0
+    }
+    fn used(&self) -> u64 {
+        0
+    }
+    fn peak_used(&self) -> u64 {
+        0
+    }
+    fn reads(&self) -> u64 {
+        0
+    }
+    fn writes(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, _: u64) {
+        unreachable!("nothing is written to a host without swap (is_full holds)")
+    }
+    fn read(&mut self, _: u64) -> u64 {
+        unreachable!("nothing was written, so nothing is read")
+    }
+    fn write_throttle(&mut self, _: u64) -> f64 {
+        0.0
+    }
+    fn occupy(&mut self, pages: u64) {
+        assert_eq!(pages, 0, "no swap to start pages on");
+    }
+    fn discard(&mut self, pages: u64) {
+        assert_eq!(pages, 0, "no swap holds pages");
+    }
+}
+
+/// How the device orders swap-ins against page-outs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IoScheduler {
+    /// No scheduler, the kernel's default for NVMe (and zram, which is no
+    /// queue at all): the device's many parallel queues serve a swap-in
+    /// without waiting behind queued page-outs.
+    None,
+    /// mq-deadline, the kernel's default for single-queue (SATA, SAS)
+    /// devices: reads are preferred, but after `writes_starved` = 2 read
+    /// batches with writes waiting a write batch goes
+    /// (Documentation/block/deadline-iosched.rst), so page-outs get a
+    /// third of a busy device.
+    MqDeadline,
+}
+
+/// A device's figures: what a preset gives and a scenario may adjust.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Figures {
+    /// Time to read one 4 KiB page when the device is idle.
+    pub read_latency: Span,
+    /// Time to write one 4 KiB page when the device is idle.
+    pub write_latency: Span,
+    /// Sustained bytes per second; requests beyond it queue.
+    pub bandwidth_bytes_per_s: u64,
+    /// Requests the device serves at once (1 for a disk's single head).
+    pub queue_depth: u32,
+    /// The block layer's I/O scheduler (`/sys/block/DEV/queue/scheduler`).
+    pub scheduler: IoScheduler,
+}
 
 /// Reclaim stops queueing page-outs while more than this much device time
 /// of them waits. The kernel throttles reclaimers on writeback for up to
@@ -61,8 +171,9 @@ pub const MQ_DEADLINE_WRITE_SHARE: f64 = 1.0 / 3.0;
 /// The window over which sampled mode measures device utilisation.
 pub const UTILISATION_WINDOW_NS: f64 = 10e6;
 
+/// The device model: a fluid queue with slots (see the module's text).
 #[derive(Debug, Clone)]
-pub struct SwapDevice {
+pub struct QueuedDevice {
     /// Slots in simulated pages.
     pub capacity: u64,
     pub used: u64,
@@ -88,44 +199,24 @@ pub struct SwapDevice {
     read_work: f64,
     write_work: f64,
     clock: f64,
-    /// Host RAM each stored page costs (zram keeps compressed pages in RAM).
-    pub ram_per_page: f64,
     pub reads: u64,
     pub writes: u64,
 }
 
-impl SwapDevice {
-    pub fn new(spec: Option<&Swap>, sample_rate: f64) -> SwapDevice {
-        let Some(s) = spec else {
-            return SwapDevice {
-                capacity: 0,
-                used: 0,
-                peak_used: 0,
-                read_ns: 0,
-                write_ns: 0,
-                occupancy_ns: 0.0,
-                real_occupancy_ns: 0.0,
-                write_occupancy_ns: 0.0,
-                real_write_occupancy_ns: 0.0,
-                write_share: 0.0,
-                recent_work: 0.0,
-                sampled: false,
-                read_work: 0.0,
-                write_work: 0.0,
-                clock: 0.0,
-                ram_per_page: 0.0,
-                reads: 0,
-                writes: 0,
-            };
-        };
+impl QueuedDevice {
+    /// A device of `size_bytes` with `figures`, at the run's sampling
+    /// rate. `merge_writes`: the block layer merges a reclaim batch of
+    /// page-outs into one request (a block device; zram compresses each
+    /// page on its own and merges nothing).
+    pub fn new(figures: &Figures, size_bytes: u64, merge_writes: bool, sample_rate: f64) -> QueuedDevice {
+        let s = figures;
         let per_page_bw = 4096.0 * 1e9 / s.bandwidth_bytes_per_s as f64;
         let parallel = f64::from(s.queue_depth.max(1));
         let occupancy = per_page_bw.max(s.read_latency.nanos() as f64 / parallel);
-        // A device that keeps pages in RAM (zram) compresses each on its own.
-        let merge = if s.ram_per_page > 0.0 { 1.0 } else { SWAP_CLUSTER_MAX as f64 };
+        let merge = if merge_writes { SWAP_CLUSTER_MAX as f64 } else { 1.0 };
         let write_occupancy = per_page_bw.max(s.write_latency.nanos() as f64 / (parallel * merge));
-        SwapDevice {
-            capacity: (s.size.bytes() as f64 / 4096.0 * sample_rate).floor() as u64,
+        QueuedDevice {
+            capacity: (size_bytes as f64 / 4096.0 * sample_rate).floor() as u64,
             used: 0,
             peak_used: 0,
             read_ns: s.read_latency.nanos(),
@@ -143,7 +234,6 @@ impl SwapDevice {
             read_work: 0.0,
             write_work: 0.0,
             clock: 0.0,
-            ram_per_page: s.ram_per_page,
             reads: 0,
             writes: 0,
         }
@@ -253,34 +343,26 @@ impl SwapDevice {
     pub fn discard(&mut self, pages: u64) {
         self.used -= pages;
     }
-
-    /// Frames of host RAM the stored pages occupy (zram), rounded up.
-    pub fn ram_frames(&self) -> u64 {
-        (self.used as f64 * self.ram_per_page).ceil() as u64
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::{ByteSize, Span};
+    use crate::units::Span;
 
-    fn nvme() -> Swap {
-        Swap {
-            size: ByteSize::gib(1),
-            device: "nvme".into(),
+    fn nvme() -> Figures {
+        Figures {
             read_latency: Span(80_000),
             write_latency: Span(20_000),
             bandwidth_bytes_per_s: 2 << 30,
             queue_depth: 64,
-            ram_per_page: 0.0,
             scheduler: IoScheduler::None,
         }
     }
 
     #[test]
     fn idle_device_answers_in_its_latency() {
-        let mut d = SwapDevice::new(Some(&nvme()), 1.0);
+        let mut d = QueuedDevice::new(&nvme(), 1 << 30, true, 1.0);
         d.write(0);
         // The write occupies the device for 4096 B / 2 GiB/s = 1907 ns; a
         // read 10 us later finds it idle.
@@ -289,7 +371,7 @@ mod tests {
 
     #[test]
     fn reads_queue_behind_reads() {
-        let mut d = SwapDevice::new(Some(&nvme()), 1.0);
+        let mut d = QueuedDevice::new(&nvme(), 1 << 30, true, 1.0);
         for _ in 0..1000 {
             d.write(0);
         }
@@ -304,7 +386,7 @@ mod tests {
 
     #[test]
     fn reads_pass_queued_writes_and_writers_are_throttled() {
-        let mut d = SwapDevice::new(Some(&nvme()), 1.0);
+        let mut d = QueuedDevice::new(&nvme(), 1 << 30, true, 1.0);
         for _ in 0..100_001 {
             d.write(0);
         }
@@ -322,14 +404,14 @@ mod tests {
 
     #[test]
     fn a_disk_serves_one_request_at_a_time() {
-        let hdd = Swap {
+        let hdd = Figures {
             read_latency: Span(12_700_000),
             write_latency: Span(12_700_000),
             bandwidth_bytes_per_s: 150 << 20,
             queue_depth: 1,
             ..nvme()
         };
-        let mut d = SwapDevice::new(Some(&hdd), 1.0);
+        let mut d = QueuedDevice::new(&hdd, 1 << 30, true, 1.0);
         d.write(0);
         d.write(0);
         // Two queued page-outs (a merged write's seek, 12.7 ms / 32 each)
@@ -339,14 +421,13 @@ mod tests {
         assert_eq!(d.read(0), 25_400_000);
     }
 
-    fn hdd(scheduler: IoScheduler) -> Swap {
-        Swap {
+    fn hdd(scheduler: IoScheduler) -> Figures {
+        Figures {
             read_latency: Span(12_700_000),
             write_latency: Span(12_700_000),
             bandwidth_bytes_per_s: 150 << 20,
             queue_depth: 1,
             scheduler,
-            ..nvme()
         }
     }
 
@@ -355,7 +436,7 @@ mod tests {
         // Adjacent swap slots merge into one request per SWAP_CLUSTER_MAX =
         // 32 pages: one 12.7 ms seek per 32 pages, 396.875 us a page (the
         // 150 MiB/s transfer, 26 us a page, is the smaller bound).
-        let mut d = SwapDevice::new(Some(&hdd(IoScheduler::MqDeadline)), 1.0);
+        let mut d = QueuedDevice::new(&hdd(IoScheduler::MqDeadline), 1 << 30, true, 1.0);
         for _ in 0..32 {
             d.write(0);
         }
@@ -368,7 +449,7 @@ mod tests {
     fn mq_deadline_gives_waiting_writes_a_third_of_the_disk() {
         // writes_starved = 2 (Documentation/block/deadline-iosched.rst):
         // one write batch per two read batches while both wait.
-        let mut d = SwapDevice::new(Some(&hdd(IoScheduler::MqDeadline)), 1.0);
+        let mut d = QueuedDevice::new(&hdd(IoScheduler::MqDeadline), 1 << 30, true, 1.0);
         for _ in 0..1000 {
             d.write(0);
         }
@@ -382,7 +463,7 @@ mod tests {
         // 12.7 ms of them. With no scheduler reads would have taken it all.
         let left = d.write_throttle(38_100_000) + (WRITE_BACKLOG_NS - 32.0 * 396_875.0);
         assert!((left - (396_875_000.0 - 12_700_000.0)).abs() < 1_000.0, "{left}");
-        let mut none = SwapDevice::new(Some(&hdd(IoScheduler::None)), 1.0);
+        let mut none = QueuedDevice::new(&hdd(IoScheduler::None), 1 << 30, true, 1.0);
         for _ in 0..1000 {
             none.write(0);
         }

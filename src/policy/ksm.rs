@@ -707,7 +707,7 @@ fn settle_written(mem: &mut Memory, g: usize, p: u64) {
 mod tests {
     use super::*;
     use crate::model::page::{SWAPPED, UNTOUCHED, mix64};
-    use crate::model::swap::SwapDevice;
+    use crate::model::swap::NoSwap;
     use crate::model::{Backing, Frames, Guest, Watermarks};
 
     const PAGES: [(u64, u64); 2] = [(4096, 4096); 2];
@@ -754,7 +754,7 @@ mod tests {
             frames,
             watermarks: Watermarks { min: 0, low: 0, high: 0 },
             pools: Vec::new(),
-            swap: SwapDevice::new(None, 1.0),
+            swap: Box::new(NoSwap),
             zram_frames: 0,
             guests,
             peak_used: 0,

@@ -17,3 +17,4 @@ pub mod ksm;
 pub mod ksmtune;
 pub mod oom;
 pub mod reclaim;
+pub mod swap;

@@ -690,7 +690,7 @@ fn evict_thp(mem: &mut Memory, slot: usize, unit: Unit, now: u64, stop: impl Fn(
         }
         mem.frames.adjust_unslotted(-(out as i64));
     }
-    if out > 0 && mem.swap.ram_per_page > 0.0 {
+    if out > 0 && mem.swap.keeps_pages_in_ram() {
         mem.sync_zram();
     }
     out
@@ -700,7 +700,7 @@ fn evict_thp(mem: &mut Memory, slot: usize, unit: Unit, now: u64, stop: impl Fn(
 fn swap_out(mem: &mut Memory, slot: usize, unit: Unit, now: u64) {
     page_out(mem, unit.guest, unit.page, now);
     mem.frames.remove(slot, unit, 1);
-    if mem.swap.ram_per_page > 0.0 {
+    if mem.swap.keeps_pages_in_ram() {
         mem.sync_zram();
     }
 }
@@ -734,8 +734,9 @@ fn page_out(mem: &mut Memory, g: u32, p: u64, now: u64) {
 mod tests {
     use super::*;
     use crate::model::page::{HUGE, REFERENCED, RES_MASK, RESIDENT, SWAPPED};
-    use crate::model::swap::SwapDevice;
+    use crate::model::swap::{Figures, IoScheduler, NoSwap};
     use crate::model::{Backing, Frames, Guest, Watermarks};
+    use crate::policy::swap::{Backend, device};
     use crate::scenario::Swap;
     use crate::units::{ByteSize, Span};
 
@@ -753,21 +754,22 @@ mod tests {
         }
         g.huge = 2048;
         g.thps = 4;
-        let swap = Swap {
-            size: ByteSize::mib(64),
-            device: "custom".into(),
+        let figures = Figures {
             read_latency: Span(1),
             write_latency: Span(1),
             bandwidth_bytes_per_s: 1 << 40,
             queue_depth: 64,
-            ram_per_page: 0.0,
-            scheduler: crate::scenario::IoScheduler::None,
+            scheduler: IoScheduler::None,
+        };
+        let swap = Swap {
+            size: ByteSize::mib(64),
+            backend: Backend::Device(device::Knobs { preset: device::Preset::Custom, adjusted: true, figures }),
         };
         Memory {
             frames,
             watermarks: Watermarks { min: 0, low: 0, high: 0 },
             pools: Vec::new(),
-            swap: SwapDevice::new(Some(&swap), 1.0),
+            swap: swap.build(1.0),
             zram_frames: 0,
             guests: vec![g],
             peak_used: 0,
@@ -830,7 +832,7 @@ mod tests {
                 frames,
                 watermarks: Watermarks { min: 0, low: 0, high: 0 },
                 pools: Vec::new(),
-                swap: SwapDevice::new(None, 1.0),
+                swap: Box::new(NoSwap),
                 zram_frames: 0,
                 guests: vec![g],
                 peak_used: 0,

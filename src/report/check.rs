@@ -34,10 +34,10 @@ pub fn summary(s: &Scenario) -> String {
                 o,
                 "          swap {} on {} (read {}, write {}, {}/s)",
                 sw.size,
-                sw.device,
-                sw.read_latency,
-                sw.write_latency,
-                ByteSize(sw.bandwidth_bytes_per_s)
+                sw.label(),
+                sw.figures().read_latency,
+                sw.figures().write_latency,
+                ByteSize(sw.figures().bandwidth_bytes_per_s)
             );
         }
         None => {

@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 pub use crate::latency::CpuFeatures;
+pub use crate::model::swap::IoScheduler;
 pub use crate::model::workload::Pattern;
+pub use crate::policy::swap::Swap;
 
 use crate::units::{ByteSize, Fraction, Rate, Span};
 
@@ -177,43 +179,6 @@ pub enum ThpMode {
     /// QEMU marks guest RAM with MADV_HUGEPAGE, so guests get THP.
     Madvise,
     Never,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Swap {
-    pub size: ByteSize,
-    /// The preset the figures came from (`nvme`, `ssd`, `hdd`, `zram`) or
-    /// `custom`.
-    pub device: String,
-    /// Time to read one 4 KiB page when the device is idle.
-    pub read_latency: Span,
-    /// Time to write one 4 KiB page when the device is idle.
-    pub write_latency: Span,
-    /// Sustained bytes per second; requests beyond it queue.
-    pub bandwidth_bytes_per_s: u64,
-    /// Requests the device serves at once (1 for a disk's single head).
-    pub queue_depth: u32,
-    /// Host RAM each swapped page still costs: zram keeps pages compressed
-    /// in memory; 0 for a real device.
-    pub ram_per_page: f64,
-    /// The block layer's I/O scheduler (`/sys/block/DEV/queue/scheduler`).
-    pub scheduler: IoScheduler,
-}
-
-/// How the device orders swap-ins against page-outs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum IoScheduler {
-    /// No scheduler, the kernel's default for NVMe (and zram, which is no
-    /// queue at all): the device's many parallel queues serve a swap-in
-    /// without waiting behind queued page-outs.
-    None,
-    /// mq-deadline, the kernel's default for single-queue (SATA, SAS)
-    /// devices: reads are preferred, but after `writes_starved` = 2 read
-    /// batches with writes waiting a write batch goes
-    /// (Documentation/block/deadline-iosched.rst), so page-outs get a
-    /// third of a busy device.
-    MqDeadline,
 }
 
 /// KSM knobs as in `/sys/kernel/mm/ksm/`.

@@ -5,16 +5,13 @@
 //! tool's defaults.
 
 use super::Decoder;
-use super::scalars::{bandwidth, boolean, choice, fraction, hugepage_size, int, size, span, text};
-use crate::input::diag::did_you_mean;
+use super::scalars::{boolean, choice, fraction, hugepage_size, int, size, span};
 use crate::input::node::{Node, Pos, Value};
 use crate::scenario::schema::*;
 use crate::units::{ByteSize, Fraction, Span};
 
 const HOST_KEYS: &[&str] = &["ram", "reserved", "hugepages", "thp", "swap", "ksm", "cpu", "balloon"];
 const HUGEPAGES_KEYS: &[&str] = &["size", "count"];
-const SWAP_KEYS: &[&str] =
-    &["size", "device", "read_latency", "write_latency", "bandwidth", "queue_depth", "ram_per_page", "scheduler"];
 const KSM_KEYS: &[&str] = &[
     "run",
     "pages_to_scan",
@@ -39,76 +36,6 @@ const BALLOON_KEYS: &[&str] = &[
     "max_step",
 ];
 
-/// A swap device preset: 4 KiB read and write latency when idle, and
-/// sustained bandwidth.
-struct SwapPreset {
-    name: &'static str,
-    read_ns: u64,
-    write_ns: u64,
-    bandwidth: u64,
-    queue_depth: u32,
-    ram_per_page: f64,
-    scheduler: IoScheduler,
-}
-
-// Sources, all for a 4 KiB random access at queue depth 1:
-// - nvme: NAND NVMe SSDs read 4 KiB in about 80 us and absorb writes in
-//   their DRAM cache in about 20 us (Samsung 980 PRO and Intel P4510 data
-//   sheets); about 500k random-read IOPS, i.e. 2 GiB/s, reached with 64
-//   requests in flight.
-// - ssd: SATA SSDs about 100 us read / 50 us write (Samsung 870 EVO data
-//   sheet: 98k IOPS at QD32); the SATA 6 Gb/s link caps transfers near
-//   550 MB/s; NCQ queues 32 commands.
-// - hdd: 7200 rpm: 8.5 ms average seek + 4.17 ms half rotation = 12.7 ms
-//   per random 4 KiB, one request at a time (about 79 IOPS); 150 MiB/s
-//   sequential.
-// - zram: lzo-rle decompresses a 4 KiB page in about 3 us and compresses
-//   in about 10 us on one core; the work runs on the faulting CPU (queue
-//   depth 2 on a 2-core host), and compressed pages stay in RAM at a
-//   typical 2.5-3x ratio (Documentation/admin-guide/blockdev/zram.rst
-//   reports orig_data_size/compr_data_size; 0.35 RAM per page).
-// Schedulers: the kernel gives multi-queue NVMe devices `none` and
-// single-queue SATA devices `mq-deadline` (block/elevator.c,
-// elevator_get_default); zram has no queue.
-const SWAP_PRESETS: &[SwapPreset] = &[
-    SwapPreset {
-        name: "nvme",
-        read_ns: 80_000,
-        write_ns: 20_000,
-        bandwidth: 2 << 30,
-        queue_depth: 64,
-        ram_per_page: 0.0,
-        scheduler: IoScheduler::None,
-    },
-    SwapPreset {
-        name: "ssd",
-        read_ns: 100_000,
-        write_ns: 50_000,
-        bandwidth: 500 << 20,
-        queue_depth: 32,
-        ram_per_page: 0.0,
-        scheduler: IoScheduler::MqDeadline,
-    },
-    SwapPreset {
-        name: "hdd",
-        read_ns: 12_700_000,
-        write_ns: 12_700_000,
-        bandwidth: 150 << 20,
-        queue_depth: 1,
-        ram_per_page: 0.0,
-        scheduler: IoScheduler::MqDeadline,
-    },
-    SwapPreset {
-        name: "zram",
-        read_ns: 3_000,
-        write_ns: 10_000,
-        bandwidth: 1 << 30,
-        queue_depth: 2,
-        ram_per_page: 0.35,
-        scheduler: IoScheduler::None,
-    },
-];
-
 impl Decoder<'_> {
     pub(super) fn host(&mut self, node: &Node, path: &str) -> Option<Host> {
         let f = self.map(node, path, HOST_KEYS)?;
@@ -129,7 +56,9 @@ impl Decoder<'_> {
             })
             .unwrap_or(ThpMode::Madvise);
         let swap = match f.get("swap") {
-            Some(n) if !matches!(n.value, Value::Null) => self.swap(n, &f.child("swap")).map(Some),
+            Some(n) if !matches!(n.value, Value::Null) => {
+                crate::policy::swap::decode(self, n, &f.child("swap")).map(Some)
+            }
             _ => Some(None),
         };
         let ksm = match f.get("ksm") {
@@ -195,83 +124,6 @@ impl Decoder<'_> {
         let size = self.field(&f, "size", hugepage_size).unwrap_or(HugePageSize::Size2M);
         let count = self.field(&f, "count", |n| int::<u64>(n, "a page count (vm.nr_hugepages)")).unwrap_or(0);
         Some(HugepagePool { size, count })
-    }
-
-    fn swap(&mut self, node: &Node, path: &str) -> Option<Swap> {
-        let f = self.map(node, path, SWAP_KEYS)?;
-        let size_v = self.field(&f, "size", size);
-        if size_v.is_none() && f.get("size").is_none() {
-            self.error(
-                node.pos,
-                &f.child("size"),
-                "missing `size:` for swap (e.g. `swap: { size: 16G, device: nvme }`)",
-            );
-        }
-        let names: Vec<&str> = SWAP_PRESETS.iter().map(|p| p.name).collect();
-        let preset = self.field(&f, "device", |n| {
-            let s = text(n)?;
-            SWAP_PRESETS.iter().find(|p| p.name == s.to_ascii_lowercase()).ok_or_else(|| {
-                let hint = did_you_mean(&s, &names).map(|m| format!(" (did you mean `{m}`?)")).unwrap_or_default();
-                format!(
-                    "unknown swap device {s:?}{hint}: expected one of {}, or give read_latency, write_latency and bandwidth",
-                    names.join(", ")
-                )
-            })
-        });
-        let read = self.field(&f, "read_latency", span);
-        let write = self.field(&f, "write_latency", span);
-        let bandwidth = self.field(&f, "bandwidth", bandwidth);
-        let queue_depth = self.field(&f, "queue_depth", |n| {
-            let v = int::<u32>(n, "requests in flight")?;
-            if v == 0 { Err("queue_depth must be at least 1".to_string()) } else { Ok(v) }
-        });
-        let ram_per_page = self.field(&f, "ram_per_page", fraction);
-        let scheduler = self.field(&f, "scheduler", |n| {
-            choice(n, &[("none", IoScheduler::None), ("mq-deadline", IoScheduler::MqDeadline)])
-        });
-        let device_given = f.get("device").is_some();
-        let preset = match preset {
-            Some(p) => p,
-            None if device_given => return None,
-            None if read.is_some() && write.is_some() && bandwidth.is_some() => &SwapPreset {
-                name: "custom",
-                read_ns: 0,
-                write_ns: 0,
-                bandwidth: 0,
-                queue_depth: 1,
-                ram_per_page: 0.0,
-                scheduler: IoScheduler::None,
-            },
-            None => {
-                self.error(
-                    node.pos,
-                    &f.child("device"),
-                    "swap needs `device:` (nvme, ssd, hdd or zram) or all of read_latency, write_latency and bandwidth",
-                );
-                return None;
-            }
-        };
-        let adjusted = read.is_some()
-            || write.is_some()
-            || bandwidth.is_some()
-            || queue_depth.is_some()
-            || ram_per_page.is_some()
-            || scheduler.is_some();
-        let name = if adjusted {
-            if preset.name == "custom" { "custom".to_string() } else { format!("{} (adjusted)", preset.name) }
-        } else {
-            preset.name.to_string()
-        };
-        Some(Swap {
-            size: size_v?,
-            device: name,
-            read_latency: read.unwrap_or(Span(preset.read_ns)),
-            write_latency: write.unwrap_or(Span(preset.write_ns)),
-            bandwidth_bytes_per_s: bandwidth.unwrap_or(preset.bandwidth),
-            queue_depth: queue_depth.unwrap_or(preset.queue_depth),
-            ram_per_page: ram_per_page.map_or(preset.ram_per_page, |f| f.get()),
-            scheduler: scheduler.unwrap_or(preset.scheduler),
-        })
     }
 
     fn ksm(&mut self, node: &Node, path: &str) -> Option<Ksm> {

@@ -11,6 +11,9 @@ impl Engine<'_> {
     /// The balloon policy's round: targets per guest, then the balloons move.
     pub(super) fn balloon_tick(&mut self, now: SimTime) {
         let s = self.scenario;
+        if self.balloons.is_none() {
+            return;
+        }
         let views: Vec<GuestView> = (0..self.mem.guests.len())
             .map(|g| {
                 let guest = &self.mem.guests[g];
@@ -19,7 +22,8 @@ impl Engine<'_> {
                 let memory = group.memory.bytes();
                 let cur = memory - r.balloon_bytes;
                 GuestView {
-                    managed: guest.is_alive() && group.balloon && group.balloon_stats,
+                    managed: guest.is_alive() && group.balloon,
+                    has_stats: group.balloon_stats,
                     memory,
                     cur,
                     // MemFree inside the guest: what its working set leaves.
@@ -29,26 +33,9 @@ impl Engine<'_> {
                 }
             })
             .collect();
-        let free = self.bytes(self.mem.frames.free());
-        let total = s.host.ram.bytes();
-        let (who, targets) = match s.host.balloon.policy {
-            crate::scenario::BalloonPolicy::None => return,
-            crate::scenario::BalloonPolicy::Mom => ("MoM", self.mom.tick(total, free, &views)),
-            crate::scenario::BalloonPolicy::Proxmox => {
-                // A Proxmox guest without statistics still gets ballooned.
-                let views: Vec<GuestView> = views
-                    .iter()
-                    .enumerate()
-                    .map(|(g, v)| GuestView {
-                        managed: self.mem.guests[g].is_alive() && s.guests[self.mem.guests[g].group].balloon,
-                        ..*v
-                    })
-                    .collect();
-                let b = &s.host.balloon;
-                let step = b.max_step.bytes().min(i64::MAX as u64) as i64;
-                ("Proxmox", balloon::proxmox(total, total - free, &views, b.target_use.get(), step))
-            }
-        };
+        let host = HostView { total: s.host.ram.bytes(), free: self.bytes(self.mem.frames.free()) };
+        let Some(c) = self.balloons.as_mut() else { return };
+        let (who, targets) = (c.name(), c.tick(host, &views));
         for (g, t) in targets.into_iter().enumerate() {
             if let Some(cur) = t {
                 self.set_balloon_target(g, cur, now, who);

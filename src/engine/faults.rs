@@ -49,7 +49,8 @@ impl Engine<'_> {
                 // in its own swap (a virtual disk on the host's storage) and
                 // swaps it in, pushing out another; the host sees nothing.
                 self.runners[g].guest_swap_faults += 1;
-                let read = crate::policy::swap::read_latency(self.scenario.host.swap.as_ref(), GUEST_SWAP_READ_NS);
+                let read =
+                    crate::policy::resolve::swap_read_latency(self.scenario.host.swap.as_ref(), GUEST_SWAP_READ_NS);
                 return Some((read as f64, FaultKind::GuestSwap, 0.0));
             }
             (RESIDENT, _) if st & MERGED != 0 => {

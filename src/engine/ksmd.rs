@@ -39,7 +39,8 @@ impl Engine<'_> {
             let cpu_ms = ((self.ksmd_cpu_ns - cpu_then) / 1e6) as u64;
             self.scan_began = (next, self.ksmd_cpu_ns);
             if let Some(k) = self.ksm.as_mut()
-                && let Some(why) = self.tuner.after_full_scan(&mut k.knobs, scan_ms, cpu_ms)
+                && let Some(t) = self.tuner.as_mut()
+                && let Some(why) = t.after_full_scan(&mut k.knobs, scan_ms, cpu_ms)
             {
                 self.pending.push(Event { t_ns: now, kind: EventKind::KsmChange, guest: String::new(), detail: why });
             }
@@ -61,7 +62,8 @@ impl Engine<'_> {
             qemu_vsz_bytes: vsz,
         };
         if let Some(k) = self.ksm.as_mut()
-            && let Some(why) = self.tuner.look(&mut k.knobs, view)
+            && let Some(t) = self.tuner.as_mut()
+            && let Some(why) = t.look(&mut k.knobs, view)
         {
             let kn = k.knobs;
             let detail = format!(

@@ -39,9 +39,9 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use crate::latency::{Costs, Translation};
 use crate::model::workload::{RegionShares, Sampler};
 use crate::model::{Backing, Frames, Guest, Memory, Watermarks};
-use crate::policy::balloon;
+use crate::policy::balloon::BalloonController;
 use crate::policy::ksm::{self, Ksm};
-use crate::policy::ksmtune::Tuner;
+use crate::policy::ksmtune::KsmTuner;
 use crate::policy::reclaim::Clock;
 use crate::scenario::{GuestGroup, Scenario, ThpMode};
 pub use mode::Mode;
@@ -58,7 +58,7 @@ use state::{Baseline, Ev, LatencyHist, Memcg, ReclaimCounters, Runner};
 // Names ballooning.rs, memcg.rs and warm.rs take through `use super::*`.
 use crate::model::Unit;
 use crate::model::page::{BALLOONED, CLASS_MASK, HUGE, MERGED, REFERENCED, RES_MASK, RESIDENT, SWAPPED, UNTOUCHED};
-use crate::policy::balloon::GuestView;
+use crate::policy::balloon::{GuestView, HostView};
 
 /// How a run is played, beyond what the scenario says.
 #[derive(Debug, Clone)]
@@ -143,10 +143,10 @@ pub struct Engine<'a> {
     mergeable: Vec<bool>,
     /// What sets KSM's knobs; when the current full scan began and ksmd's
     /// CPU time then (for the advisor).
-    tuner: Tuner,
+    tuner: Option<Box<dyn KsmTuner>>,
     scan_began: (SimTime, f64),
-    /// MoM's balloon state (history), when MoM balloons.
-    mom: balloon::Mom,
+    /// The balloon controller (MoM, Proxmox), when one runs.
+    balloons: Option<Box<dyn BalloonController>>,
     /// ksmd's CPU time so far (real ns) and the most memory it saved at
     /// once (simulated pages).
     ksmd_cpu_ns: f64,
@@ -323,7 +323,7 @@ impl<'a> Engine<'a> {
                 .hugepage_pools()
                 .map(|p| crate::model::host::Pool { page_bytes: p.size.bytes(), total: p.count, free: p.count })
                 .collect(),
-            swap: crate::policy::swap::build(h.swap.as_ref(), rate),
+            swap: crate::policy::resolve::build_swap(h.swap.as_ref(), rate),
             zram_frames: 0,
             guests,
             peak_used: 0,
@@ -345,9 +345,9 @@ impl<'a> Engine<'a> {
             kswapd_pending: false,
             ksm: None,
             mergeable: Vec::new(),
-            tuner: Tuner::Static,
+            tuner: None,
             scan_began: (0, 0.0),
-            mom: balloon::Mom::new(balloon::MomParams::from(&h.balloon)),
+            balloons: h.balloon.policy.build(),
             ksmd_cpu_ns: 0.0,
             ksm_saved_peak: 0,
             cow_at_sample: 0,
@@ -402,15 +402,15 @@ impl<'a> Engine<'a> {
                 use_zero_pages: h.ksm.use_zero_pages,
                 max_page_sharing: h.ksm.max_page_sharing,
             };
-            engine.tuner = Tuner::new(h.ksm.policy, h.ksm.advisor_target_scan_time, h.ksm.advisor_max_cpu, &mut knobs);
+            engine.tuner = h.ksm.tuner.build(&mut knobs);
             let shares = engine.mem.guests.iter().map(|g| g.shares).collect();
             let pages: Vec<_> = engine.mem.guests.iter().map(|g| (g.real_pages, g.sim_pages())).collect();
             engine.ksm = Some(Ksm::new(knobs, image_of, shares, &pages));
             engine.queue.schedule(0, Ev::Ksmd)?;
-            if matches!(engine.tuner, Tuner::Ksmtuned { .. } | Tuner::Mom { .. }) {
-                // Both sleep an interval, then look (ksmtuned's loop; MoM's
-                // policy engine).
-                engine.queue.schedule(h.ksm.interval.nanos().max(1), Ev::KsmLook)?;
+            if let Some(interval) = engine.tuner.as_ref().and_then(|t| t.look_interval()) {
+                // A tuner that looks sleeps an interval first (ksmtuned's
+                // loop; MoM's policy engine).
+                engine.queue.schedule(interval.nanos().max(1), Ev::KsmLook)?;
             }
         }
         // Guests whose pages something other than the global CLOCK frees
@@ -419,7 +419,7 @@ impl<'a> Engine<'a> {
         for g in 0..engine.mem.guests.len() {
             let group = &scenario.guests[engine.mem.guests[g].group];
             let ballooned = group.balloon
-                && (h.balloon.policy != crate::scenario::BalloonPolicy::None
+                && (!h.balloon.policy.is_none()
                     || group.current_memory.is_some()
                     || group.workload.phases.iter().any(|p| p.current_memory.is_some())
                     || group.observed.iter().any(|o| o.balloon.bytes() > 0));
@@ -428,7 +428,7 @@ impl<'a> Engine<'a> {
                 engine.mem.frames.track(g as u32, pages);
             }
         }
-        if h.balloon.policy != crate::scenario::BalloonPolicy::None {
+        if engine.balloons.is_some() {
             engine.queue.schedule(h.balloon.interval.nanos().max(1), Ev::Balloon)?;
         }
         if engine.mem.guests.iter().any(|g| g.thp_sampled) {

@@ -259,7 +259,8 @@ pub struct KsmSummary {
     /// Copy-on-write breaks of merged pages.
     pub cow_breaks: u64,
     /// Who set the knobs, and the knobs at the end.
-    pub policy: crate::scenario::KsmPolicy,
+    /// `host.ksm.policy`: static, ksmtuned, mom or advisor.
+    pub policy: &'static str,
     pub run: bool,
     pub pages_to_scan: u32,
     pub sleep_millisecs: u32,

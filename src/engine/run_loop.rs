@@ -71,7 +71,9 @@ impl Engine<'_> {
                 }
                 Ev::KsmLook => {
                     self.ksm_look(now);
-                    self.queue.schedule(now + self.scenario.host.ksm.interval.nanos().max(1), Ev::KsmLook)?;
+                    if let Some(interval) = self.tuner.as_ref().and_then(|t| t.look_interval()) {
+                        self.queue.schedule(now + interval.nanos().max(1), Ev::KsmLook)?;
+                    }
                 }
                 Ev::Warmup => {
                     self.count_skips(now);

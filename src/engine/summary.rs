@@ -242,7 +242,7 @@ impl Engine<'_> {
                         saved_peak_bytes: self.bytes(self.ksm_saved_peak),
                         ksmd_cpu_percent: (self.ksmd_cpu_ns / duration * 1e6).round() / 1e4,
                         cow_breaks: self.scaled(c.cow_breaks),
-                        policy: h.ksm.policy,
+                        policy: h.ksm.tuner.name(),
                         run: k.knobs.run,
                         pages_to_scan: k.knobs.pages_to_scan,
                         sleep_millisecs: k.knobs.sleep_millisecs,

@@ -47,6 +47,10 @@ impl<'s> Decoder<'s> {
         self.diags.push(Diagnostic::new(Severity::Error, pos, path, msg));
     }
 
+    pub fn warn(&mut self, pos: Pos, path: &str, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::new(Severity::Warning, pos, path, msg));
+    }
+
     /// Open a mapping: report a non-mapping, unknown keys (with a
     /// suggestion) and duplicate keys.
     pub fn map<'a>(&mut self, node: &'a Node, path: &str, known: &[&str]) -> Option<Fields<'a>> {

@@ -19,7 +19,7 @@ use super::sweep::{failed_slos, replicate_seed, run_metric};
 use crate::engine::{self, RunConfig, Summary};
 use crate::scenario::HugePageSize;
 use crate::scenario::slo::Slo;
-use crate::scenario::{self, BalloonPolicy, KsmPolicy, Override, Scenario};
+use crate::scenario::{self, Override, Scenario};
 
 /// The policy mixes the planner compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -220,17 +220,17 @@ pub fn overrides(base: &Scenario, goal: &Goal, mix: Mix, x: u64) -> Vec<Override
         o.push(set("host.swap", "null".into()));
     }
     o.push(set("host.ksm.run", mix.ksm().to_string()));
-    if mix.ksm() && base.host.ksm.policy == KsmPolicy::Static && !base.host.ksm.run {
+    if mix.ksm() && base.host.ksm.tuner.is_static() && !base.host.ksm.run {
         // The scenario never ran KSM: the kernel's own scan-time advisor
         // sets the scan rate (6.7 and later), rather than knobs that would
         // not merge anything within the run.
         o.push(set("host.ksm.policy", "advisor".into()));
     }
-    let balloon = match (mix.balloon(), base.host.balloon.policy) {
+    // A mix with balloons keeps the scenario's controller, MoM if it has none.
+    let balloon = match (mix.balloon(), base.host.balloon.policy.name()) {
         (false, _) => "none",
-        (true, BalloonPolicy::None) => "mom",
-        (true, BalloonPolicy::Mom) => "mom",
-        (true, BalloonPolicy::Proxmox) => "proxmox",
+        (true, "none") => "mom",
+        (true, name) => name,
     };
     o.push(set("host.balloon.policy", balloon.into()));
     if mix == Mix::Hugepages {

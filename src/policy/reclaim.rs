@@ -736,7 +736,8 @@ mod tests {
     use crate::model::page::{HUGE, REFERENCED, RES_MASK, RESIDENT, SWAPPED};
     use crate::model::swap::{Figures, IoScheduler, NoSwap};
     use crate::model::{Backing, Frames, Guest, Watermarks};
-    use crate::policy::swap::{Backend, device};
+    use crate::policy::resolve::Backend;
+    use crate::policy::swap::device;
     use crate::scenario::Swap;
     use crate::units::{ByteSize, Span};
 

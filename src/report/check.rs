@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::scenario::{BalloonPolicy, Scenario};
+use crate::scenario::Scenario;
 use crate::units::ByteSize;
 
 pub fn summary(s: &Scenario) -> String {
@@ -47,12 +47,7 @@ pub fn summary(s: &Scenario) -> String {
     let ksm = if h.ksm.run {
         format!(
             "KSM on, {} (pages_to_scan {}, sleep_millisecs {}, use_zero_pages {})",
-            match h.ksm.policy {
-                crate::scenario::KsmPolicy::Static => "static knobs",
-                crate::scenario::KsmPolicy::Ksmtuned => "driven by ksmtuned",
-                crate::scenario::KsmPolicy::Mom => "driven by MoM",
-                crate::scenario::KsmPolicy::Advisor => "driven by the kernel's scan-time advisor",
-            },
+            h.ksm.tuner.describe(),
             h.ksm.pages_to_scan,
             h.ksm.sleep_millisecs,
             h.ksm.use_zero_pages
@@ -60,11 +55,7 @@ pub fn summary(s: &Scenario) -> String {
     } else {
         "KSM off".to_string()
     };
-    let balloon = match h.balloon.policy {
-        BalloonPolicy::None => "balloon off".to_string(),
-        BalloonPolicy::Mom => format!("balloon by MoM every {}", h.balloon.interval),
-        BalloonPolicy::Proxmox => format!("balloon by Proxmox's auto-ballooning every {}", h.balloon.interval),
-    };
+    let balloon = h.balloon.policy.describe(h.balloon.interval);
     let _ = writeln!(o, "          {ksm}; {balloon}");
     let onoff = |b: bool| if b { "on" } else { "off" };
     let _ = writeln!(

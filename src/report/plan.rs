@@ -287,7 +287,7 @@ fn policy_name(base: &Scenario, r: &MixResult) -> String {
     if r.overrides.iter().any(|o| o == "host.ksm.policy=advisor") {
         "kernel's scan-time advisor".into()
     } else {
-        format!("{:?}", base.host.ksm.policy).to_lowercase()
+        base.host.ksm.tuner.name().to_string()
     }
 }
 

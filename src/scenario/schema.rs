@@ -6,7 +6,7 @@ use serde::Serialize;
 pub use crate::latency::CpuFeatures;
 pub use crate::model::swap::IoScheduler;
 pub use crate::model::workload::Pattern;
-pub use crate::policy::swap::Swap;
+pub use crate::policy::resolve::{Balloon, BalloonChoice, Swap, TunerChoice};
 
 use crate::units::{ByteSize, Fraction, Rate, Span};
 
@@ -181,7 +181,7 @@ pub enum ThpMode {
     Never,
 }
 
-/// KSM knobs as in `/sys/kernel/mm/ksm/`.
+/// KSM knobs as in `/sys/kernel/mm/ksm/`, and what drives them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Ksm {
     pub run: bool,
@@ -189,81 +189,9 @@ pub struct Ksm {
     pub sleep_millisecs: u32,
     pub use_zero_pages: bool,
     pub max_page_sharing: u32,
-    /// What drives the knobs.
-    pub policy: KsmPolicy,
-    /// How often ksmtuned or MoM looks at the host.
-    pub interval: Span,
-    /// The kernel's scan-time advisor: the full-scan time it aims at (s)
-    /// and the ksmd CPU share it allows (%).
-    pub advisor_target_scan_time: u32,
-    pub advisor_max_cpu: u32,
-}
-
-/// Who sets KSM's knobs while the run goes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KsmPolicy {
-    /// The scenario's knobs, unchanged.
-    Static,
-    /// Red Hat's ksmtuned script.
-    Ksmtuned,
-    /// oVirt MoM's KSM rules (vdsm's 03-ksm.policy).
-    Mom,
-    /// The kernel's scan-time advisor (`advisor_mode: scan-time`).
-    Advisor,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Balloon {
-    pub policy: BalloonPolicy,
-    pub interval: Span,
-    /// MoM: host free share under which guests shrink, and the critical
-    /// share under which they are made to swap.
-    pub pressure_threshold: Fraction,
-    pub pressure_critical: Fraction,
-    /// MoM: free share each guest keeps (scaled by the host's free share).
-    pub guest_free: Fraction,
-    /// MoM: largest change per run, and smallest worth making, as shares of
-    /// the guest's current size.
-    pub max_change: Fraction,
-    pub min_change: Fraction,
-    /// Proxmox: the host memory use it aims at, and the most one balloon
-    /// moves per round.
-    pub target_use: Fraction,
-    pub max_step: ByteSize,
-}
-
-impl Default for Balloon {
-    /// No policy, a 10 s round (MoM's policy-engine-interval in
-    /// mom/__init__.py; pvestatd's update), and the published constants:
-    /// MoM's from vdsm's 02-balloon.policy (`pressure_threshold 0.20`,
-    /// `pressure_critical 0.05`, `min_guest_free_percent 0.20`,
-    /// `max_balloon_change_percent 0.05`, `min_balloon_change_percent
-    /// 0.0025`), Proxmox's from pvestatd (`$hostmeminfo->{memtotal}*0.8`,
-    /// `$maxchange = 100*1024*1024`).
-    fn default() -> Self {
-        Balloon {
-            policy: BalloonPolicy::None,
-            interval: Span::from_secs(10),
-            pressure_threshold: Fraction(0.20),
-            pressure_critical: Fraction(0.05),
-            guest_free: Fraction(0.20),
-            max_change: Fraction(0.05),
-            min_change: Fraction(0.0025),
-            target_use: Fraction(0.8),
-            max_step: ByteSize::mib(100),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BalloonPolicy {
-    None,
-    /// oVirt's Memory Overcommitment Manager balloon rules.
-    Mom,
-    /// Proxmox VE's auto-ballooning (pvestatd, PVE::AutoBalloon).
-    Proxmox,
+    /// What drives the knobs: `policy:` and its tuner's knobs.
+    #[serde(flatten)]
+    pub tuner: TunerChoice,
 }
 
 /// One `guests:` entry: `count` identical instances named `name-0..`

@@ -221,21 +221,20 @@ pub fn check(s: &Scenario, pos: &Positions) -> Vec<Diagnostic> {
                         .to_string();
                 push(Warning, &format!("{gp}.workload.shared"), at(&format!("{gp}.workload.shared")), msg);
             }
-            if g.balloon && s.host.balloon.policy != BalloonPolicy::None {
+            if g.balloon && !s.host.balloon.policy.is_none() {
                 let msg = "has a balloon, but a balloon never frees hugepage-backed memory".to_string();
                 push(Warning, &format!("{gp}.balloon"), at(&gp), msg);
             }
         } else {
-            if g.balloon && s.host.balloon.policy == BalloonPolicy::Proxmox && g.balloon_min.bytes() == 0 {
-                // PVE::AutoBalloon: `next if !$d->{balloon_min}`.
-                let msg =
-                    "has no balloon_min: Proxmox's auto-ballooning leaves guests without a minimum alone".to_string();
-                push(Warning, &format!("{gp}.balloon_min"), at(&gp), msg);
-            }
-            if g.balloon && !g.balloon_stats && s.host.balloon.policy == BalloonPolicy::Mom {
-                // vdsm: "MOM will ignore VMs with missing balloon information".
-                let msg = "reports no balloon statistics: MoM leaves it alone".to_string();
-                push(Warning, &format!("{gp}.balloon_stats"), at(&gp), msg);
+            // The controller's own word about this guest (Proxmox skips guests
+            // without a minimum, MoM those without statistics).
+            let cfg = crate::policy::balloon::GuestConfig {
+                balloon: g.balloon,
+                balloon_stats: g.balloon_stats,
+                balloon_min: g.balloon_min.bytes(),
+            };
+            if let Some((field, msg)) = s.host.balloon.policy.check_guest(cfg) {
+                push(Warning, &format!("{gp}.{field}"), at(&gp), msg);
             }
             if s.host.ksm.run && g.share && g.ksm && w.shared.get() > 0.0 {
                 let msg = "expects shared pages, but KSM never scans shared memory backends (share=on)".to_string();

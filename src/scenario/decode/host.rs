@@ -5,36 +5,17 @@
 //! tool's defaults.
 
 use super::Decoder;
-use super::scalars::{boolean, choice, fraction, hugepage_size, int, size, span};
+use super::scalars::{boolean, choice, hugepage_size, int, size};
 use crate::input::node::{Node, Pos, Value};
+use crate::policy::resolve;
 use crate::scenario::schema::*;
-use crate::units::{ByteSize, Fraction, Span};
+use crate::units::ByteSize;
 
 const HOST_KEYS: &[&str] = &["ram", "reserved", "hugepages", "thp", "swap", "ksm", "cpu", "balloon"];
 const HUGEPAGES_KEYS: &[&str] = &["size", "count"];
-const KSM_KEYS: &[&str] = &[
-    "run",
-    "pages_to_scan",
-    "sleep_millisecs",
-    "use_zero_pages",
-    "max_page_sharing",
-    "policy",
-    "interval",
-    "advisor_target_scan_time",
-    "advisor_max_cpu",
-];
+/// ksmd's own keys under `host.ksm:`; the tuner's come from the resolver.
+const KSMD_KEYS: &[&str] = &["run", "pages_to_scan", "sleep_millisecs", "use_zero_pages", "max_page_sharing"];
 const CPU_KEYS: &[&str] = &["ept", "vpid", "flexpriority"];
-const BALLOON_KEYS: &[&str] = &[
-    "policy",
-    "interval",
-    "pressure_threshold",
-    "pressure_critical",
-    "guest_free",
-    "max_change",
-    "min_change",
-    "target_use",
-    "max_step",
-];
 
 impl Decoder<'_> {
     pub(super) fn host(&mut self, node: &Node, path: &str) -> Option<Host> {
@@ -56,9 +37,7 @@ impl Decoder<'_> {
             })
             .unwrap_or(ThpMode::Madvise);
         let swap = match f.get("swap") {
-            Some(n) if !matches!(n.value, Value::Null) => {
-                crate::policy::swap::decode(self, n, &f.child("swap")).map(Some)
-            }
+            Some(n) if !matches!(n.value, Value::Null) => resolve::decode_swap(self, n, &f.child("swap")).map(Some),
             _ => Some(None),
         };
         let ksm = match f.get("ksm") {
@@ -70,8 +49,8 @@ impl Decoder<'_> {
             None => Some(CpuFeatures { ept: true, vpid: true, flexpriority: true }),
         };
         let balloon = match f.get("balloon") {
-            Some(n) => self.balloon(n, &f.child("balloon")),
-            None => self.balloon(&Node::new(Value::Null, Pos::default()), "host.balloon"),
+            Some(n) => resolve::decode_balloon(self, n, &f.child("balloon")),
+            None => resolve::decode_balloon(self, &Node::new(Value::Null, Pos::default()), "host.balloon"),
         };
         let (hugepages, other_hugepages) = pools?;
         Some(Host {
@@ -127,20 +106,10 @@ impl Decoder<'_> {
     }
 
     fn ksm(&mut self, node: &Node, path: &str) -> Option<Ksm> {
-        let f = self.map(node, path, KSM_KEYS)?;
-        let policy = self
-            .field(&f, "policy", |n| {
-                choice(
-                    n,
-                    &[
-                        ("static", KsmPolicy::Static),
-                        ("ksmtuned", KsmPolicy::Ksmtuned),
-                        ("mom", KsmPolicy::Mom),
-                        ("advisor", KsmPolicy::Advisor),
-                    ],
-                )
-            })
-            .unwrap_or(KsmPolicy::Static);
+        let mut keys = KSMD_KEYS.to_vec();
+        keys.extend(resolve::tuner_keys());
+        let f = self.map(node, path, &keys)?;
+        let tuner = resolve::decode_tuner(self, &f);
         // Defaults are the kernel's (Documentation/admin-guide/mm/ksm.rst):
         // run 0, pages_to_scan 100, sleep_millisecs 20, use_zero_pages 0,
         // max_page_sharing 256.
@@ -156,34 +125,7 @@ impl Decoder<'_> {
                     if v < 2 { Err(format!("max_page_sharing is {v}: the kernel requires at least 2")) } else { Ok(v) }
                 })
                 .unwrap_or(256),
-            policy,
-            // ksmtuned sleeps KSM_MONITOR_INTERVAL = 60 s between looks;
-            // vdsm runs MoM's policies every 15 s (mom.conf policy-engine-interval).
-            interval: self.field(&f, "interval", span).unwrap_or(match policy {
-                KsmPolicy::Mom => Span::from_secs(15),
-                _ => Span::from_secs(60),
-            }),
-            // mm/ksm.c: ksm_advisor_target_scan_time = 200, ksm_advisor_max_cpu = 70.
-            advisor_target_scan_time: self
-                .field(&f, "advisor_target_scan_time", |n| {
-                    let v = int::<u32>(n, "seconds")?;
-                    if v < 1 {
-                        Err("advisor_target_scan_time must be at least 1 s (the kernel's rule)".into())
-                    } else {
-                        Ok(v)
-                    }
-                })
-                .unwrap_or(200),
-            advisor_max_cpu: self
-                .field(&f, "advisor_max_cpu", |n| {
-                    let v = int::<u32>(n, "percent of one core")?;
-                    if !(1..=100).contains(&v) {
-                        Err(format!("advisor_max_cpu is {v}: it must be 1 to 100"))
-                    } else {
-                        Ok(v)
-                    }
-                })
-                .unwrap_or(70),
+            tuner,
         })
     }
 
@@ -193,31 +135,6 @@ impl Decoder<'_> {
             ept: self.field(&f, "ept", boolean).unwrap_or(true),
             vpid: self.field(&f, "vpid", boolean).unwrap_or(true),
             flexpriority: self.field(&f, "flexpriority", boolean).unwrap_or(true),
-        })
-    }
-
-    fn balloon(&mut self, node: &Node, path: &str) -> Option<Balloon> {
-        let f = self.map(node, path, BALLOON_KEYS)?;
-        let policy = self
-            .field(&f, "policy", |n| {
-                choice(
-                    n,
-                    &[("none", BalloonPolicy::None), ("mom", BalloonPolicy::Mom), ("proxmox", BalloonPolicy::Proxmox)],
-                )
-            })
-            .unwrap_or(BalloonPolicy::None);
-        let d = Balloon::default();
-        let share = |this: &mut Self, key: &str, default: Fraction| this.field(&f, key, fraction).unwrap_or(default);
-        Some(Balloon {
-            policy,
-            interval: self.field(&f, "interval", span).unwrap_or(d.interval),
-            pressure_threshold: share(self, "pressure_threshold", d.pressure_threshold),
-            pressure_critical: share(self, "pressure_critical", d.pressure_critical),
-            guest_free: share(self, "guest_free", d.guest_free),
-            max_change: share(self, "max_change", d.max_change),
-            min_change: share(self, "min_change", d.min_change),
-            target_use: share(self, "target_use", d.target_use),
-            max_step: self.field(&f, "max_step", size).unwrap_or(d.max_step),
         })
     }
 }

@@ -3,11 +3,11 @@
 //! device), the balloon device, hotplug room and memory locking.
 //!
 //! Both readers of foreign descriptions produce this: the QEMU command-line
-//! reader ([`super::qemu`]) and the libvirt domain XML reader
-//! (`crate::import::libvirt`), so a domain XML and the command line libvirt
-//! generates from it can be compared fact by fact. Paths, ids and host
-//! NUMA policy are kept out of the comparison: they say where memory comes
-//! from on one machine, not how much or what kind.
+//! reader ([`super::qemu`]) and the libvirt domain XML reader (in the
+//! import module, which builds on this one), so a domain XML and the
+//! command line libvirt generates from it can be compared fact by fact.
+//! Paths, ids and host NUMA policy are kept out of the comparison: they say
+//! where memory comes from on one machine, not how much or what kind.
 
 use serde::Serialize;
 

@@ -737,8 +737,8 @@ mod tests {
     use crate::model::swap::{Figures, IoScheduler, NoSwap};
     use crate::model::{Backing, Frames, Guest, Watermarks};
     use crate::policy::resolve::Backend;
-    use crate::policy::swap::device;
     use crate::policy::resolve::Swap;
+    use crate::policy::swap::device;
     use crate::units::{ByteSize, Span};
 
     /// One THP guest of 8 MiB (four 2 MiB regions, all THPs) filling a host

@@ -256,8 +256,9 @@ impl Engine<'_> {
 }
 
 /// A histogram's distribution as (value, share at or below) points: every
-/// recorded value, thinned to one point per 2% of value or 0.2% of share
-/// (a few hundred points at most), the last value always kept.
+/// recorded value, thinned to one point per 2% of value, 0.2% of share or
+/// 5% of the share above (the tail, which the report draws on a log axis),
+/// a few hundred points at most, the last value always kept.
 fn cdf_points(h: &Histogram<u64>) -> Vec<(u64, f64)> {
     let total = h.len();
     if total == 0 {
@@ -271,7 +272,12 @@ fn cdf_points(h: &Histogram<u64>) -> Vec<(u64, f64)> {
         let (value, share) = (h.highest_equivalent(v.value_iterated_to()), below as f64 / total as f64);
         let keep = match out.last() {
             None => true,
-            Some(&(lv, ls)) => value as f64 >= lv as f64 * 1.02 || share >= ls + 0.002 || recorded.peek().is_none(),
+            Some(&(lv, ls)) => {
+                value as f64 >= lv as f64 * 1.02
+                    || share >= ls + 0.002
+                    || 1.0 - share <= (1.0 - ls) * 0.95
+                    || recorded.peek().is_none()
+            }
         };
         if keep {
             out.push((value, share));

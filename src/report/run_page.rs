@@ -215,21 +215,25 @@ pub fn figures(record: &Recorder, summary: &Summary) -> Result<Vec<Drawn>, Strin
     }
     push(
         "latency-cdf",
-        "Latency distribution per group: the share of touches at or below each latency. The long flat tail is faults."
+        "The latency tail per group: the share of touches slower than each latency, on log axes. Where a line \
+         crosses the dashed 1% line is that group's p99, the 0.1% line its p99.9; the steps are faults (a first \
+         touch, then swap-ins)."
             .into(),
         plot::line_chart(&LineChart {
-            title: "latency distribution per group".into(),
+            title: "latency tail per group (complementary CDF)".into(),
             x: Axis { title: "latency of a touch (µs)".into(), scale: Scale::Log },
-            y: Axis { title: "share of touches at or below".into(), scale: Scale::Linear },
+            y: Axis { title: "share of touches slower".into(), scale: Scale::Log },
             series: summary
                 .latency_cdf
                 .iter()
                 .map(|c| Series {
                     label: c.group.clone(),
-                    points: c.points.iter().map(|&(v, q)| (v as f64 / 1e3, q)).collect(),
+                    // 1 − F(x): the share slower than x (0 at the largest
+                    // value, which a log axis leaves out).
+                    points: c.points.iter().map(|&(v, q)| (v as f64 / 1e3, 1.0 - q)).collect(),
                 })
                 .collect(),
-            hlines: vec![],
+            hlines: vec![(0.01, "1%: p99".into()), (0.001, "0.1%: p99.9".into())],
             markers: false,
             marks: vec![],
         }),

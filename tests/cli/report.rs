@@ -68,6 +68,16 @@ fn a_run_writes_its_plots_and_a_report_that_opens_cleanly() {
         assert!(html.contains(needle), "report.html lacks {needle:?}");
     }
     check_in_browser(&out.join("report.html"), &plots);
+    // The quickstart's mechanisms act within its three minutes: THP backs
+    // guest memory (thp: madvise), reclaim swaps once the load grows at
+    // 90 s, and MoM inflates balloons. (KSM with the kernel's static
+    // defaults does not merge within the run, as the scenario says.)
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("json");
+    let h = &s["host"];
+    assert!(h["vmstat"]["thp_fault_alloc"].as_u64().unwrap() > 0, "THP: {}", h["vmstat"]);
+    assert!(h["swap_used_peak_bytes"].as_u64().unwrap() > 0, "swap: {h}");
+    assert!(s["guests"].as_array().unwrap().iter().any(|g| g["balloon_peak_bytes"].as_u64().unwrap() > 0), "balloons");
 }
 
 #[test]

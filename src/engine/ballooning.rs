@@ -461,7 +461,7 @@ impl Engine<'_> {
                 freed = 1;
             }
             SWAPPED => {
-                self.mem.swap.discard(1);
+                self.mem.swap.discard(crate::model::swap::SwapPage::of(g as u32, p, st));
                 self.mem.sync_zram();
                 self.mem.guests[g].swapped -= 1;
             }

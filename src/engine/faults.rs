@@ -10,6 +10,7 @@ use crate::model::frames::ThpAux;
 use crate::model::page::{
     BALLOONED, CLASS_MASK, HUGE, MERGED, REFERENCED, RES_MASK, RESIDENT, SWAPPED, UNTOUCHED, WRITTEN,
 };
+use crate::model::swap::SwapPage;
 use crate::model::{Backing, Status, Unit};
 use crate::policy::{hugepages, oom};
 
@@ -117,7 +118,7 @@ impl Engine<'_> {
             }
             (SWAPPED, _) => {
                 let stall = self.make_room(g, t)?;
-                let wait = self.mem.swap.read(t + stall as u64);
+                let wait = self.mem.swap.read(t + stall as u64, SwapPage::of(g as u32, p, st));
                 if self.mem.swap.keeps_pages_in_ram() {
                     self.mem.sync_zram();
                 }
@@ -346,7 +347,7 @@ impl Engine<'_> {
             k.forget_guest(g);
         }
         self.mem.frames.remove_guest(g as u32, held);
-        self.mem.swap.discard(guest_swapped);
+        self.mem.swap.discard_guest(g as u32, guest_swapped);
         self.mem.sync_zram();
         hugepages::release(&mut self.mem, g);
         let guest = &mut self.mem.guests[g];

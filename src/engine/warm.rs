@@ -86,7 +86,7 @@ impl Engine<'_> {
                 guest.peak_swapped = guest.peak_swapped.max(guest.swapped);
                 let r = guest.region_of(p);
                 guest.region_touched[r] += 1;
-                self.mem.swap.occupy(1);
+                self.mem.swap.occupy(crate::model::swap::SwapPage::of(g as u32, p, st));
                 swap_left -= 1;
             }
             p += 1;

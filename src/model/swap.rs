@@ -46,6 +46,50 @@
 
 use crate::units::Span;
 
+/// A page as swap sees it: whose, which, and whether it is all zeros now
+/// (its content class is zero and it was not written since).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SwapPage {
+    pub guest: u32,
+    pub page: u64,
+    pub zero: bool,
+}
+
+impl SwapPage {
+    /// Guest `guest`'s page `page` in state `state` (its page byte).
+    pub fn of(guest: u32, page: u64, state: u8) -> SwapPage {
+        use super::page::{Content, WRITTEN};
+        SwapPage { guest, page, zero: Content::of(state) == Content::Zero && state & WRITTEN == 0 }
+    }
+}
+
+/// What a compressed cache in front of the device (zswap) has done, in
+/// simulated pages; the counters of `/proc/vmstat` and zswap's debugfs.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CacheCounters {
+    /// Pages stored in the pool (`zswpout`) and loaded from it (`zswpin`).
+    pub stores: u64,
+    pub loads: u64,
+    /// Pages written back from the pool to the device (`zswpwb`).
+    pub written_back: u64,
+    /// Stores refused while the pool was full or above the accept
+    /// threshold (those pages went to the device).
+    pub rejected_full: u64,
+    /// Checks that found the pool at its limit (`pool_limit_hit`).
+    pub pool_limit_hit: u64,
+    /// Zero-filled pages the swap core kept as a bit (`swpout_zero`,
+    /// `swpin_zero`).
+    pub zero_out: u64,
+    pub zero_in: u64,
+    /// Pages stored now (`stored_pages`), of them stored as-is because
+    /// they do not compress (`stored_incompressible_pages`), and the
+    /// pool's size in pages now and at most (`pool_total_size` / 4 KiB).
+    pub stored: u64,
+    pub stored_incompressible: u64,
+    pub pool_pages: u64,
+    pub pool_peak_pages: u64,
+}
+
 /// What reclaim, faults and the summary ask of swap. A backend stores the
 /// pages reclaim writes, gives them back on a fault (saying how long the
 /// vCPU waits), and says what it holds and what host RAM that costs.
@@ -62,18 +106,19 @@ pub trait SwapBackend: std::fmt::Debug + Send {
         self.used() >= self.capacity()
     }
     /// Store a page reclaim takes at `now`; the writer does not wait.
-    fn write(&mut self, now: u64);
+    fn write(&mut self, now: u64, page: SwapPage);
     /// Give a page back at `now`; returns how long the faulting vCPU waits.
-    fn read(&mut self, now: u64) -> u64;
+    fn read(&mut self, now: u64, page: SwapPage) -> u64;
     /// How long reclaim must wait before it may queue more page-outs (0:
     /// now).
     fn write_throttle(&mut self, now: u64) -> f64;
-    /// Take `pages` slots for pages stored when the run begins (a warm
-    /// start), without I/O.
-    fn occupy(&mut self, pages: u64);
-    /// Drop `pages` stored pages without I/O (a dead guest's, a page the
-    /// balloon took).
-    fn discard(&mut self, pages: u64);
+    /// Take a slot for a page stored when the run begins (a warm start),
+    /// without I/O.
+    fn occupy(&mut self, page: SwapPage);
+    /// Drop a stored page without I/O (a page the balloon took).
+    fn discard(&mut self, page: SwapPage);
+    /// Drop the `pages` pages a dead guest had stored, without I/O.
+    fn discard_guest(&mut self, guest: u32, pages: u64);
     /// Frames of host RAM the stored pages take (zram keeps them
     /// compressed in RAM); a block device takes none.
     fn ram_frames(&self) -> u64 {
@@ -82,6 +127,11 @@ pub trait SwapBackend: std::fmt::Debug + Send {
     /// Whether [`Self::ram_frames`] can be anything but 0.
     fn keeps_pages_in_ram(&self) -> bool {
         false
+    }
+    /// The counters of a compressed cache in front of the device, if the
+    /// backend has one.
+    fn cache(&self) -> Option<CacheCounters> {
+        None
     }
 }
 
@@ -105,19 +155,22 @@ impl SwapBackend for NoSwap {
     fn writes(&self) -> u64 {
         0
     }
-    fn write(&mut self, _: u64) {
+    fn write(&mut self, _: u64, _: SwapPage) {
         unreachable!("nothing is written to a host without swap (is_full holds)")
     }
-    fn read(&mut self, _: u64) -> u64 {
+    fn read(&mut self, _: u64, _: SwapPage) -> u64 {
         unreachable!("nothing was written, so nothing is read")
     }
     fn write_throttle(&mut self, _: u64) -> f64 {
         0.0
     }
-    fn occupy(&mut self, pages: u64) {
-        assert_eq!(pages, 0, "no swap to start pages on");
+    fn occupy(&mut self, _: SwapPage) {
+        unreachable!("no swap to start pages on (is_full holds)")
     }
-    fn discard(&mut self, pages: u64) {
+    fn discard(&mut self, _: SwapPage) {
+        unreachable!("no swap holds pages")
+    }
+    fn discard_guest(&mut self, _: u32, pages: u64) {
         assert_eq!(pages, 0, "no swap holds pages");
     }
 }

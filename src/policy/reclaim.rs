@@ -29,6 +29,7 @@
 //! all of which go to swap in that pass.
 
 use crate::model::page::{HUGE, MERGED, REFERENCED, RES_MASK, RESIDENT, SWAPPED, WRITTEN, mix64};
+use crate::model::swap::SwapPage;
 use crate::model::{Memory, Unit};
 
 /// The share of an lruvec of `pages` 4 KiB pages that the kernel keeps on
@@ -718,6 +719,7 @@ fn page_out(mem: &mut Memory, g: u32, p: u64, now: u64) {
             guest.pages[p] |= WRITTEN;
         }
     }
+    let page = SwapPage::of(g, p as u64, guest.pages[p]);
     guest.pages[p] = (guest.pages[p] & !RES_MASK) | SWAPPED;
     if let Some(e) = guest.events.as_deref_mut() {
         e.note(p, guest.pages[p]);
@@ -727,7 +729,7 @@ fn page_out(mem: &mut Memory, g: u32, p: u64, now: u64) {
     if guest.swapped > guest.peak_swapped {
         guest.peak_swapped = guest.swapped;
     }
-    mem.swap.write(now);
+    mem.swap.write(now, page);
 }
 
 #[cfg(test)]

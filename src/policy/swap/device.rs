@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::model::swap::{Figures, IoScheduler, QueuedDevice, SwapBackend};
+use crate::model::swap::{Figures, IoScheduler, QueuedDevice, SwapBackend, SwapPage};
 use crate::units::Span;
 
 /// A figure set by name, or `custom` (every figure given).
@@ -126,19 +126,22 @@ impl SwapBackend for BlockDevice {
     fn writes(&self) -> u64 {
         self.q.writes
     }
-    fn write(&mut self, now: u64) {
+    fn write(&mut self, now: u64, _: SwapPage) {
         self.q.write(now);
     }
-    fn read(&mut self, now: u64) -> u64 {
+    fn read(&mut self, now: u64, _: SwapPage) -> u64 {
         self.q.read(now)
     }
     fn write_throttle(&mut self, now: u64) -> f64 {
         self.q.write_throttle(now)
     }
-    fn occupy(&mut self, pages: u64) {
-        self.q.occupy(pages);
+    fn occupy(&mut self, _: SwapPage) {
+        self.q.occupy(1);
     }
-    fn discard(&mut self, pages: u64) {
+    fn discard(&mut self, _: SwapPage) {
+        self.q.discard(1);
+    }
+    fn discard_guest(&mut self, _: u32, pages: u64) {
         self.q.discard(pages);
     }
 }
@@ -146,6 +149,8 @@ impl SwapBackend for BlockDevice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PAGE: SwapPage = SwapPage { guest: 0, page: 0, zero: false };
 
     fn knobs(preset: Preset) -> Knobs {
         Knobs { preset, adjusted: false, figures: PRESETS.iter().find(|p| p.0 == preset).unwrap().2 }
@@ -157,10 +162,10 @@ mod tests {
         // one at a time: 100 reads queued at once take 100 × 12.7 ms.
         let mut d = BlockDevice::new(&knobs(Preset::Hdd), 1 << 30, 1.0);
         for _ in 0..100 {
-            d.write(0);
+            d.write(0, PAGE);
         }
         let t0 = 1_000_000_000; // the merged writes (100 / 32 seeks) are done by then
-        let last = (0..100).map(|_| d.read(t0)).last().unwrap();
+        let last = (0..100).map(|_| d.read(t0, PAGE)).last().unwrap();
         assert_eq!(last, 100 * 12_700_000);
         assert_eq!((d.reads(), d.writes(), d.used()), (100, 100, 0));
     }
@@ -168,7 +173,7 @@ mod tests {
     #[test]
     fn a_block_device_keeps_no_pages_in_host_ram() {
         let mut d = BlockDevice::new(&knobs(Preset::Nvme), 1 << 30, 1.0);
-        d.write(0);
+        d.write(0, PAGE);
         assert_eq!((d.ram_frames(), d.keeps_pages_in_ram()), (0, false));
         // 1 GiB of slots: 262 144 pages.
         assert_eq!(d.capacity(), 262_144);

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::model::swap::{Figures, IoScheduler, QueuedDevice, SwapBackend};
+use crate::model::swap::{Figures, IoScheduler, QueuedDevice, SwapBackend, SwapPage};
 use crate::units::Span;
 
 /// zram's knobs: its figures (each adjustable) and the RAM a stored page
@@ -70,19 +70,22 @@ impl SwapBackend for Zram {
     fn writes(&self) -> u64 {
         self.q.writes
     }
-    fn write(&mut self, now: u64) {
+    fn write(&mut self, now: u64, _: SwapPage) {
         self.q.write(now);
     }
-    fn read(&mut self, now: u64) -> u64 {
+    fn read(&mut self, now: u64, _: SwapPage) -> u64 {
         self.q.read(now)
     }
     fn write_throttle(&mut self, now: u64) -> f64 {
         self.q.write_throttle(now)
     }
-    fn occupy(&mut self, pages: u64) {
-        self.q.occupy(pages);
+    fn occupy(&mut self, _: SwapPage) {
+        self.q.occupy(1);
     }
-    fn discard(&mut self, pages: u64) {
+    fn discard(&mut self, _: SwapPage) {
+        self.q.discard(1);
+    }
+    fn discard_guest(&mut self, _: u32, pages: u64) {
         self.q.discard(pages);
     }
     /// The stored pages' compressed bytes, in frames, rounded up.
@@ -98,6 +101,8 @@ impl SwapBackend for Zram {
 mod tests {
     use super::*;
 
+    const PAGE: SwapPage = SwapPage { guest: 0, page: 0, zero: false };
+
     fn zram() -> Zram {
         Zram::new(&Knobs { adjusted: false, figures: PRESET, ram_per_page: RAM_PER_PAGE }, 1 << 30, 1.0)
     }
@@ -107,11 +112,11 @@ mod tests {
         // 1000 pages at 0.35 of a frame each: 350 frames.
         let mut z = zram();
         for _ in 0..1000 {
-            z.write(0);
+            z.write(0, PAGE);
         }
         assert_eq!(z.ram_frames(), 350);
         // One more: 350.35, rounded up.
-        z.write(0);
+        z.write(0, PAGE);
         assert_eq!(z.ram_frames(), 351);
     }
 
@@ -124,10 +129,10 @@ mod tests {
         // bandwidth bound) and go on.
         let mut z = zram();
         for _ in 0..12_000 {
-            z.write(0);
+            z.write(0, PAGE);
         }
         assert!(z.write_throttle(0) > 9.9e6, "{}", z.write_throttle(0));
         // A swap-in passes the queued page-outs: 3 us.
-        assert_eq!(z.read(0), 3_000);
+        assert_eq!(z.read(0, PAGE), 3_000);
     }
 }

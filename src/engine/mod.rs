@@ -323,7 +323,7 @@ impl<'a> Engine<'a> {
                 .hugepage_pools()
                 .map(|p| crate::model::host::Pool { page_bytes: p.size.bytes(), total: p.count, free: p.count })
                 .collect(),
-            swap: crate::policy::resolve::build_swap(h.swap.as_ref(), rate),
+            swap: crate::policy::resolve::build_swap(h.swap.as_ref(), h.ram.bytes(), rate),
             zram_frames: 0,
             guests,
             peak_used: 0,

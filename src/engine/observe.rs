@@ -209,6 +209,29 @@ pub struct HostSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ksm: Option<KsmSummary>,
     pub vmstat: Vmstat,
+    /// zswap's pool and counters, when the host runs it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zswap: Option<ZswapSummary>,
+}
+
+/// zswap over the run, with the kernel's names (`/proc/vmstat` and
+/// `/sys/kernel/debug/zswap/`): `zswpout` pages stored in the pool,
+/// `zswpin` loaded from it, `zswpwb` written back to the device (also in
+/// `pswpout`), zero-filled pages kept as a bit (`swpout_zero`,
+/// `swpin_zero`), and the pool now and at its largest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ZswapSummary {
+    pub zswpout: u64,
+    pub zswpin: u64,
+    pub zswpwb: u64,
+    pub swpout_zero: u64,
+    pub swpin_zero: u64,
+    pub pool_limit_hit: u64,
+    pub rejected_pool_full: u64,
+    pub stored_pages: u64,
+    pub stored_incompressible_pages: u64,
+    pub pool_total_size_bytes: u64,
+    pub pool_peak_bytes: u64,
 }
 
 /// Reclaim over the run, with the kernel's /proc/vmstat names: pages are 4

@@ -5,7 +5,7 @@ use hdrhistogram::Histogram;
 
 use super::observe::{
     GroupCdf, GuestSample, GuestSummary, HostSample, HostSummary, KsmSummary, MemcgEvents, MemcgSummary, Percentiles,
-    Sample, Summary, Vmstat,
+    Sample, Summary, Vmstat, ZswapSummary,
 };
 use super::queue::SimTime;
 use super::state::{LatencyHist, Runner};
@@ -226,6 +226,19 @@ impl Engine<'_> {
                     // split is one real split.
                     thp_split_page: self.clock.thp_splits,
                 },
+                zswap: self.mem.swap.cache().map(|c| ZswapSummary {
+                    zswpout: self.scaled(c.stores),
+                    zswpin: self.scaled(c.loads),
+                    zswpwb: self.scaled(c.written_back),
+                    swpout_zero: self.scaled(c.zero_out),
+                    swpin_zero: self.scaled(c.zero_in),
+                    pool_limit_hit: c.pool_limit_hit,
+                    rejected_pool_full: self.scaled(c.rejected_full),
+                    stored_pages: self.scaled(c.stored),
+                    stored_incompressible_pages: self.scaled(c.stored_incompressible),
+                    pool_total_size_bytes: self.bytes(c.pool_pages),
+                    pool_peak_bytes: self.bytes(c.pool_peak_pages),
+                }),
                 ksm: self.ksm.as_ref().map(|k| {
                     let c = &k.counters;
                     let duration = s.duration.nanos().max(1) as f64;

@@ -767,12 +767,13 @@ mod tests {
         let swap = Swap {
             size: ByteSize::mib(64),
             backend: Backend::Device(device::Knobs { preset: device::Preset::Custom, adjusted: true, figures }),
+            zswap: None,
         };
         Memory {
             frames,
             watermarks: Watermarks { min: 0, low: 0, high: 0 },
             pools: Vec::new(),
-            swap: swap.build(1.0),
+            swap: swap.build(8 << 20, 1.0),
             zram_frames: 0,
             guests: vec![g],
             peak_used: 0,

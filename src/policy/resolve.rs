@@ -26,6 +26,9 @@ pub struct Swap {
     pub size: ByteSize,
     #[serde(flatten)]
     pub backend: Backend,
+    /// zswap in front of the device (`host.swap.zswap:`), when enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zswap: Option<swap::zswap::Knobs>,
 }
 
 /// The backend `device:` names, with its knobs.
@@ -52,9 +55,12 @@ impl Swap {
         }
     }
 
-    /// The backend a run at `sample_rate` uses.
-    pub fn build(&self, sample_rate: f64) -> Box<dyn SwapBackend> {
+    /// The backend a run at `sample_rate` on a host of `ram_bytes` uses.
+    pub fn build(&self, ram_bytes: u64, sample_rate: f64) -> Box<dyn SwapBackend> {
         let bytes = self.size.bytes();
+        if let Some(z) = &self.zswap {
+            return Box::new(swap::zswap::Zswap::new(z, self.figures(), bytes, ram_bytes, sample_rate));
+        }
         match &self.backend {
             Backend::Device(k) => Box::new(swap::device::BlockDevice::new(k, bytes, sample_rate)),
             Backend::Zram(k) => Box::new(swap::zram::Zram::new(k, bytes, sample_rate)),
@@ -63,16 +69,25 @@ impl Swap {
 }
 
 /// The backend of a host with swap `spec`, or none.
-pub fn build_swap(spec: Option<&Swap>, sample_rate: f64) -> Box<dyn SwapBackend> {
+pub fn build_swap(spec: Option<&Swap>, ram_bytes: u64, sample_rate: f64) -> Box<dyn SwapBackend> {
     match spec {
-        Some(s) => s.build(sample_rate),
+        Some(s) => s.build(ram_bytes, sample_rate),
         None => Box::new(NoSwap),
     }
 }
 
 /// The keys `host.swap:` takes.
-pub const SWAP_KEYS: &[&str] =
-    &["size", "device", "read_latency", "write_latency", "bandwidth", "queue_depth", "ram_per_page", "scheduler"];
+pub const SWAP_KEYS: &[&str] = &[
+    "size",
+    "device",
+    "read_latency",
+    "write_latency",
+    "bandwidth",
+    "queue_depth",
+    "ram_per_page",
+    "scheduler",
+    "zswap",
+];
 
 /// The names `device:` takes, in the order messages list them.
 fn swap_names() -> Vec<&'static str> {
@@ -154,7 +169,20 @@ pub fn decode_swap(d: &mut Decoder, node: &Node, path: &str) -> Option<Swap> {
         let preset = named.map_or(swap::device::Preset::Custom, |i| swap::device::PRESETS[i].0);
         Backend::Device(swap::device::Knobs { preset, adjusted, figures })
     };
-    Some(Swap { size: size_v?, backend })
+    // zswap in front of the device, enabled by its section.
+    let zswap = match f.get("zswap") {
+        Some(n) if !matches!(n.value, crate::input::node::Value::Null | crate::input::node::Value::Bool(false)) => {
+            let path = f.child("zswap");
+            let zf = d.map(n, &path, swap::zswap::Knobs::KEYS)?;
+            if matches!(backend, Backend::Zram(_)) {
+                d.error(n.pos, &path, "zswap in front of zram compresses every page twice: give a block device");
+                return None;
+            }
+            Some(swap::zswap::Knobs::decode(d, &zf, n.pos)?)
+        }
+        _ => None,
+    };
+    Some(Swap { size: size_v?, backend, zswap })
 }
 
 /// A guest's own swap read when the host's figures are unknown.
@@ -433,7 +461,7 @@ mod tests {
         let s = decode_swap(&mut d, &node(yaml), "host.swap").expect("decodes");
         // zram.rst's typical 2.5-3x ratio: 0.35 of a frame per page.
         assert!(matches!(s.backend, Backend::Zram(k) if k.ram_per_page == swap::zram::RAM_PER_PAGE));
-        assert!(s.build(1.0).keeps_pages_in_ram());
+        assert!(s.build(1 << 30, 1.0).keeps_pages_in_ram());
         let yaml = "{ size: 4G, device: nvme, ram_per_page: 0.3 }";
         let mut d = Decoder::new(yaml);
         assert!(decode_swap(&mut d, &node(yaml), "host.swap").is_none());

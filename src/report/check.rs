@@ -34,7 +34,18 @@ pub fn summary(s: &Scenario) -> String {
                 o,
                 "          swap {} on {} (read {}, write {}, {}/s)",
                 sw.size,
-                sw.label(),
+                sw.label()
+                    + &sw
+                        .zswap
+                        .map(|z| {
+                            format!(
+                                " behind zswap (pool at most {}% of RAM, {}, ratio {})",
+                                z.max_pool_percent,
+                                z.compressor.name(),
+                                z.ratio
+                            )
+                        })
+                        .unwrap_or_default(),
                 sw.figures().read_latency,
                 sw.figures().write_latency,
                 ByteSize(sw.figures().bandwidth_bytes_per_s)

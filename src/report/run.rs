@@ -281,6 +281,21 @@ pub fn table(summary: &Summary) -> String {
             );
         }
     }
+    if let Some(z) = &h.zswap {
+        let _ = writeln!(
+            o,
+            "      zswap: pool {:.1} now ({:.1} at most) holding {} pages; {} stored, {} loaded, {} written back to the \
+             device, {} refused while full; {} zero pages kept as a bit",
+            ByteSize(z.pool_total_size_bytes),
+            ByteSize(z.pool_peak_bytes),
+            z.stored_pages,
+            z.zswpout,
+            z.zswpin,
+            z.zswpwb,
+            z.rejected_pool_full,
+            z.swpout_zero
+        );
+    }
     if let Some(k) = &h.ksm {
         let _ = writeln!(
             o,

@@ -5,7 +5,8 @@
 //!
 //! - [`device`]: a block device (nvme, ssd, hdd presets, or figures of
 //!   one's own);
-//! - [`zram`]: compressed pages kept in host RAM.
+//! - [`zram`]: compressed pages kept in host RAM;
+//! - [`zswap`]: the kernel's compressed cache in front of a block device.
 //!
 //! The scenario's `host.swap:` section names one (`device:`) and may adjust
 //! its figures; `policy::resolve` reads it and builds the backend a run
@@ -13,3 +14,4 @@
 
 pub mod device;
 pub mod zram;
+pub mod zswap;

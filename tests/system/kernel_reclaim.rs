@@ -21,7 +21,7 @@ const MIB: u64 = 1 << 20;
 const TOUCHES: u64 = 10_000_000;
 
 /// The memory cgroup hierarchy: its root and the file that limits a group.
-fn memory_cgroups() -> Option<(PathBuf, &'static str)> {
+pub fn memory_cgroups() -> Option<(PathBuf, &'static str)> {
     let v2 = Path::new("/sys/fs/cgroup");
     if std::fs::read_to_string(v2.join("cgroup.controllers")).is_ok_and(|c| c.split_whitespace().any(|x| x == "memory"))
     {
@@ -161,7 +161,7 @@ fn vmstat() -> std::collections::BTreeMap<String, u64> {
 
 /// OOM kills in the cgroup so far (`oom_kill` in cgroup v2's
 /// memory.events, or v1's memory.oom_control).
-fn oom_kills(cgroup: &Path) -> u64 {
+pub fn oom_kills(cgroup: &Path) -> u64 {
     ["memory.events", "memory.oom_control"]
         .iter()
         .filter_map(|f| std::fs::read_to_string(cgroup.join(f)).ok())

@@ -15,6 +15,8 @@ mod import_live;
 #[cfg(target_os = "linux")]
 mod kernel_reclaim;
 #[cfg(target_os = "linux")]
+mod kernel_zswap;
+#[cfg(target_os = "linux")]
 mod ksm_guard;
 #[cfg(target_os = "linux")]
 mod libvirt_env;

@@ -24,7 +24,12 @@
 //! (ZS_SIZE_CLASS_DELTA = PAGE_SIZE >> 8); the half-empty zspages that
 //! loads leave behind (fragmentation) are not modelled.
 //!
-//! Left out: the dynamic shrinker (`shrinker_enabled`, off by default and
+//! Left out: the swap cache. In the kernel a page read back from the
+//! device keeps its slot while clean, so reclaiming it again writes
+//! nothing; the model writes every page it reclaims, so on a host whose
+//! pages come back from the device it stores and writes back more than the
+//! kernel (the ignored kernel test in tests/system/kernel_zswap.rs measures
+//! this). Also left out: the dynamic shrinker (`shrinker_enabled`, off by default and
 //! off on this project's kernel), which writes back under memory pressure
 //! before the pool is full; per-cgroup `memory.zswap.max` (cgroup v2); and
 //! the zeromap for block devices without zswap, which today's kernels have

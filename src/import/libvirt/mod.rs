@@ -50,6 +50,7 @@ mod backend;
 mod document;
 mod findings;
 mod memory;
+mod places;
 #[cfg(test)]
 mod testing;
 mod units;

@@ -7,6 +7,7 @@
 use super::QemuError;
 use super::properties::{Prop, Val};
 use super::reader::Reader;
+use super::said::{Backend, BackendKind};
 use super::words::{Span, Text, split_items};
 use crate::scenario::guestmem::{Pages, Region, RegionKind, Source};
 use crate::units::ByteSize;
@@ -52,14 +53,6 @@ const FILE_PROPS: &[(&str, PropKind)] = &[
 const MEMFD_PROPS: &[(&str, PropKind)] =
     &[("hugetlb", PropKind::Bool), ("hugetlbsize", PropKind::Size), ("seal", PropKind::Bool)];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum BackendKind {
-    Ram,
-    File,
-    Memfd,
-    Shm,
-}
-
 impl BackendKind {
     fn from_type(qom_type: &str) -> Option<Self> {
         match qom_type {
@@ -95,26 +88,6 @@ impl BackendKind {
         }
         COMMON_PROPS.iter().chain(self.own_props()).find(|(k, _)| *k == key).map(|&(_, kind)| kind)
     }
-}
-
-/// A `-object memory-backend-*`.
-#[derive(Debug, Clone)]
-pub(super) struct Backend {
-    pub(super) id: String,
-    pub(super) kind: BackendKind,
-    pub(super) size: ByteSize,
-    pub(super) share: Option<bool>,
-    pub(super) merge: Option<bool>,
-    pub(super) prealloc: Option<bool>,
-    pub(super) mem_path: Option<String>,
-    pub(super) hugetlb: bool,
-    pub(super) hugetlbsize: Option<ByteSize>,
-    /// `discard-data=` (memory-backend-file).
-    discard_data: bool,
-    /// `readonly=` (memory-backend-file).
-    pub(super) readonly: bool,
-    /// The whole `-object` argument.
-    pub(super) span: Span,
 }
 
 impl Reader<'_> {

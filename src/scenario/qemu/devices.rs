@@ -4,37 +4,13 @@
 //! backends, virtio-mem's sizes and block size), the virtio-balloon and
 //! its options, and the memdev= any other device takes.
 
-use super::backend::Backend;
 use super::properties::{Prop, Val};
 use super::reader::Reader;
-use super::words::{Span, Text, split_items};
+use super::said::{Backend, MemDevice};
+use super::words::{Text, split_items};
 use super::{MIB, QemuError};
 use crate::scenario::guestmem::{BalloonDevice, Pages, Region, RegionKind};
 use crate::units::ByteSize;
-
-/// A `-device pc-dimm` / `nvdimm` / `virtio-mem-pci`: memory the guest gets
-/// from a backend through a device.
-#[derive(Debug, Clone)]
-pub(super) struct MemDevice {
-    kind: RegionKind,
-    driver: String,
-    memdev: Option<(String, Span)>,
-    node: Option<(u64, Span)>,
-    /// `slot=` of a pc-dimm or nvdimm.
-    slot: Option<(u64, Span)>,
-    /// virtio-mem `requested-size=` (default 0).
-    requested_size: Option<(ByteSize, Span)>,
-    /// virtio-mem `block-size=`.
-    block_size: Option<(ByteSize, Span)>,
-    /// virtio-mem `prealloc=`: plugged blocks are preallocated.
-    prealloc: bool,
-    /// nvdimm `unarmed=on`: the guest sees it read-only.
-    unarmed: bool,
-    /// nvdimm `label-size=`: carved from the end of the backend.
-    label_size: u64,
-    /// The whole `-device` argument.
-    span: Span,
-}
 
 impl Reader<'_> {
     /// `-device driver[,prop=value...]` (QemuOpts or JSON). The memory

@@ -4,8 +4,9 @@
 //! at all, slots and maxmem), the regions of [`GuestMemory`], and the
 //! summary of boot RAM folded from its backends.
 
-use super::backend::{Backend, BackendKind, file_pages, is_hugetlbfs_path, page_size_from_path};
+use super::backend::{file_pages, is_hugetlbfs_path, page_size_from_path};
 use super::reader::Reader;
+use super::said::{Backend, BackendKind};
 use super::words::Span;
 use super::{QemuError, QemuMemory};
 use crate::scenario::guestmem::{GuestMemory, Pages, Region, RegionKind, Source};

@@ -4,21 +4,9 @@
 //! mem-lock.
 
 use super::reader::Reader;
-use super::words::{Span, Text, parse_uint, qapi_bool, split_items, value_span};
+use super::words::{Text, parse_uint, qapi_bool, split_items, value_span};
 use super::{MIB, QemuError};
 use crate::units::ByteSize;
-
-/// The settings of `-m` (or `-machine memory.*`), each with where it was
-/// written.
-#[derive(Debug, Clone, Default)]
-pub(super) struct MemOpts {
-    pub(super) size: Option<(ByteSize, Span)>,
-    pub(super) slots: Option<(u64, Span)>,
-    pub(super) maxmem: Option<(ByteSize, Span)>,
-    /// Whether a bare number was given for maxmem (bytes, unlike -m's size),
-    /// worth a hint when it turns out too small.
-    pub(super) maxmem_bare: bool,
-}
 
 impl Reader<'_> {
     /// `-m [size=]megs[,slots=n,maxmem=size]` (qemu-options.hx). Repeated

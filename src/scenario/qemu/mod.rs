@@ -59,6 +59,7 @@ mod numa;
 mod options;
 mod properties;
 mod reader;
+mod said;
 #[cfg(test)]
 mod testing;
 mod words;

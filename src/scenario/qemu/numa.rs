@@ -4,21 +4,13 @@
 //! older).
 
 use super::reader::Reader;
+use super::said::NumaNode;
 use super::words::{Span, Text, parse_uint, split_items, value_span};
 use super::{MIB, QemuError};
 use crate::units::ByteSize;
 
 /// QEMU's `MAX_NODES`: NUMA node ids are below this.
 const MAX_NUMA_NODES: u64 = 128;
-
-#[derive(Debug, Clone)]
-pub(super) struct NumaNode {
-    pub(super) id: u64,
-    pub(super) memdev: Option<(String, Span)>,
-    /// Legacy `mem=` (MiB when bare), with the whole `mem=...` item.
-    pub(super) mem: Option<(ByteSize, Span)>,
-    pub(super) span: Span,
-}
 
 impl Reader<'_> {
     /// `-numa node[,memdev=id][,cpus=...][,nodeid=n][,initiator=n]`; the

@@ -4,10 +4,7 @@
 use std::collections::HashMap;
 
 use super::QemuError;
-use super::backend::Backend;
-use super::devices::MemDevice;
-use super::machine::MemOpts;
-use super::numa::NumaNode;
+use super::said::{Backend, MemDevice, MemOpts, NumaNode};
 use super::words::{Item, Span};
 use crate::scenario::guestmem::BalloonDevice;
 

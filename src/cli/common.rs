@@ -22,6 +22,12 @@ impl Failure {
     pub fn bad_input(message: String) -> Self {
         Failure { code: EXIT_BAD_INPUT, message }
     }
+
+    /// A failure whose exit code its error decides: 2 when the input is
+    /// at fault, 1 when the program is.
+    pub fn of(bad_input: bool, message: String) -> Self {
+        Failure { code: if bad_input { EXIT_BAD_INPUT } else { EXIT_RUNTIME }, message }
+    }
 }
 
 /// A failure that is not the input's fault (exit code 1).

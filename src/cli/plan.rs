@@ -97,7 +97,8 @@ pub fn plan(args: PlanArgs, out: &mut dyn Write) -> Result<(), Failure> {
     };
     let mut spec =
         cap::PlanSpec { inputs, slo, allow_oom_kills, goal, mixes: policies, seeds, quantile, limit: limit.max(1) };
-    spec.inputs.sample_rate = Some(cap::planning_rate(&spec).map_err(|e| Failure::bad_input(e.to_string()))?);
+    spec.inputs.sample_rate =
+        Some(cap::planning_rate(&spec).map_err(|e| Failure::of(e.is_bad_input(), e.to_string()))?);
     let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} planning: {pos} runs played, {elapsed}")
@@ -106,7 +107,7 @@ pub fn plan(args: PlanArgs, out: &mut dyn Write) -> Result<(), Failure> {
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let started = std::time::Instant::now();
     let (base, results) =
-        cap::plan(&spec, jobs.get(), &|| bar.inc(1)).map_err(|e| Failure::bad_input(e.to_string()))?;
+        cap::plan(&spec, jobs.get(), &|| bar.inc(1)).map_err(|e| Failure::of(e.is_bad_input(), e.to_string()))?;
     bar.finish_and_clear();
     use overcommit::report::plan as rp;
     let frontier = rp::frontier(&spec, &results).map_err(|e| runtime(format!("error: drawing the frontier: {e}")))?;

@@ -84,7 +84,7 @@ pub fn run(args: RunArgs, out: &mut dyn Write) -> Result<(), Failure> {
     };
     let summary = {
         let mut sink = overcommit::report::run::WithProgress { inner: &mut record, on_progress: &mut on_progress };
-        overcommit::engine::run(s, cfg, &mut sink).map_err(|e| Failure::bad_input(format!("error: {e}")))?
+        overcommit::engine::run(s, cfg, &mut sink).map_err(|e| Failure::of(e.is_bad_input(), format!("error: {e}")))?
     };
     if let Some(b) = bar {
         b.finish_and_clear();

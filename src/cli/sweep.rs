@@ -102,7 +102,7 @@ pub fn sweep(args: SweepArgs, out: &mut dyn Write) -> Result<(), Failure> {
         seeds: seeds.or_else(|| section.as_ref().and_then(|s| s.seeds)).unwrap_or(1),
         slo: if slo.is_empty() { section.map(|s| s.slo).unwrap_or_default() } else { slo },
     };
-    let (mut meta, runs) = sw::plan(&spec).map_err(|e| Failure::bad_input(e.to_string()))?;
+    let (mut meta, runs) = sw::plan(&spec).map_err(|e| Failure::of(e.is_bad_input(), e.to_string()))?;
     meta.shard = shard;
     let mine = runs.iter().filter(|r| sw::in_shard(r.index, shard)).count();
     let jobs = jobs.get();
@@ -112,7 +112,8 @@ pub fn sweep(args: SweepArgs, out: &mut dyn Write) -> Result<(), Failure> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
-    let table = sw::execute(&spec, meta, runs, jobs, &|_| bar.inc(1)).map_err(|e| Failure::bad_input(e.to_string()))?;
+    let table = sw::execute(&spec, meta, runs, jobs, &|_| bar.inc(1))
+        .map_err(|e| Failure::of(e.is_bad_input(), e.to_string()))?;
     bar.finish_and_clear();
     let dir = out_dir.unwrap_or_else(|| overcommit::report::sweep::default_dir(&table.meta));
     write_sweep(&dir, &table)?;

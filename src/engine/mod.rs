@@ -115,6 +115,14 @@ pub enum RunError {
     Past(#[from] queue::PastEvent),
 }
 
+impl RunError {
+    /// Whether the input is at fault (exit code 2), not the program (an
+    /// event scheduled in the past is a bug: exit code 1).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, RunError::BadSampleRate(_))
+    }
+}
+
 /// A group's workload: (group, last phase applied, working-set pages).
 type WorkloadKey = (usize, Option<usize>, u64);
 

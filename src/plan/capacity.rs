@@ -195,6 +195,16 @@ pub enum PlanError {
     Run { mix: &'static str, x: u64, error: engine::RunError },
 }
 
+impl PlanError {
+    /// Whether the input is at fault (exit code 2) rather than the program.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            PlanError::Scenario(_) | PlanError::Usage(_) => true,
+            PlanError::Run { error, .. } => error.is_bad_input(),
+        }
+    }
+}
+
 /// Whether the scenario's host can run `mix`, and why not.
 pub fn supports(base: &Scenario, mix: Mix) -> Result<(), String> {
     if mix.swap() && base.host.swap.is_none() {

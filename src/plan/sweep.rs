@@ -83,6 +83,16 @@ pub enum SweepError {
     Run { index: usize, context: String, error: engine::RunError },
 }
 
+impl SweepError {
+    /// Whether the input is at fault (exit code 2) rather than the program.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            SweepError::Scenario { .. } | SweepError::Usage(_) => true,
+            SweepError::Run { error, .. } => error.is_bad_input(),
+        }
+    }
+}
+
 /// The seed of replicate `k`: the master seed itself for the first (so a
 /// row can be replayed with `overcommit run --seed`), then SplitMix64
 /// steps from it. Every combination uses the same K seeds (common random
@@ -474,6 +484,18 @@ pub fn merge(mut parts: Vec<SweepTable>) -> Result<SweepTable, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_runs_error_says_whose_fault_it_is() {
+        // The README's exit codes: 2 for bad input, 1 for a runtime
+        // failure. A sample rate the engine refuses is the input's fault;
+        // an event scheduled in the past is the program's.
+        let run = |error| SweepError::Run { index: 3, context: "x=1".into(), error };
+        assert!(run(engine::RunError::BadSampleRate(0.3)).is_bad_input());
+        let past = engine::RunError::Past(crate::engine::queue::PastEvent { at: 1, now: 2 });
+        assert!(!past.is_bad_input() && !run(past).is_bad_input());
+        assert!(SweepError::Usage("nothing to vary".into()).is_bad_input());
+    }
 
     fn vary(path: &str, values: &[&str]) -> Vary {
         Vary { path: path.into(), values: values.iter().map(|s| s.to_string()).collect() }

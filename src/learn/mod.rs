@@ -175,7 +175,7 @@ fn at2(table: &SweepTable, values: &[&str], col: &str) -> f64 {
     combinations(table)
         .iter()
         .find(|(v, _)| v.iter().zip(values).all(|(a, b)| a == b))
-        .map_or(f64::NAN, |(_, rows)| mean(table, rows, col))
+        .map_or(f64::NAN, |(_, rows)| mean(rows, col))
 }
 
 /// Percent more time than the guest's compute: (slowdown − 1) × 100.
@@ -483,12 +483,12 @@ fn ksm(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
     let rows: Vec<(String, f64, f64)> = combinations(t)
         .iter()
         .filter(|(v, _)| v[0].parse::<f64>().is_ok())
-        .map(|(v, rows)| (v[0].clone(), mean(t, rows, "ksm_saved_bytes") / GIB, mean(t, rows, "ksmd_cpu_percent")))
+        .map(|(v, rows)| (v[0].clone(), mean(rows, "ksm_saved_bytes") / GIB, mean(rows, "ksmd_cpu_percent")))
         .collect();
     let storm = combinations(t)
         .iter()
         .find(|(v, _)| v[0].ends_with("+writes"))
-        .map(|(v, rows)| (v[0].clone(), mean(t, rows, "ksm_saved_bytes") / GIB, mean(t, rows, "cow_breaks")));
+        .map(|(v, rows)| (v[0].clone(), mean(rows, "ksm_saved_bytes") / GIB, mean(rows, "cow_breaks")));
     // ksmd sleeps, then scans a batch on its own CPU time: a full scan is
     // pages / batch rounds of (sleep + batch × cost per page).
     let per_page_s = crate::latency::Costs::default().ksm_scan_page_ns / 1e9;
@@ -702,12 +702,11 @@ fn qemu_m(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
 /// KSM savings at the densest point.
 fn mix_rows(t: &SweepTable) -> Vec<(String, Option<u64>, f64, f64)> {
     let mut out: Vec<(String, Option<u64>, f64, f64)> = Vec::new();
-    let slo = crate::report::sweep::column(t, "slo_met");
     for (values, rows) in combinations(t) {
         let (mix, count) = (values[0].clone(), values.get(1).and_then(|c| c.parse::<u64>().ok()));
-        let met = slo.is_some_and(|i| rows.iter().all(|r| r.get(i).is_some_and(|c| c == "true")));
-        let slow = mean(t, &rows, "slowdown");
-        let saved = mean(t, &rows, "ksm_saved_bytes") / (1u64 << 30) as f64;
+        let met = rows.iter().all(|r| crate::report::sweep::met(r));
+        let slow = mean(&rows, "slowdown");
+        let saved = mean(&rows, "ksm_saved_bytes") / (1u64 << 30) as f64;
         match out.iter_mut().find(|o| o.0 == mix) {
             Some(o) => {
                 if met {

@@ -53,12 +53,74 @@ pub struct VaryMeta {
     pub values: Vec<String>,
 }
 
-/// A sweep's rows: one per run, cells as written to `sweep.csv`, in run
-/// order.
+/// A sweep's rows: one per run, in run order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepTable {
     pub meta: SweepMeta,
-    pub rows: Vec<Vec<String>>,
+    pub rows: Vec<SweepRow>,
+}
+
+/// One run's line of `sweep.csv`: its index, the varied values, its seed,
+/// its numbers, and with objectives whether each held.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepRow {
+    pub run: usize,
+    pub values: Vec<String>,
+    pub seed: u64,
+    pub metrics: RowMetrics,
+    /// With `--slo`: whether every objective held, and those that did not
+    /// (as written, space-separated).
+    pub slo: Option<(bool, String)>,
+}
+
+/// Serialise a number with `N` decimals, as `sweep.csv` writes it.
+fn fixed<const N: usize, S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:.N$}"))
+}
+fn fixed1<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    fixed::<1, S>(v, s)
+}
+fn fixed2<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    fixed::<2, S>(v, s)
+}
+fn fixed4<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    fixed::<4, S>(v, s)
+}
+fn fixed6<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    fixed::<6, S>(v, s)
+}
+
+/// `v` as `sweep.csv` holds it: rounded to `N` decimals.
+fn round<const N: usize>(v: f64) -> f64 {
+    format!("{v:.N$}").parse().unwrap_or(f64::NAN)
+}
+
+/// The metric columns, defined once: the struct (fields in column order,
+/// each written with its precision through serde), their names, and a
+/// lookup by name for plots and lessons that pick a column.
+macro_rules! metrics {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty $(=> $ser:literal)?),* $(,)?) => {
+        /// A run's numbers, at the precision `sweep.csv` writes them (so a
+        /// table read back from its file equals the one written).
+        #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+        pub struct RowMetrics {
+            $($(#[$doc])* $(#[serde(serialize_with = $ser)])? pub $name: $ty,)*
+        }
+
+        /// The metric columns of `sweep.csv`, after `run`, the varied paths
+        /// and `seed`.
+        pub const METRIC_COLUMNS: &[&str] = &[$(stringify!($name)),*];
+
+        impl RowMetrics {
+            /// The value of column `name`, if it is one.
+            pub fn value(&self, name: &str) -> Option<f64> {
+                match name {
+                    $(stringify!($name) => Some(self.$name as f64),)*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
 /// One run of a sweep.
@@ -226,36 +288,35 @@ fn fingerprint(spec: &SweepSpec, master: u64) -> String {
     format!("{h:016x}")
 }
 
-/// The metric columns of `sweep.csv`, after `run`, the varied paths and
-/// `seed`. Latencies and slowdown are the worst running guest's (a sweep
-/// asks whether every guest is served); `mean_ns` is over all touches of
-/// running guests.
-pub const METRIC_COLUMNS: &[&str] = &[
-    "overcommit_ratio",
-    "guests",
-    "guests_running",
-    "guests_failed_to_start",
-    "oom_kills",
-    "mean_ns",
-    "p50_ns",
-    "p99_ns",
-    "p999_ns",
-    "slowdown",
-    "slowdown_mean",
-    "minor_faults",
-    "major_faults",
-    "fault_ratio",
-    "major_faults_per_s",
-    "peak_used_bytes",
-    "swap_used_peak_bytes",
-    "ksm_saved_bytes",
-    "ksmd_cpu_percent",
-    "balloon_peak_bytes",
-    "tlb_miss_ratio",
-    "boot_delay_s",
-    "guest_swap_faults",
-    "cow_breaks",
-];
+metrics! {
+    overcommit_ratio: f64 => "fixed4",
+    guests: u64,
+    guests_running: u64,
+    guests_failed_to_start: u64,
+    oom_kills: u64,
+    /// Over all touches of running guests.
+    mean_ns: f64 => "fixed1",
+    /// Latencies and slowdown are the worst running guest's (a sweep asks
+    /// whether every guest is served).
+    p50_ns: u64,
+    p99_ns: u64,
+    p999_ns: u64,
+    slowdown: f64 => "fixed4",
+    slowdown_mean: f64 => "fixed4",
+    minor_faults: u64,
+    major_faults: u64,
+    fault_ratio: f64 => "fixed6",
+    major_faults_per_s: f64 => "fixed1",
+    peak_used_bytes: u64,
+    swap_used_peak_bytes: u64,
+    ksm_saved_bytes: u64,
+    ksmd_cpu_percent: f64 => "fixed2",
+    balloon_peak_bytes: u64,
+    tlb_miss_ratio: f64 => "fixed6",
+    boot_delay_s: f64 => "fixed6",
+    guest_swap_faults: u64,
+    cow_breaks: u64,
+}
 
 fn columns(spec: &SweepSpec) -> Vec<String> {
     let mut c = vec!["run".to_string()];
@@ -315,7 +376,7 @@ pub fn failed_slos<'a>(s: &Summary, slos: &'a [Slo]) -> Vec<&'a Slo> {
 }
 
 /// A run's row: its index, the varied values, its seed and its metrics.
-fn row(run: &PlannedRun, s: &Summary, slos: &[Slo]) -> Vec<String> {
+fn row(run: &PlannedRun, s: &Summary, slos: &[Slo]) -> SweepRow {
     let running: Vec<_> = s.guests.iter().filter(|g| g.state == Status::Running).collect();
     let worst = |f: &dyn Fn(&crate::engine::GuestSummary) -> f64| running.iter().map(|g| f(g)).fold(0.0, f64::max);
     let touches: u64 = running.iter().map(|g| g.touches).sum();
@@ -330,41 +391,37 @@ fn row(run: &PlannedRun, s: &Summary, slos: &[Slo]) -> Vec<String> {
     let slowdown_mean =
         if running.is_empty() { 0.0 } else { running.iter().map(|g| g.slowdown).sum::<f64>() / running.len() as f64 };
     let ksm = s.host.ksm.as_ref();
-    let mut r = vec![run.index.to_string()];
-    r.extend(run.values.iter().cloned());
-    r.push(run.seed.to_string());
-    r.extend([
-        format!("{:.4}", s.host.overcommit_ratio),
-        s.guests.len().to_string(),
-        s.host.guests_running.to_string(),
-        s.host.guests_failed_to_start.to_string(),
-        (s.host.oom_kills + s.host.memcg_oom_kills).to_string(),
-        format!("{mean_ns:.1}"),
-        format!("{}", worst(&|g| g.latency_ns.p50 as f64)),
-        format!("{}", worst(&|g| g.latency_ns.p99 as f64)),
-        format!("{}", worst(&|g| g.latency_ns.p999 as f64)),
-        format!("{:.4}", worst(&|g| g.slowdown)),
-        format!("{slowdown_mean:.4}"),
-        minor.to_string(),
-        major.to_string(),
-        format!("{:.6}", if all_touches > 0 { major as f64 / all_touches as f64 } else { 0.0 }),
-        format!("{:.1}", worst(&|g| guest_metric(g, Metric::MajorFaultsPerS, s.duration_s))),
-        s.host.peak_used_bytes.to_string(),
-        s.host.swap_used_peak_bytes.to_string(),
-        ksm.map_or(0, |k| k.saved_bytes).to_string(),
-        format!("{:.2}", ksm.map_or(0.0, |k| k.ksmd_cpu_percent)),
-        s.guests.iter().map(|g| g.balloon_peak_bytes).sum::<u64>().to_string(),
-        format!("{:.6}", worst(&|g| g.tlb_miss_ratio)),
-        format!("{:.6}", s.guests.iter().map(|g| g.boot_delay_ns as f64 / 1e9).fold(0.0, f64::max)),
-        s.guests.iter().map(|g| g.guest_swap_major_faults).sum::<u64>().to_string(),
-        s.guests.iter().map(|g| g.cow_breaks).sum::<u64>().to_string(),
-    ]);
-    if !slos.is_empty() {
+    let metrics = RowMetrics {
+        overcommit_ratio: round::<4>(s.host.overcommit_ratio),
+        guests: s.guests.len() as u64,
+        guests_running: s.host.guests_running,
+        guests_failed_to_start: s.host.guests_failed_to_start,
+        oom_kills: s.host.oom_kills + s.host.memcg_oom_kills,
+        mean_ns: round::<1>(mean_ns),
+        p50_ns: worst(&|g| g.latency_ns.p50 as f64) as u64,
+        p99_ns: worst(&|g| g.latency_ns.p99 as f64) as u64,
+        p999_ns: worst(&|g| g.latency_ns.p999 as f64) as u64,
+        slowdown: round::<4>(worst(&|g| g.slowdown)),
+        slowdown_mean: round::<4>(slowdown_mean),
+        minor_faults: minor,
+        major_faults: major,
+        fault_ratio: round::<6>(if all_touches > 0 { major as f64 / all_touches as f64 } else { 0.0 }),
+        major_faults_per_s: round::<1>(worst(&|g| guest_metric(g, Metric::MajorFaultsPerS, s.duration_s))),
+        peak_used_bytes: s.host.peak_used_bytes,
+        swap_used_peak_bytes: s.host.swap_used_peak_bytes,
+        ksm_saved_bytes: ksm.map_or(0, |k| k.saved_bytes),
+        ksmd_cpu_percent: round::<2>(ksm.map_or(0.0, |k| k.ksmd_cpu_percent)),
+        balloon_peak_bytes: s.guests.iter().map(|g| g.balloon_peak_bytes).sum(),
+        tlb_miss_ratio: round::<6>(worst(&|g| g.tlb_miss_ratio)),
+        boot_delay_s: round::<6>(s.guests.iter().map(|g| g.boot_delay_ns as f64 / 1e9).fold(0.0, f64::max)),
+        guest_swap_faults: s.guests.iter().map(|g| g.guest_swap_major_faults).sum(),
+        cow_breaks: s.guests.iter().map(|g| g.cow_breaks).sum(),
+    };
+    let slo = (!slos.is_empty()).then(|| {
         let failed = failed_slos(s, slos);
-        r.push(failed.is_empty().to_string());
-        r.push(failed.iter().map(|f| f.text.as_str()).collect::<Vec<_>>().join(" "));
-    }
-    r
+        (failed.is_empty(), failed.iter().map(|f| f.text.as_str()).collect::<Vec<_>>().join(" "))
+    });
+    SweepRow { run: run.index, values: run.values.clone(), seed: run.seed, metrics, slo }
 }
 
 /// Which runs shard `i` of `n` plays (1-based): every n-th run, so each
@@ -388,7 +445,7 @@ pub fn execute(
         .build()
         .map_err(|e| SweepError::Usage(format!("cannot start {jobs} worker threads: {e}")))?;
     let done = AtomicUsize::new(0);
-    let play = |run: &PlannedRun| -> Result<Vec<String>, SweepError> {
+    let play = |run: &PlannedRun| -> Result<SweepRow, SweepError> {
         let cfg = RunConfig {
             seed: Some(run.seed),
             sample_rate: spec.inputs.sample_rate,
@@ -413,7 +470,7 @@ pub fn execute(
     let mut order: Vec<usize> = (0..mine.len()).collect();
     order.sort_by(|&a, &b| work[b].total_cmp(&work[a]));
     let next = AtomicUsize::new(0);
-    type Row = Result<Vec<String>, SweepError>;
+    type Row = Result<SweepRow, SweepError>;
     let slots: Vec<std::sync::Mutex<Option<Row>>> = mine.iter().map(|_| std::sync::Mutex::new(None)).collect();
     pool.broadcast(|_| {
         while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
@@ -463,12 +520,9 @@ pub fn merge(mut parts: Vec<SweepTable>) -> Result<SweepTable, String> {
     if !missing.is_empty() {
         return Err(format!("shards missing: {}", missing.join(", ")));
     }
-    let mut rows: Vec<(usize, Vec<String>)> = Vec::with_capacity(first.runs_total);
+    let mut rows: Vec<(usize, SweepRow)> = Vec::with_capacity(first.runs_total);
     for p in parts.drain(..) {
-        for r in p.rows {
-            let index = r.first().and_then(|c| c.parse::<usize>().ok()).ok_or("a row without a run number")?;
-            rows.push((index, r));
-        }
+        rows.extend(p.rows.into_iter().map(|r| (r.run, r)));
     }
     rows.sort_by_key(|(i, _)| *i);
     if rows.len() != first.runs_total || rows.iter().enumerate().any(|(k, (i, _))| k != *i) {

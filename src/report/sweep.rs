@@ -4,14 +4,20 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::plan::sweep::{SweepMeta, SweepTable};
+use crate::plan::sweep::{METRIC_COLUMNS, RowMetrics, SweepMeta, SweepRow, SweepTable};
 
-/// `sweep.csv`: the header is the meta's columns, then a row per run.
+/// `sweep.csv`: the header is the meta's columns, then a row per run,
+/// each written through serde (run, varied values, seed, the metrics at
+/// their precision, and with objectives whether they held).
 pub fn csv(table: &SweepTable) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
     let _ = w.write_record(&table.meta.columns);
     for r in &table.rows {
-        let _ = w.write_record(r);
+        let head = (r.run, &r.values[..], r.seed, &r.metrics);
+        let _ = match &r.slo {
+            Some((met, failed)) => w.serialize((head, met, failed)),
+            None => w.serialize(head),
+        };
     }
     w.into_inner().unwrap_or_default()
 }
@@ -35,10 +41,25 @@ pub fn read(dir: &Path) -> Result<SweepTable, String> {
     if header != meta.columns {
         return Err(format!("{}: its columns are not the ones sweep.json lists", csv_path.display()));
     }
+    let k = meta.vary.len();
+    let metric_names = csv::StringRecord::from(METRIC_COLUMNS.to_vec());
     let mut rows = Vec::new();
     for rec in r.records() {
         let rec = rec.map_err(|e| format!("{}: {e}", csv_path.display()))?;
-        rows.push(rec.iter().map(String::from).collect());
+        let line = rec.position().map_or(0, |p| p.line());
+        let bad = |what: &str| format!("{}:{line}: {what}", csv_path.display());
+        let field = |i: usize| rec.get(i).ok_or_else(|| bad("a short row"));
+        let run = field(0)?.parse().map_err(|_| bad("the run number is not a number"))?;
+        let values = (1..=k).map(|i| field(i).map(String::from)).collect::<Result<Vec<_>, _>>()?;
+        let seed = field(k + 1)?.parse().map_err(|_| bad("the seed is not a number"))?;
+        let at = k + 2;
+        let cells: csv::StringRecord = (at..at + METRIC_COLUMNS.len()).map(field).collect::<Result<_, _>>()?;
+        let metrics: RowMetrics = cells.deserialize(Some(&metric_names)).map_err(|e| bad(&e.to_string()))?;
+        let slo = match rec.get(at + METRIC_COLUMNS.len()) {
+            Some(met) => Some((met == "true", field(at + METRIC_COLUMNS.len() + 1)?.to_string())),
+            None => None,
+        };
+        rows.push(SweepRow { run, values, seed, metrics, slo });
     }
     Ok(SweepTable { meta, rows })
 }
@@ -67,35 +88,33 @@ pub fn default_dir(meta: &SweepMeta) -> PathBuf {
     }
 }
 
-/// The column index of `name`.
-pub fn column(table: &SweepTable, name: &str) -> Option<usize> {
-    table.meta.columns.iter().position(|c| c == name)
-}
-
-/// A row's number in column `name` (NaN when absent or not a number).
-pub fn number(table: &SweepTable, row: &[String], name: &str) -> f64 {
-    column(table, name).and_then(|i| row.get(i)).and_then(|c| c.parse::<f64>().ok()).unwrap_or(f64::NAN)
+/// A row's number in metric column `name` (NaN when it is not one).
+pub fn number(row: &SweepRow, name: &str) -> f64 {
+    row.metrics.value(name).unwrap_or(f64::NAN)
 }
 
 /// Rows grouped by combination of varied values (seeds averaged), in run
 /// order: (values, rows).
-pub fn combinations(table: &SweepTable) -> Vec<(Vec<String>, Vec<&Vec<String>>)> {
-    let k = table.meta.vary.len();
-    let mut out: Vec<(Vec<String>, Vec<&Vec<String>>)> = Vec::new();
+pub fn combinations(table: &SweepTable) -> Vec<(Vec<String>, Vec<&SweepRow>)> {
+    let mut out: Vec<(Vec<String>, Vec<&SweepRow>)> = Vec::new();
     for r in &table.rows {
-        let values: Vec<String> = r.iter().skip(1).take(k).cloned().collect();
         match out.last_mut() {
-            Some((v, rows)) if *v == values => rows.push(r),
-            _ => out.push((values, vec![r])),
+            Some((v, rows)) if *v == r.values => rows.push(r),
+            _ => out.push((r.values.clone(), vec![r])),
         }
     }
     out
 }
 
-/// The mean of column `name` over rows.
-pub fn mean(table: &SweepTable, rows: &[&Vec<String>], name: &str) -> f64 {
-    let v: Vec<f64> = rows.iter().map(|r| number(table, r, name)).filter(|x| x.is_finite()).collect();
+/// The mean of metric column `name` over rows.
+pub fn mean(rows: &[&SweepRow], name: &str) -> f64 {
+    let v: Vec<f64> = rows.iter().map(|r| number(r, name)).filter(|x| x.is_finite()).collect();
     if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
+}
+
+/// Whether a row met every objective (false without objectives).
+pub fn met(row: &SweepRow) -> bool {
+    row.slo.as_ref().is_some_and(|(met, _)| *met)
 }
 
 /// The table printed after a sweep: one line per combination, seeds
@@ -111,16 +130,15 @@ pub fn summary(table: &SweepTable) -> String {
     let mut lines = vec![head];
     for (values, rows) in combinations(table) {
         let mut l = values.clone();
-        l.push(format!("{:.2}", mean(table, &rows, "overcommit_ratio")));
-        l.push(format!("{:.1}/{}", mean(table, &rows, "guests_running"), number(table, rows[0], "guests")));
-        l.push(super::run::ns(mean(table, &rows, "p99_ns")));
-        l.push(format!("{:.3}", mean(table, &rows, "slowdown")));
-        l.push(format!("{:.0}", mean(table, &rows, "major_faults_per_s")));
-        l.push(format!("{:.1}", mean(table, &rows, "oom_kills")));
+        l.push(format!("{:.2}", mean(&rows, "overcommit_ratio")));
+        l.push(format!("{:.1}/{}", mean(&rows, "guests_running"), number(rows[0], "guests")));
+        l.push(super::run::ns(mean(&rows, "p99_ns")));
+        l.push(format!("{:.3}", mean(&rows, "slowdown")));
+        l.push(format!("{:.0}", mean(&rows, "major_faults_per_s")));
+        l.push(format!("{:.1}", mean(&rows, "oom_kills")));
         if !m.slo.is_empty() {
-            let i = column(table, "slo_met");
-            let met = rows.iter().filter(|r| i.and_then(|i| r.get(i)).is_some_and(|c| c == "true")).count();
-            l.push(format!("{met}/{}", rows.len()));
+            let held = rows.iter().filter(|r| met(r)).count();
+            l.push(format!("{held}/{}", rows.len()));
         }
         lines.push(l);
     }
@@ -158,7 +176,7 @@ fn density(table: &SweepTable) -> Density {
         return Density { column: Some("guests"), title: "guests on the host", driver: Some(i) };
     }
     let ratio_moves = {
-        let mut v: Vec<f64> = table.rows.iter().map(|r| number(table, r, "overcommit_ratio")).collect();
+        let mut v: Vec<f64> = table.rows.iter().map(|r| number(r, "overcommit_ratio")).collect();
         v.dedup();
         v.len() > 1
     };
@@ -188,7 +206,7 @@ fn value_number(text: &str) -> Option<f64> {
 /// Curves of the density plots: label and the rows of each x, seeds
 /// averaged later.
 /// One curve of a density plot: its label and, per x, the rows there.
-type Curve<'t> = (String, Vec<(f64, Vec<&'t Vec<String>>)>);
+type Curve<'t> = (String, Vec<(f64, Vec<&'t SweepRow>)>);
 
 fn curves<'t>(table: &'t SweepTable, d: &Density) -> Vec<Curve<'t>> {
     let vary = &table.meta.vary;
@@ -203,7 +221,7 @@ fn curves<'t>(table: &'t SweepTable, d: &Density) -> Vec<Curve<'t>> {
             .collect();
         let label = if label.is_empty() { "all runs".to_string() } else { label.join(", ") };
         let x = match (d.column, d.driver) {
-            (Some(c), _) => mean(table, &rows, c),
+            (Some(c), _) => mean(&rows, c),
             (None, Some(i)) => value_number(&values[i]).unwrap_or(f64::NAN),
             (None, None) => f64::NAN,
         };
@@ -239,7 +257,7 @@ pub fn figures(table: &SweepTable) -> Result<Vec<(String, String, super::plot::F
         cs.iter()
             .map(|(label, pts)| Series {
                 label: label.clone(),
-                points: pts.iter().map(|(x, rows)| (*x, mean(table, rows, col) / scale)).collect(),
+                points: pts.iter().map(|(x, rows)| (*x, mean(rows, col) / scale)).collect(),
             })
             .collect()
     };
@@ -296,7 +314,7 @@ fn by_combination(table: &SweepTable) -> Result<Vec<(String, String, super::plot
     use super::plot::{Axis, CategoryChart, Scale, category_chart};
     let combos = combinations(table);
     let categories: Vec<String> = combos.iter().map(|(v, _)| v.join(", ")).collect();
-    let col = |c: &str, scale: f64| combos.iter().map(|(_, rows)| mean(table, rows, c) / scale).collect::<Vec<f64>>();
+    let col = |c: &str, scale: f64| combos.iter().map(|(_, rows)| mean(rows, c) / scale).collect::<Vec<f64>>();
     let latency = CategoryChart {
         title: format!("{}: latency of a touch, worst guest", table.meta.scenario),
         categories: categories.clone(),
@@ -334,7 +352,7 @@ fn explain(table: &SweepTable) -> Vec<String> {
     let mut out = Vec::new();
     for (label, pts) in &cs {
         let (Some(first), Some(last)) = (pts.first(), pts.last()) else { continue };
-        let p = |rows: &[&Vec<String>], c: &str| mean(table, rows, c);
+        let p = |rows: &[&SweepRow], c: &str| mean(rows, c);
         let mut s = format!(
             "{label}: from {} to {} on the density axis, the worst guest's p99 goes from {} to {} and its slowdown \
              from {:.3} to {:.3}.",
@@ -357,12 +375,8 @@ fn explain(table: &SweepTable) -> Vec<String> {
             };
             s.push_str(&format!(" p99 first doubles at {} ({cause}).", trim_num(*x)));
         }
-        if let Some(i) = column(table, "slo_met") {
-            let ok: Vec<f64> = pts
-                .iter()
-                .filter(|(_, rows)| rows.iter().all(|r| r.get(i).is_some_and(|c| c == "true")))
-                .map(|p| p.0)
-                .collect();
+        if !table.meta.slo.is_empty() {
+            let ok: Vec<f64> = pts.iter().filter(|(_, rows)| rows.iter().all(|r| met(r))).map(|p| p.0).collect();
             match ok.last() {
                 Some(x) => s.push_str(&format!(" The objectives hold up to {} on every seed.", trim_num(*x))),
                 None => s.push_str(" No point meets every objective."),
@@ -379,7 +393,7 @@ fn explain(table: &SweepTable) -> Vec<String> {
         .map(|(_, pts)| {
             pts.iter()
                 .map(|(x, rows)| {
-                    let m = |c: &str| mean(table, rows, c);
+                    let m = |c: &str| mean(rows, c);
                     format!("{x}|{}|{}|{}", m("p99_ns"), m("slowdown"), m("major_faults"))
                 })
                 .collect()
@@ -404,7 +418,7 @@ fn explain(table: &SweepTable) -> Vec<String> {
         }
     }
     let ksm_varied = table.meta.vary.iter().any(|v| v.path.starts_with("host.ksm"));
-    if ksm_varied && table.rows.iter().all(|r| number(table, r, "ksm_saved_bytes") == 0.0) {
+    if ksm_varied && table.rows.iter().all(|r| number(r, "ksm_saved_bytes") == 0.0) {
         out.push(
             "KSM saved nothing in any run: a page merges only once ksmd has seen it unchanged on two passes, so \
              nothing merges before its second full scan, and with these knobs (pages_to_scan per sleep_millisecs) \
@@ -425,7 +439,7 @@ pub fn html(table: &SweepTable, figs: &[(String, String, super::plot::Figure)]) 
     use super::html::{Block, Page, Section, render};
     let m = &table.meta;
     let combos = combinations(table);
-    let worst = |c: &str| table.rows.iter().map(|r| number(table, r, c)).filter(|v| v.is_finite()).fold(0.0, f64::max);
+    let worst = |c: &str| table.rows.iter().map(|r| number(r, c)).filter(|v| v.is_finite()).fold(0.0, f64::max);
     let mut key_numbers = vec![
         ("runs".to_string(), table.rows.len().to_string()),
         ("combinations × seeds".to_string(), format!("{} × {}", combos.len(), m.seeds)),
@@ -434,9 +448,8 @@ pub fn html(table: &SweepTable, figs: &[(String, String, super::plot::Figure)]) 
         ("OOM kills (most in a run)".to_string(), format!("{}", worst("oom_kills"))),
     ];
     if !m.slo.is_empty() {
-        let i = column(table, "slo_met");
-        let met = table.rows.iter().filter(|r| i.and_then(|i| r.get(i)).is_some_and(|c| c == "true")).count();
-        key_numbers.push(("runs meeting every objective".to_string(), format!("{met} of {}", table.rows.len())));
+        let held = table.rows.iter().filter(|r| met(r)).count();
+        key_numbers.push(("runs meeting every objective".to_string(), format!("{held} of {}", table.rows.len())));
     }
     let mut blocks: Vec<Block> = explain(table).into_iter().map(Block::Paragraph).collect();
     for (stem, caption, f) in figs {
@@ -462,18 +475,18 @@ pub fn html(table: &SweepTable, figs: &[(String, String, super::plot::Figure)]) 
         .iter()
         .map(|(values, rows)| {
             let mut l = values.clone();
-            let bytes = |c: &str| super::bytes_text(mean(table, rows, c).max(0.0) as u64);
+            let bytes = |c: &str| super::bytes_text(mean(rows, c).max(0.0) as u64);
             l.extend([
-                format!("{:.2}", mean(table, rows, "overcommit_ratio")),
-                format!("{:.1}", mean(table, rows, "guests_running")),
-                super::run::ns(mean(table, rows, "p50_ns")),
-                super::run::ns(mean(table, rows, "p99_ns")),
-                super::run::ns(mean(table, rows, "p999_ns")),
-                format!("{:.3}", mean(table, rows, "slowdown")),
-                format!("{:.0}", mean(table, rows, "major_faults_per_s")),
+                format!("{:.2}", mean(rows, "overcommit_ratio")),
+                format!("{:.1}", mean(rows, "guests_running")),
+                super::run::ns(mean(rows, "p50_ns")),
+                super::run::ns(mean(rows, "p99_ns")),
+                super::run::ns(mean(rows, "p999_ns")),
+                format!("{:.3}", mean(rows, "slowdown")),
+                format!("{:.0}", mean(rows, "major_faults_per_s")),
                 bytes("swap_used_peak_bytes"),
                 bytes("ksm_saved_bytes"),
-                format!("{:.1}", mean(table, rows, "oom_kills")),
+                format!("{:.1}", mean(rows, "oom_kills")),
             ]);
             l
         })
@@ -508,4 +521,85 @@ pub fn html(table: &SweepTable, figs: &[(String, String, super::plot::Figure)]) 
         ),
     };
     render(&page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::sweep::VaryMeta;
+
+    fn metrics(run: usize) -> RowMetrics {
+        RowMetrics {
+            overcommit_ratio: 1.4194,
+            guests: 11,
+            guests_running: 11,
+            guests_failed_to_start: 0,
+            oom_kills: run as u64,
+            mean_ns: 907.5,
+            p50_ns: 242,
+            p99_ns: 2_600,
+            p999_ns: 220_159,
+            slowdown: 1.0433,
+            slowdown_mean: 1.0,
+            minor_faults: 3072,
+            major_faults: 17,
+            fault_ratio: 0.000123,
+            major_faults_per_s: 0.0,
+            peak_used_bytes: 6_442_450_944,
+            swap_used_peak_bytes: 0,
+            ksm_saved_bytes: 0,
+            ksmd_cpu_percent: 2.78,
+            balloon_peak_bytes: 0,
+            tlb_miss_ratio: 0.738463,
+            boot_delay_s: 0.0,
+            guest_swap_faults: 0,
+            cow_breaks: 5,
+        }
+    }
+
+    #[test]
+    fn a_table_read_back_from_its_files_is_the_table_written() {
+        // merge relies on it: each shard's sweep.csv, read back, holds the
+        // rows the shard played, number for number (the metrics are kept
+        // at the precision the file writes), with its objectives' cells.
+        let mut columns = vec!["run".to_string(), "guests.web.count".into(), "seed".into()];
+        columns.extend(METRIC_COLUMNS.iter().map(|c| c.to_string()));
+        columns.extend(["slo_met".to_string(), "slo_failed".into()]);
+        let meta = SweepMeta {
+            scenario: "t".into(),
+            description: String::new(),
+            file: "t.yaml".into(),
+            fingerprint: "0".into(),
+            master_seed: 42,
+            seeds: 1,
+            vary: vec![VaryMeta { path: "guests.web.count".into(), values: vec!["2".into(), "4".into()] }],
+            slo: vec!["p99<=50us".into()],
+            runs_total: 2,
+            shard: None,
+            columns,
+        };
+        let rows = vec![
+            SweepRow {
+                run: 0,
+                values: vec!["2".into()],
+                seed: 42,
+                metrics: metrics(0),
+                slo: Some((true, String::new())),
+            },
+            SweepRow {
+                run: 1,
+                values: vec!["4".into()],
+                seed: 7,
+                metrics: metrics(1),
+                slo: Some((false, "p99<=50us".into())),
+            },
+        ];
+        let table = SweepTable { meta, rows };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("sweep.csv"), csv(&table)).unwrap();
+        std::fs::write(dir.path().join("sweep.json"), meta_json(&table.meta)).unwrap();
+        assert_eq!(read(dir.path()).unwrap(), table);
+        let text = String::from_utf8(csv(&table)).unwrap();
+        assert!(text.lines().nth(2).unwrap().ends_with(",5,false,p99<=50us"), "{text}");
+    }
 }

@@ -135,6 +135,50 @@ pub trait SwapBackend: std::fmt::Debug + Send {
     }
 }
 
+/// The [`SwapBackend`] methods of a backend that is one [`QueuedDevice`]
+/// (its field `$q`): slots, counters and I/O all the device's. A block
+/// device and zram are; they differ in how the device is built and what
+/// the stored pages cost in RAM.
+#[macro_export]
+macro_rules! queued_device_slots {
+    ($q:ident) => {
+        fn capacity(&self) -> u64 {
+            self.$q.capacity
+        }
+        fn used(&self) -> u64 {
+            self.$q.used
+        }
+        fn peak_used(&self) -> u64 {
+            self.$q.peak_used
+        }
+        fn reads(&self) -> u64 {
+            self.$q.reads
+        }
+        fn writes(&self) -> u64 {
+            self.$q.writes
+        }
+        fn write(&mut self, now: u64, _: $crate::model::swap::SwapPage) {
+            self.$q.write(now);
+        }
+        fn read(&mut self, now: u64, _: $crate::model::swap::SwapPage) -> u64 {
+            self.$q.read(now)
+        }
+        fn write_throttle(&mut self, now: u64) -> f64 {
+            self.$q.write_throttle(now)
+        }
+        fn occupy(&mut self, _: $crate::model::swap::SwapPage) {
+            self.$q.occupy(1);
+        }
+        fn discard(&mut self, _: $crate::model::swap::SwapPage) {
+            self.$q.discard(1);
+        }
+        fn discard_guest(&mut self, _: u32, pages: u64) {
+            self.$q.discard(pages);
+        }
+    };
+}
+pub use queued_device_slots;
+
 /// No swap: nothing can be written.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoSwap;

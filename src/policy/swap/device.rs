@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::model::swap::{Figures, IoScheduler, QueuedDevice, SwapBackend, SwapPage};
+use crate::model::swap::{Figures, IoScheduler, QueuedDevice, SwapBackend};
 use crate::units::Span;
 
 /// A figure set by name, or `custom` (every figure given).
@@ -111,44 +111,14 @@ impl BlockDevice {
 }
 
 impl SwapBackend for BlockDevice {
-    fn capacity(&self) -> u64 {
-        self.q.capacity
-    }
-    fn used(&self) -> u64 {
-        self.q.used
-    }
-    fn peak_used(&self) -> u64 {
-        self.q.peak_used
-    }
-    fn reads(&self) -> u64 {
-        self.q.reads
-    }
-    fn writes(&self) -> u64 {
-        self.q.writes
-    }
-    fn write(&mut self, now: u64, _: SwapPage) {
-        self.q.write(now);
-    }
-    fn read(&mut self, now: u64, _: SwapPage) -> u64 {
-        self.q.read(now)
-    }
-    fn write_throttle(&mut self, now: u64) -> f64 {
-        self.q.write_throttle(now)
-    }
-    fn occupy(&mut self, _: SwapPage) {
-        self.q.occupy(1);
-    }
-    fn discard(&mut self, _: SwapPage) {
-        self.q.discard(1);
-    }
-    fn discard_guest(&mut self, _: u32, pages: u64) {
-        self.q.discard(pages);
-    }
+    crate::model::swap::queued_device_slots!(q);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::model::swap::SwapPage;
 
     const PAGE: SwapPage = SwapPage { guest: 0, page: 0, zero: false };
 

@@ -54,15 +54,20 @@ impl Setup {
     }
 }
 
+/// Kill what is left in a memory cgroup, then remove it.
+pub fn remove_cgroup(cgroup: &Path) {
+    if let Ok(procs) = std::fs::read_to_string(cgroup.join("cgroup.procs")) {
+        for pid in procs.split_whitespace() {
+            let _ = Command::new("kill").args(["-9", pid]).status();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let _ = std::fs::remove_dir(cgroup);
+}
+
 impl Drop for Setup {
     fn drop(&mut self) {
-        if let Ok(procs) = std::fs::read_to_string(self.cgroup.join("cgroup.procs")) {
-            for pid in procs.split_whitespace() {
-                let _ = Command::new("kill").args(["-9", pid]).status();
-            }
-            std::thread::sleep(std::time::Duration::from_millis(300));
-        }
-        let _ = std::fs::remove_dir(&self.cgroup);
+        remove_cgroup(&self.cgroup);
         let _ = Command::new("swapoff").arg("/dev/zram0").status();
         let _ = std::fs::write("/sys/block/zram0/reset", "1");
     }

@@ -89,13 +89,7 @@ impl Setup {
 
 impl Drop for Setup {
     fn drop(&mut self) {
-        if let Ok(procs) = std::fs::read_to_string(self.cgroup.join("cgroup.procs")) {
-            for pid in procs.split_whitespace() {
-                let _ = Command::new("kill").args(["-9", pid]).status();
-            }
-            std::thread::sleep(std::time::Duration::from_millis(300));
-        }
-        let _ = std::fs::remove_dir(&self.cgroup);
+        crate::kernel_reclaim::remove_cgroup(&self.cgroup);
         if self.swap_on {
             let _ = Command::new("swapoff").arg(&self.swapfile).status();
         }

@@ -457,6 +457,9 @@ impl Engine<'_> {
                 if let Some(slot) = self.mem.frames.slot_of(g as u32, p) {
                     self.mem.frames.remove(slot, Unit { guest: g as u32, page: p, thp: false }, 1);
                 }
+                if self.mem.guests[g].swap_cache.take(p).is_some() {
+                    self.mem.swap.discard(crate::model::swap::SwapPage::of(g as u32, p, st));
+                }
                 self.mem.guests[g].resident -= 1;
                 freed = 1;
             }

@@ -44,6 +44,8 @@ impl Engine<'_> {
         let mark = REFERENCED | if write { WRITTEN } else { 0 };
         // A write leaves content the guest's own (see the touch loop).
         let st = if write { st & !CLASS_MASK } else { st };
+        // A swap-in that left the page in the swap cache: whether clean.
+        let mut kept: Option<bool> = None;
         let result = match (st & RES_MASK, self.mem.guests[g].backing_at(p)) {
             _ if ballooned => {
                 // The balloon took this page's frame: the guest keeps the page
@@ -118,7 +120,13 @@ impl Engine<'_> {
             }
             (SWAPPED, _) => {
                 let stall = self.make_room(g, t)?;
-                let wait = self.mem.swap.read(t + stall as u64, SwapPage::of(g as u32, p, st));
+                // do_swap_page leaves the page in the swap cache, holding
+                // its slot, unless the fault writes or swap is more than
+                // half full (should_try_to_free_swap; see model::swapcache).
+                let keep = self.mem.swap.keeps_slots() && !write && !self.swap_full(g);
+                let got = self.mem.swap.read(t + stall as u64, SwapPage::of(g as u32, p, st), keep);
+                kept = got.kept.then_some(!got.dirty);
+                let wait = got.wait;
                 if self.mem.swap.keeps_pages_in_ram() {
                     self.mem.sync_zram();
                 }
@@ -148,6 +156,10 @@ impl Engine<'_> {
             if let Some(k) = e.ksm_a.get_mut(p as usize) {
                 *k = e.a;
             }
+        }
+        if let Some(clean) = kept {
+            let pressure = guest.events.as_deref().map(|e| e.a);
+            guest.swap_cache.keep(p, clean, pressure);
         }
         self.after_allocation(t);
         Some(result)
@@ -336,7 +348,8 @@ impl Engine<'_> {
         // Event mode: a skip it was in counts up to now.
         self.settle_skip(g, t);
         let held = self.mem.guest_frames(g);
-        let guest_swapped = self.mem.guests[g].swapped;
+        // Its swapped pages and the slots its resident pages kept.
+        let guest_swapped = self.mem.guests[g].swapped + self.mem.guests[g].swap_cache.clear();
         if let Some(k) = self.ksm.as_mut() {
             // Its merged mappings go: KSM pages left with no sharer are freed.
             for p in 0..self.mem.guests[g].sim_pages() {
@@ -367,6 +380,17 @@ impl Engine<'_> {
             self.oom_kills += 1;
         }
         self.push_event(t, kind, g, detail);
+    }
+
+    /// `vm_swap_full()`: swap more than half used (free × 2 < total); or,
+    /// as `mem_cgroup_swap_full` adds, guest `g`'s memory cgroup at half its
+    /// `memory.swap.max` or more (its swapped pages and the slots its
+    /// resident pages keep).
+    pub(super) fn swap_full(&self, g: usize) -> bool {
+        let (total, used) = (self.mem.swap.capacity(), self.mem.swap.used());
+        let guest = &self.mem.guests[g];
+        (total - used.min(total)) * 2 < total
+            || (guest.swap_max != u64::MAX && (guest.swapped + guest.swap_cache.slots) * 2 >= guest.swap_max)
     }
 
     pub(super) fn check_swap_full(&mut self, now: SimTime) {

@@ -323,7 +323,7 @@ impl<'a> Engine<'a> {
             }
         }
         let frames = Frames::new(frames_total);
-        let mem = Memory {
+        let mut mem = Memory {
             watermarks: Watermarks::kernel_default(h.ram.bytes(), rate),
             min_free: frames.free(),
             frames,
@@ -336,6 +336,12 @@ impl<'a> Engine<'a> {
             guests,
             peak_used: 0,
         };
+        if mem.swap.keeps_slots() {
+            for guest in &mut mem.guests {
+                let tcg = scenario.guests[guest.group].accel == crate::scenario::schema::Accel::Tcg;
+                guest.swap_cache = crate::model::swapcache::SwapCache::new(guest.sim_pages(), tcg);
+            }
+        }
         let mut engine = Engine {
             scenario,
             cfg,

@@ -62,6 +62,9 @@ pub struct HostSample {
     /// Guest pages resident in ordinary memory (4 KiB and THP).
     pub guest_resident_bytes: u64,
     pub swap_used_bytes: u64,
+    /// Of it, slots that resident pages kept from their swap-in
+    /// (`SwapCached` in /proc/meminfo): those pages are in RAM and swap.
+    pub swap_cached_bytes: u64,
     /// RAM holding zram's compressed pages.
     pub zram_bytes: u64,
     /// RAM holding KSM pages (one frame per KSM page).

@@ -43,6 +43,7 @@ impl Engine<'_> {
                 free_bytes: self.bytes(m.frames.free()),
                 guest_resident_bytes: self.bytes(guest_resident),
                 swap_used_bytes: self.bytes(m.swap.used()),
+                swap_cached_bytes: self.bytes(m.guests.iter().map(|g| g.swap_cache.slots).sum()),
                 zram_bytes: self.bytes(m.zram_frames),
                 ksm_bytes: self.bytes(kc.pages_shared),
                 ksm_pages_shared: self.scaled(kc.pages_shared),

@@ -38,6 +38,7 @@ impl Engine<'_> {
         // with a few simulated touches a slice it read fault ratios 5% low.
         let spacing = slice / (n + 1) as f64;
         let write_threshold = self.runners[g].write_threshold;
+        let clean_swapins = self.mem.guests[g].swap_cache.tracks_writes();
         let mut hits = [0u64; 2];
         let mut stall = 0f64;
         let mut killed = false;
@@ -81,15 +82,20 @@ impl Engine<'_> {
                     first_due = self.first_touch_due(g, start, per_touch);
                 }
                 let write = bits < write_threshold;
-                let pages = &mut self.mem.guests[g].pages;
-                let st = pages[p as usize];
+                let guest = &mut self.mem.guests[g];
+                let st = guest.pages[p as usize];
                 i += 1;
                 if st & 1 == 1 && !(write && st & MERGED != 0) {
                     // RESIDENT (1) or HUGE (3): a hit, unless it writes a
                     // page KSM merged (a copy-on-write break). Pages the
-                    // balloon holds are never mapped. A write makes the content the guest's own; ksmd
-                    // drops its class when it next sees WRITTEN.
-                    pages[p as usize] = st | REFERENCED | if write { WRITTEN } else { 0 };
+                    // balloon holds are never mapped. A write makes the
+                    // content the guest's own; ksmd drops its class when it
+                    // next sees WRITTEN. It also makes a page clean in the
+                    // swap cache dirty (where swap-ins can be clean).
+                    guest.pages[p as usize] = st | REFERENCED | if write { WRITTEN } else { 0 };
+                    if write && clean_swapins {
+                        guest.swap_cache.written(p);
+                    }
                     hits[((st >> 1) & 1) as usize] += 1;
                     continue;
                 }

@@ -203,6 +203,9 @@ fn write_group(
     if mem.mem_lock {
         y.push_str("    locked: true\n");
     }
+    if mem.accel == Some(crate::scenario::schema::Accel::Tcg) {
+        y.push_str("    accel: tcg                  # QEMU's emulator: swapped-in pages stay clean until written\n");
+    }
     match &mem.balloon {
         None => y.push_str("    balloon: false\n"),
         Some(b) => {

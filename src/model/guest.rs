@@ -132,6 +132,10 @@ pub struct Guest {
     /// The most frames and swap slots it ever held, in simulated pages.
     pub peak_frames: u64,
     pub peak_swapped: u64,
+    /// Which of its resident pages still hold a swap slot from their last
+    /// swap-in, and which of those are clean (empty where the swap backend
+    /// frees slots at swap-in).
+    pub swap_cache: super::swapcache::SwapCache,
     /// Its touches played by events (the engine's event mode): whoever
     /// maps or unmaps one of its pages tells it, and reclaim asks it
     /// whether a page was touched.
@@ -276,6 +280,7 @@ impl Guest {
             freed: Vec::new(),
             peak_frames: 0,
             peak_swapped: 0,
+            swap_cache: Default::default(),
             events: None,
             shares,
         }

@@ -9,6 +9,7 @@ pub mod host;
 pub mod page;
 pub mod pagemem;
 pub mod swap;
+pub mod swapcache;
 pub mod workload;
 
 pub use frames::{Frames, Unit};

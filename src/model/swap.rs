@@ -90,6 +90,17 @@ pub struct CacheCounters {
     pub pool_peak_pages: u64,
 }
 
+/// A page given back on a fault: how long the faulting vCPU waits, whether
+/// its slot stays taken (the page is in the swap cache: see
+/// [`super::swapcache`]), and whether it comes back dirty (its slot's copy
+/// is gone, as zswap's exclusive loads leave it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SwapIn {
+    pub wait: u64,
+    pub kept: bool,
+    pub dirty: bool,
+}
+
 /// What reclaim, faults and the summary ask of swap. A backend stores the
 /// pages reclaim writes, gives them back on a fault (saying how long the
 /// vCPU waits), and says what it holds and what host RAM that costs.
@@ -106,18 +117,29 @@ pub trait SwapBackend: std::fmt::Debug + Send {
         self.used() >= self.capacity()
     }
     /// Store a page reclaim takes at `now`; the writer does not wait.
-    fn write(&mut self, now: u64, page: SwapPage);
-    /// Give a page back at `now`; returns how long the faulting vCPU waits.
-    fn read(&mut self, now: u64, page: SwapPage) -> u64;
+    /// `has_slot`: the page kept its slot from its last swap-in (a dirty
+    /// swap-cache page), which it is written to; else it takes one.
+    fn write(&mut self, now: u64, page: SwapPage, has_slot: bool);
+    /// Give a page back at `now`. `keep`: the kernel would leave it in the
+    /// swap cache with its slot (a read fault, swap at most half full); a
+    /// backend whose device is synchronous (zram) frees the slot anyway.
+    fn read(&mut self, now: u64, page: SwapPage, keep: bool) -> SwapIn;
+    /// Whether pages read back may keep their slots (a block device, and
+    /// zswap in front of one); zram frees them at once.
+    fn keeps_slots(&self) -> bool {
+        false
+    }
     /// How long reclaim must wait before it may queue more page-outs (0:
     /// now).
     fn write_throttle(&mut self, now: u64) -> f64;
     /// Take a slot for a page stored when the run begins (a warm start),
     /// without I/O.
     fn occupy(&mut self, page: SwapPage);
-    /// Drop a stored page without I/O (a page the balloon took).
+    /// Drop a stored page, or the slot a resident page kept, without I/O
+    /// (a page the balloon took, one KSM merged).
     fn discard(&mut self, page: SwapPage);
-    /// Drop the `pages` pages a dead guest had stored, without I/O.
+    /// Drop the `pages` slots a dead guest held (its swapped pages and
+    /// those its resident pages kept), without I/O.
     fn discard_guest(&mut self, guest: u32, pages: u64);
     /// Frames of host RAM the stored pages take (zram keeps them
     /// compressed in RAM); a block device takes none.
@@ -137,11 +159,12 @@ pub trait SwapBackend: std::fmt::Debug + Send {
 
 /// The [`SwapBackend`] methods of a backend that is one [`QueuedDevice`]
 /// (its field `$q`): slots, counters and I/O all the device's. A block
-/// device and zram are; they differ in how the device is built and what
-/// the stored pages cost in RAM.
+/// device and zram are; they differ in how the device is built, whether a
+/// page read back keeps its slot (`$keeps`: a block device's does, zram's
+/// is freed), and what the stored pages cost in RAM.
 #[macro_export]
 macro_rules! queued_device_slots {
-    ($q:ident) => {
+    ($q:ident, keeps_slots: $keeps:expr) => {
         fn capacity(&self) -> u64 {
             self.$q.capacity
         }
@@ -157,11 +180,15 @@ macro_rules! queued_device_slots {
         fn writes(&self) -> u64 {
             self.$q.writes
         }
-        fn write(&mut self, now: u64, _: $crate::model::swap::SwapPage) {
-            self.$q.write(now);
+        fn write(&mut self, now: u64, _: $crate::model::swap::SwapPage, has_slot: bool) {
+            self.$q.write(now, !has_slot);
         }
-        fn read(&mut self, now: u64, _: $crate::model::swap::SwapPage) -> u64 {
-            self.$q.read(now)
+        fn read(&mut self, now: u64, _: $crate::model::swap::SwapPage, keep: bool) -> $crate::model::swap::SwapIn {
+            let kept = keep && $keeps;
+            $crate::model::swap::SwapIn { wait: self.$q.read(now, !kept), kept, dirty: false }
+        }
+        fn keeps_slots(&self) -> bool {
+            $keeps
         }
         fn write_throttle(&mut self, now: u64) -> f64 {
             self.$q.write_throttle(now)
@@ -199,10 +226,10 @@ impl SwapBackend for NoSwap {
     fn writes(&self) -> u64 {
         0
     }
-    fn write(&mut self, _: u64, _: SwapPage) {
+    fn write(&mut self, _: u64, _: SwapPage, _: bool) {
         unreachable!("nothing is written to a host without swap (is_full holds)")
     }
-    fn read(&mut self, _: u64, _: SwapPage) -> u64 {
+    fn read(&mut self, _: u64, _: SwapPage, _: bool) -> SwapIn {
         unreachable!("nothing was written, so nothing is read")
     }
     fn write_throttle(&mut self, _: u64) -> f64 {
@@ -366,21 +393,24 @@ impl QueuedDevice {
         }
     }
 
-    /// Queue a page-out at `now` and take a slot. The writer does not wait.
+    /// Queue a page-out at `now`, taking a slot if `new_slot` (else the
+    /// page has one from its last swap-in). The writer does not wait.
     #[inline]
-    pub fn write(&mut self, now: u64) {
+    pub fn write(&mut self, now: u64, new_slot: bool) {
         self.advance(now);
         self.write_work += self.write_occupancy_ns;
-        self.used += 1;
-        self.peak_used = self.peak_used.max(self.used);
+        if new_slot {
+            self.used += 1;
+            self.peak_used = self.peak_used.max(self.used);
+        }
         self.writes += 1;
         let _ = self.write_ns;
     }
 
-    /// Read a page back at `now`, freeing its slot; returns how long the
-    /// faulting vCPU waits for it.
+    /// Read a page back at `now`, freeing its slot if `free_slot`; returns
+    /// how long the faulting vCPU waits for it.
     #[inline]
-    pub fn read(&mut self, now: u64) -> u64 {
+    pub fn read(&mut self, now: u64, free_slot: bool) -> u64 {
         self.advance(now);
         // A request stamped before the device's clock (another guest's
         // slice ran ahead) finds the queue as of the clock; the device
@@ -403,7 +433,9 @@ impl QueuedDevice {
         }
         self.read_work += self.occupancy_ns;
         self.recent_work += self.occupancy_ns;
-        self.used -= 1;
+        if free_slot {
+            self.used -= 1;
+        }
         self.reads += 1;
         wait as u64 + self.read_ns
     }
@@ -460,24 +492,24 @@ mod tests {
     #[test]
     fn idle_device_answers_in_its_latency() {
         let mut d = QueuedDevice::new(&nvme(), 1 << 30, true, 1.0);
-        d.write(0);
+        d.write(0, true);
         // The write occupies the device for 4096 B / 2 GiB/s = 1907 ns; a
         // read 10 us later finds it idle.
-        assert_eq!(d.read(10_000), 80_000);
+        assert_eq!(d.read(10_000, true), 80_000);
     }
 
     #[test]
     fn reads_queue_behind_reads() {
         let mut d = QueuedDevice::new(&nvme(), 1 << 30, true, 1.0);
         for _ in 0..1000 {
-            d.write(0);
+            d.write(0, true);
         }
         for _ in 0..999 {
-            d.read(0);
+            d.read(0, true);
         }
         // Each 4 KiB takes 4096 B / 2 GiB/s = 1907.35 ns of the device; the
         // 1000th read at time 0 starts after 999 of them, then takes 80 us.
-        let wait = d.read(0);
+        let wait = d.read(0, true);
         assert!((1_985_440..=1_985_450).contains(&wait), "{wait}");
     }
 
@@ -485,10 +517,10 @@ mod tests {
     fn reads_pass_queued_writes_and_writers_are_throttled() {
         let mut d = QueuedDevice::new(&nvme(), 1 << 30, true, 1.0);
         for _ in 0..100_001 {
-            d.write(0);
+            d.write(0, true);
         }
         // Reads go first: 190.7 ms of queued page-outs do not delay a read.
-        assert_eq!(d.read(0), 80_000);
+        assert_eq!(d.read(0, true), 80_000);
         // 100 001 × 1907.3486 ns = 190.737 ms queued: writers must wait
         // until a batch of 32 pages (61.035 us) is below the 50 ms limit:
         // 140.737 + 0.061 = 140.798 ms.
@@ -509,13 +541,13 @@ mod tests {
             ..nvme()
         };
         let mut d = QueuedDevice::new(&hdd, 1 << 30, true, 1.0);
-        d.write(0);
-        d.write(0);
+        d.write(0, true);
+        d.write(0, true);
         // Two queued page-outs (a merged write's seek, 12.7 ms / 32 each)
         // are under the backlog: reads pass them.
-        d.read(0);
+        d.read(0, true);
         // One head: a second read waits for the first 12.7 ms one.
-        assert_eq!(d.read(0), 25_400_000);
+        assert_eq!(d.read(0, true), 25_400_000);
     }
 
     fn hdd(scheduler: IoScheduler) -> Figures {
@@ -535,11 +567,11 @@ mod tests {
         // 150 MiB/s transfer, 26 us a page, is the smaller bound).
         let mut d = QueuedDevice::new(&hdd(IoScheduler::MqDeadline), 1 << 30, true, 1.0);
         for _ in 0..32 {
-            d.write(0);
+            d.write(0, true);
         }
         // A read at 12.7 ms finds the writes done (32 × 396.875 us =
         // 12.7 ms) and answers in its latency.
-        assert_eq!(d.read(12_700_000), 12_700_000);
+        assert_eq!(d.read(12_700_000, true), 12_700_000);
     }
 
     #[test]
@@ -548,13 +580,13 @@ mod tests {
         // one write batch per two read batches while both wait.
         let mut d = QueuedDevice::new(&hdd(IoScheduler::MqDeadline), 1 << 30, true, 1.0);
         for _ in 0..1000 {
-            d.write(0);
+            d.write(0, true);
         }
         // 1000 × 396.875 us = 396.875 ms of page-outs queued; two reads
         // (25.4 ms) arrive. The second waits for the first at two thirds
         // of the disk: 12.7 / (2/3) = 19.05 ms, then its own 12.7 ms.
-        d.read(0);
-        let second = d.read(0);
+        d.read(0, true);
+        let second = d.read(0, true);
         assert!((second as i64 - (19_050_000 + 12_700_000)).abs() <= 1, "{second}");
         // After 38.1 ms both reads are done and writes had a third:
         // 12.7 ms of them. With no scheduler reads would have taken it all.
@@ -562,9 +594,9 @@ mod tests {
         assert!((left - (396_875_000.0 - 12_700_000.0)).abs() < 1_000.0, "{left}");
         let mut none = QueuedDevice::new(&hdd(IoScheduler::None), 1 << 30, true, 1.0);
         for _ in 0..1000 {
-            none.write(0);
+            none.write(0, true);
         }
-        none.read(0);
-        assert_eq!(none.read(0), 25_400_000, "no scheduler: reads first, the second waits 12.7 ms");
+        none.read(0, true);
+        assert_eq!(none.read(0, true), 25_400_000, "no scheduler: reads first, the second waits 12.7 ms");
     }
 }

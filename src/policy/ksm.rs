@@ -580,6 +580,10 @@ impl Ksm {
         if let Some(slot) = mem.frames.slot_of(g as u32, p) {
             mem.frames.remove(slot, Unit { guest: g as u32, page: p, thp: false }, 1);
         }
+        if mem.guests[g].swap_cache.take(p).is_some() {
+            // The page's own folio goes, and with it the slot it kept.
+            mem.swap.discard(crate::model::swap::SwapPage::of(g as u32, p, mem.guests[g].pages[p as usize]));
+        }
         let guest = &mut mem.guests[g];
         guest.pages[p as usize] |= MERGED;
         guest.resident -= 1;

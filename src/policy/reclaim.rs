@@ -720,6 +720,16 @@ fn page_out(mem: &mut Memory, g: u32, p: u64, now: u64) {
         }
     }
     let page = SwapPage::of(g, p as u64, guest.pages[p]);
+    // A page that kept its slot from its last swap-in (model::swapcache):
+    // clean, it is freed without I/O, its slot still holding it; dirty,
+    // it is written to that slot. In event mode its hits' writes were not
+    // played: whether they wrote it is drawn now.
+    let cached = guest.swap_cache.take(p as u64);
+    let clean = match cached {
+        Some((true, Some(since))) => guest.events.as_deref_mut().is_none_or(|e| !e.written_after(p, since)),
+        Some((clean, _)) => clean,
+        None => false,
+    };
     guest.pages[p] = (guest.pages[p] & !RES_MASK) | SWAPPED;
     if let Some(e) = guest.events.as_deref_mut() {
         e.note(p, guest.pages[p]);
@@ -729,7 +739,9 @@ fn page_out(mem: &mut Memory, g: u32, p: u64, now: u64) {
     if guest.swapped > guest.peak_swapped {
         guest.peak_swapped = guest.swapped;
     }
-    mem.swap.write(now, page);
+    if !clean {
+        mem.swap.write(now, page, cached.is_some());
+    }
 }
 
 #[cfg(test)]

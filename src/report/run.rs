@@ -65,6 +65,7 @@ const HOST_COLUMNS: &[HostColumn] = &[
     ("host_free_bytes", |h| h.free_bytes),
     ("guest_resident_bytes", |h| h.guest_resident_bytes),
     ("swap_used_bytes", |h| h.swap_used_bytes),
+    ("swap_cached_bytes", |h| h.swap_cached_bytes),
     ("zram_bytes", |h| h.zram_bytes),
     ("hugepages_pool_used_bytes", |h| h.pool_used_bytes),
     ("ksm_bytes", |h| h.ksm_bytes),

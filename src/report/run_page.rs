@@ -85,7 +85,7 @@ fn memory_chart(record: &Recorder, summary: &Summary) -> StackedArea {
         layer("other host use", &other),
         layer("hugepage pool", &|s| s.host.pool_bytes as f64),
         layer("free", &|s| s.host.free_bytes as f64),
-        layer("in host swap (beyond RAM)", &|s| s.host.swap_used_bytes as f64),
+        layer("in host swap (beyond RAM)", &|s| s.host.swap_used_bytes.saturating_sub(s.host.swap_cached_bytes) as f64),
         layer("saved by KSM (beyond RAM)", &|s| ((s.host.ksm_pages_sharing + s.host.ksm_zero_pages) * 4096) as f64),
         layer("in balloons (beyond RAM)", &|s| s.guests.iter().map(|g| g.balloon_bytes).sum::<u64>() as f64),
     ];

@@ -142,6 +142,9 @@ pub struct GuestMemory {
     /// All guest memory is mlock()ed (`-overcommit mem-lock=on`, libvirt
     /// `<locked/>`): never swapped.
     pub mem_lock: bool,
+    /// The accelerator, when said (`-accel`, `-machine accel=`,
+    /// `-enable-kvm`; libvirt's `<domain type=>`).
+    pub accel: Option<super::schema::Accel>,
 }
 
 impl GuestMemory {

@@ -181,6 +181,22 @@ pub enum ThpMode {
     Never,
 }
 
+/// How QEMU runs a guest's CPUs (`-accel kvm|tcg`; libvirt `<domain
+/// type='kvm'>` or `type='qemu'`). The model tells them apart where the
+/// host's kernel does: KVM maps a page into the guest writable on a read
+/// fault too and marks it dirty then (Linux 6.13 on), so a page swapped
+/// in is dirty at once; under TCG the QEMU process reads and writes guest
+/// RAM itself, and a swapped-in page stays clean until it is written (see
+/// `model::swapcache`). TCG's own costs (its software TLB, translation)
+/// are not modelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    #[default]
+    Kvm,
+    Tcg,
+}
+
 /// KSM knobs as in `/sys/kernel/mm/ksm/`, and what drives them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Ksm {
@@ -226,6 +242,8 @@ pub struct GuestGroup {
     /// Guest memory is mlock()ed (libvirt `<locked/>`, `-overcommit
     /// mem-lock=on`): never swapped.
     pub locked: bool,
+    /// How QEMU runs the guest (`-accel`, libvirt's `<domain type=>`).
+    pub accel: Accel,
     /// The balloon device reports the guest's free pages
     /// (`free-page-reporting=on`, libvirt `freePageReporting='on'`): the
     /// host gets memory the guest frees back.

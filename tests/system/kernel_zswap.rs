@@ -8,19 +8,20 @@
 //!
 //! The process is this program's `touch-child`: random page content (which
 //! lzo cannot shrink, so zswap stores each page as it is: 6.18's
-//! `stored_incompressible_pages`), and in a second case half its pages zero
-//! (which never reach zswap: the swap core keeps a bit, `swpout_zero`). It
-//! reports its touches every 2 million: the first 2 million after the
-//! fill warm it up, the next are measured through /proc/vmstat's deltas
-//! (`zswpwb`, `zswpout`, `swpout_zero`), and /proc/meminfo's `Zswap:` (the
-//! pool, zsmalloc's pages) is read at the end. The model plays 2 s of
-//! warm-up and 2 s measured at 1 million touches a second; its counters
-//! over the measured part are the 4 s run's less the 2 s run's (one seed,
-//! so the first 2 s are the same run), each per touch.
+//! `stored_incompressible_pages`); in a second case half its pages zero
+//! (which never reach zswap: the swap core keeps a bit, `swpout_zero`);
+//! in a third a fifth of its touches write. It reports its touches every
+//! 2 million: the first 2 million after the fill warm it up, the next are
+//! measured through /proc/vmstat's deltas (`zswpwb`, `zswpout`,
+//! `pswpout`, `swpout_zero`), zswap's debugfs counters (printed: the
+//! limit hits and rejections) and /proc/meminfo's `Zswap:` (the pool,
+//! zsmalloc's pages) read at the end. The model's guest runs to 2 and to
+//! 4 million touches (one seed, so the first run is the start of the
+//! second), and its counters in between are compared per touch.
 //!
 //! Everything changed is put back when the test ends, also when it fails:
-//! zswap's parameters, vm.page-cluster, the swap file (off and removed) and
-//! the cgroup.
+//! zswap's parameters, vm.page-cluster, the swap file (off and removed),
+//! the cgroup, and debugfs if the test mounted it.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ use std::process::{Command, Stdio};
 const MIB: u64 = 1 << 20;
 const TOUCHES: u64 = 2_000_000;
 const PARAMS: &str = "/sys/module/zswap/parameters";
+const DEBUG: &str = "/sys/kernel/debug/zswap";
 const SETTINGS: [(&str, &str); 5] = [
     ("compressor", "lzo"),
     ("max_pool_percent", "1"),
@@ -44,6 +46,8 @@ struct Setup {
     swapfile: PathBuf,
     saved: Vec<(PathBuf, String)>,
     swap_on: bool,
+    /// debugfs was mounted for the test (zswap's own counters live there).
+    debugfs: bool,
 }
 
 impl Setup {
@@ -53,6 +57,7 @@ impl Setup {
             swapfile: PathBuf::from(format!("/var/tmp/overcommit-zswap-{}.swap", std::process::id())),
             saved: Vec::new(),
             swap_on: false,
+            debugfs: false,
         };
         // Readahead off (vm.page-cluster 0), so every swap-in is the page
         // faulted and zswpin counts faults.
@@ -80,6 +85,12 @@ impl Setup {
         for (path, value) in &knobs {
             std::fs::write(path, value).map_err(|e| format!("{}: {e}", path.display()))?;
         }
+        if !Path::new(DEBUG).exists() {
+            setup.debugfs = Command::new("mount")
+                .args(["-t", "debugfs", "debugfs", "/sys/kernel/debug"])
+                .status()
+                .is_ok_and(|s| s.success());
+        }
         std::fs::create_dir(&setup.cgroup).map_err(|e| format!("{}: {e}", setup.cgroup.display()))?;
         std::fs::write(setup.cgroup.join(limit_file), (512 * MIB).to_string())
             .map_err(|e| format!("{limit_file}: {e}"))?;
@@ -98,7 +109,23 @@ impl Drop for Setup {
         for (path, value) in self.saved.iter().rev() {
             let _ = std::fs::write(path, value);
         }
+        if self.debugfs {
+            let _ = Command::new("umount").arg("/sys/kernel/debug").status();
+        }
     }
+}
+
+/// zswap's debugfs counters (pool_limit_hit, reject_*, written_back_pages).
+fn debug_counters() -> std::collections::BTreeMap<String, u64> {
+    std::fs::read_dir(DEBUG)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let v = std::fs::read_to_string(e.path()).ok()?.trim().parse().ok()?;
+            Some((e.file_name().to_string_lossy().into_owned(), v))
+        })
+        .collect()
 }
 
 fn counters(path: &str, sep: char) -> std::collections::BTreeMap<String, u64> {
@@ -116,18 +143,20 @@ fn counters(path: &str, sep: char) -> std::collections::BTreeMap<String, u64> {
 #[derive(Debug, Clone, Copy)]
 struct Seen {
     written_back: f64,
+    /// Pages written to the device: write-backs and refused stores.
+    device_writes: f64,
     stored: f64,
     zero_out: f64,
     pool_bytes: f64,
 }
 
-fn kernel(setup: &Setup, zero: f64, pattern: &str) -> Seen {
+fn kernel(setup: &Setup, zero: f64, pattern: &str, write: f64) -> Seen {
     // The cgroup's OOM killer now and then ends the child while it swaps
     // hard (as in the reclaim test): that attempt says nothing, so it is
     // made again, up to three times, saying so.
     for attempt in 1..=3 {
         let kills = crate::kernel_reclaim::oom_kills(&setup.cgroup);
-        if let Some(seen) = kernel_once(setup, zero, pattern) {
+        if let Some(seen) = kernel_once(setup, zero, pattern, write) {
             return seen;
         }
         let killed = crate::kernel_reclaim::oom_kills(&setup.cgroup) > kills;
@@ -137,7 +166,7 @@ fn kernel(setup: &Setup, zero: f64, pattern: &str) -> Seen {
     unreachable!("the loop returns or fails")
 }
 
-fn kernel_once(setup: &Setup, zero: f64, pattern: &str) -> Option<Seen> {
+fn kernel_once(setup: &Setup, zero: f64, pattern: &str, write: f64) -> Option<Seen> {
     let exe = env!("CARGO_BIN_EXE_overcommit");
     let procs = setup.cgroup.join("cgroup.procs");
     let mut child = Command::new("sh")
@@ -146,23 +175,24 @@ fn kernel_once(setup: &Setup, zero: f64, pattern: &str) -> Option<Seen> {
         .arg("sh")
         .arg(exe)
         .args(["touch-child", "--mib", "1024", "--rate", "1e12", "--pattern", pattern])
-        .args(["--zero", &zero.to_string(), "--report-every", &TOUCHES.to_string()])
+        .args(["--zero", &zero.to_string(), "--write", &write.to_string()])
+        .args(["--report-every", &TOUCHES.to_string()])
         .stdout(Stdio::piped())
         .spawn()
         .expect("the touch child");
     let out = child.stdout.take().expect("piped");
     let mut reports = std::io::BufReader::new(out).lines().map_while(Result::ok).filter(|l| l.contains("majflt="));
     let warm = reports.next();
-    let before = counters("/proc/vmstat", ' ');
+    let (before, debug_before) = (counters("/proc/vmstat", ' '), debug_counters());
     let measured = reports.next();
-    let after = counters("/proc/vmstat", ' ');
+    let (after, debug_after) = (counters("/proc/vmstat", ' '), debug_counters());
     let pool_kib = counters("/proc/meminfo", ':').get("Zswap").copied().unwrap_or(0);
     let _ = child.kill();
     let _ = child.wait();
     warm.and(measured)?;
     let d = |k: &str| (after.get(k).copied().unwrap_or(0) - before.get(k).copied().unwrap_or(0)) as f64;
     eprintln!(
-        "kernel, {pattern}, {:.0}% zero: zswpout {}, zswpin {}, zswpwb {}, pswpout {}, pswpin {}, swpout_zero {}; \
+        "kernel, {pattern}, {:.0}% zero, write {write}: zswpout {}, zswpin {}, zswpwb {}, pswpout {}, pswpin {}, swpout_zero {}; \
          Zswap {} kB",
         zero * 100.0,
         d("zswpout"),
@@ -173,22 +203,29 @@ fn kernel_once(setup: &Setup, zero: f64, pattern: &str) -> Option<Seen> {
         d("swpout_zero"),
         pool_kib
     );
+    let moved: Vec<String> = debug_after
+        .iter()
+        .filter(|(k, _)| k.starts_with("reject") || *k == "pool_limit_hit")
+        .map(|(k, v)| format!("{k} {}", v - debug_before.get(k).copied().unwrap_or(0)))
+        .collect();
+    eprintln!("kernel, debugfs: {}", moved.join(", "));
     let per = TOUCHES as f64;
     Some(Seen {
         written_back: d("zswpwb") / per,
+        device_writes: d("pswpout") / per,
         stored: d("zswpout") / per,
         zero_out: d("swpout_zero") / per,
         pool_bytes: (pool_kib * 1024) as f64,
     })
 }
 
-fn model(zero: f64, pattern: &str, ram_bytes: u64) -> Seen {
-    let run = |secs: u32| {
+fn model(zero: f64, pattern: &str, write: f64, ram_bytes: u64) -> Seen {
+    let run = |ms: u64| {
         let yaml = format!(
             "
 name: kernel-zswap
 seed: 1
-duration: {secs}s
+duration: {ms}ms
 host:
   ram: {ram_bytes}
   reserved: 0
@@ -198,8 +235,9 @@ guests:
   - name: vm
     memory: 1G
     prealloc: true
+    accel: tcg
     memtune: {{ hard_limit: {}M }}
-    workload: {{ working_set: 100%, touch_rate: 1M/s, pattern: \"{pattern}\", zero: {zero} }}
+    workload: {{ working_set: 100%, touch_rate: 1M/s, pattern: \"{pattern}\", zero: {zero}, write: {write} }}
 ",
             512 + 74
         );
@@ -209,21 +247,42 @@ guests:
         let cfg = overcommit::engine::RunConfig { sample_rate: Some(1.0), ..Default::default() };
         overcommit::engine::run(&s, cfg, &mut overcommit::engine::Discard).expect("runs")
     };
-    let (warm, whole) = (run(2), run(4));
+    // The kernel's windows are counted in touches (2 million after the
+    // fill warm up, the next 2 million are measured); the model's guest
+    // keeps its own pace through its faults' stalls, so each window's end
+    // is found by running to a duration and correcting it by the touches
+    // it gave, until they are within 1% of the kernel's.
+    let at_touches = |target: u64| {
+        let mut ms = 2_000u64;
+        for _ in 0..8 {
+            let s = run(ms);
+            let ratio = target as f64 / s.guests[0].touches.max(1) as f64;
+            if (ratio - 1.0).abs() <= 0.01 {
+                return s;
+            }
+            ms = ((ms as f64 * ratio).ceil() as u64).max(ms / 4).max(1);
+        }
+        panic!("the model's guest did not reach {target} touches");
+    };
+    let (warm, whole) = (at_touches(TOUCHES), at_touches(2 * TOUCHES));
     let z = |s: &overcommit::engine::Summary| s.host.zswap.clone().expect("zswap counters");
     let (a, b) = (z(&warm), z(&whole));
     let touches = (whole.guests[0].touches - warm.guests[0].touches) as f64;
     eprintln!(
-        "model, {pattern}, {:.0}% zero, {touches} touches measured: zswpout {}, zswpin {}, zswpwb {}, swpout_zero {}; pool {} kB",
+        "model, {pattern}, {:.0}% zero, write {write}, {touches} touches measured: zswpout {}, zswpin {}, zswpwb {}, \
+         pswpout {}, pswpin {}, swpout_zero {}; pool {} kB",
         zero * 100.0,
         b.zswpout - a.zswpout,
         b.zswpin - a.zswpin,
         b.zswpwb - a.zswpwb,
+        whole.host.vmstat.pswpout - warm.host.vmstat.pswpout,
+        whole.host.vmstat.pswpin - warm.host.vmstat.pswpin,
         b.swpout_zero - a.swpout_zero,
         b.pool_total_size_bytes / 1024
     );
     Seen {
         written_back: (b.zswpwb - a.zswpwb) as f64 / touches,
+        device_writes: (whole.host.vmstat.pswpout - warm.host.vmstat.pswpout) as f64 / touches,
         stored: (b.zswpout - a.zswpout) as f64 / touches,
         zero_out: (b.swpout_zero - a.swpout_zero) as f64 / touches,
         pool_bytes: b.pool_total_size_bytes as f64,
@@ -231,30 +290,45 @@ guests:
 }
 
 #[test]
-#[ignore = "a known gap: the model has no swap cache, so it writes back what the kernel never writes (see the comment)"]
+#[ignore = "opt-in (root; about 2 minutes); a known gap: with writes the model writes back 70% more than the kernel"]
 fn zswap_pool_and_write_backs_follow_the_kernels() {
     // Measured here (Linux 6.18, lzo, pool at most 1% of 23.5 GiB =
-    // 61 709 pages, 2 million touches measured after 2 million of
-    // warm-up): Zipf(0.9) on random pages, the kernel zswpout 98 738,
-    // zswpin 98 405, zswpwb 0, pswpout 0, pswpin 164 561, Zswap 232 436 kB;
-    // uniform with half the pages zero, zswpout 420 875, zswpin 420 767,
-    // zswpwb 0, pswpout 0, swpout_zero 0, pswpin 81 391, Zswap 221 560 kB.
-    // The model lands within 2% and 6% on the pool (227 896 and 234 604
-    // kB) but writes back 0.23 and 0.055 pages per touch where the kernel
-    // writes back none, and counts zero pages going out again.
+    // 61 709 pages, accept threshold 55 538; 2 million touches measured
+    // after 2 million of warm-up), over several runs:
+    // - Zipf(0.9) on random pages, reads only: zswpout 84 000-99 000 with
+    //   zswpin equal, zswpwb 0 in most runs (2 657 and 4 950 in two, when
+    //   the pool touched its limit: pool_limit_hit 22), pswpin
+    //   165 000-180 000, Zswap 222-241 MB. The model: zswpout 81 386,
+    //   zswpin 77 463, zswpwb 0, pswpin 184 028, pool 222 344 kB.
+    // - the same with a fifth of the touches writing: zswpout
+    //   148 000-154 000, zswpin 124 000-128 000, zswpwb about 22 500,
+    //   pswpout about 40 700 (write-backs plus 18 000 refused stores),
+    //   Zswap 228-241 MB. The model: zswpout 161 639, zswpin 126 688,
+    //   zswpwb 37 622, pswpout 45 719, pool 231 944 kB.
+    // - uniform with half the pages zero, reads only: zswpout 397 000-
+    //   421 000 with zswpin equal, zswpwb 0, swpout_zero 0, pswpin
+    //   81 000-104 000, Zswap 209-222 MB (the kernel's OOM killer ends the
+    //   child now and then here; the test tries three times).
     //
-    // Why: in the kernel a page read back from the swap device stays in
-    // the swap cache, its slot still holding its data; while the page is
-    // clean, reclaim frees it without any write (pswpout 0 above), and a
-    // zero page read back goes out again without a new swpout_zero. Only
-    // pages loaded from zswap (exclusive loads free the entry and dirty
-    // the page) are stored again, so stores equal loads and the pool stays
-    // at its accept threshold (220-232 MB, the threshold being 222 152 kB)
-    // without reaching the limit again. The model writes every page it
-    // reclaims, so pages read from the device come back into the pool,
-    // which fills and writes back. Modelling the swap cache (a clean
-    // swapped-in page keeps its slot until written or until swap is half
-    // full, vm_swap_full) is the step that makes this test pass.
+    // What makes the reads-only cases hold is the swap cache
+    // (model::swapcache): a page read back from the device keeps its slot
+    // and its copy, so while it stays clean reclaim frees it with no I/O
+    // (pswpout 0), and a zero page read back goes out again without a new
+    // swpout_zero; only pages loaded from the pool (exclusive loads free
+    // the entry and dirty the page) are stored again, so stores equal
+    // loads and the pool stays near its threshold. The process is not a
+    // KVM guest (KVM would dirty every page it maps): the mirror says
+    // `accel: tcg`.
+    //
+    // The gap: with writes, the pages that reach the device agree (within
+    // 13%), but the kernel sends nearly half of them as refused stores
+    // and the model sends most as write-backs: the kernel's worker is
+    // slower than the model's (one decompression and one device write per
+    // entry), and the model's pace for it is not measured on this host.
+    // Written-back pages are compared relative to the kernel's when it
+    // writes back at least 1% of its stores; below that (its reads-only
+    // runs: 0 or a few thousand, from run to run) the model must stay
+    // under 15% of the kernel's stores too.
     let _guard = crate::LOCK.lock().unwrap_or_else(|e| e.into_inner());
     if !rustix::process::geteuid().is_root() {
         eprintln!("skipped: needs root (zswap's parameters, a swap file and a memory cgroup)");
@@ -286,8 +360,8 @@ fn zswap_pool_and_write_backs_follow_the_kernels() {
         // Zipf(0.9) over random pages; then half the pages zero under
         // uniform touches (the child's zero pages are its first, which
         // Zipf makes the hottest, where the model spreads them evenly).
-        for (zero, pattern) in [(0.0, "zipf(0.9)"), (0.5, "uniform")] {
-            rows.push((zero, kernel(&setup, zero, pattern), model(zero, pattern, ram)));
+        for (zero, pattern, write) in [(0.0, "zipf(0.9)", 0.0), (0.5, "uniform", 0.0), (0.0, "zipf(0.9)", 0.2)] {
+            rows.push((zero, kernel(&setup, zero, pattern, write), model(zero, pattern, write, ram)));
         }
     }
     assert_eq!(std::fs::read_to_string("/proc/swaps").unwrap_or_default(), swaps_before, "the swap file is off");
@@ -300,10 +374,22 @@ fn zswap_pool_and_write_backs_follow_the_kernels() {
             );
         };
         near("pool size", k.pool_bytes, m.pool_bytes);
-        near("write-backs per touch", k.written_back, m.written_back);
         near("stores per touch", k.stored, m.stored);
+        if k.written_back >= 0.01 * k.stored {
+            near("write-backs per touch", k.written_back, m.written_back);
+            near("device writes per touch", k.device_writes, m.device_writes);
+        } else {
+            assert!(
+                m.written_back <= 0.15 * k.stored,
+                "{:.0}% zero: the model writes back {:.5} a touch, the kernel {:.5} of {:.5} stores",
+                zero * 100.0,
+                m.written_back,
+                k.written_back,
+                k.stored
+            );
+        }
         if zero > 0.0 {
-            near("zero pages out per touch", k.zero_out, m.zero_out);
+            assert!(m.zero_out <= 0.15 * k.stored.max(k.zero_out), "zero pages out again: model {:.5}", m.zero_out);
         }
     }
 }

@@ -10,7 +10,8 @@
 //! - every ordinary frame is used or free: used + free = frames, and with
 //!   KSM and the balloon off, used frames are guest pages plus zram's;
 //! - every swap slot belongs to one guest page: the guests' swapped bytes
-//!   add up to the swap in use, which never exceeds the device;
+//!   and the slots resident pages kept in the swap cache add up to the
+//!   swap in use, which never exceeds the device;
 //! - hugetlb guests live in the pool and never swap;
 //! - counters (touches, minor and major faults) are totals since the
 //!   start, so they never go down, and a major fault is a touch;
@@ -322,7 +323,14 @@ fn check(spec: &Spec, log: &Log, summary: &Summary) -> Result<(), String> {
                 );
             }
         }
-        ensure!(swapped == h.swap_used_bytes, "at {t}: guests' swapped {swapped} != swap used {}", h.swap_used_bytes);
+        // Resident pages that kept their slot since their swap-in (the
+        // swap cache, `SwapCached`) hold the rest.
+        ensure!(
+            swapped + h.swap_cached_bytes == h.swap_used_bytes,
+            "at {t}: guests' swapped {swapped} + swap cached {} != swap used {}",
+            h.swap_cached_bytes,
+            h.swap_used_bytes
+        );
         ensure!(
             small_resident == h.guest_resident_bytes,
             "at {t}: 4 KiB guests' resident {small_resident} != host guest resident {}",

@@ -222,6 +222,11 @@ impl<'a, 'i: 'a> Reader<'a, 'i> {
             maxmem: sizes.max.map(kib_size),
             balloon: balloon_device,
             mem_lock: backing.locked,
+            // type='qemu' is QEMU's TCG emulator.
+            accel: Some(match virt_type {
+                VirtType::Kvm => crate::scenario::schema::Accel::Kvm,
+                VirtType::Qemu => crate::scenario::schema::Accel::Tcg,
+            }),
         };
         Ok(Domain {
             file: self.file.to_string(),

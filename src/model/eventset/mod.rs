@@ -713,6 +713,14 @@ impl EventTrack {
         self.draw(lambda)
     }
 
+    /// Whether mapped page `page` was written by its hits since the hit
+    /// pressure was `since` (a page clean in the swap cache since then).
+    pub fn written_after(&mut self, page: usize, since: f64) -> bool {
+        self.sync();
+        let lambda = self.write * self.p.get(page) as f64 / ONE as f64 * (self.a - since);
+        self.draw(lambda)
+    }
+
     /// A look's outcome: true with chance 1 − e^(−λ), from a hash of the
     /// look's number.
     #[inline]

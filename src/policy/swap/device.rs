@@ -111,7 +111,7 @@ impl BlockDevice {
 }
 
 impl SwapBackend for BlockDevice {
-    crate::model::swap::queued_device_slots!(q);
+    crate::model::swap::queued_device_slots!(q, keeps_slots: true);
 }
 
 #[cfg(test)]
@@ -132,10 +132,10 @@ mod tests {
         // one at a time: 100 reads queued at once take 100 × 12.7 ms.
         let mut d = BlockDevice::new(&knobs(Preset::Hdd), 1 << 30, 1.0);
         for _ in 0..100 {
-            d.write(0, PAGE);
+            d.write(0, PAGE, false);
         }
         let t0 = 1_000_000_000; // the merged writes (100 / 32 seeks) are done by then
-        let last = (0..100).map(|_| d.read(t0, PAGE)).last().unwrap();
+        let last = (0..100).map(|_| d.read(t0, PAGE, false).wait).last().unwrap();
         assert_eq!(last, 100 * 12_700_000);
         assert_eq!((d.reads(), d.writes(), d.used()), (100, 100, 0));
     }
@@ -143,7 +143,7 @@ mod tests {
     #[test]
     fn a_block_device_keeps_no_pages_in_host_ram() {
         let mut d = BlockDevice::new(&knobs(Preset::Nvme), 1 << 30, 1.0);
-        d.write(0, PAGE);
+        d.write(0, PAGE, false);
         assert_eq!((d.ram_frames(), d.keeps_pages_in_ram()), (0, false));
         // 1 GiB of slots: 262 144 pages.
         assert_eq!(d.capacity(), 262_144);

@@ -55,7 +55,7 @@ impl Zram {
 }
 
 impl SwapBackend for Zram {
-    crate::model::swap::queued_device_slots!(q);
+    crate::model::swap::queued_device_slots!(q, keeps_slots: false);
     /// The stored pages' compressed bytes, in frames, rounded up.
     fn ram_frames(&self) -> u64 {
         (self.q.used as f64 * self.ram_per_page).ceil() as u64
@@ -82,11 +82,11 @@ mod tests {
         // 1000 pages at 0.35 of a frame each: 350 frames.
         let mut z = zram();
         for _ in 0..1000 {
-            z.write(0, PAGE);
+            z.write(0, PAGE, false);
         }
         assert_eq!(z.ram_frames(), 350);
         // One more: 350.35, rounded up.
-        z.write(0, PAGE);
+        z.write(0, PAGE, false);
         assert_eq!(z.ram_frames(), 351);
     }
 
@@ -99,10 +99,10 @@ mod tests {
         // bandwidth bound) and go on.
         let mut z = zram();
         for _ in 0..12_000 {
-            z.write(0, PAGE);
+            z.write(0, PAGE, false);
         }
         assert!(z.write_throttle(0) > 9.9e6, "{}", z.write_throttle(0));
         // A swap-in passes the queued page-outs: 3 us.
-        assert_eq!(z.read(0, PAGE), 3_000);
+        assert_eq!(z.read(0, PAGE, true).wait, 3_000);
     }
 }

@@ -9,12 +9,15 @@
 //!   refuses every store until it is back under `accept_threshold_percent`
 //!   of the limit (zswap_check_limits). A page that does not compress below
 //!   4 KiB is stored as it is (`stored_incompressible_pages`, 6.18);
-//! - else (refused) written to the device, and zswap's worker writes the
-//!   oldest entries back to the device until the pool is under the
-//!   threshold (shrink_worker), giving each entry a second chance first:
-//!   new entries are marked referenced, the first visit clears the mark
-//!   and moves the entry to the back (`zswpwb`, and `pswpout` for the
-//!   write).
+//! - else (refused) written to the device, and zswap's worker queued: it
+//!   writes the oldest entries back to the device until the pool is under
+//!   the threshold (shrink_worker), giving each entry a second chance
+//!   first: new entries are marked referenced, the first visit clears the
+//!   mark and moves the entry to the back (`zswpwb`, and `pswpout` for the
+//!   write). Each such visit is a failure, and after MAX_RECLAIM_RETRIES =
+//!   16 the worker stops until the next refused store. It works beside the
+//!   guests at one write-back per decompression plus one unmerged device
+//!   write, so stores go on being refused while it works.
 //!
 //! A fault on a page in the pool decompresses it on the faulting CPU and
 //! frees the entry (loads are exclusive, `zswpin`); a page on the device is
@@ -24,12 +27,11 @@
 //! (ZS_SIZE_CLASS_DELTA = PAGE_SIZE >> 8); the half-empty zspages that
 //! loads leave behind (fragmentation) are not modelled.
 //!
-//! Left out: the swap cache. In the kernel a page read back from the
-//! device keeps its slot while clean, so reclaiming it again writes
-//! nothing; the model writes every page it reclaims, so on a host whose
-//! pages come back from the device it stores and writes back more than the
-//! kernel (the ignored kernel test in tests/system/kernel_zswap.rs measures
-//! this). Also left out: the dynamic shrinker (`shrinker_enabled`, off by default and
+//! A page faulted back in may stay in the swap cache (`model::swapcache`
+//! has the rules): one read from the device keeps its slot and its copy
+//! there, so while it stays clean reclaim frees it again without storing
+//! it; one loaded from the pool comes back dirty (the load frees the
+//! entry) and is stored again when reclaimed. Left out: the dynamic shrinker (`shrinker_enabled`, off by default and
 //! off on this project's kernel), which writes back under memory pressure
 //! before the pool is full; per-cgroup `memory.zswap.max` (cgroup v2); and
 //! the zeromap for block devices without zswap, which today's kernels have
@@ -42,7 +44,7 @@ use serde::Serialize;
 use crate::input::node::Pos;
 use crate::input::reader::{Decoder, Fields};
 use crate::input::values::{boolean, choice, int, span};
-use crate::model::swap::{CacheCounters, Figures, IoScheduler, QueuedDevice, SwapBackend, SwapPage};
+use crate::model::swap::{CacheCounters, Figures, IoScheduler, QueuedDevice, SwapBackend, SwapIn, SwapPage};
 use crate::units::Span;
 
 /// A compressor with what it does to typical guest memory: its ratio and
@@ -177,6 +179,9 @@ enum Place {
         generation: u32,
     },
     Device,
+    /// A slot a resident page kept after zswap loaded it (the entry is
+    /// freed, the page dirty): nothing stored.
+    Cached,
 }
 
 #[derive(Debug)]
@@ -199,6 +204,11 @@ pub struct Zswap {
     max_pages: u64,
     accept_pages: u64,
     reached_full: bool,
+    /// The shrink worker: when it takes its next entry (None: idle), the
+    /// failures of its run so far, and the time one write-back takes it.
+    worker_at: Option<f64>,
+    worker_failures: u32,
+    writeback_ns: f64,
     counters: CacheCounters,
 }
 
@@ -232,6 +242,15 @@ impl Zswap {
             max_pages,
             accept_pages: max_pages * u64::from(knobs.accept_threshold_percent) / 100,
             reached_full: false,
+            worker_at: None,
+            worker_failures: 0,
+            // One entry written back: decompressed into a new page, then
+            // one unmerged 4 KiB write (written-back entries lie in random
+            // slots); a simulated entry stands for 1/R real ones.
+            writeback_ns: (knobs.load_latency.nanos() as f64
+                + (4096.0 * 1e9 / figures.bandwidth_bytes_per_s as f64)
+                    .max(figures.write_latency.nanos() as f64 / f64::from(figures.queue_depth.max(1))))
+                / sample_rate,
             counters: CacheCounters::default(),
         }
     }
@@ -265,26 +284,53 @@ impl Zswap {
         }
     }
 
-    /// shrink_worker: write the oldest entries back to the device until
-    /// the pool is at the accept threshold, a referenced entry getting a
-    /// second turn first.
-    fn write_back(&mut self, now: u64) {
-        let mut turns = 2 * self.lru.len();
-        while self.pool_pages() > self.accept_pages && turns > 0 {
-            turns -= 1;
-            let Some((key, generation, referenced)) = self.lru.pop_front() else { break };
+    /// shrink_worker, which a refused store queues: it writes the oldest
+    /// entries back to the device until the pool is at the accept
+    /// threshold, giving a referenced entry a second turn first (moved to
+    /// the back, unmarked). Each referenced entry it meets is a failure
+    /// (shrink_memcg walks one entry and returns -EAGAIN when it wrote
+    /// nothing back), and it gives up after MAX_RECLAIM_RETRIES = 16 of
+    /// them until the next refused store queues it again. It runs beside
+    /// the guests, one write-back at a time, so stores keep being refused
+    /// while it works the pool down (loads shrink the pool too): this
+    /// plays its steps due by `now`.
+    fn run_worker(&mut self, now: u64) {
+        const MAX_RECLAIM_RETRIES: u32 = 16;
+        while let Some(at) = self.worker_at {
+            if at > now as f64 {
+                return;
+            }
+            if self.pool_pages() <= self.accept_pages || self.worker_failures >= MAX_RECLAIM_RETRIES {
+                self.worker_at = None;
+                return;
+            }
+            let Some((key, generation, referenced)) = self.lru.pop_front() else {
+                self.worker_at = None;
+                return;
+            };
             if self.places.get(&key) != Some(&Place::Pool { generation }) {
-                continue; // loaded or dropped since
+                continue; // loaded or dropped since: no longer on the LRU
             }
             if referenced {
                 self.lru.push_back((key, generation, false));
+                self.worker_failures += 1;
                 continue;
             }
             self.leave_pool();
             self.places.insert(key, Place::Device);
-            self.device.write(now);
+            self.device.write(at as u64, true);
             self.counters.written_back += 1;
+            self.worker_at = Some(at + self.writeback_ns);
         }
+    }
+
+    /// A refused store queues the worker (a no-op while it runs).
+    fn queue_worker(&mut self, now: u64) {
+        if self.worker_at.is_none() {
+            self.worker_at = Some(now as f64);
+            self.worker_failures = 0;
+        }
+        self.run_worker(now);
     }
 }
 
@@ -306,9 +352,15 @@ impl SwapBackend for Zswap {
         self.device.writes
     }
 
-    fn write(&mut self, now: u64, page: SwapPage) {
-        self.take_slot();
+    fn write(&mut self, now: u64, page: SwapPage, has_slot: bool) {
+        self.run_worker(now);
         let key = (page.guest, page.page);
+        if !has_slot {
+            self.take_slot();
+        } else if self.places.remove(&key) == Some(Place::Device) {
+            // A dirty page rewritten: what the device held of it is stale.
+            self.device.discard(1);
+        }
         if page.zero {
             self.places.insert(key, Place::Zero);
             self.counters.zero_out += 1;
@@ -317,8 +369,8 @@ impl SwapBackend for Zswap {
         if self.refuses() {
             self.counters.rejected_full += 1;
             self.places.insert(key, Place::Device);
-            self.device.write(now);
-            self.write_back(now);
+            self.device.write(now, true);
+            self.queue_worker(now);
             return;
         }
         let generation = self.next_gen;
@@ -333,24 +385,40 @@ impl SwapBackend for Zswap {
         }
         self.counters.pool_peak_pages = self.counters.pool_peak_pages.max(self.pool_pages());
         // The reclaimer compresses; it does not wait on the device.
-        self.cpu.write(now);
+        self.cpu.write(now, true);
     }
 
-    fn read(&mut self, now: u64, page: SwapPage) -> u64 {
-        self.used -= 1;
-        match self.places.remove(&(page.guest, page.page)) {
+    /// A page kept in the swap cache keeps its slot and, when it came from
+    /// the device or the zero map, its copy there (it comes back clean); a
+    /// load from the pool frees the entry and leaves the page dirty.
+    fn read(&mut self, now: u64, page: SwapPage, keep: bool) -> SwapIn {
+        self.run_worker(now);
+        let key = (page.guest, page.page);
+        let place = if keep { self.places.get(&key).copied() } else { self.places.remove(&key) };
+        if !keep {
+            self.used -= 1;
+        }
+        let (wait, dirty) = match place {
             Some(Place::Zero) => {
                 self.counters.zero_in += 1;
-                0
+                (0, false)
             }
             Some(Place::Pool { .. }) => {
                 self.leave_pool();
                 self.counters.loads += 1;
+                if keep {
+                    self.places.insert(key, Place::Cached);
+                }
                 // Exclusive load: the CPU decompresses, the entry is freed.
-                self.cpu.read(now)
+                (self.cpu.read(now, true), true)
             }
-            Some(Place::Device) | None => self.device.read(now),
-        }
+            Some(Place::Device) | Some(Place::Cached) | None => (self.device.read(now, !keep), false),
+        };
+        SwapIn { wait, kept: keep, dirty }
+    }
+
+    fn keeps_slots(&self) -> bool {
+        true
     }
 
     fn write_throttle(&mut self, now: u64) -> f64 {
@@ -373,7 +441,7 @@ impl SwapBackend for Zswap {
         match self.places.remove(&(page.guest, page.page)) {
             Some(Place::Pool { .. }) => self.leave_pool(),
             Some(Place::Device) => self.device.discard(1),
-            Some(Place::Zero) | None => {}
+            Some(Place::Zero) | Some(Place::Cached) | None => {}
         }
     }
 
@@ -432,10 +500,10 @@ mod tests {
     fn zero_pages_keep_a_slot_but_no_ram_and_no_io() {
         // swap_writeout: a zero-filled folio only sets its zeromap bit.
         let mut z = small(2.7);
-        z.write(0, SwapPage { zero: true, ..page(1) });
+        z.write(0, SwapPage { zero: true, ..page(1) }, false);
         let c = z.cache().unwrap();
         assert_eq!((z.used(), z.writes(), c.stores, c.zero_out, z.ram_frames()), (1, 0, 0, 1, 0));
-        assert_eq!(z.read(0, SwapPage { zero: true, ..page(1) }), 0);
+        assert_eq!(z.read(0, SwapPage { zero: true, ..page(1) }, false).wait, 0);
         assert_eq!((z.used(), z.cache().unwrap().zero_in), (0, 1));
     }
 
@@ -445,26 +513,38 @@ mod tests {
         // size the number of pages stored.
         let mut z = small(1.0);
         for p in 0..102 {
-            z.write(0, page(p));
+            z.write(0, page(p), false);
         }
         let c = z.cache().unwrap();
         assert_eq!((c.stored, c.stored_incompressible, c.pool_pages, z.writes()), (102, 102, 102, 0));
-        // The 103rd finds the pool at its limit: refused, written to the
-        // device, and the worker writes back until 91 pages are left. All
-        // entries are new (referenced): the first walk only clears the
-        // marks, the second writes the oldest 11 back.
-        z.write(0, page(102));
+        // The 103rd finds the pool at its limit: refused and written to
+        // the device, and the worker queued. All entries are new
+        // (referenced): it unmarks and rotates 16 of them, each a failure,
+        // and gives up at MAX_RECLAIM_RETRIES = 16 with nothing written back.
+        z.write(0, page(102), false);
         let c = z.cache().unwrap();
-        assert_eq!((c.pool_limit_hit, c.rejected_full, c.written_back, c.pool_pages), (1, 1, 11, 91));
-        assert_eq!(z.writes(), 12, "pswpout: the refused page and the 11 written back");
-        // At 91 <= the threshold the next store is taken again.
-        z.write(0, page(103));
-        assert_eq!(z.cache().unwrap().pool_pages, 92);
+        assert_eq!((c.pool_limit_hit, c.rejected_full, c.written_back, c.pool_pages), (1, 1, 0, 102));
+        // Each refused store queues it again: six more rotate 96 in all,
+        // the seventh rotates the last 6 and writes back the oldest (now
+        // unmarked) entry at once; the next is due one write-back later
+        // (2.43 us to decompress, 1.9 us to write 4 KiB at 2 GiB/s).
+        for p in 103..109 {
+            z.write(0, page(p), false);
+        }
+        let c = z.cache().unwrap();
+        assert_eq!((c.pool_limit_hit, c.rejected_full, c.written_back, c.pool_pages), (7, 7, 1, 101));
+        // A second later the worker has worked the pool down to 91 (10
+        // more written back) and stopped; at 91 <= the threshold the next
+        // store is taken again.
+        z.write(1_000_000_000, page(109), false);
+        let c = z.cache().unwrap();
+        assert_eq!((c.rejected_full, c.written_back, c.pool_pages), (7, 11, 92));
+        assert_eq!(z.writes(), 18, "pswpout: the 7 refused pages and the 11 written back");
         // The oldest pages are on the device now: a fault reads them there
         // (80 us on an idle NVMe drive, a device read), a newer one from
         // the pool (lzo's 2.43 us decompression).
-        assert_eq!(z.read(1_000_000_000, page(0)), 80_000);
-        assert_eq!(z.read(1_000_000_000, page(50)), 2_430);
+        assert_eq!(z.read(2_000_000_000, page(0), false).wait, 80_000);
+        assert_eq!(z.read(2_000_000_000, page(50), false).wait, 2_430);
         let c = z.cache().unwrap();
         assert_eq!((c.loads, c.stored, z.reads()), (1, 91, 1));
     }
@@ -474,11 +554,36 @@ mod tests {
         // 100 pages at 1520 bytes: 152 000 bytes, 38 pages of pool.
         let mut z = small(2.7);
         for p in 0..100 {
-            z.write(0, page(p));
+            z.write(0, page(p), false);
         }
         assert_eq!((z.ram_frames(), z.cache().unwrap().stored), (38, 100));
         // A dead guest's entries leave with it.
         z.discard_guest(0, 100);
         assert_eq!((z.ram_frames(), z.used(), z.cache().unwrap().stored), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_page_kept_in_the_swap_cache_keeps_its_slot_and_its_copy() {
+        // Two pages stored; then page 0 written back to the device (its
+        // place made so by hand, as the shrink worker would).
+        let mut z = small(2.7);
+        z.write(0, page(0), false);
+        z.write(0, page(1), false);
+        z.places.insert((0, 0), Place::Device);
+        z.leave_pool();
+        z.device.occupy(1);
+        // Read back into the swap cache: from the device clean, from the
+        // pool dirty (the exclusive load frees the entry); both keep slots.
+        let dev = z.read(1_000_000_000, page(0), true);
+        let pool = z.read(1_000_000_000, page(1), true);
+        assert_eq!((dev.kept, dev.dirty, pool.kept, pool.dirty), (true, false, true, true));
+        assert_eq!((z.used(), z.cache().unwrap().stored, z.cache().unwrap().loads), (2, 0, 1));
+        // The dirty one goes out again into its own slot: stored, no new
+        // slot. The clean one is freed by reclaim with no call at all, and
+        // a later fault reads it from the device again.
+        z.write(2_000_000_000, page(1), true);
+        assert_eq!((z.used(), z.cache().unwrap().stores, z.writes()), (2, 3, 0));
+        assert_eq!(z.read(3_000_000_000, page(0), false).wait, 80_000);
+        assert_eq!((z.used(), z.reads()), (1, 2));
     }
 }

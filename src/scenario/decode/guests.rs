@@ -11,6 +11,7 @@ use super::scalars::{
 use super::{Decoder, Fields};
 use crate::input::diag::{Diagnostic, Severity};
 use crate::input::node::{Node, Pos, Value};
+use crate::input::values::choice;
 use crate::scenario::qemu;
 use crate::scenario::schema::*;
 use crate::units::{ByteSize, Fraction, QEMU_DEFAULT_RAM, Rate};
@@ -26,6 +27,7 @@ const GUEST_KEYS: &[&str] = &[
     "maxmem",
     "slots",
     "locked",
+    "accel",
     "free_page_reporting",
     "memtune",
     "vcpus",
@@ -178,6 +180,7 @@ impl Decoder<'_> {
         let ksm = self.field(&f, "ksm", boolean);
         let share = self.field(&f, "share", boolean);
         let locked = self.field(&f, "locked", boolean);
+        let accel = self.field(&f, "accel", |n| choice(n, &[("kvm", Accel::Kvm), ("tcg", Accel::Tcg)]));
         let free_page_reporting = self.field(&f, "free_page_reporting", boolean);
         let balloon_stats = self.field(&f, "balloon_stats", boolean).unwrap_or(true);
         let balloon_min = self.field(&f, "balloon_min", size).unwrap_or(ByteSize(0));
@@ -332,6 +335,7 @@ impl Decoder<'_> {
             maxmem,
             slots,
             locked: locked.unwrap_or(false),
+            accel: self.agree(&f, "accel", accel, q.guest.accel, "-accel / accel=", accel_text).unwrap_or_default(),
             free_page_reporting: free_page_reporting.unwrap_or(false),
             memtune,
             vcpus,
@@ -561,6 +565,13 @@ impl Decoder<'_> {
             out.push(phase);
         }
         ok.then_some(out)
+    }
+}
+
+fn accel_text(a: Accel) -> String {
+    match a {
+        Accel::Kvm => "kvm".into(),
+        Accel::Tcg => "tcg".into(),
     }
 }
 

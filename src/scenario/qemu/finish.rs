@@ -283,6 +283,7 @@ impl Reader<'_> {
             maxmem: out.maxmem,
             balloon: self.balloon,
             mem_lock: self.mem_lock,
+            accel: self.accel,
         };
         if sources.is_empty() {
             // The RAM QEMU creates itself from -m: a memory-backend-file on

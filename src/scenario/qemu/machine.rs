@@ -105,6 +105,7 @@ impl Reader<'_> {
                         )
                     })?;
                 }
+                "accel" => self.opt_accel(&item.value.s),
                 "memory-backend" => {
                     if item.value.s.is_empty() {
                         return Err(self.err(vspan, format!("{ctx}: memory-backend= needs the id of a memory backend")));

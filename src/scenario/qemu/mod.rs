@@ -151,6 +151,7 @@ pub fn parse(cmdline: &str) -> Result<QemuMemory, QemuError> {
         let kind = option_kind(name);
         previous = matches!(kind, OptKind::Flag | OptKind::MemPrealloc).then_some(tok);
         match kind {
+            OptKind::Flag if name == "enable-kvm" => reader.accel = Some(crate::scenario::schema::Accel::Kvm),
             OptKind::Flag => {}
             OptKind::MemPrealloc => reader.mem_prealloc = true,
             OptKind::Skip => {
@@ -172,6 +173,7 @@ pub fn parse(cmdline: &str) -> Result<QemuMemory, QemuError> {
                     OptKind::Numa => reader.opt_numa(tok, arg)?,
                     OptKind::Device => reader.opt_device(tok, arg)?,
                     OptKind::Overcommit => reader.opt_overcommit(tok, arg)?,
+                    OptKind::Accel => reader.opt_accel(&arg.s),
                     _ => {}
                 }
             }
@@ -247,10 +249,29 @@ mod tests {
                         ..boot(None, 8 * GIB)
                     }],
                     balloon: Some(BalloonDevice::default()),
+                    accel: Some(crate::scenario::schema::Accel::Kvm),
                     ..GuestMemory::default()
                 },
             }
         );
+    }
+
+    // The accelerator, as qemu-options.hx gives its forms: `-accel NAME[,prop=..]`,
+    // `-machine accel=NAME[:NAME...]` (the first is tried first) and
+    // `-enable-kvm`; the last one said wins, others (xen, hvf) say nothing.
+    #[test]
+    fn accelerator() {
+        use crate::scenario::schema::Accel::{Kvm, Tcg};
+        for (line, accel) in [
+            ("-m 1G", None),
+            ("-m 1G -accel tcg,thread=multi", Some(Tcg)),
+            ("-m 1G -accel accel=kvm", Some(Kvm)),
+            ("-m 1G -machine q35,accel=tcg:kvm", Some(Tcg)),
+            ("-m 1G -accel tcg -enable-kvm", Some(Kvm)),
+            ("-m 1G -accel hvf", None),
+        ] {
+            assert_eq!(ok(line).guest.accel, accel, "{line}");
+        }
     }
 
     // The example from the scenario format.

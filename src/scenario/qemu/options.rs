@@ -36,6 +36,7 @@ pub(super) enum OptKind {
     Numa,
     Device,
     Overcommit,
+    Accel,
     /// Irrelevant to memory, no argument.
     Flag,
     /// Irrelevant to memory, one argument.
@@ -64,7 +65,6 @@ const FLAGS: &[&str] = &[
 
 /// Options that take one argument and do not touch memory.
 const SKIPPED: &[&str] = &[
-    "accel",
     "smp",
     "cpu",
     "name",
@@ -136,6 +136,7 @@ pub(super) fn option_kind(name: &str) -> OptKind {
         "numa" => OptKind::Numa,
         "device" => OptKind::Device,
         "overcommit" => OptKind::Overcommit,
+        "accel" => OptKind::Accel,
         _ if FLAGS.contains(&name) => OptKind::Flag,
         _ if SKIPPED.contains(&name) => OptKind::Skip,
         _ => OptKind::Unknown,
@@ -144,7 +145,7 @@ pub(super) fn option_kind(name: &str) -> OptKind {
 
 /// All option names we know, for "did you mean".
 fn known_options() -> impl Iterator<Item = &'static str> {
-    ["m", "mem-path", "mem-prealloc", "object", "machine", "numa", "device", "overcommit"]
+    ["m", "mem-path", "mem-prealloc", "object", "machine", "numa", "device", "overcommit", "accel"]
         .into_iter()
         .chain(FLAGS.iter().copied())
         .chain(SKIPPED.iter().copied())

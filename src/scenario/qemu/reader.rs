@@ -34,9 +34,26 @@ pub(super) struct Reader<'a> {
     pub(super) balloon: Option<BalloonDevice>,
     /// `-overcommit mem-lock=on|on-fault`.
     pub(super) mem_lock: bool,
+    /// `-accel`, `-machine accel=` or `-enable-kvm`, the last one said.
+    pub(super) accel: Option<crate::scenario::schema::Accel>,
 }
 
 impl<'a> Reader<'a> {
+    /// `-accel kvm[,...]` / `-accel accel=tcg,...` / `-machine accel=kvm:tcg`:
+    /// the first accelerator named (QEMU tries a list in order). Others
+    /// (xen, hvf, whpx, qtest) leave it unsaid.
+    pub(super) fn opt_accel(&mut self, value: &str) {
+        use crate::scenario::schema::Accel;
+        let first = value.split(',').next().unwrap_or("");
+        let name = first.strip_prefix("accel=").unwrap_or(first);
+        let name = name.split(':').next().unwrap_or("");
+        match name {
+            "kvm" => self.accel = Some(Accel::Kvm),
+            "tcg" => self.accel = Some(Accel::Tcg),
+            _ => {}
+        }
+    }
+
     pub(super) fn new(src: &'a str) -> Self {
         Reader {
             src,
@@ -55,6 +72,7 @@ impl<'a> Reader<'a> {
             device_memdevs: Vec::new(),
             balloon: None,
             mem_lock: false,
+            accel: None,
         }
     }
 

@@ -162,6 +162,7 @@ impl Engine<'_> {
             guest.swap_cache.keep(p, clean, pressure);
         }
         self.after_allocation(t);
+        self.settle_swap_charges(t);
         Some(result)
     }
 
@@ -380,6 +381,34 @@ impl Engine<'_> {
             self.oom_kills += 1;
         }
         self.push_event(t, kind, g, detail);
+    }
+
+    /// Pages swap allocated on guests' behalf (zswap's write-backs, each
+    /// read into a page charged to its guest's memory cgroup for as long as
+    /// its write takes): a cgroup at memory.max reclaims room for them, as
+    /// the charge does (a batch, `memcg_reclaim_for`). The page itself is
+    /// freed again once written, so it is not kept; the pages reclaimed
+    /// for it leave room for the guest's next faults. The reclaim is the
+    /// worker's time, not the guest's.
+    ///
+    /// The worker waits for each of its pages to be charged, so the
+    /// cgroup's reclaim for it runs while the pool is still full, as it
+    /// runs in the worker's context in the kernel: this settles a page,
+    /// lets the worker go on, and so on while it has work due.
+    pub(super) fn settle_swap_charges(&mut self, t: SimTime) {
+        loop {
+            let charges = self.mem.swap.take_charges();
+            if charges.is_empty() {
+                break;
+            }
+            for (guest, n) in charges {
+                let g = guest as usize;
+                if self.mem.guests[g].is_alive() && self.runners[g].memcg.is_some() {
+                    let _ = self.memcg_reclaim_for(g, n, crate::model::swap::SWAP_CLUSTER_MAX, t);
+                }
+            }
+            self.mem.swap.tick(t);
+        }
     }
 
     /// `vm_swap_full()`: swap more than half used (free × 2 < total); or,

@@ -150,6 +150,16 @@ pub trait SwapBackend: std::fmt::Debug + Send {
     fn keeps_pages_in_ram(&self) -> bool {
         false
     }
+    /// Pages the backend allocated on guests' behalf since last asked,
+    /// with their guests: zswap's write-back reads each entry into a new
+    /// page in the swap cache, charged to the entry's memory cgroup until
+    /// it is written and freed, so a cgroup at its limit reclaims for it.
+    fn take_charges(&mut self) -> Vec<(u32, u64)> {
+        Vec::new()
+    }
+    /// Let work the backend does beside the guests (zswap's shrink
+    /// worker) catch up to `now`, after its charges were settled.
+    fn tick(&mut self, _now: u64) {}
     /// The counters of a compressed cache in front of the device, if the
     /// backend has one.
     fn cache(&self) -> Option<CacheCounters> {

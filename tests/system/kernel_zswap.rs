@@ -303,8 +303,8 @@ fn zswap_pool_and_write_backs_follow_the_kernels() {
     // - the same with a fifth of the touches writing: zswpout
     //   145 000-154 000, zswpin 124 000-128 000, zswpwb 22 000-26 000,
     //   pswpout 40 600-47 200 (write-backs plus 18 000-21 000 refused
-    //   stores), Zswap 224-241 MB. The model: zswpout 161 639, zswpin 126 688,
-    //   zswpwb 37 622, pswpout 45 719, pool 231 944 kB.
+    //   stores), Zswap 224-241 MB. The model: zswpout 160 784, zswpin
+    //   126 912, zswpwb 37 250, pswpout 45 631, pool 226 996 kB.
     // - uniform with half the pages zero, reads only: zswpout 397 000-
     //   434 000 with zswpin equal, zswpwb 0, swpout_zero 0, pswpin
     //   68 000-104 000, Zswap 209-228 MB (the kernel's OOM killer ends the
@@ -322,10 +322,11 @@ fn zswap_pool_and_write_backs_follow_the_kernels() {
     // `accel: tcg`.
     //
     // The gap: with writes, the pages that reach the device agree (within
-    // 3-13%), but the kernel sends nearly half of them as refused stores
-    // and the model sends most as write-backs: the kernel's worker is
-    // slower than the model's (one decompression and one device write per
-    // entry), and the model's pace for it is not measured on this host.
+    // the kernel's own spread), but the kernel sends nearly half of them
+    // as refused stores and the model a fifth: the kernel's worker is
+    // slower than the model's (one decompression, one device write and
+    // the cgroup's reclaim for each entry's page), and its pace is not
+    // measured on this host.
     // Written-back pages are compared relative to the kernel's when it
     // writes back at least a tenth of what it stores; below that (its
     // reads-only runs: 0 to 5 000 from run to run, when the pool now and

@@ -17,7 +17,10 @@
 //!   write). Each such visit is a failure, and after MAX_RECLAIM_RETRIES =
 //!   16 the worker stops until the next refused store. It works beside the
 //!   guests at one write-back per decompression plus one unmerged device
-//!   write, so stores go on being refused while it works.
+//!   write, so stores go on being refused while it works; and it reads
+//!   each entry into a new page charged to the entry's memory cgroup
+//!   (zswap_writeback_entry), so a cgroup at its limit reclaims for it
+//!   before the worker goes on, while the pool is still full.
 //!
 //! A fault on a page in the pool decompresses it on the faulting CPU and
 //! frees the entry (loads are exclusive, `zswpin`); a page on the device is
@@ -209,6 +212,8 @@ pub struct Zswap {
     worker_at: Option<f64>,
     worker_failures: u32,
     writeback_ns: f64,
+    /// Write-backs per guest not yet charged to its memory cgroup.
+    charges: std::collections::BTreeMap<u32, u64>,
     counters: CacheCounters,
 }
 
@@ -244,6 +249,7 @@ impl Zswap {
             reached_full: false,
             worker_at: None,
             worker_failures: 0,
+            charges: Default::default(),
             // One entry written back: decompressed into a new page, then
             // one unmerged 4 KiB write (written-back entries lie in random
             // slots); a simulated entry stands for 1/R real ones.
@@ -297,7 +303,9 @@ impl Zswap {
     fn run_worker(&mut self, now: u64) {
         const MAX_RECLAIM_RETRIES: u32 = 16;
         while let Some(at) = self.worker_at {
-            if at > now as f64 {
+            // A write-back's page must be charged (the engine settles it,
+            // the cgroup reclaiming as the worker would) before the next.
+            if at > now as f64 || !self.charges.is_empty() {
                 return;
             }
             if self.pool_pages() <= self.accept_pages || self.worker_failures >= MAX_RECLAIM_RETRIES {
@@ -320,6 +328,7 @@ impl Zswap {
             self.places.insert(key, Place::Device);
             self.device.write(at as u64, true);
             self.counters.written_back += 1;
+            *self.charges.entry(key.0).or_default() += 1;
             self.worker_at = Some(at + self.writeback_ns);
         }
     }
@@ -464,6 +473,16 @@ impl SwapBackend for Zswap {
     fn keeps_pages_in_ram(&self) -> bool {
         true
     }
+    /// zswap_writeback_entry reads the entry into a new swap-cache page
+    /// (`__read_swap_cache_async`, charged to the entry's memory cgroup)
+    /// before it writes it: at its limit the cgroup reclaims for it, and
+    /// the pages reclaim takes meanwhile find the pool still full.
+    fn take_charges(&mut self) -> Vec<(u32, u64)> {
+        std::mem::take(&mut self.charges).into_iter().collect()
+    }
+    fn tick(&mut self, now: u64) {
+        self.run_worker(now);
+    }
     fn cache(&self) -> Option<CacheCounters> {
         Some(CacheCounters { pool_pages: self.pool_pages(), ..self.counters })
     }
@@ -533,9 +552,21 @@ mod tests {
         }
         let c = z.cache().unwrap();
         assert_eq!((c.pool_limit_hit, c.rejected_full, c.written_back, c.pool_pages), (7, 7, 1, 101));
-        // A second later the worker has worked the pool down to 91 (10
-        // more written back) and stopped; at 91 <= the threshold the next
-        // store is taken again.
+        // The worker waits for that page to be charged to its guest (the
+        // engine settles it, its cgroup reclaiming if at its limit). A
+        // second later, each charge settled in turn, it has worked the
+        // pool down to 91 (10 more written back) and stopped; at 91 <= the
+        // threshold the next store is taken again.
+        let mut charged = 0;
+        loop {
+            let c = z.take_charges();
+            if c.is_empty() {
+                break;
+            }
+            charged += c.iter().map(|x| x.1).sum::<u64>();
+            z.tick(1_000_000_000);
+        }
+        assert_eq!(charged, 11, "each write-back read its entry into a page charged to guest 0");
         z.write(1_000_000_000, page(109), false);
         let c = z.cache().unwrap();
         assert_eq!((c.rejected_full, c.written_back, c.pool_pages), (7, 11, 92));

@@ -38,6 +38,49 @@ pub struct KsmFigure {
     /// `pages_to_scan` and `sleep_millisecs` while measuring.
     pub pages_to_scan: u64,
     pub sleep_millisecs: u64,
+    /// ksmd's pace at 100 pages per 20 ms: the wall time of a round, and
+    /// what its sleep took beyond the whole jiffies it asked for (the
+    /// round less the jiffies and 100 pages at `median`).
+    pub round_ns: f64,
+    pub wake_ns: f64,
+    /// A round at 1000 pages per 10 ms, timed the same way: what the
+    /// figures above must predict.
+    pub round_1000_per_10ms_ns: f64,
+    /// One jiffy (1 s / CONFIG_HZ, from the kernel's configuration).
+    pub jiffy_ns: f64,
+}
+
+/// The wall time of one of ksmd's rounds at `pages_to_scan` pages per
+/// `sleep_ms`, over 3 s after half a second to settle into it (the knobs
+/// are `settings`' to put back).
+fn round(settings: &mut Settings, pages_to_scan: u64, sleep_ms: u64) -> Result<f64, String> {
+    let dir = Path::new(KSM);
+    settings.set(&dir.join("pages_to_scan"), &pages_to_scan.to_string())?;
+    settings.set(&dir.join("sleep_millisecs"), &sleep_ms.to_string())?;
+    std::thread::sleep(Duration::from_millis(500));
+    let (s0, t0) = (read_u64(&dir.join("pages_scanned"))?, Instant::now());
+    std::thread::sleep(Duration::from_secs(3));
+    let (s1, t1) = (read_u64(&dir.join("pages_scanned"))?, Instant::now());
+    let scanned = s1.saturating_sub(s0);
+    if scanned == 0 {
+        return Err(format!("ksmd scanned no page at {pages_to_scan} pages per {sleep_ms} ms"));
+    }
+    Ok((t1 - t0).as_nanos() as f64 / (scanned as f64 / pages_to_scan as f64))
+}
+
+/// One jiffy on this kernel: 1 s / CONFIG_HZ, from /proc/config.gz's
+/// text or /boot/config-RELEASE; 4 ms (Debian's HZ=250) when neither says.
+pub fn jiffy_ns() -> f64 {
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let text = fs::read_to_string(format!("/boot/config-{}", release.trim())).ok().or_else(|| {
+        let out = std::process::Command::new("zcat").arg("/proc/config.gz").output().ok()?;
+        String::from_utf8(out.stdout).ok()
+    });
+    let hz = text
+        .as_deref()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("CONFIG_HZ=")?.trim().parse::<f64>().ok()))
+        .filter(|&hz| hz > 0.0);
+    1e9 / hz.unwrap_or(250.0)
 }
 
 fn read_u64(p: &Path) -> Result<u64, String> {
@@ -126,11 +169,21 @@ pub fn measure(region_bytes: u64, windows: usize, window: Duration) -> Result<Ks
         scanned_total += scanned;
         per_page.push(c1.saturating_sub(c0) as f64 / scanned as f64);
     }
+    per_page.sort_by(f64::total_cmp);
+    let median = per_page[per_page.len() / 2];
+    // The pace at the kernel's defaults, 100 pages per 20 ms.
+    let round_ns = round(&mut settings, 100, 20)?;
+    let round_1000_per_10ms_ns = round(&mut settings, 1000, 10)?;
     drop(settings);
     drop(region);
-    per_page.sort_by(f64::total_cmp);
+    let jiffy = jiffy_ns();
+    let asked = (20e6 / jiffy).ceil() * jiffy;
     Ok(KsmFigure {
-        median: per_page[per_page.len() / 2],
+        round_ns,
+        round_1000_per_10ms_ns,
+        wake_ns: (round_ns - asked - 100.0 * median).max(0.0),
+        jiffy_ns: jiffy,
+        median,
         min: per_page[0],
         max: per_page[per_page.len() - 1],
         windows: per_page.len(),

@@ -58,6 +58,11 @@ pub struct Calibration {
     pub copy_4k_ns: Spread,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ksm_scan_page_ns: Option<Figure>,
+    /// ksmd's sleep beyond its whole jiffies, and the jiffy (`--ksm`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ksm_wake_ns: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jiffy_ns: Option<f64>,
     /// Swap-in nanoseconds per major fault on the active swap device
     /// (`--swap`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -262,9 +267,12 @@ pub fn calibrate(o: &Options) -> Result<Calibration, String> {
         dram.insert("hugetlb_2m", ns);
     }
     let copy = measure::copy_4k_ns(size.min(256 << 20), 100_000, 11, o.repeats).map_err(|e| e.to_string())?;
+    let (mut ksm_wake_ns, mut jiffy_ns) = (None, None);
     let ksm = if o.ksm {
         Some(match super::ksm::measure(o.size.min(256 << 20), o.repeats.max(3), Duration::from_secs(1)) {
             Ok(k) => {
+                ksm_wake_ns = Some(k.wake_ns.round());
+                jiffy_ns = Some(k.jiffy_ns.round());
                 Figure::Fault { median: k.median, min: k.min, max: k.max, unit: "ns of ksmd CPU per page scanned" }
             }
             Err(e) => Figure::Unavailable { unavailable: e },
@@ -286,6 +294,8 @@ pub fn calibrate(o: &Options) -> Result<Calibration, String> {
         dram_latency_ns: dram,
         copy_4k_ns: copy,
         ksm_scan_page_ns: ksm,
+        ksm_wake_ns,
+        jiffy_ns,
         warnings,
     })
 }
@@ -400,6 +410,15 @@ impl Calibration {
                 }
                 None => {}
             }
+        }
+        if let (Some(wake), Some(jiffy)) = (self.ksm_wake_ns, self.jiffy_ns) {
+            let _ = writeln!(
+                o,
+                "{:<22} {wake:>12.0} ns\n{:<22} ksmd's sleep beyond its whole jiffies ({:.0} ms a jiffy)",
+                "ksmd wake-up",
+                "",
+                jiffy / 1e6
+            );
         }
         for w in &self.warnings {
             let _ = writeln!(o, "warning: {w}");

@@ -10,7 +10,9 @@ use crate::policy::ksmtune::HostView;
 impl Engine<'_> {
     /// ksmd's wake-up: scan, charge its CPU time, sleep `sleep_millisecs`.
     /// ksmd sleeps after its batch (ksm_scan_thread), so a wake-up period is
-    /// the batch's CPU time plus the sleep.
+    /// the batch's CPU time plus the sleep, which is `sleep_millisecs`
+    /// rounded up to jiffies and the wake-up's own delay
+    /// ([`crate::latency::Costs::ksm_sleep_ns`]).
     pub(super) fn ksmd(&mut self, now: SimTime) -> Result<(), RunError> {
         let Some(k) = self.ksm.as_mut() else { return Ok(()) };
         if !k.knobs.run {
@@ -25,7 +27,8 @@ impl Engine<'_> {
         self.ksmd_cpu_ns += cpu;
         let saved = k.counters.pages_sharing + k.counters.zero_pages;
         self.ksm_saved_peak = self.ksm_saved_peak.max(saved);
-        let sleep = u64::from(k.knobs.sleep_millisecs) * 1_000_000;
+        // sleep_millisecs in whole jiffies, and the wake-up after them.
+        let sleep = self.cfg.costs.ksm_sleep_ns(k.knobs.sleep_millisecs).round() as u64;
         if wake.merged > 0 {
             for (g, r) in self.runners.iter_mut().enumerate() {
                 r.shared_peak = r.shared_peak.max(self.mem.guests[g].merged);

@@ -477,7 +477,9 @@ fn ksm(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
     // One copy of each shared page serves all N guests: N − 1 copies freed.
     let predicted = (n - 1.0) * shared * memory / GIB;
     let pages = n * memory / 4096.0;
-    let sleep_s = f64::from(s.host.ksm.sleep_millisecs) / 1e3;
+    let costs = crate::latency::Costs::default();
+    // The sleep in whole jiffies and the wake-up after them.
+    let sleep_s = costs.ksm_sleep_ns(s.host.ksm.sleep_millisecs) / 1e9;
     // The scan-rate variants are named by their pages_to_scan; the
     // copy-on-write storm is told apart.
     let rows: Vec<(String, f64, f64)> = combinations(t)
@@ -491,7 +493,7 @@ fn ksm(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
         .map(|(v, rows)| (v[0].clone(), mean(rows, "ksm_saved_bytes") / GIB, mean(rows, "cow_breaks")));
     // ksmd sleeps, then scans a batch on its own CPU time: a full scan is
     // pages / batch rounds of (sleep + batch × cost per page).
-    let per_page_s = crate::latency::Costs::default().ksm_scan_page_ns / 1e9;
+    let per_page_s = costs.ksm_scan_page_ns / 1e9;
     let scan_s = |p: &str| p.parse::<f64>().map_or(f64::NAN, |p| pages / p * (sleep_s + p * per_page_s));
     let (Some(first), Some(last)) = (rows.first(), rows.last()) else { return vec![] };
     let list = |zh: bool| {

@@ -112,17 +112,20 @@ fn zero_pages_merge_with_the_zero_page_or_among_themselves() {
 fn nothing_merges_in_the_first_full_scan_and_all_by_the_end_of_the_second() {
     // 2 guests x 16 384 pages = 32 768 mergeable pages; ksmd scans 100 pages
     // then sleeps 20 ms. ksm.rst's rate is pages_to_scan x 1000 /
-    // sleep_millisecs = 5 000 pages/s; the model adds ksmd's own CPU time
-    // (100 pages x the default 5.7 us = 0.57 ms per batch), so 100 pages
-    // per 20.57 ms. A full scan takes 32 768 / 100 x 20.57 ms = 6.74 s.
+    // sleep_millisecs = 5 000 pages/s; the kernel sleeps whole jiffies
+    // (5 at HZ=250) and wakes a little after them (3.44 ms, the default
+    // measured on the development machine), and the model adds ksmd's own
+    // CPU time (100 pages x the default 5.7 us = 0.57 ms per batch), so 100
+    // pages per 24.01 ms. A full scan takes 32 768 / 100 x 24.01 ms = 7.87 s.
     // ksmd goes guest by guest in address order: in the second scan guest
     // 0's pages enter the unstable tree, and merging happens while it
-    // scans guest 1, from 1.5 to 2 scans (10.1 s to 13.5 s).
+    // scans guest 1, from 1.5 to 2 scans (11.8 s to 15.7 s).
     let s = scenario(&one_image(2, 50, 0, "pages_to_scan: 100, sleep_millisecs: 20", ""));
     let (summary, rec) = run_recorded(&s);
     let final_sharing = ksm(&summary).pages_sharing;
     assert_eq!(final_sharing, count(Content::Shared, 0.5, 0.0));
-    let batch_s = 0.020 + 100.0 * overcommit::latency::Costs::default().ksm_scan_page_ns / 1e9;
+    let costs = overcommit::latency::Costs::default();
+    let batch_s = (costs.ksm_sleep_ns(20) + 100.0 * costs.ksm_scan_page_ns) / 1e9;
     let scan_s = 32_768.0 / 100.0 * batch_s;
     for sample in &rec.samples {
         let t = sample.t_ns as f64 / 1e9;

@@ -15,5 +15,6 @@ mod sampled;
 mod settled;
 mod start_rules;
 mod support;
+mod swapcache;
 mod uniform;
 mod zipf_che;

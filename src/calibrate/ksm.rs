@@ -38,10 +38,14 @@ pub struct KsmFigure {
     /// `pages_to_scan` and `sleep_millisecs` while measuring.
     pub pages_to_scan: u64,
     pub sleep_millisecs: u64,
-    /// ksmd's pace at 100 pages per 20 ms: the wall time of a round, and
-    /// what its sleep took beyond the whole jiffies it asked for (the
-    /// round less the jiffies and 100 pages at `median`).
+    /// ksmd's pace at 100 pages per 20 ms: the wall time of a round; the
+    /// wall time a page adds to a round (from the same at 1000 pages per
+    /// 20 ms: schedstat's CPU per page above also carries each wake-up's
+    /// own CPU, spread over the batch); and what the sleep took beyond
+    /// the whole jiffies it asked for (the round less the jiffies and 100
+    /// pages at `page_ns`).
     pub round_ns: f64,
+    pub page_ns: f64,
     pub wake_ns: f64,
     /// A round at 1000 pages per 10 ms, timed the same way: what the
     /// figures above must predict.
@@ -173,6 +177,7 @@ pub fn measure(region_bytes: u64, windows: usize, window: Duration) -> Result<Ks
     let median = per_page[per_page.len() / 2];
     // The pace at the kernel's defaults, 100 pages per 20 ms.
     let round_ns = round(&mut settings, 100, 20)?;
+    let page_ns = ((round(&mut settings, 1000, 20)? - round_ns) / 900.0).max(0.0);
     let round_1000_per_10ms_ns = round(&mut settings, 1000, 10)?;
     drop(settings);
     drop(region);
@@ -181,7 +186,8 @@ pub fn measure(region_bytes: u64, windows: usize, window: Duration) -> Result<Ks
     Ok(KsmFigure {
         round_ns,
         round_1000_per_10ms_ns,
-        wake_ns: (round_ns - asked - 100.0 * median).max(0.0),
+        page_ns,
+        wake_ns: (round_ns - asked - 100.0 * page_ns).max(0.0),
         jiffy_ns: jiffy,
         median,
         min: per_page[0],

@@ -182,7 +182,7 @@ pub fn measure(region_bytes: u64, windows: usize, window: Duration) -> Result<Ks
     drop(settings);
     drop(region);
     let jiffy = jiffy_ns();
-    let asked = (20e6 / jiffy).ceil() * jiffy;
+    let asked = crate::latency::whole_jiffies_ns(20, jiffy);
     Ok(KsmFigure {
         round_ns,
         round_1000_per_10ms_ns,

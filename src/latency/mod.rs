@@ -139,9 +139,13 @@ impl Costs {
     /// `msecs_to_jiffies` rounds up to whole jiffies, and each wake-up
     /// comes [`Costs::ksm_wake_ns`] after that.
     pub fn ksm_sleep_ns(&self, sleep_millisecs: u32) -> f64 {
-        let jiffies = (f64::from(sleep_millisecs) * 1e6 / self.jiffy_ns).ceil();
-        jiffies * self.jiffy_ns + self.ksm_wake_ns
+        whole_jiffies_ns(sleep_millisecs, self.jiffy_ns) + self.ksm_wake_ns
     }
+}
+
+/// `msecs_to_jiffies`: `ms` rounded up to whole jiffies of `jiffy_ns`, in ns.
+pub fn whole_jiffies_ns(ms: u32, jiffy_ns: f64) -> f64 {
+    (f64::from(ms) * 1e6 / jiffy_ns).ceil() * jiffy_ns
 }
 
 /// Page-table levels x86-64 walks to reach a page of this size with 4-level

@@ -708,9 +708,8 @@ impl EventTrack {
     pub fn written_since(&mut self, page: usize) -> bool {
         self.sync();
         let Some(last) = self.ksm_a.get_mut(page) else { return false };
-        let lambda = self.write * self.p.get(page) as f64 / ONE as f64 * (self.a - *last);
-        *last = self.a;
-        self.draw(lambda)
+        let since = std::mem::replace(last, self.a);
+        self.written_after(page, since)
     }
 
     /// Whether mapped page `page` was written by its hits since the hit

@@ -87,8 +87,9 @@ pub fn calibrate(args: CalibrateArgs, out: &mut dyn Write) -> Result<(), Failure
 /// The child process `calibrate --swap` times swap-ins in (Linux only).
 #[cfg(target_os = "linux")]
 pub fn swap_child(args: SwapChildArgs, out: &mut dyn Write) -> Result<(), Failure> {
-    let ns = overcommit::calibrate::swap::child(args.bytes).map_err(|e| runtime(format!("error: {e}")))?;
-    writeln!(out, "{ns}")?;
+    let (swap_in, reclaim) =
+        overcommit::calibrate::swap::child(args.bytes).map_err(|e| runtime(format!("error: {e}")))?;
+    writeln!(out, "{swap_in} {reclaim}")?;
     Ok(())
 }
 

@@ -305,10 +305,11 @@ impl Engine<'_> {
         }
         while self.mem.frames.free() == 0 {
             // Direct reclaim frees a batch (SWAP_CLUSTER_MAX = 32 pages in
-            // mm/vmscan.c) on the faulting task's time; scanning a page
+            // mm/vmscan.c) on the faulting task's time: scanning a page
             // costs about 0.2 us of CPU (an estimate: a few cache misses
-            // and LRU bookkeeping per page). When too many page-outs are
-            // queued, the task waits for the device (reclaim_throttle).
+            // and LRU bookkeeping per page), taking one out
+            // Costs::reclaim_page_ns and its store. When too many page-outs
+            // are queued, the task waits for the device (reclaim_throttle).
             let out = self.clock.reclaim(&mut self.mem, crate::model::swap::SWAP_CLUSTER_MAX, t + stall as u64);
             self.vm.allocstall += 1;
             self.vm.pgscan_direct += out.scanned_pages;
@@ -317,7 +318,7 @@ impl Engine<'_> {
             // Counted apart from kswapd's: a simulated direct reclaim
             // stands for 1/R real ones, a kswapd run for one.
             self.vm.direct_throttled += u64::from(out.throttled_ns > 0.0);
-            stall += (out.scanned + out.deactivated) as f64 * 200.0;
+            stall += (out.scanned + out.deactivated) as f64 * 200.0 + out.work_ns;
             if self.mem.frames.free() > 0 {
                 break;
             }
@@ -401,13 +402,14 @@ impl Engine<'_> {
             if charges.is_empty() {
                 break;
             }
+            let mut stall = 0.0;
             for (guest, n) in charges {
                 let g = guest as usize;
                 if self.mem.guests[g].is_alive() && self.runners[g].memcg.is_some() {
-                    let _ = self.memcg_reclaim_for(g, n, crate::model::swap::SWAP_CLUSTER_MAX, t);
+                    stall += self.memcg_reclaim_for(g, n, crate::model::swap::SWAP_CLUSTER_MAX, t);
                 }
             }
-            self.mem.swap.tick(t);
+            self.mem.swap.tick(t, stall);
         }
     }
 

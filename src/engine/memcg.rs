@@ -103,9 +103,9 @@ impl Engine<'_> {
     }
 
     /// The cgroup's own reclaim for guest `g`: `nr` pages wanted. Returns
-    /// the stall (0.2 us a page scanned, as direct reclaim, plus any wait
-    /// for writeback); marks the cgroup stuck when nothing could be
-    /// taken, so the caller stops retrying.
+    /// the stall (0.2 us a page scanned, as direct reclaim, the work of
+    /// taking the pages out, plus any wait for writeback); marks the cgroup
+    /// stuck when nothing could be taken, so the caller stops retrying.
     pub(super) fn memcg_reclaim(&mut self, g: usize, nr: u64, t: SimTime) -> f64 {
         let Some(mut hands) = self.runners[g].memcg.as_ref().map(|cg| cg.hands) else { return 0.0 };
         let out = self.clock.reclaim_guest(&mut self.mem, g, &mut hands, nr, t);
@@ -115,6 +115,6 @@ impl Engine<'_> {
         cg.pgrefill += out.refill_pages;
         cg.hands = hands;
         cg.stuck = out.evicted == 0 && out.throttled_ns == 0.0;
-        (out.scanned + out.deactivated) as f64 * 200.0 + out.throttled_ns
+        (out.scanned + out.deactivated) as f64 * 200.0 + out.work_ns + out.throttled_ns
     }
 }

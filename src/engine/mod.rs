@@ -342,6 +342,7 @@ impl<'a> Engine<'a> {
                 guest.swap_cache = crate::model::swapcache::SwapCache::new(guest.sim_pages(), tcg);
             }
         }
+        let reclaim_page_ns = cfg.costs.reclaim_page_ns;
         let mut engine = Engine {
             scenario,
             cfg,
@@ -350,7 +351,7 @@ impl<'a> Engine<'a> {
             scale: 1.0 / rate,
 
             mem,
-            clock: Clock::default(),
+            clock: Clock::new(reclaim_page_ns),
             vm: ReclaimCounters::default(),
             runners,
             queue: EventQueue::default(),

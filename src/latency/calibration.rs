@@ -15,6 +15,7 @@
 //! | `dram_latency_ns.page_4k` | `walk_ref_ns` = (page_4k − thp_2m) / 4: the 4 KiB chase misses the TLB on nearly every load and walks 4 levels |
 //! | `ksm_scan_page_ns` (a number, or a map with `median`) | `ksm_scan_page_ns`: ksmd's CPU time per page scanned (host work, no exit) |
 //! | `ksm_wake_ns`, `jiffy_ns` (numbers) | `ksm_wake_ns`, `jiffy_ns`: what ksmd's sleep takes beyond its whole jiffies, and one jiffy |
+//! | `reclaim_page_ns` (a number, or a map with `median`) | `reclaim_page_ns`: what reclaim spends taking one page out to swap (`calibrate --swap`) |
 //! | `balloon_bytes_per_s.inflate`, `.deflate` (bytes per second) | `balloon_inflate_bytes_per_s`, `balloon_deflate_bytes_per_s`: the virtio-balloon's pace |
 //!
 //! A figure given as `unavailable` (with a reason) keeps the default.
@@ -73,6 +74,9 @@ pub fn from_str(text: &str, file: &str, base: Costs) -> Result<Costs, Calibratio
     }
     if let Some(v) = figure(&root, &["jiffy_ns"], file)? {
         c.jiffy_ns = v;
+    }
+    if let Some(v) = figure(&root, &["reclaim_page_ns"], file)? {
+        c.reclaim_page_ns = v;
     }
     if let Some(v) = figure(&root, &["balloon_bytes_per_s", "inflate"], file)? {
         c.balloon_inflate_bytes_per_s = v;

@@ -116,10 +116,13 @@ pub trait SwapBackend: std::fmt::Debug + Send {
     fn is_full(&self) -> bool {
         self.used() >= self.capacity()
     }
-    /// Store a page reclaim takes at `now`; the writer does not wait.
-    /// `has_slot`: the page kept its slot from its last swap-in (a dirty
-    /// swap-cache page), which it is written to; else it takes one.
-    fn write(&mut self, now: u64, page: SwapPage, has_slot: bool);
+    /// Store a page reclaim takes at `now`. The writer does not wait for
+    /// the device; it returns the CPU time the store itself took on the
+    /// writer (zswap compresses on the reclaiming CPU; a device only
+    /// queues the write: 0). `has_slot`: the page kept its slot from its
+    /// last swap-in (a dirty swap-cache page), which it is written to;
+    /// else it takes one.
+    fn write(&mut self, now: u64, page: SwapPage, has_slot: bool) -> f64;
     /// Give a page back at `now`. `keep`: the kernel would leave it in the
     /// swap cache with its slot (a read fault, swap at most half full); a
     /// backend whose device is synchronous (zram) frees the slot anyway.
@@ -158,8 +161,9 @@ pub trait SwapBackend: std::fmt::Debug + Send {
         Vec::new()
     }
     /// Let work the backend does beside the guests (zswap's shrink
-    /// worker) catch up to `now`, after its charges were settled.
-    fn tick(&mut self, _now: u64) {}
+    /// worker) catch up to `now`, after its charges were settled; the
+    /// reclaim that settling took, `stall_ns`, was the worker's own time.
+    fn tick(&mut self, _now: u64, _stall_ns: f64) {}
     /// The counters of a compressed cache in front of the device, if the
     /// backend has one.
     fn cache(&self) -> Option<CacheCounters> {
@@ -190,8 +194,9 @@ macro_rules! queued_device_slots {
         fn writes(&self) -> u64 {
             self.$q.writes
         }
-        fn write(&mut self, now: u64, _: $crate::model::swap::SwapPage, has_slot: bool) {
+        fn write(&mut self, now: u64, _: $crate::model::swap::SwapPage, has_slot: bool) -> f64 {
             self.$q.write(now, !has_slot);
+            0.0
         }
         fn read(&mut self, now: u64, _: $crate::model::swap::SwapPage, keep: bool) -> $crate::model::swap::SwapIn {
             let kept = keep && $keeps;
@@ -236,7 +241,7 @@ impl SwapBackend for NoSwap {
     fn writes(&self) -> u64 {
         0
     }
-    fn write(&mut self, _: u64, _: SwapPage, _: bool) {
+    fn write(&mut self, _: u64, _: SwapPage, _: bool) -> f64 {
         unreachable!("nothing is written to a host without swap (is_full holds)")
     }
     fn read(&mut self, _: u64, _: SwapPage, _: bool) -> SwapIn {

@@ -82,6 +82,9 @@ pub struct Clock {
     /// loaded: a reclaim that stops after a page or two (throttled) does
     /// not load the same slots again next time.
     preloaded: usize,
+    /// What taking one page out costs the reclaimer beyond its swap
+    /// backend's store ([`crate::latency::Costs::reclaim_page_ns`]).
+    pub page_ns: f64,
 }
 
 /// What one reclaim pass did.
@@ -98,9 +101,33 @@ pub struct Outcome {
     /// Reclaim stopped because too many page-outs are queued: the device
     /// needs this long (ns) before more may be written.
     pub throttled_ns: f64,
+    /// The reclaimer's own time taking the pages out: [`Clock::page_ns`]
+    /// a page plus what the swap backend's stores took on its CPU.
+    pub work_ns: f64,
+}
+
+/// The reclaimer's clock through one pass: it takes its pages out one
+/// after another, each costing it [`Clock::page_ns`] and what the
+/// backend's store took, so each goes to swap when the reclaimer gets to
+/// it, not all at the pass's start.
+struct Pace {
+    start: u64,
+    page_ns: f64,
+    work: f64,
+}
+
+impl Pace {
+    fn at(&self) -> u64 {
+        self.start + self.work as u64
+    }
 }
 
 impl Clock {
+    /// A clock whose reclaimer takes `page_ns` a page out.
+    pub fn new(page_ns: f64) -> Clock {
+        Clock { page_ns, ..Clock::default() }
+    }
+
     /// Sweep until `target_free` frames are free, the swap is full, too many
     /// page-outs are queued (the outcome then says how long to wait), or two
     /// full turns found nothing to take.
@@ -110,6 +137,7 @@ impl Clock {
         if n == 0 {
             return out;
         }
+        let mut pace = Pace { start: now, page_ns: self.page_ns, work: 0.0 };
         let limit = 2 * n as u64 + 2;
         let target_inactive = (global_inactive_share(mem) * mem.frames.used() as f64) as u64;
         self.touches.clear();
@@ -129,7 +157,7 @@ impl Clock {
         const BATCH: usize = 16;
         'sweep: while mem.frames.free() < target_free && out.scanned < limit && !mem.swap.is_full() {
             // Throttled on writeback: stop before touching any page.
-            let wait = mem.swap.write_throttle(now);
+            let wait = mem.swap.write_throttle(pace.at());
             if wait > 0.0 {
                 out.throttled_ns = wait;
                 break;
@@ -190,7 +218,7 @@ impl Clock {
                     // by reclaim's batch against the 512 pages, which
                     // sampled mode cannot reproduce: there a THP is 512·R
                     // pages and each page out stands for 1/R.
-                    out.evicted += evict_thp(mem, slot, unit, now, |_| false);
+                    out.evicted += evict_thp(mem, slot, unit, &mut pace, |_| false);
                     if mem.swap.is_full() {
                         break 'sweep;
                     }
@@ -213,7 +241,7 @@ impl Clock {
                     guest.pages[p] = st & !REFERENCED;
                     continue;
                 }
-                let wait = mem.swap.write_throttle(now);
+                let wait = mem.swap.write_throttle(pace.at());
                 if wait > 0.0 {
                     // Put the hand back: this page is the next candidate.
                     self.hand = slot;
@@ -223,10 +251,11 @@ impl Clock {
                     out.throttled_ns = wait;
                     break 'sweep;
                 }
-                swap_out(mem, slot, unit, now);
+                swap_out(mem, slot, unit, &mut pace);
                 out.evicted += 1;
             }
         }
+        out.work_ns = pace.work;
         self.scanned += out.scanned;
         self.evicted += out.evicted;
         out
@@ -297,6 +326,7 @@ impl Clock {
         if n == 0 || mem.guests[g].unevictable {
             return out;
         }
+        let mut pace = Pace { start: now, page_ns: self.page_ns, work: 0.0 };
         if hands.back >= n || !hands.placed {
             // Everything starts inactive (see `reclaim`).
             let guest = &mem.guests[g];
@@ -355,7 +385,7 @@ impl Clock {
                         mem.guests[g].pages[p as usize] = st & !REFERENCED;
                         continue;
                     }
-                    let wait = mem.swap.write_throttle(now);
+                    let wait = mem.swap.write_throttle(pace.at());
                     if wait > 0.0 {
                         hands.back = p;
                         hands.lead += 1;
@@ -364,7 +394,7 @@ impl Clock {
                         break;
                     }
                     let Some(slot) = mem.frames.slot_of(g as u32, p) else { continue };
-                    swap_out(mem, slot, Unit { guest: g as u32, page: p, thp: false }, now);
+                    swap_out(mem, slot, Unit { guest: g as u32, page: p, thp: false }, &mut pace);
                     out.evicted += 1;
                 }
                 HUGE => {
@@ -387,11 +417,13 @@ impl Clock {
                     if !self.visit_thp(mem, slot, unit, region, range.clone(), touches) {
                         continue;
                     }
-                    out.evicted += evict_thp(mem, slot, unit, now, |m| m.guests[g].swapped >= m.guests[g].swap_max);
+                    out.evicted +=
+                        evict_thp(mem, slot, unit, &mut pace, |m| m.guests[g].swapped >= m.guests[g].swap_max);
                 }
                 _ => {}
             }
         }
+        out.work_ns = pace.work;
         self.scanned += out.scanned;
         self.evicted += out.evicted;
         out
@@ -668,7 +700,7 @@ fn deactivate(mem: &mut Memory, slot: usize, unit: Unit, touches: f64) -> u64 {
 /// their own (the THP's frees whole), so the slot table, which places new
 /// pages relative to the reclaim hands, does not churn. Returns the pages
 /// written.
-fn evict_thp(mem: &mut Memory, slot: usize, unit: Unit, now: u64, stop: impl Fn(&Memory) -> bool) -> u64 {
+fn evict_thp(mem: &mut Memory, slot: usize, unit: Unit, pace: &mut Pace, stop: impl Fn(&Memory) -> bool) -> u64 {
     let range = map_thp_small(mem, unit);
     let count = range.end - range.start;
     let mut out = 0;
@@ -676,7 +708,7 @@ fn evict_thp(mem: &mut Memory, slot: usize, unit: Unit, now: u64, stop: impl Fn(
         if mem.swap.is_full() || stop(mem) {
             break;
         }
-        page_out(mem, unit.guest, p, now);
+        page_out(mem, unit.guest, p, pace);
         out += 1;
     }
     if out == count {
@@ -698,8 +730,8 @@ fn evict_thp(mem: &mut Memory, slot: usize, unit: Unit, now: u64, stop: impl Fn(
 }
 
 /// Write resident 4 KiB page `unit` in `slot` to swap and free its frame.
-fn swap_out(mem: &mut Memory, slot: usize, unit: Unit, now: u64) {
-    page_out(mem, unit.guest, unit.page, now);
+fn swap_out(mem: &mut Memory, slot: usize, unit: Unit, pace: &mut Pace) {
+    page_out(mem, unit.guest, unit.page, pace);
     mem.frames.remove(slot, unit, 1);
     if mem.swap.keeps_pages_in_ram() {
         mem.sync_zram();
@@ -707,9 +739,10 @@ fn swap_out(mem: &mut Memory, slot: usize, unit: Unit, now: u64) {
 }
 
 /// Write guest `g`'s resident 4 KiB page `p` to swap (its frame is the
-/// caller's to free).
+/// caller's to free), when the reclaimer gets to it; it takes the
+/// reclaimer [`Clock::page_ns`] and the store's own time.
 #[inline]
-fn page_out(mem: &mut Memory, g: u32, p: u64, now: u64) {
+fn page_out(mem: &mut Memory, g: u32, p: u64, pace: &mut Pace) {
     let guest = &mut mem.guests[g as usize];
     let p = p as usize;
     if let Some(e) = guest.events.as_deref_mut() {
@@ -739,9 +772,8 @@ fn page_out(mem: &mut Memory, g: u32, p: u64, now: u64) {
     if guest.swapped > guest.peak_swapped {
         guest.peak_swapped = guest.swapped;
     }
-    if !clean {
-        mem.swap.write(now, page, cached.is_some());
-    }
+    let store = if clean { 0.0 } else { mem.swap.write(pace.at(), page, cached.is_some()) };
+    pace.work += pace.page_ns + store;
 }
 
 #[cfg(test)]

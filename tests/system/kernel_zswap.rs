@@ -270,7 +270,7 @@ host:
   ram: {ram_bytes}
   reserved: 0
   thp: never
-  swap: {{ size: 3G, device: nvme, zswap: {{ max_pool_percent: 1, accept_threshold_percent: 90, ratio: 1 }} }}
+  swap: {{ size: 3G, device: nvme, zswap: {{ max_pool_percent: 1, accept_threshold_percent: 90, ratio: 1, store_latency: 2us }} }}
 guests:
   - name: vm
     memory: 1G
@@ -290,17 +290,20 @@ guests:
     // The kernel's windows are counted in touches (2 million after the
     // fill warm up, the next 2 million are measured); the model's guest
     // keeps its own pace through its faults' stalls, so each window's end
-    // is found by running to a duration and correcting it by the touches
-    // it gave, until they are within 1% of the kernel's.
+    // is found by running to a duration and correcting the time after its
+    // start (its memory filled) by the touches it gave, until they are
+    // within 1% of the kernel's.
     let at_touches = |target: u64| {
-        let mut ms = 2_000u64;
-        for _ in 0..8 {
+        let mut ms = 4_000u64;
+        for _ in 0..12 {
             let s = run(ms);
             let ratio = target as f64 / s.guests[0].touches.max(1) as f64;
             if (ratio - 1.0).abs() <= 0.01 {
                 return s;
             }
-            ms = ((ms as f64 * ratio).ceil() as u64).max(ms / 4).max(1);
+            let start = s.guests[0].started_at_ns.map_or(0, |t| t / 1_000_000).min(ms);
+            let after = ((ms - start) as f64 * ratio.min(8.0)).ceil() as u64;
+            ms = start + after.max((ms - start) / 4).max(1);
         }
         panic!("the model's guest did not reach {target} touches");
     };

@@ -140,7 +140,7 @@ fn hard_limit_holds_a_guest_to_its_cgroup_and_it_swaps_like_a_smaller_host() {
     // resident frames), though the host has plenty free.
     let s = scenario(
         "
-duration: 60s
+duration: 120s
 sample_every: 1s
 host: { ram: 16G, reserved: 0, thp: never, swap: { size: 4G, device: zram } }
 guests:

@@ -310,7 +310,7 @@ impl Engine<'_> {
             // and LRU bookkeeping per page), taking one out
             // Costs::reclaim_page_ns and its store. When too many page-outs
             // are queued, the task waits for the device (reclaim_throttle).
-            let out = self.clock.reclaim(&mut self.mem, crate::model::swap::SWAP_CLUSTER_MAX, t + stall as u64);
+            let out = self.clock.reclaim(&mut self.mem, crate::model::swap::SWAP_CLUSTER_MAX, t + stall as u64, true);
             self.vm.allocstall += 1;
             self.vm.pgscan_direct += out.scanned_pages;
             self.vm.pgrefill += out.refill_pages;

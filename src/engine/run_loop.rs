@@ -39,7 +39,7 @@ impl Engine<'_> {
                 }
                 Ev::Kswapd => {
                     let target = self.mem.watermarks.high;
-                    let out = self.clock.reclaim(&mut self.mem, target, now);
+                    let out = self.clock.reclaim(&mut self.mem, target, now, false);
                     self.vm.pageoutrun += 1;
                     self.vm.pgscan_kswapd += out.scanned_pages;
                     self.vm.pgrefill += out.refill_pages;

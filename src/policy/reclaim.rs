@@ -130,14 +130,19 @@ impl Clock {
 
     /// Sweep until `target_free` frames are free, the swap is full, too many
     /// page-outs are queued (the outcome then says how long to wait), or two
-    /// full turns found nothing to take.
-    pub fn reclaim(&mut self, mem: &mut Memory, target_free: u64, now: u64) -> Outcome {
+    /// full turns found nothing to take. `paced`: a task reclaims on its
+    /// own time (direct reclaim), taking its pages out one after another
+    /// ([`Clock::page_ns`] each); kswapd's pass is played at its instant
+    /// (it works beside the guests, and its batches run to thousands of
+    /// pages, which would date their writes far ahead of the device's
+    /// other requests).
+    pub fn reclaim(&mut self, mem: &mut Memory, target_free: u64, now: u64, paced: bool) -> Outcome {
         let n = mem.frames.slot_count();
         let mut out = Outcome::default();
         if n == 0 {
             return out;
         }
-        let mut pace = Pace { start: now, page_ns: self.page_ns, work: 0.0 };
+        let mut pace = Pace { start: now, page_ns: if paced { self.page_ns } else { 0.0 }, work: 0.0 };
         let limit = 2 * n as u64 + 2;
         let target_inactive = (global_inactive_share(mem) * mem.frames.used() as f64) as u64;
         self.touches.clear();
@@ -838,7 +843,7 @@ mod tests {
             mem.guests[0].pages[r * 512 + 7] |= REFERENCED;
         }
         let mut clock = Clock::default();
-        let out = clock.reclaim(&mut mem, 100, 0);
+        let out = clock.reclaim(&mut mem, 100, 0, true);
         assert_eq!(out.evicted, 512);
         assert_eq!(mem.frames.free(), 512);
         assert_eq!(clock.thp_splits, 1);
@@ -904,7 +909,7 @@ mod tests {
             mem.guests[0].pages[r * 512] |= REFERENCED;
         }
         let mut clock = Clock::default();
-        let out = clock.reclaim(&mut mem, 10, 0);
+        let out = clock.reclaim(&mut mem, 10, 0, true);
         assert_eq!(out.evicted, 512);
         assert_eq!(clock.thp_splits, 1);
         assert_eq!(mem.guests[0].thps, 3);
@@ -955,7 +960,7 @@ mod tests {
             mem.guests[0].pages[p] |= REFERENCED;
         }
         let mut clock = Clock { front: 8, inactive: 8, placed: true, ..Clock::default() };
-        let out = clock.reclaim(&mut mem, 3, 0);
+        let out = clock.reclaim(&mut mem, 3, 0, true);
         let g = &mem.guests[0];
         assert_eq!(out.evicted, 3);
         assert_eq!(out.scanned, 4);
@@ -981,7 +986,7 @@ mod tests {
             mem.guests[0].pages[p] |= REFERENCED;
         }
         let mut clock = Clock::default();
-        let out = clock.reclaim(&mut mem, 1, 0);
+        let out = clock.reclaim(&mut mem, 1, 0, true);
         assert_eq!(out.evicted, 1);
         assert_eq!(out.scanned, 17, "a turn of 16, then the first page again");
         assert_eq!(mem.guests[0].pages[0] & RES_MASK, SWAPPED);

@@ -326,6 +326,7 @@ impl<'a> Engine<'a> {
         let mut mem = Memory {
             watermarks: Watermarks::kernel_default(h.ram.bytes(), rate),
             min_free: frames.free(),
+            thp_splits: 0,
             frames,
             pools: h
                 .hugepage_pools()

@@ -261,7 +261,12 @@ pub struct Vmstat {
     pub thp_fault_alloc: u64,
     /// THP faults that found too little free memory and took a 4 KiB page.
     pub thp_fault_fallback: u64,
+    /// THPs split into 4 KiB pages (by reclaim, ksmd or a balloon), and the
+    /// PMD mappings split with them (every THP the model splits is mapped
+    /// by a PMD, so the two move together, as they do in the kernel's
+    /// split_huge_page of a mapped THP).
     pub thp_split_page: u64,
+    pub thp_split_pmd: u64,
 }
 
 /// KSM at the end of the run, with the kernel's counter names (pages are 4

@@ -224,8 +224,9 @@ impl Engine<'_> {
                     thp_fault_alloc: self.runners.iter().map(|r| r.thp_faults).sum(),
                     thp_fault_fallback: self.vm.thp_fault_fallback,
                     // Every THP region is simulated (see `kind_scale`): one
-                    // split is one real split.
-                    thp_split_page: self.clock.thp_splits,
+                    // split is one real split, of a PMD-mapped THP.
+                    thp_split_page: self.mem.thp_splits,
+                    thp_split_pmd: self.mem.thp_splits,
                 },
                 zswap: self.mem.swap.cache().map(|c| ZswapSummary {
                     zswpout: self.scaled(c.stores),

@@ -50,6 +50,10 @@ pub struct Memory {
     /// Peak frames in use and the lowest free count seen.
     pub peak_used: u64,
     pub min_free: u64,
+    /// Transparent huge pages split into 4 KiB pages so far, by reclaim,
+    /// ksmd or a balloon (`thp_split_page`; each was PMD-mapped, so each
+    /// is a `thp_split_pmd` too).
+    pub thp_splits: u64,
 }
 
 impl Memory {

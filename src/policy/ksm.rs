@@ -763,6 +763,7 @@ mod tests {
             guests,
             peak_used: 0,
             min_free: 0,
+            thp_splits: 0,
         }
     }
 

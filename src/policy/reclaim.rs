@@ -72,7 +72,6 @@ pub struct Clock {
     /// Totals over the run.
     pub scanned: u64,
     pub evicted: u64,
-    pub thp_splits: u64,
     /// Draws made for sampled THP regions (the input of their hash).
     draws: u64,
     /// Each guest's real touch count at this reclaim (time stands still
@@ -461,7 +460,7 @@ impl Clock {
 
     /// A THP under the back hand: second chance if it was touched since
     /// the front hand passed it; otherwise it is to be split and paged out
-    /// (true; counted in `thp_splits`).
+    /// (true; the split counts in `Memory::thp_splits`).
     ///
     /// When exact, a THP was touched when any of its pages was (the PMD's
     /// accessed bit): plain second chance.
@@ -535,11 +534,7 @@ impl Clock {
                 guest.pages[p as usize] &= !REFERENCED;
             }
         }
-        if referenced {
-            return false;
-        }
-        self.thp_splits += 1;
-        true
+        !referenced
     }
 }
 
@@ -557,6 +552,7 @@ fn map_thp_small(mem: &mut Memory, unit: Unit) -> std::ops::Range<u64> {
     guest.huge -= count;
     guest.resident += count;
     guest.thps -= 1;
+    mem.thp_splits += 1;
     range
 }
 
@@ -827,6 +823,7 @@ mod tests {
             guests: vec![g],
             peak_used: 0,
             min_free: 0,
+            thp_splits: 0,
         }
     }
 
@@ -846,7 +843,7 @@ mod tests {
         let out = clock.reclaim(&mut mem, 100, 0, true);
         assert_eq!(out.evicted, 512);
         assert_eq!(mem.frames.free(), 512);
-        assert_eq!(clock.thp_splits, 1);
+        assert_eq!(mem.thp_splits, 1);
         let g = &mem.guests[0];
         assert_eq!(g.thps, 3);
         assert_eq!(g.swapped, 512);
@@ -890,6 +887,7 @@ mod tests {
                 guests: vec![g],
                 peak_used: 0,
                 min_free: 0,
+                thp_splits: 0,
             };
             let pages = split_thp(&mut mem, slot, Unit { guest: 0, page: 0, thp: true });
             assert_eq!(pages.len(), 64);
@@ -911,7 +909,7 @@ mod tests {
         let mut clock = Clock::default();
         let out = clock.reclaim(&mut mem, 10, 0, true);
         assert_eq!(out.evicted, 512);
-        assert_eq!(clock.thp_splits, 1);
+        assert_eq!(mem.thp_splits, 1);
         assert_eq!(mem.guests[0].thps, 3);
     }
 

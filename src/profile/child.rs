@@ -56,6 +56,10 @@ pub struct ChildSpec {
     /// Transparent huge pages (MADV_HUGEPAGE), as QEMU asks for guest RAM
     #[arg(long)]
     pub thp: bool,
+    /// Offer the map to KSM after the fill (MADV_MERGEABLE), as QEMU does
+    /// for guest RAM unless told not to (`mem-merge=off`)
+    #[arg(long)]
+    pub mergeable: bool,
     /// Register the map with userfaultfd for asynchronous write protection
     /// (after the fill), as a VMM may, so PAGEMAP_SCAN sees its writes
     #[arg(long)]
@@ -130,6 +134,9 @@ pub fn run(spec: &ChildSpec) -> std::io::Result<()> {
         }
     }
     std::hint::black_box(sink);
+    if spec.mergeable {
+        map.advise(memmap2::Advice::Mergeable)?;
+    }
     let _uffd = if spec.uffd_wp {
         Some(super::pagemap_scan::register_wp_async(map.as_ptr() as u64, len as u64)?)
     } else {

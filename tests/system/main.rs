@@ -6,6 +6,8 @@
 
 mod calibrate;
 mod ksm;
+#[cfg(target_os = "linux")]
+mod ksm_thp;
 
 #[cfg(target_os = "linux")]
 mod command;

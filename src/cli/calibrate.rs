@@ -28,7 +28,8 @@ pub struct CalibrateArgs {
     /// Also time ksmd's CPU per scanned page and its wake-up delay (needs root; KSM knobs are put back)
     #[arg(long)]
     pub ksm: bool,
-    /// Also time swap-ins on the active swap device (needs root and a memory cgroup)
+    /// Also time swap-ins on the active swap device, and what reclaim spends taking a page out to it (needs
+    /// root and a memory cgroup)
     #[arg(long)]
     pub swap: bool,
     /// As root, grow the hugetlb pools (vm.nr_hugepages and the 1 GiB pool) for the

@@ -67,9 +67,6 @@ pub struct Calibration {
     /// (`--swap`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub swap_in_ns: Option<Figure>,
-    /// Reclaim's nanoseconds per page it takes out to swap (`--swap`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reclaim_page_ns: Option<Figure>,
     pub warnings: Vec<String>,
 }
 
@@ -284,19 +281,13 @@ pub fn calibrate(o: &Options) -> Result<Calibration, String> {
         None
     };
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"));
-    let swap = o.swap.then(|| exe.and_then(|exe| super::swap::measure(&exe, o.size.min(256 << 20), o.repeats.min(3))));
-    let figure = |pick: fn(&super::swap::Measured) -> Spread, unit: &'static str| {
-        swap.as_ref().map(|m| match m {
-            Ok(m) => {
-                let s = pick(m);
-                Figure::Fault { median: s.median, min: s.min, max: s.max, unit }
-            }
-            Err(e) => Figure::Unavailable { unavailable: e.clone() },
-        })
-    };
+    let swap =
+        o.swap.then(|| match exe.and_then(|exe| super::swap::measure(&exe, o.size.min(256 << 20), o.repeats.min(3))) {
+            Ok(s) => Figure::Fault { median: s.median, min: s.min, max: s.max, unit: "ns per swap-in (major fault)" },
+            Err(e) => Figure::Unavailable { unavailable: e },
+        });
     Ok(Calibration {
-        swap_in_ns: figure(|m| m.swap_in, "ns per swap-in (major fault)"),
-        reclaim_page_ns: figure(|m| m.reclaim_page, "ns per page reclaim takes out to swap"),
+        swap_in_ns: swap,
         conditions: cond,
         fault_ns,
         zeroing_gbps: zeroing,
@@ -409,7 +400,6 @@ impl Calibration {
         for (what, fig, meaning) in [
             ("ksmd per page", &self.ksm_scan_page_ns, "ksmd's CPU time per page it scans"),
             ("swap-in", &self.swap_in_ns, "a major fault on the active swap device, under a memory cgroup limit"),
-            ("reclaim per page", &self.reclaim_page_ns, "what reclaim spends taking one page out to swap"),
         ] {
             match fig {
                 Some(Figure::Fault { median, .. } | Figure::Thp { median, .. }) => {

@@ -9,12 +9,6 @@
 //! swap-in cost as a faulting task sees it, with the cgroup's own reclaim
 //! of another page included, as a guest under pressure pays it.
 //!
-//! Its writes time reclaim too: the first third of the pages fits under
-//! the limit, and past the limit every new page makes the cgroup reclaim
-//! one to swap. The last third's time a page less the first third's is
-//! what taking a page out costs the task that reclaims
-//! (`Costs::reclaim_page_ns`).
-//!
 //! The cgroup is made for the test and removed after (cgroup v2 when the
 //! memory controller is there, else v1's memory hierarchy).
 
@@ -23,23 +17,15 @@ use std::process::{Command, Stdio};
 
 use super::measure::{Mapping, Spread};
 
-/// What the children measured: swap-in nanoseconds per major fault, and
-/// reclaim's nanoseconds per page taken out.
-#[derive(Debug, Clone, Copy)]
-pub struct Measured {
-    pub swap_in: Spread,
-    pub reclaim_page: Spread,
-}
-
-/// Swap-in and reclaim costs over `repeats` children, each under a limit
-/// of `limit` bytes; `exe` is the overcommit program (it runs the child
-/// side).
-pub fn measure(exe: &Path, limit: u64, repeats: usize) -> Result<Measured, String> {
+/// Swap-in nanoseconds per major fault over `repeats` children, each under
+/// a limit of `limit` bytes; `exe` is the overcommit program (it runs the
+/// child side).
+pub fn measure(exe: &Path, limit: u64, repeats: usize) -> Result<Spread, String> {
     let swaps = std::fs::read_to_string("/proc/swaps").map_err(|e| format!("/proc/swaps: {e}"))?;
     if swaps.lines().count() < 2 {
         return Err("no active swap device (/proc/swaps is empty)".into());
     }
-    let (mut v, mut r) = (Vec::new(), Vec::new());
+    let mut v = Vec::new();
     for _ in 0..repeats.max(1) {
         let cg = Cgroup::new(limit)?;
         let mut child = Command::new(exe)
@@ -57,48 +43,24 @@ pub fn measure(exe: &Path, limit: u64, repeats: usize) -> Result<Measured, Strin
             return Err(format!("the swap test child failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
         }
         let text = String::from_utf8_lossy(&out.stdout);
-        let said = || format!("the swap test child said {text:?}");
-        let mut nums = text.split_whitespace().map(|w| w.parse::<f64>());
-        let (Some(Ok(swap_in)), Some(Ok(reclaim))) = (nums.next(), nums.next()) else { return Err(said()) };
-        v.push(swap_in);
-        r.push(reclaim);
+        let ns: f64 = text.trim().parse().map_err(|_| format!("the swap test child said {text:?}"))?;
+        v.push(ns);
     }
-    Ok(Measured { swap_in: Spread::of(v), reclaim_page: Spread::of(r) })
+    Ok(Spread::of(v))
 }
 
 /// The child's side: wait for stdin to close, then fill `bytes` and time
-/// the swap-ins of the first third. Returns nanoseconds per major fault,
-/// and per page reclaimed: the last third's fill a page less the first
-/// third's (a fresh page each, the last third's each making the cgroup
-/// take one out).
-pub fn child(bytes: u64) -> Result<(f64, f64), String> {
+/// the swap-ins of the first third. Prints nanoseconds per major fault.
+pub fn child(bytes: u64) -> Result<f64, String> {
     let mut sink = Vec::new();
     std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink).map_err(|e| e.to_string())?;
     let bytes = (bytes as usize).div_ceil(4096) * 4096;
     let mut m = Mapping::anon(bytes, 4096, rustix::mm::MapFlags::empty()).map_err(|e| e.to_string())?;
     m.advise(rustix::mm::Advice::LinuxNoHugepage).map_err(|e| e.to_string())?;
     let s = m.as_mut_slice();
-    let pages = bytes / 4096;
-    let third = pages / 3;
-    let mut fill = [0.0f64; 3];
-    let mut out_before = 0;
     for (i, page) in s.chunks_mut(4096).enumerate() {
-        let part = (i / third.max(1)).min(2);
-        if i == 2 * third {
-            out_before = pswpout();
-        }
-        let t = std::time::Instant::now();
         page[..8].copy_from_slice(&(i as u64 + 1).to_ne_bytes());
-        fill[part] += t.elapsed().as_nanos() as f64;
     }
-    let taken = pswpout().saturating_sub(out_before);
-    let last = (pages - 2 * third) as f64;
-    if (taken as f64) < last / 2.0 {
-        return Err(format!(
-            "only {taken} pages went to swap while the last {last} were written: the cgroup limit did not make it reclaim"
-        ));
-    }
-    let reclaim = (fill[2] - fill[0] / third as f64 * last) / taken as f64;
     let majflt = || majflt().unwrap_or(0);
     let before = majflt();
     let t = std::time::Instant::now();
@@ -113,15 +75,7 @@ pub fn child(bytes: u64) -> Result<(f64, f64), String> {
     if faults < 16 {
         return Err(format!("only {faults} major faults: the cgroup limit did not push pages to swap"));
     }
-    Ok((ns / faults as f64, reclaim))
-}
-
-/// Pages written to swap on this host so far (`/proc/vmstat` `pswpout`).
-fn pswpout() -> u64 {
-    std::fs::read_to_string("/proc/vmstat")
-        .ok()
-        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("pswpout ")?.trim().parse().ok()))
-        .unwrap_or(0)
+    Ok(ns / faults as f64)
 }
 
 /// This process's major faults so far: `/proc/self/stat` field 12

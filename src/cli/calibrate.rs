@@ -28,8 +28,7 @@ pub struct CalibrateArgs {
     /// Also time ksmd's CPU per scanned page and its wake-up delay (needs root; KSM knobs are put back)
     #[arg(long)]
     pub ksm: bool,
-    /// Also time swap-ins on the active swap device, and what reclaim spends taking a page out to it (needs
-    /// root and a memory cgroup)
+    /// Also time swap-ins on the active swap device (needs root and a memory cgroup)
     #[arg(long)]
     pub swap: bool,
     /// As root, grow the hugetlb pools (vm.nr_hugepages and the 1 GiB pool) for the
@@ -88,9 +87,8 @@ pub fn calibrate(args: CalibrateArgs, out: &mut dyn Write) -> Result<(), Failure
 /// The child process `calibrate --swap` times swap-ins in (Linux only).
 #[cfg(target_os = "linux")]
 pub fn swap_child(args: SwapChildArgs, out: &mut dyn Write) -> Result<(), Failure> {
-    let (swap_in, reclaim) =
-        overcommit::calibrate::swap::child(args.bytes).map_err(|e| runtime(format!("error: {e}")))?;
-    writeln!(out, "{swap_in} {reclaim}")?;
+    let ns = overcommit::calibrate::swap::child(args.bytes).map_err(|e| runtime(format!("error: {e}")))?;
+    writeln!(out, "{ns}")?;
     Ok(())
 }
 

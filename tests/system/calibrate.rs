@@ -241,11 +241,7 @@ impl Drop for TempSwap {
 #[test]
 fn swap_in_is_timed_under_a_cgroup_and_everything_goes_away() {
     // Truth: a swap-in is a device read; on any device it costs more than
-    // a 4 KiB fault's 1-2 us and less than a disk seek's ~10 ms. Taking a
-    // page out (unmapping it, a slot, queueing its write, which reclaim
-    // does not wait for) costs more than the 1 us of a fault that maps one
-    // and less than 1 ms (the kernel's reclaim tracepoints timed it at
-    // 4.5-14.6 us a page on this project's development machine). What the
+    // a 4 KiB fault's 1-2 us and less than a disk seek's ~10 ms. What the
     // test added (a swap file, a cgroup) is gone after.
     let _guard = crate::LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let ok = |c: &str| std::process::Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success());
@@ -275,9 +271,7 @@ fn swap_in_is_timed_under_a_cgroup_and_everything_goes_away() {
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_overcommit"));
     let s = overcommit::calibrate::swap::measure(exe, 64 << 20, 2).expect("swap-in timed");
     drop(swap);
-    eprintln!("swap-in {:.0} ns, reclaim {:.0} ns a page", s.swap_in.median, s.reclaim_page.median);
-    assert!((1_000.0..10_000_000.0).contains(&s.swap_in.median), "{s:?}");
-    assert!((1_000.0..1_000_000.0).contains(&s.reclaim_page.median), "{s:?}");
+    assert!((1_000.0..10_000_000.0).contains(&s.median), "{s:?}");
     assert_eq!(std::fs::read_to_string("/proc/swaps").unwrap(), swaps_before, "swap file off again");
     assert!(!path.exists(), "swap file deleted");
     let leftover = std::fs::read_dir("/sys/fs/cgroup/memory")

@@ -547,6 +547,11 @@ fn map_thp_small(mem: &mut Memory, unit: Unit) -> std::ops::Range<u64> {
         let st = &mut guest.pages[p as usize];
         debug_assert_eq!(*st & RES_MASK, HUGE);
         *st = (*st & !RES_MASK) | RESIDENT;
+        // Event mode: its hits are 4 KiB ones now (translation and walk).
+        let st = *st;
+        if let Some(e) = guest.events.as_deref_mut() {
+            e.note(p as usize, st);
+        }
     }
     let count = range.end - range.start;
     guest.huge -= count;

@@ -222,7 +222,7 @@ impl Engine<'_> {
         // cgroup's reclaim and throttling are played.
         let mut stall = 0.0;
         if let (Some(cg), Some(t)) = (&self.runners[g].memcg, at)
-            && self.mem.guest_frames(g) + cg.overhead + size > cg.max
+            && self.memcg_usage(g) + size > cg.max
         {
             stall = self.memcg_reclaim_for(g, size, 1, t);
             // The caller counts the stall as direct reclaim's; it is the
@@ -232,7 +232,7 @@ impl Engine<'_> {
             r.stall_by.direct_reclaim_s -= stall * scale / 1e9;
         }
         if let Some(cg) = &self.runners[g].memcg
-            && self.mem.guest_frames(g) + cg.overhead + size > cg.max.min(cg.high)
+            && self.memcg_usage(g) + size > cg.max.min(cg.high)
         {
             self.vm.thp_fault_fallback += 1;
             return (false, stall);
@@ -385,12 +385,12 @@ impl Engine<'_> {
     }
 
     /// Pages swap allocated on guests' behalf (zswap's write-backs, each
-    /// read into a page charged to its guest's memory cgroup for as long as
-    /// its write takes): a cgroup at memory.max reclaims room for them, as
-    /// the charge does (a batch, `memcg_reclaim_for`). The page itself is
-    /// freed again once written, so it is not kept; the pages reclaimed
-    /// for it leave room for the guest's next faults. The reclaim is the
-    /// worker's time, not the guest's.
+    /// read into a page charged to its guest's memory cgroup): a cgroup at
+    /// memory.max reclaims room for them, as the charge does (a batch,
+    /// `memcg_reclaim_for`), and the page stays charged, clean in the swap
+    /// cache, until the cgroup's next reclaim frees it
+    /// ([`Memcg::written_back`]). The reclaim is the worker's time, not
+    /// the guest's.
     ///
     /// The worker waits for each of its pages to be charged, so the
     /// cgroup's reclaim for it runs while the pool is still full, as it
@@ -407,6 +407,9 @@ impl Engine<'_> {
                 let g = guest as usize;
                 if self.mem.guests[g].is_alive() && self.runners[g].memcg.is_some() {
                     stall += self.memcg_reclaim_for(g, n, crate::model::swap::SWAP_CLUSTER_MAX, t);
+                    if let Some(cg) = self.runners[g].memcg.as_mut() {
+                        cg.written_back += n;
+                    }
                 }
             }
             self.mem.swap.tick(t, stall);

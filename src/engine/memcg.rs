@@ -16,8 +16,8 @@ impl Engine<'_> {
     /// stall, or `None` when the guest was killed.
     pub(super) fn memcg_charge(&mut self, g: usize, t: SimTime) -> Option<f64> {
         let Some(cg) = self.runners[g].memcg.as_ref() else { return Some(0.0) };
-        let (max, high, overhead) = (cg.max, cg.high, cg.overhead);
-        let usage = |e: &Self| e.mem.guest_frames(g) + overhead;
+        let (max, high) = (cg.max, cg.high);
+        let usage = |e: &Self| e.memcg_usage(g);
         let mut stall = 0.0;
         let batch = crate::model::swap::SWAP_CLUSTER_MAX;
         if usage(self) + 1 > max {
@@ -86,8 +86,8 @@ impl Engine<'_> {
     pub(super) fn memcg_reclaim_for(&mut self, g: usize, extra: u64, min_batch: u64, t: SimTime) -> f64 {
         let Some(cg) = self.runners[g].memcg.as_mut() else { return 0.0 };
         cg.events.max += 1;
-        let (max, overhead) = (cg.max, cg.overhead);
-        let over = |e: &Self| (e.mem.guest_frames(g) + overhead + extra).saturating_sub(max);
+        let max = cg.max;
+        let over = |e: &Self| (e.memcg_usage(g) + extra).saturating_sub(max);
         let mut stall = 0.0;
         for _ in 0..16 {
             let want = over(self);
@@ -106,15 +106,33 @@ impl Engine<'_> {
     /// the stall (0.2 us a page scanned, as direct reclaim, the work of
     /// taking the pages out, plus any wait for writeback); marks the cgroup
     /// stuck when nothing could be taken, so the caller stops retrying.
+    ///
+    /// zswap's written-back pages charged here go first (see
+    /// [`Memcg::written_back`]): each freed for a page scanned.
     pub(super) fn memcg_reclaim(&mut self, g: usize, nr: u64, t: SimTime) -> f64 {
-        let Some(mut hands) = self.runners[g].memcg.as_ref().map(|cg| cg.hands) else { return 0.0 };
-        let out = self.clock.reclaim_guest(&mut self.mem, g, &mut hands, nr, t);
+        let Some(cg) = self.runners[g].memcg.as_mut() else { return 0.0 };
+        let freed = nr.min(cg.written_back);
+        cg.written_back -= freed;
+        cg.pgscan += freed;
+        cg.pgsteal += freed;
+        let mut hands = cg.hands;
+        let out = if nr > freed {
+            self.clock.reclaim_guest(&mut self.mem, g, &mut hands, nr - freed, t + (freed * 200) as u64)
+        } else {
+            crate::policy::reclaim::Outcome::default()
+        };
         let cg = self.runners[g].memcg.as_mut().expect("checked above");
         cg.pgscan += out.scanned_pages;
         cg.pgsteal += out.evicted;
         cg.pgrefill += out.refill_pages;
         cg.hands = hands;
-        cg.stuck = out.evicted == 0 && out.throttled_ns == 0.0;
-        (out.scanned + out.deactivated) as f64 * 200.0 + out.work_ns + out.throttled_ns
+        cg.stuck = freed == 0 && out.evicted == 0 && out.throttled_ns == 0.0;
+        (freed + out.scanned + out.deactivated) as f64 * 200.0 + out.work_ns + out.throttled_ns
+    }
+
+    /// What guest `g`'s memory cgroup holds (`memory.current`): the guest's
+    /// pages, QEMU's own, and zswap's written-back pages not yet freed.
+    pub(super) fn memcg_usage(&self, g: usize) -> u64 {
+        self.runners[g].memcg.as_ref().map_or(0, |cg| self.mem.guest_frames(g) + cg.overhead + cg.written_back)
     }
 }

@@ -209,6 +209,12 @@ pub(super) struct Memcg {
     pub(super) high: u64,
     /// QEMU's own memory, charged beside guest RAM.
     pub(super) overhead: u64,
+    /// zswap's written-back pages still charged to the cgroup: each was
+    /// read into a swap-cache page charged here (zswap_writeback_entry),
+    /// and once written it is clean, unmapped and at the inactive list's
+    /// tail (folio_rotate_reclaimable), so the cgroup's next reclaim frees
+    /// it first, for the cost of a page scanned.
+    pub(super) written_back: u64,
     /// Where the cgroup's reclaim goes on from in the guest's pages.
     pub(super) hands: crate::policy::reclaim::LruHands,
     /// The last reclaim found nothing to take: retrying is pointless.

@@ -117,7 +117,7 @@ impl Engine<'_> {
         cg.pgsteal += freed;
         let mut hands = cg.hands;
         let out = if nr > freed {
-            self.clock.reclaim_guest(&mut self.mem, g, &mut hands, nr - freed, t + (freed * 200) as u64)
+            self.clock.reclaim_guest(&mut self.mem, g, &mut hands, nr - freed, t + freed * 200)
         } else {
             crate::policy::reclaim::Outcome::default()
         };

@@ -79,6 +79,16 @@ pub const LESSONS: &[Lesson] = &[
         explain: ksm,
     },
     Lesson {
+        name: "ksm-thp",
+        question: [
+            "KSM on guests backed by huge pages: does it save as much, and what does it take from the huge pages?",
+            "客户机内存由大页支撑时，KSM 还能省下同样多的内存吗？它又从大页那里拿走了什么？",
+        ],
+        file: "scenarios/learn/ksm-thp.yaml",
+        yaml: include_str!("../../scenarios/learn/ksm-thp.yaml"),
+        explain: ksm_thp,
+    },
+    Lesson {
         name: "swap",
         question: [
             "What does the same overcommit cost on a hard disk, a SATA SSD, an NVMe drive and zram?",
@@ -574,6 +584,83 @@ fn ksm(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
             )
         }))
         .collect(),
+    }
+}
+
+fn ksm_thp(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
+    let g = &s.guests[0];
+    let n = f64::from(g.count);
+    let shared = g.workload.shared.get();
+    let memory = g.memory.bytes() as f64;
+    // One copy of each shared page serves all N guests: N − 1 copies freed.
+    let predicted = (n - 1.0) * shared * memory / GIB;
+    let saved = |v: &str| at(t, v, "ksm_saved_bytes") / GIB;
+    let miss = |v: &str| at(t, v, "tlb_miss_ratio") * 100.0;
+    let mean = |v: &str| at(t, v, "mean_ns");
+    let (faults, splits) = (at(t, "thp+ksm", "thp_faults"), at(t, "thp+ksm", "thp_splits"));
+    let cpu = at(t, "thp+ksm", "ksmd_cpu_percent");
+    let secs = s.duration.as_secs_f64();
+    match lang {
+        Lang::En => vec![
+            format!(
+                "KSM merges 4 KiB pages, on huge pages as on small ones: {n:.0} guests sharing {:.0}% of {:.0} GiB \
+                 each can give back ({n:.0} − 1) × {:.0}% × {:.0} GiB = {predicted:.2} GiB, and KSM saved {:.2} GiB \
+                 on 4 KiB pages and {:.2} GiB on huge pages (ksmd at {cpu:.0}% of a core).",
+                shared * 100.0,
+                memory / GIB,
+                shared * 100.0,
+                memory / GIB,
+                saved("4k+ksm"),
+                saved("thp+ksm"),
+            ),
+            format!(
+                "To merge a page inside a huge page ksmd splits the huge page first, into 512 small ones. The \
+                 identical pages of an image lie all over a guest's memory, so nearly every huge page holds some: \
+                 ksmd split {splits:.0} of the {faults:.0} huge pages the guests' first touches took."
+            ),
+            format!(
+                "That is the price. A TLB entry maps the smaller of the guest's page and the host's: with both at \
+                 2 MiB the guests' accesses missed the TLB {:.1}% of the time and took {:.0} ns on average; with KSM \
+                 they missed {:.1}% over the {secs:.0} s (on 4 KiB pages once split), {:.0} ns on average; on 4 KiB \
+                 pages from the start, {:.1}% and {:.0} ns (first-touch faults included). KSM on huge pages trades \
+                 the guests' TLB reach for memory: worth it where memory is what runs out.",
+                miss("thp"),
+                mean("thp"),
+                miss("thp+ksm"),
+                mean("thp+ksm"),
+                miss("4k+ksm"),
+                mean("4k+ksm"),
+            ),
+        ],
+        Lang::Zh => vec![
+            format!(
+                "KSM 合并的是 4 KiB 的页，大页上也一样：{n:.0} 个客户机各有 {:.0} GiB，其中 {:.0}% 相同，最多能还回 \
+                 ({n:.0} − 1) × {:.0}% × {:.0} GiB = {predicted:.2} GiB；KSM 在 4 KiB 页上省下 {:.2} GiB，\
+                 在大页上省下 {:.2} GiB（ksmd 占用 {cpu:.0}% 个 CPU）。",
+                memory / GIB,
+                shared * 100.0,
+                shared * 100.0,
+                memory / GIB,
+                saved("4k+ksm"),
+                saved("thp+ksm"),
+            ),
+            format!(
+                "要合并大页里的一个页，ksmd 得先把这个大页拆成 512 个小页。同一镜像的相同页散布在客户机内存的各处，\
+                 几乎每个大页里都有：客户机首次访问时得到的 {faults:.0} 个大页，ksmd 拆掉了 {splits:.0} 个。"
+            ),
+            format!(
+                "这就是代价。TLB 的一项映射的是客户机页和宿主机页中较小的那个：两者都是 2 MiB 时，客户机的访存有 \
+                 {:.1}% 未命中 TLB，平均 {:.0} ns；开了 KSM，整个 {secs:.0} s 里未命中 {:.1}%（拆分之后都是 4 KiB \
+                 页），平均 {:.0} ns；从一开始就用 4 KiB 页时是 {:.1}% 和 {:.0} ns（含首次访问的缺页）。\
+                 大页上的 KSM 用客户机的 TLB 覆盖范围换内存：内存紧张时才值得。",
+                miss("thp"),
+                mean("thp"),
+                miss("thp+ksm"),
+                mean("thp+ksm"),
+                miss("4k+ksm"),
+                mean("4k+ksm"),
+            ),
+        ],
     }
 }
 

@@ -316,6 +316,10 @@ metrics! {
     boot_delay_s: f64 => "fixed6",
     guest_swap_faults: u64,
     cow_breaks: u64,
+    /// Huge pages the guests' faults took (`thp_fault_alloc`) and huge
+    /// pages split since (`thp_split_page`: by reclaim, ksmd, balloons).
+    thp_faults: u64,
+    thp_splits: u64,
 }
 
 fn columns(spec: &SweepSpec) -> Vec<String> {
@@ -416,6 +420,8 @@ fn row(run: &PlannedRun, s: &Summary, slos: &[Slo]) -> SweepRow {
         boot_delay_s: round::<6>(s.guests.iter().map(|g| g.boot_delay_ns as f64 / 1e9).fold(0.0, f64::max)),
         guest_swap_faults: s.guests.iter().map(|g| g.guest_swap_major_faults).sum(),
         cow_breaks: s.guests.iter().map(|g| g.cow_breaks).sum(),
+        thp_faults: s.host.vmstat.thp_fault_alloc,
+        thp_splits: s.host.vmstat.thp_split_page,
     };
     let slo = (!slos.is_empty()).then(|| {
         let failed = failed_slos(s, slos);

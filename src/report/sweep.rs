@@ -554,6 +554,8 @@ mod tests {
             boot_delay_s: 0.0,
             guest_swap_faults: 0,
             cow_breaks: 5,
+            thp_faults: 0,
+            thp_splits: 0,
         }
     }
 

@@ -58,6 +58,10 @@ pub struct Calibration {
     pub copy_4k_ns: Spread,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ksm_scan_page_ns: Option<Figure>,
+    /// ksmd's CPU per page it only checksums (its first sight of the
+    /// page, `--ksm`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ksm_checksum_page_ns: Option<f64>,
     /// ksmd's sleep beyond its whole jiffies, and the jiffy (`--ksm`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ksm_wake_ns: Option<f64>,
@@ -267,11 +271,12 @@ pub fn calibrate(o: &Options) -> Result<Calibration, String> {
         dram.insert("hugetlb_2m", ns);
     }
     let copy = measure::copy_4k_ns(size.min(256 << 20), 100_000, 11, o.repeats).map_err(|e| e.to_string())?;
-    let (mut ksm_wake_ns, mut jiffy_ns) = (None, None);
+    let (mut ksm_wake_ns, mut jiffy_ns, mut ksm_checksum_page_ns) = (None, None, None);
     let ksm = if o.ksm {
         Some(match super::ksm::measure(o.size.min(256 << 20), o.repeats.max(3), Duration::from_secs(1)) {
             Ok(k) => {
                 ksm_wake_ns = Some(k.wake_ns.round());
+                ksm_checksum_page_ns = k.checksum_ns.is_finite().then(|| k.checksum_ns.round());
                 jiffy_ns = Some(k.jiffy_ns.round());
                 Figure::Fault { median: k.median, min: k.min, max: k.max, unit: "ns of ksmd CPU per page scanned" }
             }
@@ -294,6 +299,7 @@ pub fn calibrate(o: &Options) -> Result<Calibration, String> {
         dram_latency_ns: dram,
         copy_4k_ns: copy,
         ksm_scan_page_ns: ksm,
+        ksm_checksum_page_ns,
         ksm_wake_ns,
         jiffy_ns,
         warnings,
@@ -410,6 +416,13 @@ impl Calibration {
                 }
                 None => {}
             }
+        }
+        if let Some(ns) = self.ksm_checksum_page_ns {
+            let _ = writeln!(
+                o,
+                "{:<22} {ns:>12.0} ns\n{:<22} ksmd's CPU time per page it only checksums (first sight)",
+                "ksmd checksum", ""
+            );
         }
         if let (Some(wake), Some(jiffy)) = (self.ksm_wake_ns, self.jiffy_ns) {
             let _ = writeln!(

@@ -23,7 +23,8 @@ impl Engine<'_> {
         }
         let pages = f64::from(k.knobs.pages_to_scan) * self.rate;
         let wake = k.wake(&mut self.mem, &self.mergeable, pages);
-        let cpu = wake.scanned as f64 * self.scale * self.cfg.costs.ksm_scan_page_ns;
+        let cpu =
+            self.scale * self.cfg.costs.ksm_pages_ns(wake.scanned as f64, wake.checksummed as f64, wake.kept as f64);
         self.ksmd_cpu_ns += cpu;
         let saved = k.counters.pages_sharing + k.counters.zero_pages;
         self.ksm_saved_peak = self.ksm_saved_peak.max(saved);

@@ -87,6 +87,25 @@ pub struct Wake {
     pub merged: u64,
     /// A full scan ended during this wake-up.
     pub full_scan_done: bool,
+    /// Of the pages scanned, those ksmd only checksummed (seen for the
+    /// first time, or changed since: volatile) and those already mapping
+    /// a KSM page: each costs it less than a page it searched the trees
+    /// for ([`crate::latency::Costs::ksm_pages_ns`]).
+    pub checksummed: u64,
+    pub kept: u64,
+}
+
+/// What ksmd did with one page it scanned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    /// Already mapped a KSM page (or the zero page).
+    Kept,
+    /// Its checksum stored (first sight, or changed): volatile.
+    Checksummed,
+    /// Searched the trees and merged.
+    Merged,
+    /// Searched the trees and left in the unstable tree.
+    Searched,
 }
 
 /// Where a merged page's content lives, packed in a word so a tree entry
@@ -296,6 +315,17 @@ pub struct Ksm {
     word_pass: bool,
 }
 
+impl Wake {
+    fn count(&mut self, look: Look) {
+        match look {
+            Look::Kept => self.kept += 1,
+            Look::Checksummed => self.checksummed += 1,
+            Look::Merged => self.merged += 1,
+            Look::Searched => {}
+        }
+    }
+}
+
 impl Ksm {
     /// `image_of[g]` numbers guest `g`'s image; `shares[g]` are its
     /// content shares; `pages[g]` its real and simulated page counts.
@@ -410,9 +440,8 @@ impl Ksm {
                 idle_guests = 0;
                 self.budget -= 1.0;
                 out.scanned += 1;
-                if self.scan_page(mem, g, q - 1) {
-                    out.merged += 1;
-                }
+                let look = self.scan_page(mem, g, q - 1);
+                out.count(look);
             }
             self.cursor = (g, q);
         }
@@ -435,9 +464,10 @@ impl Ksm {
     /// scanned, or `None` (nothing done) when the budget may end inside
     /// the word.
     fn pass_word(&mut self, mem: &mut Memory, g: usize, q: u64, out: &mut Wake) -> Option<u64> {
-        let states = &mut mem.guests[g].pages[q as usize..q as usize + 64];
         let (mut present, mut merged, mut volatile, mut unique) = (0u64, 0u64, 0u64, 0u64);
-        for (i, &st) in states.iter().enumerate() {
+        let mut first_shareable = 0u64;
+        for (i, &st) in mem.guests[g].pages[q as usize..q as usize + 64].iter().enumerate() {
+            first_shareable |= u64::from(st & (CHECKSUMMED | WRITTEN) == 0 && st & CLASS_MASK != 0) << i;
             let res = st & RES_MASK;
             present |= u64::from(res == RESIDENT || res == HUGE) << i;
             merged |= u64::from(st & MERGED != 0) << i;
@@ -445,9 +475,16 @@ impl Ksm {
             // Unique content (class 0), checksummed, not written since.
             unique |= u64::from(st & (CHECKSUMMED | WRITTEN | CLASS_MASK) == CHECKSUMMED) << i;
         }
-        let volatile = present & !merged & volatile;
+        let mut volatile = present & !merged & volatile;
         let unique = present & !merged & unique;
         let n = u64::from(present.count_ones());
+        // Pages seen for the first time whose content may have a KSM page
+        // (unwritten, the image's or zero content) are looked at one by
+        // one: the stable tree is searched before the checksum
+        // (cmp_and_merge_page), and a page earlier in the word may have
+        // just made the KSM page they match.
+        volatile &= !first_shareable;
+        let states = &mut mem.guests[g].pages[q as usize..q as usize + 64];
         // The page walk stops where the budget drops below one page: the
         // word is passed whole only when it does not drop inside it.
         if self.budget - (n as f64) < 1.0 {
@@ -479,25 +516,59 @@ impl Ksm {
         self.unshared_bits[g][w] = unique;
         self.budget -= n as f64;
         out.scanned += n;
+        out.kept += u64::from((present & merged).count_ones());
+        out.checksummed += u64::from(volatile.count_ones());
         let mut may_merge = present & !(merged | volatile | unique);
         while may_merge != 0 {
             let i = u64::from(may_merge.trailing_zeros());
             may_merge &= may_merge - 1;
-            if self.scan_page(mem, g, q + i) {
-                out.merged += 1;
-            }
+            let look = self.scan_page(mem, g, q + i);
+            out.count(look);
         }
         Some(n)
     }
 
-    /// Look at present page `p` of guest `g`; true when it merged.
-    fn scan_page(&mut self, mem: &mut Memory, g: usize, p: u64) -> bool {
+    /// The key of page `p` of guest `g` (state `st`) when the stable tree
+    /// has a KSM page of its content with room for one more sharer: an
+    /// unwritten page of the image's or zero content (zero content only
+    /// when it is not for the zero page, `use_zero_pages`).
+    fn stable_room(&mut self, mem: &Memory, g: usize, p: u64, st: u8) -> Option<Key> {
+        if st & WRITTEN != 0 {
+            return None;
+        }
+        let content = Content::of(st);
+        if content == Content::Zero && self.knobs.use_zero_pages {
+            return None;
+        }
+        let key = self.key(mem, g, p, content)?;
+        let max = self.knobs.max_page_sharing.max(2);
+        self.stable.get_mut(key).filter(|v| Dups::unpack(**v).last < max).map(|_| key)
+    }
+
+    /// Look at present page `p` of guest `g`, as cmp_and_merge_page does:
+    /// the stable tree first (a page whose content has a KSM page merges,
+    /// seen before or not), then the checksum (a page seen for the first
+    /// time or changed since is only checksummed), then the zero page and
+    /// the unstable tree.
+    fn scan_page(&mut self, mem: &mut Memory, g: usize, p: u64) -> Look {
         if mem.guests[g].pages[p as usize] & MERGED != 0 {
             // Already a KSM (or zero-page) mapping.
-            return false;
+            return Look::Kept;
         }
         settle_written(mem, g, p);
         let st = mem.guests[g].pages[p as usize];
+        if st & CHECKSUMMED == 0
+            && let Some(key) = self.stable_room(mem, g, p, st)
+        {
+            // The last dup takes one more sharer.
+            if let Some(entry) = self.stable.get_mut(key) {
+                *entry += 1;
+            }
+            mem.guests[g].pages[p as usize] |= CHECKSUMMED;
+            self.map_merged(mem, g, p);
+            self.counters.pages_sharing += 1;
+            return Look::Merged;
+        }
         if st & CHECKSUMMED == 0 || st & WRITTEN != 0 {
             // First sight, or changed since the last scan: store the
             // checksum and move on (cmp_and_merge_page's volatile case). A
@@ -507,18 +578,18 @@ impl Ksm {
             let st = if st & WRITTEN != 0 { st & !CLASS_MASK } else { st };
             mem.guests[g].pages[p as usize] = (st | CHECKSUMMED) & !WRITTEN;
             self.note(g, p, false);
-            return false;
+            return Look::Checksummed;
         }
         let content = Content::of(st);
         if content == Content::Zero && self.knobs.use_zero_pages {
             self.map_merged(mem, g, p);
             self.counters.zero_pages += 1;
-            return true;
+            return Look::Merged;
         }
         let Some(key) = self.key(mem, g, p, content) else {
             // Unique: into the unstable tree, where nothing will match it.
             self.note(g, p, true);
-            return false;
+            return Look::Searched;
         };
         let max = self.knobs.max_page_sharing.max(2);
         if let Some(entry) = self.stable.get_mut(key).filter(|v| Dups::unpack(**v).last < max) {
@@ -526,7 +597,7 @@ impl Ksm {
             *entry += 1;
             self.map_merged(mem, g, p);
             self.counters.pages_sharing += 1;
-            return true;
+            return Look::Merged;
         }
         let waiting = self.unstable.remove(key).map(unstable_page);
         if let Some((g2, p2)) = waiting {
@@ -546,12 +617,12 @@ impl Ksm {
                 self.counters.pages_sharing += 1;
                 // The waiting page leaves the unstable tree.
                 self.forget(g2 as usize, p2);
-                true
+                Look::Merged
             }
             _ => {
                 self.unstable.insert(key, unstable_entry(g, p));
                 self.note(g, p, true);
-                false
+                Look::Searched
             }
         }
     }

@@ -28,6 +28,12 @@ fn ksmd_cost_is_measured_and_every_knob_put_back() {
     assert!((200.0..200_000.0).contains(&f.median), "{f:?}");
     assert!(f.min <= f.median && f.median <= f.max);
     assert!(f.pages_scanned > 0);
+    // A page seen for the first time is only checksummed (and given its
+    // rmap item): cmp_and_merge_page searches no tree for it, so it costs
+    // ksmd less than a page of the steady state, and at least the
+    // checksum (0.3 us, as above). Measured here: 0.9-1.0 us, against
+    // 3.6-5.7 us for a page searched.
+    assert!((200.0..f.median).contains(&f.checksum_ns), "{f:?}");
     // ksmd's pace: measured at 100 and 1000 pages per 20 ms, the figures
     // must predict a round at 1000 pages per 10 ms (ceil(10 ms / jiffy)
     // jiffies, the wake-up's delay, 1000 pages of scanning) within 10%,

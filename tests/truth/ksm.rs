@@ -115,40 +115,44 @@ fn nothing_merges_in_the_first_full_scan_and_all_by_the_end_of_the_second() {
     // sleep_millisecs = 5 000 pages/s; the kernel sleeps whole jiffies
     // (5 at HZ=250) and wakes a little after them (3.44 ms, the default
     // measured on the development machine), and the model adds ksmd's own
-    // CPU time (100 pages x the default 5.7 us = 0.57 ms per batch), so 100
-    // pages per 24.01 ms. A full scan takes 32 768 / 100 x 24.01 ms = 7.87 s.
-    // ksmd goes guest by guest in address order: in the second scan guest
-    // 0's pages enter the unstable tree, and merging happens while it
-    // scans guest 1, from 1.5 to 2 scans (11.8 s to 15.7 s).
+    // CPU time: in the first full scan it only checksums (100 pages x the
+    // default 0.9 us = 0.09 ms a batch, 100 pages per 23.53 ms, a scan in
+    // 7.71 s), in the second it searches the trees (100 x 5.7 us = 0.57 ms,
+    // 100 pages per 24.01 ms, a scan in 7.87 s). ksmd goes guest by guest
+    // in address order: in the second scan guest 0's pages enter the
+    // unstable tree, and merging happens while it scans guest 1, from 1.5
+    // to 2 scans (11.6 s to 15.6 s).
     let s = scenario(&one_image(2, 50, 0, "pages_to_scan: 100, sleep_millisecs: 20", ""));
     let (summary, rec) = run_recorded(&s);
     let final_sharing = ksm(&summary).pages_sharing;
     assert_eq!(final_sharing, count(Content::Shared, 0.5, 0.0));
     let costs = overcommit::latency::Costs::default();
-    let batch_s = (costs.ksm_sleep_ns(20) + 100.0 * costs.ksm_scan_page_ns) / 1e9;
-    let scan_s = 32_768.0 / 100.0 * batch_s;
+    let batch_s = |page_ns: f64| (costs.ksm_sleep_ns(20) + 100.0 * page_ns) / 1e9;
+    let first_s = 32_768.0 / 100.0 * batch_s(costs.ksm_checksum_page_ns);
+    let scan_s = 32_768.0 / 100.0 * batch_s(costs.ksm_scan_page_ns);
     for sample in &rec.samples {
         let t = sample.t_ns as f64 / 1e9;
         let h = &sample.host;
         if h.ksm_full_scans == 0 {
             assert_eq!(h.ksm_pages_sharing, 0, "merged during the first full scan at {t} s");
         }
-        if t < scan_s - 0.2 {
-            assert_eq!(h.ksm_pages_sharing, 0, "merged at {t} s, before one full scan ({scan_s:.2} s)");
+        if t < first_s - 0.2 {
+            assert_eq!(h.ksm_pages_sharing, 0, "merged at {t} s, before one full scan ({first_s:.2} s)");
         }
-        if t > 2.0 * scan_s + 0.2 {
+        if t > first_s + scan_s + 0.2 {
             assert_eq!(
                 h.ksm_pages_sharing,
                 final_sharing,
                 "not all merged at {t} s (two scans: {:.2} s)",
-                2.0 * scan_s
+                first_s + scan_s
             );
         }
     }
     // Nothing before the second scan reaches guest 1; half when it is
     // halfway through guest 1.
     let at = |scans: f64| {
-        let x = rec.samples.iter().find(|x| x.t_ns as f64 / 1e9 >= scans * scan_s).expect("a sample");
+        let t = first_s + (scans - 1.0) * scan_s;
+        let x = rec.samples.iter().find(|x| x.t_ns as f64 / 1e9 >= t).expect("a sample");
         x.host.ksm_pages_sharing as f64 / final_sharing as f64
     };
     assert!(at(1.45) == 0.0, "{:.2} merged before the second scan reached guest 1", at(1.45));

@@ -448,6 +448,10 @@ impl Engine<'_> {
                 crate::policy::reclaim::split_thp(&mut self.mem, slot, Unit { guest: g as u32, page: head, thp: true });
                 return self.release_page(g, p);
             }
+            RESIDENT if st & MERGED != 0 && self.mem.guests[g].is_zero_mapped(p) => {
+                // On the zero page (a THP split mapped it): no frame to free.
+                self.mem.guests[g].unmap_zero(p);
+            }
             RESIDENT if st & MERGED != 0 => {
                 if let Some(k) = self.ksm.as_mut() {
                     k.unmerge(&mut self.mem, g, p);

@@ -56,6 +56,18 @@ impl Engine<'_> {
                     crate::policy::resolve::swap_read_latency(self.scenario.host.swap.as_ref(), GUEST_SWAP_READ_NS);
                 return Some((read as f64, FaultKind::GuestSwap, 0.0));
             }
+            (RESIDENT, _) if st & MERGED != 0 && self.mem.guests[g].is_zero_mapped(p) => {
+                // A write to a page a THP split mapped to the zero page:
+                // a zeroed page of its own (do_wp_page on the zero pfn),
+                // with no KSM page involved.
+                let stall = self.make_room(g, t)?;
+                let guest = &mut self.mem.guests[g];
+                guest.unmap_zero(p);
+                guest.pages[p as usize] = (st & !(MERGED | CLASS_MASK)) | mark;
+                guest.resident += 1;
+                self.mem.frames.insert(Unit { guest: g as u32, page: p, thp: false }, 1);
+                (costs.copy_4k_ns, FaultKind::Cow, stall)
+            }
             (RESIDENT, _) if st & MERGED != 0 => {
                 // Copy-on-write break: a new page for this guest, a copy of
                 // the KSM page (do_wp_page), which loses one sharer.
@@ -355,7 +367,7 @@ impl Engine<'_> {
         if let Some(k) = self.ksm.as_mut() {
             // Its merged mappings go: KSM pages left with no sharer are freed.
             for p in 0..self.mem.guests[g].sim_pages() {
-                if self.mem.guests[g].pages[p as usize] & MERGED != 0 {
+                if self.mem.guests[g].pages[p as usize] & MERGED != 0 && !self.mem.guests[g].is_zero_mapped(p) {
                     k.unmerge(&mut self.mem, g, p);
                 }
             }
@@ -374,8 +386,10 @@ impl Engine<'_> {
         guest.pool_mapped = 0;
         guest.thps = 0;
         for s in guest.pages.iter_mut() {
-            *s &= !(RES_MASK | REFERENCED);
+            *s &= !(RES_MASK | REFERENCED | MERGED);
         }
+        guest.zero_mapped.clear();
+        guest.zero_mapped_pages = 0;
         guest.events = None;
         self.runners[g].ended_at = Some(t);
         if kind == EventKind::OomKill {

@@ -108,6 +108,15 @@ pub struct Guest {
     pub merged: u64,
     /// Transparent huge pages currently mapped.
     pub thps: u64,
+    /// Pages mapped to the kernel's shared zero page by a THP split (one
+    /// bit a simulated page): since Linux 6.12 splitting an anonymous THP
+    /// maps its zero-filled subpages to the zero page and frees them
+    /// (`remap_page` with RMP_USE_SHARED_ZEROPAGE). Their state is
+    /// `RESIDENT | MERGED` (reads hit, a write faults a page of its own),
+    /// but they are neither KSM's nor counted in `merged`: the guest's RSS
+    /// drops and no KSM counter moves.
+    pub zero_mapped: Vec<u64>,
+    pub zero_mapped_pages: u64,
     /// Hugetlb pages this guest holds from each pool: (page bytes, count).
     pub pool_pages: Vec<(u64, u64)>,
     /// Its memory is mlock()ed: reclaim never takes it (the kernel keeps
@@ -271,6 +280,8 @@ impl Guest {
             pool_mapped: 0,
             merged: 0,
             thps: 0,
+            zero_mapped: Vec::new(),
+            zero_mapped_pages: 0,
             pool_pages: Vec::new(),
             unevictable: false,
             swap_max: u64::MAX,
@@ -357,6 +368,33 @@ impl Guest {
     /// Pages neither mapped, swapped nor ballooned.
     pub fn untouched(&self) -> u64 {
         self.sim_pages() - self.resident - self.swapped - self.huge - self.merged - self.ballooned
+    }
+
+    /// Whether page `p` is mapped to the zero page by a THP split.
+    #[inline]
+    pub fn is_zero_mapped(&self, p: u64) -> bool {
+        self.zero_mapped.get((p / 64) as usize).is_some_and(|w| w & (1 << (p % 64)) != 0)
+    }
+
+    /// Page `p`, zero-filled in a THP being split, goes to the zero page.
+    pub fn map_zero(&mut self, p: u64) {
+        let w = (p / 64) as usize;
+        if self.zero_mapped.len() <= w {
+            self.zero_mapped.resize(w + 1, 0);
+        }
+        self.zero_mapped[w] |= 1 << (p % 64);
+        self.zero_mapped_pages += 1;
+    }
+
+    /// Page `p` leaves the zero page (a write gives it a page of its own,
+    /// the balloon takes it, the guest ends); true when it was there.
+    pub fn unmap_zero(&mut self, p: u64) -> bool {
+        let hit = self.is_zero_mapped(p);
+        if hit {
+            self.zero_mapped[(p / 64) as usize] &= !(1 << (p % 64));
+            self.zero_mapped_pages -= 1;
+        }
+        hit
     }
 
     pub fn is_alive(&self) -> bool {

@@ -433,8 +433,9 @@ impl Ksm {
                 let st = mem.guests[g].pages[q as usize];
                 q += 1;
                 let res = st & RES_MASK;
-                if res != RESIDENT && res != HUGE {
-                    // Not present: the page walk skips it without counting it.
+                if (res != RESIDENT && res != HUGE) || mem.guests[g].is_zero_mapped(q - 1) {
+                    // Not present, or the zero page (not anonymous memory):
+                    // the page walk skips it without counting it.
                     continue;
                 }
                 idle_guests = 0;
@@ -475,6 +476,8 @@ impl Ksm {
             // Unique content (class 0), checksummed, not written since.
             unique |= u64::from(st & (CHECKSUMMED | WRITTEN | CLASS_MASK) == CHECKSUMMED) << i;
         }
+        // The zero page a THP split left is not anonymous memory: skipped.
+        present &= !mem.guests[g].zero_mapped.get((q / 64) as usize).copied().unwrap_or(0);
         let mut volatile = present & !merged & volatile;
         let unique = present & !merged & unique;
         let n = u64::from(present.count_ones());
@@ -560,6 +563,11 @@ impl Ksm {
         if st & CHECKSUMMED == 0
             && let Some(key) = self.stable_room(mem, g, p, st)
         {
+            if self.zero_thp(mem, g, p, Content::of(st)) {
+                split_at(mem, g, p);
+                mem.guests[g].pages[p as usize] |= CHECKSUMMED;
+                return Look::Searched;
+            }
             // The last dup takes one more sharer.
             if let Some(entry) = self.stable.get_mut(key) {
                 *entry += 1;
@@ -581,6 +589,10 @@ impl Ksm {
             return Look::Checksummed;
         }
         let content = Content::of(st);
+        if self.zero_thp(mem, g, p, content) && self.knobs.use_zero_pages {
+            split_at(mem, g, p);
+            return Look::Searched;
+        }
         if content == Content::Zero && self.knobs.use_zero_pages {
             self.map_merged(mem, g, p);
             self.counters.zero_pages += 1;
@@ -592,7 +604,12 @@ impl Ksm {
             return Look::Searched;
         };
         let max = self.knobs.max_page_sharing.max(2);
+        let zero_thp = self.zero_thp(mem, g, p, content);
         if let Some(entry) = self.stable.get_mut(key).filter(|v| Dups::unpack(**v).last < max) {
+            if zero_thp {
+                split_at(mem, g, p);
+                return Look::Searched;
+            }
             // The last dup takes one more sharer.
             *entry += 1;
             self.map_merged(mem, g, p);
@@ -604,6 +621,31 @@ impl Ksm {
             settle_written(mem, g2 as usize, p2);
         }
         match waiting {
+            Some((g2, p2)) if gone(mem, g2 as usize, p2) => {
+                // get_mergeable_page finds no anonymous page where the
+                // waiting item was (swapped out, ballooned, on the zero
+                // page): unstable_tree_search_insert gives up without
+                // inserting this page, and the stale item stays until the
+                // tree is dropped at the end of the full scan, turning
+                // away every page of this content meanwhile.
+                self.unstable.insert(key, unstable_entry(g2 as usize, p2));
+                self.note(g, p, false);
+                Look::Searched
+            }
+            Some((g2, p2))
+                if self.zero_thp(mem, g, p, content)
+                    || (self.still_mergeable(mem, g2 as usize, p2) && self.zero_thp(mem, g2 as usize, p2, content)) =>
+            {
+                // Zero content in a THP (see `zero_thp`): the merge splits
+                // the THP of the first page of the two that is in one (this
+                // page's, else the waiting one's) and fails; the waiting
+                // item stays, stale if the split mapped it to the zero page.
+                let (sg, sp) = if self.zero_thp(mem, g, p, content) { (g, p) } else { (g2 as usize, p2) };
+                split_at(mem, sg, sp);
+                self.unstable.insert(key, unstable_entry(g2 as usize, p2));
+                self.note(g, p, false);
+                Look::Searched
+            }
             Some((g2, p2)) if self.still_mergeable(mem, g2 as usize, p2) && (g2 as usize, p2) != (g, p) => {
                 // Two identical pages: one becomes the KSM page (a frame is
                 // kept for it), the other maps it.
@@ -625,6 +667,20 @@ impl Ksm {
                 Look::Searched
             }
         }
+    }
+
+    /// Whether merging page `p` of guest `g` (content `content`) meets the
+    /// zero-filled THP rule: zero content, merged as an ordinary KSM page
+    /// or with the zero page (`use_zero_pages`), in a page still mapped by
+    /// a THP. try_to_merge_one_page splits the THP first, and since Linux 6.12 the
+    /// split maps its zero-filled subpages, this one among them, to the
+    /// shared zero page (`split_thp`): the page to merge is gone and the
+    /// merge fails, the memory freed without any KSM counter moving.
+    /// Measured on Linux 6.18 (system test `ksm_on_thp`'s notes): four
+    /// processes of zero-filled THPs lose one THP a full scan and merge
+    /// nothing.
+    fn zero_thp(&self, mem: &Memory, g: usize, p: u64, content: Content) -> bool {
+        content == Content::Zero && mem.guests[g].pages[p as usize] & RES_MASK == HUGE && !mem.guests[g].unevictable
     }
 
     /// A page waiting in the unstable tree can still merge: present, not
@@ -763,6 +819,23 @@ impl Ksm {
         (c.pages_sharing + c.zero_pages) as f64 * 4096.0 - rmap_items as f64 * RMAP_ITEM_BYTES
     }
 }
+/// Split the THP that maps page `p` of guest `g`.
+fn split_at(mem: &mut Memory, g: usize, p: u64) {
+    let head = mem.guests[g].region_range(mem.guests[g].region_of(p)).start;
+    if let Some(slot) = mem.frames.slot_of(g as u32, head) {
+        split_thp(mem, slot, Unit { guest: g as u32, page: head, thp: true });
+    }
+}
+
+/// No anonymous page of its own maps page `p` of guest `g` any more: not
+/// present (swapped out, ballooned, never touched again) or on the zero
+/// page since a THP split.
+fn gone(mem: &Memory, g: usize, p: u64) -> bool {
+    let guest = &mem.guests[g];
+    let res = guest.pages[p as usize] & RES_MASK;
+    (res != RESIDENT && res != HUGE) || guest.is_zero_mapped(p)
+}
+
 /// Event mode: whether the guest's hits wrote mapped page `p` since ksmd
 /// last looked at it is drawn now, and kept as `WRITTEN` (writes that
 /// faulted set it themselves; page-exact mode sets it on every write).

@@ -28,7 +28,7 @@
 //! unreferenced THP is split into 4 KiB pages (losing its TLB benefit),
 //! all of which go to swap in that pass.
 
-use crate::model::page::{HUGE, MERGED, REFERENCED, RES_MASK, RESIDENT, SWAPPED, WRITTEN, mix64};
+use crate::model::page::{Content, HUGE, MERGED, REFERENCED, RES_MASK, RESIDENT, SWAPPED, WRITTEN, mix64};
 use crate::model::swap::SwapPage;
 use crate::model::{Memory, Unit};
 
@@ -575,20 +575,58 @@ fn map_thp_small(mem: &mut Memory, unit: Unit) -> std::ops::Range<u64> {
 pub fn split_thp(mem: &mut Memory, slot: usize, unit: Unit) -> Vec<(usize, u64)> {
     let young = sampled_young(mem, slot, unit);
     let range = map_thp_small(mem, unit);
+    let g = unit.guest;
+    let guest = &mut mem.guests[g as usize];
     if let Some(young) = young {
-        let guest = &mut mem.guests[unit.guest as usize];
         for p in range.clone() {
             let st = &mut guest.pages[p as usize];
             *st = if young { *st | REFERENCED } else { *st & !REFERENCED };
         }
     }
-    let count = range.end - range.start;
-    let g = unit.guest;
-    mem.frames.replace(slot, Unit { guest: g, page: range.start, thp: false });
-    let mut pages = Vec::with_capacity(count as usize);
-    pages.push((slot, range.start));
-    for p in range.start + 1..range.end {
-        pages.push((mem.frames.insert_counted(Unit { guest: g, page: p, thp: false }) as usize, p));
+    // Since Linux 6.12 the split maps the zero-filled subpages of an
+    // anonymous THP to the shared zero page (__split_huge_page: remap_page
+    // with RMP_USE_SHARED_ZEROPAGE; try_to_map_unused_to_zeropage skips
+    // mlocked memory) and frees them.
+    let mut zero = 0u64;
+    if !guest.unevictable {
+        for p in range.clone() {
+            let st = guest.pages[p as usize];
+            // A write since the guest's content was last settled (event
+            // mode draws it now) leaves the page its own.
+            if Content::of(st) != Content::Zero || st & WRITTEN != 0 {
+                continue;
+            }
+            if guest.events.as_deref_mut().is_some_and(|e| e.written_since(p as usize)) {
+                guest.pages[p as usize] |= WRITTEN;
+                continue;
+            }
+            {
+                guest.pages[p as usize] = st | MERGED;
+                guest.resident -= 1;
+                guest.map_zero(p);
+                zero += 1;
+                if let Some(e) = guest.events.as_deref_mut() {
+                    e.note(p as usize, st | MERGED);
+                }
+            }
+        }
+    }
+    let kept: Vec<u64> = if zero == 0 {
+        range.collect()
+    } else {
+        range.filter(|&p| !mem.guests[g as usize].is_zero_mapped(p)).collect()
+    };
+    let mut pages = Vec::with_capacity(kept.len());
+    match kept.first() {
+        Some(&first) => {
+            mem.frames.replace(slot, Unit { guest: g, page: first, thp: false });
+            pages.push((slot, first));
+            for &p in &kept[1..] {
+                pages.push((mem.frames.insert_counted(Unit { guest: g, page: p, thp: false }) as usize, p));
+            }
+            mem.frames.adjust_unslotted(-(zero as i64));
+        }
+        None => mem.frames.remove(slot, unit, zero),
     }
     pages
 }

@@ -330,7 +330,7 @@ impl Engine<'_> {
             // Counted apart from kswapd's: a simulated direct reclaim
             // stands for 1/R real ones, a kswapd run for one.
             self.vm.direct_throttled += u64::from(out.throttled_ns > 0.0);
-            stall += (out.scanned + out.deactivated) as f64 * 200.0 + out.work_ns;
+            stall += out.stall_ns(false);
             if self.mem.frames.free() > 0 {
                 break;
             }

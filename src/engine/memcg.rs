@@ -117,7 +117,13 @@ impl Engine<'_> {
         cg.pgsteal += freed;
         let mut hands = cg.hands;
         let out = if nr > freed {
-            self.clock.reclaim_guest(&mut self.mem, g, &mut hands, nr - freed, t + freed * 200)
+            self.clock.reclaim_guest(
+                &mut self.mem,
+                g,
+                &mut hands,
+                nr - freed,
+                t + freed * crate::policy::reclaim::SCAN_NS as u64,
+            )
         } else {
             crate::policy::reclaim::Outcome::default()
         };
@@ -127,7 +133,7 @@ impl Engine<'_> {
         cg.pgrefill += out.refill_pages;
         cg.hands = hands;
         cg.stuck = freed == 0 && out.evicted == 0 && out.throttled_ns == 0.0;
-        (freed + out.scanned + out.deactivated) as f64 * 200.0 + out.work_ns + out.throttled_ns
+        freed as f64 * crate::policy::reclaim::SCAN_NS + out.stall_ns(true)
     }
 
     /// What guest `g`'s memory cgroup holds (`memory.current`): the guest's

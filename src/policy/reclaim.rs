@@ -105,6 +105,20 @@ pub struct Outcome {
     pub work_ns: f64,
 }
 
+/// What direct reclaim costs a page it scans or deactivates (the LRU
+/// walk, the accessed-bit test), beyond taking pages out.
+pub const SCAN_NS: f64 = 200.0;
+
+impl Outcome {
+    /// The reclaiming task's time for the pass: its scans, its page-outs
+    /// and any wait for the device (`throttled_ns`) when `with_throttle`.
+    pub fn stall_ns(&self, with_throttle: bool) -> f64 {
+        (self.scanned + self.deactivated) as f64 * SCAN_NS
+            + self.work_ns
+            + if with_throttle { self.throttled_ns } else { 0.0 }
+    }
+}
+
 /// The reclaimer's clock through one pass: it takes its pages out one
 /// after another, each costing it [`Clock::page_ns`] and what the
 /// backend's store took, so each goes to swap when the reclaimer gets to

@@ -479,13 +479,39 @@ fn hugepages(t: &SweepTable, _: &Scenario, lang: Lang) -> Vec<String> {
     }
 }
 
+/// The KSM lessons' guests: N of one image, each of `memory` bytes with
+/// a `shared` share of its pages identical across them. One copy of each
+/// shared page serves all N: N − 1 copies freed, `predicted` GiB.
+struct OneImage {
+    n: f64,
+    shared: f64,
+    memory: f64,
+    predicted: f64,
+}
+
+impl OneImage {
+    fn of(s: &Scenario) -> OneImage {
+        let g = &s.guests[0];
+        let (n, shared, memory) = (f64::from(g.count), g.workload.shared.get(), g.memory.bytes() as f64);
+        OneImage { n, shared, memory, predicted: (n - 1.0) * shared * memory / GIB }
+    }
+
+    /// `(N − 1) × s% × M GiB = P GiB`.
+    fn formula(&self) -> String {
+        format!(
+            "({:.0} − 1) × {:.0}% × {:.0} GiB = {:.2} GiB",
+            self.n,
+            self.shared * 100.0,
+            self.memory / GIB,
+            self.predicted
+        )
+    }
+}
+
 fn ksm(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
-    let g = &s.guests[0];
-    let n = f64::from(g.count);
-    let shared = g.workload.shared.get();
-    let memory = g.memory.bytes() as f64;
-    // One copy of each shared page serves all N guests: N − 1 copies freed.
-    let predicted = (n - 1.0) * shared * memory / GIB;
+    let image = OneImage::of(s);
+    let formula = image.formula();
+    let OneImage { n, shared, memory, predicted } = image;
     let pages = n * memory / 4096.0;
     let costs = crate::latency::Costs::default();
     // The sleep in whole jiffies and the wake-up after them.
@@ -522,10 +548,7 @@ fn ksm(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
         Lang::En => vec![
             format!(
                 "{n:.0} guests share {:.0}% of {:.0} GiB each: one copy of each shared page can serve all of them, so \
-                 KSM can free ({n:.0} − 1) × {:.0}% × {:.0} GiB = {predicted:.2} GiB. Scanning {} pages every {} ms it \
-                 saved {:.2} GiB.",
-                shared * 100.0,
-                memory / GIB,
+                 KSM can free {formula}. Scanning {} pages every {} ms it saved {:.2} GiB.",
                 shared * 100.0,
                 memory / GIB,
                 last.0,
@@ -556,11 +579,9 @@ fn ksm(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
         Lang::Zh => vec![
             format!(
                 "{n:.0} 个客户机各有 {:.0} GiB，其中 {:.0}% 相同：每个共享页只需一份副本就能服务所有客户机，所以 KSM 最多能释放 \
-                 ({n:.0} − 1) × {:.0}% × {:.0} GiB = {predicted:.2} GiB。每 {} ms 扫描 {} 页时实际节省 {:.2} GiB。",
+                 {formula}。每 {} ms 扫描 {} 页时实际节省 {:.2} GiB。",
                 memory / GIB,
                 shared * 100.0,
-                shared * 100.0,
-                memory / GIB,
                 s.host.ksm.sleep_millisecs,
                 last.0,
                 last.1
@@ -588,12 +609,9 @@ fn ksm(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
 }
 
 fn ksm_thp(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
-    let g = &s.guests[0];
-    let n = f64::from(g.count);
-    let shared = g.workload.shared.get();
-    let memory = g.memory.bytes() as f64;
-    // One copy of each shared page serves all N guests: N − 1 copies freed.
-    let predicted = (n - 1.0) * shared * memory / GIB;
+    let image = OneImage::of(s);
+    let formula = image.formula();
+    let OneImage { n, shared, memory, .. } = image;
     let saved = |v: &str| at(t, v, "ksm_saved_bytes") / GIB;
     let miss = |v: &str| at(t, v, "tlb_miss_ratio") * 100.0;
     let mean = |v: &str| at(t, v, "mean_ns");
@@ -604,10 +622,8 @@ fn ksm_thp(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
         Lang::En => vec![
             format!(
                 "KSM merges 4 KiB pages, on huge pages as on small ones: {n:.0} guests sharing {:.0}% of {:.0} GiB \
-                 each can give back ({n:.0} − 1) × {:.0}% × {:.0} GiB = {predicted:.2} GiB, and KSM saved {:.2} GiB \
-                 on 4 KiB pages and {:.2} GiB on huge pages (ksmd at {cpu:.0}% of a core).",
-                shared * 100.0,
-                memory / GIB,
+                 each can give back {formula}, and KSM saved {:.2} GiB on 4 KiB pages and {:.2} GiB on huge pages \
+                 (ksmd at {cpu:.0}% of a core).",
                 shared * 100.0,
                 memory / GIB,
                 saved("4k+ksm"),
@@ -635,12 +651,9 @@ fn ksm_thp(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
         Lang::Zh => vec![
             format!(
                 "KSM 合并的是 4 KiB 的页，大页上也一样：{n:.0} 个客户机各有 {:.0} GiB，其中 {:.0}% 相同，最多能还回 \
-                 ({n:.0} − 1) × {:.0}% × {:.0} GiB = {predicted:.2} GiB；KSM 在 4 KiB 页上省下 {:.2} GiB，\
-                 在大页上省下 {:.2} GiB（ksmd 占用 {cpu:.0}% 个 CPU）。",
+                 {formula}；KSM 在 4 KiB 页上省下 {:.2} GiB，在大页上省下 {:.2} GiB（ksmd 占用 {cpu:.0}% 个 CPU）。",
                 memory / GIB,
                 shared * 100.0,
-                shared * 100.0,
-                memory / GIB,
                 saved("4k+ksm"),
                 saved("thp+ksm"),
             ),

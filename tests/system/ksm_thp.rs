@@ -35,7 +35,14 @@
 //! (get_mergeable_page finds no anonymous page there, and
 //! unstable_tree_search_insert returns without inserting). Measured: 6
 //! splits in 6 full scans, 12 MiB freed, general_profit -8 192 128; the
-//! model: 7 in 7, 14 MiB, -8 159 360.
+//! model: 7 in 7, 14 MiB, -8 159 360. Zero-filled under THP `never`, the
+//! zero pages merge among themselves, 256 mappings a KSM page
+//! (max_page_sharing): pages_shared 512, pages_sharing 130 560,
+//! general_profit 526 385 152 in both; half of it at 4.81 s and 95% at
+//! 6.22 s in the kernel, 5.10 s and 6.90 s in the model: 6% and 11% late,
+//! a known gap (the model charges a zero page's search of the trees what
+//! a distinct page's costs, 5.7 us, where the kernel's trees hold one
+//! content and its searches are short).
 //!
 //! Every knob the test changes (KSM's, THP's `enabled`) is put back when
 //! it ends, also when it fails, and its processes are killed.
@@ -285,26 +292,31 @@ fn near(what: &str, k: f64, m: f64) {
 
 #[cfg(target_os = "linux")]
 #[test]
-#[ignore = "opt-in (root, about 2 minutes): cargo test --release --test system -- --ignored ksm_on_thp --test-threads 1"]
+#[ignore = "opt-in (root, about 3 minutes): cargo test --release --test system -- --ignored ksm_on_thp --test-threads 1; a known gap: zero pages on 4 KiB pages reach 95% of their sharing 11% late"]
 fn ksm_on_thp_splits_and_merges_as_the_kernel_does() {
     let _lock = crate::LOCK.lock().unwrap_or_else(|e| e.into_inner());
     // THP on and off, ksmd fast and slow, pages identical across the
     // processes; then distinct pages, which merge nothing and split no
-    // THP. Memory saved is general_profit here: the processes' RSS does
-    // not move (a merged page stays mapped) and the saving is the pages
-    // sharing less the rmap items.
+    // THP; then zero pages, which on THPs split one a scan and merge
+    // nothing, and on 4 KiB pages merge among themselves, at most
+    // max_page_sharing (256) mappings a KSM page. Memory saved is
+    // general_profit where pages merge: the processes' RSS does not move
+    // (a merged page stays mapped) and the saving is the pages sharing
+    // less the rmap items; on zero-filled THPs it is the RSS the splits
+    // free.
     for (thp, pages, fill) in [
         ("madvise", 1000, Fill::Identical),
         ("never", 1000, Fill::Identical),
         ("madvise", 100, Fill::Identical),
         ("madvise", 1000, Fill::Distinct),
         ("madvise", 1000, Fill::Zero),
+        ("never", 1000, Fill::Zero),
     ] {
         let Some((k, m)) = case(thp, pages, fill) else { return };
         let what = |w: &str| format!("THP {thp}, {pages} pages, {fill:?}: {w}");
         near(&what("pages_shared"), k.pages_shared, m.pages_shared);
         near(&what("pages_sharing"), k.pages_sharing, m.pages_sharing);
-        if fill == Fill::Zero {
+        if fill == Fill::Zero && thp == "madvise" {
             // Each scan after the first (which only checksums) splits one
             // THP, whose 2 MiB of zeros go to the zero page; the runs
             // last different numbers of scans, so the rates are compared.
@@ -316,7 +328,7 @@ fn ksm_on_thp_splits_and_merges_as_the_kernel_does() {
         near(&what("general_profit"), k.general_profit, m.general_profit);
         near(&what("thp_split_page"), k.split_page, m.split_page);
         near(&what("thp_split_pmd"), k.split_pmd, m.split_pmd);
-        if fill == Fill::Identical {
+        if k.pages_sharing > 0.0 {
             near(&what("time to 50% of the sharing"), k.t50, m.t50);
             near(&what("time to 95% of the sharing"), k.t95, m.t95);
         }

@@ -389,7 +389,6 @@ impl Engine<'_> {
             *s &= !(RES_MASK | REFERENCED | MERGED);
         }
         guest.zero_mapped.clear();
-        guest.zero_mapped_pages = 0;
         guest.events = None;
         self.runners[g].ended_at = Some(t);
         if kind == EventKind::OomKill {

@@ -613,8 +613,12 @@ fn ksm_thp(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
     let formula = image.formula();
     let OneImage { n, shared, memory, .. } = image;
     let saved = |v: &str| at(t, v, "ksm_saved_bytes") / GIB;
+    // TLB miss ratio (%) and mean access (ns): huge pages without KSM,
+    // with KSM, and 4 KiB pages with KSM.
     let miss = |v: &str| at(t, v, "tlb_miss_ratio") * 100.0;
     let mean = |v: &str| at(t, v, "mean_ns");
+    let (miss_thp, miss_ksm, miss_4k) = (miss("thp"), miss("thp+ksm"), miss("4k+ksm"));
+    let (mean_thp, mean_ksm, mean_4k) = (mean("thp"), mean("thp+ksm"), mean("4k+ksm"));
     let (faults, splits) = (at(t, "thp+ksm", "thp_faults"), at(t, "thp+ksm", "thp_splits"));
     let cpu = at(t, "thp+ksm", "ksmd_cpu_percent");
     let secs = s.duration.as_secs_f64();
@@ -636,16 +640,11 @@ fn ksm_thp(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
             ),
             format!(
                 "That is the price. A TLB entry maps the smaller of the guest's page and the host's: with both at \
-                 2 MiB the guests' accesses missed the TLB {:.1}% of the time and took {:.0} ns on average; with KSM \
-                 they missed {:.1}% over the {secs:.0} s (on 4 KiB pages once split), {:.0} ns on average; on 4 KiB \
-                 pages from the start, {:.1}% and {:.0} ns (first-touch faults included). KSM on huge pages trades \
+                 2 MiB the guests' accesses missed the TLB {miss_thp:.1}% of the time and took {mean_thp:.0} ns on \
+                 average; with KSM they missed {miss_ksm:.1}% over the {secs:.0} s (on 4 KiB pages once split), \
+                 {mean_ksm:.0} ns on average; on 4 KiB pages from the start, {miss_4k:.1}% and {mean_4k:.0} ns \
+                 (first-touch faults included). KSM on huge pages trades \
                  the guests' TLB reach for memory: worth it where memory is what runs out.",
-                miss("thp"),
-                mean("thp"),
-                miss("thp+ksm"),
-                mean("thp+ksm"),
-                miss("4k+ksm"),
-                mean("4k+ksm"),
             ),
         ],
         Lang::Zh => vec![
@@ -663,15 +662,10 @@ fn ksm_thp(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
             ),
             format!(
                 "这就是代价。TLB 的一项映射的是客户机页和宿主机页中较小的那个：两者都是 2 MiB 时，客户机的访存有 \
-                 {:.1}% 未命中 TLB，平均 {:.0} ns；开了 KSM，整个 {secs:.0} s 里未命中 {:.1}%（拆分之后都是 4 KiB \
-                 页），平均 {:.0} ns；从一开始就用 4 KiB 页时是 {:.1}% 和 {:.0} ns（含首次访问的缺页）。\
+                 {miss_thp:.1}% 未命中 TLB，平均 {mean_thp:.0} ns；开了 KSM，整个 {secs:.0} s 里未命中 {miss_ksm:.1}%\
+                 （拆分之后都是 4 KiB 页），平均 {mean_ksm:.0} ns；从一开始就用 4 KiB 页时是 {miss_4k:.1}% 和 \
+                 {mean_4k:.0} ns（含首次访问的缺页）。\
                  大页上的 KSM 用客户机的 TLB 覆盖范围换内存：内存紧张时才值得。",
-                miss("thp"),
-                mean("thp"),
-                miss("thp+ksm"),
-                mean("thp+ksm"),
-                miss("4k+ksm"),
-                mean("4k+ksm"),
             ),
         ],
     }

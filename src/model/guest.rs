@@ -116,7 +116,6 @@ pub struct Guest {
     /// but they are neither KSM's nor counted in `merged`: the guest's RSS
     /// drops and no KSM counter moves.
     pub zero_mapped: Vec<u64>,
-    pub zero_mapped_pages: u64,
     /// Hugetlb pages this guest holds from each pool: (page bytes, count).
     pub pool_pages: Vec<(u64, u64)>,
     /// Its memory is mlock()ed: reclaim never takes it (the kernel keeps
@@ -281,7 +280,6 @@ impl Guest {
             merged: 0,
             thps: 0,
             zero_mapped: Vec::new(),
-            zero_mapped_pages: 0,
             pool_pages: Vec::new(),
             unevictable: false,
             swap_max: u64::MAX,
@@ -383,18 +381,14 @@ impl Guest {
             self.zero_mapped.resize(w + 1, 0);
         }
         self.zero_mapped[w] |= 1 << (p % 64);
-        self.zero_mapped_pages += 1;
     }
 
     /// Page `p` leaves the zero page (a write gives it a page of its own,
-    /// the balloon takes it, the guest ends); true when it was there.
-    pub fn unmap_zero(&mut self, p: u64) -> bool {
-        let hit = self.is_zero_mapped(p);
-        if hit {
-            self.zero_mapped[(p / 64) as usize] &= !(1 << (p % 64));
-            self.zero_mapped_pages -= 1;
+    /// the balloon takes it).
+    pub fn unmap_zero(&mut self, p: u64) {
+        if let Some(w) = self.zero_mapped.get_mut((p / 64) as usize) {
+            *w &= !(1 << (p % 64));
         }
-        hit
     }
 
     pub fn is_alive(&self) -> bool {

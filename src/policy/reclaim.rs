@@ -605,23 +605,21 @@ pub fn split_thp(mem: &mut Memory, slot: usize, unit: Unit) -> Vec<(usize, u64)>
     if !guest.unevictable {
         for p in range.clone() {
             let st = guest.pages[p as usize];
-            // A write since the guest's content was last settled (event
-            // mode draws it now) leaves the page its own.
             if Content::of(st) != Content::Zero || st & WRITTEN != 0 {
                 continue;
             }
+            // A write since the guest's content was last settled (event
+            // mode draws it now) leaves the page its own.
             if guest.events.as_deref_mut().is_some_and(|e| e.written_since(p as usize)) {
                 guest.pages[p as usize] |= WRITTEN;
                 continue;
             }
-            {
-                guest.pages[p as usize] = st | MERGED;
-                guest.resident -= 1;
-                guest.map_zero(p);
-                zero += 1;
-                if let Some(e) = guest.events.as_deref_mut() {
-                    e.note(p as usize, st | MERGED);
-                }
+            guest.pages[p as usize] = st | MERGED;
+            guest.resident -= 1;
+            guest.map_zero(p);
+            zero += 1;
+            if let Some(e) = guest.events.as_deref_mut() {
+                e.note(p as usize, st | MERGED);
             }
         }
     }

@@ -15,6 +15,7 @@
 
 mod ballooning;
 mod faults;
+mod khugepaged;
 mod ksmd;
 mod memcg;
 pub mod mode;
@@ -148,6 +149,8 @@ pub struct Engine<'a> {
     kswapd_pending: bool,
     /// ksmd, when the host runs KSM; which guests it may merge.
     ksm: Option<Ksm>,
+    /// khugepaged, when the host has THP guests.
+    khugepaged: Option<khugepaged::Khugepaged>,
     mergeable: Vec<bool>,
     /// What sets KSM's knobs; when the current full scan began and ksmd's
     /// CPU time then (for the advisor).
@@ -360,6 +363,7 @@ impl<'a> Engine<'a> {
             slice_ns: ((cfg_slice as f64 / rate) as u64).min(MAX_SAMPLED_SLICE_NS.max(cfg_slice)),
             kswapd_pending: false,
             ksm: None,
+            khugepaged: None,
             mergeable: Vec::new(),
             tuner: None,
             scan_began: (0, 0.0),
@@ -446,6 +450,26 @@ impl<'a> Engine<'a> {
         }
         if engine.balloons.is_some() {
             engine.queue.schedule(h.balloon.interval.nanos().max(1), Ev::Balloon)?;
+        }
+        // khugepaged runs unless THP is off, over the guests that may have
+        // THPs; a collapse frees their 4 KiB pages one by one, so they keep
+        // a page-to-slot map.
+        let thp_guests: Vec<usize> = (0..engine.mem.guests.len())
+            .filter(|&g| {
+                let guest = &engine.mem.guests[g];
+                guest.segments.iter().any(|s| matches!(s.backing, Backing::Small { thp: true }))
+            })
+            .collect();
+        if h.thp != ThpMode::Never && !thp_guests.is_empty() {
+            for &g in &thp_guests {
+                if !engine.mem.frames.tracks(g as u32) {
+                    let pages = engine.mem.guests[g].sim_pages();
+                    engine.mem.frames.track(g as u32, pages);
+                }
+            }
+            engine.khugepaged = Some(khugepaged::Khugepaged::new(h.khugepaged));
+            let first = u64::from(h.khugepaged.scan_sleep_millisecs).max(1) * 1_000_000;
+            engine.queue.schedule(first, Ev::Khugepaged)?;
         }
         if engine.mem.guests.iter().any(|g| g.thp_sampled) {
             engine.mem.frames.keep_thp_aux();

@@ -215,6 +215,19 @@ pub struct HostSummary {
     /// zswap's pool and counters, when the host runs it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zswap: Option<ZswapSummary>,
+    /// khugepaged's counters, when it ran (THP on, THP guests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub khugepaged: Option<KhugepagedSummary>,
+}
+
+/// khugepaged over the run, with the names of its files under
+/// `/sys/kernel/mm/transparent_hugepage/khugepaged/`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KhugepagedSummary {
+    /// Passes over every THP guest's memory.
+    pub full_scans: u64,
+    /// Ranges collapsed into huge pages (each also a `thp_collapse_alloc`).
+    pub pages_collapsed: u64,
 }
 
 /// zswap over the run, with the kernel's names (`/proc/vmstat` and
@@ -267,6 +280,10 @@ pub struct Vmstat {
     /// split_huge_page of a mapped THP).
     pub thp_split_page: u64,
     pub thp_split_pmd: u64,
+    /// Huge pages khugepaged allocated to collapse a range into, and those
+    /// it could not allocate.
+    pub thp_collapse_alloc: u64,
+    pub thp_collapse_alloc_failed: u64,
 }
 
 /// KSM at the end of the run, with the kernel's counter names (pages are 4

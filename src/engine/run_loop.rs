@@ -55,6 +55,7 @@ impl Engine<'_> {
                     }
                 }
                 Ev::Ksmd => self.ksmd(now)?,
+                Ev::Khugepaged => self.khugepaged(now)?,
                 Ev::BalloonMove(g, gn) => {
                     if self.mem.guests[g].generation == gn {
                         self.balloon_move(g, now);

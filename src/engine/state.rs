@@ -30,6 +30,8 @@ pub(super) enum Ev {
     Kswapd,
     /// ksmd wakes up.
     Ksmd,
+    /// khugepaged wakes up.
+    Khugepaged,
     /// ksmtuned or MoM looks at the host.
     KsmLook,
     /// The balloon policy runs.
@@ -247,6 +249,8 @@ pub(super) struct ReclaimCounters {
     pub(super) pgsteal_direct: u64,
     pub(super) direct_throttled: u64,
     pub(super) thp_fault_fallback: u64,
+    /// Ranges khugepaged collapsed into huge pages.
+    pub(super) thp_collapse_alloc: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -227,7 +227,14 @@ impl Engine<'_> {
                     // split is one real split, of a PMD-mapped THP.
                     thp_split_page: self.mem.thp_splits,
                     thp_split_pmd: self.mem.thp_splits,
+                    // Regions are real ones in sampled mode too.
+                    thp_collapse_alloc: self.vm.thp_collapse_alloc,
+                    thp_collapse_alloc_failed: self.khugepaged.as_ref().map_or(0, |k| k.alloc_failed),
                 },
+                khugepaged: self
+                    .khugepaged
+                    .as_ref()
+                    .map(|k| super::KhugepagedSummary { full_scans: k.full_scans, pages_collapsed: k.collapsed }),
                 zswap: self.mem.swap.cache().map(|c| ZswapSummary {
                     zswpout: self.scaled(c.stores),
                     zswpin: self.scaled(c.loads),

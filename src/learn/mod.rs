@@ -620,6 +620,11 @@ fn ksm_thp(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
     let (miss_thp, miss_ksm, miss_4k) = (miss("thp"), miss("thp+ksm"), miss("4k+ksm"));
     let (mean_thp, mean_ksm, mean_4k) = (mean("thp"), mean("thp+ksm"), mean("4k+ksm"));
     let (faults, splits) = (at(t, "thp+ksm", "thp_faults"), at(t, "thp+ksm", "thp_splits"));
+    let collapses = at(t, "thp+ksm", "thp_collapses");
+    // The KSM pages in a range: its share of identical pages.
+    let per_range = shared * 512.0;
+    let max_shared = s.host.khugepaged.max_ptes_shared;
+    let sleep_s = f64::from(s.host.khugepaged.scan_sleep_millisecs) / 1000.0;
     let cpu = at(t, "thp+ksm", "ksmd_cpu_percent");
     let secs = s.duration.as_secs_f64();
     match lang {
@@ -636,7 +641,15 @@ fn ksm_thp(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
             format!(
                 "To merge a page inside a huge page ksmd splits the huge page first, into 512 small ones. The \
                  identical pages of an image lie all over a guest's memory, so nearly every huge page holds some: \
-                 ksmd split {splits:.0} of the {faults:.0} huge pages the guests' first touches took."
+                 ksmd split the {faults:.0} huge pages the guests' first touches took."
+            ),
+            format!(
+                "And it keeps splitting: every {sleep_s:.0} s khugepaged puts a few split ranges back together \
+                 into huge pages, as it does for any range with at most {max_shared} pages mapped elsewhere \
+                 (max_ptes_shared), and here a range holds about {per_range:.0} KSM pages. The collapse copies \
+                 them, so the guest's share of those KSM pages is undone until ksmd's next pass finds them and \
+                 splits the range again: {collapses:.0} collapses and {splits:.0} splits in {secs:.0} s. Setting \
+                 max_ptes_shared below the KSM pages a range holds ends the tug of war."
             ),
             format!(
                 "That is the price. A TLB entry maps the smaller of the guest's page and the host's: with both at \
@@ -658,7 +671,14 @@ fn ksm_thp(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
             ),
             format!(
                 "要合并大页里的一个页，ksmd 得先把这个大页拆成 512 个小页。同一镜像的相同页散布在客户机内存的各处，\
-                 几乎每个大页里都有：客户机首次访问时得到的 {faults:.0} 个大页，ksmd 拆掉了 {splits:.0} 个。"
+                 几乎每个大页里都有：客户机首次访问时得到的 {faults:.0} 个大页，ksmd 全都拆掉了。"
+            ),
+            format!(
+                "而且拆了还要再拆：khugepaged 每 {sleep_s:.0} 秒把几个拆开的区间重新合成大页——只要一个区间里映射到别处的页\
+                 不超过 {max_shared} 个（max_ptes_shared），它就会合；这里每个区间大约有 {per_range:.0} 个 KSM 页。\
+                 合成时这些页被复制进大页，客户机对这些 KSM 页的共享就此作废，直到 ksmd 下一轮扫到它们、再把区间拆开：\
+                 {secs:.0} 秒里合了 {collapses:.0} 次、拆了 {splits:.0} 次。把 max_ptes_shared 设得比一个区间里的 \
+                 KSM 页还少，这场拉锯就停了。"
             ),
             format!(
                 "这就是代价。TLB 的一项映射的是客户机页和宿主机页中较小的那个：两者都是 2 MiB 时，客户机的访存有 \

@@ -127,6 +127,11 @@ impl Frames {
         self.rev[g] = vec![NO_SLOT; pages as usize];
     }
 
+    /// Whether `guest`'s page-to-slot map is kept.
+    pub fn tracks(&self, guest: u32) -> bool {
+        self.rev.get(guest as usize).is_some_and(|v| !v.is_empty())
+    }
+
     /// The slot holding `guest`'s page `page` (a 4 KiB page or a THP head),
     /// for tracked guests.
     pub fn slot_of(&self, guest: u32, page: u64) -> Option<usize> {

@@ -354,6 +354,11 @@ impl Guest {
         }
     }
 
+    /// The guest's 2 MiB regions.
+    pub fn region_count(&self) -> usize {
+        self.region_real.len().saturating_sub(1)
+    }
+
     #[inline]
     pub fn region_range(&self, region: usize) -> std::ops::Range<u64> {
         if let Some(shift) = self.region_shift {

@@ -316,10 +316,12 @@ metrics! {
     boot_delay_s: f64 => "fixed6",
     guest_swap_faults: u64,
     cow_breaks: u64,
-    /// Huge pages the guests' faults took (`thp_fault_alloc`) and huge
-    /// pages split since (`thp_split_page`: by reclaim, ksmd, balloons).
+    /// Huge pages the guests' faults took (`thp_fault_alloc`), huge
+    /// pages split since (`thp_split_page`: by reclaim, ksmd, balloons)
+    /// and ranges khugepaged collapsed back (`thp_collapse_alloc`).
     thp_faults: u64,
     thp_splits: u64,
+    thp_collapses: u64,
 }
 
 fn columns(spec: &SweepSpec) -> Vec<String> {
@@ -422,6 +424,7 @@ fn row(run: &PlannedRun, s: &Summary, slos: &[Slo]) -> SweepRow {
         cow_breaks: s.guests.iter().map(|g| g.cow_breaks).sum(),
         thp_faults: s.host.vmstat.thp_fault_alloc,
         thp_splits: s.host.vmstat.thp_split_page,
+        thp_collapses: s.host.vmstat.thp_collapse_alloc,
     };
     let slo = (!slos.is_empty()).then(|| {
         let failed = failed_slos(s, slos);

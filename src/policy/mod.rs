@@ -5,7 +5,9 @@
 //!   of resident pages between the kernel's watermarks;
 //! - [`oom`]: the OOM killer's choice of victim;
 //! - [`hugepages`]: the hugetlb pool's rules;
-//! - [`ksm`]: ksmd merging identical pages, and copy-on-write breaks.
+//! - [`ksm`]: ksmd merging identical pages, and copy-on-write breaks;
+//! - [`khugepaged`]: which split 2 MiB ranges khugepaged collapses back
+//!   into huge pages (the engine's `khugepaged.rs` plays its wake-ups).
 //!
 //! Where a host has a choice, each choice is one file behind a trait, with
 //! its knobs (their decoding, defaults and checks), its behaviour and its
@@ -22,6 +24,7 @@
 
 pub mod balloon;
 pub mod hugepages;
+pub mod khugepaged;
 pub mod ksm;
 pub mod ksmtune;
 pub mod oom;

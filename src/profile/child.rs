@@ -50,6 +50,10 @@ pub struct ChildSpec {
     /// when this leaves them out
     #[arg(long, default_value_t = 1.0)]
     pub working_set: f64,
+    /// Place the image and zero pages as the model does (by a hash of the
+    /// page index, spread over the whole map) instead of at its front
+    #[arg(long)]
+    pub scatter: bool,
     /// Only read the memory (it maps the zero page: page tables without memory)
     #[arg(long)]
     pub read_only: bool,
@@ -120,14 +124,27 @@ pub fn run(spec: &ChildSpec) -> std::io::Result<()> {
     let pages = len / 4096;
     let image = (pages as f64 * spec.image).round() as usize;
     let zero = (pages as f64 * spec.zero).round() as usize;
+    let classes = crate::model::page::Shares { shared: spec.image, zero: spec.zero, ..Default::default() }.classifier();
+    let class = |p: usize| {
+        use crate::model::page::Content;
+        if spec.scatter {
+            classes.content(p as u64)
+        } else if p < image {
+            Content::Shared
+        } else if p < image + zero {
+            Content::Zero
+        } else {
+            Content::Unique
+        }
+    };
     let mut sink = 0u8;
     for p in 0..pages {
         let page = &mut map[p * 4096..(p + 1) * 4096];
         if spec.read_only {
             sink ^= std::hint::black_box(page[0]);
-        } else if p < image {
+        } else if class(p) == crate::model::page::Content::Shared {
             fill(page, mix64(spec.image_seed) ^ p as u64);
-        } else if p < image + zero {
+        } else if class(p) == crate::model::page::Content::Zero {
             page.fill(0);
         } else {
             fill(page, mix64(spec.instance.wrapping_add(0xC0FFEE)) ^ mix64(p as u64));

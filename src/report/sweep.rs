@@ -556,6 +556,7 @@ mod tests {
             cow_breaks: 5,
             thp_faults: 0,
             thp_splits: 0,
+            thp_collapses: 0,
         }
     }
 
@@ -602,6 +603,6 @@ mod tests {
         std::fs::write(dir.path().join("sweep.json"), meta_json(&table.meta)).unwrap();
         assert_eq!(read(dir.path()).unwrap(), table);
         let text = String::from_utf8(csv(&table)).unwrap();
-        assert!(text.lines().nth(2).unwrap().ends_with(",5,0,0,false,p99<=50us"), "{text}");
+        assert!(text.lines().nth(2).unwrap().ends_with(",5,0,0,0,false,p99<=50us"), "{text}");
     }
 }

@@ -91,6 +91,8 @@ pub struct Host {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub other_hugepages: Option<HugepagePool>,
     pub thp: ThpMode,
+    /// khugepaged's knobs (it runs unless `thp` is `never`).
+    pub khugepaged: crate::policy::khugepaged::Knobs,
     pub swap: Option<Swap>,
     pub ksm: Ksm,
     pub cpu: CpuFeatures,

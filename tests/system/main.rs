@@ -19,6 +19,8 @@ mod kernel_reclaim;
 #[cfg(target_os = "linux")]
 mod kernel_zswap;
 #[cfg(target_os = "linux")]
+mod khugepaged;
+#[cfg(target_os = "linux")]
 mod ksm_guard;
 #[cfg(target_os = "linux")]
 mod libvirt_env;

@@ -624,7 +624,13 @@ guests:
         for seed in 1..=8 {
             let cfg = RunConfig { sample_rate: Some(1.0), mode: Mode::events_if(events), ..Default::default() };
             let sum = engine::run(&scenario(&yaml(seed)), cfg, &mut Discard).expect("plays");
-            assert_eq!(sum.host.vmstat.thp_split_page, 256, "ksmd split every huge page");
+            // Every huge page, and again each range khugepaged collapsed
+            // back at 10 s (8 of them) and ksmd reached since.
+            let (splits, collapses) = (sum.host.vmstat.thp_split_page, sum.host.vmstat.thp_collapse_alloc);
+            assert!(
+                (256..=256 + collapses).contains(&splits) && collapses <= 8,
+                "ksmd split every huge page: {splits} splits, {collapses} collapses"
+            );
             for g in &sum.guests {
                 m[k][0] += g.tlb_miss_ratio / 16.0;
                 m[k][1] += g.latency_ns.mean / 16.0;

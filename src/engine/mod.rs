@@ -421,6 +421,7 @@ impl<'a> Engine<'a> {
                 sleep_millisecs: h.ksm.sleep_millisecs,
                 use_zero_pages: h.ksm.use_zero_pages,
                 max_page_sharing: h.ksm.max_page_sharing,
+                smart_scan: h.ksm.smart_scan,
             };
             engine.tuner = h.ksm.tuner.build(&mut knobs);
             let shares = engine.mem.guests.iter().map(|g| g.shares).collect();

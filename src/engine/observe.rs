@@ -297,6 +297,8 @@ pub struct KsmSummary {
     pub ksm_zero_pages: u64,
     pub full_scans: u64,
     pub pages_scanned: u64,
+    /// Pages smart scan passed over (`pages_skipped`).
+    pub pages_skipped: u64,
     pub general_profit_bytes: i64,
     /// Memory saved: (pages_sharing + ksm_zero_pages) × 4 KiB, now and at
     /// its peak.

@@ -259,6 +259,7 @@ impl Engine<'_> {
                         ksm_zero_pages: self.scaled(c.zero_pages),
                         full_scans: c.full_scans,
                         pages_scanned: self.scaled(c.pages_scanned),
+                        pages_skipped: self.scaled(c.pages_skipped),
                         general_profit_bytes: (k.general_profit_bytes() * self.scale).round() as i64,
                         saved_bytes: self.bytes(c.pages_sharing + c.zero_pages),
                         saved_peak_bytes: self.bytes(self.ksm_saved_peak),

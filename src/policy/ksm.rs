@@ -55,6 +55,9 @@ pub struct Knobs {
     pub sleep_millisecs: u32,
     pub use_zero_pages: bool,
     pub max_page_sharing: u32,
+    /// Skip pages that did not merge for a while (Linux 6.7+, on by
+    /// default): see [`skip_plan`].
+    pub smart_scan: bool,
 }
 
 /// Counters in simulated pages (the engine scales them by 1/R), with the
@@ -73,6 +76,8 @@ pub struct Counters {
     pub zero_pages: u64,
     pub full_scans: u64,
     pub pages_scanned: u64,
+    /// Pages smart scan passed over (`pages_skipped`).
+    pub pages_skipped: u64,
     /// Writes that broke a merged mapping (copy-on-write).
     pub cow_breaks: u64,
 }
@@ -93,6 +98,9 @@ pub struct Wake {
     /// for ([`crate::latency::Costs::ksm_pages_ns`]).
     pub checksummed: u64,
     pub kept: u64,
+    /// Pages smart scan passed over: outside `scanned`, but not free
+    /// ([`crate::latency::Costs::ksm_skipped_page_ns`]).
+    pub skipped: u64,
 }
 
 /// What ksmd did with one page it scanned.
@@ -313,6 +321,41 @@ pub struct Ksm {
     /// Pass whole words of 64 pages as one ([`Ksm::pass_word`]); off
     /// only in the test that holds it to the page-by-page walk.
     word_pass: bool,
+    /// Smart scan: per guest and page, the rmap item's age and the scans
+    /// it may still skip ([`skip_plan`]); sized on first use.
+    ages: Vec<Vec<u8>>,
+    skips: Vec<Vec<u8>>,
+}
+
+/// How many scans smart scan lets a page of `age` skip (mm/ksm.c,
+/// `skip_age`).
+fn skip_age(age: u8) -> u8 {
+    match age {
+        0..=3 => 1,
+        4..=5 => 2,
+        6..=8 => 4,
+        _ => 8,
+    }
+}
+
+/// Smart scan's decision for a page that is not a KSM page, from its rmap
+/// item's `age` and remaining skips `rem` (`should_skip_rmap_item`, Linux
+/// 6.7+): whether ksmd skips it, and the item's age and remaining skips
+/// after. The age counts ksmd's visits (frozen at 255) and is never reset
+/// while the item lives; the first three visits are never skipped (a page
+/// needs them to merge), then a page is looked at once and skipped for
+/// `skip_age` scans, over and over: a unique page ends up looked at once
+/// every nine full scans. A skipped page costs no part of `pages_to_scan`
+/// (scan_get_next_rmap_item moves on to the next page).
+fn skip_plan(age: u8, rem: u8) -> (bool, u8, u8) {
+    let next = age.saturating_add(1);
+    if age < 3 {
+        (false, next, rem)
+    } else if rem == 0 {
+        (false, next, skip_age(age))
+    } else {
+        (true, next, rem - 1)
+    }
 }
 
 impl Wake {
@@ -354,6 +397,8 @@ impl Ksm {
             image_of,
             classes: shares.iter().map(|s| s.classifier()).collect(),
             word_pass: true,
+            ages: Vec::new(),
+            skips: Vec::new(),
         }
     }
 
@@ -374,6 +419,7 @@ impl Ksm {
     /// the guests `mergeable` says may merge, in guest order.
     pub fn wake(&mut self, mem: &mut Memory, mergeable: &[bool], pages: f64) -> Wake {
         let mut out = Wake::default();
+        let skipped_before = self.counters.pages_skipped;
         self.budget += pages;
         let n_guests = mem.guests.len();
         if !mergeable.iter().any(|&m| m) {
@@ -435,10 +481,15 @@ impl Ksm {
                 let res = st & RES_MASK;
                 if (res != RESIDENT && res != HUGE) || mem.guests[g].is_zero_mapped(q - 1) {
                     // Not present, or the zero page (not anonymous memory):
-                    // the page walk skips it without counting it.
+                    // the page walk skips it without counting it, and its
+                    // rmap item goes (get_next_rmap_item frees it).
+                    self.reset_age(g, q - 1);
                     continue;
                 }
                 idle_guests = 0;
+                if st & MERGED == 0 && self.smart_skip(mem, g, q - 1) {
+                    continue;
+                }
                 self.budget -= 1.0;
                 out.scanned += 1;
                 let look = self.scan_page(mem, g, q - 1);
@@ -447,6 +498,7 @@ impl Ksm {
             self.cursor = (g, q);
         }
         self.counters.pages_scanned += out.scanned;
+        out.skipped = self.counters.pages_skipped - skipped_before;
         out
     }
 
@@ -478,21 +530,53 @@ impl Ksm {
         }
         // The zero page a THP split left is not anonymous memory: skipped.
         present &= !mem.guests[g].zero_mapped.get((q / 64) as usize).copied().unwrap_or(0);
-        let mut volatile = present & !merged & volatile;
-        let unique = present & !merged & unique;
-        let n = u64::from(present.count_ones());
+        // Smart scan: the pages it skips, planned now and applied once the
+        // word is known to be passed whole.
+        let mut skip = 0u64;
+        if self.knobs.smart_scan {
+            let (ages, skips) = self.ages_of(mem, g);
+            let mut candidates = present & !merged;
+            while candidates != 0 {
+                let i = candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
+                let p = q as usize + i;
+                skip |= u64::from(skip_plan(ages[p], skips[p]).0) << i;
+            }
+        }
+        let mut volatile = present & !merged & !skip & volatile;
+        let unique = present & !merged & !skip & unique;
+        let n = u64::from((present & !skip).count_ones());
         // Pages seen for the first time whose content may have a KSM page
         // (unwritten, the image's or zero content) are looked at one by
         // one: the stable tree is searched before the checksum
         // (cmp_and_merge_page), and a page earlier in the word may have
         // just made the KSM page they match.
         volatile &= !first_shareable;
-        let states = &mut mem.guests[g].pages[q as usize..q as usize + 64];
         // The page walk stops where the budget drops below one page: the
         // word is passed whole only when it does not drop inside it.
         if self.budget - (n as f64) < 1.0 {
             return None;
         }
+        if self.knobs.smart_scan {
+            let (ages, skips) = self.ages_of(mem, g);
+            for i in 0..64 {
+                let p = q as usize + i;
+                if present & !merged & (1 << i) != 0 {
+                    (_, ages[p], skips[p]) = skip_plan(ages[p], skips[p]);
+                } else if present & (1 << i) == 0 {
+                    // Not present: its rmap item goes.
+                    (ages[p], skips[p]) = (0, 0);
+                }
+            }
+            self.counters.pages_skipped += u64::from(skip.count_ones());
+            let mut left = skip;
+            while left != 0 {
+                let i = u64::from(left.trailing_zeros());
+                left &= left - 1;
+                self.leave_unstable(mem, g, q + i);
+            }
+        }
+        let states = &mut mem.guests[g].pages[q as usize..q as usize + 64];
         let mut v = volatile;
         while v != 0 {
             let st = &mut states[v.trailing_zeros() as usize];
@@ -511,9 +595,12 @@ impl Ksm {
             }
         }
         let c = &mut self.counters;
-        c.pages_volatile =
-            c.pages_volatile - u64::from(self.volatile_bits[g][w].count_ones()) + u64::from(volatile.count_ones());
-        self.volatile_bits[g][w] = volatile;
+        // A skipped page's rmap item is in no tree: volatile, as the
+        // kernel counts it (the rmap items less the others).
+        let volatile_marks = volatile | skip;
+        c.pages_volatile = c.pages_volatile - u64::from(self.volatile_bits[g][w].count_ones())
+            + u64::from(volatile_marks.count_ones());
+        self.volatile_bits[g][w] = volatile_marks;
         c.pages_unshared =
             c.pages_unshared - u64::from(self.unshared_bits[g][w].count_ones()) + u64::from(unique.count_ones());
         self.unshared_bits[g][w] = unique;
@@ -521,7 +608,7 @@ impl Ksm {
         out.scanned += n;
         out.kept += u64::from((present & merged).count_ones());
         out.checksummed += u64::from(volatile.count_ones());
-        let mut may_merge = present & !(merged | volatile | unique);
+        let mut may_merge = present & !(merged | volatile | unique | skip);
         while may_merge != 0 {
             let i = u64::from(may_merge.trailing_zeros());
             may_merge &= may_merge - 1;
@@ -782,6 +869,60 @@ impl Ksm {
     }
 
     /// Drop what ksmd noted of page `p` of guest `g`.
+    /// The smart-scan state of guest `g`'s pages, sized on first use.
+    fn ages_of(&mut self, mem: &Memory, g: usize) -> (&mut [u8], &mut [u8]) {
+        let n = mem.guests[g].sim_pages() as usize;
+        for v in [&mut self.ages, &mut self.skips] {
+            if v.len() <= g {
+                v.resize(g + 1, Vec::new());
+            }
+            if v[g].len() < n {
+                v[g].resize(n, 0);
+            }
+        }
+        (&mut self.ages[g], &mut self.skips[g])
+    }
+
+    /// Page `p` of guest `g` is not present as ksmd passes: its rmap item
+    /// goes, and a new one starts at age 0.
+    fn reset_age(&mut self, g: usize, p: u64) {
+        if let Some(a) = self.ages.get_mut(g).and_then(|v| v.get_mut(p as usize)) {
+            *a = 0;
+            self.skips[g][p as usize] = 0;
+        }
+    }
+
+    /// Smart scan at present page `p` of guest `g`, not a KSM page: whether
+    /// ksmd skips it ([`skip_plan`]). A skipped page leaves the unstable
+    /// tree (remove_rmap_item_from_tree).
+    fn smart_skip(&mut self, mem: &Memory, g: usize, p: u64) -> bool {
+        if !self.knobs.smart_scan {
+            return false;
+        }
+        let (ages, skips) = self.ages_of(mem, g);
+        let (skip, age, rem) = skip_plan(ages[p as usize], skips[p as usize]);
+        ages[p as usize] = age;
+        skips[p as usize] = rem;
+        if skip {
+            self.counters.pages_skipped += 1;
+            self.leave_unstable(mem, g, p);
+            // Its rmap item is in no tree: the kernel counts it volatile
+            // (pages_volatile is the rmap items less the others).
+            self.note(g, p, false);
+        }
+        skip
+    }
+
+    /// Page `p` of guest `g` leaves the unstable tree if it waits there.
+    fn leave_unstable(&mut self, mem: &Memory, g: usize, p: u64) {
+        let st = mem.guests[g].pages[p as usize];
+        if let Some(key) = self.key(mem, g, p, Content::of(st))
+            && self.unstable.get_mut(key).is_some_and(|v| unstable_page(*v) == (g as u32, p))
+        {
+            self.unstable.remove(key);
+        }
+    }
+
     fn forget(&mut self, g: usize, p: u64) {
         let (w, b) = ((p / 64) as usize, p % 64);
         for (bits, count) in [
@@ -809,6 +950,11 @@ impl Ksm {
             }
         }
         self.unstable.retain(|w| unstable_page(w).0 as usize != g);
+        for v in [&mut self.ages, &mut self.skips] {
+            if let Some(v) = v.get_mut(g) {
+                v.clear();
+            }
+        }
     }
 
     /// ksmd's `general_profit` in simulated pages' bytes: pages saved minus
@@ -919,13 +1065,15 @@ mod tests {
         // the cursor exactly where that walk does, after every wake-up,
         // whatever the budget (fractions and budgets that end inside a
         // word included) and with writes between wake-ups.
-        for salt in 0..4u64 {
+        // Smart scan on (salts 4-7) as off.
+        for salt in 0..8u64 {
             let knobs = Knobs {
                 run: true,
                 pages_to_scan: 100,
                 sleep_millisecs: 20,
                 use_zero_pages: salt % 2 == 1,
                 max_page_sharing: 3,
+                smart_scan: salt >= 4,
             };
             let shares = vec![crate::model::page::Shares { shared: 0.1, zero: 0.1, ..Default::default() }; 2];
             let (mut fast, mut slow) =
@@ -949,6 +1097,7 @@ mod tests {
                     })
                 }
                 assert_eq!(marks(&fast), marks(&slow), "salt {salt} wake {wake}");
+                assert_eq!((&fast.ages, &fast.skips), (&slow.ages, &slow.skips), "salt {salt} wake {wake}");
                 assert_eq!(a.frames.used(), b.frames.used());
                 for g in 0..2 {
                     assert!(a.guests[g].pages.iter().eq(b.guests[g].pages.iter()), "salt {salt} wake {wake}");
@@ -963,7 +1112,26 @@ mod tests {
                 }
             }
             assert!(fast.counters.full_scans >= 10 && fast.counters.pages_sharing > 0 && words_passed > 0);
+            assert_eq!(fast.counters.pages_skipped > 0, salt >= 4, "salt {salt}");
         }
+    }
+
+    #[test]
+    fn smart_scan_looks_at_a_page_that_never_merges_once_in_nine_scans() {
+        // should_skip_rmap_item and skip_age (mm/ksm.c, Linux 6.7+): ages
+        // 0-2 are looked at; then a look sets the skips allowed (1 up to
+        // age 3, 2 up to 5, 4 up to 8, then 8), each spent by one scan.
+        let (mut age, mut rem) = (0u8, 0u8);
+        let looked: Vec<bool> = (0..40)
+            .map(|_| {
+                let (skip, a, r) = skip_plan(age, rem);
+                (age, rem) = (a, r);
+                !skip
+            })
+            .collect();
+        let at: Vec<usize> = looked.iter().enumerate().filter(|(_, l)| **l).map(|(i, _)| i).collect();
+        assert_eq!(at, [0, 1, 2, 3, 5, 8, 13, 22, 31]);
+        assert_eq!(skip_plan(255, 0), (false, 255, 8), "the age freezes at U8_MAX");
     }
 
     #[test]
@@ -981,8 +1149,14 @@ mod tests {
             let class = g.pages[p] & CLASS_MASK;
             g.pages[p] = if p < 74 { RESIDENT | CHECKSUMMED } else { SWAPPED | class };
         }
-        let knobs =
-            Knobs { run: true, pages_to_scan: 100, sleep_millisecs: 20, use_zero_pages: false, max_page_sharing: 256 };
+        let knobs = Knobs {
+            run: true,
+            pages_to_scan: 100,
+            sleep_millisecs: 20,
+            use_zero_pages: false,
+            max_page_sharing: 256,
+            smart_scan: false,
+        };
         let mut ksm = Ksm::new(knobs, vec![0, 0], vec![Default::default(); 2], &PAGES);
         ksm.cursor = (0, 64);
         let w = ksm.wake(&mut mem, &[true, true], 10.5);

@@ -429,6 +429,7 @@ mod tests {
                 sleep_millisecs: 20,
                 use_zero_pages: false,
                 max_page_sharing: 256,
+                smart_scan: false,
             };
             let tuner = t.build(&mut k);
             assert_eq!(tuner.is_none(), name == "static");

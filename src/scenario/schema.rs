@@ -207,6 +207,9 @@ pub struct Ksm {
     pub sleep_millisecs: u32,
     pub use_zero_pages: bool,
     pub max_page_sharing: u32,
+    /// ksmd skips pages that did not merge lately (`smart_scan`, Linux
+    /// 6.7+; on by default).
+    pub smart_scan: bool,
     /// What drives the knobs: `policy:` and its tuner's knobs.
     #[serde(flatten)]
     pub tuner: TunerChoice,

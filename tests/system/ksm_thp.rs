@@ -227,7 +227,7 @@ fn case(thp: &str, pages_to_scan: u64, fill: Fill) -> Option<(Seen, Seen)> {
     };
     let yaml = format!(
         "name: ksm-thp\nseed: 1\nduration: {:.0}s\nsample_every: 100ms\n\
-         host:\n  ram: {ram_kib}K\n  reserved: 0\n  thp: {thp}\n  ksm: {{ run: true, pages_to_scan: {pages_to_scan}, sleep_millisecs: 20 }}\n\
+         host:\n  ram: {ram_kib}K\n  reserved: 0\n  thp: {thp}\n  ksm: {{ run: true, pages_to_scan: {pages_to_scan}, sleep_millisecs: 20, smart_scan: false }}\n\
          guests:\n  - name: p\n    count: {PROCS}\n    memory: {MIB}M\n    image: same\n    prealloc: true\n    \
          workload: {{ working_set: 100%, touch_rate: 1/s, pattern: uniform, shared: {shared}, zero: {zero}, write: 0% }}\n",
         limit.ceil()

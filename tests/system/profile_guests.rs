@@ -128,7 +128,7 @@ pub fn import_with_profile() -> String {
     std::fs::write(
         &host,
         "host:\n  ram: 16G\n  reserved: 1G\n  thp: never\n  \
-         ksm: { run: true, pages_to_scan: 10000, sleep_millisecs: 10, use_zero_pages: true }\n",
+         ksm: { run: true, pages_to_scan: 10000, sleep_millisecs: 10, use_zero_pages: true, smart_scan: false }\n",
     )
     .expect("host file");
     let out = dir.path().join("live.yaml");

@@ -13,6 +13,10 @@
 //! - a THP split maps its zero-filled pages to the zero page (Linux 6.12+),
 //!   so zero-filled THPs lose memory to splits and merge nothing;
 //! - a write to a merged page breaks it (copy-on-write) into a new page.
+//!
+//! These hold with smart scan off (`smart_scan: false`, as before Linux
+//! 6.7); smart scan's own rule (a page that does not merge is skipped for
+//! more and more scans) has its tests at the end.
 
 use overcommit::engine::{EventKind, Summary};
 use overcommit::model::page::{Content, Shares, content_of, is_common};
@@ -24,6 +28,8 @@ const PAGES: u64 = 16_384; // one 64 MiB guest
 /// N guests of 64 MiB from one image, all memory touched at start
 /// (prealloc, reads only), then a slow read-only workload.
 fn one_image(n: u32, shared: u32, zero: u32, ksm: &str, extra_workload: &str) -> String {
+    // Smart scan off unless the test asks (see the module's notes).
+    let smart = if ksm.contains("smart_scan") { "" } else { "smart_scan: false, " };
     format!(
         "
 name: ksm
@@ -34,7 +40,7 @@ host:
   ram: 2G
   reserved: 0
   thp: never
-  ksm: {{ run: true, {ksm} }}
+  ksm: {{ run: true, {smart}{ksm} }}
 guests:
   - name: vm
     count: {n}
@@ -244,7 +250,7 @@ host:
   ram: 2G
   reserved: 0
   thp: never
-  ksm: { run: true, pages_to_scan: 10000, sleep_millisecs: 10 }
+  ksm: { run: true, pages_to_scan: 10000, sleep_millisecs: 10, smart_scan: false }
 guests:
   - name: vm
     count: 2
@@ -304,7 +310,7 @@ host:
   ram: 2G
   reserved: 0
   thp: madvise
-  ksm: {{ run: true, pages_to_scan: 1000, sleep_millisecs: 20, use_zero_pages: {use_zero_pages} }}
+  ksm: {{ run: true, pages_to_scan: 1000, sleep_millisecs: 20, use_zero_pages: {use_zero_pages}, smart_scan: false }}
 guests:
   - name: vm
     count: 4
@@ -331,4 +337,67 @@ guests:
         let freed = resident(0) - resident(rec.samples.len() - 1);
         assert_eq!(freed, splits * (2 << 20), "2 MiB freed a split");
     }
+}
+
+/// The scans at which smart scan looks at a page that never merges, up to
+/// `visits` visits: its first three, then once after each run of skips
+/// (1, 1, 2, 4, 8, 8, ... scans: `skip_age` in mm/ksm.c, Linux 6.7+).
+fn looked(visits: u64) -> u64 {
+    let (mut age, mut rem, mut n) = (0u64, 0u64, 0u64);
+    for _ in 0..visits {
+        if age < 3 {
+            n += 1;
+        } else if rem == 0 {
+            rem = match age {
+                0..=3 => 1,
+                4..=5 => 2,
+                6..=8 => 4,
+                _ => 8,
+            };
+            n += 1;
+        } else {
+            rem -= 1;
+        }
+        age += 1;
+    }
+    n
+}
+
+#[test]
+fn smart_scan_looks_at_pages_that_never_merge_ever_more_rarely() {
+    // should_skip_rmap_item (mm/ksm.c, Linux 6.7+): a page that is not a
+    // KSM page is looked at in its first three full scans, then skipped
+    // for 1, 1, 2, 4, 8, 8, ... scans between looks, and a skipped page
+    // takes no part of pages_to_scan. With 2 guests of 16 384 distinct
+    // pages every page is visited once a full scan, so after F full scans
+    // ksmd has looked at 2 × 16 384 × looked(F) pages and skipped the
+    // rest of the visits (the scan under way adds at most one visit each).
+    let s = scenario(&one_image(2, 0, 0, "pages_to_scan: 1000, sleep_millisecs: 5, smart_scan: true", ""));
+    let (summary, _) = run_recorded(&s);
+    let k = ksm(&summary);
+    let (n, f) = (2 * PAGES, k.full_scans);
+    assert!(f >= 20, "{f} full scans");
+    let (scanned, skipped) = (k.pages_scanned, k.pages_skipped);
+    assert!((n * looked(f)..=n * looked(f + 1)).contains(&scanned), "{scanned} scanned after {f} full scans");
+    assert!(
+        (n * (f - looked(f))..=n * (f + 1 - looked(f + 1))).contains(&skipped),
+        "{skipped} skipped after {f} full scans"
+    );
+    // Nothing merges, smart or not.
+    assert_eq!(k.pages_sharing, 0);
+}
+
+#[test]
+fn smart_scan_merges_an_images_pages_as_a_full_look_does() {
+    // A page that can merge does so in its second or third look (checksum,
+    // then the unstable tree), before smart scan skips anything: the image
+    // pages of 4 guests end merged exactly as without it, (N − 1) x the
+    // image pages, and the unique pages are skipped from their fourth scan.
+    let s = scenario(&one_image(4, 40, 0, "pages_to_scan: 1000, sleep_millisecs: 5, smart_scan: true", ""));
+    let (summary, _) = run_recorded(&s);
+    let k = ksm(&summary);
+    let image = count(Content::Shared, 0.4, 0.0);
+    assert_eq!(k.pages_shared, image);
+    assert_eq!(k.pages_sharing, 3 * image);
+    assert!(k.pages_skipped > 0);
 }

@@ -241,6 +241,8 @@ pub struct KsmReport {
     pub use_zero_pages: Option<u64>,
     pub max_page_sharing: Option<u64>,
     pub merge_across_nodes: Option<u64>,
+    /// Smart scan (Linux 6.7+; `None` on older kernels, which have none).
+    pub smart_scan: Option<u64>,
     /// KSM pages in use (each holds one copy).
     pub pages_shared: Option<u64>,
     /// Mappings of those pages: the pages saved.
@@ -375,6 +377,7 @@ DirectMap4k:      123456 kB
             ("use_zero_pages", "0"),
             ("max_page_sharing", "256"),
             ("merge_across_nodes", "1"),
+            ("smart_scan", "1"),
             ("pages_shared", "1500"),
             ("pages_sharing", "9000"),
             ("pages_unshared", "20000"),
@@ -478,6 +481,7 @@ DirectMap4k:      123456 kB
                 use_zero_pages: Some(0),
                 max_page_sharing: Some(256),
                 merge_across_nodes: Some(1),
+                smart_scan: Some(1),
                 pages_shared: Some(1500),
                 pages_sharing: Some(9000),
                 pages_unshared: Some(20000),
@@ -744,7 +748,19 @@ DirectMap4k:      123456 kB
             (h.ksm.run, h.ksm.pages_to_scan, h.ksm.sleep_millisecs, h.ksm.use_zero_pages, h.ksm.max_page_sharing),
             (true, 100, 20, false, 256)
         );
+        // The fixture's kernel scans smartly (6.7+), so does the scenario.
+        assert!(h.ksm.smart_scan);
         assert_eq!((h.cpu.ept, h.cpu.vpid, h.cpu.flexpriority), (true, true, true));
+    }
+
+    #[test]
+    fn a_kernel_without_smart_scan_gives_a_scenario_without_it() {
+        // Before Linux 6.7 /sys/kernel/mm/ksm/smart_scan does not exist, and
+        // ksmd looks at every page every full scan.
+        let dir = intel_host();
+        std::fs::remove_file(dir.path().join("sys/kernel/mm/ksm/smart_scan")).expect("rm");
+        let yaml = inspect_at(dir.path()).scenario_host_yaml();
+        assert!(yaml.contains("smart_scan: false"), "{yaml}");
     }
 
     #[test]

@@ -382,6 +382,7 @@ pub(super) fn read_ksm(r: &mut Reader) -> KsmReport {
         use_zero_pages: None,
         max_page_sharing: None,
         merge_across_nodes: None,
+        smart_scan: None,
         pages_shared: None,
         pages_sharing: None,
         pages_unshared: None,
@@ -406,6 +407,7 @@ pub(super) fn read_ksm(r: &mut Reader) -> KsmReport {
     ksm.use_zero_pages = num("use_zero_pages");
     ksm.max_page_sharing = num("max_page_sharing");
     ksm.merge_across_nodes = num("merge_across_nodes");
+    ksm.smart_scan = num("smart_scan");
     ksm.pages_shared = num("pages_shared");
     ksm.pages_sharing = num("pages_sharing");
     ksm.pages_unshared = num("pages_unshared");

@@ -135,6 +135,8 @@ impl HostReport {
                 if let Some(mps) = k.max_page_sharing.filter(|&n| n >= 2 && u32::try_from(n).is_ok()) {
                     parts.push(format!("max_page_sharing: {mps}"));
                 }
+                // A kernel without the file (before 6.7) has no smart scan.
+                parts.push(format!("smart_scan: {}", k.smart_scan.is_some_and(|v| v != 0)));
                 let runs = match run {
                     1 => "",
                     2 => " (run=2: stopped and unmerging)",

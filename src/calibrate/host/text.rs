@@ -363,6 +363,23 @@ impl HostReport {
             };
             add("KSM NUMA", format!("merge_across_nodes={man}"), meaning.into());
         }
+        match k.smart_scan {
+            Some(s) => add(
+                "KSM smart scan",
+                format!("smart_scan={s}"),
+                if s == 0 {
+                    "every page is looked at every full scan".into()
+                } else {
+                    "pages that do not merge are skipped for up to 8 scans".into()
+                },
+            ),
+            None if k.run.is_some() => add(
+                "KSM smart scan",
+                "none".into(),
+                "this kernel has no smart_scan (before 6.7): every page every full scan".into(),
+            ),
+            None => {}
+        }
         if let Some(a) = &k.advisor_mode {
             add("KSM advisor", a.clone(), "scan-time adapts pages_to_scan; none keeps it fixed".into());
         }

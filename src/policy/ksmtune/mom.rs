@@ -79,7 +79,14 @@ mod tests {
     use super::*;
 
     fn knobs() -> Knobs {
-        Knobs { run: true, pages_to_scan: 100, sleep_millisecs: 20, use_zero_pages: false, max_page_sharing: 256 }
+        Knobs {
+            run: true,
+            pages_to_scan: 100,
+            sleep_millisecs: 20,
+            use_zero_pages: false,
+            max_page_sharing: 256,
+            smart_scan: false,
+        }
     }
 
     const GIB: u64 = 1 << 30;

@@ -23,7 +23,8 @@ const KHUGEPAGED_KEYS: &[&str] = &[
 ];
 const HUGEPAGES_KEYS: &[&str] = &["size", "count"];
 /// ksmd's own keys under `host.ksm:`; the tuner's come from the resolver.
-const KSMD_KEYS: &[&str] = &["run", "pages_to_scan", "sleep_millisecs", "use_zero_pages", "max_page_sharing"];
+const KSMD_KEYS: &[&str] =
+    &["run", "pages_to_scan", "sleep_millisecs", "use_zero_pages", "max_page_sharing", "smart_scan"];
 const CPU_KEYS: &[&str] = &["ept", "vpid", "flexpriority"];
 
 impl Decoder<'_> {
@@ -126,7 +127,8 @@ impl Decoder<'_> {
         let tuner = resolve::decode_tuner(self, &f);
         // Defaults are the kernel's (Documentation/admin-guide/mm/ksm.rst):
         // run 0, pages_to_scan 100, sleep_millisecs 20, use_zero_pages 0,
-        // max_page_sharing 256.
+        // max_page_sharing 256, smart_scan 1 (mm/ksm.c:
+        // `static bool ksm_smart_scan = true`, since 6.7).
         Some(Ksm {
             run: self.field(&f, "run", boolean).unwrap_or(false),
             pages_to_scan: self.field(&f, "pages_to_scan", |n| int::<u32>(n, "pages per wake-up")).unwrap_or(100),
@@ -139,6 +141,7 @@ impl Decoder<'_> {
                     if v < 2 { Err(format!("max_page_sharing is {v}: the kernel requires at least 2")) } else { Ok(v) }
                 })
                 .unwrap_or(256),
+            smart_scan: self.field(&f, "smart_scan", boolean).unwrap_or(true),
             tuner,
         })
     }

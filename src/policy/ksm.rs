@@ -39,7 +39,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::page::{CHECKSUMMED, CLASS_MASK, Content, HUGE, MERGED, RES_MASK, RESIDENT, WRITTEN};
+use crate::model::page::{CHECKSUMMED, CLASS_MASK, CLASS_SHIFT, Content, HUGE, MERGED, RES_MASK, RESIDENT, WRITTEN};
 use crate::model::{Memory, Unit};
 use crate::policy::reclaim::split_thp;
 
@@ -322,14 +322,13 @@ pub struct Ksm {
     /// only in the test that holds it to the page-by-page walk.
     word_pass: bool,
     /// Smart scan: per guest and page, the rmap item's age and the scans
-    /// it may still skip ([`skip_plan`]); sized on first use.
-    ages: Vec<Vec<u8>>,
-    skips: Vec<Vec<u8>>,
+    /// it may still skip, packed ([`Smart`]); sized on first use.
+    smart: Vec<Vec<u8>>,
 }
 
 /// How many scans smart scan lets a page of `age` skip (mm/ksm.c,
 /// `skip_age`).
-fn skip_age(age: u8) -> u8 {
+const fn skip_age(age: u8) -> u8 {
     match age {
         0..=3 => 1,
         4..=5 => 2,
@@ -341,20 +340,90 @@ fn skip_age(age: u8) -> u8 {
 /// Smart scan's decision for a page that is not a KSM page, from its rmap
 /// item's `age` and remaining skips `rem` (`should_skip_rmap_item`, Linux
 /// 6.7+): whether ksmd skips it, and the item's age and remaining skips
-/// after. The age counts ksmd's visits (frozen at 255) and is never reset
-/// while the item lives; the first three visits are never skipped (a page
-/// needs them to merge), then a page is looked at once and skipped for
-/// `skip_age` scans, over and over: a unique page ends up looked at once
-/// every nine full scans. A skipped page costs no part of `pages_to_scan`
-/// (scan_get_next_rmap_item moves on to the next page).
-fn skip_plan(age: u8, rem: u8) -> (bool, u8, u8) {
-    let next = age.saturating_add(1);
+/// after. The age counts ksmd's visits and is never reset while the item
+/// lives; the first three visits are never skipped (a page needs them to
+/// merge), then a page is looked at once and skipped for `skip_age` scans,
+/// over and over: a unique page ends up looked at once every nine full
+/// scans. A skipped page costs no part of `pages_to_scan`
+/// (scan_get_next_rmap_item moves on to the next page). The kernel's age
+/// stops at 255; every age from 9 on behaves alike (`skip_age` is 8), so
+/// the model's stops at 9, which keeps an item in four bits.
+const fn skip_plan(age: u8, rem: u8) -> (bool, u8, u8) {
+    let next = if age >= 9 { 9 } else { age + 1 };
     if age < 3 {
         (false, next, rem)
     } else if rem == 0 {
         (false, next, skip_age(age))
     } else {
         (true, next, rem - 1)
+    }
+}
+
+/// What ksmd needs of 64 pages' states, one bit a page (see
+/// [`Ksm::pass_word`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WordMasks {
+    /// Mapped (resident or in a huge page).
+    present: u64,
+    merged: u64,
+    /// First sight (no checksum yet), or written since.
+    volatile: u64,
+    /// Unique content (class 0), checksummed, not written since.
+    unique: u64,
+    /// First sight of content that may have a KSM page (unwritten, the
+    /// image's or zero content).
+    first_shareable: u64,
+}
+
+impl WordMasks {
+    /// The masks of `states` (64 page states), eight at a time: each
+    /// condition is a bit of each byte (present is bit 0: RESIDENT and
+    /// HUGE have it, SWAPPED and UNTOUCHED not), gathered into a byte.
+    #[inline]
+    fn of(states: &[u8]) -> WordMasks {
+        const LOW: u64 = 0x0101_0101_0101_0101;
+        // Byte i's bit 0 to bit i of the top byte (no two terms meet).
+        let gather = |f: u64| (f & LOW).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+        let bit = |x: u64, b: u32| (x >> b) & LOW;
+        let mut m = WordMasks { present: 0, merged: 0, volatile: 0, unique: 0, first_shareable: 0 };
+        for (c, chunk) in states.chunks_exact(8).enumerate() {
+            let x = u64::from_le_bytes(chunk.try_into().expect("eight states"));
+            let (checksummed, written) = (bit(x, CHECKSUMMED.trailing_zeros()), bit(x, WRITTEN.trailing_zeros()));
+            let class = bit(x, u32::from(CLASS_SHIFT)) | bit(x, u32::from(CLASS_SHIFT) + 1);
+            let shift = 8 * c;
+            m.present |= gather(x) << shift;
+            m.merged |= gather(bit(x, MERGED.trailing_zeros())) << shift;
+            m.volatile |= gather((checksummed ^ LOW) | written) << shift;
+            m.unique |= gather(checksummed & !written & !class) << shift;
+            m.first_shareable |= gather(!checksummed & !written & class) << shift;
+        }
+        m
+    }
+}
+
+/// A page's smart-scan state packed in a byte (age in the low four bits,
+/// remaining skips in the high four), and [`skip_plan`] as a table over
+/// it: whether the look skips, and the state after.
+struct Smart;
+
+impl Smart {
+    const TABLE: [(bool, u8); 256] = {
+        let mut t = [(false, 0u8); 256];
+        let mut b = 0;
+        while b < 256 {
+            let (age, rem) = ((b & 15) as u8, (b >> 4) as u8);
+            if age <= 9 && rem <= 8 {
+                let (skip, a, r) = skip_plan(age, rem);
+                t[b] = (skip, a | r << 4);
+            }
+            b += 1;
+        }
+        t
+    };
+
+    #[inline]
+    fn look(state: u8) -> (bool, u8) {
+        Self::TABLE[state as usize]
     }
 }
 
@@ -397,8 +466,7 @@ impl Ksm {
             image_of,
             classes: shares.iter().map(|s| s.classifier()).collect(),
             word_pass: true,
-            ages: Vec::new(),
-            skips: Vec::new(),
+            smart: Vec::new(),
         }
     }
 
@@ -462,6 +530,10 @@ impl Ksm {
             // a look does changes the guest, its segment or its life).
             let mut q = p;
             let plain = self.word_pass && mem.guests[g].events.is_none();
+            if self.knobs.smart_scan {
+                // Sized once here: the walk indexes them directly.
+                self.smart_of(mem, g);
+            }
             while q < end && self.budget >= 1.0 {
                 if plain
                     && q % 64 == 0
@@ -517,31 +589,20 @@ impl Ksm {
     /// scanned, or `None` (nothing done) when the budget may end inside
     /// the word.
     fn pass_word(&mut self, mem: &mut Memory, g: usize, q: u64, out: &mut Wake) -> Option<u64> {
-        let (mut present, mut merged, mut volatile, mut unique) = (0u64, 0u64, 0u64, 0u64);
-        let mut first_shareable = 0u64;
-        for (i, &st) in mem.guests[g].pages[q as usize..q as usize + 64].iter().enumerate() {
-            first_shareable |= u64::from(st & (CHECKSUMMED | WRITTEN) == 0 && st & CLASS_MASK != 0) << i;
-            let res = st & RES_MASK;
-            present |= u64::from(res == RESIDENT || res == HUGE) << i;
-            merged |= u64::from(st & MERGED != 0) << i;
-            volatile |= u64::from(st & CHECKSUMMED == 0 || st & WRITTEN != 0) << i;
-            // Unique content (class 0), checksummed, not written since.
-            unique |= u64::from(st & (CHECKSUMMED | WRITTEN | CLASS_MASK) == CHECKSUMMED) << i;
-        }
+        let WordMasks { mut present, merged, volatile, unique, first_shareable } =
+            WordMasks::of(&mem.guests[g].pages[q as usize..q as usize + 64]);
         // The zero page a THP split left is not anonymous memory: skipped.
         present &= !mem.guests[g].zero_mapped.get((q / 64) as usize).copied().unwrap_or(0);
         // Smart scan: the pages it skips, planned now and applied once the
         // word is known to be passed whole.
         let mut skip = 0u64;
-        if self.knobs.smart_scan {
-            let (ages, skips) = self.ages_of(mem, g);
-            let mut candidates = present & !merged;
-            while candidates != 0 {
-                let i = candidates.trailing_zeros() as usize;
-                candidates &= candidates - 1;
-                let p = q as usize + i;
-                skip |= u64::from(skip_plan(ages[p], skips[p]).0) << i;
+        if self.knobs.smart_scan && present & !merged != 0 {
+            let states = &self.smart_of(mem, g)[q as usize..q as usize + 64];
+            let candidates = present & !merged;
+            for (i, &s) in states.iter().enumerate() {
+                skip |= u64::from(Smart::look(s).0) << i;
             }
+            skip &= candidates;
         }
         let mut volatile = present & !merged & !skip & volatile;
         let unique = present & !merged & !skip & unique;
@@ -557,15 +618,16 @@ impl Ksm {
         if self.budget - (n as f64) < 1.0 {
             return None;
         }
-        if self.knobs.smart_scan {
-            let (ages, skips) = self.ages_of(mem, g);
-            for i in 0..64 {
-                let p = q as usize + i;
-                if present & !merged & (1 << i) != 0 {
-                    (_, ages[p], skips[p]) = skip_plan(ages[p], skips[p]);
+        // Words wholly merged (KSM pages are never skipped) keep theirs.
+        if self.knobs.smart_scan && (present & !merged != 0 || present != u64::MAX) {
+            let candidates = present & !merged;
+            let states = &mut self.smart_of(mem, g)[q as usize..q as usize + 64];
+            for (i, s) in states.iter_mut().enumerate() {
+                if candidates & (1 << i) != 0 {
+                    *s = Smart::look(*s).1;
                 } else if present & (1 << i) == 0 {
                     // Not present: its rmap item goes.
-                    (ages[p], skips[p]) = (0, 0);
+                    *s = 0;
                 }
             }
             self.counters.pages_skipped += u64::from(skip.count_ones());
@@ -870,25 +932,22 @@ impl Ksm {
 
     /// Drop what ksmd noted of page `p` of guest `g`.
     /// The smart-scan state of guest `g`'s pages, sized on first use.
-    fn ages_of(&mut self, mem: &Memory, g: usize) -> (&mut [u8], &mut [u8]) {
+    fn smart_of(&mut self, mem: &Memory, g: usize) -> &mut [u8] {
         let n = mem.guests[g].sim_pages() as usize;
-        for v in [&mut self.ages, &mut self.skips] {
-            if v.len() <= g {
-                v.resize(g + 1, Vec::new());
-            }
-            if v[g].len() < n {
-                v[g].resize(n, 0);
-            }
+        if self.smart.len() <= g {
+            self.smart.resize(g + 1, Vec::new());
         }
-        (&mut self.ages[g], &mut self.skips[g])
+        if self.smart[g].len() < n {
+            self.smart[g].resize(n, 0);
+        }
+        &mut self.smart[g]
     }
 
     /// Page `p` of guest `g` is not present as ksmd passes: its rmap item
     /// goes, and a new one starts at age 0.
     fn reset_age(&mut self, g: usize, p: u64) {
-        if let Some(a) = self.ages.get_mut(g).and_then(|v| v.get_mut(p as usize)) {
+        if let Some(a) = self.smart.get_mut(g).and_then(|v| v.get_mut(p as usize)) {
             *a = 0;
-            self.skips[g][p as usize] = 0;
         }
     }
 
@@ -899,10 +958,10 @@ impl Ksm {
         if !self.knobs.smart_scan {
             return false;
         }
-        let (ages, skips) = self.ages_of(mem, g);
-        let (skip, age, rem) = skip_plan(ages[p as usize], skips[p as usize]);
-        ages[p as usize] = age;
-        skips[p as usize] = rem;
+        // Sized by the walk (`wake`) before it reaches the page.
+        let state = &mut self.smart[g][p as usize];
+        let skip;
+        (skip, *state) = Smart::look(*state);
         if skip {
             self.counters.pages_skipped += 1;
             self.leave_unstable(mem, g, p);
@@ -950,10 +1009,8 @@ impl Ksm {
             }
         }
         self.unstable.retain(|w| unstable_page(w).0 as usize != g);
-        for v in [&mut self.ages, &mut self.skips] {
-            if let Some(v) = v.get_mut(g) {
-                v.clear();
-            }
+        if let Some(v) = self.smart.get_mut(g) {
+            v.clear();
         }
     }
 
@@ -1097,7 +1154,7 @@ mod tests {
                     })
                 }
                 assert_eq!(marks(&fast), marks(&slow), "salt {salt} wake {wake}");
-                assert_eq!((&fast.ages, &fast.skips), (&slow.ages, &slow.skips), "salt {salt} wake {wake}");
+                assert_eq!(fast.smart, slow.smart, "salt {salt} wake {wake}");
                 assert_eq!(a.frames.used(), b.frames.used());
                 for g in 0..2 {
                     assert!(a.guests[g].pages.iter().eq(b.guests[g].pages.iter()), "salt {salt} wake {wake}");
@@ -1117,6 +1174,30 @@ mod tests {
     }
 
     #[test]
+    fn word_masks_eight_at_a_time_are_the_page_by_page_conditions() {
+        // Truth: each condition read off one state at a time.
+        let mut x = 0x1234_5678u64;
+        for _ in 0..2000 {
+            let states: Vec<u8> = (0..64)
+                .map(|_| {
+                    x = mix64(x);
+                    x as u8
+                })
+                .collect();
+            let mut want = WordMasks { present: 0, merged: 0, volatile: 0, unique: 0, first_shareable: 0 };
+            for (i, &st) in states.iter().enumerate() {
+                let res = st & RES_MASK;
+                want.present |= u64::from(res == RESIDENT || res == HUGE) << i;
+                want.merged |= u64::from(st & MERGED != 0) << i;
+                want.volatile |= u64::from(st & CHECKSUMMED == 0 || st & WRITTEN != 0) << i;
+                want.unique |= u64::from(st & (CHECKSUMMED | WRITTEN | CLASS_MASK) == CHECKSUMMED) << i;
+                want.first_shareable |= u64::from(st & (CHECKSUMMED | WRITTEN) == 0 && st & CLASS_MASK != 0) << i;
+            }
+            assert_eq!(WordMasks::of(&states), want, "{states:?}");
+        }
+    }
+
+    #[test]
     fn smart_scan_looks_at_a_page_that_never_merges_once_in_nine_scans() {
         // should_skip_rmap_item and skip_age (mm/ksm.c, Linux 6.7+): ages
         // 0-2 are looked at; then a look sets the skips allowed (1 up to
@@ -1131,7 +1212,14 @@ mod tests {
             .collect();
         let at: Vec<usize> = looked.iter().enumerate().filter(|(_, l)| **l).map(|(i, _)| i).collect();
         assert_eq!(at, [0, 1, 2, 3, 5, 8, 13, 22, 31]);
-        assert_eq!(skip_plan(255, 0), (false, 255, 8), "the age freezes at U8_MAX");
+        assert_eq!(skip_plan(9, 0), (false, 9, 8), "every age from 9 on skips 8 scans");
+        // The packed table is the same rule.
+        for age in 0..=9u8 {
+            for rem in 0..=8u8 {
+                let (skip, a, r) = skip_plan(age, rem);
+                assert_eq!(Smart::look(age | rem << 4), (skip, a | r << 4), "age {age}, rem {rem}");
+            }
+        }
     }
 
     #[test]

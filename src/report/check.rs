@@ -28,6 +28,14 @@ pub fn summary(s: &Scenario) -> String {
     } else {
         let _ = writeln!(o, "          no hugetlb pool, THP {}", format!("{:?}", h.thp).to_lowercase());
     }
+    if h.thp != crate::scenario::ThpMode::Never {
+        let k = &h.khugepaged;
+        let _ = writeln!(
+            o,
+            "          khugepaged: {} pages every {} ms, max_ptes none {} swap {} shared {}",
+            k.pages_to_scan, k.scan_sleep_millisecs, k.max_ptes_none, k.max_ptes_swap, k.max_ptes_shared
+        );
+    }
     match &h.swap {
         Some(sw) => {
             let _ = writeln!(
@@ -57,11 +65,12 @@ pub fn summary(s: &Scenario) -> String {
     }
     let ksm = if h.ksm.run {
         format!(
-            "KSM on, {} (pages_to_scan {}, sleep_millisecs {}, use_zero_pages {})",
+            "KSM on, {} (pages_to_scan {}, sleep_millisecs {}, use_zero_pages {}, smart_scan {})",
             h.ksm.tuner.describe(),
             h.ksm.pages_to_scan,
             h.ksm.sleep_millisecs,
-            h.ksm.use_zero_pages
+            h.ksm.use_zero_pages,
+            h.ksm.smart_scan
         )
     } else {
         "KSM off".to_string()

@@ -62,6 +62,10 @@ pub struct Calibration {
     /// page, `--ksm`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ksm_checksum_page_ns: Option<f64>,
+    /// ksmd's CPU per page smart scan skips (`--ksm`, kernels with smart
+    /// scan).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ksm_skipped_page_ns: Option<f64>,
     /// ksmd's sleep beyond its whole jiffies, and the jiffy (`--ksm`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ksm_wake_ns: Option<f64>,
@@ -271,12 +275,13 @@ pub fn calibrate(o: &Options) -> Result<Calibration, String> {
         dram.insert("hugetlb_2m", ns);
     }
     let copy = measure::copy_4k_ns(size.min(256 << 20), 100_000, 11, o.repeats).map_err(|e| e.to_string())?;
-    let (mut ksm_wake_ns, mut jiffy_ns, mut ksm_checksum_page_ns) = (None, None, None);
+    let (mut ksm_wake_ns, mut jiffy_ns, mut ksm_checksum_page_ns, mut ksm_skipped_page_ns) = (None, None, None, None);
     let ksm = if o.ksm {
         Some(match super::ksm::measure(o.size.min(256 << 20), o.repeats.max(3), Duration::from_secs(1)) {
             Ok(k) => {
                 ksm_wake_ns = Some(k.wake_ns.round());
                 ksm_checksum_page_ns = k.checksum_ns.is_finite().then(|| k.checksum_ns.round());
+                ksm_skipped_page_ns = k.skipped_ns.filter(|v| v.is_finite()).map(f64::round);
                 jiffy_ns = Some(k.jiffy_ns.round());
                 Figure::Fault { median: k.median, min: k.min, max: k.max, unit: "ns of ksmd CPU per page scanned" }
             }
@@ -300,6 +305,7 @@ pub fn calibrate(o: &Options) -> Result<Calibration, String> {
         copy_4k_ns: copy,
         ksm_scan_page_ns: ksm,
         ksm_checksum_page_ns,
+        ksm_skipped_page_ns,
         ksm_wake_ns,
         jiffy_ns,
         warnings,
@@ -423,6 +429,10 @@ impl Calibration {
                 "{:<22} {ns:>12.0} ns\n{:<22} ksmd's CPU time per page it only checksums (first sight)",
                 "ksmd checksum", ""
             );
+        }
+        if let Some(ns) = self.ksm_skipped_page_ns {
+            let _ =
+                writeln!(o, "{:<22} {ns:>12.0} ns\n{:<22} ksmd's CPU time per page smart scan skips", "ksmd skip", "");
         }
         if let (Some(wake), Some(jiffy)) = (self.ksm_wake_ns, self.jiffy_ns) {
             let _ = writeln!(

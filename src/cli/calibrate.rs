@@ -25,7 +25,7 @@ pub struct CalibrateArgs {
     /// Write JSON instead of YAML (the same content)
     #[arg(long)]
     pub json: bool,
-    /// Also time ksmd's CPU per page searched and per page only checksummed, and its wake-up delay (needs root; KSM knobs are put back)
+    /// Also time ksmd's CPU per page searched, per page only checksummed and per page smart scan skips, and its wake-up delay (needs root; KSM knobs are put back)
     #[arg(long)]
     pub ksm: bool,
     /// Also time swap-ins on the active swap device (needs root and a memory cgroup)

@@ -14,7 +14,7 @@
 //! | `dram_latency_ns.thp_2m` | `dram_ns`: a pointer chase within THP reach is DRAM alone |
 //! | `dram_latency_ns.page_4k` | `walk_ref_ns` = (page_4k − thp_2m) / 4: the 4 KiB chase misses the TLB on nearly every load and walks 4 levels |
 //! | `ksm_scan_page_ns` (a number, or a map with `median`) | `ksm_scan_page_ns`: ksmd's CPU time per page it searches the trees for (host work, no exit) |
-//! | `ksm_checksum_page_ns`, `ksm_merged_page_ns`, `ksm_skipped_page_ns` (numbers, or maps with `median`) | `ksm_checksum_page_ns`, `ksm_merged_page_ns`, `ksm_skipped_page_ns`: per page ksmd only checksums (first sight, or changed), per page already mapping a KSM page, and per page smart scan skips (not measured by `calibrate`) |
+//! | `ksm_checksum_page_ns`, `ksm_merged_page_ns`, `ksm_skipped_page_ns` (numbers, or maps with `median`) | `ksm_checksum_page_ns`, `ksm_merged_page_ns`, `ksm_skipped_page_ns`: per page ksmd only checksums (first sight, or changed), per page already mapping a KSM page, and per page smart scan skips (`calibrate --ksm` measures the first and the last) |
 //! | `ksm_wake_ns`, `jiffy_ns` (numbers) | `ksm_wake_ns`, `jiffy_ns`: what ksmd's sleep takes beyond its whole jiffies, and one jiffy |
 //! | `reclaim_page_ns` (a number, or a map with `median`) | `reclaim_page_ns`: what reclaim spends taking one page out to swap (not measured by `calibrate`: the kernel's `mm_vmscan_memcg_reclaim_begin`/`_end` tracepoints time it) |
 //! | `balloon_bytes_per_s.inflate`, `.deflate` (bytes per second) | `balloon_inflate_bytes_per_s`, `balloon_deflate_bytes_per_s`: the virtio-balloon's pace |

@@ -60,6 +60,23 @@ pub struct Knobs {
     pub smart_scan: bool,
 }
 
+impl Knobs {
+    /// ksmd running at the kernel's default pace (100 pages every 20 ms),
+    /// the other knobs at their defaults but smart scan off: where the
+    /// tests start.
+    #[cfg(test)]
+    pub(crate) fn running() -> Knobs {
+        Knobs {
+            run: true,
+            pages_to_scan: 100,
+            sleep_millisecs: 20,
+            use_zero_pages: false,
+            max_page_sharing: 256,
+            smart_scan: false,
+        }
+    }
+}
+
 /// Counters in simulated pages (the engine scales them by 1/R), with the
 /// kernel's meaning.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -1237,15 +1254,7 @@ mod tests {
             let class = g.pages[p] & CLASS_MASK;
             g.pages[p] = if p < 74 { RESIDENT | CHECKSUMMED } else { SWAPPED | class };
         }
-        let knobs = Knobs {
-            run: true,
-            pages_to_scan: 100,
-            sleep_millisecs: 20,
-            use_zero_pages: false,
-            max_page_sharing: 256,
-            smart_scan: false,
-        };
-        let mut ksm = Ksm::new(knobs, vec![0, 0], vec![Default::default(); 2], &PAGES);
+        let mut ksm = Ksm::new(Knobs::running(), vec![0, 0], vec![Default::default(); 2], &PAGES);
         ksm.cursor = (0, 64);
         let w = ksm.wake(&mut mem, &[true, true], 10.5);
         assert_eq!((w.scanned, ksm.cursor, ksm.budget), (10, (0, 74), 0.5));

@@ -423,14 +423,7 @@ mod tests {
             let Some(f) = d.map(&n, "host.ksm", &tuner_keys()) else { panic!("a map") };
             let t = decode_tuner(&mut d, &f);
             assert_eq!(t.name(), name);
-            let mut k = ksm::Knobs {
-                run: true,
-                pages_to_scan: 100,
-                sleep_millisecs: 20,
-                use_zero_pages: false,
-                max_page_sharing: 256,
-                smart_scan: false,
-            };
+            let mut k = ksm::Knobs::running();
             let tuner = t.build(&mut k);
             assert_eq!(tuner.is_none(), name == "static");
             assert_eq!(tuner.and_then(|t| t.look_interval()).map(|s| s.nanos() / 1_000_000_000), look);

@@ -79,14 +79,7 @@ mod tests {
     use super::*;
 
     fn knobs() -> Knobs {
-        Knobs {
-            run: true,
-            pages_to_scan: 100,
-            sleep_millisecs: 20,
-            use_zero_pages: false,
-            max_page_sharing: 256,
-            smart_scan: false,
-        }
+        Knobs::running()
     }
 
     const GIB: u64 = 1 << 30;

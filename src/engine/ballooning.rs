@@ -448,25 +448,7 @@ impl Engine<'_> {
                 crate::policy::reclaim::split_thp(&mut self.mem, slot, Unit { guest: g as u32, page: head, thp: true });
                 return self.release_page(g, p);
             }
-            RESIDENT if st & MERGED != 0 && self.mem.guests[g].is_zero_mapped(p) => {
-                // On the zero page (a THP split mapped it): no frame to free.
-                self.mem.guests[g].unmap_zero(p);
-            }
-            RESIDENT if st & MERGED != 0 => {
-                if let Some(k) = self.ksm.as_mut() {
-                    k.unmerge(&mut self.mem, g, p);
-                }
-            }
-            RESIDENT => {
-                if let Some(slot) = self.mem.frames.slot_of(g as u32, p) {
-                    self.mem.frames.remove(slot, Unit { guest: g as u32, page: p, thp: false }, 1);
-                }
-                if self.mem.guests[g].swap_cache.take(p).is_some() {
-                    self.mem.swap.discard(crate::model::swap::SwapPage::of(g as u32, p, st));
-                }
-                self.mem.guests[g].resident -= 1;
-                freed = 1;
-            }
+            RESIDENT => freed = self.unmap_small(g, p),
             SWAPPED => {
                 self.mem.swap.discard(crate::model::swap::SwapPage::of(g as u32, p, st));
                 self.mem.sync_zram();
@@ -482,6 +464,37 @@ impl Engine<'_> {
         guest.pages[p as usize] = st & CLASS_MASK;
         note_event(guest, p);
         freed
+    }
+}
+
+impl Engine<'_> {
+    /// Guest `g` stops mapping its 4 KiB page `p` (state RESIDENT), as a
+    /// balloon's discard or a khugepaged collapse does: the zero page a
+    /// THP split left is unmapped, a KSM mapping loses its sharer, a page
+    /// of its own frees its frame and the slot it kept in swap. Returns
+    /// the frames freed. The page's state is the caller's to set.
+    pub(super) fn unmap_small(&mut self, g: usize, p: u64) -> u64 {
+        let st = self.mem.guests[g].pages[p as usize];
+        debug_assert_eq!(st & RES_MASK, RESIDENT);
+        if st & MERGED != 0 && self.mem.guests[g].is_zero_mapped(p) {
+            // On the zero page (a THP split mapped it): no frame to free.
+            self.mem.guests[g].unmap_zero(p);
+            return 0;
+        }
+        if st & MERGED != 0 {
+            if let Some(k) = self.ksm.as_mut() {
+                k.unmerge(&mut self.mem, g, p);
+            }
+            return 0;
+        }
+        if let Some(slot) = self.mem.frames.slot_of(g as u32, p) {
+            self.mem.frames.remove(slot, Unit { guest: g as u32, page: p, thp: false }, 1);
+        }
+        if self.mem.guests[g].swap_cache.take(p).is_some() {
+            self.mem.swap.discard(crate::model::swap::SwapPage::of(g as u32, p, st));
+        }
+        self.mem.guests[g].resident -= 1;
+        1
     }
 }
 

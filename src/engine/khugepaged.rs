@@ -179,22 +179,8 @@ impl Engine<'_> {
                     self.mem.guests[g].swapped -= 1;
                     reads = true;
                 }
-                RESIDENT if st & MERGED != 0 && self.mem.guests[g].is_zero_mapped(q) => {
-                    self.mem.guests[g].unmap_zero(q);
-                }
-                RESIDENT if st & MERGED != 0 => {
-                    if let Some(k) = self.ksm.as_mut() {
-                        k.unmerge(&mut self.mem, g, q);
-                    }
-                }
                 RESIDENT => {
-                    if let Some(slot) = self.mem.frames.slot_of(g as u32, q) {
-                        self.mem.frames.remove(slot, Unit { guest: g as u32, page: q, thp: false }, 1);
-                    }
-                    if self.mem.guests[g].swap_cache.take(q).is_some() {
-                        self.mem.swap.discard(SwapPage::of(g as u32, q, st));
-                    }
-                    self.mem.guests[g].resident -= 1;
+                    self.unmap_small(g, q);
                 }
                 _ => {}
             }

@@ -205,26 +205,9 @@ fn case(max_shared: u32, zero: f64, smart: bool, secs: f64) -> Option<(Seen, See
          workload: {{ working_set: 100%, touch_rate: 100k/s, pattern: uniform, shared: 30%, zero: {}%, write: 0% }}\n",
         zero * 100.0
     );
-    let dir = std::env::temp_dir().join(format!("overcommit-khugepaged-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a scratch folder");
-    let file = dir.join("khugepaged.yaml");
-    std::fs::write(&file, yaml).expect("the mirror scenario");
-    let out = dir.join("out");
-    let ok = Command::new(exe)
-        .args(["run", &file.to_string_lossy(), "--sample-rate", "1", "--quiet", "--out", &out.to_string_lossy()])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "the model ran");
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("json");
-    let csv = std::fs::read_to_string(out.join("timeseries.csv")).expect("timeseries");
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut lines = csv.lines();
-    let head: Vec<&str> = lines.next().expect("a header").split(',').collect();
-    let col = |name: &str| head.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no {name} column"));
-    let (t_col, used_col, sharing_col) = (col("t_s"), col("host_used_bytes"), col("ksm_pages_sharing"));
-    let rows: Vec<Vec<f64>> =
-        lines.map(|l| l.split(',').map(|f| f.parse().unwrap_or(0.0)).collect::<Vec<f64>>()).collect();
+    let run = crate::mirror::run("khugepaged", &yaml);
+    let (t_col, used_col, sharing_col) = (run.col("t_s"), run.col("host_used_bytes"), run.col("ksm_pages_sharing"));
+    let (summary, rows) = (&run.summary, &run.rows);
     // Before KSM's first pass: the first sample (the guests filled, at 0 s).
     let before = rows.first().map_or(0.0, |r| r[used_col]);
     let later: Vec<&Vec<f64>> = rows.iter().filter(|r| r[t_col] > 0.0).collect();

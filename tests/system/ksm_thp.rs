@@ -232,26 +232,9 @@ fn case(thp: &str, pages_to_scan: u64, fill: Fill) -> Option<(Seen, Seen)> {
          workload: {{ working_set: 100%, touch_rate: 1/s, pattern: uniform, shared: {shared}, zero: {zero}, write: 0% }}\n",
         limit.ceil()
     );
-    let dir = std::env::temp_dir().join(format!("overcommit-ksm-thp-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a scratch folder");
-    let file = dir.join("ksm-thp.yaml");
-    std::fs::write(&file, yaml).expect("the mirror scenario");
-    let out = dir.join("out");
-    let ok = Command::new(exe)
-        .args(["run", &file.to_string_lossy(), "--sample-rate", "1", "--quiet", "--out", &out.to_string_lossy()])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "the model ran");
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("json");
-    let csv = std::fs::read_to_string(out.join("timeseries.csv")).expect("timeseries");
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut lines = csv.lines();
-    let head: Vec<&str> = lines.next().expect("a header").split(',').collect();
-    let col = |name: &str| head.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no {name} column"));
-    let (t_col, s_col, r_col) = (col("t_s"), col("ksm_pages_sharing"), col("guest_resident_bytes"));
-    let rows: Vec<Vec<f64>> =
-        lines.map(|l| l.split(',').map(|f| f.parse().unwrap_or(0.0)).collect::<Vec<f64>>()).collect();
+    let run = crate::mirror::run("ksm-thp", &yaml);
+    let (t_col, s_col, r_col) = (run.col("t_s"), run.col("ksm_pages_sharing"), run.col("guest_resident_bytes"));
+    let (summary, rows) = (&run.summary, &run.rows);
     let model_trace: Vec<(f64, f64)> = rows.iter().map(|f| (f[t_col], f[s_col])).collect();
     let resident = |row: Option<&Vec<f64>>| row.map_or(0.0, |f| f[r_col]);
     let ksm_m = &summary["host"]["ksm"];

@@ -26,6 +26,8 @@ mod ksm_guard;
 mod libvirt_env;
 #[cfg(target_os = "linux")]
 mod memwork;
+#[cfg(target_os = "linux")]
+mod mirror;
 mod profile_guests;
 #[cfg(target_os = "linux")]
 mod real_guests;

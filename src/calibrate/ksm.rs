@@ -1,7 +1,9 @@
 //! ksmd's CPU time per page scanned, measured on this host.
 //!
-//! The model charges ksmd a fixed CPU time for every page it scans
-//! (`ksm_scan_page_ns`). Here ksmd scans a private test region and we
+//! The model charges ksmd a page's checksum and every level of the trees
+//! its searches go down (`Costs::ksm_checksum_page_ns`, the per-level
+//! figures); the run derives the unstable tree's level from what is
+//! measured here (`ksm_unstable_level_ns`). Here ksmd scans a private test region and we
 //! divide the CPU time the kernel thread used (`/proc/<ksmd>/schedstat`,
 //! first field: nanoseconds on a CPU) by the pages it scanned
 //! (`/sys/kernel/mm/ksm/pages_scanned`) over the same window.

@@ -56,8 +56,15 @@ pub struct Calibration {
     pub zeroing_gbps: Spread,
     pub dram_latency_ns: BTreeMap<&'static str, Spread>,
     pub copy_4k_ns: Spread,
+    /// ksmd's CPU per page over full scans of a region of distinct pages
+    /// (`--ksm`), as measured: a record, not read back.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ksm_scan_page_ns: Option<Figure>,
+    pub ksm_distinct_page_ns: Option<Figure>,
+    /// What that gives per level of the unstable tree a page goes down
+    /// (each distinct page joins a tree that grows over the scan), the
+    /// figure a run reads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ksm_unstable_level_ns: Option<Figure>,
     /// ksmd's CPU per page it only checksums (its first sight of the
     /// page, `--ksm`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -276,6 +283,7 @@ pub fn calibrate(o: &Options) -> Result<Calibration, String> {
     }
     let copy = measure::copy_4k_ns(size.min(256 << 20), 100_000, 11, o.repeats).map_err(|e| e.to_string())?;
     let (mut ksm_wake_ns, mut jiffy_ns, mut ksm_checksum_page_ns, mut ksm_skipped_page_ns) = (None, None, None, None);
+    let mut ksm_unstable_level_ns = None;
     let ksm = if o.ksm {
         Some(match super::ksm::measure(o.size.min(256 << 20), o.repeats.max(3), Duration::from_secs(1)) {
             Ok(k) => {
@@ -283,7 +291,23 @@ pub fn calibrate(o: &Options) -> Result<Calibration, String> {
                 ksm_checksum_page_ns = k.checksum_ns.is_finite().then(|| k.checksum_ns.round());
                 ksm_skipped_page_ns = k.skipped_ns.filter(|v| v.is_finite()).map(f64::round);
                 jiffy_ns = Some(k.jiffy_ns.round());
-                Figure::Fault { median: k.median, min: k.min, max: k.max, unit: "ns of ksmd CPU per page scanned" }
+                // Each page checksummed, then put in an unstable tree of
+                // the pages before it in the scan.
+                let base = ksm_checksum_page_ns.unwrap_or(crate::latency::Costs::default().ksm_checksum_page_ns);
+                let levels = crate::latency::Costs::ksm_mean_insert_levels(k.region_bytes / 4096);
+                let per_level = |ns: f64| ((ns - base) / levels).max(1.0).round();
+                ksm_unstable_level_ns = Some(Figure::Fault {
+                    median: per_level(k.median),
+                    min: per_level(k.min),
+                    max: per_level(k.max),
+                    unit: "ns of ksmd CPU per level of the unstable tree",
+                });
+                Figure::Fault {
+                    median: k.median,
+                    min: k.min,
+                    max: k.max,
+                    unit: "ns of ksmd CPU per distinct page scanned",
+                }
             }
             Err(e) => Figure::Unavailable { unavailable: e },
         })
@@ -303,7 +327,8 @@ pub fn calibrate(o: &Options) -> Result<Calibration, String> {
         zeroing_gbps: zeroing,
         dram_latency_ns: dram,
         copy_4k_ns: copy,
-        ksm_scan_page_ns: ksm,
+        ksm_distinct_page_ns: ksm,
+        ksm_unstable_level_ns,
         ksm_checksum_page_ns,
         ksm_skipped_page_ns,
         ksm_wake_ns,
@@ -410,7 +435,12 @@ impl Calibration {
             "copy 4 KiB", c.median, c.min, c.max, ""
         );
         for (what, fig, meaning) in [
-            ("ksmd per page", &self.ksm_scan_page_ns, "ksmd's CPU time per page it scans"),
+            ("ksmd per page", &self.ksm_distinct_page_ns, "ksmd's CPU time per distinct page it scans"),
+            (
+                "ksmd per tree level",
+                &self.ksm_unstable_level_ns,
+                "the same, less the checksum, per level of the unstable tree the page went down",
+            ),
             ("swap-in", &self.swap_in_ns, "a major fault on the active swap device, under a memory cgroup limit"),
         ] {
             match fig {

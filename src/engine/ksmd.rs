@@ -24,7 +24,13 @@ impl Engine<'_> {
         let pages = f64::from(k.knobs.pages_to_scan) * self.rate;
         let wake = k.wake(&mut self.mem, &self.mergeable, pages);
         let cpu = self.scale
-            * self.cfg.costs.ksm_pages_ns(wake.scanned as f64, wake.checksummed as f64, wake.kept as f64)
+            * self.cfg.costs.ksm_pages_ns(
+                (wake.scanned - wake.kept) as f64,
+                wake.kept as f64,
+                wake.stable_levels,
+                wake.unstable_levels,
+                wake.merged as f64,
+            )
             + self.scale * wake.skipped as f64 * self.cfg.costs.ksm_skipped_page_ns;
         self.ksmd_cpu_ns += cpu;
         let saved = k.counters.pages_sharing + k.counters.zero_pages;

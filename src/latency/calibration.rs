@@ -13,7 +13,7 @@
 //! | `copy_4k_ns` (a number, or a map with `median`) | `copy_4k_ns` (plus one VM exit) |
 //! | `dram_latency_ns.thp_2m` | `dram_ns`: a pointer chase within THP reach is DRAM alone |
 //! | `dram_latency_ns.page_4k` | `walk_ref_ns` = (page_4k − thp_2m) / 4: the 4 KiB chase misses the TLB on nearly every load and walks 4 levels |
-//! | `ksm_scan_page_ns` (a number, or a map with `median`) | `ksm_scan_page_ns`: ksmd's CPU time per page it searches the trees for (host work, no exit) |
+//! | `ksm_unstable_level_ns`, `ksm_stable_level_ns`, `ksm_merge_ns` (numbers, or maps with `median`) | the same: ksmd's CPU per level of the unstable and of the stable tree a search goes down, and per merge (host work, no exit; `calibrate --ksm` derives the first from its region of distinct pages) |
 //! | `ksm_checksum_page_ns`, `ksm_merged_page_ns`, `ksm_skipped_page_ns` (numbers, or maps with `median`) | `ksm_checksum_page_ns`, `ksm_merged_page_ns`, `ksm_skipped_page_ns`: per page ksmd only checksums (first sight, or changed), per page already mapping a KSM page, and per page smart scan skips (`calibrate --ksm` measures the first and the last) |
 //! | `ksm_wake_ns`, `jiffy_ns` (numbers) | `ksm_wake_ns`, `jiffy_ns`: what ksmd's sleep takes beyond its whole jiffies, and one jiffy |
 //! | `reclaim_page_ns` (a number, or a map with `median`) | `reclaim_page_ns`: what reclaim spends taking one page out to swap (not measured by `calibrate`: the kernel's `mm_vmscan_memcg_reclaim_begin`/`_end` tracepoints time it) |
@@ -50,6 +50,20 @@ pub fn from_str(text: &str, file: &str, base: Costs) -> Result<Costs, Calibratio
     if !matches!(root.value, Value::Map(_)) {
         return Err(CalibrationError::Parse { file: file.to_string(), reason: "expected a mapping of figures".into() });
     }
+    if let Some(old) = root.get("ksm_scan_page_ns") {
+        // The flat per-page figure this key gave is now the checksum plus
+        // the levels of the trees a page's searches go down.
+        return Err(CalibrationError::Value {
+            file: file.to_string(),
+            line: old.pos.line,
+            column: old.pos.column,
+            key: "ksm_scan_page_ns".into(),
+            reason: "no longer read: ksmd's CPU per page is now ksm_checksum_page_ns plus ksm_unstable_level_ns \
+                     and ksm_stable_level_ns per level of the trees searched (run `overcommit calibrate --ksm` \
+                     again, which derives ksm_unstable_level_ns, or remove the key)"
+                .into(),
+        });
+    }
     let mut c = base;
     let exit = c.vm_exit_ns;
     if let Some(v) = figure(&root, &["fault_ns", "page_4k"], file)? {
@@ -67,8 +81,14 @@ pub fn from_str(text: &str, file: &str, base: Costs) -> Result<Costs, Calibratio
     if let Some(v) = figure(&root, &["copy_4k_ns"], file)? {
         c.copy_4k_ns = v + exit;
     }
-    if let Some(v) = figure(&root, &["ksm_scan_page_ns"], file)? {
-        c.ksm_scan_page_ns = v;
+    if let Some(v) = figure(&root, &["ksm_unstable_level_ns"], file)? {
+        c.ksm_unstable_level_ns = v;
+    }
+    if let Some(v) = figure(&root, &["ksm_stable_level_ns"], file)? {
+        c.ksm_stable_level_ns = v;
+    }
+    if let Some(v) = figure(&root, &["ksm_merge_ns"], file)? {
+        c.ksm_merge_ns = v;
     }
     if let Some(v) = figure(&root, &["ksm_checksum_page_ns"], file)? {
         c.ksm_checksum_page_ns = v;
@@ -156,7 +176,8 @@ fault_ns:
   hugetlb_1g: unavailable
 dram_latency_ns: { page_4k: 130, thp_2m: 90 }
 copy_4k_ns: 400
-ksm_scan_page_ns: { median: 750 }
+ksm_unstable_level_ns: { median: 250 }
+ksm_merge_ns: 700
 ";
         let d = Costs::default();
         let c = from_str(text, "cal.yaml", d).unwrap();
@@ -164,14 +185,23 @@ ksm_scan_page_ns: { median: 750 }
         assert_eq!(c.fault_4k_ns, 1200.0);
         assert_eq!(c.fault_thp_ns, 60500.0);
         assert_eq!(c.copy_4k_ns, 900.0);
-        // ksmd's per-page time is host CPU work: taken as measured.
-        assert_eq!(c.ksm_scan_page_ns, 750.0);
+        // ksmd's per-level and merge times are host CPU work: taken as
+        // measured.
+        assert_eq!((c.ksm_unstable_level_ns, c.ksm_merge_ns), (250.0, 700.0));
+        assert_eq!(c.ksm_stable_level_ns, d.ksm_stable_level_ns);
         // Unavailable figures keep the defaults.
         assert_eq!(c.fault_hugetlb_2m_ns, d.fault_hugetlb_2m_ns);
         assert_eq!(c.fault_hugetlb_1g_ns, d.fault_hugetlb_1g_ns);
         // DRAM from the THP chase; (130 − 90) / 4 levels = 10 ns a reference.
         assert_eq!(c.dram_ns, 90.0);
         assert_eq!(c.walk_ref_ns, 10.0);
+    }
+
+    #[test]
+    fn the_old_flat_ksm_figure_is_refused_with_its_position() {
+        let err = from_str("copy_4k_ns: 400\nksm_scan_page_ns: 5700\n", "cal.yaml", Costs::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("cal.yaml:2:19: ksm_scan_page_ns: no longer read"), "{msg}");
     }
 
     #[test]

@@ -84,33 +84,46 @@ pub struct Costs {
     /// test (9.7 us a page over 15 371 reclaims). A calibration file's
     /// `reclaim_page_ns` replaces it.
     pub reclaim_page_ns: f64,
-    /// ksmd's CPU time per page it scans (a checksum of the page, a page
-    /// table walk to find it, and searches of the stable and unstable
-    /// trees, each level a compare against another page): 5.7 us, measured
-    /// on this project's development machine (2 cores, kernel 6.18, itself
-    /// a KVM guest, so nested paging makes every walk dearer than on a bare
-    /// host) by `calibrate::ksm::measure`: ksmd's CPU time (schedstat) over
-    /// the pages it scanned of a region of distinct pages, 5.3, 6.8 and
-    /// 5.7 us per page at 64 MiB, 256 MiB and 1 GiB (median of five 1 s
-    /// windows each). A calibration file's `ksm_scan_page_ns` replaces it.
-    /// It is the cost of a page ksmd searches the trees for; two cheaper
-    /// kinds follow.
-    pub ksm_scan_page_ns: f64,
-    /// ksmd's CPU for a page it only checksums (seen for the first time,
-    /// or changed since its last pass: cmp_and_merge_page stores the
-    /// checksum and moves on, after a search of the stable tree) and for a
-    /// page already mapping a KSM page (page_stable_node: nothing to
-    /// search). Measured on this project's development machine (Linux
-    /// 6.18, 2 cores) with schedstat over whole full scans of four
-    /// processes of 128 MiB at 1 000 pages per 20 ms, smart_scan off: the
+    /// ksmd's CPU for a page it looks at, as cmp_and_merge_page works
+    /// (mm/ksm.c): every page not yet mapping a KSM page costs a page-table
+    /// walk to it and its checksum (`ksm_checksum_page_ns`) and a search
+    /// of the stable tree, `ksm_stable_level_ns` a level (a KSM page's
+    /// content compared, found through its pfn); one that may merge and
+    /// has no KSM page a search of the unstable tree too,
+    /// `ksm_unstable_level_ns` a level (get_mergeable_page finds the other
+    /// process's page through its page tables before comparing); a merge
+    /// `ksm_merge_ns` (write-protecting the page and replacing its PTE,
+    /// with the TLB flush); a page already mapping a KSM page only
+    /// `ksm_merged_page_ns` (page_stable_node: nothing to search). A
+    /// search goes log2(1 + n) levels down a balanced tree of n contents.
+    ///
+    /// Measured on this project's development machine (Linux 6.18,
+    /// 2 cores, itself a KVM guest; schedstat over whole full scans of four
+    /// processes of 128 MiB at 1 000 pages per 20 ms, smart_scan off): the
     /// first full scan of fresh pages 0.90 us a page (twice, distinct and
-    /// identical pages); a full scan once identical pages had all merged
-    /// 0.35 us a page; and, for comparison, later full scans of distinct
-    /// pages 5.1-5.2 us, the one that merged identical pages 4.8 us.
-    /// A calibration file's `ksm_checksum_page_ns` and
-    /// `ksm_merged_page_ns` replace them.
+    /// identical pages: only checksums, the stable tree empty); a full
+    /// scan once identical pages had all merged 0.35 us a page; later
+    /// full scans of distinct pages 5.1-5.2 us (each page into an unstable
+    /// tree of 0 to 131 071 pages: 15.56 levels on average); the full scan
+    /// that merged identical pages 4.8 us (the first process's pages into
+    /// the unstable tree, 13.56 levels on average; the second's searched
+    /// in the stable tree, 13.56, then found in the unstable, 13.56, and
+    /// merged; the third's and fourth's found in a stable tree of 32 768,
+    /// 15 levels, and merged); the full scan that merged zero pages
+    /// (`use_zero_pages` 0, every zero page after the first two found in a
+    /// stable tree of one content and merged) 1.83 us. Solved for the
+    /// three per-level and merge costs: an unstable level (5 150 − 900) /
+    /// 15.56 = 273 ns; a stable level and a merge from 10.89 s + 0.75 m =
+    /// 4 800 − 900 − 6.78 × 273 and s + m = 1 830 − 900: 133 ns and 797 ns.
+    /// A calibration file's `ksm_checksum_page_ns`, `ksm_merged_page_ns`,
+    /// `ksm_unstable_level_ns` (what `calibrate --ksm` derives from a
+    /// region of distinct pages), `ksm_stable_level_ns` and `ksm_merge_ns`
+    /// replace them.
     pub ksm_checksum_page_ns: f64,
     pub ksm_merged_page_ns: f64,
+    pub ksm_unstable_level_ns: f64,
+    pub ksm_stable_level_ns: f64,
+    pub ksm_merge_ns: f64,
     /// ksmd's CPU per page smart scan skips (the page-table walk to the
     /// page and its rmap item, no checksum, no tree). Measured on this
     /// project's development machine (schedstat, four processes of
@@ -164,9 +177,11 @@ impl Default for Costs {
             copy_4k_ns: 1500.0,
             swapin_overhead_ns: 2000.0,
             reclaim_page_ns: 9000.0,
-            ksm_scan_page_ns: 5700.0,
             ksm_checksum_page_ns: 900.0,
             ksm_merged_page_ns: 350.0,
+            ksm_unstable_level_ns: 273.0,
+            ksm_stable_level_ns: 133.0,
+            ksm_merge_ns: 797.0,
             ksm_skipped_page_ns: 180.0,
             ksm_wake_ns: 3.44e6,
             jiffy_ns: 4e6,
@@ -184,13 +199,29 @@ impl Costs {
         whole_jiffies_ns(sleep_millisecs, self.jiffy_ns) + self.ksm_wake_ns
     }
 
-    /// ksmd's CPU for `scanned` pages, of which `checksummed` it only
-    /// checksummed and `kept` already mapped a KSM page; the rest it
-    /// searched the trees for.
-    pub fn ksm_pages_ns(&self, scanned: f64, checksummed: f64, kept: f64) -> f64 {
-        (scanned - checksummed - kept).max(0.0) * self.ksm_scan_page_ns
-            + checksummed * self.ksm_checksum_page_ns
+    /// ksmd's CPU for `looked` pages not mapping a KSM page and `kept`
+    /// that did, whose searches went `stable_levels` and `unstable_levels`
+    /// down the trees in all, `merges` of which merged (see
+    /// [`Costs::ksm_checksum_page_ns`]).
+    pub fn ksm_pages_ns(&self, looked: f64, kept: f64, stable_levels: f64, unstable_levels: f64, merges: f64) -> f64 {
+        looked * self.ksm_checksum_page_ns
             + kept * self.ksm_merged_page_ns
+            + stable_levels * self.ksm_stable_level_ns
+            + unstable_levels * self.ksm_unstable_level_ns
+            + merges * self.ksm_merge_ns
+    }
+
+    /// The levels a page goes down, on average, in a full scan that puts
+    /// `n` distinct pages one after another into an emptied unstable tree
+    /// (the i-th searches a tree of i): log2(n!) / n.
+    pub fn ksm_mean_insert_levels(n: u64) -> f64 {
+        if n == 0 {
+            return 0.0;
+        }
+        // Stirling: ln n! = n ln n − n + ln(2πn)/2, good to 1/(12n).
+        let n = n as f64;
+        let ln_fact = n * n.ln() - n + (2.0 * std::f64::consts::PI * n).ln() / 2.0 + 1.0 / (12.0 * n);
+        ln_fact / std::f64::consts::LN_2 / n
     }
 }
 

@@ -528,8 +528,12 @@ fn ksm(t: &SweepTable, s: &Scenario, lang: Lang) -> Vec<String> {
         .find(|(v, _)| v[0].ends_with("+writes"))
         .map(|(v, rows)| (v[0].clone(), mean(rows, "ksm_saved_bytes") / GIB, mean(rows, "cow_breaks")));
     // ksmd sleeps, then scans a batch on its own CPU time: a full scan is
-    // pages / batch rounds of (sleep + batch × cost per page).
-    let per_page_s = costs.ksm_scan_page_ns / 1e9;
+    // pages / batch rounds of (sleep + batch × cost per page), a page (most
+    // distinct) checksummed and put in an unstable tree that grows over
+    // the scan.
+    let per_page_s = (costs.ksm_checksum_page_ns
+        + costs.ksm_unstable_level_ns * crate::latency::Costs::ksm_mean_insert_levels(pages as u64))
+        / 1e9;
     let scan_s = |p: &str| p.parse::<f64>().map_or(f64::NAN, |p| pages / p * (sleep_s + p * per_page_s));
     let (Some(first), Some(last)) = (rows.first(), rows.last()) else { return vec![] };
     let list = |zh: bool| {

@@ -118,6 +118,14 @@ pub struct Wake {
     /// Pages smart scan passed over: outside `scanned`, but not free
     /// ([`crate::latency::Costs::ksm_skipped_page_ns`]).
     pub skipped: u64,
+    /// The levels of the stable and of the unstable tree the pages looked
+    /// at went down, summed: every page not yet mapping a KSM page is
+    /// searched for in the stable tree, and one that may merge and has no
+    /// KSM page also in the unstable tree. A search of a balanced tree of
+    /// n contents goes log2(1 + n) levels down, each a compare against a
+    /// page (see [`crate::latency::Costs::ksm_pages_ns`]).
+    pub stable_levels: f64,
+    pub unstable_levels: f64,
 }
 
 /// What ksmd did with one page it scanned.
@@ -150,6 +158,12 @@ impl Key {
         debug_assert!(page.is_none_or(|p| p < KEY_PAGE_MASK));
         let page = page.unwrap_or(KEY_PAGE_MASK);
         Key(u64::from(image) << KEY_PAGE_BITS | page)
+    }
+
+    /// One content however the guests are sampled: the zero page's, or an
+    /// image's common pattern (not a page of the image).
+    fn single(self) -> bool {
+        self == ZERO_KEY || self.0 & KEY_PAGE_MASK == KEY_PAGE_MASK
     }
 }
 
@@ -230,6 +244,12 @@ struct Tree {
     /// Table entries set since the last clear, when `clears`.
     set: Vec<Key>,
     clears: bool,
+    /// Entries keyed by a page of an image (each a simulated page standing
+    /// for `scale` real contents in sampled mode), and the others (zero
+    /// content, an image's common pattern: one content each, sampled or
+    /// not): what the kernel's rbtree holds, for the depth of a search.
+    paged: u64,
+    single: u64,
 }
 
 impl Tree {
@@ -240,7 +260,21 @@ impl Tree {
             other: HashMap::default(),
             set: Vec::new(),
             clears,
+            paged: 0,
+            single: 0,
         }
+    }
+
+    /// Count an entry of `key` in or out.
+    fn count(&mut self, key: Key, delta: i64) {
+        let n = if key.single() { &mut self.single } else { &mut self.paged };
+        *n = n.checked_add_signed(delta).expect("a tree's entries stay counted");
+    }
+
+    /// The contents the kernel's tree holds when a simulated page stands
+    /// for `scale` real ones.
+    fn real_len(&self, scale: f64) -> f64 {
+        self.paged as f64 * scale + self.single as f64
     }
 
     /// Where `key` sits in a table, when its image has one.
@@ -268,22 +302,31 @@ impl Tree {
                 if self.dense[i].is_empty() {
                     self.dense[i] = vec![0; self.spans[i] as usize];
                 }
-                if self.clears && self.dense[i][p] == 0 {
-                    self.set.push(key);
+                if self.dense[i][p] == 0 {
+                    if self.clears {
+                        self.set.push(key);
+                    }
+                    self.count(key, 1);
                 }
                 self.dense[i][p] = v;
             }
             None => {
-                self.other.insert(key, v);
+                if self.other.insert(key, v).is_none() {
+                    self.count(key, 1);
+                }
             }
         }
     }
 
     fn remove(&mut self, key: Key) -> Option<u64> {
-        match self.at(key) {
+        let v = match self.at(key) {
             Some((i, p)) => self.dense[i].get_mut(p).map(std::mem::take).filter(|&v| v != 0),
             None => self.other.remove(&key),
+        };
+        if v.is_some() {
+            self.count(key, -1);
         }
+        v
     }
 
     fn clear(&mut self) {
@@ -294,19 +337,31 @@ impl Tree {
             }
         }
         self.other.clear();
+        (self.paged, self.single) = (0, 0);
     }
 
     fn retain(&mut self, keep: impl Fn(u64) -> bool) {
         debug_assert!(self.clears);
-        for &key in &self.set {
+        for k in 0..self.set.len() {
+            let key = self.set[k];
             if let Some((i, p)) = self.at(key)
                 && self.dense[i][p] != 0
                 && !keep(self.dense[i][p])
             {
                 self.dense[i][p] = 0;
+                self.count(key, -1);
             }
         }
-        self.other.retain(|_, v| keep(*v));
+        let (mut paged, mut single) = (0, 0);
+        self.other.retain(|k, v| {
+            let stays = keep(*v);
+            if !stays {
+                *if k.single() { &mut single } else { &mut paged } += 1;
+            }
+            stays
+        });
+        self.paged -= paged;
+        self.single -= single;
     }
 }
 
@@ -341,6 +396,14 @@ pub struct Ksm {
     /// Smart scan: per guest and page, the rmap item's age and the scans
     /// it may still skip, packed ([`Smart`]); sized on first use.
     smart: Vec<Vec<u8>>,
+    /// Unique pages put in the unstable tree this full scan: nothing
+    /// matches them, so the model keeps no entry, but they make the
+    /// kernel's tree deeper.
+    unique_unstable: u64,
+    /// Real pages a simulated page stands for (1 page-exact).
+    scale: f64,
+    /// The stable tree's counts and its depth then ([`Ksm::stable_depth`]).
+    stable_depth_at: ((u64, u64), f64),
 }
 
 /// How many scans smart scan lets a page of `age` skip (mm/ksm.c,
@@ -484,7 +547,37 @@ impl Ksm {
             classes: shares.iter().map(|s| s.classifier()).collect(),
             word_pass: true,
             smart: Vec::new(),
+            unique_unstable: 0,
+            stable_depth_at: ((0, 0), 0.0),
+            scale: {
+                let (real, sim) = pages.iter().fold((0u64, 0u64), |(r, s), &(a, b)| (r + a, s + b));
+                if sim == 0 { 1.0 } else { real as f64 / sim as f64 }
+            },
         }
+    }
+
+    /// Levels a search of the stable tree goes down now (kept with the
+    /// counts it was worked out for: the tree changes far less often than
+    /// it is searched).
+    #[inline]
+    fn stable_depth(&mut self) -> f64 {
+        let counts = (self.stable.paged, self.stable.single);
+        if self.stable_depth_at.0 != counts {
+            self.stable_depth_at = (counts, (1.0 + self.stable.real_len(self.scale)).log2());
+        }
+        self.stable_depth_at.1
+    }
+
+    /// Levels a search of the unstable tree goes down now.
+    #[inline]
+    fn unstable_depth(&self) -> f64 {
+        (1.0 + self.unstable_len()).log2()
+    }
+
+    /// The pages the kernel's unstable tree holds now.
+    #[inline]
+    fn unstable_len(&self) -> f64 {
+        self.unstable.real_len(self.scale) + self.unique_unstable as f64 * self.scale
     }
 
     fn key(&self, mem: &Memory, g: usize, p: u64, content: Content) -> Option<Key> {
@@ -581,7 +674,7 @@ impl Ksm {
                 }
                 self.budget -= 1.0;
                 out.scanned += 1;
-                let look = self.scan_page(mem, g, q - 1);
+                let look = self.scan_page(mem, g, q - 1, &mut out);
                 out.count(look);
             }
             self.cursor = (g, q);
@@ -687,13 +780,39 @@ impl Ksm {
         out.scanned += n;
         out.kept += u64::from((present & merged).count_ones());
         out.checksummed += u64::from(volatile.count_ones());
-        let mut may_merge = present & !(merged | volatile | unique | skip);
-        while may_merge != 0 {
-            let i = u64::from(may_merge.trailing_zeros());
-            may_merge &= may_merge - 1;
-            let look = self.scan_page(mem, g, q + i);
-            out.count(look);
+        let may_merge = present & !(merged | volatile | unique | skip);
+        // In page order: the pages that may merge are looked at, and the
+        // settled ones charged their searches at the trees' size as the
+        // walk reaches them (every one searched the stable tree; a unique
+        // one the unstable tree too, which it joins). The unique pages'
+        // levels, log2(1 + n) each, are summed as the log of a product of
+        // up to eight (one logarithm instead of eight: the same sum, to
+        // rounding).
+        let mut left = volatile | unique | may_merge;
+        let (mut product, mut terms) = (1.0f64, 0);
+        while left != 0 {
+            let i = left.trailing_zeros();
+            left &= left - 1;
+            let bit = 1u64 << i;
+            if may_merge & bit != 0 {
+                out.unstable_levels += product.log2();
+                (product, terms) = (1.0, 0);
+                let look = self.scan_page(mem, g, q + u64::from(i), out);
+                out.count(look);
+            } else {
+                out.stable_levels += self.stable_depth();
+                if unique & bit != 0 {
+                    product *= 1.0 + self.unstable_len();
+                    self.unique_unstable += 1;
+                    terms += 1;
+                    if terms == 8 {
+                        out.unstable_levels += product.log2();
+                        (product, terms) = (1.0, 0);
+                    }
+                }
+            }
         }
+        out.unstable_levels += product.log2();
         Some(n)
     }
 
@@ -719,11 +838,13 @@ impl Ksm {
     /// seen before or not), then the checksum (a page seen for the first
     /// time or changed since is only checksummed), then the zero page and
     /// the unstable tree.
-    fn scan_page(&mut self, mem: &mut Memory, g: usize, p: u64) -> Look {
+    fn scan_page(&mut self, mem: &mut Memory, g: usize, p: u64, out: &mut Wake) -> Look {
         if mem.guests[g].pages[p as usize] & MERGED != 0 {
             // Already a KSM (or zero-page) mapping.
             return Look::Kept;
         }
+        // stable_tree_search comes first, for every page.
+        out.stable_levels += self.stable_depth();
         settle_written(mem, g, p);
         let st = mem.guests[g].pages[p as usize];
         if st & CHECKSUMMED == 0
@@ -766,6 +887,8 @@ impl Ksm {
         }
         let Some(key) = self.key(mem, g, p, content) else {
             // Unique: into the unstable tree, where nothing will match it.
+            out.unstable_levels += self.unstable_depth();
+            self.unique_unstable += 1;
             self.note(g, p, true);
             return Look::Searched;
         };
@@ -782,6 +905,7 @@ impl Ksm {
             self.counters.pages_sharing += 1;
             return Look::Merged;
         }
+        out.unstable_levels += self.unstable_depth();
         let waiting = self.unstable.remove(key).map(unstable_page);
         if let Some((g2, p2)) = waiting {
             settle_written(mem, g2 as usize, p2);
@@ -926,6 +1050,7 @@ impl Ksm {
     fn end_full_scan(&mut self) {
         self.counters.full_scans += 1;
         self.unstable.clear();
+        self.unique_unstable = 0;
     }
 
     /// Note page `p` of guest `g` as unshared (in the unstable tree) or
@@ -1159,8 +1284,13 @@ mod tests {
                 // Budgets from half a word to many, with fractions.
                 let budget = (mix64(wake ^ salt << 32) % 900) as f64 / 4.0 + 30.0;
                 let before = fast.counters.pages_scanned;
-                let wa = fast.wake(&mut a, &[true, true], budget);
+                let mut wa = fast.wake(&mut a, &[true, true], budget);
                 let wb = slow.wake(&mut b, &[true, true], budget);
+                // The word pass sums the unstable tree's levels as logs of
+                // products: the same to rounding.
+                let d = (wa.unstable_levels - wb.unstable_levels).abs();
+                assert!(d <= 1e-9 * wb.unstable_levels.max(1.0), "salt {salt} wake {wake}: {wa:?} {wb:?}");
+                wa.unstable_levels = wb.unstable_levels;
                 assert_eq!(wa, wb, "salt {salt} wake {wake}");
                 assert_eq!(fast.counters, slow.counters, "salt {salt} wake {wake}");
                 assert_eq!(fast.cursor, slow.cursor, "salt {salt} wake {wake}");

@@ -65,12 +65,7 @@ fn check(f: &overcommit::calibrate::ksm::KsmFigure) -> Result<(), String> {
     // 20.2 ms predicted. The region is 256 MiB: at 16 MiB a full scan
     // ends every few rounds, and what ksmd does once a scan (draining the
     // LRU caches of every CPU) shows in each round's time.
-    let costs = overcommit::latency::Costs {
-        ksm_scan_page_ns: f.page_ns,
-        ksm_wake_ns: f.wake_ns,
-        jiffy_ns: f.jiffy_ns,
-        ..Default::default()
-    };
+    let costs = overcommit::latency::Costs { ksm_wake_ns: f.wake_ns, jiffy_ns: f.jiffy_ns, ..Default::default() };
     let predicted = costs.ksm_sleep_ns(10) + 1000.0 * f.page_ns;
     eprintln!("ksmd: {f:?}; a round at 1000 per 10 ms predicted {:.2} ms", predicted / 1e6);
     if (predicted / f.round_1000_per_10ms_ns - 1.0).abs() > 0.10 {

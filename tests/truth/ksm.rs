@@ -125,8 +125,11 @@ fn nothing_merges_in_the_first_full_scan_and_all_by_the_end_of_the_second() {
     // measured on the development machine), and the model adds ksmd's own
     // CPU time: in the first full scan it only checksums (100 pages x the
     // default 0.9 us = 0.09 ms a batch, 100 pages per 23.53 ms, a scan in
-    // 7.71 s), in the second it searches the trees (100 x 5.7 us = 0.57 ms,
-    // 100 pages per 24.01 ms, a scan in 7.87 s). ksmd goes guest by guest
+    // 7.71 s), in the second it also searches the trees (Costs'
+    // checksum, levels and merges: guest 0's pages join an unstable tree
+    // of 0 to 16 383, guest 1's search a stable tree of 0 to 8 191 and an
+    // unstable one of about 16 384, and half of them merge: 5.5 us a
+    // page, 100 pages per 23.98 ms, a scan in 7.86 s). ksmd goes guest by guest
     // in address order: in the second scan guest 0's pages enter the
     // unstable tree, and merging happens while it scans guest 1, from 1.5
     // to 2 scans (11.6 s to 15.6 s).
@@ -137,7 +140,12 @@ fn nothing_merges_in_the_first_full_scan_and_all_by_the_end_of_the_second() {
     let costs = overcommit::latency::Costs::default();
     let batch_s = |page_ns: f64| (costs.ksm_sleep_ns(20) + 100.0 * page_ns) / 1e9;
     let first_s = 32_768.0 / 100.0 * batch_s(costs.ksm_checksum_page_ns);
-    let scan_s = 32_768.0 / 100.0 * batch_s(costs.ksm_scan_page_ns);
+    let levels = overcommit::latency::Costs::ksm_mean_insert_levels;
+    let page_ns = costs.ksm_checksum_page_ns
+        + 0.5 * costs.ksm_unstable_level_ns * levels(16_384)
+        + 0.5 * (costs.ksm_stable_level_ns * levels(8_192) + costs.ksm_unstable_level_ns * 16_385f64.log2())
+        + 0.25 * costs.ksm_merge_ns;
+    let scan_s = 32_768.0 / 100.0 * batch_s(page_ns);
     for sample in &rec.samples {
         let t = sample.t_ns as f64 / 1e9;
         let h = &sample.host;

@@ -11,4 +11,5 @@
 //! left after `reserved_host_memory_mb`), then every host is simulated with
 //! the engine.
 
+pub mod file;
 pub mod placement;

@@ -68,7 +68,7 @@ const MEMTUNE_KEYS: &[&str] = &["hard_limit", "soft_limit", "swap_hard_limit"];
 const OBSERVED_KEYS: &[&str] = &["name", "resident", "swapped", "thp", "ksm_merged", "balloon"];
 
 impl Decoder<'_> {
-    pub(super) fn guests(&mut self, node: &Node, default_huge: HugePageSize) -> Option<Vec<GuestGroup>> {
+    pub(crate) fn guests(&mut self, node: &Node, default_huge: HugePageSize) -> Option<Vec<GuestGroup>> {
         let items = match &node.value {
             Value::Seq(items) => items,
             Value::Null => return Some(Vec::new()),

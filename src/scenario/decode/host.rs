@@ -28,7 +28,7 @@ const KSMD_KEYS: &[&str] =
 const CPU_KEYS: &[&str] = &["ept", "vpid", "flexpriority"];
 
 impl Decoder<'_> {
-    pub(super) fn host(&mut self, node: &Node, path: &str) -> Option<Host> {
+    pub(crate) fn host(&mut self, node: &Node, path: &str) -> Option<Host> {
         let f = self.map(node, path, HOST_KEYS)?;
         let ram = self.field(&f, "ram", size);
         if ram.is_none() && f.get("ram").is_none() {

@@ -28,6 +28,7 @@ fn dispatch(command: Command, out: &mut dyn Write) -> Result<(), Failure> {
         Command::Sweep(a) => cli::sweep::sweep(a, out),
         Command::Merge(a) => cli::sweep::merge(a, out),
         Command::Plan(a) => cli::plan::plan(a, out),
+        Command::Fleet(a) => cli::fleet::fleet(a, out),
         Command::Learn(a) => cli::learn::learn(a, out),
         Command::Check(a) => cli::check::check(a, out),
         Command::Host(a) => cli::check::host(a, out),

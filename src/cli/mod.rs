@@ -7,6 +7,7 @@
 pub mod calibrate;
 pub mod check;
 pub mod common;
+pub mod fleet;
 pub mod learn;
 pub mod plan;
 pub mod profile;
@@ -69,6 +70,17 @@ Objectives: p50|p95|p99|p999|mean (a time: 50us, 1ms), slowdown, major_faults_pe
 swap+balloon, swap+ksm, swap+balloon+ksm, hugepages (default: every mix the host can run). The search \
 gallops from the scenario's own count (or RAM) and bisects; each point plays every seed.")]
     Plan(plan::PlanArgs),
+    /// Plan a fleet: the hosts its guests need under a placement policy, and what losing one does
+    #[command(after_help = "Examples:\n  \
+overcommit fleet scenarios/fleet.yaml\n  \
+overcommit fleet scenarios/fleet.yaml --placements first-fit,spread,sharing --jobs 2\n\n\
+Placement counts each guest's configured memory against its host's (ram − reserved) × \
+ram_allocation_ratio, as Nova's placement does; the ratio of host types without one is searched, \
+the highest at which every host meets the objectives, and hosts of the first type without a count \
+are added as guests need them (then as spares until losing the `survive` most loaded hosts leaves \
+every guest placed and every host within the objectives). Hosts alike are simulated once. Writes \
+fleet.json and hosts.csv to --out (default output/<fleet name>/fleet/).")]
+    Fleet(fleet::FleetArgs),
     /// Run a lesson: an idea of KVM memory overcommit as an experiment, explained with its own numbers
     #[command(after_help = "Examples:\n  \
 overcommit learn                      # the lessons\n  \

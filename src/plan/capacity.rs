@@ -353,12 +353,18 @@ fn evaluate(spec: &PlanSpec, base: &Scenario, mix: Mix, x: u64) -> Result<Point,
 /// that has missed one of several objectives plays on, so that every
 /// objective it misses is reported as with a whole run.
 fn settled_bounds(spec: &PlanSpec) -> Vec<engine::LatencyBound> {
+    settled_bounds_of(&spec.slo, spec.allow_oom_kills)
+}
+
+/// The latency bounds a run of objectives `slo` may stop at once missed
+/// for good (none when OOM kills are allowed: a killed guest leaves the
+/// objectives, so a miss can still be undone).
+pub fn settled_bounds_of(slo: &[Slo], allow_oom_kills: bool) -> Vec<engine::LatencyBound> {
     use crate::scenario::slo::{Metric, Op};
-    if spec.allow_oom_kills {
+    if allow_oom_kills {
         return Vec::new();
     }
-    let bounds: Vec<Option<engine::LatencyBound>> = spec
-        .slo
+    let bounds: Vec<Option<engine::LatencyBound>> = slo
         .iter()
         .map(|o| {
             let quantile = match o.metric {
@@ -383,9 +389,15 @@ fn settled_bounds(spec: &PlanSpec) -> Vec<engine::LatencyBound> {
 
 /// Ends a run at the first OOM kill or failed start: the point has failed
 /// whatever follows, so the rest of the run is not played.
-struct StopOnFailure {
+pub struct StopOnFailure {
     allow_oom_kills: bool,
     failed: bool,
+}
+
+impl StopOnFailure {
+    pub fn new(allow_oom_kills: bool) -> StopOnFailure {
+        StopOnFailure { allow_oom_kills, failed: false }
+    }
 }
 
 impl engine::Sink for StopOnFailure {

@@ -148,6 +148,12 @@ pub fn load_str(text: &str, label: &str, default_name: &str, overrides: &[Overri
     }
 }
 
+/// The checks `load_str` makes, for a scenario built in code (a fleet's
+/// host with the guests placed on it): no positions to give.
+pub fn check_built(s: &Scenario) -> Vec<Diagnostic> {
+    validate::check(s, &decode::Positions::new())
+}
+
 fn single(d: Diagnostic) -> ScenarioError {
     ScenarioError { diagnostics: vec![d] }
 }

@@ -5,6 +5,7 @@ mod browser;
 mod calibrate;
 mod check;
 mod cli_help;
+mod fleet;
 mod harness;
 mod host;
 mod import;

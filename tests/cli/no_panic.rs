@@ -116,6 +116,15 @@ proptest! {
     }
 
     #[test]
+    fn mutated_fleet_files_never_panic(edits in proptest::collection::vec(edit(), 1..4)) {
+        let mut text = std::fs::read_to_string(crate::harness::repo().join("scenarios/fleet.yaml")).unwrap();
+        for e in &edits {
+            text = apply(&text, e);
+        }
+        let _ = overcommit::fleet::file::load_str(&text, "mutated.yaml", "mutated", std::path::Path::new("."));
+    }
+
+    #[test]
     fn random_overrides_never_panic(path in "[a-z_.0-9]{0,24}", value in "\\PC{0,16}") {
         let texts = shipped_texts();
         let o = Override { path, value };

@@ -8,6 +8,7 @@ mod calibration;
 mod conservation;
 mod determinism;
 mod events;
+mod fleet;
 mod ksm;
 mod libvirt_pairs;
 mod operator;

@@ -1,0 +1,75 @@
+//! `overcommit fleet`: a fleet's hosts, from the command line.
+//!
+//! Truth: the closed forms are in the truth tests (hosts needed against
+//! the single-host plan, surviving a loss); here the command's contract:
+//! the answer it writes holds (every host within its limit and its
+//! objectives, every guest placed, the loss survived), the result does not
+//! depend on `--jobs`, and bad input exits with 2 naming the line.
+
+use serde_json::Value;
+
+use crate::harness::{overcommit, scratch};
+
+const FLEET: &str = "\
+name: tiny
+duration: 3s
+hosts:
+  - name: h
+    host: { ram: 4G, reserved: 0, swap: { size: 4G, device: ssd } }
+guests:
+  - { name: web, count: 20, memory: 512M, image: base, workload: { working_set: 300M, touch_rate: 20k/s } }
+objectives: [\"p99<=50us\"]
+survive: 1
+";
+
+#[test]
+fn the_answer_holds_and_does_not_depend_on_jobs() {
+    let dir = scratch();
+    let file = dir.path().join("tiny.yaml");
+    std::fs::write(&file, FLEET).unwrap();
+    let mut outs = Vec::new();
+    for jobs in ["1", "2"] {
+        let out = dir.path().join(format!("out{jobs}"));
+        overcommit()
+            .args(["fleet"])
+            .arg(&file)
+            .args(["--placements", "first-fit,spread", "--jobs", jobs, "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+        outs.push(std::fs::read(out.join("fleet.json")).unwrap());
+    }
+    assert_eq!(outs[0], outs[1], "fleet.json differs between --jobs 1 and 2");
+    let v: Value = serde_json::from_slice(&outs[0]).unwrap();
+    for answer in v["answers"].as_array().unwrap() {
+        let (name, a) = (&answer[0], &answer[1]);
+        assert!(a["none"].is_null(), "{name}: {}", a["none"]);
+        let o = &a["outcome"];
+        assert!(o["unplaced"].as_object().unwrap().is_empty(), "{name}");
+        for h in o["hosts"].as_array().unwrap() {
+            assert!(h["failed"].as_array().unwrap().is_empty(), "{name}: {h}");
+            assert!(h["configured_bytes"].as_u64() <= h["limit_bytes"].as_u64(), "{name}: {h}");
+        }
+        let f = &o["failure"];
+        assert!(
+            f["unplaced"].as_object().unwrap().is_empty() && f["broken"].as_array().unwrap().is_empty(),
+            "{name}: {f}"
+        );
+    }
+}
+
+#[test]
+fn bad_input_exits_2_with_the_line() {
+    let dir = scratch();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, FLEET.replace("survive: 1", "survive: 1\nplacement: randomly")).unwrap();
+    let out = overcommit().arg("fleet").arg(&file).arg("--out").arg(dir.path().join("o")).assert().code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("bad.yaml:10:12: placement: unknown placement `randomly`"), "{err}");
+    assert!(!dir.path().join("o").exists(), "nothing is written for bad input");
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, FLEET).unwrap();
+    let out = overcommit().arg("fleet").arg(&good).args(["--placements", "nova"]).assert().code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("--placements: unknown placement `nova`"), "{err}");
+}

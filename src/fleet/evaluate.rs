@@ -148,32 +148,67 @@ fn requests(fleet: &Fleet) -> Vec<(usize, Request)> {
 }
 
 /// Place the fleet's guests with its policy on its counted hosts and the
-/// first type without a count: `open_count` hosts of it from the start,
-/// or (`None`) one more whenever a guest fits none. A guest no host takes
-/// stays unplaced. Returns each host's type and state, and where each
-/// guest went.
+/// first type without a count: `open_count` hosts of it, or (`None`) the
+/// hosts needed: as many as placement opens one at a time, as guests find
+/// no room, and then (so that every policy sees all of them, as a cloud
+/// places on the hosts it has: spreading needs them) the guests placed
+/// again on that many from the start, one more while some find no room.
+/// A guest no host takes stays unplaced. Returns each host's type and
+/// state, and where each guest went.
 pub fn place(fleet: &Fleet, ratios: &[f64], open_count: Option<u32>) -> Result<Placed, String> {
     let policy = placement::resolve(&fleet.placement)?;
-    let mut typed = counted_hosts(fleet, ratios);
-    let mut open = fleet.hosts.iter().position(|h| h.count.is_none());
-    if let (Some(t), Some(n)) = (open, open_count) {
-        // A set number of hosts of that type, there from the start (the
-        // hosts needed and the spares): none opened beyond them.
-        for _ in 0..n {
-            typed.push((t, host_of(&fleet.hosts[t], ratios[t])));
+    let counted = counted_hosts(fleet, ratios);
+    let open = fleet.hosts.iter().position(|h| h.count.is_none());
+    let with = |n: u32| -> Placed {
+        let mut typed = counted.clone();
+        if let Some(t) = open {
+            typed.extend((0..n).map(|_| (t, host_of(&fleet.hosts[t], ratios[t]))));
         }
-        open = None;
+        let mut hosts: Vec<Host> = typed.iter().map(|(_, h)| h.clone()).collect();
+        let only: Vec<Request> = requests(fleet).into_iter().map(|(_, r)| r).collect();
+        let at = placement::place(policy.as_ref(), &mut hosts, &only);
+        for (slot, h) in typed.iter_mut().zip(hosts) {
+            slot.1 = h;
+        }
+        (typed, at)
+    };
+    match (open, open_count) {
+        (Some(t), None) => {
+            let (opened, _) = place_opening(fleet, ratios, policy.as_ref(), counted.clone(), t)?;
+            let needed = opened.iter().filter(|(ty, _)| *ty == t).count() as u32;
+            let mut n = needed;
+            loop {
+                let placed = with(n);
+                if placed.1.iter().all(Option::is_some) || n >= needed + MAX_REPLACE {
+                    return Ok(placed);
+                }
+                n += 1;
+            }
+        }
+        (_, Some(n)) => Ok(with(n)),
+        (None, None) => Ok(with(0)),
     }
-    let reqs = requests(fleet);
-    let only: Vec<Request> = reqs.iter().map(|(_, r)| r.clone()).collect();
-    let mut at = vec![None; reqs.len()];
+}
+
+/// Hosts added at most when placing again on the hosts needed leaves a
+/// guest without room (a policy that spreads can fragment them).
+const MAX_REPLACE: u32 = 8;
+
+/// Placement opening hosts of type `t` one at a time, as guests need them.
+fn place_opening(
+    fleet: &Fleet,
+    ratios: &[f64],
+    policy: &dyn placement::Placement,
+    mut typed: Vec<(usize, Host)>,
+    t: usize,
+) -> Result<Placed, String> {
+    let only: Vec<Request> = requests(fleet).into_iter().map(|(_, r)| r).collect();
+    let mut at = vec![None; only.len()];
     let mut hosts: Vec<Host> = typed.iter().map(|(_, h)| h.clone()).collect();
     for i in policy.order(&only) {
         let guest = &only[i];
         let mut chosen = policy.choose(&hosts, guest);
-        if chosen.is_none()
-            && let Some(t) = open
-        {
+        if chosen.is_none() {
             let fresh = host_of(&fleet.hosts[t], ratios[t]);
             if fresh.fits(guest) {
                 hosts.push(fresh.clone());

@@ -82,30 +82,52 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
     let at = |k: u64| k as f64 * smallest / usable;
     // The least step that holds the largest guest.
     let k_min = (largest / smallest).ceil().max(1.0) as u64;
-    let first = eval(&given(at(k_min)), None)?;
-    if !first.passes() {
+    // From ratio 1 (or the least step): up while passing, doubling; or,
+    // when it fails, down by halves to the least step (a policy that
+    // spreads can leave guests without room at low ratios, so passing need
+    // not start from the least step).
+    let k0 = (usable / smallest).floor().max(k_min as f64) as u64;
+    let (mut good, mut bad) = (None, None);
+    if eval(&given(at(k0)), None)?.passes() {
+        good = Some(k0);
+        let mut k = k0 * 2;
+        for _ in 0..MAX_GALLOP {
+            if eval(&given(at(k)), None)?.passes() {
+                good = Some(k);
+                k *= 2;
+            } else {
+                bad = Some(k);
+                break;
+            }
+        }
+    } else {
+        bad = Some(k0);
+        let mut k = k0;
+        while k > k_min {
+            k = (k / 2).max(k_min);
+            if eval(&given(at(k)), None)?.passes() {
+                good = Some(k);
+                break;
+            }
+            bad = Some(k);
+        }
+    }
+    let Some(mut good) = good else {
+        let outcome = eval(&given(at(k_min)), None)?;
         return Ok(Answer {
             ratios: given(at(k_min)),
             searched: None,
             spare: 0,
-            hosts: per_type(fleet, &first),
-            outcome: first,
-            none: Some("no allocation ratio meets the objectives: a host fails holding only the largest guest".into()),
+            hosts: per_type(fleet, &outcome),
+            outcome,
+            none: Some(format!(
+                "no allocation ratio from {:.3} down to {:.3} (the largest guest alone) meets the objectives",
+                at(k0),
+                at(k_min)
+            )),
             evaluations,
         });
-    }
-    // Gallop from ratio 1 (or the least step) up, then bisect.
-    let (mut good, mut bad) = (k_min, None);
-    let mut k = (usable / smallest).floor().max(k_min as f64 + 1.0) as u64;
-    for _ in 0..MAX_GALLOP {
-        if eval(&given(at(k)), None)?.passes() {
-            good = k;
-            k *= 2;
-        } else {
-            bad = Some(k);
-            break;
-        }
-    }
+    };
     if let Some(mut hi) = bad {
         while hi - good > 1 {
             let mid = good + (hi - good) / 2;

@@ -88,3 +88,61 @@ fn surviving_one_loss_needs_the_guests_to_fit_on_the_others() {
         assert!(f.passes() && f.unplaced.is_empty(), "{f:?}");
     }
 }
+
+/// A fleet of small hosts with KSM on and `count` guests of each of two
+/// images, every guest `memory` MiB with `shared` of its pages identical
+/// across its image. Each image's guests come as two guest types, listed
+/// img0, img1, img0, img1, so that first fit, taking them as listed, mixes
+/// the images on its hosts.
+fn ksm_fleet(placement: &str, counts: [u32; 2], memory: [u32; 2], shared: u32) -> file::Fleet {
+    let guest = |i: usize, half: u32, part: &str| {
+        format!(
+            "  - {{ name: g{i}{part}, count: {half}, memory: {}M, image: img{i}, workload: {{ working_set: 70%, touch_rate: 20k/s, shared: {shared}% }} }}\n",
+            memory[i]
+        )
+    };
+    let mut guests = String::new();
+    for (part, first) in [("a", true), ("b", false)] {
+        for (i, &n) in counts.iter().enumerate() {
+            let half = if first { n / 2 } else { n - n / 2 };
+            guests.push_str(&guest(i, half, part));
+        }
+    }
+    let text = format!(
+        "name: k\nseed: 1\nduration: 20s\nhosts:\n  - {{ name: h, host: {{ ram: 4G, reserved: 0, swap: {{ size: 4G, device: ssd }}, \
+         ksm: {{ run: true, pages_to_scan: 5000, sleep_millisecs: 20 }} }} }}\nguests:\n{guests}\
+         objectives: [\"p99<=50us\"]\nplacement: {placement}\n"
+    );
+    file::load_str(&text, "k.yaml", "k", Path::new(".")).unwrap()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 6, failure_persistence: None, ..Default::default() })]
+
+    /// Packing an image's guests together lets KSM merge what they share
+    /// (Memory Buddies' premise): with at least 30% of an image's pages
+    /// shared, sharing-aware packing never needs more hosts than first
+    /// fit, which mixes the images wherever they land.
+    ///
+    /// Not yet true here: with 8 guests of 512 MiB of one image and 7 of
+    /// 1 GiB of the other, 30% shared, sharing-aware packing needs 3 hosts
+    /// and first fit 2. Offered image by image, the larger guests all land
+    /// together on one host, which swaps at the ratio first fit's mixed
+    /// hosts meet, and what KSM merges there does not make up for it; a
+    /// sharing-aware policy that also weighs each host's load is due.
+    #[test]
+    #[ignore = "a known gap: sharing-aware packing can need more hosts than first fit (see the comment)"]
+    fn sharing_aware_packing_never_needs_more_hosts_than_first_fit(
+        a in 2u32..10, b in 2u32..10,
+        sizes in proptest::sample::select(vec![[512u32, 512], [512, 1024], [1024, 512]]),
+        shared in 30u32..70,
+    ) {
+        let hosts = |p: &str| {
+            let ans = search::search(&ksm_fleet(p, [a, b], sizes, shared), &play()).unwrap();
+            proptest::prop_assert!(ans.none.is_none(), "{p}: {:?}", ans.none);
+            Ok(ans.hosts[0])
+        };
+        let (sharing, first) = (hosts("sharing")?, hosts("first-fit")?);
+        proptest::prop_assert!(sharing <= first, "sharing {sharing} hosts, first fit {first} ({a} + {b} guests, {sizes:?} MiB, {shared}% shared)");
+    }
+}

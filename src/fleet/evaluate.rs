@@ -174,8 +174,14 @@ pub fn place(fleet: &Fleet, ratios: &[f64], open_count: Option<u32>) -> Result<P
     };
     match (open, open_count) {
         (Some(t), None) => {
-            let (opened, _) = place_opening(fleet, ratios, policy.as_ref(), counted.clone(), t)?;
-            let needed = opened.iter().filter(|(ty, _)| *ty == t).count() as u32;
+            // Hosts needed: as the policy opens them, or as first fit does
+            // when that is fewer (a policy that falls back on first fit,
+            // as sharing does, then fits on as many).
+            let count = |p: &dyn placement::Placement| -> Result<u32, String> {
+                let (opened, _) = place_opening(fleet, ratios, p, counted.clone(), t)?;
+                Ok(opened.iter().filter(|(ty, _)| *ty == t).count() as u32)
+            };
+            let needed = count(policy.as_ref())?.min(count(&placement::FirstFit)?);
             let mut n = needed;
             loop {
                 let placed = with(n);

@@ -107,6 +107,22 @@ pub trait Placement: Sync {
     /// The host to put `guest` on, among those it fits ([`Host::fits`]),
     /// or `None` when it fits none.
     fn choose(&self, hosts: &[Host], guest: &Request) -> Option<usize>;
+
+    /// Place all of `guests` on `hosts`: each in [`Placement::order`] to
+    /// the host [`Placement::choose`] picks (a policy that weighs the whole
+    /// placement overrides it).
+    fn place_all(&self, hosts: &mut [Host], guests: &[Request]) -> Vec<Option<usize>> {
+        let mut at = vec![None; guests.len()];
+        for i in self.order(guests) {
+            let guest = &guests[i];
+            if let Some(h) = self.choose(hosts, guest) {
+                debug_assert!(hosts[h].fits(guest), "{} chose a host without room", self.name());
+                hosts[h].take(guest);
+                at[i] = Some(h);
+            }
+        }
+        at
+    }
 }
 
 /// The policies by name: `first-fit`, `best-fit`, `spread` (Nova's RAM
@@ -128,16 +144,7 @@ pub fn resolve(name: &str) -> Result<Box<dyn Placement>, String> {
 /// Place `guests` on `hosts` (which keep what they held) with `policy`:
 /// for each guest, the host it went to, or `None` when none had room.
 pub fn place(policy: &dyn Placement, hosts: &mut [Host], guests: &[Request]) -> Vec<Option<usize>> {
-    let mut at = vec![None; guests.len()];
-    for i in policy.order(guests) {
-        let guest = &guests[i];
-        if let Some(h) = policy.choose(hosts, guest) {
-            debug_assert!(hosts[h].fits(guest), "{} chose a host without room", policy.name());
-            hosts[h].take(guest);
-            at[i] = Some(h);
-        }
-    }
-    at
+    policy.place_all(hosts, guests)
 }
 
 /// The first host, in list order, with the largest `key` among those
@@ -218,6 +225,44 @@ mod tests {
         // y → first with room, A (56/60). g4: A holds y but has 4 left;
         // no other holds y → first fit, B (8/28). g3 → B (28/28).
         assert_eq!(placed("sharing"), [Some(0), Some(0), Some(0), Some(1), Some(1)]);
+    }
+
+    #[test]
+    fn sharing_packs_no_worse_than_first_fit() {
+        // Two hosts of 5.5 GiB (4 GiB at ratio 1.375). Image x: 8 guests
+        // of 512 MiB, image y: 7 of 1 GiB, listed x, y, x, y in groups of
+        // 4, 3, 4, 4. First fit, as listed: 2 GiB x + 3 GiB y = 5 GiB,
+        // then 0.5 GiB of x fills the first host; the rest (1.5 GiB x,
+        // 4 GiB y) the second: all placed. Image by image: 4 GiB of x and
+        // one y on the first (5 GiB, 0.5 GiB left that no y fits), five y
+        // on the second (5 GiB), one y left over: then the policy keeps
+        // first fit's placement, which places all.
+        let h = || Host { ratio: 1.375, ..Host::new(4 * GIB, 0, 1.0) };
+        let half = |img: &str| Request { memory: GIB / 2, image: Some(img.into()) };
+        let one = |img: &str| Request { memory: GIB, image: Some(img.into()) };
+        let mut guests = Vec::new();
+        guests.extend(std::iter::repeat_n(half("x"), 4));
+        guests.extend(std::iter::repeat_n(one("y"), 3));
+        guests.extend(std::iter::repeat_n(half("x"), 4));
+        guests.extend(std::iter::repeat_n(one("y"), 4));
+        let ff = place(&FirstFit, &mut [h(), h()], &guests);
+        assert!(ff.iter().all(Option::is_some));
+        let sharing = place(&SharingAware, &mut [h(), h()], &guests);
+        assert_eq!(sharing, ff);
+        // With room to spare, sharing keeps an image's guests together.
+        let roomy = place(&SharingAware, &mut [h(), h(), h()], &guests);
+        assert!(roomy.iter().all(Option::is_some));
+        let hosts_of = |img: &str| {
+            let mut hs: Vec<usize> = guests
+                .iter()
+                .zip(&roomy)
+                .filter(|(g, _)| g.image.as_deref() == Some(img))
+                .map(|(_, h)| h.unwrap())
+                .collect();
+            hs.dedup();
+            hs
+        };
+        assert_eq!(hosts_of("x"), [0], "image x together");
     }
 
     #[test]

@@ -33,7 +33,8 @@ pub struct FleetArgs {
     /// A calibration file whose measured costs replace the defaults
     #[arg(long, value_name = "FILE")]
     pub calibration: Option<PathBuf>,
-    /// Where to write fleet.json and hosts.csv (default: output/<fleet name>/fleet/)
+    /// Where to write fleet.json, hosts.csv, each placement's memory picture and report.html
+    /// (default: output/<fleet name>/fleet/)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
@@ -135,9 +136,31 @@ pub fn fleet(args: FleetArgs, out: &mut dyn Write) -> Result<(), Failure> {
             ));
         }
     }
+    use overcommit::report::fleet as rf;
+    let mut figures = Vec::new();
+    for (p, a) in &answers {
+        let chart = rf::memory_chart(&f, p, a);
+        figures.push(
+            overcommit::report::plot::category_chart(&chart)
+                .map_err(|e| runtime(format!("error: drawing {p}'s hosts: {e}")))?,
+        );
+    }
+    let owned: Vec<(String, search::Answer)> = answers.iter().map(|(p, a)| (p.to_string(), a.clone())).collect();
+    let html = rf::html(&f, &args.file.display().to_string(), &owned, &figures);
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("fleet.json".into(), json),
+        ("hosts.csv".into(), csv.into_bytes()),
+        ("report.html".into(), html.into_bytes()),
+    ];
+    for ((p, _), fig) in answers.iter().zip(figures) {
+        files.push((format!("memory-{p}.svg"), fig.svg.into_bytes()));
+        files.push((format!("memory-{p}.png"), fig.png));
+    }
+    let files: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
     let dir = args.out.unwrap_or_else(|| PathBuf::from("output").join(&f.name).join("fleet"));
-    overcommit::report::run::write_atomically(&dir, &[("fleet.json", json), ("hosts.csv", csv.into_bytes())])
+    overcommit::report::run::write_atomically(&dir, &files)
         .map_err(|e| runtime(format!("error: writing {}: {e}", dir.display())))?;
-    writeln!(out, "wrote {}/{{fleet.json,hosts.csv}}", dir.display()).map_err(w)?;
+    writeln!(out, "wrote {}/{{fleet.json,hosts.csv,report.html,memory-*.svg,memory-*.png}}", dir.display())
+        .map_err(w)?;
     Ok(())
 }

@@ -79,7 +79,8 @@ ram_allocation_ratio, as Nova's placement does; the ratio of host types without 
 the highest at which every host meets the objectives, and hosts of the first type without a count \
 are added as guests need them (then as spares until losing the `survive` most loaded hosts leaves \
 every guest placed and every host within the objectives). Hosts alike are simulated once. Writes \
-fleet.json and hosts.csv to --out (default output/<fleet name>/fleet/).")]
+fleet.json, hosts.csv, a picture of each placement's hosts (memory-PLACEMENT.svg/.png: the lost \
+hosts and the guests restarted marked) and report.html to --out (default output/<fleet name>/fleet/).")]
     Fleet(fleet::FleetArgs),
     /// Run a lesson: an idea of KVM memory overcommit as an experiment, explained with its own numbers
     #[command(after_help = "Examples:\n  \

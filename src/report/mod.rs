@@ -3,6 +3,7 @@
 //! runs, sweeps and plans.
 
 pub mod check;
+pub mod fleet;
 pub mod html;
 pub mod plan;
 pub mod plot;

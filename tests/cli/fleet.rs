@@ -38,6 +38,11 @@ fn the_answer_holds_and_does_not_depend_on_jobs() {
             .assert()
             .success();
         outs.push(std::fs::read(out.join("fleet.json")).unwrap());
+        for file in ["hosts.csv", "report.html", "memory-first-fit.svg", "memory-spread.png"] {
+            assert!(out.join(file).is_file(), "{file} written");
+        }
+        let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+        assert!(html.contains("Placement: spread") && html.contains("<svg"), "the report has each placement");
     }
     assert_eq!(outs[0], outs[1], "fleet.json differs between --jobs 1 and 2");
     let v: Value = serde_json::from_slice(&outs[0]).unwrap();

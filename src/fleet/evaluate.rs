@@ -446,60 +446,50 @@ fn play_distinct(
 }
 
 fn host_result(fleet: &Fleet, index: usize, t: usize, h: &Host, counts: &[u32], played: &Played) -> HostResult {
-    let guests = fleet.guests.iter().zip(counts).filter(|(_, n)| **n > 0).map(|(g, n)| (g.name.clone(), *n)).collect();
-    let s = match played {
-        Ok(s) => s,
-        Err(why) => {
-            return HostResult {
-                index,
-                host_type: fleet.hosts[t].name.clone(),
-                guests,
-                configured_bytes: h.used,
-                limit_bytes: h.limit(),
-                ram_bytes: h.ram,
-                failed: vec![why.clone()],
-                metrics: vec![f64::NAN; fleet.objectives.len()],
-                p99_ns: f64::NAN,
-                slowdown: f64::NAN,
-                peak_used_bytes: 0,
-                swap_used_peak_bytes: 0,
-                ksm_saved_bytes: 0,
-            };
-        }
-    };
-    let mut failed: Vec<String> = Vec::new();
-    if s.host.guests_failed_to_start > 0 {
-        failed.push("failed_to_start".into());
-    }
-    if s.guests.iter().any(|g| g.state != Status::Running) && s.host.guests_failed_to_start == 0 {
-        failed.push("not_running".into());
-    }
-    // As `plan` holds every point to it.
-    if s.host.oom_kills + s.host.memcg_oom_kills > 0 {
-        failed.push("oom_kills==0".into());
-    }
-    if counts.iter().any(|&n| n > 0) {
-        // An empty host meets every guest's objective (no guest misses it).
-        failed.extend(failed_slos(s, &fleet.objectives).into_iter().map(|o| o.text.clone()));
-    }
-    let running = s.guests.iter().filter(|g| g.state == Status::Running);
-    let p99 = running.clone().map(|g| g.latency_ns.p99 as f64).fold(0.0, f64::max);
-    let slowdown = running.map(|g| g.slowdown).fold(0.0, f64::max);
-    HostResult {
+    let mut r = HostResult {
         index,
         host_type: fleet.hosts[t].name.clone(),
-        guests,
+        guests: fleet.guests.iter().zip(counts).filter(|(_, n)| **n > 0).map(|(g, n)| (g.name.clone(), *n)).collect(),
         configured_bytes: h.used,
         limit_bytes: h.limit(),
         ram_bytes: h.ram,
-        failed,
-        metrics: fleet.objectives.iter().map(|o| run_metric(s, o).unwrap_or(f64::NAN)).collect(),
-        p99_ns: p99,
-        slowdown,
-        peak_used_bytes: s.host.peak_used_bytes,
-        swap_used_peak_bytes: s.host.swap_used_peak_bytes,
-        ksm_saved_bytes: s.host.ksm.as_ref().map_or(0, |k| k.saved_bytes),
+        failed: Vec::new(),
+        metrics: vec![f64::NAN; fleet.objectives.len()],
+        p99_ns: f64::NAN,
+        slowdown: f64::NAN,
+        peak_used_bytes: 0,
+        swap_used_peak_bytes: 0,
+        ksm_saved_bytes: 0,
+    };
+    let s = match played {
+        Ok(s) => s,
+        Err(why) => {
+            r.failed.push(why.clone());
+            return r;
+        }
+    };
+    if s.host.guests_failed_to_start > 0 {
+        r.failed.push("failed_to_start".into());
     }
+    if s.guests.iter().any(|g| g.state != Status::Running) && s.host.guests_failed_to_start == 0 {
+        r.failed.push("not_running".into());
+    }
+    // As `plan` holds every point to it.
+    if s.host.oom_kills + s.host.memcg_oom_kills > 0 {
+        r.failed.push("oom_kills==0".into());
+    }
+    if counts.iter().any(|&n| n > 0) {
+        // An empty host meets every guest's objective (no guest misses it).
+        r.failed.extend(failed_slos(s, &fleet.objectives).into_iter().map(|o| o.text.clone()));
+    }
+    let running = s.guests.iter().filter(|g| g.state == Status::Running);
+    r.p99_ns = running.clone().map(|g| g.latency_ns.p99 as f64).fold(0.0, f64::max);
+    r.slowdown = running.map(|g| g.slowdown).fold(0.0, f64::max);
+    r.metrics = fleet.objectives.iter().map(|o| run_metric(s, o).unwrap_or(f64::NAN)).collect();
+    r.peak_used_bytes = s.host.peak_used_bytes;
+    r.swap_used_peak_bytes = s.host.swap_used_peak_bytes;
+    r.ksm_saved_bytes = s.host.ksm.as_ref().map_or(0, |k| k.saved_bytes);
+    r
 }
 
 #[cfg(test)]

@@ -145,8 +145,7 @@ pub fn fleet(args: FleetArgs, out: &mut dyn Write) -> Result<(), Failure> {
                 .map_err(|e| runtime(format!("error: drawing {p}'s hosts: {e}")))?,
         );
     }
-    let owned: Vec<(String, search::Answer)> = answers.iter().map(|(p, a)| (p.to_string(), a.clone())).collect();
-    let html = rf::html(&f, &args.file.display().to_string(), &owned, &figures);
+    let html = rf::html(&f, &args.file.display().to_string(), &answers, &figures);
     let mut files: Vec<(String, Vec<u8>)> = vec![
         ("fleet.json".into(), json),
         ("hosts.csv".into(), csv.into_bytes()),

@@ -166,7 +166,7 @@ pub fn place(fleet: &Fleet, ratios: &[f64], open_count: Option<u32>) -> Result<P
         }
         let mut hosts: Vec<Host> = typed.iter().map(|(_, h)| h.clone()).collect();
         let only: Vec<Request> = requests(fleet).into_iter().map(|(_, r)| r).collect();
-        let at = placement::place(policy.as_ref(), &mut hosts, &only);
+        let at = policy.place_all(&mut hosts, &only);
         for (slot, h) in typed.iter_mut().zip(hosts) {
             slot.1 = h;
         }
@@ -372,12 +372,8 @@ fn lose(
         new_at[i] = None;
         *restarted.entry(fleet.guests[reqs[i].0].name.clone()).or_insert(0) += 1;
     }
-    for j in policy.order(&offered) {
-        let guest = &offered[j];
-        if let Some(h) = policy.choose(&left, guest) {
-            left[h].take(guest);
-            new_at[moving[j]] = Some(h);
-        }
+    for (j, h) in policy.place_all(&mut left, &offered).into_iter().enumerate() {
+        new_at[moving[j]] = h;
     }
     let counts = tally(fleet, hosts.len(), reqs, &new_at);
     let prints: Vec<Fingerprint> = hosts.iter().zip(&counts).map(|((t, _), c)| (*t, c.clone())).collect();

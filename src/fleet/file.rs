@@ -111,13 +111,8 @@ pub fn load_str(text: &str, label: &str, default_name: &str, dir: &Path) -> Resu
             "the fleet file is empty: it needs `hosts:` and `guests:`",
         ))));
     }
-    let mut opts = node::parse_options();
-    opts.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
-    let root: Node = serde_saphyr::from_str_with_options(text, opts).map_err(|e| {
-        let pos = e.location().map_or(Pos::default(), |l| Pos { line: l.line(), column: l.column() });
-        let msg = node::first_line(&e.without_snippet().to_string());
-        single(located(Diagnostic::new(Severity::Error, pos, "", format!("not valid YAML: {msg}"))))
-    })?;
+    let root = node::parse_document(text)
+        .map_err(|(pos, msg)| single(located(Diagnostic::new(Severity::Error, pos, "", msg))))?;
     let mut dec = Decoder::new(text);
     let fleet = decode(&mut dec, &root, default_name, dir);
     let mut diags: Vec<Diagnostic> =

@@ -196,6 +196,18 @@ pub fn parse_options() -> serde_saphyr::Options {
 
 /// serde-saphyr prefixes messages with "error: line L column C: "; we print
 /// the position ourselves.
+/// Parse a YAML document for a checked reader: repeated keys are kept (the
+/// decoder reports them with their field path and both positions); a
+/// syntax error comes back as its position and first line.
+pub fn parse_document(text: &str) -> Result<Node, (Pos, String)> {
+    let mut opts = parse_options();
+    opts.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
+    serde_saphyr::from_str_with_options(text, opts).map_err(|e| {
+        let pos = e.location().map_or(Pos::default(), |l| Pos { line: l.line(), column: l.column() });
+        (pos, format!("not valid YAML: {}", first_line(&e.without_snippet().to_string())))
+    })
+}
+
 pub fn first_line(msg: &str) -> String {
     let line = msg.lines().next().unwrap_or("").trim();
     let line = line.strip_prefix("error: ").unwrap_or(line);

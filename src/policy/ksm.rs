@@ -109,11 +109,8 @@ pub struct Wake {
     pub merged: u64,
     /// A full scan ended during this wake-up.
     pub full_scan_done: bool,
-    /// Of the pages scanned, those ksmd only checksummed (seen for the
-    /// first time, or changed since: volatile) and those already mapping
-    /// a KSM page: each costs it less than a page it searched the trees
-    /// for ([`crate::latency::Costs::ksm_pages_ns`]).
-    pub checksummed: u64,
+    /// Of the pages scanned, those already mapping a KSM page: nothing to
+    /// search ([`crate::latency::Costs::ksm_pages_ns`]).
     pub kept: u64,
     /// Pages smart scan passed over: outside `scanned`, but not free
     /// ([`crate::latency::Costs::ksm_skipped_page_ns`]).
@@ -511,9 +508,8 @@ impl Wake {
     fn count(&mut self, look: Look) {
         match look {
             Look::Kept => self.kept += 1,
-            Look::Checksummed => self.checksummed += 1,
             Look::Merged => self.merged += 1,
-            Look::Searched => {}
+            Look::Checksummed | Look::Searched => {}
         }
     }
 }
@@ -779,7 +775,6 @@ impl Ksm {
         self.budget -= n as f64;
         out.scanned += n;
         out.kept += u64::from((present & merged).count_ones());
-        out.checksummed += u64::from(volatile.count_ones());
         let may_merge = present & !(merged | volatile | unique | skip);
         // In page order: the pages that may merge are looked at, and the
         // settled ones charged their searches at the trees' size as the

@@ -66,7 +66,7 @@ pub fn memory_chart(fleet: &Fleet, placement: &str, a: &Answer) -> CategoryChart
 }
 
 /// The report page: per placement, the answer, the picture and the hosts.
-pub fn html(fleet: &Fleet, label: &str, answers: &[(String, Answer)], figures: &[plot::Figure]) -> String {
+pub fn html(fleet: &Fleet, label: &str, answers: &[(&str, Answer)], figures: &[plot::Figure]) -> String {
     let mut key_numbers = Vec::new();
     for (p, a) in answers {
         let hosts: u32 = a.hosts.iter().sum();
@@ -74,7 +74,7 @@ pub fn html(fleet: &Fleet, label: &str, answers: &[(String, Answer)], figures: &
             Some(_) => "no answer".to_string(),
             None => format!("{hosts} hosts"),
         };
-        key_numbers.push((p.clone(), text));
+        key_numbers.push((p.to_string(), text));
     }
     let mut sections = vec![Section {
         heading: "The question".into(),

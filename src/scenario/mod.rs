@@ -88,15 +88,8 @@ pub fn load_str(text: &str, label: &str, default_name: &str, overrides: &[Overri
             "the scenario is empty: it needs at least `host: { ram: 64G }`",
         ))));
     } else {
-        let mut opts = node::parse_options();
-        // Repeated keys reach the decoder, which reports them with their
-        // field path and both positions.
-        opts.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
-        serde_saphyr::from_str_with_options(text, opts).map_err(|e| {
-            let pos = e.location().map_or(Pos::default(), |l| Pos { line: l.line(), column: l.column() });
-            let msg = node::first_line(&e.without_snippet().to_string());
-            single(located(Diagnostic::new(Severity::Error, pos, "", format!("not valid YAML: {msg}"))))
-        })?
+        node::parse_document(text)
+            .map_err(|(pos, msg)| single(located(Diagnostic::new(Severity::Error, pos, "", msg))))?
     };
     for o in overrides {
         let value = Node::from_cli_text(&o.value).map_err(|m| {

@@ -108,8 +108,9 @@ pub trait Placement: Sync {
     /// or `None` when it fits none.
     fn choose(&self, hosts: &[Host], guest: &Request) -> Option<usize>;
 
-    /// Place all of `guests` on `hosts`: each in [`Placement::order`] to
-    /// the host [`Placement::choose`] picks (a policy that weighs the whole
+    /// Place all of `guests` on `hosts` (which keep what they held): each
+    /// in [`Placement::order`] to the host [`Placement::choose`] picks, or
+    /// left out (`None`) when it fits none (a policy that weighs the whole
     /// placement overrides it).
     fn place_all(&self, hosts: &mut [Host], guests: &[Request]) -> Vec<Option<usize>> {
         let mut at = vec![None; guests.len()];
@@ -139,12 +140,6 @@ pub fn resolve(name: &str) -> Result<Box<dyn Placement>, String> {
         "sharing" => Ok(Box::new(SharingAware)),
         other => Err(format!("unknown placement `{other}`; expected one of {}", NAMES.join(", "))),
     }
-}
-
-/// Place `guests` on `hosts` (which keep what they held) with `policy`:
-/// for each guest, the host it went to, or `None` when none had room.
-pub fn place(policy: &dyn Placement, hosts: &mut [Host], guests: &[Request]) -> Vec<Option<usize>> {
-    policy.place_all(hosts, guests)
 }
 
 /// The first host, in list order, with the largest `key` among those
@@ -188,7 +183,7 @@ mod tests {
     }
 
     fn placed(name: &str) -> Vec<Option<usize>> {
-        place(resolve(name).unwrap().as_ref(), &mut hosts(), &guests())
+        resolve(name).unwrap().place_all(&mut hosts(), &guests())
     }
 
     #[test]
@@ -245,12 +240,12 @@ mod tests {
         guests.extend(std::iter::repeat_n(one("y"), 3));
         guests.extend(std::iter::repeat_n(half("x"), 4));
         guests.extend(std::iter::repeat_n(one("y"), 4));
-        let ff = place(&FirstFit, &mut [h(), h()], &guests);
+        let ff = FirstFit.place_all(&mut [h(), h()], &guests);
         assert!(ff.iter().all(Option::is_some));
-        let sharing = place(&SharingAware, &mut [h(), h()], &guests);
+        let sharing = SharingAware.place_all(&mut [h(), h()], &guests);
         assert_eq!(sharing, ff);
         // With room to spare, sharing keeps an image's guests together.
-        let roomy = place(&SharingAware, &mut [h(), h(), h()], &guests);
+        let roomy = SharingAware.place_all(&mut [h(), h(), h()], &guests);
         assert!(roomy.iter().all(Option::is_some));
         let hosts_of = |img: &str| {
             let mut hs: Vec<usize> = guests
@@ -268,7 +263,7 @@ mod tests {
     #[test]
     fn a_guest_no_host_can_take_is_left_out() {
         let mut hosts = vec![Host::new(8 * GIB, GIB, 1.0)];
-        let at = place(&FirstFit, &mut hosts, &[guest(8, None), guest(4, None), guest(4, None)]);
+        let at = FirstFit.place_all(&mut hosts, &[guest(8, None), guest(4, None), guest(4, None)]);
         // Limit 7 GiB: the 8 GiB guest never fits; one 4 GiB guest does.
         assert_eq!(at, [None, Some(0), None]);
         assert_eq!(hosts[0].used, 4 * GIB);

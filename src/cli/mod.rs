@@ -90,7 +90,7 @@ overcommit learn hugepages --lang zh  # 中文讲解\n\n\
 Each lesson is a scenario under scenarios/learn/ comparing variants; its runs, plots and \
 report.html go to --out (default output/learn/<lesson>/).")]
     Learn(learn::LearnArgs),
-    /// Join the folders of a sharded sweep into the sweep.csv an unsharded run writes
+    /// Join the folders of a sharded sweep or fleet into what the unsharded run writes
     #[command(after_help = "Example:\n  \
 overcommit merge output/quickstart/sweep-shard-1-of-2 output/quickstart/sweep-shard-2-of-2 --out whole")]
     Merge(sweep::MergeArgs),

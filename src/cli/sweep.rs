@@ -58,7 +58,7 @@ pub struct SweepArgs {
 /// The arguments of `merge`.
 #[derive(Args)]
 pub struct MergeArgs {
-    /// The shards' output folders
+    /// The shards' output folders (of one sweep, or of one fleet)
     #[arg(required = true)]
     pub dirs: Vec<PathBuf>,
     /// Where to write the merged sweep (default: output/<scenario name>/sweep/)
@@ -131,6 +131,9 @@ pub fn sweep(args: SweepArgs, out: &mut dyn Write) -> Result<(), Failure> {
 
 pub fn merge(args: MergeArgs, out: &mut dyn Write) -> Result<(), Failure> {
     let MergeArgs { dirs, out: out_dir, quiet } = args;
+    if dirs.first().is_some_and(|d| d.join("fleet.json").is_file()) {
+        return super::fleet::merge(&dirs, out_dir, quiet, out);
+    }
     let parts = dirs
         .iter()
         .map(|d| overcommit::report::sweep::read(d))

@@ -11,16 +11,17 @@
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::file::{Fleet, HostType};
 use super::placement::{self, Host, Request};
 use crate::engine::{self, RunConfig, Summary};
 use crate::input::diag::Severity;
+use crate::input::node::{Node, Pos, Value};
 use crate::model::Status;
 use crate::plan::capacity::{PLAN_TOUCH_BUDGET, StopOnFailure, settled_bounds_of};
 use crate::plan::sweep::{failed_slos, run_metric};
-use crate::scenario::{GuestGroup, Scenario};
+use crate::scenario::Scenario;
 
 /// How every host's run is played.
 #[derive(Debug, Clone, Default)]
@@ -30,8 +31,9 @@ pub struct Play {
 }
 
 /// A host: its type, the guests placed on it (count per guest type, in the
-/// fleet's order), and what its run showed.
-#[derive(Debug, Clone, Serialize)]
+/// fleet's order), and what its run showed. A figure its run could not
+/// give is NaN (written as `null`, read back as NaN).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostResult {
     pub index: usize,
     pub host_type: String,
@@ -46,16 +48,30 @@ pub struct HostResult {
     pub failed: Vec<String>,
     /// Each objective's value, in the fleet's order (the worst guest, or
     /// the host).
+    #[serde(deserialize_with = "nans_from_nulls")]
     pub metrics: Vec<f64>,
+    #[serde(deserialize_with = "nan_from_null")]
     pub p99_ns: f64,
+    #[serde(deserialize_with = "nan_from_null")]
     pub slowdown: f64,
     pub peak_used_bytes: u64,
     pub swap_used_peak_bytes: u64,
     pub ksm_saved_bytes: u64,
+    /// KSM's knobs at the end of the run (`pages_to_scan`,
+    /// `sleep_millisecs`), when it ran.
+    pub ksm_knobs: Option<(u32, u32)>,
+}
+
+fn nan_from_null<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+fn nans_from_nulls<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    Ok(Vec::<Option<f64>>::deserialize(d)?.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
 }
 
 /// The fleet as placed and played.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
     pub placement: String,
     pub hosts: Vec<HostResult>,
@@ -66,14 +82,14 @@ pub struct Outcome {
     pub runs: usize,
     /// The fleet after losing its `survive` most loaded hosts, when it
     /// has more hosts than that.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
 }
 
 /// The most loaded hosts lost (the most configured memory; the first
 /// listed among equals) and their guests restarted on the others by the
 /// same placement, with no host added.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
     pub lost: Vec<usize>,
     /// The guests they held, per guest type.
@@ -244,28 +260,41 @@ pub type Fingerprint = (usize, Vec<u32>);
 pub type Played = Result<Summary, String>;
 
 /// The scenario of one host of type `t` holding `counts` guests of each
-/// type.
-pub fn host_scenario(fleet: &Fleet, t: usize, counts: &[u32]) -> Scenario {
-    let guests: Vec<GuestGroup> = fleet
-        .guests
-        .iter()
-        .zip(counts)
-        .filter(|(_, n)| **n > 0)
-        .map(|(g, &n)| GuestGroup { count: n, names: Vec::new(), ..g.clone() })
-        .collect();
-    Scenario {
-        name: format!("{}-{}", fleet.name, fleet.hosts[t].name),
-        description: String::new(),
-        seed: fleet.seed,
-        duration: fleet.duration,
-        warmup: fleet.warmup,
-        sample_every: fleet.sample_every,
-        host: fleet.hosts[t].host.clone(),
-        guests,
-        calibration: None,
-        sweep: None,
-        variants: Vec::new(),
+/// type: the type's `host:` and the guest types placed on it, as written,
+/// read by the scenario's reader (so a guest's defaults follow the host's,
+/// as in a scenario), then turned to the fleet's policy mix as `plan`
+/// turns its points (the hugepages mix sizing the pools for the guests
+/// placed). `Err`: the host cannot be built so, and why.
+pub fn host_scenario(fleet: &Fleet, t: usize, counts: &[u32]) -> Result<Scenario, String> {
+    let mut guests = Vec::new();
+    for (g, &n) in fleet.guest_nodes.iter().zip(counts) {
+        if n == 0 {
+            continue;
+        }
+        let mut g = g.clone();
+        if let Value::Map(entries) = &mut g.value {
+            // The instances' own names are those of the whole type.
+            entries.retain(|(k, _)| k.name != "names");
+        }
+        g.set_path("count", Node::new(Value::Int(i128::from(n)), Pos::default()))?;
+        guests.push(g);
     }
+    let name = format!("{}-{}", fleet.name, fleet.hosts[t].name);
+    let mut root = Node::new(Value::Null, Pos::default());
+    root.set_path("host", fleet.hosts[t].node.clone())?;
+    root.set_path("guests", Node::new(Value::Seq(guests), Pos::default()))?;
+    let mut s = crate::scenario::from_node(root.clone(), &name, &[])?;
+    if let Some(mix) = fleet.mix {
+        // As written, then turned to the mix (each group counts what was
+        // placed: it was read with that count).
+        let o = crate::plan::capacity::mix_overrides(&s, mix, |g| u64::from(g.count));
+        s = crate::scenario::from_node(root, &name, &o)?;
+    }
+    s.seed = fleet.seed;
+    s.duration = fleet.duration;
+    s.warmup = fleet.warmup;
+    s.sample_every = fleet.sample_every;
+    Ok(s)
 }
 
 /// Play `fleet` with each host type at `ratios[t]` and `open_count` hosts
@@ -416,7 +445,10 @@ fn play_distinct(
         distinct
             .par_iter()
             .map(|&fp| {
-                let s = host_scenario(fleet, fp.0, &fp.1);
+                let s = match host_scenario(fleet, fp.0, &fp.1) {
+                    Ok(s) => s,
+                    Err(why) => return Ok((fp.clone(), Err(format!("unconfigurable: {why}")))),
+                };
                 if let Some(d) = crate::scenario::check_built(&s).into_iter().find(|d| d.severity == Severity::Error) {
                     // The host cannot be built with these guests (a hugetlb
                     // pool beyond its RAM, say): it does not pass, as a
@@ -456,6 +488,7 @@ fn host_result(fleet: &Fleet, index: usize, t: usize, h: &Host, counts: &[u32], 
         peak_used_bytes: 0,
         swap_used_peak_bytes: 0,
         ksm_saved_bytes: 0,
+        ksm_knobs: None,
     };
     let s = match played {
         Ok(s) => s,
@@ -485,6 +518,7 @@ fn host_result(fleet: &Fleet, index: usize, t: usize, h: &Host, counts: &[u32], 
     r.peak_used_bytes = s.host.peak_used_bytes;
     r.swap_used_peak_bytes = s.host.swap_used_peak_bytes;
     r.ksm_saved_bytes = s.host.ksm.as_ref().map_or(0, |k| k.saved_bytes);
+    r.ksm_knobs = s.host.ksm.as_ref().filter(|k| k.run).map(|k| (k.pages_to_scan, k.sleep_millisecs));
     r
 }
 
@@ -548,5 +582,28 @@ objectives: [\"p99<=50us\"]
         // At ratio 1, four a host: two hosts.
         let (hosts, _) = place(&f, &[1.0], None).unwrap();
         assert_eq!(hosts.len(), 2);
+    }
+
+    #[test]
+    fn a_mix_turns_a_fleet_host_as_plan_turns_its_point() {
+        // A host holding 3 web guests under each mix is the scenario `plan`
+        // plays for the same host and guests at that mix (its overrides
+        // applied to the scenario text): the same reader, the same turn.
+        use crate::plan::capacity::{Goal, Mix, overrides};
+        let f = fleet(&SMALL.replace("reserved: 0 }", "reserved: 0, swap: { size: 4G, device: ssd } }"));
+        let text = "host: { ram: 4G, reserved: 0, swap: { size: 4G, device: ssd } }\nguests:\n  - { name: web, count: 3, \
+                    memory: 1G, image: base, workload: { working_set: 256M, touch_rate: 20k/s } }\n";
+        let base = crate::scenario::load_str(text, "s.yaml", "s", &[]).unwrap().scenario;
+        for mix in Mix::ALL {
+            let host = host_scenario(&Fleet { mix: Some(mix), ..f.clone() }, 0, &[3]).unwrap();
+            let o = overrides(&base, &Goal::Grow("web".into()), mix, 3);
+            let point = crate::scenario::load_str(text, "s.yaml", "s", &o).unwrap().scenario;
+            assert_eq!(host.host, point.host, "{}", mix.name());
+            assert_eq!(host.guests, point.guests, "{}", mix.name());
+        }
+        // The hugepages mix sizes the pool for what is placed: 3 GiB in
+        // 2 MiB pages.
+        let host = host_scenario(&Fleet { mix: Some(Mix::Hugepages), ..f }, 0, &[3]).unwrap();
+        assert_eq!(host.host.hugepages.count, 3 * 512);
     }
 }

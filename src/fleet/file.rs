@@ -31,6 +31,7 @@ use crate::input::diag::{Diagnostic, ScenarioError, Severity};
 use crate::input::node::{self, Key, Node, Pos, Value};
 use crate::input::reader::{Decoder, join};
 use crate::input::values::{fraction, int, scalar, span, text};
+use crate::plan::capacity::Mix;
 use crate::scenario::slo::Slo;
 use crate::scenario::{GuestGroup, Host, HugePageSize};
 use crate::units::Span;
@@ -55,6 +56,12 @@ pub struct Fleet {
     /// Hosts the fleet must be able to lose, their guests restarted on
     /// the others.
     pub survive: u32,
+    /// The policy mix every host is turned to (`plan`'s mixes); `None`:
+    /// each host type's policies as written.
+    pub mix: Option<Mix>,
+    /// Each guest type as written (`share:` turned into a `count:`), from
+    /// which a host's scenario is read with the guests placed on it.
+    pub guest_nodes: Vec<Node>,
 }
 
 /// A kind of host.
@@ -65,8 +72,10 @@ pub struct HostType {
     pub count: Option<u32>,
     /// `ram_allocation_ratio`; `None`: what `plan` recommends for it.
     pub ratio: Option<f64>,
-    /// Its `host:` section, as a scenario's.
+    /// Its `host:` section, as a scenario's, and as written (what a host's
+    /// scenario is read from).
     pub host: Host,
+    pub node: Node,
     /// Where it was read (`hosts.NAME`), for messages.
     pub path: String,
 }
@@ -174,7 +183,7 @@ fn decode(dec: &mut Decoder, root: &Node, default_name: &str, dir: &Path) -> Opt
             None
         }
     };
-    let guests = match f.get("guests") {
+    let guests: Option<(Vec<GuestGroup>, Vec<Node>)> = match f.get("guests") {
         Some(n) => guest_types(dec, n, demand, f.get("demand")),
         None => {
             dec.error(root.pos, "guests", "missing `guests:` (a list of guest types, as a scenario's guest groups)");
@@ -197,17 +206,20 @@ fn decode(dec: &mut Decoder, root: &Node, default_name: &str, dir: &Path) -> Opt
             );
         }
     }
+    let (hosts, (guests, guest_nodes)) = (hosts?, guests?);
     Some(Fleet {
         name,
         seed,
         duration,
         warmup,
         sample_every,
-        hosts: hosts?,
-        guests: guests?,
+        hosts,
+        guests,
         objectives,
         placement,
         survive,
+        mix: None,
+        guest_nodes,
     })
 }
 
@@ -267,12 +279,12 @@ fn host_type(dec: &mut Decoder, item: &Node, path: &str, name: String, dir: &Pat
             _ => Err(format!("{} is not a positive ratio such as 1.5", n.show())),
         }
     });
-    let host = match (f.get("host"), f.get("scenario")) {
-        (Some(h), None) => dec.host(h, &f.child("host")),
-        (None, Some(s)) => host_of_scenario(dec, s, &f.child("scenario"), dir),
+    let (host, node) = match (f.get("host"), f.get("scenario")) {
+        (Some(h), None) => (dec.host(h, &f.child("host")), h.clone()),
+        (None, Some(s)) => host_of_scenario(dec, s, &f.child("scenario"), dir)?,
         (Some(_), Some(s)) => {
             dec.error(s.pos, &f.child("scenario"), "give `host:` or `scenario:`, not both");
-            None
+            return None;
         }
         (None, None) => {
             dec.error(
@@ -280,14 +292,14 @@ fn host_type(dec: &mut Decoder, item: &Node, path: &str, name: String, dir: &Pat
                 path,
                 "a host type needs `host:` (a scenario's host section) or `scenario:` (a scenario file)",
             );
-            None
+            return None;
         }
-    }?;
-    Some(HostType { name, count, ratio, host, path: path.to_string() })
+    };
+    Some(HostType { name, count, ratio, host: host?, node, path: path.to_string() })
 }
 
-/// The `host:` of the scenario file `n` names.
-fn host_of_scenario(dec: &mut Decoder, n: &Node, path: &str, dir: &Path) -> Option<Host> {
+/// The `host:` of the scenario file `n` names, decoded and as written.
+fn host_of_scenario(dec: &mut Decoder, n: &Node, path: &str, dir: &Path) -> Option<(Option<Host>, Node)> {
     let file = match scalar(n, "a scenario file") {
         Ok(t) => t,
         Err(m) => {
@@ -296,19 +308,30 @@ fn host_of_scenario(dec: &mut Decoder, n: &Node, path: &str, dir: &Path) -> Opti
         }
     };
     let full: PathBuf = dir.join(file.trim());
-    match crate::scenario::load(&full) {
-        Ok(loaded) => Some(loaded.scenario.host),
-        Err(e) => {
-            // Its first error, where in that file it is.
-            let first = e.errors().next().map_or_else(
-                || "it could not be read".to_string(),
-                |d| {
-                    let at = if d.line > 0 { format!(":{}:{}", d.line, d.column) } else { String::new() };
-                    let field = if d.path.is_empty() { String::new() } else { format!(" {}:", d.path) };
-                    format!("{}{at}:{field} {}", full.display(), d.message)
-                },
-            );
-            dec.error(n.pos, path, first);
+    let loaded = std::fs::read_to_string(&full)
+        .map_err(|e| format!("{}: cannot read the scenario: {e}", full.display()))
+        .and_then(|text| {
+            let label = full.display().to_string();
+            crate::scenario::load_str(&text, &label, "scenario", &[]).map(|l| (l.scenario.host, text)).map_err(|e| {
+                // Its first error, where in that file it is.
+                e.errors().next().map_or_else(
+                    || format!("{label}: it could not be read"),
+                    |d| {
+                        let at = if d.line > 0 { format!(":{}:{}", d.line, d.column) } else { String::new() };
+                        let field = if d.path.is_empty() { String::new() } else { format!(" {}:", d.path) };
+                        format!("{label}{at}:{field} {}", d.message)
+                    },
+                )
+            })
+        });
+    match loaded {
+        Ok((host, text)) => {
+            // It loaded, so it parses and has a host section.
+            let node = node::parse_document(&text).ok()?.get("host").cloned()?;
+            Some((Some(host), node))
+        }
+        Err(m) => {
+            dec.error(n.pos, path, m);
             None
         }
     }
@@ -321,7 +344,7 @@ fn guest_types(
     n: &Node,
     demand: Option<u32>,
     demand_node: Option<&Node>,
-) -> Option<Vec<GuestGroup>> {
+) -> Option<(Vec<GuestGroup>, Vec<Node>)> {
     let mut stripped = n.clone();
     let mut shares: Vec<(usize, f64, Pos)> = Vec::new();
     if let Value::Seq(items) = &mut stripped.value {
@@ -368,7 +391,11 @@ fn guest_types(
             guests[i].count = (share * f64::from(demand)).round() as u32;
         }
     }
-    Some(guests)
+    let nodes = match stripped.value {
+        Value::Seq(items) => items,
+        _ => Vec::new(),
+    };
+    Some((guests, nodes))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! left after `reserved_host_memory_mb`), then every host is simulated with
 //! the engine.
 
+pub mod answers;
 pub mod evaluate;
 pub mod file;
 pub mod placement;

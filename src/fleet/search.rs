@@ -19,13 +19,13 @@
 //! ratio, as `plan` assumes it in density. Host runs are kept across the
 //! search: a host holding what an earlier one held is not played again.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::evaluate::{FleetError, Outcome, Play, Runs, evaluate_with};
 use super::file::Fleet;
 
 /// The answer for one placement.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Answer {
     /// Each host type's `ram_allocation_ratio` (given or found).
     pub ratios: Vec<f64>,
@@ -39,7 +39,7 @@ pub struct Answer {
     /// The fleet at that ratio with its spares, played (and its loss).
     pub outcome: Outcome,
     /// Why there is no passing answer, when there is none.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub none: Option<String>,
     /// Fleet evaluations played by the search.
     pub evaluations: usize,

@@ -220,12 +220,23 @@ pub fn supports(base: &Scenario, mix: Mix) -> Result<(), String> {
 
 /// The overrides that make `mix` with the goal's variable at `x`.
 pub fn overrides(base: &Scenario, goal: &Goal, mix: Mix, x: u64) -> Vec<Override> {
+    let mut o = vec![match goal {
+        Goal::Grow(group) => Override { path: format!("guests.{group}.count"), value: x.to_string() },
+        Goal::MinimizeRam => Override { path: "host.ram".into(), value: format!("{x}G") },
+    }];
+    o.extend(mix_overrides(base, mix, |g| match goal {
+        Goal::Grow(name) if *name == g.name => x,
+        _ => u64::from(g.count),
+    }));
+    o
+}
+
+/// The overrides that turn `base`'s host to `mix` (a fleet's host as well
+/// as a plan's point), its guest groups counting `count(group)` guests
+/// each (which sizes the hugetlb pools of the hugepages mix).
+pub fn mix_overrides(base: &Scenario, mix: Mix, count: impl Fn(&scenario::GuestGroup) -> u64) -> Vec<Override> {
     let set = |path: &str, value: String| Override { path: path.to_string(), value };
     let mut o = Vec::new();
-    match goal {
-        Goal::Grow(group) => o.push(set(&format!("guests.{group}.count"), x.to_string())),
-        Goal::MinimizeRam => o.push(set("host.ram", format!("{x}G"))),
-    }
     if !mix.swap() {
         o.push(set("host.swap", "null".into()));
     }
@@ -254,10 +265,7 @@ pub fn overrides(base: &Scenario, goal: &Goal, mix: Mix, x: u64) -> Vec<Override
         };
         let (mut pages, mut other_pages) = (0u64, 0u64);
         for g in &base.guests {
-            let count = match goal {
-                Goal::Grow(name) if *name == g.name => x,
-                _ => u64::from(g.count),
-            };
+            let count = count(g);
             for b in &g.backends {
                 let size = b.hugetlb.unwrap_or(default);
                 let n = b.size.bytes().div_ceil(size.bytes()) * count;

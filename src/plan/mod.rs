@@ -27,3 +27,31 @@ pub struct Inputs {
     /// The calibration file `costs` came from.
     pub calibration: Option<String>,
 }
+
+/// FNV-1a (64-bit) over the inputs that decide a result, each
+/// length-prefixed so that no two inputs collide by concatenation: the
+/// fingerprint by which `merge` joins only shards of one run.
+pub struct Fnv(u64);
+
+impl Fnv {
+    pub fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+
+    pub fn put(&mut self, bytes: &[u8]) {
+        for b in (bytes.len() as u64).to_le_bytes().iter().chain(bytes) {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    pub fn hex(&self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv::new()
+    }
+}

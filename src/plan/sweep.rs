@@ -255,16 +255,10 @@ fn describe(vary: &[Vary], values: &[String]) -> String {
     vary.iter().zip(values).map(|(v, x)| format!("{}={x}", v.path)).collect::<Vec<_>>().join(", ")
 }
 
-/// FNV-1a (64-bit) over the inputs that decide the result, each
-/// length-prefixed so that no two inputs collide by concatenation.
+/// FNV-1a over the inputs that decide the result ([`super::Fnv`]).
 fn fingerprint(spec: &SweepSpec, master: u64) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut put = |bytes: &[u8]| {
-        for b in (bytes.len() as u64).to_le_bytes().iter().chain(bytes) {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
+    let mut h = super::Fnv::new();
+    let mut put = |bytes: &[u8]| h.put(bytes);
     put(spec.inputs.text.as_bytes());
     for o in &spec.inputs.base {
         put(o.path.as_bytes());
@@ -285,7 +279,7 @@ fn fingerprint(spec: &SweepSpec, master: u64) -> String {
     for s in &spec.slo {
         put(s.text.as_bytes());
     }
-    format!("{h:016x}")
+    h.hex()
 }
 
 metrics! {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::html::{Block, Page, Section, render};
 use super::plot::{self, Axis, CategoryChart, Scale};
 use super::{bytes_text, run::ns};
-use crate::fleet::file::Fleet;
+use crate::fleet::answers::{Entry, FleetAnswers};
 use crate::fleet::search::Answer;
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -38,7 +38,8 @@ fn labels(a: &Answer) -> Vec<String> {
 
 /// Each host's RAM, the memory its guests configure and the most it used,
 /// and the most it used once the failure's guests were restarted (GiB).
-pub fn memory_chart(fleet: &Fleet, placement: &str, a: &Answer) -> CategoryChart {
+pub fn memory_chart(fleet: &str, e: &Entry) -> CategoryChart {
+    let a = &e.answer;
     let hosts = &a.outcome.hosts;
     let after: BTreeMap<usize, f64> = a
         .outcome
@@ -58,54 +59,50 @@ pub fn memory_chart(fleet: &Fleet, placement: &str, a: &Answer) -> CategoryChart
         ));
     }
     CategoryChart {
-        title: format!("{}: each host's memory, {placement}", fleet.name),
+        title: format!("{fleet}: each host's memory, {}", e.label()),
         categories: labels(a),
         y: Axis { title: "memory (GiB)".into(), scale: Scale::Linear },
         series,
     }
 }
 
-/// The report page: per placement, the answer, the picture and the hosts.
-pub fn html(fleet: &Fleet, label: &str, answers: &[(&str, Answer)], figures: &[plot::Figure]) -> String {
+/// The report page: per placement and policy mix, the answer, the
+/// settings, the picture and the hosts.
+pub fn html(doc: &FleetAnswers, figures: &[plot::Figure]) -> String {
     let mut key_numbers = Vec::new();
-    for (p, a) in answers {
-        let hosts: u32 = a.hosts.iter().sum();
-        let text = match &a.none {
+    for e in &doc.answers {
+        let hosts: u32 = e.answer.hosts.iter().sum();
+        let text = match &e.answer.none {
             Some(_) => "no answer".to_string(),
             None => format!("{hosts} hosts"),
         };
-        key_numbers.push((p.to_string(), text));
+        key_numbers.push((e.label(), text));
     }
     let mut sections = vec![Section {
         heading: "The question".into(),
         blocks: vec![Block::Paragraph(format!(
             "{} guests of {} type(s) on hosts of {} type(s), every host held to {}, every guest started and kept \
              running, no OOM kill; surviving the loss of {} host(s).",
-            fleet.guests.iter().map(|g| g.count).sum::<u32>(),
-            fleet.guests.len(),
-            fleet.hosts.len(),
-            fleet.objectives.iter().map(|o| o.text.clone()).collect::<Vec<_>>().join(", "),
-            fleet.survive
+            doc.guest_types.iter().map(|g| g.1).sum::<u32>(),
+            doc.guest_types.len(),
+            doc.host_types.len(),
+            doc.objectives.join(", "),
+            doc.survive
         ))],
     }];
-    for ((p, a), fig) in answers.iter().zip(figures) {
+    for (e, fig) in doc.answers.iter().zip(figures) {
+        let a = &e.answer;
         let mut blocks = Vec::new();
         if let Some(why) = &a.none {
             blocks.push(Block::Warning(why.clone()));
         }
-        let ratios: Vec<String> = fleet
-            .hosts
-            .iter()
-            .zip(&a.ratios)
-            .map(|(h, r)| format!("{}: ram_allocation_ratio = {r:.3}", h.name))
-            .collect();
         blocks.push(Block::Paragraph(format!(
-            "{} host(s) ({} spare), {}; {} fleet evaluations played.",
+            "{} host(s) ({} spare); {} fleet evaluations played.",
             a.hosts.iter().sum::<u32>(),
             a.spare,
-            ratios.join(", "),
             a.evaluations
         )));
+        blocks.push(settings_table(e));
         if let Some(f) = &a.outcome.failure {
             blocks.push(Block::Paragraph(format!(
                 "Losing host(s) {:?} restarts {} guest(s) on the others: {} without room, {}.",
@@ -116,45 +113,118 @@ pub fn html(fleet: &Fleet, label: &str, answers: &[(&str, Answer)], figures: &[p
             )));
         }
         blocks.push(Block::Figure {
-            id: format!("memory-{p}"),
+            id: format!("memory-{}", e.slug()),
             caption: "Each host's RAM, the memory its guests configure (placement's count against the limit), the \
                       most it used, and the most it used once the lost hosts' guests were restarted (+N: guests \
                       restarted on it)."
                 .into(),
             svg: fig.svg.clone(),
         });
-        let head = ["host", "guests", "configured", "limit", "used at most", "p99", "slowdown", "missed"]
-            .map(String::from)
-            .to_vec();
-        let rows = a
-            .outcome
-            .hosts
-            .iter()
-            .map(|h| {
-                vec![
-                    format!("{} {}", h.index, h.host_type),
-                    h.guests.iter().map(|(g, n)| format!("{n} {g}")).collect::<Vec<_>>().join(" + "),
-                    bytes_text(h.configured_bytes),
-                    bytes_text(h.limit_bytes),
-                    bytes_text(h.peak_used_bytes),
-                    if h.p99_ns.is_finite() { ns(h.p99_ns) } else { "-".into() },
-                    format!("{:.3}", h.slowdown),
-                    h.failed.join(", "),
-                ]
-            })
-            .collect();
-        blocks.push(Block::Table { head, rows });
-        sections.push(Section { heading: format!("Placement: {p}"), blocks });
+        blocks.push(hosts_table(a));
+        let heading = if e.policies == crate::fleet::answers::AS_WRITTEN {
+            format!("Placement: {}", e.placement)
+        } else {
+            format!("Placement: {}, policies: {}", e.placement, e.policies)
+        };
+        sections.push(Section { heading, blocks });
     }
     let page = Page {
-        title: format!("overcommit fleet: {}", fleet.name),
+        title: format!("overcommit fleet: {}", doc.fleet),
         description: String::new(),
         key_numbers,
         sections,
         footer: format!(
-            "overcommit {} · fleet {label} · files: fleet.json, hosts.csv, memory-*.svg/.png",
-            env!("CARGO_PKG_VERSION")
+            "overcommit {} · fleet {} · files: fleet.json, hosts.csv, memory-*.svg/.png",
+            env!("CARGO_PKG_VERSION"),
+            doc.file
         ),
     };
     render(&page)
+}
+
+/// What an operator sets on each host type: nova.conf's two memory
+/// settings, the spares, swap, KSM, the balloon controller, the pool.
+fn settings_table(e: &Entry) -> Block {
+    let head = [
+        "host type",
+        "hosts",
+        "ram_allocation_ratio",
+        "reserved_host_memory_mb",
+        "spare hosts",
+        "free for restarts",
+        "swap",
+        "KSM",
+        "balloon",
+        "nr_hugepages",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = e
+        .settings
+        .iter()
+        .map(|s| {
+            let ksm = match &s.ksm {
+                None => "off".to_string(),
+                Some(k) => {
+                    let mut t = format!(
+                        "{}: pages_to_scan {}, sleep_millisecs {}, use_zero_pages {}, max_page_sharing {}",
+                        k.policy,
+                        k.pages_to_scan,
+                        k.sleep_millisecs,
+                        u8::from(k.use_zero_pages),
+                        k.max_page_sharing
+                    );
+                    if let Some((p, ms)) = k.ended_at
+                        && k.policy != "static"
+                    {
+                        t.push_str(&format!(" (ended at {p} / {ms} ms)"));
+                    }
+                    t
+                }
+            };
+            let balloon = if s.balloon == "none" {
+                "none".to_string()
+            } else {
+                format!("{} every {} s", s.balloon, s.balloon_interval_s)
+            };
+            vec![
+                s.host_type.clone(),
+                s.hosts.to_string(),
+                format!("{:.3}", s.ram_allocation_ratio),
+                s.reserved_host_memory_mb.to_string(),
+                s.spare_hosts.to_string(),
+                bytes_text(s.headroom_bytes),
+                s.swap.clone().unwrap_or_else(|| "none".into()),
+                ksm,
+                balloon,
+                s.nr_hugepages.to_string(),
+            ]
+        })
+        .collect();
+    Block::Table { head, rows }
+}
+
+/// Each host: what it holds, its limit, what it used, its latency.
+fn hosts_table(a: &Answer) -> Block {
+    let head = ["host", "guests", "configured", "limit", "used at most", "p99", "slowdown", "missed"]
+        .map(String::from)
+        .to_vec();
+    let rows = a
+        .outcome
+        .hosts
+        .iter()
+        .map(|h| {
+            vec![
+                format!("{} {}", h.index, h.host_type),
+                h.guests.iter().map(|(g, n)| format!("{n} {g}")).collect::<Vec<_>>().join(" + "),
+                bytes_text(h.configured_bytes),
+                bytes_text(h.limit_bytes),
+                bytes_text(h.peak_used_bytes),
+                if h.p99_ns.is_finite() { ns(h.p99_ns) } else { "-".into() },
+                format!("{:.3}", h.slowdown),
+                h.failed.join(", "),
+            ]
+        })
+        .collect();
+    Block::Table { head, rows }
 }

@@ -141,6 +141,28 @@ pub fn load_str(text: &str, label: &str, default_name: &str, overrides: &[Overri
     }
 }
 
+/// A scenario read from a document built in code (a fleet's host: its
+/// type's `host:` and the guest types placed on it, as written), with
+/// `overrides` applied as `--set` applies them: decoded and checked as
+/// `load_str` does. The first error, when there is one, as `path: message`.
+pub fn from_node(mut root: Node, default_name: &str, overrides: &[Override]) -> Result<Scenario, String> {
+    for o in overrides {
+        let value = Node::from_cli_text(&o.value).map_err(|m| format!("{}: {m}", o.path))?;
+        root.set_path(&o.path, value).map_err(|m| format!("{}: {m}", o.path))?;
+    }
+    let mut dec = decode::Decoder::new("");
+    let scenario = dec.scenario(&root, default_name);
+    let mut diags = std::mem::take(&mut dec.diags);
+    if let Some(s) = &scenario {
+        diags.extend(validate::check(s, &dec.positions));
+    }
+    match (scenario, diags.into_iter().find(|d| d.severity == Severity::Error)) {
+        (Some(s), None) => Ok(s),
+        (_, Some(d)) => Err(format!("{}: {}", d.path, d.message)),
+        (None, None) => Err("it could not be read".into()),
+    }
+}
+
 /// The checks `load_str` makes, for a scenario built in code (a fleet's
 /// host with the guests placed on it): no positions to give.
 pub fn check_built(s: &Scenario) -> Vec<Diagnostic> {

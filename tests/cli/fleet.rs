@@ -4,7 +4,8 @@
 //! the single-host plan, surviving a loss); here the command's contract:
 //! the answer it writes holds (every host within its limit and its
 //! objectives, every guest placed, the loss survived), the result does not
-//! depend on `--jobs`, and bad input exits with 2 naming the line.
+//! depend on `--jobs`, shards merge into the unsharded run byte for byte,
+//! and bad input exits with 2 naming the line.
 
 use serde_json::Value;
 
@@ -46,8 +47,8 @@ fn the_answer_holds_and_does_not_depend_on_jobs() {
     }
     assert_eq!(outs[0], outs[1], "fleet.json differs between --jobs 1 and 2");
     let v: Value = serde_json::from_slice(&outs[0]).unwrap();
-    for answer in v["answers"].as_array().unwrap() {
-        let (name, a) = (&answer[0], &answer[1]);
+    for entry in v["answers"].as_array().unwrap() {
+        let (name, a) = (&entry["placement"], &entry["answer"]);
         assert!(a["none"].is_null(), "{name}: {}", a["none"]);
         let o = &a["outcome"];
         assert!(o["unplaced"].as_object().unwrap().is_empty(), "{name}");
@@ -77,4 +78,90 @@ fn bad_input_exits_2_with_the_line() {
     let out = overcommit().arg("fleet").arg(&good).args(["--placements", "nova"]).assert().code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(err.contains("--placements: unknown placement `nova`"), "{err}");
+}
+
+#[test]
+fn shards_merge_into_the_unsharded_run_byte_for_byte() {
+    // Two placements × two policy mixes: four questions, split three ways
+    // (every third question to a shard), merged in any folder order.
+    let dir = scratch();
+    let file = dir.path().join("tiny.yaml");
+    std::fs::write(&file, FLEET.replace("duration: 3s", "duration: 2s")).unwrap();
+    let ask = ["--placements", "first-fit,spread", "--policies", "swap,swap+ksm"];
+    overcommit().arg("fleet").arg(&file).args(ask).arg("--out").arg(dir.path().join("whole")).assert().success();
+    for i in 1..=3 {
+        overcommit()
+            .arg("fleet")
+            .arg(&file)
+            .args(ask)
+            .args(["--shard", &format!("{i}/3"), "--out"])
+            .arg(dir.path().join(format!("s{i}")))
+            .assert()
+            .success();
+    }
+    let shard1: Value = serde_json::from_slice(&std::fs::read(dir.path().join("s1/fleet.json")).unwrap()).unwrap();
+    let asked: Vec<(&str, &str)> = shard1["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["placement"].as_str().unwrap(), e["policies"].as_str().unwrap()))
+        .collect();
+    // Questions 0 and 3 of first-fit×swap, first-fit×swap+ksm, spread×swap, spread×swap+ksm.
+    assert_eq!(asked, [("first-fit", "swap"), ("spread", "swap+ksm")]);
+    overcommit()
+        .arg("merge")
+        .args(["s3", "s1", "s2"].map(|s| dir.path().join(s)))
+        .arg("--out")
+        .arg(dir.path().join("merged"))
+        .assert()
+        .success();
+    let list = |d: &str| {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path().join(d))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(list("whole"), list("merged"));
+    assert!(list("whole").contains(&"memory-spread-swap+ksm.svg".to_string()), "{:?}", list("whole"));
+    for name in list("whole") {
+        assert!(
+            std::fs::read(dir.path().join("whole").join(&name)).unwrap()
+                == std::fs::read(dir.path().join("merged").join(&name)).unwrap(),
+            "{name} differs between the unsharded run and the merged shards"
+        );
+    }
+    // A shard missing, or one of another run, is refused.
+    let out = overcommit().arg("merge").args(["s1", "s2"].map(|s| dir.path().join(s))).assert().code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("shards missing: 3/3"), "{err}");
+    overcommit()
+        .arg("fleet")
+        .arg(&file)
+        .args(["--placements", "first-fit,spread", "--policies", "swap,none", "--shard", "3/3", "--out"])
+        .arg(dir.path().join("other3"))
+        .assert()
+        .success();
+    let out = overcommit().arg("merge").args(["s1", "s2", "other3"].map(|s| dir.path().join(s))).assert().code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("is from another fleet run"), "{err}");
+}
+
+#[test]
+fn policies_and_shards_out_of_reach_are_refused() {
+    let dir = scratch();
+    let file = dir.path().join("tiny.yaml");
+    std::fs::write(&file, FLEET.replace(", swap: { size: 4G, device: ssd }", "")).unwrap();
+    let refused = |args: &[&str], says: &str| {
+        let out = overcommit().arg("fleet").arg(&file).args(args).assert().code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains(says), "{args:?}: {err}");
+    };
+    refused(&["--policies", "swap+zram"], "--policies: unknown policy mix \"swap+zram\"");
+    refused(&["--policies", "none,swap"], "--policies swap: host type h: the host has no swap device (host.swap)");
+    refused(
+        &["--shard", "2/2"],
+        "the fleet asks 1 question(s) (1 placement(s) × 1 policy mix(es)), so it splits into at most 1",
+    );
 }

@@ -185,7 +185,7 @@ fn write_fleet(dir: &Path, doc: &FleetAnswers, out: &mut dyn Write) -> Result<()
         };
         writeln!(out, "  {:<28} {hosts:>6} {ratio:>7.3} {:>6} {:>5}  {loss}", e.label(), a.spare, a.evaluations)
             .map_err(w)?;
-        if let Some(why) = &a.none {
+        for why in a.none.iter().chain(&a.note) {
             writeln!(out, "    note: {why}").map_err(w)?;
         }
         for s in &e.settings {

@@ -41,6 +41,10 @@ pub struct Answer {
     /// Why there is no passing answer, when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub none: Option<String>,
+    /// What the reader should know about the answer (a ratio that does
+    /// not bind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Fleet evaluations played by the search.
     pub evaluations: usize,
 }
@@ -73,6 +77,7 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
             outcome,
             none,
             evaluations,
+            note: None,
         });
     };
     let host = &fleet.hosts[t].host;
@@ -88,17 +93,51 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
     // not start from the least step).
     let k0 = (usable / smallest).floor().max(k_min as f64) as u64;
     let (mut good, mut bad) = (None, None);
-    if eval(&given(at(k0)), None)?.passes() {
+    let mut note = None;
+    let first = eval(&given(at(k0)), None)?;
+    if first.passes() {
         good = Some(k0);
+        let mut before = placed(&first);
+        let mut roomy = has_room(fleet, &first, largest);
         let mut k = k0 * 2;
         for _ in 0..MAX_GALLOP {
-            if eval(&given(at(k)), None)?.passes() {
-                good = Some(k);
-                k *= 2;
-            } else {
+            let o = eval(&given(at(k)), None)?;
+            if !o.passes() {
                 bad = Some(k);
                 break;
             }
+            let now = placed(&o);
+            if now == before && roomy {
+                // Every host still had room for the largest guest at half
+                // this ratio, so no host ever turned a guest away and the
+                // policy chose by its own rule alone; and the hosts are
+                // the same at this ratio: every higher ratio places the
+                // guests so too (spreading over counted hosts, say, or
+                // every guest on one host), and "the highest that passes"
+                // would be a bound of the gallop's, not of the fleet's.
+                // The ratio to set is the least step that still admits
+                // this placement (what its fullest host holds), when it
+                // does.
+                let k_used = (used_ratio(fleet, &o) * usable / smallest - 1e-9).ceil().max(k_min as f64) as u64;
+                good = Some(k / 2);
+                if k_used < k / 2 {
+                    let at_used = eval(&given(at(k_used)), None)?;
+                    if at_used.passes() && placed(&at_used) == now {
+                        good = Some(k_used);
+                    }
+                }
+                note = Some(format!(
+                    "the ratio does not bind: the placement leaves every host below its limit, so {:.3} (what the \
+                     fullest host holds) is the least ratio that places these guests so, and any higher one places \
+                     them the same; set the ratio for the demand to come",
+                    at(good.unwrap_or(k / 2))
+                ));
+                break;
+            }
+            good = Some(k);
+            before = now;
+            roomy = has_room(fleet, &o, largest);
+            k *= 2;
         }
     } else {
         bad = Some(k0);
@@ -126,6 +165,7 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
                 at(k_min)
             )),
             evaluations,
+            note: None,
         });
     };
     if let Some(mut hi) = bad {
@@ -148,6 +188,7 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
             outcome,
             none: None,
             evaluations,
+            note: note.clone(),
         });
     }
     // The failure budget: at each ratio from the highest passing down, the
@@ -185,6 +226,7 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
             outcome,
             none: None,
             evaluations,
+            note: note.clone(),
         }),
         None => Ok(Answer {
             hosts: per_type(fleet, &outcome),
@@ -197,11 +239,80 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
                 fleet.survive
             )),
             evaluations,
+            note: note.clone(),
         }),
     }
+}
+
+/// Where the guests went: each host's guests, in host order.
+fn placed(o: &Outcome) -> Vec<std::collections::BTreeMap<String, u32>> {
+    o.hosts.iter().map(|h| h.guests.clone()).collect()
+}
+
+/// Whether every host of a searched type has room left for `largest`
+/// bytes of configured memory.
+fn has_room(fleet: &Fleet, o: &Outcome, largest: f64) -> bool {
+    o.hosts
+        .iter()
+        .filter(|h| fleet.hosts.iter().any(|ht| ht.name == h.host_type && ht.ratio.is_none()))
+        .all(|h| h.configured_bytes as f64 + largest <= h.limit_bytes as f64)
+}
+
+/// The highest share of its usable RAM any host of a searched type (one
+/// without a ratio of its own) holds in configured memory.
+fn used_ratio(fleet: &Fleet, o: &Outcome) -> f64 {
+    o.hosts
+        .iter()
+        .filter(|h| fleet.hosts.iter().any(|ht| ht.name == h.host_type && ht.ratio.is_none()))
+        .map(|h| {
+            let ht = fleet.hosts.iter().find(|ht| ht.name == h.host_type).expect("a host of a listed type");
+            h.configured_bytes as f64 / ht.host.ram.bytes().saturating_sub(ht.host.reserved.bytes()).max(1) as f64
+        })
+        .fold(0.0, f64::max)
 }
 
 /// Hosts of each type in an outcome.
 fn per_type(fleet: &Fleet, o: &Outcome) -> Vec<u32> {
     fleet.hosts.iter().map(|ht| o.hosts.iter().filter(|h| h.host_type == ht.name).count() as u32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn a_ratio_that_does_not_bind_is_the_least_that_places_the_same() {
+        // Three counted 4 GiB hosts and five 1 GiB guests spread by Nova's
+        // weigher: 2, 2 and 1 guests whatever the ratio from 1 up, so no
+        // ratio binds. The answer is the least step (k × 1 GiB / 4 GiB)
+        // that still admits 2 GiB on a host: k = 2, ratio 0.5, with the
+        // note saying so. First fit at these hosts holds four guests on
+        // the first at ratio 1, and all five from ratio 2 (5 GiB of 8,
+        // room for another): its least such ratio is 5 / 4 = 1.25.
+        let text = "\
+name: small
+duration: 2s
+hosts:
+  - name: h
+    count: 3
+    host: { ram: 4G, reserved: 0 }
+guests:
+  - { name: web, count: 5, memory: 1G, workload: { working_set: 256M, touch_rate: 20k/s } }
+objectives: [\"p99<=50us\"]
+placement: spread
+";
+        let f = crate::fleet::file::load_str(text, "f.yaml", "f", Path::new(".")).unwrap();
+        let a = search(&f, &Play { jobs: 2, ..Default::default() }).unwrap();
+        assert_eq!(a.searched, Some(0.5));
+        assert!(a.note.as_deref().is_some_and(|n| n.contains("does not bind")), "{:?}", a.note);
+        let per_host: Vec<u32> = a.outcome.hosts.iter().map(|h| h.guests.values().sum()).collect();
+        assert_eq!(per_host, [2, 2, 1]);
+        let f =
+            crate::fleet::file::load_str(&text.replace("spread", "first-fit"), "f.yaml", "f", Path::new(".")).unwrap();
+        let a = search(&f, &Play { jobs: 2, ..Default::default() }).unwrap();
+        assert_eq!(a.searched, Some(1.25));
+        let per_host: Vec<u32> = a.outcome.hosts.iter().map(|h| h.guests.values().sum()).collect();
+        assert_eq!(per_host, [5, 0, 0]);
+    }
 }

@@ -96,6 +96,9 @@ pub fn html(doc: &FleetAnswers, figures: &[plot::Figure]) -> String {
         if let Some(why) = &a.none {
             blocks.push(Block::Warning(why.clone()));
         }
+        if let Some(n) = &a.note {
+            blocks.push(Block::Paragraph(format!("Note: {n}.")));
+        }
         blocks.push(Block::Paragraph(format!(
             "{} host(s) ({} spare); {} fleet evaluations played.",
             a.hosts.iter().sum::<u32>(),

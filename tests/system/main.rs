@@ -32,6 +32,8 @@ mod profile_guests;
 #[cfg(target_os = "linux")]
 mod real_guests;
 #[cfg(target_os = "linux")]
+mod slurm;
+#[cfg(target_os = "linux")]
 mod work_guests;
 
 /// Held by every test here for its whole run.

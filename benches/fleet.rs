@@ -8,7 +8,7 @@
 //!
 //! Run with `cargo bench --bench fleet`.
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use overcommit::fleet::answers::{answer, questions};
 use overcommit::fleet::evaluate::Play;
 use overcommit::fleet::file;
@@ -19,8 +19,11 @@ fn fleet(c: &mut Criterion) {
     let asked = questions(std::slice::from_ref(&f.placement), &[None]);
     let play = Play { jobs: 2, ..Default::default() };
     let mut g = c.benchmark_group("fleet");
+    // One run a sample (about 16 s each here), not criterion's rising
+    // counts.
     g.sample_size(10);
-    g.measurement_time(std::time::Duration::from_secs(200));
+    g.sampling_mode(SamplingMode::Flat);
+    g.measurement_time(std::time::Duration::from_secs(150));
     g.bench_function("1000-hosts-40000-guests-1h-jobs-2", |b| {
         b.iter(|| {
             let entries = answer(&f, &asked, None, &play).expect("the fleet plays");

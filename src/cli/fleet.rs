@@ -161,8 +161,8 @@ fn write_fleet(dir: &Path, doc: &FleetAnswers, out: &mut dyn Write) -> Result<()
     .map_err(w)?;
     writeln!(
         out,
-        "  {:<28} {:>6} {:>7} {:>6} {:>5}  after losing the most loaded",
-        "placement, policies", "hosts", "ratio", "spare", "evals"
+        "  {:<28} {:>6} {:>7} {:>6} {:>7} {:>5}  after losing the most loaded",
+        "placement, policies", "hosts", "ratio", "spare", "guests", "evals"
     )
     .map_err(w)?;
     for e in &doc.answers {
@@ -177,14 +177,26 @@ fn write_fleet(dir: &Path, doc: &FleetAnswers, out: &mut dyn Write) -> Result<()
                 l.restarted.values().sum::<u32>()
             ),
             Some(l) => format!(
-                "hosts {:?} lost: {} unplaced, hosts {:?} break",
+                "hosts {:?} lost: {} unplaced, hosts {:?} break{}",
                 l.lost,
                 l.unplaced.values().sum::<u32>(),
-                l.broken
+                l.broken,
+                if l.breaks.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", overcommit::report::fleet::breaks_text(l).join("; "))
+                }
             ),
         };
-        writeln!(out, "  {:<28} {hosts:>6} {ratio:>7.3} {:>6} {:>5}  {loss}", e.label(), a.spare, a.evaluations)
-            .map_err(w)?;
+        writeln!(
+            out,
+            "  {:<28} {hosts:>6} {ratio:>7.3} {:>6} {:>7} {:>5}  {loss}",
+            e.label(),
+            a.spare,
+            a.outcome.admitted(),
+            a.evaluations
+        )
+        .map_err(w)?;
         for why in a.none.iter().chain(&a.note) {
             writeln!(out, "    note: {why}").map_err(w)?;
         }

@@ -100,6 +100,24 @@ pub struct Failure {
     pub unplaced: BTreeMap<String, u32>,
     /// Hosts that met every objective before and miss one after.
     pub broken: Vec<usize>,
+    /// By how much: each objective a broken host misses, its value before
+    /// and after the restarts (NaN where the run gives none: a guest
+    /// killed or not started).
+    #[serde(default)]
+    pub breaks: Vec<Break>,
+}
+
+/// An objective a host met before the loss and misses after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Break {
+    pub host: usize,
+    /// The objective as written, or `oom_kills==0`, `failed_to_start`,
+    /// `not_running`.
+    pub objective: String,
+    #[serde(deserialize_with = "nan_from_null")]
+    pub before: f64,
+    #[serde(deserialize_with = "nan_from_null")]
+    pub after: f64,
 }
 
 impl Failure {
@@ -111,12 +129,30 @@ impl Failure {
 impl Outcome {
     /// Every guest placed and every host meeting every objective.
     pub fn passes(&self) -> bool {
-        self.unplaced.is_empty() && self.hosts.iter().all(|h| h.failed.is_empty())
+        self.meets(false)
+    }
+
+    /// Every host meeting every objective, and every guest placed unless
+    /// `admitting` (every host is counted, and the question is how many
+    /// guests they admit).
+    pub fn meets(&self, admitting: bool) -> bool {
+        (admitting || self.unplaced.is_empty()) && self.hosts.iter().all(|h| h.failed.is_empty())
     }
 
     /// [`Outcome::passes`], and so does the fleet after its loss.
     pub fn survives(&self) -> bool {
-        self.passes() && self.failure.as_ref().is_none_or(Failure::passes)
+        self.survives_as(false)
+    }
+
+    /// [`Outcome::meets`], and after the loss every guest the lost hosts
+    /// held restarted and every host left meeting every objective.
+    pub fn survives_as(&self, admitting: bool) -> bool {
+        self.meets(admitting) && self.failure.as_ref().is_none_or(Failure::passes)
+    }
+
+    /// Guests placed.
+    pub fn admitted(&self) -> u32 {
+        self.hosts.iter().map(|h| h.guests.values().sum::<u32>()).sum()
     }
 }
 
@@ -418,9 +454,22 @@ fn lose(
             host_result(fleet, i, hosts[i].0, &h, &counts[i], &runs[&prints[i]])
         })
         .collect();
-    let broken =
+    let broken: Vec<usize> =
         results.iter().filter(|r| !r.failed.is_empty() && before[r.index].failed.is_empty()).map(|r| r.index).collect();
-    Ok(Failure { lost, restarted, hosts: results, unplaced: unplaced(fleet, reqs, &new_at), broken })
+    let mut breaks = Vec::new();
+    for r in results.iter().filter(|r| broken.contains(&r.index)) {
+        for missed in &r.failed {
+            let j = fleet.objectives.iter().position(|o| o.text == *missed);
+            let value = |h: &HostResult| j.map_or(f64::NAN, |j| h.metrics[j]);
+            breaks.push(Break {
+                host: r.index,
+                objective: missed.clone(),
+                before: value(&before[r.index]),
+                after: value(r),
+            });
+        }
+    }
+    Ok(Failure { lost, restarted, hosts: results, unplaced: unplaced(fleet, reqs, &new_at), broken, breaks })
 }
 
 /// Each distinct host simulated once, in parallel; same scenario and seed
@@ -605,5 +654,38 @@ objectives: [\"p99<=50us\"]
         // 2 MiB pages.
         let host = host_scenario(&Fleet { mix: Some(Mix::Hugepages), ..f }, 0, &[3]).unwrap();
         assert_eq!(host.host.hugepages.count, 3 * 512);
+    }
+
+    #[test]
+    fn a_loss_says_which_hosts_break_and_by_how_much() {
+        // Spread over three 4 GiB hosts at ratio 2, six guests touching
+        // 1.5 GiB each sit two a host (3 GiB: in RAM). Losing host 0 moves
+        // its two to the others: three a host, 4.5 GiB on 4 GiB of RAM,
+        // swapping to an SSD, so p99 goes past 50 µs on both; each break
+        // gives the objective's value before (within it) and after.
+        let text = "\
+name: tight
+duration: 3s
+hosts:
+  - name: h
+    count: 3
+    ram_allocation_ratio: 2
+    host: { ram: 4G, reserved: 0, swap: { size: 8G, device: ssd } }
+guests:
+  - { name: db, count: 6, memory: 2G, workload: { working_set: 1536M, touch_rate: 50k/s, pattern: uniform } }
+objectives: [\"p99<=50us\"]
+placement: spread
+survive: 1
+";
+        let f = fleet(text);
+        let out = evaluate(&f, &[2.0], None, &Play { jobs: 2, ..Default::default() }).unwrap();
+        assert!(out.passes(), "{:?}", out.hosts);
+        let loss = out.failure.expect("a loss was played");
+        assert_eq!((loss.lost.clone(), loss.broken.clone()), (vec![0], vec![1, 2]));
+        assert_eq!(loss.breaks.len(), 2, "{:?}", loss.breaks);
+        for b in &loss.breaks {
+            assert_eq!(b.objective, "p99<=50us");
+            assert!(b.before <= 50_000.0 && b.after > 50_000.0, "{b:?}");
+        }
     }
 }

@@ -16,8 +16,12 @@
 //! that sends the restarted guests to the hosts already holding their
 //! image fills those whatever the spares), a lower ratio is tried, and the
 //! answer is the fewest hosts in all. Passing is assumed monotone in the
-//! ratio, as `plan` assumes it in density. Host runs are kept across the
-//! search: a host holding what an earlier one held is not played again.
+//! ratio, as `plan` assumes it in density. When every host type is
+//! counted, no host can be added and the question turns to the guests the
+//! hosts admit: guests without room are left out rather than failing the
+//! fleet, and the highest passing ratio admits the most. Host runs are
+//! kept across the search: a host holding what an earlier one held is not
+//! played again.
 
 use serde::{Deserialize, Serialize};
 
@@ -64,11 +68,15 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
         evaluate_with(fleet, ratios, open_count, play, &mut runs)
     };
     let given = |r: f64| -> Vec<f64> { fleet.hosts.iter().map(|h| h.ratio.unwrap_or(r)).collect() };
+    // Every host counted: the question is the guests they admit (those
+    // placed), not the hosts the guests need.
+    let admitting = fleet.hosts.iter().all(|h| h.count.is_some());
     let Some(&t) = open.first() else {
         // Every ratio given: the fleet as it stands.
         let ratios = given(1.0);
         let outcome = eval(&ratios, None)?;
-        let none = (!outcome.survives()).then(|| "the fleet misses the objectives at the ratios given".to_string());
+        let none = (!outcome.survives_as(admitting))
+            .then(|| "the fleet misses the objectives at the ratios given".to_string());
         return Ok(Answer {
             hosts: per_type(fleet, &outcome),
             ratios,
@@ -95,14 +103,14 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
     let (mut good, mut bad) = (None, None);
     let mut note = None;
     let first = eval(&given(at(k0)), None)?;
-    if first.passes() {
+    if first.meets(admitting) {
         good = Some(k0);
         let mut before = placed(&first);
         let mut roomy = has_room(fleet, &first, largest);
         let mut k = k0 * 2;
         for _ in 0..MAX_GALLOP {
             let o = eval(&given(at(k)), None)?;
-            if !o.passes() {
+            if !o.meets(admitting) {
                 bad = Some(k);
                 break;
             }
@@ -122,7 +130,7 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
                 good = Some(k / 2);
                 if k_used < k / 2 {
                     let at_used = eval(&given(at(k_used)), None)?;
-                    if at_used.passes() && placed(&at_used) == now {
+                    if at_used.meets(admitting) && placed(&at_used) == now {
                         good = Some(k_used);
                     }
                 }
@@ -144,7 +152,7 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
         let mut k = k0;
         while k > k_min {
             k = (k / 2).max(k_min);
-            if eval(&given(at(k)), None)?.passes() {
+            if eval(&given(at(k)), None)?.meets(admitting) {
                 good = Some(k);
                 break;
             }
@@ -171,7 +179,7 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
     if let Some(mut hi) = bad {
         while hi - good > 1 {
             let mid = good + (hi - good) / 2;
-            if eval(&given(at(mid)), None)?.passes() {
+            if eval(&given(at(mid)), None)?.meets(admitting) {
                 good = mid;
             } else {
                 hi = mid;
@@ -179,7 +187,7 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
         }
     }
     let outcome = eval(&given(at(good)), None)?;
-    if fleet.survive == 0 || outcome.survives() {
+    if fleet.survive == 0 || outcome.survives_as(admitting) {
         return Ok(Answer {
             hosts: per_type(fleet, &outcome),
             ratios: given(at(good)),
@@ -207,7 +215,7 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
         }
         for spare in 0..=SPARES_PER_RATIO {
             let o = if spare == 0 { base.clone() } else { eval(&given(at(k)), Some(needed + spare))? };
-            if o.survives() {
+            if o.survives_as(admitting) {
                 let total = o.hosts.len() as u32;
                 if best.as_ref().is_none_or(|b| total < b.0) {
                     best = Some((total, k, spare, o));

@@ -66,6 +66,35 @@ pub fn memory_chart(fleet: &str, e: &Entry) -> CategoryChart {
     }
 }
 
+/// An objective's value as its objective reads: a time for latencies,
+/// else the number; `-` for none.
+pub fn value_text(objective: &str, v: f64) -> String {
+    use crate::scenario::slo::{Metric, Slo};
+    if !v.is_finite() {
+        return "-".into();
+    }
+    match objective.parse::<Slo>().map(|s| s.metric) {
+        Ok(Metric::Mean | Metric::P50 | Metric::P95 | Metric::P99 | Metric::P999) => ns(v),
+        _ => format!("{v:.3}"),
+    }
+}
+
+/// The breaks after a loss, one line each: `host 2: p99<=50us 41.0 µs → 72.3 µs`.
+pub fn breaks_text(f: &crate::fleet::evaluate::Failure) -> Vec<String> {
+    f.breaks
+        .iter()
+        .map(|b| {
+            format!(
+                "host {}: {} {} → {}",
+                b.host,
+                b.objective,
+                value_text(&b.objective, b.before),
+                value_text(&b.objective, b.after)
+            )
+        })
+        .collect()
+}
+
 /// The report page: per placement and policy mix, the answer, the
 /// settings, the picture and the hosts.
 pub fn html(doc: &FleetAnswers, figures: &[plot::Figure]) -> String {
@@ -99,10 +128,12 @@ pub fn html(doc: &FleetAnswers, figures: &[plot::Figure]) -> String {
         if let Some(n) = &a.note {
             blocks.push(Block::Paragraph(format!("Note: {n}.")));
         }
+        let asked: u32 = doc.guest_types.iter().map(|g| g.1).sum();
         blocks.push(Block::Paragraph(format!(
-            "{} host(s) ({} spare); {} fleet evaluations played.",
+            "{} host(s) ({} spare) admitting {} of the {asked} guests; {} fleet evaluations played.",
             a.hosts.iter().sum::<u32>(),
             a.spare,
+            a.outcome.admitted(),
             a.evaluations
         )));
         blocks.push(settings_table(e));
@@ -112,7 +143,11 @@ pub fn html(doc: &FleetAnswers, figures: &[plot::Figure]) -> String {
                 f.lost,
                 f.restarted.values().sum::<u32>(),
                 f.unplaced.values().sum::<u32>(),
-                if f.broken.is_empty() { "no host breaks".to_string() } else { format!("hosts {:?} break", f.broken) }
+                if f.broken.is_empty() {
+                    "no host breaks".to_string()
+                } else {
+                    format!("hosts {:?} break ({})", f.broken, breaks_text(f).join("; "))
+                }
             )));
         }
         blocks.push(Block::Figure {

@@ -2,7 +2,8 @@
 //! hosts needed are ⌈guests / what one host holds⌉, what one host holds
 //! being the single-host `plan` answer for the same host and guests; and
 //! surviving the loss of one host needs the guests to fit on the others,
-//! (N − 1) × that answer ≥ guests.
+//! (N − 1) × that answer ≥ guests; and N hosts given admit N × that
+//! answer of more guests than they can hold.
 
 use std::path::Path;
 
@@ -87,6 +88,26 @@ fn surviving_one_loss_needs_the_guests_to_fit_on_the_others() {
         let f = a.outcome.failure.as_ref().expect("a loss was played");
         assert!(f.passes() && f.unplaced.is_empty(), "{f:?}");
     }
+}
+
+#[test]
+fn counted_hosts_admit_their_plan_answer_each() {
+    // Three hosts given and more guests than they hold: the guests
+    // admitted are 3 × n (each host holds what `plan` says one holds), the
+    // rest left out, and the ratio packs exactly n a host.
+    let n = single_host_answer();
+    let guests = 4 * n as u32;
+    let text = format!(
+        "name: cell\nseed: 1\nduration: 5s\nhosts:\n  - {{ name: h, count: 3, host: {HOST} }}\nguests:\n  - {}\n\
+         objectives: [\"p99<=50us\"]\nplacement: first-fit\n",
+        WEB.replace("count: 1", &format!("count: {guests}"))
+    );
+    let f = file::load_str(&text, "cell.yaml", "cell", Path::new(".")).unwrap();
+    let a = search::search(&f, &play()).unwrap();
+    assert!(a.none.is_none(), "{:?}", a.none);
+    assert_eq!(u64::from(a.outcome.admitted()), 3 * n, "{n} a host");
+    assert_eq!(u64::from(a.outcome.unplaced["web"]), u64::from(guests) - 3 * n);
+    assert!((a.searched.unwrap() - n as f64 * 0.125).abs() < 1e-9, "{:?}", a.searched);
 }
 
 /// A fleet of small hosts with KSM on and `count` guests of each of two

@@ -203,7 +203,15 @@ fn write_fleet(dir: &Path, doc: &FleetAnswers, out: &mut dyn Write) -> Result<()
         for s in &e.settings {
             let ksm = s.ksm.as_ref().map_or_else(
                 || "off".to_string(),
-                |k| format!("{} ({} pages / {} ms)", k.policy, k.pages_to_scan, k.sleep_millisecs),
+                |k| match k.ended_at {
+                    Some((p, ms)) if k.policy != "static" => {
+                        format!(
+                            "{} (from {} pages / {} ms, ended at {p} / {ms} ms)",
+                            k.policy, k.pages_to_scan, k.sleep_millisecs
+                        )
+                    }
+                    _ => format!("{} ({} pages / {} ms)", k.policy, k.pages_to_scan, k.sleep_millisecs),
+                },
             );
             let pool = if s.nr_hugepages > 0 { format!(", nr_hugepages {}", s.nr_hugepages) } else { String::new() };
             writeln!(

@@ -73,14 +73,21 @@ gallops from the scenario's own count (or RAM) and bisects; each point plays eve
     /// Plan a fleet: the hosts its guests need under a placement policy, and what losing one does
     #[command(after_help = "Examples:\n  \
 overcommit fleet scenarios/fleet.yaml\n  \
-overcommit fleet scenarios/fleet.yaml --placements first-fit,spread,sharing --jobs 2\n\n\
+overcommit fleet scenarios/fleet.yaml --placements first-fit,spread,sharing --jobs 2\n  \
+overcommit fleet scenarios/fleet.yaml --policies none,swap,swap+balloon+ksm,hugepages\n  \
+overcommit fleet scenarios/fleet.yaml --placements first-fit,spread,sharing --shard 1/3 --out s1\n  \
+overcommit merge s1 s2 s3 --out whole\n\n\
 Placement counts each guest's configured memory against its host's (ram − reserved) × \
 ram_allocation_ratio, as Nova's placement does; the ratio of host types without one is searched, \
 the highest at which every host meets the objectives, and hosts of the first type without a count \
 are added as guests need them (then as spares until losing the `survive` most loaded hosts leaves \
-every guest placed and every host within the objectives). Hosts alike are simulated once. Writes \
-fleet.json, hosts.csv, a picture of each placement's hosts (memory-PLACEMENT.svg/.png: the lost \
-hosts and the guests restarted marked) and report.html to --out (default output/<fleet name>/fleet/).")]
+every guest placed and every host within the objectives); when every type is counted, the answer is \
+the guests the hosts admit. Hosts alike are simulated once. Each placement × policy mix is one \
+question; --shard answers every N-th and `merge` joins the shards into the unsharded output. Under \
+each answer: the settings per host type (ram_allocation_ratio, reserved_host_memory_mb, spares, \
+swap, KSM, balloon). Writes fleet.json, hosts.csv, a picture of each answer's hosts \
+(memory-PLACEMENT[-MIX].svg/.png: the lost hosts and the guests restarted marked) and report.html \
+to --out (default output/<fleet name>/fleet/).")]
     Fleet(fleet::FleetArgs),
     /// Run a lesson: an idea of KVM memory overcommit as an experiment, explained with its own numbers
     #[command(after_help = "Examples:\n  \

@@ -572,15 +572,16 @@ fn host_result(fleet: &Fleet, index: usize, t: usize, h: &Host, counts: &[u32], 
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::path::Path;
 
-    fn fleet(text: &str) -> Fleet {
+    pub(in crate::fleet) fn fleet(text: &str) -> Fleet {
         super::super::file::load_str(text, "f.yaml", "f", Path::new(".")).unwrap()
     }
 
-    const SMALL: &str = "\
+    /// Three 4 GiB hosts and five 1 GiB guests of one image.
+    pub(in crate::fleet) const SMALL: &str = "\
 name: small
 duration: 2s
 hosts:

@@ -287,7 +287,7 @@ fn per_type(fleet: &Fleet, o: &Outcome) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
+    use crate::fleet::evaluate::tests::{SMALL, fleet};
 
     #[test]
     fn a_ratio_that_does_not_bind_is_the_least_that_places_the_same() {
@@ -298,26 +298,14 @@ mod tests {
         // note saying so. First fit at these hosts holds four guests on
         // the first at ratio 1, and all five from ratio 2 (5 GiB of 8,
         // room for another): its least such ratio is 5 / 4 = 1.25.
-        let text = "\
-name: small
-duration: 2s
-hosts:
-  - name: h
-    count: 3
-    host: { ram: 4G, reserved: 0 }
-guests:
-  - { name: web, count: 5, memory: 1G, workload: { working_set: 256M, touch_rate: 20k/s } }
-objectives: [\"p99<=50us\"]
-placement: spread
-";
-        let f = crate::fleet::file::load_str(text, "f.yaml", "f", Path::new(".")).unwrap();
+        let text = format!("{SMALL}placement: spread\n");
+        let f = fleet(&text);
         let a = search(&f, &Play { jobs: 2, ..Default::default() }).unwrap();
         assert_eq!(a.searched, Some(0.5));
         assert!(a.note.as_deref().is_some_and(|n| n.contains("does not bind")), "{:?}", a.note);
         let per_host: Vec<u32> = a.outcome.hosts.iter().map(|h| h.guests.values().sum()).collect();
         assert_eq!(per_host, [2, 2, 1]);
-        let f =
-            crate::fleet::file::load_str(&text.replace("spread", "first-fit"), "f.yaml", "f", Path::new(".")).unwrap();
+        let f = fleet(&text.replace("spread", "first-fit"));
         let a = search(&f, &Play { jobs: 2, ..Default::default() }).unwrap();
         assert_eq!(a.searched, Some(1.25));
         let per_host: Vec<u32> = a.outcome.hosts.iter().map(|h| h.guests.values().sum()).collect();

@@ -37,7 +37,8 @@ fn labels(a: &Answer) -> Vec<String> {
 }
 
 /// Each host's RAM, the memory its guests configure and the most it used,
-/// and the most it used once the failure's guests were restarted (GiB).
+/// the most it used once the failure's guests were restarted, and the
+/// memory of the guests restarted on it (GiB).
 pub fn memory_chart(fleet: &str, e: &Entry) -> CategoryChart {
     let a = &e.answer;
     let hosts = &a.outcome.hosts;
@@ -52,10 +53,28 @@ pub fn memory_chart(fleet: &str, e: &Entry) -> CategoryChart {
         ("configured by its guests".to_string(), hosts.iter().map(|h| h.configured_bytes as f64 / GIB).collect()),
         ("used at most".to_string(), hosts.iter().map(|h| h.peak_used_bytes as f64 / GIB).collect::<Vec<f64>>()),
     ];
-    if a.outcome.failure.is_some() {
+    if let Some(f) = &a.outcome.failure {
         series.push((
             "used at most after the loss".to_string(),
             hosts.iter().map(|h| after.get(&h.index).copied().unwrap_or(f64::NAN)).collect(),
+        ));
+        // The lost hosts' guests where they went: what each host took on,
+        // in configured memory (none drawn where it took none), so they
+        // stand out among a thousand hosts where labels cannot.
+        let took: BTreeMap<usize, u64> = f
+            .hosts
+            .iter()
+            .map(|h| (h.index, h.configured_bytes.saturating_sub(hosts[h.index].configured_bytes)))
+            .collect();
+        series.push((
+            "restarted on it (configured)".to_string(),
+            hosts
+                .iter()
+                .map(|h| match took.get(&h.index) {
+                    Some(&b) if b > 0 => b as f64 / GIB,
+                    _ => f64::NAN,
+                })
+                .collect(),
         ));
     }
     CategoryChart {
@@ -153,8 +172,8 @@ pub fn html(doc: &FleetAnswers, figures: &[plot::Figure]) -> String {
         blocks.push(Block::Figure {
             id: format!("memory-{}", e.slug()),
             caption: "Each host's RAM, the memory its guests configure (placement's count against the limit), the \
-                      most it used, and the most it used once the lost hosts' guests were restarted (+N: guests \
-                      restarted on it)."
+                      most it used, the most it used once the lost hosts' guests were restarted, and the memory of \
+                      the guests restarted on it (+N in its label: how many)."
                 .into(),
             svg: fig.svg.clone(),
         });

@@ -263,3 +263,42 @@ pub fn merge(parts: Vec<FleetAnswers>) -> Result<FleetAnswers, String> {
     answers.sort_by_key(order);
     Ok(FleetAnswers { shard: None, answers, ..first })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::evaluate::tests::{SMALL, fleet};
+
+    #[test]
+    fn each_answer_carries_the_settings_an_operator_writes() {
+        // Three 4 GiB hosts (512 MiB reserved, an SSD swap) and five 1 GiB
+        // guests at a given ratio of 1: first fit puts three on the first
+        // host (3 GiB of 3.5) and two on the second. Nova counts
+        // reserved_host_memory_mb in MiB (nova.conf); under the hugepages
+        // mix every guest is on hugetlbfs with a pool sized for the guests
+        // placed (`plan`'s rule), so the fullest host reserves 3 GiB in
+        // 2 MiB pages, 1 536; under swap+balloon+ksm a host that never ran
+        // KSM gets the kernel's scan-time advisor and MoM's balloons, as a
+        // plan's point does.
+        let text = SMALL
+            .replace("reserved: 0 }", "reserved: 512M, swap: { size: 4G, device: ssd } }")
+            .replace("    count: 3\n", "    count: 3\n    ram_allocation_ratio: 1\n");
+        let f = fleet(&text);
+        let play = Play { jobs: 2, ..Default::default() };
+        let asked = questions(&["first-fit".to_string()], &[Some(Mix::Hugepages), Some(Mix::SwapBalloonKsm)]);
+        let entries = answer(&f, &asked, None, &play).unwrap();
+        let per_host: Vec<u32> = entries[0].answer.outcome.hosts.iter().map(|h| h.guests.values().sum()).collect();
+        assert_eq!(per_host, [3, 2, 0]);
+        let huge = &entries[0].settings[0];
+        assert_eq!((huge.hosts, huge.ram_allocation_ratio, huge.reserved_host_memory_mb), (3, 1.0, 512));
+        assert_eq!((huge.nr_hugepages, huge.swap.as_deref(), huge.ksm.is_none()), (1536, None, true));
+        // Room left for restarts: 3.5 GiB × 3 less the 5 GiB placed.
+        assert_eq!(huge.headroom_bytes, (3 * 3584 - 5 * 1024) << 20);
+        let mixed = &entries[1].settings[0];
+        assert_eq!(mixed.ksm.as_ref().map(|k| k.policy.as_str()), Some("advisor"));
+        assert_eq!((mixed.balloon.as_str(), mixed.balloon_interval_s), ("mom", 10.0));
+        assert_eq!((mixed.swap.as_deref(), mixed.nr_hugepages), (Some("4 GiB on ssd"), 0));
+        assert_eq!(entries[1].label(), "first-fit, swap+balloon+ksm");
+        assert_eq!(entries[1].slug(), "first-fit-swap+balloon+ksm");
+    }
+}

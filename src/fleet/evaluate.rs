@@ -96,7 +96,8 @@ pub struct Failure {
     pub restarted: BTreeMap<String, u32>,
     /// The hosts left, as placed and played after the restarts.
     pub hosts: Vec<HostResult>,
-    /// Guests that found no room.
+    /// Restarted guests that found no room (guests no host took before
+    /// the loss are not counted again).
     pub unplaced: BTreeMap<String, u32>,
     /// Hosts that met every objective before and miss one after.
     pub broken: Vec<usize>,
@@ -469,7 +470,11 @@ fn lose(
             });
         }
     }
-    Ok(Failure { lost, restarted, hosts: results, unplaced: unplaced(fleet, reqs, &new_at), broken, breaks })
+    let mut stranded = BTreeMap::new();
+    for &i in moving.iter().filter(|&&i| new_at[i].is_none()) {
+        *stranded.entry(fleet.guests[reqs[i].0].name.clone()).or_insert(0) += 1;
+    }
+    Ok(Failure { lost, restarted, hosts: results, unplaced: stranded, broken, breaks })
 }
 
 /// Each distinct host simulated once, in parallel; same scenario and seed
@@ -688,5 +693,17 @@ survive: 1
             assert_eq!(b.objective, "p99<=50us");
             assert!(b.before <= 50_000.0 && b.after > 50_000.0, "{b:?}");
         }
+    }
+
+    #[test]
+    fn a_loss_counts_only_the_restarted_guests_without_room() {
+        // Thirteen 1 GiB guests on three 4 GiB hosts at ratio 1: twelve
+        // fit (four a host), one never does. Losing host 0 strands its
+        // four (the others are full): four without room, not five.
+        let text = SMALL.replace("count: 5,", "count: 13,") + "survive: 1\n";
+        let out = evaluate(&fleet(&text), &[1.0], None, &Play { jobs: 2, ..Default::default() }).unwrap();
+        assert_eq!(out.unplaced.get("web"), Some(&1));
+        let loss = out.failure.expect("a loss was played");
+        assert_eq!((loss.lost.clone(), loss.unplaced.get("web")), (vec![0], Some(&4)));
     }
 }

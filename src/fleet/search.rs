@@ -63,9 +63,11 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
     let open: Vec<usize> = (0..fleet.hosts.len()).filter(|&t| fleet.hosts[t].ratio.is_none()).collect();
     let mut evaluations = 0usize;
     let mut runs = Runs::new();
-    let mut eval = |ratios: &[f64], open_count: Option<u32>| -> Result<Outcome, FleetError> {
+    // Host runs depend only on what a host holds, so they are kept across
+    // fleets that differ in how many guests of each type they ask for.
+    let mut eval = |f: &Fleet, ratios: &[f64], open_count: Option<u32>| -> Result<Outcome, FleetError> {
         evaluations += 1;
-        evaluate_with(fleet, ratios, open_count, play, &mut runs)
+        evaluate_with(f, ratios, open_count, play, &mut runs)
     };
     let given = |r: f64| -> Vec<f64> { fleet.hosts.iter().map(|h| h.ratio.unwrap_or(r)).collect() };
     // Every host counted: the question is the guests they admit (those
@@ -74,7 +76,7 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
     let Some(&t) = open.first() else {
         // Every ratio given: the fleet as it stands.
         let ratios = given(1.0);
-        let outcome = eval(&ratios, None)?;
+        let outcome = eval(fleet, &ratios, None)?;
         let none = (!outcome.survives_as(admitting))
             .then(|| "the fleet misses the objectives at the ratios given".to_string());
         return Ok(Answer {
@@ -102,14 +104,14 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
     let k0 = (usable / smallest).floor().max(k_min as f64) as u64;
     let (mut good, mut bad) = (None, None);
     let mut note = None;
-    let first = eval(&given(at(k0)), None)?;
+    let first = eval(fleet, &given(at(k0)), None)?;
     if first.meets(admitting) {
         good = Some(k0);
         let mut before = placed(&first);
         let mut roomy = has_room(fleet, &first, largest);
         let mut k = k0 * 2;
         for _ in 0..MAX_GALLOP {
-            let o = eval(&given(at(k)), None)?;
+            let o = eval(fleet, &given(at(k)), None)?;
             if !o.meets(admitting) {
                 bad = Some(k);
                 break;
@@ -129,7 +131,7 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
                 let k_used = (used_ratio(fleet, &o) * usable / smallest - 1e-9).ceil().max(k_min as f64) as u64;
                 good = Some(k / 2);
                 if k_used < k / 2 {
-                    let at_used = eval(&given(at(k_used)), None)?;
+                    let at_used = eval(fleet, &given(at(k_used)), None)?;
                     if at_used.meets(admitting) && placed(&at_used) == now {
                         good = Some(k_used);
                     }
@@ -152,7 +154,7 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
         let mut k = k0;
         while k > k_min {
             k = (k / 2).max(k_min);
-            if eval(&given(at(k)), None)?.meets(admitting) {
+            if eval(fleet, &given(at(k)), None)?.meets(admitting) {
                 good = Some(k);
                 break;
             }
@@ -160,7 +162,7 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
         }
     }
     let Some(mut good) = good else {
-        let outcome = eval(&given(at(k_min)), None)?;
+        let outcome = eval(fleet, &given(at(k_min)), None)?;
         return Ok(Answer {
             ratios: given(at(k_min)),
             searched: None,
@@ -179,14 +181,14 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
     if let Some(mut hi) = bad {
         while hi - good > 1 {
             let mid = good + (hi - good) / 2;
-            if eval(&given(at(mid)), None)?.meets(admitting) {
+            if eval(fleet, &given(at(mid)), None)?.meets(admitting) {
                 good = mid;
             } else {
                 hi = mid;
             }
         }
     }
-    let outcome = eval(&given(at(good)), None)?;
+    let outcome = eval(fleet, &given(at(good)), None)?;
     if fleet.survive == 0 || outcome.survives_as(admitting) {
         return Ok(Answer {
             hosts: per_type(fleet, &outcome),
@@ -199,6 +201,55 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
             note: note.clone(),
         });
     }
+    if admitting {
+        // No host can be added, and hosts filled to the limit leave no
+        // room for a lost host's guests: the answer is the most guests
+        // (each type in its share of the demand) the hosts admit with room
+        // to restart them, bisected between none and those admitted.
+        let (mut lo, mut hi) = (0u32, outcome.admitted());
+        let mut best = None;
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            let o = eval(&share_of(fleet, mid), &given(at(good)), None)?;
+            if o.unplaced.is_empty() && o.survives_as(true) {
+                lo = mid;
+                best = Some(o);
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let asked: u32 = fleet.guests.iter().map(|g| g.count).sum();
+        return Ok(match best {
+            Some(o) => Answer {
+                hosts: per_type(fleet, &o),
+                ratios: given(at(good)),
+                searched: Some(at(good)),
+                spare: 0,
+                none: None,
+                evaluations,
+                note: Some(format!(
+                    "the hosts given admit {lo} of the {asked} guests with room to restart the guests of {} lost \
+                     host(s); filled to the limit ({} guests), a loss leaves its guests nowhere to go",
+                    fleet.survive,
+                    outcome.admitted()
+                )),
+                outcome: o,
+            },
+            None => Answer {
+                hosts: per_type(fleet, &outcome),
+                ratios: given(at(good)),
+                searched: Some(at(good)),
+                spare: 0,
+                none: Some(format!(
+                    "no share of the guests leaves the hosts given room to restart those of {} lost host(s)",
+                    fleet.survive
+                )),
+                evaluations,
+                note: None,
+                outcome,
+            },
+        });
+    }
     // The failure budget: at each ratio from the highest passing down, the
     // fewest spare hosts (up to a few) that survive the loss; the answer
     // is the fewest hosts in all (the higher ratio among equals). A lower
@@ -207,14 +258,14 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
     let mut best: Option<(u32, u64, u32, Outcome)> = None;
     let mut k = good;
     while k >= k_min {
-        let base = eval(&given(at(k)), None)?;
+        let base = eval(fleet, &given(at(k)), None)?;
         let needed = per_type(fleet, &base)[t];
         let total_before = base.hosts.len() as u32;
         if best.as_ref().is_some_and(|b| total_before >= b.0) {
             break;
         }
         for spare in 0..=SPARES_PER_RATIO {
-            let o = if spare == 0 { base.clone() } else { eval(&given(at(k)), Some(needed + spare))? };
+            let o = if spare == 0 { base.clone() } else { eval(fleet, &given(at(k)), Some(needed + spare))? };
             if o.survives_as(admitting) {
                 let total = o.hosts.len() as u32;
                 if best.as_ref().is_none_or(|b| total < b.0) {
@@ -250,6 +301,27 @@ pub fn search(fleet: &Fleet, play: &Play) -> Result<Answer, FleetError> {
             note: note.clone(),
         }),
     }
+}
+
+/// `fleet` asking for `k` guests in all, each type its share of the
+/// demand (largest remainders first, then the first listed).
+fn share_of(fleet: &Fleet, k: u32) -> Fleet {
+    let asked: u64 = fleet.guests.iter().map(|g| u64::from(g.count)).sum();
+    let mut f = fleet.clone();
+    if asked == 0 {
+        return f;
+    }
+    let exact: Vec<u64> = fleet.guests.iter().map(|g| u64::from(g.count) * u64::from(k)).collect();
+    for (g, e) in f.guests.iter_mut().zip(&exact) {
+        g.count = (e / asked) as u32;
+    }
+    let given: u32 = f.guests.iter().map(|g| g.count).sum();
+    let mut order: Vec<usize> = (0..exact.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(exact[i] % asked));
+    for &i in order.iter().take((k - given) as usize) {
+        f.guests[i].count += 1;
+    }
+    f
 }
 
 /// Where the guests went: each host's guests, in host order.

@@ -3,7 +3,8 @@
 //! being the single-host `plan` answer for the same host and guests; and
 //! surviving the loss of one host needs the guests to fit on the others,
 //! (N − 1) × that answer ≥ guests; and N hosts given admit N × that
-//! answer of more guests than they can hold.
+//! answer of more guests than they can hold, (N − 1) × it when they must
+//! survive a loss.
 
 use std::path::Path;
 
@@ -108,6 +109,29 @@ fn counted_hosts_admit_their_plan_answer_each() {
     assert_eq!(u64::from(a.outcome.admitted()), 3 * n, "{n} a host");
     assert_eq!(u64::from(a.outcome.unplaced["web"]), u64::from(guests) - 3 * n);
     assert!((a.searched.unwrap() - n as f64 * 0.125).abs() < 1e-9, "{:?}", a.searched);
+}
+
+#[test]
+fn counted_hosts_surviving_a_loss_admit_what_the_others_can_hold() {
+    // Three hosts given, 4 × n guests asked for and one loss to survive:
+    // hosts filled to the limit leave a lost host's guests nowhere, so
+    // the answer is the most guests whose loss still fits: first fit puts
+    // n, n and K − 2n on the hosts, host 0 is lost, and its n guests need
+    // n − (K − 2n) ≥ n of room on host 2: K = (N − 1) × n = 2 × n, the
+    // closed form of surviving one loss on N identical hosts.
+    let n = single_host_answer();
+    let guests = 4 * n as u32;
+    let text = format!(
+        "name: cell\nseed: 1\nduration: 5s\nhosts:\n  - {{ name: h, count: 3, host: {HOST} }}\nguests:\n  - {}\n\
+         objectives: [\"p99<=50us\"]\nplacement: first-fit\nsurvive: 1\n",
+        WEB.replace("count: 1", &format!("count: {guests}"))
+    );
+    let f = file::load_str(&text, "cell.yaml", "cell", Path::new(".")).unwrap();
+    let a = search::search(&f, &play()).unwrap();
+    assert!(a.none.is_none(), "{:?}", a.none);
+    assert_eq!(u64::from(a.outcome.admitted()), 2 * n, "{n} a host; {:?}", a.note);
+    let loss = a.outcome.failure.as_ref().expect("a loss was played");
+    assert!(loss.passes(), "{loss:?}");
 }
 
 /// A fleet of small hosts with KSM on and `count` guests of each of two

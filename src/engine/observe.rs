@@ -268,6 +268,14 @@ pub struct Vmstat {
     pub allocstall: u64,
     pub pgscan_direct: u64,
     pub pgsteal_direct: u64,
+    /// Every anonymous page scanned and taken, by kswapd, direct reclaim
+    /// and the memory cgroups' own reclaim alike: shrink_inactive_list
+    /// counts PGSCAN_ANON and PGSTEAL_ANON for any reclaim, while
+    /// pgscan/pgsteal_kswapd and _direct leave a cgroup's reclaim out
+    /// (`if (!cgroup_reclaim(sc))`, mm/vmscan.c). All the model's pages are
+    /// anonymous.
+    pub pgscan_anon: u64,
+    pub pgsteal_anon: u64,
     pub reclaim_throttled: u64,
     pub pswpin: u64,
     pub pswpout: u64,

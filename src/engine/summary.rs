@@ -218,6 +218,16 @@ impl Engine<'_> {
                     allocstall: self.scaled(self.vm.allocstall),
                     pgscan_direct: self.scaled(self.vm.pgscan_direct),
                     pgsteal_direct: self.scaled(self.vm.pgsteal_direct),
+                    pgscan_anon: self.scaled(
+                        self.vm.pgscan_kswapd
+                            + self.vm.pgscan_direct
+                            + self.runners.iter().filter_map(|r| r.memcg.as_ref()).map(|cg| cg.pgscan).sum::<u64>(),
+                    ),
+                    pgsteal_anon: self.scaled(
+                        self.vm.pgsteal_kswapd
+                            + self.vm.pgsteal_direct
+                            + self.runners.iter().filter_map(|r| r.memcg.as_ref()).map(|cg| cg.pgsteal).sum::<u64>(),
+                    ),
                     reclaim_throttled: self.vm.kswapd_throttled + self.scaled(self.vm.direct_throttled),
                     pswpin: self.scaled(self.mem.swap.reads()),
                     pswpout: self.scaled(self.mem.swap.writes()),

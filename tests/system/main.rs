@@ -17,6 +17,8 @@ mod import_live;
 #[cfg(target_os = "linux")]
 mod kernel_reclaim;
 #[cfg(target_os = "linux")]
+mod kernel_scan;
+#[cfg(target_os = "linux")]
 mod kernel_zswap;
 #[cfg(target_os = "linux")]
 mod khugepaged;

@@ -89,3 +89,68 @@ pub fn tail(path: &Path, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+/// An exclusive lock on a file in the temporary directory, held while it
+/// lives: it keeps two test processes on this machine (other checkouts,
+/// other cargo runs) from using one shared thing (a libvirtd and its
+/// guests, a Slurm cluster) at once.
+pub struct FileLock(#[allow(dead_code)] std::fs::File);
+
+impl FileLock {
+    /// Take `name`'s lock, waiting (and saying so) while another process
+    /// holds it for `what`.
+    pub fn acquire(name: &str, what: &str) -> FileLock {
+        use rustix::fs::{FlockOperation, flock};
+        let path = std::env::temp_dir().join(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+            eprintln!("waiting for another test process's {what} to finish ({})", path.display());
+            flock(&file, FlockOperation::LockExclusive).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+        FileLock(file)
+    }
+}
+
+/// A swap file of the test's own, on while it lives: written, made and
+/// turned on by [`SwapFile::on`], turned off and removed when dropped
+/// (also when the test fails).
+pub struct SwapFile {
+    path: PathBuf,
+    on: bool,
+}
+
+impl SwapFile {
+    /// `mib` MiB at `path`.
+    pub fn on(path: PathBuf, mib: u64) -> Result<SwapFile, String> {
+        let mut swap = SwapFile { path, on: false };
+        let dd = Command::new("dd")
+            .args(["if=/dev/zero", &format!("of={}", swap.path.display()), "bs=1M", &format!("count={mib}")])
+            .stderr(Stdio::null())
+            .status();
+        if !dd.is_ok_and(|s| s.success()) {
+            return Err("writing the swap file failed".into());
+        }
+        let _ = Command::new("chmod").arg("600").arg(&swap.path).status();
+        for cmd in ["mkswap", "swapon"] {
+            if !Command::new(cmd).arg(&swap.path).output().is_ok_and(|o| o.status.success()) {
+                return Err(format!("{cmd} {} failed", swap.path.display()));
+            }
+        }
+        swap.on = true;
+        Ok(swap)
+    }
+}
+
+impl Drop for SwapFile {
+    fn drop(&mut self) {
+        if self.on {
+            let _ = Command::new("swapoff").arg(&self.path).status();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

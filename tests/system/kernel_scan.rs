@@ -22,34 +22,22 @@ const MEASURED: Duration = Duration::from_secs(30);
 /// A swap file, a memory cgroup and the process in it; all undone when
 /// dropped.
 struct Setup {
-    swapfile: PathBuf,
-    swap_on: bool,
     cgroup: PathBuf,
     child: Option<Child>,
+    swap: Option<crate::command::SwapFile>,
 }
 
 impl Setup {
     fn new(root: &Path, limit_file: &str) -> Result<Setup, String> {
         let mut setup = Setup {
-            swapfile: PathBuf::from(format!("/var/tmp/overcommit-scan-{}.swap", std::process::id())),
-            swap_on: false,
             cgroup: root.join(format!("overcommit-kernel-scan-{}", std::process::id())),
             child: None,
+            swap: None,
         };
-        let dd = Command::new("dd")
-            .args(["if=/dev/zero", &format!("of={}", setup.swapfile.display()), "bs=1M", "count=4096"])
-            .stderr(Stdio::null())
-            .status();
-        if !dd.is_ok_and(|s| s.success()) {
-            return Err("writing the swap file failed".into());
-        }
-        let _ = Command::new("chmod").arg("600").arg(&setup.swapfile).status();
-        for cmd in ["mkswap", "swapon"] {
-            if !Command::new(cmd).arg(&setup.swapfile).output().is_ok_and(|o| o.status.success()) {
-                return Err(format!("{cmd} {} failed", setup.swapfile.display()));
-            }
-        }
-        setup.swap_on = true;
+        setup.swap = Some(crate::command::SwapFile::on(
+            PathBuf::from(format!("/var/tmp/overcommit-scan-{}.swap", std::process::id())),
+            4096,
+        )?);
         std::fs::create_dir(&setup.cgroup).map_err(|e| format!("{}: {e}", setup.cgroup.display()))?;
         std::fs::write(setup.cgroup.join(limit_file), (1024 * MIB).to_string())
             .map_err(|e| format!("{limit_file}: {e}"))?;
@@ -70,10 +58,7 @@ impl Drop for Setup {
             let _ = c.wait();
         }
         crate::kernel_reclaim::remove_cgroup(&self.cgroup);
-        if self.swap_on {
-            let _ = Command::new("swapoff").arg(&self.swapfile).status();
-        }
-        let _ = std::fs::remove_file(&self.swapfile);
+        drop(self.swap.take());
     }
 }
 

@@ -43,9 +43,8 @@ const SETTINGS: [(&str, &str); 5] = [
 /// dropped.
 struct Setup {
     cgroup: PathBuf,
-    swapfile: PathBuf,
+    swap: Option<crate::command::SwapFile>,
     saved: Vec<(PathBuf, String)>,
-    swap_on: bool,
     /// debugfs was mounted for the test (zswap's own counters live there).
     debugfs: bool,
 }
@@ -54,9 +53,8 @@ impl Setup {
     fn new(root: &Path, limit_file: &str) -> Result<Setup, String> {
         let mut setup = Setup {
             cgroup: root.join(format!("overcommit-kernel-zswap-{}", std::process::id())),
-            swapfile: PathBuf::from(format!("/var/tmp/overcommit-zswap-{}.swap", std::process::id())),
+            swap: None,
             saved: Vec::new(),
-            swap_on: false,
             debugfs: false,
         };
         // Readahead off (vm.page-cluster 0), so every swap-in is the page
@@ -67,21 +65,10 @@ impl Setup {
             let old = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
             setup.saved.push((path.clone(), old.trim().to_string()));
         }
-        let dd = Command::new("dd")
-            .args(["if=/dev/zero", &format!("of={}", setup.swapfile.display()), "bs=1M", "count=3072"])
-            .stderr(Stdio::null())
-            .status();
-        if !dd.is_ok_and(|s| s.success()) {
-            return Err("writing the swap file failed".into());
-        }
-        let _ = Command::new("chmod").arg("600").arg(&setup.swapfile).status();
-        for cmd in ["mkswap", "swapon"] {
-            let ok = Command::new(cmd).arg(&setup.swapfile).output().is_ok_and(|o| o.status.success());
-            if !ok {
-                return Err(format!("{cmd} {} failed", setup.swapfile.display()));
-            }
-            setup.swap_on = cmd == "swapon";
-        }
+        setup.swap = Some(crate::command::SwapFile::on(
+            PathBuf::from(format!("/var/tmp/overcommit-zswap-{}.swap", std::process::id())),
+            3072,
+        )?);
         for (path, value) in &knobs {
             std::fs::write(path, value).map_err(|e| format!("{}: {e}", path.display()))?;
         }
@@ -101,10 +88,8 @@ impl Setup {
 impl Drop for Setup {
     fn drop(&mut self) {
         crate::kernel_reclaim::remove_cgroup(&self.cgroup);
-        if self.swap_on {
-            let _ = Command::new("swapoff").arg(&self.swapfile).status();
-        }
-        let _ = std::fs::remove_file(&self.swapfile);
+        // Off and removed before zswap's parameters go back.
+        drop(self.swap.take());
         // Back in reverse, so `enabled` goes back before the others.
         for (path, value) in self.saved.iter().rev() {
             let _ = std::fs::write(path, value);

@@ -52,23 +52,11 @@ const BOOT_LIMIT: Duration = Duration::from_secs(300);
 /// An exclusive lock on a file in the temporary directory, held while
 /// guests run: real guests take the machine's memory and CPUs, and share
 /// one libvirtd and its domain names.
-pub struct HostLock(#[allow(dead_code)] std::fs::File);
+pub struct HostLock(#[allow(dead_code)] crate::command::FileLock);
 
 impl HostLock {
     pub fn acquire() -> HostLock {
-        use rustix::fs::{FlockOperation, flock};
-        let path = std::env::temp_dir().join("overcommit-real-guests.lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
-            eprintln!("waiting for another test process's real guests to finish ({})", path.display());
-            flock(&file, FlockOperation::LockExclusive).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        }
-        HostLock(file)
+        HostLock(crate::command::FileLock::acquire("overcommit-real-guests.lock", "real guests"))
     }
 }
 

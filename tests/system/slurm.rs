@@ -33,7 +33,7 @@
 //! next start carries out first. A file lock keeps two test processes on
 //! this machine from running clusters (and sharing that list) at once.
 
-use crate::command::{pids_named, run, tail, which};
+use crate::command::{FileLock, pids_named, run, tail, which};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -55,28 +55,6 @@ const RUN_LIMIT: Duration = Duration::from_secs(600);
 /// Why a cluster cannot run on this machine; the test prints it and skips.
 #[derive(Debug)]
 pub struct Unavailable(pub String);
-
-/// An exclusive lock on a file in the temporary directory, held while a
-/// cluster of ours runs.
-struct HostLock(#[allow(dead_code)] std::fs::File);
-
-impl HostLock {
-    fn acquire() -> HostLock {
-        use rustix::fs::{FlockOperation, flock};
-        let path = std::env::temp_dir().join("overcommit-slurm.lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
-            eprintln!("waiting for another test process's Slurm cluster to stop ({})", path.display());
-            flock(&file, FlockOperation::LockExclusive).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        }
-        HostLock(file)
-    }
-}
 
 /// What a killed test process left to undo: `daemon NAME PID` and `dir
 /// PATH` lines, rewritten as daemons start.
@@ -144,7 +122,7 @@ fn kill_carriers(conf: &Path) {
 }
 
 /// Stops the daemons and removes the directories a killed test process
-/// left (see [`undo_file`]). Called holding the [`HostLock`], so nothing
+/// left (see [`undo_file`]). Called holding the [`FileLock`], so nothing
 /// listed there belongs to a live test.
 fn clean_leftovers() {
     let Ok(text) = std::fs::read_to_string(undo_file()) else { return };
@@ -282,7 +260,7 @@ pub struct Slurm {
     jobs: Vec<u32>,
     /// slurm.conf, the munge key, state, spool, logs, the jobs' files.
     dir: tempfile::TempDir,
-    _lock: HostLock,
+    _lock: FileLock,
 }
 
 impl Slurm {
@@ -294,7 +272,7 @@ impl Slurm {
             return Err(Unavailable("a Slurm cluster of the test's own needs root (munged, slurmd)".into()));
         }
         install_if_missing()?;
-        let lock = HostLock::acquire();
+        let lock = FileLock::acquire("overcommit-slurm.lock", "Slurm cluster");
         clean_leftovers();
         let started = Instant::now();
         let dir = tempfile::Builder::new().prefix("overcommit-slurm-").tempdir().expect("a temporary directory");

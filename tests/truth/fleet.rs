@@ -47,8 +47,14 @@ fn single_host_answer() -> u64 {
 }
 
 fn fleet(guests: u32, survive: u32) -> file::Fleet {
+    fleet_on(None, guests, survive)
+}
+
+/// The same on `hosts` hosts given (`None`: as many as the guests need).
+fn fleet_on(hosts: Option<u32>, guests: u32, survive: u32) -> file::Fleet {
+    let count = hosts.map_or_else(String::new, |n| format!("count: {n}, "));
     let text = format!(
-        "name: cell\nseed: 1\nduration: 5s\nhosts:\n  - {{ name: h, host: {HOST} }}\nguests:\n  - {}\n\
+        "name: cell\nseed: 1\nduration: 5s\nhosts:\n  - {{ name: h, {count}host: {HOST} }}\nguests:\n  - {}\n\
          objectives: [\"p99<=50us\"]\nplacement: first-fit\nsurvive: {survive}\n",
         WEB.replace("count: 1", &format!("count: {guests}"))
     );
@@ -98,13 +104,7 @@ fn counted_hosts_admit_their_plan_answer_each() {
     // rest left out, and the ratio packs exactly n a host.
     let n = single_host_answer();
     let guests = 4 * n as u32;
-    let text = format!(
-        "name: cell\nseed: 1\nduration: 5s\nhosts:\n  - {{ name: h, count: 3, host: {HOST} }}\nguests:\n  - {}\n\
-         objectives: [\"p99<=50us\"]\nplacement: first-fit\n",
-        WEB.replace("count: 1", &format!("count: {guests}"))
-    );
-    let f = file::load_str(&text, "cell.yaml", "cell", Path::new(".")).unwrap();
-    let a = search::search(&f, &play()).unwrap();
+    let a = search::search(&fleet_on(Some(3), guests, 0), &play()).unwrap();
     assert!(a.none.is_none(), "{:?}", a.none);
     assert_eq!(u64::from(a.outcome.admitted()), 3 * n, "{n} a host");
     assert_eq!(u64::from(a.outcome.unplaced["web"]), u64::from(guests) - 3 * n);
@@ -121,13 +121,7 @@ fn counted_hosts_surviving_a_loss_admit_what_the_others_can_hold() {
     // closed form of surviving one loss on N identical hosts.
     let n = single_host_answer();
     let guests = 4 * n as u32;
-    let text = format!(
-        "name: cell\nseed: 1\nduration: 5s\nhosts:\n  - {{ name: h, count: 3, host: {HOST} }}\nguests:\n  - {}\n\
-         objectives: [\"p99<=50us\"]\nplacement: first-fit\nsurvive: 1\n",
-        WEB.replace("count: 1", &format!("count: {guests}"))
-    );
-    let f = file::load_str(&text, "cell.yaml", "cell", Path::new(".")).unwrap();
-    let a = search::search(&f, &play()).unwrap();
+    let a = search::search(&fleet_on(Some(3), guests, 1), &play()).unwrap();
     assert!(a.none.is_none(), "{:?}", a.none);
     assert_eq!(u64::from(a.outcome.admitted()), 2 * n, "{n} a host; {:?}", a.note);
     let loss = a.outcome.failure.as_ref().expect("a loss was played");

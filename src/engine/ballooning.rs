@@ -450,7 +450,11 @@ impl Engine<'_> {
             }
             RESIDENT => freed = self.unmap_small(g, p),
             SWAPPED => {
-                self.mem.swap.discard(crate::model::swap::SwapPage::of(g as u32, p, st));
+                // A swapped-out KSM page's entry: one less on its slot.
+                let ksm_entry = self.ksm.as_mut().is_some_and(|k| k.drop_swapped_entry(&mut self.mem, g, p, false));
+                if !ksm_entry {
+                    self.mem.swap.discard(crate::model::swap::SwapPage::of(g as u32, p, st));
+                }
                 self.mem.sync_zram();
                 self.mem.guests[g].swapped -= 1;
             }

@@ -130,6 +130,38 @@ impl Engine<'_> {
                     (costs.fault_4k_ns, FaultKind::Minor, stall)
                 }
             }
+            (SWAPPED, _) if self.mem.ksm.swapped_entry(g, p).is_some() => {
+                // A swapped-out KSM page's entry: the first sharer reads
+                // it, later ones copy the page it read while that is in
+                // RAM (see model::ksmpage).
+                let stall = self.make_room(g, t)?;
+                let id = self.mem.ksm.swapped_entry(g, p).expect("checked above");
+                let at = t + stall as u64;
+                let guests = &self.mem.guests;
+                let io = self
+                    .mem
+                    .ksm
+                    .swap_in(id, g as u32, p, |g0, p0| guests[g0 as usize].pages[p0 as usize] & RES_MASK == RESIDENT);
+                let got = self.mem.ksm_io(at, io);
+                if self.mem.swap.keeps_pages_in_ram() {
+                    self.mem.sync_zram();
+                }
+                let guest = &mut self.mem.guests[g];
+                guest.pages[p as usize] = (st & !RES_MASK) | RESIDENT | mark;
+                guest.swapped -= 1;
+                guest.resident += 1;
+                self.mem.frames.insert(Unit { guest: g as u32, page: p, thp: false }, 1);
+                match got {
+                    Some(got) => {
+                        self.runners[g].major += 1;
+                        (got.wait as f64 + costs.swapin_overhead_ns, FaultKind::Major, stall)
+                    }
+                    None => {
+                        self.runners[g].minor += 1;
+                        (costs.copy_4k_ns, FaultKind::Minor, stall)
+                    }
+                }
+            }
             (SWAPPED, _) => {
                 let stall = self.make_room(g, t)?;
                 // do_swap_page leaves the page in the swap cache, holding
@@ -363,15 +395,21 @@ impl Engine<'_> {
         self.settle_skip(g, t);
         let held = self.mem.guest_frames(g);
         // Its swapped pages and the slots its resident pages kept.
-        let guest_swapped = self.mem.guests[g].swapped + self.mem.guests[g].swap_cache.clear();
+        let mut guest_swapped = self.mem.guests[g].swapped + self.mem.guests[g].swap_cache.clear();
         if let Some(k) = self.ksm.as_mut() {
-            // Its merged mappings go: KSM pages left with no sharer are freed.
+            // Its merged mappings go: KSM pages left with no sharer are
+            // freed; its entries of swapped-out KSM pages go, the slot
+            // with the last.
             for p in 0..self.mem.guests[g].sim_pages() {
-                if self.mem.guests[g].pages[p as usize] & MERGED != 0 && !self.mem.guests[g].is_zero_mapped(p) {
+                let st = self.mem.guests[g].pages[p as usize];
+                if st & MERGED != 0 && !self.mem.guests[g].is_zero_mapped(p) {
                     k.unmerge(&mut self.mem, g, p);
+                } else if st & RES_MASK == SWAPPED && k.drop_swapped_entry(&mut self.mem, g, p, true) {
+                    guest_swapped -= 1;
                 }
             }
             k.forget_guest(g);
+            self.mem.ksm.forget_guest(g);
         }
         self.mem.frames.remove_guest(g as u32, held);
         self.mem.swap.discard_guest(g as u32, guest_swapped);
@@ -418,7 +456,8 @@ impl Engine<'_> {
             let mut stall = 0.0;
             for (guest, n) in charges {
                 let g = guest as usize;
-                if self.mem.guests[g].is_alive() && self.runners[g].memcg.is_some() {
+                // A KSM page's entry is no guest's (KSM_OWNER).
+                if self.mem.guests.get(g).is_some_and(|x| x.is_alive()) && self.runners[g].memcg.is_some() {
                     stall += self.memcg_reclaim_for(g, n, crate::model::swap::SWAP_CLUSTER_MAX, t);
                     if let Some(cg) = self.runners[g].memcg.as_mut() {
                         cg.written_back += n;

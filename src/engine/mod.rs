@@ -330,6 +330,7 @@ impl<'a> Engine<'a> {
             watermarks: Watermarks::kernel_default(h.ram.bytes(), rate),
             min_free: frames.free(),
             thp_splits: 0,
+            ksm: Default::default(),
             frames,
             pools: h
                 .hugepage_pools()
@@ -493,26 +494,19 @@ pub fn qemu_overhead_bytes(g: &GuestGroup) -> u64 {
 /// What of a scenario this engine plays more simply than the kernel, in
 /// words for the user.
 ///
-/// KSM pages under memory pressure, as measured on this project's
-/// development machine (Linux 6.18, cgroup v1, a swap file, page-cluster
-/// 0): four processes of 128 MiB of identical pages merged (pages_shared
-/// 32 768, pages_sharing 98 304) and a fifth filling 960 MiB in the same
-/// 1 GiB memory cgroup. With the fifth touching its pages once a second,
-/// the cgroup's reclaim swapped 70 MiB of the fifth's and no KSM page
-/// (presumably because each is mapped four times: folio_check_references
-/// activates a page found referenced from more than one PTE, and the
-/// merge left all four young); lowering the cgroup's limit below
-/// the KSM pages failed with EBUSY. With the fifth touching its pages as
-/// fast as it can, reclaim swapped 17 295 KSM pages within about a
-/// second: one write each, every sharer's mapping a swap entry (VmSwap
-/// 67 MiB in each of the four, RSS 132 to 64 MiB each), pages_shared
-/// down by 17 295 and pages_sharing by 3 x 17 295 as ksmd next passed the
-/// mappings (pages_volatile rose to 36 186 meanwhile, then to 0), and no
-/// re-merge while the pages stay out (ksmd skips absent pages).
+/// KSM pages are reclaimed and swapped as the kernel does it (see
+/// `model::ksmpage`), but by global reclaim only: the model charges a KSM
+/// page to no memory cgroup, where the kernel charges it to the cgroup of
+/// the page that became it, so a guest's own cgroup reclaim (memtune's
+/// limits) never takes one.
 pub fn unmodelled(s: &Scenario) -> Vec<String> {
     let mut out = Vec::new();
-    if s.host.ksm.run {
-        out.push("KSM pages stay in RAM: the model does not swap them out (the kernel can)".into());
+    if s.host.ksm.run && s.guests.iter().any(|g| g.ksm && g.memtune.is_set()) {
+        out.push(
+            "KSM pages are charged to no memory cgroup here: a guest's cgroup reclaim does not swap them \
+             (host-wide reclaim does)"
+                .into(),
+        );
     }
     out
 }

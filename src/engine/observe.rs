@@ -67,8 +67,12 @@ pub struct HostSample {
     pub swap_cached_bytes: u64,
     /// RAM holding zram's compressed pages.
     pub zram_bytes: u64,
-    /// RAM holding KSM pages (one frame per KSM page).
+    /// RAM holding KSM pages (one frame per KSM page in RAM).
     pub ksm_bytes: u64,
+    /// KSM pages in swap (one slot each), and the sharers' entries of
+    /// them (counted in the guests' `swapped_bytes`).
+    pub ksm_swap_slots_bytes: u64,
+    pub ksm_swap_entries_bytes: u64,
     /// KSM counters, scaled to 4 KiB pages.
     pub ksm_pages_shared: u64,
     pub ksm_pages_sharing: u64,
@@ -279,6 +283,9 @@ pub struct Vmstat {
     pub reclaim_throttled: u64,
     pub pswpin: u64,
     pub pswpout: u64,
+    /// Swap-ins of a swapped-out KSM page that copied the page another
+    /// sharer had read (`ksm_swpin_copy`; see `model::ksmpage`).
+    pub ksm_swpin_copy: u64,
     pub thp_fault_alloc: u64,
     /// THP faults that found too little free memory and took a 4 KiB page.
     pub thp_fault_fallback: u64,

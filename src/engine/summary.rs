@@ -45,7 +45,9 @@ impl Engine<'_> {
                 swap_used_bytes: self.bytes(m.swap.used()),
                 swap_cached_bytes: self.bytes(m.guests.iter().map(|g| g.swap_cache.slots).sum()),
                 zram_bytes: self.bytes(m.zram_frames),
-                ksm_bytes: self.bytes(kc.pages_shared),
+                ksm_bytes: self.bytes(m.ksm.resident_pages),
+                ksm_swap_slots_bytes: self.bytes(m.ksm.swap_slots),
+                ksm_swap_entries_bytes: self.bytes(m.ksm.swap_entries),
                 ksm_pages_shared: self.scaled(kc.pages_shared),
                 ksm_pages_sharing: self.scaled(kc.pages_sharing),
                 ksm_zero_pages: self.scaled(kc.zero_pages),
@@ -231,6 +233,7 @@ impl Engine<'_> {
                     reclaim_throttled: self.vm.kswapd_throttled + self.scaled(self.vm.direct_throttled),
                     pswpin: self.scaled(self.mem.swap.reads()),
                     pswpout: self.scaled(self.mem.swap.writes()),
+                    ksm_swpin_copy: self.scaled(self.mem.ksm.swpin_copy),
                     thp_fault_alloc: self.runners.iter().map(|r| r.thp_faults).sum(),
                     thp_fault_fallback: self.vm.thp_fault_fallback,
                     // Every THP region is simulated (see `kind_scale`): one

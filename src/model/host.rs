@@ -2,6 +2,7 @@
 
 use super::frames::Frames;
 use super::guest::Guest;
+use super::ksmpage::KsmPages;
 use super::swap::SwapBackend;
 
 /// The free-memory watermarks kswapd works between, in simulated frames.
@@ -54,6 +55,8 @@ pub struct Memory {
     /// ksmd or a balloon (`thp_split_page`; each was PMD-mapped, so each
     /// is a `thp_split_pmd` too).
     pub thp_splits: u64,
+    /// KSM's pages, each a frame on the LRU with its sharers listed.
+    pub ksm: KsmPages,
 }
 
 impl Memory {

@@ -6,6 +6,7 @@ pub mod eventset;
 pub mod frames;
 pub mod guest;
 pub mod host;
+pub mod ksmpage;
 pub mod page;
 pub mod pagemem;
 pub mod swap;

@@ -28,6 +28,7 @@
 //! unreferenced THP is split into 4 KiB pages (losing its TLB benefit),
 //! all of which go to swap in that pass.
 
+use crate::model::ksmpage::KSM_OWNER;
 use crate::model::page::{Content, HUGE, MERGED, REFERENCED, RES_MASK, RESIDENT, SWAPPED, WRITTEN, mix64};
 use crate::model::swap::SwapPage;
 use crate::model::{Memory, Unit};
@@ -204,6 +205,27 @@ impl Clock {
                 }
                 out.scanned += 1;
                 let Some(unit) = mem.frames.get(slot) else { continue };
+                if unit.guest == KSM_OWNER {
+                    // A KSM page: one frame, whoever maps it.
+                    out.scanned_pages += 1;
+                    self.inactive = self.inactive.saturating_sub(1);
+                    let id = unit.page as u32;
+                    if ksm_referenced(mem, id) {
+                        continue;
+                    }
+                    let wait = mem.swap.write_throttle(pace.at());
+                    if wait > 0.0 {
+                        self.hand = slot;
+                        self.inactive += 1;
+                        out.scanned -= 1;
+                        out.scanned_pages -= 1;
+                        out.throttled_ns = wait;
+                        break 'sweep;
+                    }
+                    ksm_swap_out(mem, id, &mut pace);
+                    out.evicted += 1;
+                    continue;
+                }
                 // mlocked memory sits on the unevictable list, and a cgroup
                 // at memory.swap.max has no swap for its anonymous pages:
                 // reclaim does not take them (get_scan_count).
@@ -321,7 +343,8 @@ impl Clock {
             for slot in front..front + k {
                 self.front = if slot + 1 == n { 0 } else { slot + 1 };
                 let Some(unit) = mem.frames.get(slot) else { continue };
-                let pages = deactivate(mem, slot, unit, self.touches[unit.guest as usize]);
+                let touches = self.touches.get(unit.guest as usize).copied().unwrap_or(0.0);
+                let pages = deactivate(mem, slot, unit, touches);
                 self.inactive += pages;
                 out.deactivated += u64::from(pages > 0);
                 out.refill_pages += pages;
@@ -685,6 +708,9 @@ fn global_inactive_share(mem: &Memory) -> f64 {
 /// The pages of `unit` on an LRU list (0 when it is not: mlocked, or its
 /// cgroup at memory.swap.max).
 fn lru_pages(mem: &Memory, unit: Unit) -> u64 {
+    if unit.guest == KSM_OWNER {
+        return u64::from(ksm_evictable(mem, unit.page as u32));
+    }
     let guest = &mem.guests[unit.guest as usize];
     if guest.unevictable || guest.swapped >= guest.swap_max {
         return 0;
@@ -704,6 +730,9 @@ fn lru_pages(mem: &Memory, unit: Unit) -> u64 {
 /// out.
 #[inline]
 fn prefetch_unit(mem: &Memory, u: Unit) {
+    if u.guest == KSM_OWNER {
+        return;
+    }
     let guest = &mem.guests[u.guest as usize];
     if u.thp && guest.thp_sampled {
         return;
@@ -724,6 +753,10 @@ fn deactivate(mem: &mut Memory, slot: usize, unit: Unit, touches: f64) -> u64 {
     let pages = lru_pages(mem, unit);
     if pages == 0 {
         return 0;
+    }
+    if unit.guest == KSM_OWNER {
+        ksm_referenced(mem, unit.page as u32);
+        return pages;
     }
     let guest = &mut mem.guests[unit.guest as usize];
     if unit.thp {
@@ -832,6 +865,63 @@ fn page_out(mem: &mut Memory, g: u32, p: u64, pace: &mut Pace) {
     pace.work += pace.page_ns + store;
 }
 
+/// Whether reclaim may take KSM page `id`: not when a sharer's memory is
+/// locked (an mlocked mapping makes the page unevictable).
+fn ksm_evictable(mem: &Memory, id: u32) -> bool {
+    mem.ksm.page(id).sharers.iter().all(|&(g, _)| !mem.guests[g as usize].unevictable)
+}
+
+/// Whether KSM page `id` was referenced through any of its sharers since
+/// reclaim last looked, as `folio_referenced` finds it by walking every
+/// mapping (`rmap_walk_ksm`); the look clears every sharer's accessed bit.
+/// A page reclaim may not take counts as referenced.
+fn ksm_referenced(mem: &mut Memory, id: u32) -> bool {
+    let mut referenced = !ksm_evictable(mem, id);
+    let n = mem.ksm.page(id).sharers.len();
+    for i in 0..n {
+        let (g, p) = mem.ksm.page(id).sharers[i];
+        let guest = &mut mem.guests[g as usize];
+        let st = guest.pages[p as usize];
+        referenced |= st & REFERENCED != 0;
+        guest.pages[p as usize] = st & !REFERENCED;
+        if let Some(e) = guest.events.as_deref_mut() {
+            // Every mapping is looked at (no short cut): the walk clears
+            // each young bit it passes.
+            referenced |= e.touched_since(p as usize);
+        }
+    }
+    referenced
+}
+
+/// Write KSM page `id` to swap once, for all its sharers, and free its
+/// frame: each sharer's mapping becomes the one swap entry (try_to_unmap
+/// through `rmap_walk_ksm`). ksmd's counters do not move: its stable node
+/// goes stale (see [`crate::model::ksmpage`]).
+fn ksm_swap_out(mem: &mut Memory, id: u32, pace: &mut Pace) {
+    let page = mem.ksm.swap_page(id);
+    mem.ksm.swap_out(&mut mem.frames, id);
+    let n = mem.ksm.page(id).sharers.len();
+    for i in 0..n {
+        let (g, p) = mem.ksm.page(id).sharers[i];
+        let guest = &mut mem.guests[g as usize];
+        let st = guest.pages[p as usize];
+        debug_assert!(st & MERGED != 0 && st & RES_MASK == RESIDENT);
+        let st = (st & !(RES_MASK | MERGED | REFERENCED)) | SWAPPED;
+        guest.pages[p as usize] = st;
+        guest.merged -= 1;
+        guest.swapped += 1;
+        guest.peak_swapped = guest.peak_swapped.max(guest.swapped);
+        if let Some(e) = guest.events.as_deref_mut() {
+            e.note(p as usize, st);
+        }
+    }
+    let store = mem.swap.write(pace.at(), page, false);
+    pace.work += pace.page_ns + store;
+    if mem.swap.keeps_pages_in_ram() {
+        mem.sync_zram();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -879,6 +969,7 @@ mod tests {
             peak_used: 0,
             min_free: 0,
             thp_splits: 0,
+            ksm: Default::default(),
         }
     }
 
@@ -943,6 +1034,7 @@ mod tests {
                 peak_used: 0,
                 min_free: 0,
                 thp_splits: 0,
+                ksm: Default::default(),
             };
             let pages = split_thp(&mut mem, slot, Unit { guest: 0, page: 0, thp: true });
             assert_eq!(pages.len(), 64);

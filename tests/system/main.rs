@@ -7,6 +7,7 @@
 mod calibrate;
 mod ksm;
 #[cfg(target_os = "linux")]
+mod ksm_swap;
 mod ksm_thp;
 
 #[cfg(target_os = "linux")]

@@ -324,10 +324,20 @@ fn check(spec: &Spec, log: &Log, summary: &Summary) -> Result<(), String> {
             }
         }
         // Resident pages that kept their slot since their swap-in (the
-        // swap cache, `SwapCached`) hold the rest.
+        // swap cache, `SwapCached`) hold the rest. A KSM page in swap
+        // takes one slot for all the entries its sharers hold (each in
+        // its guest's swapped pages, as VmSwap counts them).
         ensure!(
-            swapped + h.swap_cached_bytes == h.swap_used_bytes,
-            "at {t}: guests' swapped {swapped} + swap cached {} != swap used {}",
+            h.ksm_swap_entries_bytes >= h.ksm_swap_slots_bytes,
+            "at {t}: {} bytes of KSM entries for {} bytes of their slots",
+            h.ksm_swap_entries_bytes,
+            h.ksm_swap_slots_bytes
+        );
+        ensure!(
+            swapped - h.ksm_swap_entries_bytes + h.ksm_swap_slots_bytes + h.swap_cached_bytes == h.swap_used_bytes,
+            "at {t}: guests' swapped {swapped} - KSM entries {} + KSM slots {} + swap cached {} != swap used {}",
+            h.ksm_swap_entries_bytes,
+            h.ksm_swap_slots_bytes,
             h.swap_cached_bytes,
             h.swap_used_bytes
         );

@@ -22,9 +22,11 @@
 //! image at the same guest address, zero pages are identical everywhere,
 //! unique pages match nothing. A merged page is mapped read-only and has no
 //! frame of its own; writing it is a copy-on-write break (handled by the
-//! engine through [`Ksm::unmerge`]). KSM pages are kept resident: the
-//! model does not swap them out (the kernel can, through rmap walks, at a
-//! cost this model leaves out).
+//! engine through [`Ksm::unmerge`]). A KSM page is a frame of its own on
+//! the LRU with its sharers listed (`model::ksmpage`): reclaim swaps it
+//! out once for all of them, its stable node stays counted, stale, until
+//! ksmd meets it (`Ksm::meet_stale`), and the sharers fault it back one
+//! by one.
 //!
 //! A THP whose page can merge is split first, as try_to_merge_one_page
 //! does (`split_huge_page`). Hugetlb memory, `ksm: false` guests and
@@ -289,6 +291,11 @@ impl Ksm {
                     q += 64;
                     continue;
                 }
+                // A swapped-out KSM page's stale node, met where one of
+                // its sharers is (its rmap item is removed here).
+                if let Some(id) = mem.ksm.stale_at(g, q) {
+                    self.meet_stale(mem, id);
+                }
                 // Passing the page ends what ksmd last noted of it.
                 self.forget(g, q);
                 let st = mem.guests[g].pages[q as usize];
@@ -326,23 +333,17 @@ impl Ksm {
         let content = Content::of(st);
         if content == Content::Zero && self.knobs.use_zero_pages {
             self.counters.zero_pages -= 1;
-        } else if let Some(key) = self.key(mem, g, p, content)
-            && let Some(entry) = self.stable.get_mut(key).map(|v| *v)
-        {
-            // Sharers are interchangeable: take one from the last dup.
-            let Dups { full, last } = Dups::unpack(entry);
-            if last == 1 {
-                // Its only mapping: the KSM page goes.
-                self.counters.pages_shared -= 1;
-                mem.frames.adjust_unslotted(-1);
-                if full == 0 {
-                    self.stable.remove(key);
+        } else if let Some(id) = mem.ksm.id_of(g, p) {
+            // A mapped KSM page is resident, so its node is counted.
+            let key = Key::from_raw(mem.ksm.page(id).key);
+            if let Some((_, before)) = mem.ksm.leave(&mut mem.frames, g as u32, p) {
+                if before == 1 {
+                    // Its only mapping: the KSM page goes.
+                    self.counters.pages_shared -= 1;
+                    self.drop_dup(key, id);
                 } else {
-                    self.stable.insert(key, Dups { full: full - 1, last: self.knobs.max_page_sharing.max(2) }.pack());
+                    self.counters.pages_sharing -= 1;
                 }
-            } else {
-                self.counters.pages_sharing -= 1;
-                self.stable.insert(key, Dups { full, last: last - 1 }.pack());
             }
         }
         let guest = &mut mem.guests[g];
@@ -351,6 +352,63 @@ impl Ksm {
         if let Some(e) = guest.events.as_deref_mut() {
             e.note(p as usize, guest.pages[p as usize]);
         }
+    }
+
+    /// KSM page `id` of content `key` left the stable tree.
+    fn drop_dup(&mut self, key: Key, id: u32) {
+        let Some(entry) = self.stable.get_mut(key) else { return };
+        let mut dups = Dups::unpack(*entry);
+        if dups.last == Some(id) {
+            dups.last = None;
+        } else {
+            dups.full = dups.full.saturating_sub(1);
+        }
+        if dups.is_empty() {
+            self.stable.remove(key);
+        } else {
+            *entry = dups.pack();
+        }
+    }
+
+    /// ksmd meets the stable node of KSM page `id`, swapped out since it
+    /// was merged (stale): `get_ksm_page` finds its page gone and
+    /// `remove_node_from_stable_tree` drops it with every rmap item, the
+    /// counters with them.
+    fn meet_stale(&mut self, mem: &mut Memory, id: u32) {
+        let key = Key::from_raw(mem.ksm.page(id).key);
+        let n = mem.ksm.drop_node(id) as u64;
+        self.counters.pages_shared -= 1;
+        self.counters.pages_sharing -= n.saturating_sub(1);
+        self.drop_dup(key, id);
+    }
+
+    /// The KSM page of content `key` a new sharer joins: the last dup,
+    /// while it has room. A stale one is met (and dropped) on the way, as
+    /// the stable tree's search meets it.
+    fn last_with_room(&mut self, mem: &mut Memory, key: Key) -> Option<u32> {
+        let id = Dups::unpack(*self.stable.get_mut(key)?).last?;
+        if !mem.ksm.resident(id) {
+            self.meet_stale(mem, id);
+            return None;
+        }
+        (mem.ksm.page(id).sharers.len() < self.knobs.max_page_sharing.max(2) as usize).then_some(id)
+    }
+
+    /// Guest `g` lost page `p`'s swap entry of a swapped-out KSM page
+    /// (a balloon took the page, or the guest died: `gone`): the slot goes
+    /// with its last entry. The rmap item stays on the stale node until
+    /// ksmd reaches the address, or, for a dead guest, is dropped now
+    /// (ksmd frees an exited mm's items when it next comes to it; the
+    /// model's walk passes dead guests by).
+    pub fn drop_swapped_entry(&mut self, mem: &mut Memory, g: usize, p: u64, gone: bool) -> bool {
+        let Some((id, last)) = mem.ksm.drop_entry(g as u32, p) else { return false };
+        if last {
+            mem.swap.discard(mem.ksm.swap_page(id));
+        }
+        if gone && mem.ksm.page(id).node && !mem.ksm.resident(id) {
+            self.meet_stale(mem, id);
+        }
+        true
     }
 
     fn end_full_scan(&mut self) {
@@ -477,6 +535,7 @@ mod tests {
             peak_used: 0,
             min_free: 0,
             thp_splits: 0,
+            ksm: Default::default(),
         }
     }
 

@@ -116,6 +116,10 @@ impl Ksm {
     /// scanned, or `None` (nothing done) when the budget may end inside
     /// the word.
     pub(super) fn pass_word(&mut self, mem: &mut Memory, g: usize, q: u64, out: &mut Wake) -> Option<u64> {
+        // A stale KSM node is met at one of these addresses: page by page.
+        if mem.ksm.stale_word(g, (q / 64) as usize) != 0 {
+            return None;
+        }
         let WordMasks { mut present, merged, volatile, unique, first_shareable } =
             WordMasks::of(&mem.guests[g].pages[q as usize..q as usize + 64]);
         // The zero page a THP split left is not anonymous memory: skipped.
@@ -232,11 +236,11 @@ impl Ksm {
         Some(n)
     }
 
-    /// The key of page `p` of guest `g` (state `st`) when the stable tree
-    /// has a KSM page of its content with room for one more sharer: an
-    /// unwritten page of the image's or zero content (zero content only
-    /// when it is not for the zero page, `use_zero_pages`).
-    fn stable_room(&mut self, mem: &Memory, g: usize, p: u64, st: u8) -> Option<Key> {
+    /// The key of page `p` of guest `g` (state `st`) and the KSM page of
+    /// its content with room for one more sharer, when the stable tree has
+    /// one: an unwritten page of the image's or zero content (zero content
+    /// only when it is not for the zero page, `use_zero_pages`).
+    fn stable_room(&mut self, mem: &mut Memory, g: usize, p: u64, st: u8) -> Option<(Key, u32)> {
         if st & WRITTEN != 0 {
             return None;
         }
@@ -245,8 +249,15 @@ impl Ksm {
             return None;
         }
         let key = self.key(mem, g, p, content)?;
-        let max = self.knobs.max_page_sharing.max(2);
-        self.stable.get_mut(key).filter(|v| Dups::unpack(**v).last < max).map(|_| key)
+        self.last_with_room(mem, key).map(|id| (key, id))
+    }
+
+    /// Page `p` of guest `g`, just mapped to a KSM page, joins KSM page
+    /// `id`'s sharers.
+    fn join(&mut self, mem: &mut Memory, id: u32, g: usize, p: u64) {
+        let pages = mem.guests[g].sim_pages();
+        mem.ksm.join(id, g as u32, p, pages);
+        self.counters.pages_sharing += 1;
     }
 
     /// Look at present page `p` of guest `g`, as cmp_and_merge_page does:
@@ -264,7 +275,7 @@ impl Ksm {
         settle_written(mem, g, p);
         let st = mem.guests[g].pages[p as usize];
         if st & CHECKSUMMED == 0
-            && let Some(key) = self.stable_room(mem, g, p, st)
+            && let Some((_, id)) = self.stable_room(mem, g, p, st)
         {
             if self.zero_thp(mem, g, p, Content::of(st)) {
                 split_at(mem, g, p);
@@ -272,12 +283,9 @@ impl Ksm {
                 return Look::Searched;
             }
             // The last dup takes one more sharer.
-            if let Some(entry) = self.stable.get_mut(key) {
-                *entry += 1;
-            }
             mem.guests[g].pages[p as usize] |= CHECKSUMMED;
             self.map_merged(mem, g, p);
-            self.counters.pages_sharing += 1;
+            self.join(mem, id, g, p);
             return Look::Merged;
         }
         if st & CHECKSUMMED == 0 || st & WRITTEN != 0 {
@@ -308,17 +316,15 @@ impl Ksm {
             self.note(g, p, true);
             return Look::Searched;
         };
-        let max = self.knobs.max_page_sharing.max(2);
         let zero_thp = self.zero_thp(mem, g, p, content);
-        if let Some(entry) = self.stable.get_mut(key).filter(|v| Dups::unpack(**v).last < max) {
+        if let Some(id) = self.last_with_room(mem, key) {
             if zero_thp {
                 split_at(mem, g, p);
                 return Look::Searched;
             }
             // The last dup takes one more sharer.
-            *entry += 1;
             self.map_merged(mem, g, p);
-            self.counters.pages_sharing += 1;
+            self.join(mem, id, g, p);
             return Look::Merged;
         }
         out.unstable_levels += self.unstable_depth();
@@ -357,10 +363,16 @@ impl Ksm {
                 // kept for it), the other maps it.
                 self.map_merged(mem, g2 as usize, p2);
                 self.map_merged(mem, g, p);
-                mem.frames.adjust_unslotted(1);
+                // The waiting page's frame is the KSM page's: one frame
+                // and a slot on the LRU for it.
+                let sharers = [(g2, p2, mem.guests[g2 as usize].sim_pages()), (g as u32, p, mem.guests[g].sim_pages())];
+                let id = mem.ksm.create(&mut mem.frames, key.raw(), content == Content::Zero, &sharers);
                 // A new dup: the content's others (if any) are full.
-                let full = self.stable.get_mut(key).map_or(0, |v| Dups::unpack(*v).full + 1);
-                self.stable.insert(key, Dups { full, last: 2 }.pack());
+                let full = self.stable.get_mut(key).map_or(0, |v| {
+                    let d = Dups::unpack(*v);
+                    d.full + u32::from(d.last.is_some())
+                });
+                self.stable.insert(key, Dups { full, last: Some(id) }.pack());
                 self.counters.pages_shared += 1;
                 self.counters.pages_sharing += 1;
                 // The waiting page leaves the unstable tree.

@@ -24,6 +24,14 @@ impl Key {
         Key(u64::from(image) << KEY_PAGE_BITS | page)
     }
 
+    /// The key as a word, and back (a KSM page keeps its content's).
+    pub(super) fn raw(self) -> u64 {
+        self.0
+    }
+    pub(super) fn from_raw(v: u64) -> Key {
+        Key(v)
+    }
+
     /// One content however the guests are sampled: the zero page's, or an
     /// image's common pattern (not a page of the image).
     fn single(self) -> bool {
@@ -31,23 +39,29 @@ impl Key {
     }
 }
 
-/// The KSM pages of one content: `full` of them with `max_page_sharing`
-/// sharers each (the kernel's stable_node dups), then one with `last`.
-/// Only the last has room: a dup is added when all were full, and
-/// unmerging takes sharers from the last (sharers are interchangeable).
+/// The KSM pages of one content (the kernel's stable_node dups): `full`
+/// of them with `max_page_sharing` sharers (or that were full when the
+/// next was made), and `last`, the one new sharers join while it has room
+/// (its number in [`crate::model::ksmpage::KsmPages`]). A dup is added
+/// when the last is full or gone.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Dups {
     pub(super) full: u32,
-    pub(super) last: u32,
+    pub(super) last: Option<u32>,
 }
 
 impl Dups {
     /// As a tree entry (nonzero: a live content has a KSM page).
     pub(super) fn pack(self) -> u64 {
-        u64::from(self.full) << 32 | u64::from(self.last)
+        u64::from(self.full) << 32 | self.last.map_or(0, |id| u64::from(id) + 1)
     }
     pub(super) fn unpack(v: u64) -> Dups {
-        Dups { full: (v >> 32) as u32, last: v as u32 }
+        let last = v as u32;
+        Dups { full: (v >> 32) as u32, last: last.checked_sub(1) }
+    }
+    /// No KSM page left.
+    pub(super) fn is_empty(self) -> bool {
+        self.full == 0 && self.last.is_none()
     }
 }
 

@@ -12,9 +12,9 @@
 //! The page's stable node is not told: it stays in the stable tree,
 //! stale, and `pages_shared` and `pages_sharing` keep counting it until
 //! ksmd meets it, in a search of the stable tree or when its walk reaches
-//! one of the sharers' addresses; `get_ksm_page` then finds the page gone
-//! and `remove_node_from_stable_tree` drops the node and all its rmap
-//! items at once.
+//! one of the sharers' addresses; `ksm_get_folio` (`get_ksm_page` before
+//! Linux 6.8) then finds the page gone and `remove_node_from_stable_tree`
+//! drops the node and all its rmap items at once (docs/sources, 3.6).
 //!
 //! Each sharer faults its entry back on its own (`do_swap_page`): the
 //! first reads the slot into a page of its own, which stays in the swap
@@ -24,12 +24,12 @@
 //! `ksm_swpin_copy`). The slot is freed with the last entry. ksmd then
 //! merges the copies again, like any identical pages.
 //!
-//! Measured on this project's kernel (Linux 6.18; the notes of the system
-//! test `ksm_swap_out`): four processes of 64 MiB of identical content
-//! merged into 16 384 KSM pages, then a 100 MiB cgroup limit: 14 500
-//! pages written in the first second, `pages_shared` falling from 16 384
-//! to 7 899 over the next three seconds as ksmd met the stale nodes, and
-//! `ksm_swpin_copy` climbing as sharers faulted the pages back.
+//! Measured on this project's kernel (Linux 6.18; the system test
+//! `ksm_swap`): four processes of 64 MiB of identical content merged into
+//! 16 384 KSM pages, then a 100 MiB cgroup limit and a hot process:
+//! `pages_shared` down to 8 117 three seconds later as ksmd met the stale
+//! nodes, 3 983 after fifteen, and `ksm_swpin_copy` climbing (1 219 after
+//! fifteen) as sharers faulted the pages back.
 
 use super::frames::{Frames, Unit};
 use super::swap::{SwapIn, SwapPage};
@@ -41,12 +41,15 @@ pub const KSM_OWNER: u32 = (1 << 23) - 1;
 /// No KSM page.
 const NONE: u32 = u32::MAX;
 
+/// A KSM page's room while it is not in RAM.
+const SWAPPED_OUT: u32 = u32::MAX;
+
 /// One KSM page.
 #[derive(Debug, Clone, Default)]
 pub struct KsmPage {
-    /// The pages mapping it (guest, simulated page), in the order they
-    /// merged: its stable node's rmap items.
-    pub sharers: Vec<(u32, u64)>,
+    /// The pages mapping it (guest and simulated page, packed by
+    /// [`pack`]), in the order they merged: its stable node's rmap items.
+    sharers: Vec<u64>,
     /// Its slot in the frame table while it is resident.
     slot: Option<u32>,
     /// Swapped out: the sharers whose page tables still hold its swap
@@ -77,10 +80,42 @@ pub enum KsmSwapIn {
     Copied { discard: Option<SwapPage> },
 }
 
+/// A sharer as one word: guest and simulated page.
+#[inline]
+fn pack(g: u32, p: u64) -> u64 {
+    u64::from(g) << 40 | p
+}
+
+#[inline]
+fn unpack(v: u64) -> (u32, u64) {
+    ((v >> 40) as u32, v & ((1 << 40) - 1))
+}
+
+impl KsmPage {
+    /// How many pages map it (its rmap items while its node counts).
+    pub fn sharer_count(&self) -> usize {
+        self.sharers.len()
+    }
+
+    /// Its sharers (guest, simulated page).
+    pub fn sharers(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.sharers.iter().map(|&v| unpack(v))
+    }
+
+    /// Sharer `i`.
+    pub fn sharer(&self, i: usize) -> (u32, u64) {
+        unpack(self.sharers[i])
+    }
+}
+
 /// Every KSM page, and which one each merged or swapped page maps.
 #[derive(Debug, Clone, Default)]
 pub struct KsmPages {
     pages: Vec<KsmPage>,
+    /// Per KSM page: its sharers while it is resident, [`SWAPPED_OUT`]
+    /// otherwise; what ksmd reads of a page a new sharer may join, kept
+    /// apart so the stable tree's searches read four bytes, not the page.
+    room: Vec<u32>,
     free: Vec<u32>,
     /// Per guest, per simulated page: the KSM page it maps, or whose swap
     /// entry it holds (sized at its guest's first merge).
@@ -120,8 +155,16 @@ impl KsmPages {
     }
 
     /// Whether KSM page `id` is in RAM.
+    #[inline]
     pub fn resident(&self, id: u32) -> bool {
-        self.pages[id as usize].slot.is_some()
+        self.room[id as usize] != SWAPPED_OUT
+    }
+
+    /// KSM page `id`'s sharers while it is in RAM (`None`: swapped out).
+    #[inline]
+    pub fn resident_sharers(&self, id: u32) -> Option<u32> {
+        let n = self.room[id as usize];
+        (n != SWAPPED_OUT).then_some(n)
     }
 
     fn set_of(&mut self, g: u32, p: u64, id: u32, pages: u64) {
@@ -147,12 +190,14 @@ impl KsmPages {
     pub fn create(&mut self, frames: &mut Frames, key: u64, zero: bool, sharers: &[(u32, u64, u64)]) -> u32 {
         let id = self.free.pop().unwrap_or_else(|| {
             self.pages.push(KsmPage::default());
+            self.room.push(SWAPPED_OUT);
             (self.pages.len() - 1) as u32
         });
+        self.room[id as usize] = sharers.len() as u32;
         let slot = frames.insert(Unit { guest: KSM_OWNER, page: u64::from(id), thp: false }, 1);
         self.resident_pages += 1;
         self.pages[id as usize] = KsmPage {
-            sharers: sharers.iter().map(|&(g, p, _)| (g, p)).collect(),
+            sharers: sharers.iter().map(|&(g, p, _)| pack(g, p)).collect(),
             slot: Some(slot),
             swap_refs: 0,
             cached_in: None,
@@ -168,7 +213,8 @@ impl KsmPages {
 
     /// Guest `g`'s page `p` (of `pages`) maps KSM page `id` too.
     pub fn join(&mut self, id: u32, g: u32, p: u64, pages: u64) {
-        self.pages[id as usize].sharers.push((g, p));
+        self.pages[id as usize].sharers.push(pack(g, p));
+        self.room[id as usize] += 1;
         self.set_of(g, p, id, pages);
     }
 
@@ -181,14 +227,18 @@ impl KsmPages {
         self.clear_of(g, p);
         let page = &mut self.pages[id as usize];
         let before = page.sharers.len();
-        if let Some(i) = page.sharers.iter().position(|&s| s == (g, p)) {
+        if let Some(i) = page.sharers.iter().position(|&s| s == pack(g, p)) {
             page.sharers.swap_remove(i);
+            if page.slot.is_some() {
+                self.room[id as usize] -= 1;
+            }
         }
         if page.sharers.is_empty()
             && let Some(slot) = page.slot.take()
         {
             frames.remove(slot as usize, Unit { guest: KSM_OWNER, page: u64::from(id), thp: false }, 1);
             self.resident_pages -= 1;
+            self.room[id as usize] = SWAPPED_OUT;
             page.node = false;
             self.free.push(id);
         }
@@ -203,13 +253,15 @@ impl KsmPages {
         let slot = page.slot.take().expect("a resident KSM page has a slot");
         frames.remove(slot as usize, Unit { guest: KSM_OWNER, page: u64::from(id), thp: false }, 1);
         self.resident_pages -= 1;
+        self.room[id as usize] = SWAPPED_OUT;
         page.swap_refs = page.sharers.len() as u32;
         page.cached_in = None;
         self.swap_slots += 1;
         self.swap_entries += u64::from(page.swap_refs);
         self.swapped_out += 1;
         let sharers = std::mem::take(&mut page.sharers);
-        for &(g, p) in &sharers {
+        for &v in &sharers {
+            let (g, p) = unpack(v);
             self.mark_stale(g, p, true);
         }
         self.pages[id as usize].sharers = sharers;
@@ -264,7 +316,8 @@ impl KsmPages {
         debug_assert!(page.node && page.slot.is_none());
         page.node = false;
         let sharers = std::mem::take(&mut page.sharers);
-        for &(g, p) in &sharers {
+        for &v in &sharers {
+            let (g, p) = unpack(v);
             self.mark_stale(g, p, false);
             self.stale_in.remove(&(g, p));
         }

@@ -868,7 +868,7 @@ fn page_out(mem: &mut Memory, g: u32, p: u64, pace: &mut Pace) {
 /// Whether reclaim may take KSM page `id`: not when a sharer's memory is
 /// locked (an mlocked mapping makes the page unevictable).
 fn ksm_evictable(mem: &Memory, id: u32) -> bool {
-    mem.ksm.page(id).sharers.iter().all(|&(g, _)| !mem.guests[g as usize].unevictable)
+    mem.ksm.page(id).sharers().all(|(g, _)| !mem.guests[g as usize].unevictable)
 }
 
 /// Whether KSM page `id` was referenced through any of its sharers since
@@ -877,9 +877,9 @@ fn ksm_evictable(mem: &Memory, id: u32) -> bool {
 /// A page reclaim may not take counts as referenced.
 fn ksm_referenced(mem: &mut Memory, id: u32) -> bool {
     let mut referenced = !ksm_evictable(mem, id);
-    let n = mem.ksm.page(id).sharers.len();
+    let n = mem.ksm.page(id).sharer_count();
     for i in 0..n {
-        let (g, p) = mem.ksm.page(id).sharers[i];
+        let (g, p) = mem.ksm.page(id).sharer(i);
         let guest = &mut mem.guests[g as usize];
         let st = guest.pages[p as usize];
         referenced |= st & REFERENCED != 0;
@@ -900,9 +900,9 @@ fn ksm_referenced(mem: &mut Memory, id: u32) -> bool {
 fn ksm_swap_out(mem: &mut Memory, id: u32, pace: &mut Pace) {
     let page = mem.ksm.swap_page(id);
     mem.ksm.swap_out(&mut mem.frames, id);
-    let n = mem.ksm.page(id).sharers.len();
+    let n = mem.ksm.page(id).sharer_count();
     for i in 0..n {
-        let (g, p) = mem.ksm.page(id).sharers[i];
+        let (g, p) = mem.ksm.page(id).sharer(i);
         let guest = &mut mem.guests[g as usize];
         let st = guest.pages[p as usize];
         debug_assert!(st & MERGED != 0 && st & RES_MASK == RESIDENT);
@@ -1073,6 +1073,46 @@ mod tests {
         mem.guests = vec![g];
         mem.frames = frames;
         mem
+    }
+
+    #[test]
+    fn a_ksm_page_goes_out_once_for_all_its_sharers_unless_one_touched_it() {
+        // mm/vmscan.c and mm/ksm.c (see model::ksmpage): folio_referenced
+        // walks every mapping of a KSM page (rmap_walk_ksm), so one
+        // sharer's accessed bit keeps it; otherwise try_to_unmap gives
+        // every sharer the one swap entry and the page is written once.
+        // Two guests of four pages, merged pairwise into four KSM pages
+        // filling a host of four frames; the second guest touched page 1.
+        // Freeing three frames writes three pages (not six), leaves both
+        // guests three pages swapped and one merged, and ksmd's counters
+        // are not the reclaimer's to move.
+        let mut mem = sixteen_pages();
+        let mut guests = Vec::new();
+        for g in 0..2u32 {
+            let mut guest = Guest::new(format!("g{g}"), 0, Backing::Small { thp: false }, 4, Vec::new(), 0.0, 0.0);
+            for p in 0..4 {
+                guest.pages[p] = RESIDENT | MERGED;
+            }
+            guest.merged = 4;
+            guests.push(guest);
+        }
+        mem.guests = guests;
+        mem.frames = Frames::new(4);
+        for p in 0..4u64 {
+            mem.ksm.create(&mut mem.frames, p, false, &[(0, p, 4), (1, p, 4)]);
+        }
+        mem.guests[1].pages[1] |= REFERENCED;
+        let mut clock = Clock { front: 3, inactive: 4, placed: true, ..Clock::default() };
+        let out = clock.reclaim(&mut mem, 3, 0, true);
+        assert_eq!((out.evicted, mem.swap.writes(), mem.frames.used()), (3, 3, 1));
+        for g in &mem.guests {
+            assert_eq!((g.swapped, g.merged), (3, 1));
+            for p in [0usize, 2, 3] {
+                assert_eq!(g.pages[p] & (RES_MASK | MERGED), SWAPPED, "page {p}");
+            }
+            assert_eq!(g.pages[1], RESIDENT | MERGED, "page 1 kept, its bits cleared");
+        }
+        assert_eq!((mem.ksm.swap_slots, mem.ksm.swap_entries, mem.ksm.resident_pages), (3, 6, 1));
     }
 
     #[test]

@@ -14,10 +14,18 @@
 //! reclaimed) guest has taken the rest, a second before the hot guest
 //! starts: global reclaim in place of the cgroup's, the same rmap rules.
 //!
-//! Measured here (Linux 6.18, cgroup v1, a 1 GiB swap file) in a one-off
-//! run before the model had it: 16 384 / 49 152 before, 7 899 / 23 662
-//! three seconds after the limit, 3 782 / 9 495 after fifteen;
-//! `ksm_swpin_copy` 52 after three seconds and 2 848 after 25.
+//! Measured here (Linux 6.18, cgroup v1, a 1 GiB swap file; pages_shared
+//! / pages_sharing from 16 384 / 49 152): three seconds after the limit
+//! 7 899 / 23 662, 8 256 / 24 631 and 8 117 / 24 318 in three runs, the
+//! model 7 654 / 22 922; after fifteen 3 782 / 9 495, 4 019 / 10 067 and
+//! 3 983 / 9 949, the model 3 760 / 9 305; `ksm_swpin_copy` after fifteen
+//! 1 203 and 1 219, the model 1 366. After 25 s the kernel's ksmd has
+//! merged some copies again or not (4 855 and 3 398 pages shared), the
+//! model 3 010. The kernel also writes the hot process's pages (pswpout
+//! 22 700 in the first three seconds, the model 9 010): its reclaim of a
+//! process that has just faulted its pages in takes some of them where the
+//! model's CLOCK finds them all referenced; what the KSM pages do is
+//! unaffected.
 //!
 //! The swap file, the cgroup, KSM's knobs and the processes are undone
 //! when the test ends, also when it fails.

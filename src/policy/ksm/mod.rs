@@ -387,11 +387,11 @@ impl Ksm {
     /// the stable tree's search meets it.
     fn last_with_room(&mut self, mem: &mut Memory, key: Key) -> Option<u32> {
         let id = Dups::unpack(*self.stable.get_mut(key)?).last?;
-        if !mem.ksm.resident(id) {
+        let Some(n) = mem.ksm.resident_sharers(id) else {
             self.meet_stale(mem, id);
             return None;
-        }
-        (mem.ksm.page(id).sharers.len() < self.knobs.max_page_sharing.max(2) as usize).then_some(id)
+        };
+        (n < self.knobs.max_page_sharing.max(2)).then_some(id)
     }
 
     /// Guest `g` lost page `p`'s swap entry of a swapped-out KSM page

@@ -451,7 +451,8 @@ impl Engine<'_> {
             RESIDENT => freed = self.unmap_small(g, p),
             SWAPPED => {
                 // A swapped-out KSM page's entry: one less on its slot.
-                let ksm_entry = self.ksm.as_mut().is_some_and(|k| k.drop_swapped_entry(&mut self.mem, g, p, false));
+                let ksm_entry = st & MERGED != 0
+                    && self.ksm.as_mut().is_some_and(|k| k.drop_swapped_entry(&mut self.mem, g, p, false));
                 if !ksm_entry {
                     self.mem.swap.discard(crate::model::swap::SwapPage::of(g as u32, p, st));
                 }

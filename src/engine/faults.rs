@@ -130,12 +130,12 @@ impl Engine<'_> {
                     (costs.fault_4k_ns, FaultKind::Minor, stall)
                 }
             }
-            (SWAPPED, _) if self.mem.ksm.swapped_entry(g, p).is_some() => {
+            (SWAPPED, _) if st & MERGED != 0 => {
                 // A swapped-out KSM page's entry: the first sharer reads
                 // it, later ones copy the page it read while that is in
                 // RAM (see model::ksmpage).
                 let stall = self.make_room(g, t)?;
-                let id = self.mem.ksm.swapped_entry(g, p).expect("checked above");
+                let id = self.mem.ksm.swapped_entry(g, p).expect("a KSM entry keeps MERGED");
                 let at = t + stall as u64;
                 let guests = &self.mem.guests;
                 let io = self
@@ -147,7 +147,7 @@ impl Engine<'_> {
                     self.mem.sync_zram();
                 }
                 let guest = &mut self.mem.guests[g];
-                guest.pages[p as usize] = (st & !RES_MASK) | RESIDENT | mark;
+                guest.pages[p as usize] = (st & !(RES_MASK | MERGED)) | RESIDENT | mark;
                 guest.swapped -= 1;
                 guest.resident += 1;
                 self.mem.frames.insert(Unit { guest: g as u32, page: p, thp: false }, 1);
@@ -402,10 +402,11 @@ impl Engine<'_> {
             // with the last.
             for p in 0..self.mem.guests[g].sim_pages() {
                 let st = self.mem.guests[g].pages[p as usize];
-                if st & MERGED != 0 && !self.mem.guests[g].is_zero_mapped(p) {
-                    k.unmerge(&mut self.mem, g, p);
-                } else if st & RES_MASK == SWAPPED && k.drop_swapped_entry(&mut self.mem, g, p, true) {
+                if st & (RES_MASK | MERGED) == SWAPPED | MERGED {
+                    k.drop_swapped_entry(&mut self.mem, g, p, true);
                     guest_swapped -= 1;
+                } else if st & MERGED != 0 && !self.mem.guests[g].is_zero_mapped(p) {
+                    k.unmerge(&mut self.mem, g, p);
                 }
             }
             k.forget_guest(g);

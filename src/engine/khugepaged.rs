@@ -173,11 +173,11 @@ impl Engine<'_> {
         for q in range.clone() {
             let st = self.mem.guests[g].pages[q as usize];
             match st & RES_MASK {
-                SWAPPED if self.mem.ksm.swapped_entry(g, q).is_some() => {
+                SWAPPED if st & MERGED != 0 => {
                     // An entry of a swapped-out KSM page: read in (or
                     // copied) for the copy like a sharer's fault, its slot
                     // kept for the other sharers.
-                    let id = self.mem.ksm.swapped_entry(g, q).expect("checked above");
+                    let id = self.mem.ksm.swapped_entry(g, q).expect("a KSM entry keeps MERGED");
                     let guests = &self.mem.guests;
                     let io = self.mem.ksm.swap_in(id, g as u32, q, |g0, p0| {
                         guests[g0 as usize].pages[p0 as usize] & RES_MASK == RESIDENT

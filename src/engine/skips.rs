@@ -172,7 +172,8 @@ impl Engine<'_> {
             // (the event is one of its writes: a copy-on-write break).
             let st = self.mem.guests[g].pages[p];
             debug_assert!(st & 1 == 0 || st & MERGED != 0, "event on a mapped page {p}");
-            let write = st & MERGED != 0 || self.rng.random::<u32>() < write_threshold;
+            // (A swapped-out KSM page's entry keeps MERGED: not mapped.)
+            let write = (st & 1 == 1 && st & MERGED != 0) || self.rng.random::<u32>() < write_threshold;
             let at = now + (t + stall) as u64;
             touches += 1;
             if !self.fault_and_charge(g, p as u64, at, write, &mut stall) {

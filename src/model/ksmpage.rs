@@ -184,10 +184,18 @@ impl KsmPages {
         }
     }
 
-    /// A new KSM page of content `key` for `sharers` (their frames already
-    /// freed), taking a frame and a slot of its own: the page that became
-    /// it. `pages[i]` is sharer i's guest's page count.
-    pub fn create(&mut self, frames: &mut Frames, key: u64, zero: bool, sharers: &[(u32, u64, u64)]) -> u32 {
+    /// A new KSM page of content `key` for `sharers` (guest, page, the
+    /// guest's page count; their frames already freed), taking a frame and
+    /// a slot of its own: the page that became it. Its list of sharers has
+    /// room for `room` from the start.
+    pub fn create(
+        &mut self,
+        frames: &mut Frames,
+        key: u64,
+        zero: bool,
+        sharers: &[(u32, u64, u64)],
+        room: usize,
+    ) -> u32 {
         let id = self.free.pop().unwrap_or_else(|| {
             self.pages.push(KsmPage::default());
             self.room.push(SWAPPED_OUT);
@@ -197,7 +205,11 @@ impl KsmPages {
         let slot = frames.insert(Unit { guest: KSM_OWNER, page: u64::from(id), thp: false }, 1);
         self.resident_pages += 1;
         self.pages[id as usize] = KsmPage {
-            sharers: sharers.iter().map(|&(g, p, _)| pack(g, p)).collect(),
+            sharers: {
+                let mut v = Vec::with_capacity(room.max(sharers.len()));
+                v.extend(sharers.iter().map(|&(g, p, _)| pack(g, p)));
+                v
+            },
             slot: Some(slot),
             swap_refs: 0,
             cached_in: None,
@@ -444,7 +456,7 @@ mod tests {
         // freed with the last entry; the node counted until ksmd meets it.
         let mut frames = Frames::new(16);
         let mut k = KsmPages::default();
-        let id = k.create(&mut frames, 7, false, &[(0, 3, 8), (1, 3, 8)]);
+        let id = k.create(&mut frames, 7, false, &[(0, 3, 8), (1, 3, 8)], 3);
         k.join(id, 2, 3, 8);
         assert_eq!(frames.used(), 1);
         k.swap_out(&mut frames, id);

@@ -7,7 +7,7 @@
 //! | 2 | referenced since the reclaim hand last passed (the accessed bit CLOCK reads) |
 //! | 3–4 | content class: unique, shared with the image, zero; or 3: in the balloon (the guest gave the page away, its content is gone) |
 //! | 5 | written since it was last scanned (KSM sees it as volatile) |
-//! | 6 | merged: mapped read-only to a KSM page or the zero page, no frame of its own |
+//! | 6 | merged: mapped read-only to a KSM page or the zero page, no frame of its own; on a swapped page, its entry is a swapped-out KSM page's (`model::ksmpage`) |
 //! | 7 | ksmd has a checksum of it (it was scanned at least once) |
 
 pub const RES_MASK: u8 = 0b11;

@@ -906,7 +906,8 @@ fn ksm_swap_out(mem: &mut Memory, id: u32, pace: &mut Pace) {
         let guest = &mut mem.guests[g as usize];
         let st = guest.pages[p as usize];
         debug_assert!(st & MERGED != 0 && st & RES_MASK == RESIDENT);
-        let st = (st & !(RES_MASK | MERGED | REFERENCED)) | SWAPPED;
+        // MERGED stays: the entry is a KSM page's (see model::page).
+        let st = (st & !(RES_MASK | REFERENCED)) | SWAPPED;
         guest.pages[p as usize] = st;
         guest.merged -= 1;
         guest.swapped += 1;
@@ -1099,7 +1100,7 @@ mod tests {
         mem.guests = guests;
         mem.frames = Frames::new(4);
         for p in 0..4u64 {
-            mem.ksm.create(&mut mem.frames, p, false, &[(0, p, 4), (1, p, 4)]);
+            mem.ksm.create(&mut mem.frames, p, false, &[(0, p, 4), (1, p, 4)], 2);
         }
         mem.guests[1].pages[1] |= REFERENCED;
         let mut clock = Clock { front: 3, inactive: 4, placed: true, ..Clock::default() };
@@ -1108,7 +1109,7 @@ mod tests {
         for g in &mem.guests {
             assert_eq!((g.swapped, g.merged), (3, 1));
             for p in [0usize, 2, 3] {
-                assert_eq!(g.pages[p] & (RES_MASK | MERGED), SWAPPED, "page {p}");
+                assert_eq!(g.pages[p] & (RES_MASK | MERGED), SWAPPED | MERGED, "page {p}");
             }
             assert_eq!(g.pages[1], RESIDENT | MERGED, "page 1 kept, its bits cleared");
         }

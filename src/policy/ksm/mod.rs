@@ -158,6 +158,9 @@ pub struct Ksm {
     pub counters: Counters,
     /// Image number of each guest (guests of one image share content).
     image_of: Vec<u32>,
+    /// Guests of each image: how many pages one KSM page of an image's
+    /// page may come to have (its sharers' room is made for them at once).
+    image_guests: Vec<u32>,
     /// Each guest's content classes, to tell its common-pattern pages
     /// (the duplicate share) from those keyed by their index.
     classes: Vec<crate::model::page::Classifier>,
@@ -202,6 +205,7 @@ impl Ksm {
             unshared_bits: Vec::new(),
             volatile_bits: Vec::new(),
             counters: Counters::default(),
+            image_guests: (0..images as u32).map(|i| image_of.iter().filter(|&&x| x == i).count() as u32).collect(),
             image_of,
             classes: shares.iter().map(|s| s.classifier()).collect(),
             word_pass: true,

@@ -366,7 +366,11 @@ impl Ksm {
                 // The waiting page's frame is the KSM page's: one frame
                 // and a slot on the LRU for it.
                 let sharers = [(g2, p2, mem.guests[g2 as usize].sim_pages()), (g as u32, p, mem.guests[g].sim_pages())];
-                let id = mem.ksm.create(&mut mem.frames, key.raw(), content == Content::Zero, &sharers);
+                // Room for the image's guests when the content is one of
+                // its pages (the zero page's and a common pattern's grow).
+                let room = if key.single() { 2 } else { self.image_guests[self.image_of[g] as usize] };
+                let room = room.min(self.knobs.max_page_sharing.max(2)) as usize;
+                let id = mem.ksm.create(&mut mem.frames, key.raw(), content == Content::Zero, &sharers, room);
                 // A new dup: the content's others (if any) are full.
                 let full = self.stable.get_mut(key).map_or(0, |v| {
                     let d = Dups::unpack(*v);

@@ -34,7 +34,7 @@ impl Key {
 
     /// One content however the guests are sampled: the zero page's, or an
     /// image's common pattern (not a page of the image).
-    fn single(self) -> bool {
+    pub(super) fn single(self) -> bool {
         self == ZERO_KEY || self.0 & KEY_PAGE_MASK == KEY_PAGE_MASK
     }
 }

@@ -205,33 +205,17 @@ impl Clock {
                 }
                 out.scanned += 1;
                 let Some(unit) = mem.frames.get(slot) else { continue };
-                if unit.guest == KSM_OWNER {
-                    // A KSM page: one frame, whoever maps it.
-                    out.scanned_pages += 1;
-                    self.inactive = self.inactive.saturating_sub(1);
-                    let id = unit.page as u32;
-                    if ksm_referenced(mem, id) {
-                        continue;
-                    }
-                    let wait = mem.swap.write_throttle(pace.at());
-                    if wait > 0.0 {
-                        self.hand = slot;
-                        self.inactive += 1;
-                        out.scanned -= 1;
-                        out.scanned_pages -= 1;
-                        out.throttled_ns = wait;
-                        break 'sweep;
-                    }
-                    ksm_swap_out(mem, id, &mut pace);
-                    out.evicted += 1;
-                    continue;
-                }
+                // A KSM page is one frame, whoever maps it (looked at with
+                // the 4 KiB pages below).
+                let ksm = unit.guest == KSM_OWNER;
                 // mlocked memory sits on the unevictable list, and a cgroup
                 // at memory.swap.max has no swap for its anonymous pages:
                 // reclaim does not take them (get_scan_count).
-                let owner = &mem.guests[unit.guest as usize];
-                if owner.unevictable || owner.swapped >= owner.swap_max {
-                    continue;
+                if !ksm {
+                    let owner = &mem.guests[unit.guest as usize];
+                    if owner.unevictable || owner.swapped >= owner.swap_max {
+                        continue;
+                    }
                 }
                 if unit.thp {
                     let guest = &mem.guests[unit.guest as usize];
@@ -266,20 +250,26 @@ impl Clock {
                 }
                 out.scanned_pages += 1;
                 self.inactive = self.inactive.saturating_sub(1);
-                let guest = &mut mem.guests[unit.guest as usize];
-                let p = unit.page as usize;
-                let mut st = guest.pages[p];
-                debug_assert_eq!(st & RES_MASK, RESIDENT);
-                // Event mode: the hits were not played; whether one fell on
-                // this page since the front hand passed is drawn now.
-                if let Some(e) = guest.events.as_deref_mut()
-                    && e.touched_since(p)
-                {
-                    st |= REFERENCED;
-                }
-                if st & REFERENCED != 0 {
-                    guest.pages[p] = st & !REFERENCED;
-                    continue;
+                if ksm {
+                    if ksm_referenced(mem, unit.page as u32) {
+                        continue;
+                    }
+                } else {
+                    let guest = &mut mem.guests[unit.guest as usize];
+                    let p = unit.page as usize;
+                    let mut st = guest.pages[p];
+                    debug_assert_eq!(st & RES_MASK, RESIDENT);
+                    // Event mode: the hits were not played; whether one fell
+                    // on this page since the front hand passed is drawn now.
+                    if let Some(e) = guest.events.as_deref_mut()
+                        && e.touched_since(p)
+                    {
+                        st |= REFERENCED;
+                    }
+                    if st & REFERENCED != 0 {
+                        guest.pages[p] = st & !REFERENCED;
+                        continue;
+                    }
                 }
                 let wait = mem.swap.write_throttle(pace.at());
                 if wait > 0.0 {
@@ -291,7 +281,11 @@ impl Clock {
                     out.throttled_ns = wait;
                     break 'sweep;
                 }
-                swap_out(mem, slot, unit, &mut pace);
+                if ksm {
+                    ksm_swap_out(mem, unit.page as u32, &mut pace);
+                } else {
+                    swap_out(mem, slot, unit, &mut pace);
+                }
                 out.evicted += 1;
             }
         }

@@ -31,6 +31,40 @@ pub fn memory_cgroups() -> Option<(PathBuf, &'static str)> {
     v1.join("memory.limit_in_bytes").exists().then(|| (v1.to_path_buf(), "memory.limit_in_bytes"))
 }
 
+/// This program's `touch-child` with `args`, put in memory cgroup
+/// `cgroup` before it maps anything (a shell joins the group, then runs
+/// it).
+pub fn touch_child_in(cgroup: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("echo $$ > '{}' && exec \"$@\"", cgroup.join("cgroup.procs").display()))
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_overcommit"))
+        .arg("touch-child")
+        .args(args);
+    cmd
+}
+
+/// What a test that makes its own swap file and memory cgroup needs: root
+/// (`root_for` says what for), no swap on yet (its swap file must be the
+/// only one) and a memory cgroup controller. The hierarchy's root and its
+/// limit file, or `None` after saying why the test skips.
+pub fn swap_and_cgroup(root_for: &str) -> Option<(PathBuf, &'static str)> {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root ({root_for})");
+        return None;
+    }
+    if std::fs::read_to_string("/proc/swaps").unwrap_or_default().lines().nth(1).is_some() {
+        eprintln!("skipped: swap is on already (the test needs its swap file to be the only one)");
+        return None;
+    }
+    let found = memory_cgroups();
+    if found.is_none() {
+        eprintln!("skipped: no memory cgroup controller");
+    }
+    found
+}
+
 /// zram0 as swap and a memory cgroup, both put back when dropped (also
 /// when the test fails).
 struct Setup {
@@ -83,11 +117,8 @@ impl Drop for Setup {
 /// The kernel's: major faults per touch over the measured touches, or
 /// `None` when the cgroup's OOM killer ended every attempt.
 fn kernel(setup: &Setup, pattern: &str, thp: bool) -> Option<f64> {
-    let exe = env!("CARGO_BIN_EXE_overcommit");
-    let procs = setup.cgroup.join("cgroup.procs");
     let mut args = vec![
-        "touch-child".to_string(),
-        "--mib".into(),
+        "--mib".to_string(),
         "1024".into(),
         "--rate".into(),
         "1e12".into(),
@@ -110,15 +141,8 @@ fn kernel(setup: &Setup, pattern: &str, thp: bool) -> Option<f64> {
     for attempt in 1..=ATTEMPTS {
         let kills_before = oom_kills(&setup.cgroup);
         let stat_before = vmstat();
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(format!("echo $$ > '{}' && exec \"$@\"", procs.display()))
-            .arg("sh")
-            .arg(exe)
-            .args(&args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the touch child");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut child = touch_child_in(&setup.cgroup, &args).stdout(Stdio::piped()).spawn().expect("the touch child");
         let out = child.stdout.take().expect("piped");
         let lines: Vec<String> = std::io::BufReader::new(out).lines().map_while(Result::ok).collect();
         let majflt: Vec<u64> =

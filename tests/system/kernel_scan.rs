@@ -12,7 +12,7 @@
 //! ends, also when it fails.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 const MIB: u64 = 1 << 20;
@@ -73,20 +73,15 @@ fn anon_counts() -> (u64, u64) {
 /// The kernel's pages scanned per page stolen while the process runs
 /// (`None`: the cgroup's OOM killer ended it three times).
 fn kernel(setup: &mut Setup) -> Option<f64> {
-    let exe = env!("CARGO_BIN_EXE_overcommit");
-    let procs = setup.cgroup.join("cgroup.procs");
     for attempt in 1..=3 {
         let kills = crate::kernel_reclaim::oom_kills(&setup.cgroup);
-        // In the cgroup before it maps anything: the shell joins, then runs it.
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(format!("echo $$ > '{}' && exec \"$@\"", procs.display()))
-            .arg("sh")
-            .arg(exe)
-            .args(["touch-child", "--mib", "2048", "--rate", "1e12", "--pattern", "zipf(0.9)", "--thp"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("the touch child");
+        let child = crate::kernel_reclaim::touch_child_in(
+            &setup.cgroup,
+            &["--mib", "2048", "--rate", "1e12", "--pattern", "zipf(0.9)", "--thp"],
+        )
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the touch child");
         setup.child = Some(child);
         std::thread::sleep(WARM);
         let before = anon_counts();
@@ -160,16 +155,7 @@ fn pages_scanned_per_page_stolen_on_thp_follow_the_kernels() {
     // The kernel's ratio is the load's too: the zram test in
     // kernel_reclaim (1 GiB under 512 MiB) scans 5.5-6.9, the model 10-11.
     let _guard = crate::LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root (a swap file and a memory cgroup)");
-        return;
-    }
-    if std::fs::read_to_string("/proc/swaps").unwrap_or_default().lines().nth(1).is_some() {
-        eprintln!("skipped: swap is on already (the test needs its swap file to be the only one)");
-        return;
-    }
-    let Some((root, limit_file)) = crate::kernel_reclaim::memory_cgroups() else {
-        eprintln!("skipped: no memory cgroup controller");
+    let Some((root, limit_file)) = crate::kernel_reclaim::swap_and_cgroup("a swap file and a memory cgroup") else {
         return;
     };
     let swaps_before = std::fs::read_to_string("/proc/swaps").unwrap_or_default();

@@ -152,19 +152,15 @@ fn kernel(setup: &Setup, zero: f64, pattern: &str, write: f64) -> Seen {
 }
 
 fn kernel_once(setup: &Setup, zero: f64, pattern: &str, write: f64) -> Option<Seen> {
-    let exe = env!("CARGO_BIN_EXE_overcommit");
-    let procs = setup.cgroup.join("cgroup.procs");
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!("echo $$ > '{}' && exec \"$@\"", procs.display()))
-        .arg("sh")
-        .arg(exe)
-        .args(["touch-child", "--mib", "1024", "--rate", "1e12", "--pattern", pattern])
-        .args(["--zero", &zero.to_string(), "--write", &write.to_string()])
-        .args(["--report-every", &TOUCHES.to_string()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the touch child");
+    let (zero_arg, write_arg, every) = (zero.to_string(), write.to_string(), TOUCHES.to_string());
+    let mut child = crate::kernel_reclaim::touch_child_in(
+        &setup.cgroup,
+        &["--mib", "1024", "--rate", "1e12", "--pattern", pattern, "--zero", &zero_arg, "--write", &write_arg],
+    )
+    .args(["--report-every", &every])
+    .stdout(Stdio::piped())
+    .spawn()
+    .expect("the touch child");
     let out = child.stdout.take().expect("piped");
     let mut reports = std::io::BufReader::new(out).lines().map_while(Result::ok).filter(|l| l.contains("majflt="));
     let warm = reports.next();
@@ -372,20 +368,13 @@ fn zswap_pool_and_write_backs_follow_the_kernels() {
     // clean pages keep, which dirties them, and that is not modelled) the
     // model must stay under 15% of the kernel's stores too.
     let _guard = crate::LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root (zswap's parameters, a swap file and a memory cgroup)");
-        return;
-    }
     if !Path::new(PARAMS).join("enabled").exists() {
         eprintln!("skipped: this kernel has no zswap");
         return;
     }
-    if std::fs::read_to_string("/proc/swaps").unwrap_or_default().lines().nth(1).is_some() {
-        eprintln!("skipped: swap is on already (the test needs its swap file to be the only one)");
-        return;
-    }
-    let Some((root, limit_file)) = crate::kernel_reclaim::memory_cgroups() else {
-        eprintln!("skipped: no memory cgroup controller");
+    let Some((root, limit_file)) =
+        crate::kernel_reclaim::swap_and_cgroup("zswap's parameters, a swap file and a memory cgroup")
+    else {
         return;
     };
     let ram = counters("/proc/meminfo", ':').get("MemTotal").copied().unwrap_or(0) * 1024;

@@ -32,7 +32,7 @@
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::ksm_guard::{KsmGuard, counters};
@@ -64,14 +64,7 @@ impl Drop for Setup {
 impl Setup {
     /// A touch child in the cgroup before it maps anything.
     fn spawn(&mut self, args: &[&str]) {
-        let procs = self.cgroup.join("cgroup.procs");
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(format!("echo $$ > '{}' && exec \"$@\"", procs.display()))
-            .arg("sh")
-            .arg(env!("CARGO_BIN_EXE_overcommit"))
-            .arg("touch-child")
-            .args(args)
+        let mut child = crate::kernel_reclaim::touch_child_in(&self.cgroup, args)
             .stdout(Stdio::piped())
             .spawn()
             .expect("the touch child");
@@ -231,16 +224,8 @@ guests:
 #[ignore = "opt-in (root, about a minute): cargo test --release --test system -- --ignored ksm_swap --test-threads 1"]
 fn ksm_pages_are_swapped_out_once_and_copied_back_as_the_kernel_does() {
     let _lock = crate::LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: needs root (a swap file, a memory cgroup, KSM's knobs)");
-        return;
-    }
-    if std::fs::read_to_string("/proc/swaps").unwrap_or_default().lines().nth(1).is_some() {
-        eprintln!("skipped: swap is on already (the test needs its swap file to be the only one)");
-        return;
-    }
-    let Some((root, limit_file)) = crate::kernel_reclaim::memory_cgroups() else {
-        eprintln!("skipped: no memory cgroup controller");
+    let Some((root, limit_file)) = crate::kernel_reclaim::swap_and_cgroup("a swap file, a memory cgroup, KSM's knobs")
+    else {
         return;
     };
     let k = match kernel(&root, limit_file) {

@@ -337,10 +337,10 @@ impl Ksm {
         let content = Content::of(st);
         if content == Content::Zero && self.knobs.use_zero_pages {
             self.counters.zero_pages -= 1;
-        } else if let Some(id) = mem.ksm.id_of(g, p) {
-            // A mapped KSM page is resident, so its node is counted.
-            let key = Key::from_raw(mem.ksm.page(id).key);
-            if let Some((_, before)) = mem.ksm.leave(&mut mem.frames, g as u32, p) {
+        } else if let Some(key) = self.key(mem, g, p, content) {
+            // A mapped KSM page is resident, so its node is counted. (The
+            // key is the page's content's, as the KSM page's is.)
+            if let Some((id, before)) = mem.ksm.leave(&mut mem.frames, g as u32, p) {
                 if before == 1 {
                     // Its only mapping: the KSM page goes.
                     self.counters.pages_shared -= 1;

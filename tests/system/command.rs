@@ -2,10 +2,30 @@
 //! from the system tests: with a time limit, their output captured, and an
 //! error that says what was run and what it printed.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// A counter of /proc/vmstat now (0 when this kernel has none by `key`).
+pub fn vmstat(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/vmstat")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Start `cmd` (a touch child) with its output piped, and wait until it
+/// says it filled its memory (`ready`); panics, naming `what`, if it ends
+/// first.
+pub fn spawn_ready(cmd: &mut Command, what: &str) -> Child {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let out = child.stdout.take().expect("piped");
+    let ready = std::io::BufReader::new(out).lines().map_while(Result::ok).any(|l| l.contains("ready"));
+    assert!(ready, "{what} filled its memory");
+    child
+}
 
 /// What a command printed when it succeeded: its standard output.
 /// An error names the command, its exit status and its standard error.

@@ -35,9 +35,8 @@
 //! put back when it ends, also when it fails, and its processes are
 //! killed.
 
-use std::io::BufRead;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::ksm_guard::{KsmGuard, counters};
@@ -82,11 +81,7 @@ impl Drop for Setup {
 }
 
 fn vmstat(key: &str) -> f64 {
-    std::fs::read_to_string("/proc/vmstat")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0.0)
+    crate::command::vmstat(key) as f64
 }
 
 /// The memory of the test's processes, bytes: the sum of their
@@ -152,16 +147,10 @@ fn case(max_shared: u32, zero: f64, smart: bool, secs: f64) -> Option<(Seen, See
     }
     let exe = env!("CARGO_BIN_EXE_overcommit");
     for i in 0..PROCS {
-        let mut child = Command::new(exe)
-            .args(["touch-child", "--mib", &MIB.to_string(), "--rate", "1e5", "--thp", "--mergeable", "--scatter"])
-            .args(["--image", "0.3", "--zero", &zero.to_string(), "--image-seed", "7", "--instance", &i.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the touch child");
-        let out = child.stdout.take().expect("piped");
-        setup.children.push(child);
-        let ready = std::io::BufReader::new(out).lines().map_while(Result::ok).any(|l| l.contains("ready"));
-        assert!(ready, "touch child {i} filled its memory");
+        let mut cmd = Command::new(exe);
+        cmd.args(["touch-child", "--mib", &MIB.to_string(), "--rate", "1e5", "--thp", "--mergeable", "--scatter"])
+            .args(["--image", "0.3", "--zero", &zero.to_string(), "--image-seed", "7", "--instance", &i.to_string()]);
+        setup.children.push(crate::command::spawn_ready(&mut cmd, &format!("touch child {i}")));
     }
     let (collapses, splits) = (vmstat("thp_collapse_alloc"), vmstat("thp_split_page"));
     let mem_before = pss_bytes(&setup.children);

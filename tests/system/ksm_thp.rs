@@ -52,10 +52,10 @@
 //! Every knob the test changes (KSM's, THP's `enabled`) is put back when
 //! it ends, also when it fails, and its processes are killed.
 
-use std::io::BufRead;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::command::vmstat;
 use crate::ksm_guard::{KsmGuard, counters};
 
 const THP: &str = "/sys/kernel/mm/transparent_hugepage/enabled";
@@ -79,14 +79,6 @@ impl Drop for Setup {
             let _ = std::fs::write(THP, v);
         }
     }
-}
-
-fn vmstat(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/vmstat")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// The first time in `trace` (seconds, value) at which the value reaches
@@ -158,12 +150,8 @@ fn case(thp: &str, pages_to_scan: u64, fill: Fill) -> Option<(Seen, Seen)> {
             Fill::Zero => cmd.args(["--zero", "1"]),
             Fill::Distinct => &mut cmd,
         };
-        let mut child =
-            cmd.args(["--instance", &i.to_string()]).stdout(Stdio::piped()).spawn().expect("the touch child");
-        let out = child.stdout.take().expect("piped");
-        setup.children.push(child);
-        let ready = std::io::BufReader::new(out).lines().map_while(Result::ok).any(|l| l.contains("ready"));
-        assert!(ready, "touch child {i} filled its memory");
+        cmd.args(["--instance", &i.to_string()]);
+        setup.children.push(crate::command::spawn_ready(&mut cmd, &format!("touch child {i}")));
     }
     let (split_page, split_pmd) = (vmstat("thp_split_page"), vmstat("thp_split_pmd"));
     let scans_before = counters().full_scans;

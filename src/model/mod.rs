@@ -11,6 +11,7 @@ pub mod page;
 pub mod pagemem;
 pub mod swap;
 pub mod swapcache;
+pub mod wbt;
 pub mod workload;
 
 pub use frames::{Frames, Unit};

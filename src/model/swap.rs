@@ -44,6 +44,7 @@
 //! not count (with them, a burst of reclaim writing at 90% of the
 //! device's bandwidth would add ten service times to every swap-in).
 
+use crate::model::wbt::Wbt;
 use crate::units::Span;
 
 /// A page as swap sees it: whose, which, and whether it is all zeros now
@@ -340,6 +341,13 @@ pub struct QueuedDevice {
     clock: f64,
     pub reads: u64,
     pub writes: u64,
+    /// Writeback throttling, on a block device (a request queue; zram has
+    /// none), for the writers it holds ([`QueuedDevice::write_throttled`]).
+    wbt: Option<Wbt>,
+    /// Device time of one unmerged page-out (a write-back to a random
+    /// slot), per simulated page; and real pages per simulated one.
+    unmerged_write_occupancy_ns: f64,
+    real_per_page: f64,
 }
 
 impl QueuedDevice {
@@ -354,6 +362,7 @@ impl QueuedDevice {
         let occupancy = per_page_bw.max(s.read_latency.nanos() as f64 / parallel);
         let merge = if merge_writes { SWAP_CLUSTER_MAX as f64 } else { 1.0 };
         let write_occupancy = per_page_bw.max(s.write_latency.nanos() as f64 / (parallel * merge));
+        let unmerged = per_page_bw.max(s.write_latency.nanos() as f64 / parallel);
         QueuedDevice {
             capacity: (size_bytes as f64 / 4096.0 * sample_rate).floor() as u64,
             used: 0,
@@ -375,6 +384,11 @@ impl QueuedDevice {
             clock: 0.0,
             reads: 0,
             writes: 0,
+            // A disk of one request at a time is taken as rotational (its
+            // latency target 75 ms, else 2 ms).
+            wbt: merge_writes.then(|| Wbt::new(s.queue_depth, s.queue_depth == 1)),
+            unmerged_write_occupancy_ns: unmerged / sample_rate,
+            real_per_page: 1.0 / sample_rate,
         }
     }
 
@@ -414,6 +428,9 @@ impl QueuedDevice {
     pub fn write(&mut self, now: u64, new_slot: bool) {
         self.advance(now);
         self.write_work += self.write_occupancy_ns;
+        if let Some(w) = self.wbt.as_mut() {
+            w.untracked_write(now as f64);
+        }
         if new_slot {
             self.used += 1;
             self.peak_used = self.peak_used.max(self.used);
@@ -448,11 +465,35 @@ impl QueuedDevice {
         }
         self.read_work += self.occupancy_ns;
         self.recent_work += self.occupancy_ns;
+        if let Some(w) = self.wbt.as_mut() {
+            w.read(now as f64, wait + self.read_ns as f64);
+        }
         if free_slot {
             self.used -= 1;
         }
         self.reads += 1;
         wait as u64 + self.read_ns
+    }
+
+    /// An unmerged page-out by a writer writeback throttling holds (zswap's
+    /// write-back of an entry to its own slot), which wants to write at
+    /// `now`: returns when it could issue it (it waits for that), taking a
+    /// slot if `new_slot`.
+    pub fn write_throttled(&mut self, now: f64, new_slot: bool) -> f64 {
+        let at = self.wbt.as_mut().map_or(now, |w| w.admit(now));
+        self.advance(at as u64);
+        // Done once the work queued ahead of it and its own write are.
+        let ahead = self.read_work + self.write_work;
+        self.write_work += self.unmerged_write_occupancy_ns;
+        self.writes += 1;
+        if new_slot {
+            self.used += 1;
+            self.peak_used = self.peak_used.max(self.used);
+        }
+        if let Some(w) = self.wbt.as_mut() {
+            w.issue(at, at + ahead, self.write_ns as f64, self.real_per_page);
+        }
+        at
     }
 
     /// How long before the queued page-outs drop under the backlog limit

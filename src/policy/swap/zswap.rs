@@ -16,11 +16,14 @@
 //!   mark and moves the entry to the back (`zswpwb`, and `pswpout` for the
 //!   write). Each such visit is a failure, and after MAX_RECLAIM_RETRIES =
 //!   16 the worker stops until the next refused store. It works beside the
-//!   guests at one write-back per decompression plus one unmerged device
-//!   write, so stores go on being refused while it works; and it reads
-//!   each entry into a new page charged to the entry's memory cgroup
-//!   (zswap_writeback_entry), so a cgroup at its limit reclaims for it
-//!   before the worker goes on, while the pool is still full.
+//!   guests, each write-back a decompression and then a write of its own
+//!   (the entries lie in random slots, so nothing merges) that waits for
+//!   the device's writeback throttling ([`crate::model::wbt`]: a few
+//!   writes in flight, and once over that until all are done), so stores
+//!   go on being refused while it works; and it reads each entry into a
+//!   new page charged to the entry's memory cgroup (zswap_writeback_entry),
+//!   so a cgroup at its limit reclaims for it before the worker goes on,
+//!   while the pool is still full.
 //!
 //! A fault on a page in the pool decompresses it on the faulting CPU and
 //! frees the entry (loads are exclusive, `zswpin`); a page on the device is
@@ -267,12 +270,10 @@ impl Zswap {
             visit_ns: WORKER_VISIT_NS / sample_rate,
             charges: Default::default(),
             // One entry written back: decompressed into a new page, then
-            // one unmerged 4 KiB write (written-back entries lie in random
-            // slots); a simulated entry stands for 1/R real ones.
-            writeback_ns: (knobs.load_latency.nanos() as f64
-                + (4096.0 * 1e9 / figures.bandwidth_bytes_per_s as f64)
-                    .max(figures.write_latency.nanos() as f64 / f64::from(figures.queue_depth.max(1))))
-                / sample_rate,
+            // its write submitted (the device's queue and writeback
+            // throttling decide when it may go); a simulated entry stands
+            // for 1/R real ones.
+            writeback_ns: knobs.load_latency.nanos() as f64 / sample_rate,
             counters: CacheCounters::default(),
         }
     }
@@ -349,10 +350,12 @@ impl Zswap {
             }
             self.leave_pool();
             self.places.insert(key, Place::Device);
-            self.device.write(at as u64, true);
+            // Its write waits for writeback throttling's limit (one
+            // request of its own: the entries lie in random slots).
+            let at = self.device.write_throttled(at + self.visit_ns + self.writeback_ns, true);
             self.counters.written_back += 1;
             *self.charges.entry(key.0).or_default() += 1;
-            self.worker_at = Some(at + self.visit_ns + self.writeback_ns);
+            self.worker_at = Some(at);
         }
     }
 

@@ -156,7 +156,17 @@ impl Wbt {
     }
 
     /// Play the stat windows that ended by `now` (wb_timer_fn).
+    #[inline]
     fn roll(&mut self, now: f64) {
+        // Most calls fall inside the current window, or find none.
+        match self.window {
+            Some(start) if now >= start + self.window_ns() => self.roll_windows(now),
+            _ => {}
+        }
+    }
+
+    #[cold]
+    fn roll_windows(&mut self, now: f64) {
         while let Some(start) = self.window {
             let end = start + self.window_ns();
             if now < end {
@@ -191,6 +201,7 @@ impl Wbt {
     }
 
     /// A read issued at `now` that takes `latency_ns` (a stat sample).
+    #[inline]
     pub fn read(&mut self, now: f64, latency_ns: f64) {
         self.roll(now);
         self.reads += 1;
@@ -201,6 +212,7 @@ impl Wbt {
     /// A write request issued at `now` by a writer that is not throttled
     /// here (its completion is not tracked): a stat sample, and it arms
     /// the timer as a tracked write does.
+    #[inline]
     pub fn untracked_write(&mut self, now: f64) {
         self.roll(now);
         self.writes += 1;

@@ -127,11 +127,14 @@ impl Ksm {
         // Smart scan: the pages it skips, planned now and applied once the
         // word is known to be passed whole.
         let mut skip = 0u64;
+        let mut next = [0u8; 64];
         if self.knobs.smart_scan && present & !merged != 0 {
             let states = &self.smart_of(mem, g)[q as usize..q as usize + 64];
             let candidates = present & !merged;
             for (i, &s) in states.iter().enumerate() {
-                skip |= u64::from(Smart::look(s).0) << i;
+                let (skips, after) = Smart::look(s);
+                skip |= u64::from(skips) << i;
+                next[i] = after;
             }
             skip &= candidates;
         }
@@ -153,13 +156,13 @@ impl Ksm {
         if self.knobs.smart_scan && (present & !merged != 0 || present != u64::MAX) {
             let candidates = present & !merged;
             let states = &mut self.smart_of(mem, g)[q as usize..q as usize + 64];
+            // A candidate takes its planned state; a page not present
+            // starts again at 0 (its rmap item goes); a merged one keeps
+            // its own. Without branches: the masks pick.
             for (i, s) in states.iter_mut().enumerate() {
-                if candidates & (1 << i) != 0 {
-                    *s = Smart::look(*s).1;
-                } else if present & (1 << i) == 0 {
-                    // Not present: its rmap item goes.
-                    *s = 0;
-                }
+                let take = 0u8.wrapping_sub(((candidates >> i) & 1) as u8);
+                let keep = 0u8.wrapping_sub(((present >> i) & 1) as u8) & !take;
+                *s = (next[i] & take) | (*s & keep);
             }
             self.counters.pages_skipped += u64::from(skip.count_ones());
             let mut left = skip;

@@ -180,13 +180,15 @@ fn disk_figures(dir: &Path) -> Result<Disk, String> {
     };
     let file = open()?;
     let mut block = Box::new(Block([7; 4096]));
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x % PAGES) * 4096
+    // xorshift64: random page offsets in the file.
+    let step = |x: &mut u64| {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
     };
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || (step(&mut x) % PAGES) * 4096;
     let mut median = |write: bool| -> Result<f64, String> {
         let mut t = Vec::with_capacity(1000);
         for _ in 0..1000 {
@@ -210,9 +212,7 @@ fn disk_figures(dir: &Path) -> Result<Disk, String> {
                 let mut block = Box::new(Block([i as u8; 4096]));
                 let mut x = 0x2545_f491_4f6c_dd1du64 ^ (i + 1);
                 while start.elapsed().as_millis() < 500 {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
+                    let x = step(&mut x);
                     let at = (x % PAGES) * 4096;
                     // Three reads for each write, as swap-ins outnumber
                     // page-outs in the test.

@@ -546,10 +546,12 @@ fn zswap_pool_and_write_backs_follow_the_kernels() {
     //   19 000-26 000 (stores less loads 19 200-23 600: each window holds
     //   about two of the pool's fill-and-write-back cycles, so where it
     //   cuts them moves the count by a quarter), pswpout 37 000-50 000;
-    //   over 10 million: zswpout 768 860, zswpin 671 473, zswpwb 95 706,
-    //   pswpout 199 752, Zswap 231 MB. The model over the same 10 million:
-    //   zswpout 746 236, zswpin 648 762, zswpwb 96 384, pswpout 219 645,
-    //   pool 246 MB.
+    //   over 10 million, five runs: zswpout 768 000-784 000, zswpin
+    //   671 000-676 000, zswpwb 95 700-111 500 (net of the pool's change
+    //   97 400-108 700), pswpout 198 000-200 000, Zswap 221-231 MB. The
+    //   model over the same 10 million, on each run's disk figures: zswpout
+    //   735 000-746 000, zswpwb 92 400-96 400 (net 93 600-97 500), pswpout
+    //   218 000-222 000, pool 236-246 MB.
     // - uniform with half the pages zero, reads only: zswpout 397 000-
     //   434 000 with zswpin equal, zswpwb 0, swpout_zero 0, pswpin
     //   68 000-104 000, Zswap 209-228 MB (the kernel's OOM killer ends the

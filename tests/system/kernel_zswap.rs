@@ -548,9 +548,9 @@ fn zswap_pool_and_write_backs_follow_the_kernels() {
     //   cuts them moves the count by a quarter), pswpout 37 000-50 000;
     //   over 10 million, five runs: zswpout 768 000-784 000, zswpin
     //   671 000-676 000, zswpwb 95 700-111 500 (net of the pool's change
-    //   97 400-108 700), pswpout 198 000-200 000, Zswap 221-231 MB. The
+    //   96 900-108 700), pswpout 198 000-200 000, Zswap 221-231 MB. The
     //   model over the same 10 million, on each run's disk figures: zswpout
-    //   735 000-746 000, zswpwb 92 400-96 400 (net 93 600-97 500), pswpout
+    //   735 000-746 000, zswpwb 92 400-96 400 (net 93 400-97 500), pswpout
     //   218 000-222 000, pool 236-246 MB.
     // - uniform with half the pages zero, reads only: zswpout 397 000-
     //   434 000 with zswpin equal, zswpwb 0, swpout_zero 0, pswpin

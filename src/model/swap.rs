@@ -341,8 +341,9 @@ pub struct QueuedDevice {
     clock: f64,
     pub reads: u64,
     pub writes: u64,
-    /// Writeback throttling, on a block device (a request queue; zram has
-    /// none), for the writers it holds ([`QueuedDevice::write_throttled`]).
+    /// Writeback throttling, where a writer it holds uses the device
+    /// ([`QueuedDevice::with_writeback_throttling`]): without one its
+    /// windows would be kept for nothing on every read and write.
     wbt: Option<Wbt>,
     /// Device time of one unmerged page-out (a write-back to a random
     /// slot), per simulated page; and real pages per simulated one.
@@ -384,12 +385,29 @@ impl QueuedDevice {
             clock: 0.0,
             reads: 0,
             writes: 0,
-            // A disk of one request at a time is taken as rotational (its
-            // latency target 75 ms, else 2 ms).
-            wbt: merge_writes.then(|| Wbt::new(s.queue_depth, s.queue_depth == 1)),
+            wbt: None,
             unmerged_write_occupancy_ns: unmerged / sample_rate,
             real_per_page: 1.0 / sample_rate,
         }
+    }
+
+    /// The block device's writeback throttling (blk-wbt: a request queue;
+    /// zram has none), for a writer it holds: zswap's write-backs. A disk
+    /// of one request at a time is taken as rotational (its latency target
+    /// 75 ms, else 2 ms).
+    pub fn with_writeback_throttling(mut self, figures: &Figures) -> QueuedDevice {
+        self.wbt = Some(Wbt::new(figures.queue_depth, figures.queue_depth == 1));
+        self
+    }
+
+    /// Count a page-out, taking a slot if `new_slot`.
+    #[inline]
+    fn count_write(&mut self, new_slot: bool) {
+        if new_slot {
+            self.used += 1;
+            self.peak_used = self.peak_used.max(self.used);
+        }
+        self.writes += 1;
     }
 
     pub fn is_full(&self) -> bool {
@@ -431,12 +449,7 @@ impl QueuedDevice {
         if let Some(w) = self.wbt.as_mut() {
             w.untracked_write(now as f64);
         }
-        if new_slot {
-            self.used += 1;
-            self.peak_used = self.peak_used.max(self.used);
-        }
-        self.writes += 1;
-        let _ = self.write_ns;
+        self.count_write(new_slot);
     }
 
     /// Read a page back at `now`, freeing its slot if `free_slot`; returns
@@ -485,11 +498,7 @@ impl QueuedDevice {
         // Done once the work queued ahead of it and its own write are.
         let ahead = self.read_work + self.write_work;
         self.write_work += self.unmerged_write_occupancy_ns;
-        self.writes += 1;
-        if new_slot {
-            self.used += 1;
-            self.peak_used = self.peak_used.max(self.used);
-        }
+        self.count_write(new_slot);
         if let Some(w) = self.wbt.as_mut() {
             w.issue(at, at + ahead, self.write_ns as f64, self.real_per_page);
         }

@@ -206,7 +206,7 @@ impl Wbt {
         self.roll(now);
         self.reads += 1;
         self.read_min_ns = self.read_min_ns.min(latency_ns);
-        self.last_read = self.last_read.max(now + latency_ns).max(now);
+        self.last_read = self.last_read.max(now + latency_ns);
     }
 
     /// A write request issued at `now` by a writer that is not throttled
@@ -326,5 +326,19 @@ mod tests {
             quiet.issue(t, 0.0, 1e6, 1.0);
         }
         assert_eq!(quiet.admit(0.0), 1e6);
+    }
+
+    #[test]
+    fn a_sampled_request_goes_in_bursts_of_the_limit() {
+        // At 1/32 one simulated write-back stands for 32 real ones; with
+        // reads about the limit is 4, so they go as 32 / 4 = 8 bursts, each
+        // after the last has drained: the last is done 8 latencies after
+        // the request starts on the device, and the flight is full until
+        // then (the next writer waits for that).
+        let mut w = Wbt::new(256, false);
+        w.read(0.0, 80e3);
+        let t = w.admit(1e3);
+        w.issue(t, 2e3, 100e3, 32.0);
+        assert_eq!(w.admit(3e3), 2e3 + 8.0 * 100e3);
     }
 }

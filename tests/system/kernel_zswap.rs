@@ -38,6 +38,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const MIB: u64 = 1 << 20;
+/// Where the swap file goes, and so whose disk the mirror measures.
+const SWAP_DIR: &str = "/var/tmp";
 const TOUCHES: u64 = 2_000_000;
 
 /// Windows of [`TOUCHES`] measured after the warm-up: five where the
@@ -85,7 +87,7 @@ impl Setup {
             setup.saved.push((path.clone(), old.trim().to_string()));
         }
         setup.swap = Some(crate::command::SwapFile::on(
-            PathBuf::from(format!("/var/tmp/overcommit-zswap-{}.swap", std::process::id())),
+            Path::new(SWAP_DIR).join(format!("overcommit-zswap-{}.swap", std::process::id())),
             3072,
         )?);
         for (path, value) in &knobs {
@@ -244,12 +246,12 @@ fn disk_figures(dir: &Path) -> Result<Disk, String> {
     Ok(Disk { read_ns, write_ns, bandwidth, queue_depth: depth, scheduler })
 }
 
-/// /sys/block/<disk>/stat of the disk under /var/tmp (where the swap file
-/// is): reads, read merges, sectors, read ms, writes, write merges,
+/// /sys/block/<disk>/stat of the disk under [`SWAP_DIR`] (where the swap
+/// file is): reads, read merges, sectors, read ms, writes, write merges,
 /// sectors, write ms, ...
 fn disk_stat() -> Option<Vec<u64>> {
     use std::os::unix::fs::MetadataExt;
-    let dev = std::fs::metadata("/var/tmp").ok()?.dev();
+    let dev = std::fs::metadata(SWAP_DIR).ok()?.dev();
     let sys = PathBuf::from(format!("/sys/dev/block/{}:{}", rustix::fs::major(dev), rustix::fs::minor(dev)));
     let text = std::fs::read_to_string(sys.join("stat")).ok()?;
     Some(text.split_whitespace().filter_map(|v| v.parse().ok()).collect())
@@ -609,7 +611,7 @@ fn zswap_pool_and_write_backs_follow_the_kernels() {
                 return;
             }
         };
-        let disk = disk_figures(Path::new("/var/tmp")).expect("the swap file's disk measured");
+        let disk = disk_figures(Path::new(SWAP_DIR)).expect("the swap file's disk measured");
         // Zipf(0.9) over random pages; then half the pages zero under
         // uniform touches (the child's zero pages are its first, which
         // Zipf makes the hottest, where the model spreads them evenly).

@@ -253,7 +253,7 @@ impl Zswap {
         Zswap {
             knobs: *knobs,
             cpu: QueuedDevice::new(&cpu_figures, size_bytes, false, sample_rate),
-            device: QueuedDevice::new(figures, size_bytes, true, sample_rate),
+            device: QueuedDevice::new(figures, size_bytes, true, sample_rate).with_writeback_throttling(figures),
             slots: (size_bytes as f64 / 4096.0 * sample_rate).floor() as u64,
             used: 0,
             peak_used: 0,

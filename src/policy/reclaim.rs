@@ -599,20 +599,18 @@ fn map_thp_small(mem: &mut Memory, unit: Unit) -> std::ops::Range<u64> {
 /// The kernel's split copies the PMD's young bit to every PTE
 /// (`__split_huge_pmd_locked`): a sampled THP's accessed bit is drawn from
 /// its [`ThpAux`] as reclaim's hand draws it (the hands do not keep it on
-/// the pages) and given to all its pages; an exact THP's pages keep their
-/// own bits, each set by a touch since the hand last looked.
+/// the pages), an exact THP's is whether any of its pages was touched
+/// since the hand last looked; either way all its pages get it.
 ///
 /// [`ThpAux`]: crate::model::frames::ThpAux
 pub fn split_thp(mem: &mut Memory, slot: usize, unit: Unit) -> Vec<(usize, u64)> {
-    let young = sampled_young(mem, slot, unit);
+    let young = sampled_young(mem, slot, unit).unwrap_or_else(|| exact_young(mem, unit));
     let range = map_thp_small(mem, unit);
     let g = unit.guest;
     let guest = &mut mem.guests[g as usize];
-    if let Some(young) = young {
-        for p in range.clone() {
-            let st = &mut guest.pages[p as usize];
-            *st = if young { *st | REFERENCED } else { *st & !REFERENCED };
-        }
+    for p in range.clone() {
+        let st = &mut guest.pages[p as usize];
+        *st = if young { *st | REFERENCED } else { *st & !REFERENCED };
     }
     // Since Linux 6.12 the split maps the zero-filled subpages of an
     // anonymous THP to the shared zero page (__split_huge_page: remap_page
@@ -658,6 +656,20 @@ pub fn split_thp(mem: &mut Memory, slot: usize, unit: Unit) -> Vec<(usize, u64)>
         None => mem.frames.remove(slot, unit, zero),
     }
     pages
+}
+
+/// Whether exact THP `unit` was touched since reclaim's hand last looked
+/// at it: any of its pages referenced (the PMD's accessed bit, set by the
+/// fault that mapped it and by every access through it). In event mode
+/// the hits since are drawn now, a look at the region's bits.
+fn exact_young(mem: &mut Memory, unit: Unit) -> bool {
+    let guest = &mut mem.guests[unit.guest as usize];
+    let range = guest.region_range(guest.region_of(unit.page));
+    let mut young = range.clone().any(|p| guest.pages[p as usize] & REFERENCED != 0);
+    if let Some(e) = guest.events.as_deref_mut() {
+        young |= e.region_touched_since(range.start as usize..range.end as usize);
+    }
+    young
 }
 
 /// Whether sampled THP `unit` in `slot` was touched since reclaim's hand
@@ -1035,6 +1047,25 @@ mod tests {
             assert_eq!(pages.len(), 64);
             let g = &mem.guests[0];
             assert!(g.pages[..64].iter().all(|&st| st & RES_MASK == RESIDENT && (st & REFERENCED != 0) == fresh));
+        }
+    }
+
+    #[test]
+    fn a_split_gives_an_exact_thps_accessed_bit_to_all_its_pages() {
+        // Kernel semantics (mm/huge_memory.c, __split_huge_pmd_locked): a
+        // split copies the PMD's young bit to every PTE, and the PMD is
+        // young when any access went through it since the last look (the
+        // fault that mapped it is one). A page-exact THP with one page
+        // touched comes out with all 512 referenced; with none, none.
+        for touched in [true, false] {
+            let mut mem = full_of_thps();
+            if touched {
+                mem.guests[0].pages[300] |= REFERENCED;
+            }
+            let pages = split_thp(&mut mem, 0, Unit { guest: 0, page: 0, thp: true });
+            assert_eq!(pages.len(), 512);
+            let g = &mem.guests[0];
+            assert!(g.pages[..512].iter().all(|&st| st & RES_MASK == RESIDENT && (st & REFERENCED != 0) == touched));
         }
     }
 

@@ -893,7 +893,7 @@ fn ksm_referenced(mem: &mut Memory, id: u32) -> bool {
         if let Some(e) = guest.events.as_deref_mut() {
             // Every mapping is looked at (no short cut): the walk clears
             // each young bit it passes.
-            referenced |= e.touched_since(p as usize);
+            referenced |= e.read_since(p as usize);
         }
     }
     referenced

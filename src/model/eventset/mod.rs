@@ -758,6 +758,16 @@ impl EventTrack {
         self.draw(lambda)
     }
 
+    /// Whether merged page `page` was read since its accessed bit was last
+    /// looked at. Its writes are events (copy-on-write breaks: a page
+    /// still merged had none since), so the hits that set its bit are
+    /// the reads, the stream thinned to 1 − `write`.
+    pub fn read_since(&mut self, page: usize) -> bool {
+        self.sync();
+        let lambda = self.look(page);
+        self.draw(lambda * (1.0 - self.write))
+    }
+
     /// Whether any page of `pages` (a huge page's) was touched since their
     /// accessed bit was last looked at: the hits on them are one thinned
     /// stream, of pressure Σ pᵢ·ΔAᵢ. All of them are looked at now.

@@ -149,7 +149,7 @@ impl Engine<'_> {
             t += span;
             if first_now {
                 let upto = self.runners[g].first_touches.last().map_or(0.0, |f| f.0);
-                if self.first_touches_upto(g, upto, now, t, &mut stall) {
+                if self.first_touches_upto(g, upto, now, (upto, t, 0.0), t, &mut stall).is_some() {
                     break;
                 }
                 self.wake_disturbed()?;

@@ -335,7 +335,8 @@ impl Engine<'_> {
     /// pages of still-untouched regions, up to real touch `upto`, in the
     /// slice that began at `now`, each at the compute time its real touch
     /// comes: `(from, lo, per_ns)` says the guest had made `from` real
-    /// touches at compute time `lo` and makes `per_ns` a nanosecond more,
+    /// touches at compute time `lo` and makes `per_ns` a nanosecond more
+    /// (0: each comes at `hi`, the time the caller knows it comes at),
     /// and none comes after `hi`. Each makes its region a THP when memory
     /// allows (a THP fault, added to `stall`) or leaves it to 4 KiB pages.
     /// The unsimulated pages' memory is not simulated itself: sampled

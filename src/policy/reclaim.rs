@@ -543,16 +543,7 @@ impl Clock {
                 u < x / (1.0 + x) || (u < x && u < -(-x).exp_m1())
             }
         } else {
-            let mut referenced = false;
-            for p in range.clone() {
-                referenced |= guest.pages[p as usize] & REFERENCED != 0;
-            }
-            // Event mode: the PMD's accessed bit is set when a hit fell on
-            // any of its pages since the last look.
-            if let Some(e) = guest.events.as_deref_mut() {
-                referenced |= e.region_touched_since(range.start as usize..range.end as usize);
-            }
-            referenced
+            pmd_young(guest, range.clone())
         };
         // The look clears the accessed bit, kept on the pages: a THP
         // split to go out has pages that start unreferenced, as the
@@ -659,17 +650,27 @@ pub fn split_thp(mem: &mut Memory, slot: usize, unit: Unit) -> Vec<(usize, u64)>
 }
 
 /// Whether exact THP `unit` was touched since reclaim's hand last looked
-/// at it: any of its pages referenced (the PMD's accessed bit, set by the
-/// fault that mapped it and by every access through it). In event mode
-/// the hits since are drawn now, a look at the region's bits.
+/// at it ([`pmd_young`]).
 fn exact_young(mem: &mut Memory, unit: Unit) -> bool {
     let guest = &mut mem.guests[unit.guest as usize];
     let range = guest.region_range(guest.region_of(unit.page));
-    let mut young = range.clone().any(|p| guest.pages[p as usize] & REFERENCED != 0);
-    if let Some(e) = guest.events.as_deref_mut() {
-        young |= e.region_touched_since(range.start as usize..range.end as usize);
+    pmd_young(guest, range)
+}
+
+/// The accessed bit of a page-exact THP over `range` of `guest`'s pages:
+/// set when any of its pages was referenced (the fault that mapped it and
+/// every access through the PMD set it). Event mode draws whether a hit
+/// fell on any of its pages since the last look, which is a look.
+#[inline]
+fn pmd_young(guest: &mut crate::model::Guest, range: std::ops::Range<u64>) -> bool {
+    let mut referenced = false;
+    for p in range.clone() {
+        referenced |= guest.pages[p as usize] & REFERENCED != 0;
     }
-    young
+    if let Some(e) = guest.events.as_deref_mut() {
+        referenced |= e.region_touched_since(range.start as usize..range.end as usize);
+    }
+    referenced
 }
 
 /// Whether sampled THP `unit` in `slot` was touched since reclaim's hand

@@ -106,6 +106,9 @@ pub struct Outcome {
     pub work_ns: f64,
 }
 
+/// How far ahead of a hand its slots' table lines are prefetched.
+const SLOTS_AHEAD: usize = 64;
+
 /// What direct reclaim costs a page it scans or deactivates (the LRU
 /// walk, the accessed-bit test), beyond taking pages out.
 pub const SCAN_NS: f64 = 200.0;
@@ -188,6 +191,8 @@ impl Clock {
             let from =
                 if self.preloaded > self.hand && self.preloaded <= self.hand + k { self.preloaded } else { self.hand };
             self.preloaded = self.hand + k;
+            mem.frames.prefetch_slot(self.hand + SLOTS_AHEAD);
+            mem.frames.prefetch_slot(self.hand + SLOTS_AHEAD + 8);
             for slot in from..self.hand + k {
                 if let Some(u) = mem.frames.get(slot) {
                     prefetch_unit(mem, u);
@@ -329,6 +334,9 @@ impl Clock {
                 front
             };
             self.front_preloaded = front + k;
+            // The table's lines a few batches on (eight slots a line).
+            mem.frames.prefetch_slot(front + SLOTS_AHEAD);
+            mem.frames.prefetch_slot(front + SLOTS_AHEAD + 8);
             for slot in from..front + k {
                 if let Some(u) = mem.frames.get(slot) {
                     prefetch_unit(mem, u);

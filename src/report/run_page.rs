@@ -6,6 +6,7 @@ use super::html::{Block, Page, Section, render};
 use super::plot::{self, Axis, CategoryChart, Figure, LineChart, Scale, Series, StackedArea};
 use super::run::ns;
 use crate::engine::{EventKind, Recorder, Summary};
+use rayon::prelude::*;
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -136,21 +137,21 @@ fn latency_chart(summary: &Summary) -> CategoryChart {
 
 /// Every plot of a run.
 pub fn figures(record: &Recorder, summary: &Summary) -> Result<Vec<Drawn>, String> {
-    let mut out: Vec<Drawn> = Vec::new();
-    let mut push = |stem: &str, caption: String, f: Result<Figure, plot::PlotError>| -> Result<(), String> {
-        out.push((stem.to_string(), caption, f.map_err(|e| format!("{stem}: {e}"))?));
+    let mut charts: Vec<(String, String, Chart)> = Vec::new();
+    let mut push = |stem: &str, caption: String, c: Chart| -> Result<(), String> {
+        charts.push((stem.to_string(), caption, c));
         Ok(())
     };
     push(
         "memory",
         "Where memory is over time: layers up to the usable RAM, then what lives beyond it (swap, KSM's savings, balloons)."
             .into(),
-        plot::stacked_area(&memory_chart(record, summary)),
+        Chart::Area(memory_chart(record, summary)),
     )?;
     push(
         "latency",
         "p50, p99 and p99.9 of every touch's latency (DRAM, page walk, faults, swap-ins with their queueing).".into(),
-        plot::category_chart(&latency_chart(summary)),
+        Chart::Category(latency_chart(summary)),
     )?;
     let mut faults = Vec::new();
     for (kind, counter) in [
@@ -164,7 +165,7 @@ pub fn figures(record: &Recorder, summary: &Summary) -> Result<Vec<Drawn>, Strin
     push(
         "faults",
         "Major faults (swap-ins) and minor faults (first touches) per second, summed over each group.".into(),
-        plot::line_chart(&LineChart {
+        Chart::Line(LineChart {
             title: "page faults per second".into(),
             x: time_axis(),
             y: Axis { title: "faults per second".into(), scale: Scale::Log },
@@ -183,7 +184,7 @@ pub fn figures(record: &Recorder, summary: &Summary) -> Result<Vec<Drawn>, Strin
             "ksm",
             "KSM's counters over time: pages_sharing is the memory saved (in 4 KiB pages); nothing merges before ksmd's second full scan."
                 .into(),
-            plot::line_chart(&LineChart {
+            Chart::Line(LineChart {
                 title: "KSM over time".into(),
                 x: time_axis(),
                 y: Axis { title: "4 KiB pages".into(), scale: Scale::Linear },
@@ -202,7 +203,7 @@ pub fn figures(record: &Recorder, summary: &Summary) -> Result<Vec<Drawn>, Strin
         push(
             "balloons",
             "Memory held by each group's balloons over time (given back to the host).".into(),
-            plot::line_chart(&LineChart {
+            Chart::Line(LineChart {
                 title: "balloons over time".into(),
                 x: time_axis(),
                 y: Axis { title: "balloon size (GiB)".into(), scale: Scale::Linear },
@@ -219,7 +220,7 @@ pub fn figures(record: &Recorder, summary: &Summary) -> Result<Vec<Drawn>, Strin
          crosses the dashed 1% line is that group's p99, the 0.1% line its p99.9; the steps are faults (a first \
          touch, then swap-ins)."
             .into(),
-        plot::line_chart(&LineChart {
+        Chart::Line(LineChart {
             title: "latency tail per group (complementary CDF)".into(),
             x: Axis { title: "latency of a touch (µs)".into(), scale: Scale::Log },
             y: Axis { title: "share of touches slower".into(), scale: Scale::Log },
@@ -238,7 +239,34 @@ pub fn figures(record: &Recorder, summary: &Summary) -> Result<Vec<Drawn>, Strin
             marks: vec![],
         }),
     )?;
-    Ok(out)
+    // Rasterising and compressing each PNG is most of a short run's time:
+    // the charts are drawn side by side (each the same bytes whatever the
+    // thread count), in the order above.
+    let drawn: Vec<Result<Drawn, String>> = charts
+        .into_par_iter()
+        .map(|(stem, caption, c)| {
+            let f = c.draw().map_err(|e| format!("{stem}: {e}"))?;
+            Ok((stem, caption, f))
+        })
+        .collect();
+    drawn.into_iter().collect()
+}
+
+/// A chart of a run, drawn once all are known.
+enum Chart {
+    Area(StackedArea),
+    Category(CategoryChart),
+    Line(LineChart),
+}
+
+impl Chart {
+    fn draw(&self) -> Result<Figure, plot::PlotError> {
+        match self {
+            Chart::Area(c) => plot::stacked_area(c),
+            Chart::Category(c) => plot::category_chart(c),
+            Chart::Line(c) => plot::line_chart(c),
+        }
+    }
 }
 
 /// What drove the latency: stall time by cause over every guest, largest

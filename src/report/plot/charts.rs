@@ -314,7 +314,7 @@ pub(super) fn encode_png(width: u32, height: u32, rgb: &[u8]) -> Result<Vec<u8>,
     let mut enc = png::Encoder::new(&mut out, width, height);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
-    enc.set_compression(png::Compression::Best);
+    enc.set_compression(png::Compression::Default);
     enc.set_filter(png::FilterType::Paeth);
     let err = |e: png::EncodingError| PlotError::Draw(format!("encoding the PNG: {e}"));
     let mut w = enc.write_header().map_err(err)?;

@@ -153,7 +153,9 @@ impl Engine<'_> {
                     break;
                 }
                 self.wake_disturbed()?;
-                first = first_at(self, t0 + r * t);
+                // The next one's compute offset in this slice: `first_at`
+                // counts from the touches made by now, t in.
+                first = t + first_at(self, t0 + r * t);
                 continue;
             }
             let total = e.set.total();

@@ -295,7 +295,12 @@ impl Engine<'_> {
         guest.thps += 1;
         // Prealloc's touches (the guest still starting) leave no accessed
         // bit behind, as its 4 KiB pages' bits are cleared after it.
-        let aux = ThpAux { last_visit: self.runners[g].touches_real, fresh: guest.status != Status::Starting };
+        let aux = ThpAux {
+            last_visit: self.runners[g].touches_real,
+            fresh: guest.status != Status::Starting,
+            region: region as u32,
+            pages: size as u16,
+        };
         let slot = self.mem.frames.insert(Unit { guest: g as u32, page: range.start, thp: true }, size);
         if let Some(a) = self.mem.frames.thp_aux_mut(slot as usize) {
             *a = aux;

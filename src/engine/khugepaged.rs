@@ -213,7 +213,7 @@ impl Engine<'_> {
         guest.thps += 1;
         let slot = self.mem.frames.insert(Unit { guest: g as u32, page: range.start, thp: true }, size);
         if let Some(a) = self.mem.frames.thp_aux_mut(slot as usize) {
-            *a = ThpAux { last_visit: self.runners[g].touches_real, fresh: true };
+            *a = ThpAux { last_visit: self.runners[g].touches_real, fresh: true, region: r as u32, pages: size as u16 };
         }
         self.vm.thp_collapse_alloc += 1;
         self.after_allocation(now);

@@ -56,6 +56,10 @@ pub struct ThpAux {
     /// Made since reclaim last looked: the touch that faulted it in set
     /// its accessed bit.
     pub fresh: bool,
+    /// Its region and the simulated pages in it, kept here so the hands
+    /// find them in order with the slot instead of in the guest's tables.
+    pub region: u32,
+    pub pages: u16,
 }
 
 /// A page without a slot in [`Frames::slot_of`]'s map.

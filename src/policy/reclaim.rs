@@ -195,7 +195,7 @@ impl Clock {
             mem.frames.prefetch_slot(self.hand + SLOTS_AHEAD + 8);
             for slot in from..self.hand + k {
                 if let Some(u) = mem.frames.get(slot) {
-                    prefetch_unit(mem, u);
+                    prefetch_unit(mem, slot, u);
                 }
             }
             for _ in 0..k {
@@ -223,13 +223,11 @@ impl Clock {
                     }
                 }
                 if unit.thp {
-                    let guest = &mem.guests[unit.guest as usize];
-                    let region = guest.region_of(unit.page);
-                    let range = guest.region_range(region);
-                    out.scanned_pages += range.end - range.start;
-                    self.inactive = self.inactive.saturating_sub(range.end - range.start);
+                    let (region, pages) = thp_extent(mem, slot, unit);
+                    out.scanned_pages += pages;
+                    self.inactive = self.inactive.saturating_sub(pages);
                     let touches = self.touches[unit.guest as usize];
-                    if !self.visit_thp(mem, slot, unit, region, range, touches) {
+                    if !self.visit_thp(mem, slot, unit, region, touches) {
                         continue;
                     }
                     // The kernel reclaims all of a THP in the pass that chose
@@ -339,7 +337,7 @@ impl Clock {
             mem.frames.prefetch_slot(front + SLOTS_AHEAD + 8);
             for slot in from..front + k {
                 if let Some(u) = mem.frames.get(slot) {
-                    prefetch_unit(mem, u);
+                    prefetch_unit(mem, slot, u);
                 }
             }
             for slot in front..front + k {
@@ -457,7 +455,7 @@ impl Clock {
                     hands.inactive = hands.inactive.saturating_sub(range.end - range.start);
                     let unit = Unit { guest: g as u32, page: range.start, thp: true };
                     let touches = mem.guests[g].touches_now();
-                    if !self.visit_thp(mem, slot, unit, region, range.clone(), touches) {
+                    if !self.visit_thp(mem, slot, unit, region, touches) {
                         continue;
                     }
                     out.evicted +=
@@ -521,15 +519,7 @@ impl Clock {
     // Inlined into both sweeps: called from two places the compiler keeps
     // it out of line, which cost the 512 GiB benchmark host 8%.
     #[inline(always)]
-    fn visit_thp(
-        &mut self,
-        mem: &mut Memory,
-        slot: usize,
-        unit: Unit,
-        region: usize,
-        range: std::ops::Range<u64>,
-        touches: f64,
-    ) -> bool {
+    fn visit_thp(&mut self, mem: &mut Memory, slot: usize, unit: Unit, region: usize, touches: f64) -> bool {
         let guest = &mut mem.guests[unit.guest as usize];
         let referenced = if let Some(aux) = mem.frames.thp_aux_mut(slot) {
             let n = (touches - aux.last_visit).max(0.0);
@@ -551,7 +541,7 @@ impl Clock {
                 u < x / (1.0 + x) || (u < x && u < -(-x).exp_m1())
             }
         } else {
-            pmd_young(guest, range.clone())
+            pmd_young(guest, guest.region_range(region))
         };
         // The look clears the accessed bit, kept on the pages: a THP
         // split to go out has pages that start unreferenced, as the
@@ -560,7 +550,7 @@ impl Clock {
         // left alone (the hand does not wait for their line): a split by
         // KSM or a balloon gives them the bit ([`split_thp`]).
         if !(guest.thp_sampled && referenced) {
-            for p in range {
+            for p in guest.region_range(region) {
                 guest.pages[p as usize] &= !REFERENCED;
             }
         }
@@ -738,18 +728,22 @@ fn lru_pages(mem: &Memory, unit: Unit) -> u64 {
     }
 }
 
-/// Prefetch what a hand reads of `unit`: its page's state (the back hand
-/// clears a THP's accessed bits on its pages) and, in event mode, its last
-/// look and place in the event set. Nothing for a sampled THP: its draw
-/// reads only its `ThpAux`, and its pages are written only when it goes
-/// out.
+/// Prefetch what a hand reads of `unit` in `slot`: its page's state (the
+/// back hand clears a THP's accessed bits on its pages) and, in event
+/// mode, its last look and place in the event set. For a sampled THP only
+/// its region's share: its draw reads that and its `ThpAux`, and its pages
+/// are written only when it goes out.
 #[inline]
-fn prefetch_unit(mem: &Memory, u: Unit) {
+fn prefetch_unit(mem: &Memory, slot: usize, u: Unit) {
     if u.guest == KSM_OWNER {
         return;
     }
     let guest = &mem.guests[u.guest as usize];
     if u.thp && guest.thp_sampled {
+        // Its region's share of the touches, which the draw reads.
+        if let Some(x) = mem.frames.thp_aux(slot).and_then(|a| guest.region_shares.total.get(a.region as usize)) {
+            crate::model::page::prefetch(x);
+        }
         return;
     }
     crate::model::page::prefetch(&guest.pages[u.page as usize]);
@@ -765,37 +759,55 @@ fn prefetch_unit(mem: &Memory, u: Unit) {
 /// real touch count now (what a sampled THP's look is counted from).
 #[inline]
 fn deactivate(mem: &mut Memory, slot: usize, unit: Unit, touches: f64) -> u64 {
-    let pages = lru_pages(mem, unit);
-    if pages == 0 {
-        return 0;
-    }
     if unit.guest == KSM_OWNER {
+        if !ksm_evictable(mem, unit.page as u32) {
+            return 0;
+        }
         ksm_referenced(mem, unit.page as u32);
-        return pages;
+        return 1;
     }
     let guest = &mut mem.guests[unit.guest as usize];
+    if guest.unevictable || guest.swapped >= guest.swap_max {
+        return 0;
+    }
     if unit.thp {
-        let range = guest.region_range(guest.region_of(unit.page));
         // As `visit_thp` reads it: a sampled THP's bit is its ThpAux.
         if let Some(aux) = mem.frames.thp_aux_mut(slot) {
             aux.last_visit = touches;
             aux.fresh = false;
-        } else {
-            for p in range.clone() {
-                guest.pages[p as usize] &= !REFERENCED;
-            }
-            if let Some(e) = guest.events.as_deref_mut() {
-                e.look_region(range.start as usize..range.end as usize);
-            }
+            return u64::from(aux.pages);
         }
-        return pages;
+        let range = guest.region_range(guest.region_of(unit.page));
+        for p in range.clone() {
+            guest.pages[p as usize] &= !REFERENCED;
+        }
+        if let Some(e) = guest.events.as_deref_mut() {
+            e.look_region(range.start as usize..range.end as usize);
+        }
+        return range.end - range.start;
     }
     let p = unit.page as usize;
     guest.pages[p] &= !REFERENCED;
     if let Some(e) = guest.events.as_deref_mut() {
         e.looked_now(p);
     }
-    pages
+    1
+}
+
+/// The region of THP `unit` in `slot` and its simulated pages: from its
+/// [`ThpAux`] when kept (in order with the slot), else from the guest's
+/// tables.
+///
+/// [`ThpAux`]: crate::model::frames::ThpAux
+#[inline]
+fn thp_extent(mem: &Memory, slot: usize, unit: Unit) -> (usize, u64) {
+    if let Some(a) = mem.frames.thp_aux(slot) {
+        return (a.region as usize, u64::from(a.pages));
+    }
+    let guest = &mem.guests[unit.guest as usize];
+    let region = guest.region_of(unit.page);
+    let range = guest.region_range(region);
+    (region, range.end - range.start)
 }
 
 /// Split the THP in `slot` (`unit` is its head) and write all of its
@@ -1039,7 +1051,8 @@ mod tests {
             let mut frames = Frames::new(4096);
             frames.keep_thp_aux();
             let slot = frames.insert(Unit { guest: 0, page: 0, thp: true }, 512) as usize;
-            *frames.thp_aux_mut(slot).expect("kept") = crate::model::frames::ThpAux { last_visit: 1000.0, fresh };
+            *frames.thp_aux_mut(slot).expect("kept") =
+                crate::model::frames::ThpAux { last_visit: 1000.0, fresh, region: 0, pages: 64 };
             let mut mem = Memory {
                 frames,
                 watermarks: Watermarks { min: 0, low: 0, high: 0 },

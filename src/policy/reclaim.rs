@@ -311,7 +311,7 @@ impl Clock {
         self.inactive = (0..self.lead(n))
             .filter_map(|i| {
                 let slot = (self.hand + i) % n;
-                mem.frames.get(slot).map(|u| lru_pages(mem, u))
+                mem.frames.get(slot).map(|u| lru_pages(mem, slot, u))
             })
             .sum();
     }
@@ -710,9 +710,9 @@ fn global_inactive_share(mem: &Memory) -> f64 {
     if weight == 0.0 { 0.5 } else { sum / weight }
 }
 
-/// The pages of `unit` on an LRU list (0 when it is not: mlocked, or its
+/// The pages of `unit` in `slot` on an LRU list (0 when it is not: mlocked, or its
 /// cgroup at memory.swap.max).
-fn lru_pages(mem: &Memory, unit: Unit) -> u64 {
+fn lru_pages(mem: &Memory, slot: usize, unit: Unit) -> u64 {
     if unit.guest == KSM_OWNER {
         return u64::from(ksm_evictable(mem, unit.page as u32));
     }
@@ -720,12 +720,7 @@ fn lru_pages(mem: &Memory, unit: Unit) -> u64 {
     if guest.unevictable || guest.swapped >= guest.swap_max {
         return 0;
     }
-    if unit.thp {
-        let range = guest.region_range(guest.region_of(unit.page));
-        range.end - range.start
-    } else {
-        1
-    }
+    if unit.thp { thp_extent(mem, slot, unit).1 } else { 1 }
 }
 
 /// Prefetch what a hand reads of `unit` in `slot`: its page's state (the
@@ -759,39 +754,37 @@ fn prefetch_unit(mem: &Memory, slot: usize, u: Unit) {
 /// real touch count now (what a sampled THP's look is counted from).
 #[inline]
 fn deactivate(mem: &mut Memory, slot: usize, unit: Unit, touches: f64) -> u64 {
-    if unit.guest == KSM_OWNER {
-        if !ksm_evictable(mem, unit.page as u32) {
-            return 0;
-        }
-        ksm_referenced(mem, unit.page as u32);
-        return 1;
-    }
-    let guest = &mut mem.guests[unit.guest as usize];
-    if guest.unevictable || guest.swapped >= guest.swap_max {
+    let pages = lru_pages(mem, slot, unit);
+    if pages == 0 {
         return 0;
     }
+    if unit.guest == KSM_OWNER {
+        ksm_referenced(mem, unit.page as u32);
+        return pages;
+    }
+    let guest = &mut mem.guests[unit.guest as usize];
     if unit.thp {
         // As `visit_thp` reads it: a sampled THP's bit is its ThpAux.
         if let Some(aux) = mem.frames.thp_aux_mut(slot) {
             aux.last_visit = touches;
             aux.fresh = false;
-            return u64::from(aux.pages);
+        } else {
+            let range = guest.region_range(guest.region_of(unit.page));
+            for p in range.clone() {
+                guest.pages[p as usize] &= !REFERENCED;
+            }
+            if let Some(e) = guest.events.as_deref_mut() {
+                e.look_region(range.start as usize..range.end as usize);
+            }
         }
-        let range = guest.region_range(guest.region_of(unit.page));
-        for p in range.clone() {
-            guest.pages[p as usize] &= !REFERENCED;
-        }
-        if let Some(e) = guest.events.as_deref_mut() {
-            e.look_region(range.start as usize..range.end as usize);
-        }
-        return range.end - range.start;
+        return pages;
     }
     let p = unit.page as usize;
     guest.pages[p] &= !REFERENCED;
     if let Some(e) = guest.events.as_deref_mut() {
         e.looked_now(p);
     }
-    1
+    pages
 }
 
 /// The region of THP `unit` in `slot` and its simulated pages: from its

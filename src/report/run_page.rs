@@ -138,21 +138,18 @@ fn latency_chart(summary: &Summary) -> CategoryChart {
 /// Every plot of a run.
 pub fn figures(record: &Recorder, summary: &Summary) -> Result<Vec<Drawn>, String> {
     let mut charts: Vec<(String, String, Chart)> = Vec::new();
-    let mut push = |stem: &str, caption: String, c: Chart| -> Result<(), String> {
-        charts.push((stem.to_string(), caption, c));
-        Ok(())
-    };
+    let mut push = |stem: &str, caption: String, c: Chart| charts.push((stem.to_string(), caption, c));
     push(
         "memory",
         "Where memory is over time: layers up to the usable RAM, then what lives beyond it (swap, KSM's savings, balloons)."
             .into(),
         Chart::Area(memory_chart(record, summary)),
-    )?;
+    );
     push(
         "latency",
         "p50, p99 and p99.9 of every touch's latency (DRAM, page walk, faults, swap-ins with their queueing).".into(),
         Chart::Category(latency_chart(summary)),
-    )?;
+    );
     let mut faults = Vec::new();
     for (kind, counter) in [
         ("major", (|g: &crate::engine::GuestSample| g.major_faults) as fn(&crate::engine::GuestSample) -> u64),
@@ -174,7 +171,7 @@ pub fn figures(record: &Recorder, summary: &Summary) -> Result<Vec<Drawn>, Strin
             markers: false,
             marks: vec![],
         }),
-    )?;
+    );
     if summary.host.ksm.is_some() {
         let series = |label: &str, f: fn(&crate::engine::HostSample) -> u64| Series {
             label: label.into(),
@@ -197,7 +194,7 @@ pub fn figures(record: &Recorder, summary: &Summary) -> Result<Vec<Drawn>, Strin
                 markers: false,
                 marks: vec![],
             }),
-        )?;
+        );
     }
     if summary.guests.iter().any(|g| g.balloon_peak_bytes > 0) {
         push(
@@ -212,7 +209,7 @@ pub fn figures(record: &Recorder, summary: &Summary) -> Result<Vec<Drawn>, Strin
                 markers: false,
                 marks: vec![],
             }),
-        )?;
+        );
     }
     push(
         "latency-cdf",
@@ -238,18 +235,17 @@ pub fn figures(record: &Recorder, summary: &Summary) -> Result<Vec<Drawn>, Strin
             markers: false,
             marks: vec![],
         }),
-    )?;
+    );
     // Rasterising and compressing each PNG is most of a short run's time:
     // the charts are drawn side by side (each the same bytes whatever the
     // thread count), in the order above.
-    let drawn: Vec<Result<Drawn, String>> = charts
+    charts
         .into_par_iter()
         .map(|(stem, caption, c)| {
             let f = c.draw().map_err(|e| format!("{stem}: {e}"))?;
             Ok((stem, caption, f))
         })
-        .collect();
-    drawn.into_iter().collect()
+        .collect()
 }
 
 /// A chart of a run, drawn once all are known.

@@ -90,9 +90,10 @@ fn sampled_fault_ratios_match_page_exact_with_thp() {
     // here give the web guest -10.0% at 1/32, touch by touch: at the
     // bound, by the draw of these seeds and a small bias of 1/32 itself.
     // Event mode's 0.1100 was partly a fault of its own: after a first
-    // touch mid-slice it timed the next from the slice's start. Timed from
-    // the touch, web 0.1065 at 1/32 over seeds 7-54 (touch by touch
-    // 0.1022), and over this test's 8 seeds -3.2% (batch -3.8%).
+    // touch mid-slice it counted the next one's offset from that touch
+    // as if from the slice's start. Counted from the touch, web 0.1065 at
+    // 1/32 over seeds 7-54 (touch by touch 0.1022), and over this test's
+    // 8 seeds -3.2% (batch -3.8%).
     check_against_exact(COMPETING_THP, 8, false);
 }
 

@@ -115,15 +115,8 @@ impl Engine<'_> {
         cg.written_back -= freed;
         cg.pgscan += freed;
         cg.pgsteal += freed;
-        let mut hands = cg.hands;
         let out = if nr > freed {
-            self.clock.reclaim_guest(
-                &mut self.mem,
-                g,
-                &mut hands,
-                nr - freed,
-                t + freed * crate::policy::reclaim::SCAN_NS as u64,
-            )
+            self.clock.reclaim_guest(&mut self.mem, g, nr - freed, t + freed * crate::policy::reclaim::SCAN_NS as u64)
         } else {
             crate::policy::reclaim::Outcome::default()
         };
@@ -131,7 +124,6 @@ impl Engine<'_> {
         cg.pgscan += out.scanned_pages;
         cg.pgsteal += out.evicted;
         cg.pgrefill += out.refill_pages;
-        cg.hands = hands;
         cg.stuck = freed == 0 && out.evicted == 0 && out.throttled_ns == 0.0;
         freed as f64 * crate::policy::reclaim::SCAN_NS + out.stall_ns(true)
     }

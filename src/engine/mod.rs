@@ -348,6 +348,7 @@ impl<'a> Engine<'a> {
             }
         }
         let reclaim_page_ns = cfg.costs.reclaim_page_ns;
+        let h_per_guest = scenario.host.reclaim.lru == crate::policy::reclaim::Lru::PerGuest;
         let mut engine = Engine {
             scenario,
             cfg,
@@ -356,7 +357,7 @@ impl<'a> Engine<'a> {
             scale: 1.0 / rate,
 
             mem,
-            clock: Clock::new(reclaim_page_ns),
+            clock: Clock::new(reclaim_page_ns, h_per_guest),
             vm: ReclaimCounters::default(),
             runners,
             queue: EventQueue::default(),
@@ -445,7 +446,8 @@ impl<'a> Engine<'a> {
                     || group.current_memory.is_some()
                     || group.workload.phases.iter().any(|p| p.current_memory.is_some())
                     || group.observed.iter().any(|o| o.balloon.bytes() > 0));
-            if ballooned || group.free_page_reporting || group.memtune.is_set() {
+            // Reclaim by cgroup walks every guest's pages.
+            if ballooned || group.free_page_reporting || group.memtune.is_set() || h_per_guest {
                 let pages = engine.mem.guests[g].sim_pages();
                 engine.mem.frames.track(g as u32, pages);
             }

@@ -217,8 +217,6 @@ pub(super) struct Memcg {
     /// tail (folio_rotate_reclaimable), so the cgroup's next reclaim frees
     /// it first, for the cost of a page scanned.
     pub(super) written_back: u64,
-    /// Where the cgroup's reclaim goes on from in the guest's pages.
-    pub(super) hands: crate::policy::reclaim::LruHands,
     /// The last reclaim found nothing to take: retrying is pointless.
     pub(super) stuck: bool,
     /// The most it held (`memory.peak`).

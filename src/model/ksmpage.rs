@@ -139,6 +139,10 @@ pub struct KsmPages {
     /// kernel's `VmSwap` counts every swap entry a process maps).
     pub swap_slots: u64,
     pub swap_entries: u64,
+    /// Per guest: the resident KSM pages its memory cgroup is charged
+    /// with, those whose first sharer is one of its pages (see
+    /// [`KsmPages::charged`]).
+    charged: Vec<u64>,
 }
 
 impl KsmPages {
@@ -165,6 +169,25 @@ impl KsmPages {
     pub fn resident_sharers(&self, id: u32) -> Option<u32> {
         let n = self.room[id as usize];
         (n != SWAPPED_OUT).then_some(n)
+    }
+
+    /// Resident KSM pages charged to guest `g`'s memory cgroup: those
+    /// whose first sharer is `g`'s. The kernel charges a KSM page to the
+    /// cgroup of the page ksmd was scanning when it merged
+    /// (`try_to_merge_two_pages` turns that page into the KSM page), and
+    /// ksmd lists that page first; when it leaves, the model moves the
+    /// charge to the sharer that takes its place in the list, where the
+    /// kernel's charge would stay with a page no cgroup's walk finds.
+    pub fn charged(&self, g: usize) -> u64 {
+        self.charged.get(g).copied().unwrap_or(0)
+    }
+
+    fn charge(&mut self, g: u32, by: i64) {
+        let g = g as usize;
+        if self.charged.len() <= g {
+            self.charged.resize(g + 1, 0);
+        }
+        self.charged[g] = self.charged[g].checked_add_signed(by).expect("KSM charges stay within bounds");
     }
 
     fn set_of(&mut self, g: u32, p: u64, id: u32, pages: u64) {
@@ -220,6 +243,9 @@ impl KsmPages {
         for &(g, p, n) in sharers {
             self.set_of(g, p, id, n);
         }
+        if let Some(&(g, _, _)) = sharers.first() {
+            self.charge(g, 1);
+        }
         id
     }
 
@@ -243,8 +269,17 @@ impl KsmPages {
             page.sharers.swap_remove(i);
             if page.slot.is_some() {
                 self.room[id as usize] -= 1;
+                if i == 0 {
+                    // The charge moves to the sharer now first, if any.
+                    let next = page.sharers.first().map(|&v| unpack(v).0);
+                    self.charge(g, -1);
+                    if let Some(h) = next {
+                        self.charge(h, 1);
+                    }
+                }
             }
         }
+        let page = &mut self.pages[id as usize];
         if page.sharers.is_empty()
             && let Some(slot) = page.slot.take()
         {
@@ -268,6 +303,11 @@ impl KsmPages {
         self.room[id as usize] = SWAPPED_OUT;
         page.swap_refs = page.sharers.len() as u32;
         page.cached_in = None;
+        let first = page.sharers.first().map(|&v| unpack(v).0);
+        if let Some(g) = first {
+            self.charge(g, -1);
+        }
+        let page = &mut self.pages[id as usize];
         self.swap_slots += 1;
         self.swap_entries += u64::from(page.swap_refs);
         self.swapped_out += 1;

@@ -63,6 +63,9 @@ pub fn summary(s: &Scenario) -> String {
             let _ = writeln!(o, "          no swap");
         }
     }
+    if h.reclaim.lru == crate::policy::reclaim::Lru::PerGuest {
+        let _ = writeln!(o, "          reclaim scans each guest's own LRU lists in proportion to their size");
+    }
     let ksm = if h.ksm.run {
         format!(
             "KSM on, {} (pages_to_scan {}, sleep_millisecs {}, use_zero_pages {}, smart_scan {})",

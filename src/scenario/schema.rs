@@ -94,6 +94,9 @@ pub struct Host {
     /// khugepaged's knobs (it runs unless `thp` is `never`).
     pub khugepaged: crate::policy::khugepaged::Knobs,
     pub swap: Option<Swap>,
+    /// Whose LRU lists host reclaim walks.
+    #[serde(skip_serializing_if = "crate::policy::reclaim::Knobs::is_default")]
+    pub reclaim: crate::policy::reclaim::Knobs,
     pub ksm: Ksm,
     pub cpu: CpuFeatures,
     pub balloon: Balloon,

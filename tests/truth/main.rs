@@ -11,6 +11,7 @@ mod events;
 mod fleet;
 mod ksm;
 mod libvirt_pairs;
+mod lruvecs;
 mod operator;
 mod sampled;
 mod settled;

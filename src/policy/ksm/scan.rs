@@ -366,9 +366,11 @@ impl Ksm {
                 // kept for it), the other maps it.
                 self.map_merged(mem, g2 as usize, p2);
                 self.map_merged(mem, g, p);
-                // The waiting page's frame is the KSM page's: one frame
-                // and a slot on the LRU for it.
-                let sharers = [(g2, p2, mem.guests[g2 as usize].sim_pages()), (g as u32, p, mem.guests[g].sim_pages())];
+                // One frame and a slot on the LRU for the KSM page: the
+                // scanned page's, which try_to_merge_two_pages makes the
+                // KSM page before it maps the waiting one to it, so its
+                // memory cgroup is charged with it (its first sharer).
+                let sharers = [(g as u32, p, mem.guests[g].sim_pages()), (g2, p2, mem.guests[g2 as usize].sim_pages())];
                 // Room for the image's guests when the content is one of
                 // its pages (the zero page's and a common pattern's grow).
                 let room = if key.single() { 2 } else { self.image_guests[self.image_of[g] as usize] };

@@ -11,7 +11,8 @@ use crate::policy::resolve;
 use crate::scenario::schema::*;
 use crate::units::ByteSize;
 
-const HOST_KEYS: &[&str] = &["ram", "reserved", "hugepages", "thp", "khugepaged", "swap", "ksm", "cpu", "balloon"];
+const HOST_KEYS: &[&str] =
+    &["ram", "reserved", "hugepages", "thp", "khugepaged", "swap", "reclaim", "ksm", "cpu", "balloon"];
 /// `/sys/kernel/mm/transparent_hugepage/khugepaged/`'s knobs.
 const KHUGEPAGED_KEYS: &[&str] = &[
     "pages_to_scan",
@@ -54,6 +55,10 @@ impl Decoder<'_> {
             Some(n) if !matches!(n.value, Value::Null) => resolve::decode_swap(self, n, &f.child("swap")).map(Some),
             _ => Some(None),
         };
+        let reclaim = match f.get("reclaim") {
+            Some(n) => crate::policy::reclaim::Knobs::decode(self, n, &f.child("reclaim")),
+            None => Some(crate::policy::reclaim::Knobs::default()),
+        };
         let ksm = match f.get("ksm") {
             Some(n) => self.ksm(n, &f.child("ksm")),
             None => self.ksm(&Node::new(Value::Null, Pos::default()), &f.child("ksm")),
@@ -75,6 +80,7 @@ impl Decoder<'_> {
             thp,
             khugepaged: khugepaged?,
             swap: swap?,
+            reclaim: reclaim?,
             ksm: ksm?,
             cpu: cpu?,
             balloon: balloon?,

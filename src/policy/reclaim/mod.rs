@@ -19,14 +19,22 @@
 //! between the hands, as on the kernel's inactive list; with the hands half
 //! a turn apart (small guests) that approximates LRU closely under
 //! independent references, which lets the tests hold it to Che's LRU
-//! approximation. libvirt gives each guest its own cgroup and so its own
-//! lruvec: global reclaim sets its hands apart by the guests' inactive
-//! shares weighted by their resident memory, and a cgroup's own reclaim by
-//! its guest's.
+//! approximation. With one LRU over all guests (`host.reclaim.lru:
+//! shared`, the default) global reclaim is one pair of hands over the
+//! slot table, in the order the guests got memory, set apart by the
+//! guests' inactive shares weighted by their resident memory. Each guest
+//! also has hands of its own over its pages ([`lruvec`]): its cgroup's
+//! reclaim walks them, and so does global reclaim with an lruvec per guest
+//! (`per-guest`, libvirt's cgroup per guest), each in proportion to its
+//! size.
 //!
 //! A transparent huge page is reclaimed the way the kernel does it: an
 //! unreferenced THP is split into 4 KiB pages (losing its TLB benefit),
 //! all of which go to swap in that pass.
+
+mod lruvec;
+
+pub use lruvec::{Knobs, Lru};
 
 use crate::model::ksmpage::KSM_OWNER;
 use crate::model::page::{Content, HUGE, MERGED, REFERENCED, RES_MASK, RESIDENT, SWAPPED, WRITTEN, mix64};
@@ -85,6 +93,17 @@ pub struct Clock {
     /// What taking one page out costs the reclaimer beyond its swap
     /// backend's store ([`crate::latency::Costs::reclaim_page_ns`]).
     pub page_ns: f64,
+    /// Host reclaim walks each guest's lruvec ([`Lru::PerGuest`]), not
+    /// the slot table.
+    per_guest: bool,
+    /// Each guest's hands over its own lruvec (its cgroup's reclaim, and
+    /// the host's when per guest), where each round of host reclaim has
+    /// got to (in shares of its lruvec scanned), the guest whose turn it
+    /// is, and the round.
+    lru: Vec<LruHands>,
+    pass: Vec<f64>,
+    cursor: usize,
+    round: f64,
 }
 
 /// What one reclaim pass did.
@@ -140,9 +159,10 @@ impl Pace {
 }
 
 impl Clock {
-    /// A clock whose reclaimer takes `page_ns` a page out.
-    pub fn new(page_ns: f64) -> Clock {
-        Clock { page_ns, ..Clock::default() }
+    /// A clock whose reclaimer takes `page_ns` a page out, walking each
+    /// guest's lruvec when `per_guest` ([`Lru::PerGuest`]).
+    pub fn new(page_ns: f64, per_guest: bool) -> Clock {
+        Clock { page_ns, per_guest, ..Clock::default() }
     }
 
     /// Sweep until `target_free` frames are free, the swap is full, too many
@@ -154,6 +174,9 @@ impl Clock {
     /// pages, which would date their writes far ahead of the device's
     /// other requests).
     pub fn reclaim(&mut self, mem: &mut Memory, target_free: u64, now: u64, paced: bool) -> Outcome {
+        if self.per_guest {
+            return self.reclaim_lruvecs(mem, target_free, now, paced);
+        }
         let n = mem.frames.slot_count();
         let mut out = Outcome::default();
         if n == 0 {
@@ -352,146 +375,6 @@ impl Clock {
                     break;
                 }
             }
-        }
-    }
-
-    /// Reclaim for guest `g`'s memory cgroup (memory.max or memory.high
-    /// reached): the same two hands, over the cgroup's own pages only (its
-    /// lruvec), from `hands` on, until `nr` pages are out, the swap device
-    /// is full or the cgroup at memory.swap.max, page-outs back up, or two
-    /// turns found nothing. Needs `g`'s page-to-slot map
-    /// (`Frames::track`). Locked memory is never taken.
-    pub fn reclaim_guest(&mut self, mem: &mut Memory, g: usize, hands: &mut LruHands, nr: u64, now: u64) -> Outcome {
-        let n = mem.guests[g].sim_pages();
-        let mut out = Outcome::default();
-        if n == 0 || mem.guests[g].unevictable {
-            return out;
-        }
-        let mut pace = Pace { start: now, page_ns: self.page_ns, work: 0.0 };
-        if hands.back >= n || !hands.placed {
-            // Everything starts inactive (see `reclaim`).
-            let guest = &mem.guests[g];
-            *hands = LruHands { back: 0, lead: n - 1, inactive: guest.resident + guest.huge, placed: true };
-        }
-        let target_inactive = {
-            let guest = &mem.guests[g];
-            let sim = guest.resident + guest.huge;
-            let real = (sim as f64 * guest.real_pages as f64 / n as f64) as u64;
-            (inactive_share(real) * sim as f64) as u64
-        };
-        let limit = 2 * n + 2;
-        let mut visits = 0u64;
-        let full = |mem: &Memory| mem.swap.is_full() || mem.guests[g].swapped >= mem.guests[g].swap_max;
-        while out.evicted < nr && visits < limit && !full(mem) {
-            // The front hand: past the back hand's page, and the inactive
-            // list at its size.
-            while (hands.inactive < target_inactive || hands.lead == 0) && hands.lead + 1 < n {
-                let q = (hands.back + hands.lead) % n;
-                let step = self.deactivate_page(mem, g, q);
-                hands.lead += step.0.min(n - 1 - hands.lead);
-                hands.inactive += step.1;
-                out.deactivated += u64::from(step.1 > 0);
-                out.refill_pages += step.1;
-            }
-            let p = hands.back;
-            hands.back = (p + 1) % n;
-            hands.lead = hands.lead.saturating_sub(1);
-            if hands.back == 0 {
-                // A turn: count the inactive pages afresh (global reclaim
-                // and faults change the pages between the hands).
-                hands.inactive = (0..hands.lead)
-                    .filter(|&i| {
-                        let guest = &mem.guests[g];
-                        let st = guest.pages[i as usize];
-                        st & RES_MASK == RESIDENT && st & MERGED == 0
-                            || st & RES_MASK == HUGE
-                                && matches!(guest.backing_at(i), crate::model::Backing::Small { .. })
-                    })
-                    .count() as u64;
-            }
-            visits += 1;
-            let guest = &mut mem.guests[g];
-            let mut st = guest.pages[p as usize];
-            match st & RES_MASK {
-                RESIDENT if st & MERGED == 0 => {
-                    out.scanned += 1;
-                    out.scanned_pages += 1;
-                    hands.inactive = hands.inactive.saturating_sub(1);
-                    if let Some(e) = guest.events.as_deref_mut()
-                        && e.touched_since(p as usize)
-                    {
-                        st |= REFERENCED;
-                    }
-                    if st & REFERENCED != 0 {
-                        mem.guests[g].pages[p as usize] = st & !REFERENCED;
-                        continue;
-                    }
-                    let wait = mem.swap.write_throttle(pace.at());
-                    if wait > 0.0 {
-                        hands.back = p;
-                        hands.lead += 1;
-                        hands.inactive += 1;
-                        out.throttled_ns = wait;
-                        break;
-                    }
-                    let Some(slot) = mem.frames.slot_of(g as u32, p) else { continue };
-                    swap_out(mem, slot, Unit { guest: g as u32, page: p, thp: false }, &mut pace);
-                    out.evicted += 1;
-                }
-                HUGE => {
-                    // Hugetlb pages are the pool's, not the cgroup's; a THP
-                    // is looked at once, at its head.
-                    let region = guest.region_of(p);
-                    let range = guest.region_range(region);
-                    hands.back = range.end % n;
-                    hands.lead = hands.lead.saturating_sub(range.end.saturating_sub(p + 1));
-                    visits += range.end.saturating_sub(p + 1);
-                    if !matches!(guest.backing_at(p), crate::model::Backing::Small { .. }) {
-                        continue;
-                    }
-                    let Some(slot) = mem.frames.slot_of(g as u32, range.start) else { continue };
-                    out.scanned += 1;
-                    out.scanned_pages += range.end - range.start;
-                    hands.inactive = hands.inactive.saturating_sub(range.end - range.start);
-                    let unit = Unit { guest: g as u32, page: range.start, thp: true };
-                    let touches = mem.guests[g].touches_now();
-                    if !self.visit_thp(mem, slot, unit, region, touches) {
-                        continue;
-                    }
-                    out.evicted +=
-                        evict_thp(mem, slot, unit, &mut pace, |m| m.guests[g].swapped >= m.guests[g].swap_max);
-                }
-                _ => {}
-            }
-        }
-        out.work_ns = pace.work;
-        self.scanned += out.scanned;
-        self.evicted += out.evicted;
-        out
-    }
-
-    /// The front hand of guest `g`'s cgroup at page `q`: deactivate what
-    /// maps it. Returns the pages to step over (a THP's rest) and the
-    /// pages deactivated.
-    fn deactivate_page(&mut self, mem: &mut Memory, g: usize, q: u64) -> (u64, u64) {
-        let guest = &mem.guests[g];
-        let st = guest.pages[q as usize];
-        match st & RES_MASK {
-            RESIDENT if st & MERGED == 0 => {
-                let Some(slot) = mem.frames.slot_of(g as u32, q) else { return (1, 0) };
-                (1, deactivate(mem, slot, Unit { guest: g as u32, page: q, thp: false }, 0.0))
-            }
-            HUGE => {
-                let range = guest.region_range(guest.region_of(q));
-                let step = range.end - q;
-                if !matches!(guest.backing_at(q), crate::model::Backing::Small { .. }) {
-                    return (step, 0);
-                }
-                let Some(slot) = mem.frames.slot_of(g as u32, range.start) else { return (step, 0) };
-                let touches = guest.touches_now();
-                (step, deactivate(mem, slot, Unit { guest: g as u32, page: range.start, thp: true }, touches))
-            }
-            _ => (1, 0),
         }
     }
 

@@ -348,7 +348,6 @@ impl<'a> Engine<'a> {
             }
         }
         let reclaim_page_ns = cfg.costs.reclaim_page_ns;
-        let h_per_guest = scenario.host.reclaim.lru == crate::policy::reclaim::Lru::PerGuest;
         let mut engine = Engine {
             scenario,
             cfg,
@@ -357,7 +356,7 @@ impl<'a> Engine<'a> {
             scale: 1.0 / rate,
 
             mem,
-            clock: Clock::new(reclaim_page_ns, h_per_guest),
+            clock: Clock::new(reclaim_page_ns, scenario.host.reclaim),
             vm: ReclaimCounters::default(),
             runners,
             queue: EventQueue::default(),
@@ -447,7 +446,7 @@ impl<'a> Engine<'a> {
                     || group.workload.phases.iter().any(|p| p.current_memory.is_some())
                     || group.observed.iter().any(|o| o.balloon.bytes() > 0));
             // Reclaim by cgroup walks every guest's pages.
-            if ballooned || group.free_page_reporting || group.memtune.is_set() || h_per_guest {
+            if ballooned || group.free_page_reporting || group.memtune.is_set() || engine.clock.walks_guests() {
                 let pages = engine.mem.guests[g].sim_pages();
                 engine.mem.frames.track(g as u32, pages);
             }

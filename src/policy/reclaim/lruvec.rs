@@ -443,13 +443,13 @@ mod tests {
         // Walked in the order they got memory (one shared cgroup), the
         // first guest would give all 256.
         let mut mem = host(&[1024, 3072], &[false, false]);
-        let mut clock = Clock::new(0.0, true);
+        let mut clock = Clock::new(0.0, Knobs { lru: Lru::PerGuest });
         let out = clock.reclaim(&mut mem, 256, 0, false);
         assert_eq!(out.evicted, 256);
         let (a, b) = (mem.guests[0].swapped, mem.guests[1].swapped);
         assert!(a.abs_diff(64) <= 1 && b.abs_diff(192) <= 1, "{a} and {b}");
         let mut mem = host(&[1024, 3072], &[false, false]);
-        Clock::new(0.0, false).reclaim(&mut mem, 256, 0, false);
+        Clock::new(0.0, Knobs::default()).reclaim(&mut mem, 256, 0, false);
         assert_eq!((mem.guests[0].swapped, mem.guests[1].swapped), (256, 0));
     }
 
@@ -464,7 +464,7 @@ mod tests {
         // Σ 1/(1024 − k) for k < 256 ≈ ln(1024/768) of 1024 pages, 294.6,
         // whose accessed bits the scan clears.
         let mut mem = host(&[1024, 1024], &[true, false]);
-        let mut clock = Clock::new(0.0, true);
+        let mut clock = Clock::new(0.0, Knobs { lru: Lru::PerGuest });
         let out = clock.reclaim(&mut mem, 256, 0, false);
         assert_eq!((out.evicted, mem.guests[0].swapped, mem.guests[1].swapped), (256, 0, 256));
         let cleared = mem.guests[0].pages.iter().filter(|&&st| st & REFERENCED == 0).count();
@@ -499,7 +499,7 @@ mod tests {
             frames.insert(Unit { guest: 1, page: p, thp: false }, 1);
         }
         mem.frames = frames;
-        let mut clock = Clock::new(0.0, true);
+        let mut clock = Clock::new(0.0, Knobs { lru: Lru::PerGuest });
         for (g, looks, pages) in [(0, 2, 1024), (1, 64, 64)] {
             let mut out = Outcome::default();
             let mut pace = Pace { start: 0, page_ns: 0.0, work: 0.0 };
@@ -532,7 +532,7 @@ mod tests {
             mem.ksm.create(&mut mem.frames, p, false, &[(1, p, 4), (0, p, 4)], 2);
         }
         assert_eq!((mem.ksm.charged(0), mem.ksm.charged(1)), (0, 4));
-        let mut clock = Clock::new(0.0, true);
+        let mut clock = Clock::new(0.0, Knobs { lru: Lru::PerGuest });
         let out = clock.reclaim(&mut mem, 3, 0, false);
         assert_eq!((out.evicted, mem.swap.writes(), mem.frames.used()), (3, 3, 1));
         assert_eq!((mem.ksm.charged(0), mem.ksm.charged(1)), (0, 1));

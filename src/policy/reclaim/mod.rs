@@ -159,10 +159,16 @@ impl Pace {
 }
 
 impl Clock {
-    /// A clock whose reclaimer takes `page_ns` a page out, walking each
-    /// guest's lruvec when `per_guest` ([`Lru::PerGuest`]).
-    pub fn new(page_ns: f64, per_guest: bool) -> Clock {
-        Clock { page_ns, per_guest, ..Clock::default() }
+    /// A clock whose reclaimer takes `page_ns` a page out, walking the
+    /// lists `knobs` say.
+    pub fn new(page_ns: f64, knobs: Knobs) -> Clock {
+        Clock { page_ns, per_guest: knobs.lru == Lru::PerGuest, ..Clock::default() }
+    }
+
+    /// Whether host reclaim walks each guest's own pages (and so needs
+    /// every guest's page-to-slot map, `Frames::track`).
+    pub fn walks_guests(&self) -> bool {
+        self.per_guest
     }
 
     /// Sweep until `target_free` frames are free, the swap is full, too many

@@ -326,21 +326,17 @@ impl<'a> Engine<'a> {
             }
         }
         let frames = Frames::new(frames_total);
-        let mut mem = Memory {
-            watermarks: Watermarks::kernel_default(h.ram.bytes(), rate),
-            min_free: frames.free(),
-            thp_splits: 0,
-            ksm: Default::default(),
+        let pools = h
+            .hugepage_pools()
+            .map(|p| crate::model::host::Pool { page_bytes: p.size.bytes(), total: p.count, free: p.count })
+            .collect();
+        let mut mem = Memory::new(
             frames,
-            pools: h
-                .hugepage_pools()
-                .map(|p| crate::model::host::Pool { page_bytes: p.size.bytes(), total: p.count, free: p.count })
-                .collect(),
-            swap: crate::policy::resolve::build_swap(h.swap.as_ref(), h.ram.bytes(), rate),
-            zram_frames: 0,
+            Watermarks::kernel_default(h.ram.bytes(), rate),
+            pools,
+            crate::policy::resolve::build_swap(h.swap.as_ref(), h.ram.bytes(), rate),
             guests,
-            peak_used: 0,
-        };
+        );
         if mem.swap.keeps_slots() {
             for guest in &mut mem.guests {
                 let tcg = scenario.guests[guest.group].accel == crate::scenario::schema::Accel::Tcg;

@@ -60,6 +60,31 @@ pub struct Memory {
 }
 
 impl Memory {
+    /// `frames` of ordinary memory holding `guests`' pages, below
+    /// `watermarks`, beside the hugetlb `pools`, swapping to `swap`;
+    /// nothing in zram, split or merged yet.
+    pub fn new(
+        frames: Frames,
+        watermarks: Watermarks,
+        pools: Vec<Pool>,
+        swap: Box<dyn SwapBackend>,
+        guests: Vec<Guest>,
+    ) -> Memory {
+        let min_free = frames.free();
+        Memory {
+            frames,
+            watermarks,
+            pools,
+            swap,
+            zram_frames: 0,
+            guests,
+            peak_used: 0,
+            min_free,
+            thp_splits: 0,
+            ksm: KsmPages::default(),
+        }
+    }
+
     /// Bring the frames held by zram in line with what it stores.
     pub fn sync_zram(&mut self) {
         let want = self.swap.ram_frames();

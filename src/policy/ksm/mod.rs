@@ -529,18 +529,7 @@ mod tests {
             }
             guests.push(guest);
         }
-        Memory {
-            frames,
-            watermarks: Watermarks { min: 0, low: 0, high: 0 },
-            pools: Vec::new(),
-            swap: Box::new(NoSwap),
-            zram_frames: 0,
-            guests,
-            peak_used: 0,
-            min_free: 0,
-            thp_splits: 0,
-            ksm: Default::default(),
-        }
+        Memory::new(frames, Watermarks { min: 0, low: 0, high: 0 }, Vec::new(), Box::new(NoSwap), guests)
     }
 
     #[test]

@@ -77,6 +77,13 @@ impl Knobs {
     }
 }
 
+/// What the back hand takes out: a 4 KiB page in its slot, or a KSM
+/// page.
+enum Take {
+    Page(usize),
+    Ksm(u32),
+}
+
 /// The kernel's first reclaim priority: a round scans size >> 12 of
 /// every lruvec.
 const ROUND: f64 = 1.0 / 4096.0;
@@ -234,7 +241,9 @@ impl Clock {
             visits += 1;
             let guest = &mut mem.guests[g];
             let mut st = guest.pages[p as usize];
-            match st & RES_MASK {
+            // What the back hand takes, if anything: a 4 KiB page (in its
+            // slot), or a KSM page this cgroup is charged with.
+            let take = match st & RES_MASK {
                 RESIDENT if st & MERGED == 0 => {
                     out.scanned += 1;
                     out.scanned_pages += 1;
@@ -249,21 +258,10 @@ impl Clock {
                         mem.guests[g].pages[p as usize] = st & !REFERENCED;
                         continue;
                     }
-                    let wait = mem.swap.write_throttle(pace.at());
-                    if wait > 0.0 {
-                        hands.back = p;
-                        hands.lead += 1;
-                        hands.inactive += 1;
-                        out.throttled_ns = wait;
-                        break;
-                    }
                     let Some(slot) = mem.frames.slot_of(g as u32, p) else { continue };
-                    swap_out(mem, slot, Unit { guest: g as u32, page: p, thp: false }, pace);
-                    out.evicted += 1;
-                    evicted += 1;
+                    Take::Page(slot)
                 }
                 RESIDENT if ksm => {
-                    // A KSM page, when this cgroup is charged with it.
                     let Some(id) = charged_ksm(mem, g, p) else { continue };
                     out.scanned += 1;
                     out.scanned_pages += 1;
@@ -272,17 +270,7 @@ impl Clock {
                     if ksm_referenced(mem, id) {
                         continue;
                     }
-                    let wait = mem.swap.write_throttle(pace.at());
-                    if wait > 0.0 {
-                        hands.back = p;
-                        hands.lead += 1;
-                        hands.inactive += 1;
-                        out.throttled_ns = wait;
-                        break;
-                    }
-                    super::ksm_swap_out(mem, id, pace);
-                    out.evicted += 1;
-                    evicted += 1;
+                    Take::Ksm(id)
                 }
                 HUGE => {
                     // Hugetlb pages are the pool's, not the cgroup's; a THP
@@ -305,12 +293,30 @@ impl Clock {
                     if !self.visit_thp(mem, slot, unit, region, touches) {
                         continue;
                     }
+                    // A THP goes out whole, past the backlog (see
+                    // `Clock::reclaim`).
                     let taken = evict_thp(mem, slot, unit, pace, |m| m.guests[g].swapped >= m.guests[g].swap_max);
                     out.evicted += taken;
                     evicted += taken;
+                    continue;
                 }
-                _ => {}
+                _ => continue,
+            };
+            let wait = mem.swap.write_throttle(pace.at());
+            if wait > 0.0 {
+                // Put the hand back: this page is the next candidate.
+                hands.back = p;
+                hands.lead += 1;
+                hands.inactive += 1;
+                out.throttled_ns = wait;
+                break;
             }
+            match take {
+                Take::Page(slot) => swap_out(mem, slot, Unit { guest: g as u32, page: p, thp: false }, pace),
+                Take::Ksm(id) => super::ksm_swap_out(mem, id, pace),
+            }
+            out.evicted += 1;
+            evicted += 1;
         }
         self.lru[g] = hands;
         used
@@ -420,18 +426,7 @@ mod tests {
             backend: Backend::Device(device::Knobs { preset: device::Preset::Custom, adjusted: true, figures }),
             zswap: None,
         };
-        Memory {
-            frames,
-            watermarks: Watermarks { min: 0, low: 0, high: 0 },
-            pools: Vec::new(),
-            swap: swap.build(total * 4096, 1.0),
-            zram_frames: 0,
-            guests,
-            peak_used: 0,
-            min_free: 0,
-            thp_splits: 0,
-            ksm: Default::default(),
-        }
+        Memory::new(frames, Watermarks { min: 0, low: 0, high: 0 }, Vec::new(), swap.build(total * 4096, 1.0), guests)
     }
 
     #[test]

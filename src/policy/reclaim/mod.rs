@@ -869,18 +869,7 @@ mod tests {
             backend: Backend::Device(device::Knobs { preset: device::Preset::Custom, adjusted: true, figures }),
             zswap: None,
         };
-        Memory {
-            frames,
-            watermarks: Watermarks { min: 0, low: 0, high: 0 },
-            pools: Vec::new(),
-            swap: swap.build(8 << 20, 1.0),
-            zram_frames: 0,
-            guests: vec![g],
-            peak_used: 0,
-            min_free: 0,
-            thp_splits: 0,
-            ksm: Default::default(),
-        }
+        Memory::new(frames, Watermarks { min: 0, low: 0, high: 0 }, Vec::new(), swap.build(8 << 20, 1.0), vec![g])
     }
 
     #[test]
@@ -935,18 +924,8 @@ mod tests {
             let slot = frames.insert(Unit { guest: 0, page: 0, thp: true }, 512) as usize;
             *frames.thp_aux_mut(slot).expect("kept") =
                 crate::model::frames::ThpAux { last_visit: 1000.0, fresh, region: 0, pages: 64 };
-            let mut mem = Memory {
-                frames,
-                watermarks: Watermarks { min: 0, low: 0, high: 0 },
-                pools: Vec::new(),
-                swap: Box::new(NoSwap),
-                zram_frames: 0,
-                guests: vec![g],
-                peak_used: 0,
-                min_free: 0,
-                thp_splits: 0,
-                ksm: Default::default(),
-            };
+            let mut mem =
+                Memory::new(frames, Watermarks { min: 0, low: 0, high: 0 }, Vec::new(), Box::new(NoSwap), vec![g]);
             let pages = split_thp(&mut mem, slot, Unit { guest: 0, page: 0, thp: true });
             assert_eq!(pages.len(), 64);
             let g = &mem.guests[0];

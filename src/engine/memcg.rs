@@ -129,8 +129,11 @@ impl Engine<'_> {
     }
 
     /// What guest `g`'s memory cgroup holds (`memory.current`): the guest's
-    /// pages, QEMU's own, and zswap's written-back pages not yet freed.
+    /// pages, QEMU's own, zswap's written-back pages not yet freed, and,
+    /// when reclaim goes by cgroup, the KSM pages charged to it (which its
+    /// own reclaim then takes too).
     pub(super) fn memcg_usage(&self, g: usize) -> u64 {
-        self.runners[g].memcg.as_ref().map_or(0, |cg| self.mem.guest_frames(g) + cg.overhead + cg.written_back)
+        let ksm = if self.clock.walks_guests() { self.mem.ksm.charged(g) } else { 0 };
+        self.runners[g].memcg.as_ref().map_or(0, |cg| self.mem.guest_frames(g) + cg.overhead + cg.written_back + ksm)
     }
 }

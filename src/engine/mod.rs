@@ -492,13 +492,15 @@ pub fn qemu_overhead_bytes(g: &GuestGroup) -> u64 {
 /// words for the user.
 ///
 /// KSM pages are reclaimed and swapped as the kernel does it (see
-/// `model::ksmpage`), but by global reclaim only: the model charges a KSM
-/// page to no memory cgroup, where the kernel charges it to the cgroup of
-/// the page that became it, so a guest's own cgroup reclaim (memtune's
-/// limits) never takes one.
+/// `model::ksmpage`). With one LRU for all guests (`host.reclaim.lru:
+/// shared`) the model charges a KSM page to no memory cgroup, where the
+/// kernel charges it to the cgroup of the page that became it, so a
+/// guest's own cgroup reclaim (memtune's limits) never takes one; with an
+/// lruvec per guest it is charged as the kernel does it.
 pub fn unmodelled(s: &Scenario) -> Vec<String> {
     let mut out = Vec::new();
-    if s.host.ksm.run && s.guests.iter().any(|g| g.ksm && g.memtune.is_set()) {
+    let shared = s.host.reclaim.lru == crate::policy::reclaim::Lru::Shared;
+    if shared && s.host.ksm.run && s.guests.iter().any(|g| g.ksm && g.memtune.is_set()) {
         out.push(
             "KSM pages are charged to no memory cgroup here: a guest's cgroup reclaim does not swap them \
              (host-wide reclaim does)"

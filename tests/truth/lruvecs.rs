@@ -81,3 +81,45 @@ fn an_lruvec_per_guest_takes_alike_from_guests_alike() {
     assert!(f[3] as f64 <= 0.8 * mean, "the last loses least: {f:?}");
     assert!((total as f64 / 182_200.0 - 1.0).abs() <= 0.15, "total {total} against the kernel's 182.2K");
 }
+
+#[test]
+fn a_cgroup_at_its_limit_takes_the_ksm_pages_charged_to_it() {
+    // mm/memcontrol.c and mm/ksm.c: a KSM page stays charged to the cgroup
+    // of the page that became it (counted in its memory.current, and on
+    // its lruvec), so that cgroup's own reclaim swaps it out, and a
+    // sharer faulting it back copies it (`ksm_swpin_copy`). Three guests
+    // of one image, each under a 700 MiB memory.max on a host with room
+    // to spare (host-wide reclaim never runs): with an lruvec per guest
+    // KSM pages go to swap and come back as copies; with one shared LRU
+    // the model charges them to no cgroup, says so, and none does.
+    let yaml = |lru: &str| {
+        format!(
+            "name: memcg-ksm
+seed: 3
+duration: 20s
+host:
+  ram: 4G
+  reserved: 512M
+  swap: {{ size: 4G, device: ssd }}
+  reclaim: {{ lru: {lru} }}
+  ksm: {{ run: true, pages_to_scan: 2000, sleep_millisecs: 20 }}
+  balloon: {{ policy: none }}
+guests:
+  - name: a
+    count: 3
+    memory: 1G
+    image: img
+    memtune: {{ hard_limit: 700M }}
+    workload: {{ working_set: 90%, touch_rate: 200k/s, pattern: zipf(0.9), shared: 30%, write: 5% }}
+"
+        )
+    };
+    for (lru, copies) in [("per-guest", true), ("shared", false)] {
+        let s = scenario(&yaml(lru));
+        let summary = engine::run(&s, exact(), &mut Recorder::default()).expect("the run plays");
+        let vm = &summary.host.vmstat;
+        assert_eq!(vm.pgscan_kswapd, 0, "{lru}: no host-wide reclaim");
+        assert_eq!(vm.ksm_swpin_copy > 0, copies, "{lru}: {} KSM swap-in copies", vm.ksm_swpin_copy);
+        assert_eq!(summary.notes.is_empty(), copies, "{lru}: {:?}", summary.notes);
+    }
+}

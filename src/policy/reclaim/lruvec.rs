@@ -32,7 +32,7 @@
 //! model keeps as the page's first sharer (when it leaves, the charge
 //! moves on to the next).
 
-use super::{Clock, LruHands, Outcome, Pace, evict_thp, inactive_share, ksm_referenced, swap_out};
+use super::{Clock, Outcome, Pace, evict_thp, inactive_share, ksm_referenced, swap_out};
 use crate::input::node::Node;
 use crate::input::reader::Decoder;
 use crate::input::values::choice;
@@ -75,6 +75,20 @@ impl Knobs {
     pub fn is_default(&self) -> bool {
         *self == Knobs::default()
     }
+}
+
+/// A guest's two hands over its own pages (its lruvec): its cgroup's
+/// reclaim walks them, and host reclaim too with [`Lru::PerGuest`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct LruHands {
+    /// The back hand's page: the next the inactive scan looks at.
+    back: u64,
+    /// Pages the front hand is ahead of the back, and the resident pages
+    /// among them (the inactive list).
+    lead: u64,
+    inactive: u64,
+    /// The hands were placed (at the first reclaim).
+    placed: bool,
 }
 
 /// What the back hand takes out: a 4 KiB page in its slot, or a KSM

@@ -34,6 +34,7 @@
 
 mod lruvec;
 
+use lruvec::LruHands;
 pub use lruvec::{Knobs, Lru};
 
 use crate::model::ksmpage::KSM_OWNER;
@@ -48,20 +49,6 @@ pub fn inactive_share(pages: u64) -> f64 {
     let gb = pages >> 18;
     let ratio = if gb == 0 { 1 } else { (10 * gb).isqrt() };
     1.0 / (1 + ratio) as f64
-}
-
-/// A cgroup's own reclaim hands over its guest's pages.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LruHands {
-    /// The back hand's page (the next the inactive scan looks at);
-    /// `u64::MAX` when the last reclaim found nothing to take.
-    pub back: u64,
-    /// Pages the front hand is ahead of the back, and the resident pages
-    /// among them (the inactive list).
-    lead: u64,
-    inactive: u64,
-    /// The hands were placed (at the first reclaim).
-    placed: bool,
 }
 
 #[derive(Debug, Clone, Default)]

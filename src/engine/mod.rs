@@ -45,7 +45,7 @@ use crate::policy::ksm::{self, Ksm};
 use crate::policy::ksmtune::KsmTuner;
 use crate::policy::reclaim::Clock;
 use crate::scenario::{GuestGroup, Scenario, ThpMode};
-pub use mode::Mode;
+pub use mode::{Mode, expected_work};
 pub use observe::*;
 use queue::{EventQueue, SimTime};
 pub use sampling::{

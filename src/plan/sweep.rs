@@ -488,10 +488,10 @@ pub fn execute(
     Ok(SweepTable { meta, rows })
 }
 
-/// A run's expected cost, to order the queue: its touches and its pages
-/// (the two things a run's time grows with).
+/// A run's expected cost, to order the queue: its touches, slowed and
+/// made dearer by its faults, and its pages ([`engine::expected_work`]).
 fn expected_work(s: &Scenario) -> f64 {
-    engine::peak_touches(s) + engine::configured_pages(s)
+    engine::expected_work(s)
 }
 
 /// Join shard tables into the table of the whole sweep. Every shard of one

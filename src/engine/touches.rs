@@ -146,7 +146,9 @@ impl Engine<'_> {
             // count by 1/share would add the simulated stream's own noise
             // (sampled guests then drift apart in pace, and so in which of
             // their regions still find memory free for a THP).
-            r.touches_real += i as f64 + r.unsampled_rate() * done / 1e9;
+            // (Page-exact, the rate is 0: no division on every slice.)
+            let unsampled = r.unsampled_rate();
+            r.touches_real += i as f64 + if unsampled == 0.0 { 0.0 } else { unsampled * done / 1e9 };
             self.mem.guests[g].touches = r.touches_real;
         }
         let r = &mut self.runners[g];
@@ -238,14 +240,19 @@ impl Engine<'_> {
         let hits_total = hits[0] + hits[1];
         r.hits += hits_total;
         r.touches += touches;
-        let exit_stall = if hits_total > 0 {
+        // All hits 4 KiB ones (no THP): the small share is exactly 1 and
+        // the mix below is the small figure itself (x·1 + y·0 = x for the
+        // finite, non-negative stalls), so its division is skipped.
+        let exit_stall = if hits[1] > 0 {
             let small_share = hits[0] as f64 / hits_total as f64;
             r.small.exit_stall_per_s * small_share + r.huge.exit_stall_per_s * (1.0 - small_share)
         } else {
             r.small.exit_stall_per_s
         } * done
             / 1e9;
-        r.stall_by.vm_exits_s += exit_stall / 1e9;
+        if exit_stall != 0.0 {
+            r.stall_by.vm_exits_s += exit_stall / 1e9;
+        }
         exit_stall
     }
 
@@ -399,5 +406,10 @@ impl Engine<'_> {
 /// sampled guest's flushes counted at its simulated share `share`.
 #[inline]
 fn flush_misses(tr: &Translation, share: f64, h: u64, touches: u64, done: f64) -> f64 {
+    // No flushes (VPID): 0 times the finite factors below, without their
+    // divisions (a slice's bookkeeping is on the touch loop's path).
+    if tr.flush_misses_per_s == 0.0 {
+        return 0.0;
+    }
     tr.flush_misses_per_s * done / 1e9 * (h as f64 / touches.max(1) as f64) * share
 }

@@ -186,6 +186,10 @@ macro_rules! queued_device_slots {
         fn used(&self) -> u64 {
             self.$q.used
         }
+        // Asked on every page reclaim looks at: one call, not three.
+        fn is_full(&self) -> bool {
+            self.$q.is_full()
+        }
         fn peak_used(&self) -> u64 {
             self.$q.peak_used
         }

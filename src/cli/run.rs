@@ -54,6 +54,11 @@ pub fn run(args: RunArgs, out: &mut dyn Write) -> Result<(), Failure> {
     for note in overcommit::engine::unmodelled(s) {
         let _ = writeln!(std::io::stderr(), "note: {note}");
     }
+    if sample_rate.0.is_none()
+        && let Some(note) = overcommit::engine::stall_bound_note(s, overcommit::engine::AUTO_TOUCH_BUDGET)
+    {
+        let _ = writeln!(std::io::stderr(), "note: {note}");
+    }
     let cfg = overcommit::engine::RunConfig {
         seed,
         sample_rate: sample_rate.0,

@@ -108,6 +108,41 @@ pub fn expected_work(s: &Scenario) -> f64 {
     touches * (1.0 + FAULT_TOUCHES * f) + super::configured_pages(s)
 }
 
+/// A swap-in's expected time on the host's swap device, in ns (0 without
+/// swap): its read latency, plus the queue ahead of it where the guests'
+/// expected faults keep the device busy. The faults are Che's share of the
+/// guests' touches once memory is full ([`expected_fault_share`]'s), each
+/// with a page-out, each taking the device for QueuedDevice's occupancy
+/// (4 KiB at its bandwidth, or its latency over its queue depth; a block
+/// device merges 32 page-outs into one write). Below saturation the queue
+/// is the M/D/1 mean ρ·s / (2(1 − ρ)); at or past it every other guest's
+/// read is ahead (a vCPU waits for one swap-in at a time).
+pub fn expected_swapin_ns(s: &Scenario) -> f64 {
+    use crate::policy::resolve::Backend;
+    let Some(swap) = s.host.swap.as_ref() else { return 0.0 };
+    let f = swap.figures();
+    let (read, write) = (f.read_latency.nanos() as f64, f.write_latency.nanos() as f64);
+    let per_page = 4096.0 * 1e9 / f.bandwidth_bytes_per_s.max(1) as f64;
+    let depth = f64::from(f.queue_depth.max(1));
+    let merge = if matches!(swap.backend, Backend::Device(_)) { 32.0 } else { 1.0 };
+    let (read_occupancy, write_occupancy) = (per_page.max(read / depth), per_page.max(write / (depth * merge)));
+    let rate: f64 = s
+        .guests
+        .iter()
+        .map(|g| {
+            let w = &g.workload;
+            let r =
+                w.phases.iter().filter_map(|p| p.touch_rate).fold(w.touch_rate.per_sec(), |a, r| a.max(r.per_sec()));
+            r * f64::from(g.count)
+        })
+        .sum();
+    let others = (s.guests.iter().map(|g| f64::from(g.count)).sum::<f64>() - 1.0).max(0.0);
+    let rho = steady_miss_share(s) * rate * (read_occupancy + write_occupancy) / 1e9;
+    let full = others * read_occupancy;
+    let queue = if rho >= 1.0 { full } else { (rho * read_occupancy / (2.0 * (1.0 - rho))).min(full) };
+    read + queue
+}
+
 /// The misses once memory is full (see [`expected_fault_share`]).
 fn steady_miss_share(s: &Scenario) -> f64 {
     if s.host.swap.is_none() {

@@ -149,6 +149,54 @@ fn the_run_says_how_it_played_and_the_flags_choose() {
 }
 
 #[test]
+fn a_run_too_coarse_for_its_swap_device_plays_finer_and_says_why() {
+    // Four guests touching 1 M pages a second: 240 M touches in 60 s, over
+    // the automatic budget of 150 M, which alone would sample at 1/2. Their
+    // 6 GiB of working sets on 4 GiB fault at a third of their touches
+    // (Che's approximation, exact for uniform guests of one rate), which a
+    // disk (12.7 ms a read, one at a time) cannot serve: each swap-in waits
+    // for the other three guests' reads, 4 x 12.7 = 50.8 ms, and at 1/2 a
+    // simulated one would stall its guest 102 ms, past the 64 ms bound
+    // (`engine::MAX_SAMPLED_STALL_NS`). So it plays page-exact, and says so;
+    // `--sample-rate 1/2` is obeyed without a word.
+    let dir = scratch();
+    let file = dir.path().join("disk.yaml");
+    std::fs::write(
+        &file,
+        "name: disk
+seed: 1
+duration: 60s
+host: { ram: 4G, reserved: 0, thp: never, swap: { size: 8G, device: hdd } }
+guests:
+  - name: g
+    count: 4
+    memory: 2G
+    workload: { working_set: 1536M, touch_rate: 1M/s, pattern: uniform }
+",
+    )
+    .expect("the scenario");
+    let out = dir.path().join("auto");
+    overcommit().arg("run").arg(&file).arg("--out").arg(&out).arg("-q").assert().success().stderr(
+        predicates::str::contains(
+            "note: page-exact rather than at 1/2: a swap-in is expected to take 50.80 ms on this swap device, so at \
+             1/2 a simulated one would stall its guest 102 ms",
+        ),
+    );
+    assert_eq!(read_summary(&out)["sample_rate"], 1.0);
+    let out = dir.path().join("half");
+    let told = overcommit()
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .args(["-q", "--sample-rate", "1/2"])
+        .assert()
+        .success();
+    assert!(!String::from_utf8_lossy(&told.get_output().stderr).contains("rather than"));
+    assert_eq!(read_summary(&out)["sample_rate"], 0.5);
+}
+
+#[test]
 fn guests_touching_more_than_ram_without_swap_are_oom_killed() {
     // 128 MiB of RAM, no swap, two guests each touching all of their
     // 96 MiB: 192 MiB cannot fit, reclaim has nowhere to put pages, so the

@@ -98,9 +98,7 @@ pub fn expected_work(s: &Scenario) -> f64 {
         .guests
         .iter()
         .map(|g| {
-            let w = &g.workload;
-            let r =
-                w.phases.iter().filter_map(|p| p.touch_rate).fold(w.touch_rate.per_sec(), |a, r| a.max(r.per_sec()));
+            let r = super::sampling::peak_rate(g);
             let played = r / (1.0 + r * f * d / 1e9);
             played * f64::from(g.count) * s.duration.as_secs_f64()
         })
@@ -126,16 +124,7 @@ pub fn expected_swapin_ns(s: &Scenario) -> f64 {
     let depth = f64::from(f.queue_depth.max(1));
     let merge = if matches!(swap.backend, Backend::Device(_)) { 32.0 } else { 1.0 };
     let (read_occupancy, write_occupancy) = (per_page.max(read / depth), per_page.max(write / (depth * merge)));
-    let rate: f64 = s
-        .guests
-        .iter()
-        .map(|g| {
-            let w = &g.workload;
-            let r =
-                w.phases.iter().filter_map(|p| p.touch_rate).fold(w.touch_rate.per_sec(), |a, r| a.max(r.per_sec()));
-            r * f64::from(g.count)
-        })
-        .sum();
+    let rate: f64 = s.guests.iter().map(|g| super::sampling::peak_rate(g) * f64::from(g.count)).sum();
     let others = (s.guests.iter().map(|g| f64::from(g.count)).sum::<f64>() - 1.0).max(0.0);
     let rho = steady_miss_share(s) * rate * (read_occupancy + write_occupancy) / 1e9;
     let full = others * read_occupancy;

@@ -98,18 +98,13 @@ pub fn configured_pages(s: &Scenario) -> f64 {
 /// peak rate (its phases' included): a bound on a touch-by-touch run's
 /// work.
 pub fn peak_touches(s: &Scenario) -> f64 {
-    s.guests
-        .iter()
-        .map(|g| {
-            let peak = g
-                .workload
-                .phases
-                .iter()
-                .filter_map(|p| p.touch_rate)
-                .fold(g.workload.touch_rate.per_sec(), |a, r| a.max(r.per_sec()));
-            peak * f64::from(g.count) * s.duration.as_secs_f64()
-        })
-        .sum()
+    s.guests.iter().map(|g| peak_rate(g) * f64::from(g.count) * s.duration.as_secs_f64()).sum()
+}
+
+/// A guest's touches a second at its group's peak (its phases' included).
+pub(super) fn peak_rate(g: &crate::scenario::GuestGroup) -> f64 {
+    let w = &g.workload;
+    w.phases.iter().filter_map(|p| p.touch_rate).fold(w.touch_rate.per_sec(), |a, r| a.max(r.per_sec()))
 }
 
 /// Longest slice sampled mode stretches to. Measured: 10 ms slices cut

@@ -45,12 +45,12 @@ use crate::policy::ksm::{self, Ksm};
 use crate::policy::ksmtune::KsmTuner;
 use crate::policy::reclaim::Clock;
 use crate::scenario::{GuestGroup, Scenario, ThpMode};
-pub use mode::{Mode, expected_swapin_ns, expected_work};
+pub use mode::Mode;
 pub use observe::*;
 use queue::{EventQueue, SimTime};
 pub use sampling::{
     AUTO_PAGE_BUDGET, AUTO_TOUCH_BUDGET, MAX_SAMPLED_SLICE_NS, MAX_SAMPLED_STALL_NS, auto_sample_rate,
-    configured_pages, peak_touches, sample_rate_within, stall_bound_note,
+    configured_pages, expected_swapin_ns, expected_work, peak_touches, sample_rate_within, stall_bound_note,
 };
 use sampling::{image_salt, sampled_pages};
 pub use settled::LatencyBound;

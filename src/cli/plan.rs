@@ -86,7 +86,7 @@ pub fn plan(args: PlanArgs, out: &mut dyn Write) -> Result<(), Failure> {
     } = args;
     use overcommit::plan::capacity as cap;
     let mode = overcommit::engine::Mode::events_if(events);
-    let (inputs, _) = many_inputs(&file, set, seed, calibration, sample_rate, mode)?;
+    let (inputs, loaded) = many_inputs(&file, set, seed, calibration, sample_rate, mode)?;
     let goal = match (grow, minimize.as_deref()) {
         (Some(g), _) => cap::Goal::Grow(g),
         (None, Some("host.ram")) => cap::Goal::MinimizeRam,
@@ -97,8 +97,11 @@ pub fn plan(args: PlanArgs, out: &mut dyn Write) -> Result<(), Failure> {
     };
     let mut spec =
         cap::PlanSpec { inputs, slo, allow_oom_kills, goal, mixes: policies, seeds, quantile, limit: limit.max(1) };
-    spec.inputs.sample_rate =
-        Some(cap::planning_rate(&spec).map_err(|e| Failure::of(e.is_bad_input(), e.to_string()))?);
+    let rate = cap::planning_rate(&spec).map_err(|e| Failure::of(e.is_bad_input(), e.to_string()))?;
+    if let Some(note) = overcommit::engine::stall_warning(&loaded.scenario, rate) {
+        let _ = writeln!(std::io::stderr(), "note: {note}");
+    }
+    spec.inputs.sample_rate = Some(rate);
     let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} planning: {pos} runs played, {elapsed}")

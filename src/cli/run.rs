@@ -55,7 +55,7 @@ pub fn run(args: RunArgs, out: &mut dyn Write) -> Result<(), Failure> {
         let _ = writeln!(std::io::stderr(), "note: {note}");
     }
     if sample_rate.0.is_none()
-        && let Some(note) = overcommit::engine::stall_bound_note(s, overcommit::engine::AUTO_TOUCH_BUDGET)
+        && let Some(note) = overcommit::engine::stall_bound_note(s)
     {
         let _ = writeln!(std::io::stderr(), "note: {note}");
     }

@@ -31,31 +31,35 @@ pub const AUTO_PAGE_BUDGET: f64 = (1u64 << 28) as f64;
 /// | | | 1/64: 70 ms, 1/128: 140 ms, 1/512: 560 ms | 0.0056, 0.026, 0.093 |
 ///
 /// (web's 0.058 at 1/16 and 1/32 on the SSD, 0.061, 0.070 and 0.082
-/// beyond; `summary.json`'s fault_ratio, by events.) Up to 64 ms the rates agree; past it the batch guests, which
-/// keep their memory when played finely, thrash.
+/// beyond; `summary.json`'s fault_ratio, by events.) Up to 64 ms the rates
+/// agree; past it the batch guests, which keep their memory when played
+/// finely, thrash.
 pub const MAX_SAMPLED_STALL_NS: f64 = 64e6;
 
 /// The sampling rate `auto` picks: 1 (page-exact) when the run fits the
 /// budgets above, else the largest power of two that does, down to 1/512
-/// (so a 2 MiB region keeps a page), and no coarser than
-/// [`MAX_SAMPLED_STALL_NS`] allows.
+/// (so a 2 MiB region keeps a page); then finer while a simulated swap-in
+/// would stall its guest past [`MAX_SAMPLED_STALL_NS`] (the run's fidelity
+/// before its speed), the swap-in's time being [`expected_swapin_ns`]'s,
+/// but never past [`AUTO_PAGE_BUDGET`] (its memory).
 pub fn auto_sample_rate(s: &Scenario) -> f64 {
-    sample_rate_within(s, AUTO_TOUCH_BUDGET)
+    let mut r = budget_rate(s, AUTO_TOUCH_BUDGET);
+    let (swapin, pages) = (expected_swapin_ns(s), configured_pages(s));
+    while r < 1.0 && swapin / r > MAX_SAMPLED_STALL_NS && pages * r * 2.0 <= AUTO_PAGE_BUDGET {
+        r *= 2.0;
+    }
+    r
 }
 
 /// The largest power-of-two sampling rate, down to 1/512, at which a run
 /// of `s` plays at most `touch_budget` simulated touches and stays within
-/// [`AUTO_PAGE_BUDGET`]; then finer while a simulated swap-in would stall
-/// its guest past [`MAX_SAMPLED_STALL_NS`] (a run's fidelity before its
-/// speed), the swap-in's time being [`expected_swapin_ns`]'s.
-///
+/// [`AUTO_PAGE_BUDGET`]. A plan and a fleet play every run at one such
+/// rate, chosen on the scenario as given while their guests grow, so the
+/// swap-ins' stall does not refine it (a plan of 4 guests on a disk, grown
+/// to 1 238, took 8.7 GB at 1/4 and would take four times that
+/// page-exact): [`stall_warning`] says when it is coarse for them.
 pub fn sample_rate_within(s: &Scenario, touch_budget: f64) -> f64 {
-    let mut r = budget_rate(s, touch_budget);
-    let swapin = expected_swapin_ns(s);
-    while r < 1.0 && swapin / r > MAX_SAMPLED_STALL_NS {
-        r *= 2.0;
-    }
-    r
+    budget_rate(s, touch_budget)
 }
 
 /// The rate the budgets alone would choose (see [`sample_rate_within`]).
@@ -68,25 +72,45 @@ fn budget_rate(s: &Scenario, touch_budget: f64) -> f64 {
     r
 }
 
-/// Why [`sample_rate_within`] plays `s` finer than its budgets would,
-/// when it does: a line for the user, who waits longer for it.
-pub fn stall_bound_note(s: &Scenario, touch_budget: f64) -> Option<String> {
-    let (budget, chosen) = (budget_rate(s, touch_budget), sample_rate_within(s, touch_budget));
-    let swapin = expected_swapin_ns(s);
-    let rate = |r: f64| if r >= 1.0 { "page-exact".to_string() } else { format!("sampled at 1/{}", (1.0 / r).round()) };
+/// Why [`auto_sample_rate`] plays `s` finer than its budgets would, when
+/// it does: a line for the user, who waits longer for it.
+pub fn stall_bound_note(s: &Scenario) -> Option<String> {
+    let (budget, chosen) = (budget_rate(s, AUTO_TOUCH_BUDGET), auto_sample_rate(s));
     (chosen > budget).then(|| {
         format!(
-            "{} rather than {}: a swap-in is expected to take {:.2} ms on this swap device, so at 1/{} a simulated \
-             one would stall its guest {:.0} ms, over the {:.0} ms past which coarser rates move the guests' \
-             competition for memory (README, sampled mode)",
-            rate(chosen),
-            rate(budget).trim_start_matches("sampled "),
-            swapin / 1e6,
-            (1.0 / budget).round(),
-            swapin / budget / 1e6,
-            MAX_SAMPLED_STALL_NS / 1e6
+            "{} rather than {}: {}",
+            rate_words(chosen),
+            rate_words(budget).trim_start_matches("sampled "),
+            stall_words(s, budget)
         )
     })
+}
+
+/// A line for a plan or a fleet playing `s` at `rate` (one rate for all
+/// of its runs), when a simulated swap-in would stall its guest past
+/// [`MAX_SAMPLED_STALL_NS`] there.
+pub fn stall_warning(s: &Scenario, rate: f64) -> Option<String> {
+    (rate < 1.0 && expected_swapin_ns(s) / rate > MAX_SAMPLED_STALL_NS).then(|| {
+        format!("{}: {}; --sample-rate plays it finer, at more time and memory", rate_words(rate), stall_words(s, rate))
+    })
+}
+
+fn rate_words(r: f64) -> String {
+    if r >= 1.0 { "page-exact".to_string() } else { format!("sampled at 1/{}", (1.0 / r).round()) }
+}
+
+/// Why rate `r` is too coarse for `s`'s swap-ins.
+fn stall_words(s: &Scenario, r: f64) -> String {
+    let swapin = expected_swapin_ns(s);
+    format!(
+        "a swap-in is expected to take {:.2} ms on this swap device, so at 1/{} a simulated one would stall its \
+         guest {:.0} ms, over the {:.0} ms past which coarser rates move the guests' competition for memory \
+         (README, sampled mode)",
+        swapin / 1e6,
+        (1.0 / r).round(),
+        swapin / r / 1e6,
+        MAX_SAMPLED_STALL_NS / 1e6
+    )
 }
 
 /// The 4 KiB pages the scenario's guests configure.
@@ -299,7 +323,7 @@ mod tests {
         let rate = |text: &str, set: &[&str]| {
             let set: Vec<crate::scenario::Override> = set.iter().map(|o| o.parse().expect("PATH=VALUE")).collect();
             let s = crate::scenario::load_str(text, "large-host.yaml", "s", &set).expect("loads").scenario;
-            (auto_sample_rate(&s), stall_bound_note(&s, AUTO_TOUCH_BUDGET))
+            (auto_sample_rate(&s), stall_bound_note(&s))
         };
         let (nvme, note) = rate(&text, &[]);
         assert_eq!(nvme, 1.0 / 512.0);
@@ -314,6 +338,13 @@ mod tests {
             note.starts_with("sampled at 1/32 rather than at 1/512: a swap-in is expected to take 1.09 ms"),
             "{note}"
         );
+        // A plan keeps its budget's rate (its guests grow from there, and
+        // with them its memory) and is told the rate is coarse.
+        let set: Vec<crate::scenario::Override> = ssd.iter().map(|o| o.parse().expect("PATH=VALUE")).collect();
+        let on_ssd = crate::scenario::load_str(&text, "large-host.yaml", "s", &set).expect("loads").scenario;
+        assert_eq!(sample_rate_within(&on_ssd, AUTO_TOUCH_BUDGET), 1.0 / 512.0);
+        assert!(stall_warning(&on_ssd, 1.0 / 512.0).is_some_and(|w| w.contains("stall its guest 559 ms")));
+        assert!(stall_warning(&on_ssd, 1.0 / 32.0).is_none());
         let slow = [
             "host.swap.read_latency=2ms",
             "host.swap.write_latency=2ms",

@@ -212,3 +212,46 @@ guests:
     let p = plan(&file, &dir.path().join("p"), &["--slo", "p99<=1s", "--minimize", "host.ram", "--policies", "none"]);
     assert_eq!(mix(&p, "none")["min_ram_bytes"].as_u64(), Some(4 << 30), "{}", mix(&p, "none"));
 }
+
+#[test]
+fn a_plan_too_coarse_for_its_swap_device_says_so_and_keeps_its_rate() {
+    // Four guests touching 1 M pages a second for 20 s: 80 M touches, over
+    // a plan run's budget of 20 M, so the plan samples at 1/4. Their 6 GiB
+    // of working sets on 4 GiB fault at a third of their touches (Che,
+    // exact for uniform guests of one rate), which a disk (12.7 ms a read,
+    // one at a time) cannot serve: a swap-in waits for the other three
+    // guests' reads, 4 x 12.7 = 50.8 ms, and at 1/4 a simulated one stalls
+    // its guest 203 ms, past the 64 ms bound. A plan keeps its rate (its
+    // guests grow, and its memory with them) and says so; page-exact, not.
+    let dir = scratch();
+    let file = write(
+        dir.path(),
+        "disk.yaml",
+        "name: disk
+seed: 1
+duration: 20s
+host: { ram: 4G, reserved: 0, thp: never, swap: { size: 8G, device: hdd } }
+guests:
+  - name: g
+    count: 4
+    memory: 2G
+    workload: { working_set: 1536M, touch_rate: 1M/s, pattern: uniform }
+",
+    );
+    let args = ["--slo", "p99<=1s", "--grow", "g", "--limit", "8", "--quiet", "--out"];
+    let told = overcommit().arg("plan").arg(&file).args(args).arg(dir.path().join("auto")).assert().success();
+    let err = String::from_utf8_lossy(&told.get_output().stderr).to_string();
+    assert!(
+        err.contains("note: sampled at 1/4: a swap-in is expected to take 50.80 ms on this swap device, so at 1/4 a simulated one would stall its guest 203 ms"),
+        "{err}"
+    );
+    let exact = overcommit()
+        .arg("plan")
+        .arg(&file)
+        .args(args)
+        .arg(dir.path().join("exact"))
+        .args(["--sample-rate", "1"])
+        .assert()
+        .success();
+    assert!(!String::from_utf8_lossy(&exact.get_output().stderr).contains("note:"));
+}

@@ -47,3 +47,21 @@ pub fn quickstart_with(dir: &Path, from: &str, to: &str) -> PathBuf {
     std::fs::write(&path, text.replacen(from, to, 1)).expect("write scenario");
     path
 }
+
+/// Four guests touching 1 M pages a second, their 6 GiB of working sets on
+/// 4 GiB swapping to a disk (12.7 ms a read, one at a time), for
+/// `duration`: a host whose swap-ins are too slow for coarse sampling.
+pub fn disk_host(duration: &str) -> String {
+    format!(
+        "name: disk
+seed: 1
+duration: {duration}
+host: {{ ram: 4G, reserved: 0, thp: never, swap: {{ size: 8G, device: hdd }} }}
+guests:
+  - name: g
+    count: 4
+    memory: 2G
+    workload: {{ working_set: 1536M, touch_rate: 1M/s, pattern: uniform }}
+"
+    )
+}

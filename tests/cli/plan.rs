@@ -224,20 +224,7 @@ fn a_plan_too_coarse_for_its_swap_device_says_so_and_keeps_its_rate() {
     // its guest 203 ms, past the 64 ms bound. A plan keeps its rate (its
     // guests grow, and its memory with them) and says so; page-exact, not.
     let dir = scratch();
-    let file = write(
-        dir.path(),
-        "disk.yaml",
-        "name: disk
-seed: 1
-duration: 20s
-host: { ram: 4G, reserved: 0, thp: never, swap: { size: 8G, device: hdd } }
-guests:
-  - name: g
-    count: 4
-    memory: 2G
-    workload: { working_set: 1536M, touch_rate: 1M/s, pattern: uniform }
-",
-    );
+    let file = write(dir.path(), "disk.yaml", &crate::harness::disk_host("20s"));
     let args = ["--slo", "p99<=1s", "--grow", "g", "--limit", "8", "--quiet", "--out"];
     let told = overcommit().arg("plan").arg(&file).args(args).arg(dir.path().join("auto")).assert().success();
     let err = String::from_utf8_lossy(&told.get_output().stderr).to_string();

@@ -161,20 +161,7 @@ fn a_run_too_coarse_for_its_swap_device_plays_finer_and_says_why() {
     // `--sample-rate 1/2` is obeyed without a word.
     let dir = scratch();
     let file = dir.path().join("disk.yaml");
-    std::fs::write(
-        &file,
-        "name: disk
-seed: 1
-duration: 60s
-host: { ram: 4G, reserved: 0, thp: never, swap: { size: 8G, device: hdd } }
-guests:
-  - name: g
-    count: 4
-    memory: 2G
-    workload: { working_set: 1536M, touch_rate: 1M/s, pattern: uniform }
-",
-    )
-    .expect("the scenario");
+    std::fs::write(&file, crate::harness::disk_host("60s")).expect("the scenario");
     let out = dir.path().join("auto");
     overcommit().arg("run").arg(&file).arg("--out").arg(&out).arg("-q").assert().success().stderr(
         predicates::str::contains(

@@ -43,7 +43,7 @@ pub const MAX_SAMPLED_STALL_NS: f64 = 64e6;
 /// before its speed), the swap-in's time being [`expected_swapin_ns`]'s,
 /// but never past [`AUTO_PAGE_BUDGET`] (its memory).
 pub fn auto_sample_rate(s: &Scenario) -> f64 {
-    let mut r = budget_rate(s, AUTO_TOUCH_BUDGET);
+    let mut r = sample_rate_within(s, AUTO_TOUCH_BUDGET);
     let (swapin, pages) = (expected_swapin_ns(s), configured_pages(s));
     while r < 1.0 && swapin / r > MAX_SAMPLED_STALL_NS && pages * r * 2.0 <= AUTO_PAGE_BUDGET {
         r *= 2.0;
@@ -57,13 +57,8 @@ pub fn auto_sample_rate(s: &Scenario) -> f64 {
 /// rate, chosen on the scenario as given while their guests grow, so the
 /// swap-ins' stall does not refine it (a plan of 4 guests on a disk, grown
 /// to 1 238, took 8.7 GB at 1/4 and would take four times that
-/// page-exact): [`stall_warning`] says when it is coarse for them.
+/// page-exact): [`stall_warning`] tells a plan when it is coarse.
 pub fn sample_rate_within(s: &Scenario, touch_budget: f64) -> f64 {
-    budget_rate(s, touch_budget)
-}
-
-/// The rate the budgets alone would choose (see [`sample_rate_within`]).
-fn budget_rate(s: &Scenario, touch_budget: f64) -> f64 {
     let (pages, touches) = (configured_pages(s), peak_touches(s));
     let mut r = 1.0;
     while (touches * r > touch_budget || pages * r > AUTO_PAGE_BUDGET) && r > 1.0 / 512.0 {
@@ -75,7 +70,7 @@ fn budget_rate(s: &Scenario, touch_budget: f64) -> f64 {
 /// Why [`auto_sample_rate`] plays `s` finer than its budgets would, when
 /// it does: a line for the user, who waits longer for it.
 pub fn stall_bound_note(s: &Scenario) -> Option<String> {
-    let (budget, chosen) = (budget_rate(s, AUTO_TOUCH_BUDGET), auto_sample_rate(s));
+    let (budget, chosen) = (sample_rate_within(s, AUTO_TOUCH_BUDGET), auto_sample_rate(s));
     (chosen > budget).then(|| {
         format!(
             "{} rather than {}: {}",
@@ -86,8 +81,8 @@ pub fn stall_bound_note(s: &Scenario) -> Option<String> {
     })
 }
 
-/// A line for a plan or a fleet playing `s` at `rate` (one rate for all
-/// of its runs), when a simulated swap-in would stall its guest past
+/// A line for a plan playing `s` at `rate` (one rate for all of its runs),
+/// when a simulated swap-in would stall its guest past
 /// [`MAX_SAMPLED_STALL_NS`] there.
 pub fn stall_warning(s: &Scenario, rate: f64) -> Option<String> {
     (rate < 1.0 && expected_swapin_ns(s) / rate > MAX_SAMPLED_STALL_NS).then(|| {
@@ -320,9 +315,12 @@ mod tests {
         // and 1/64 does not; a 2 ms device 1/16 (1/32 is at the bound).
         let text = std::fs::read_to_string(format!("{}/benches/scenarios/large-host.yaml", env!("CARGO_MANIFEST_DIR")))
             .expect("the benchmark host");
-        let rate = |text: &str, set: &[&str]| {
+        let load = |text: &str, set: &[&str]| {
             let set: Vec<crate::scenario::Override> = set.iter().map(|o| o.parse().expect("PATH=VALUE")).collect();
-            let s = crate::scenario::load_str(text, "large-host.yaml", "s", &set).expect("loads").scenario;
+            crate::scenario::load_str(text, "large-host.yaml", "s", &set).expect("loads").scenario
+        };
+        let rate = |text: &str, set: &[&str]| {
+            let s = load(text, set);
             (auto_sample_rate(&s), stall_bound_note(&s))
         };
         let (nvme, note) = rate(&text, &[]);
@@ -340,8 +338,7 @@ mod tests {
         );
         // A plan keeps its budget's rate (its guests grow from there, and
         // with them its memory) and is told the rate is coarse.
-        let set: Vec<crate::scenario::Override> = ssd.iter().map(|o| o.parse().expect("PATH=VALUE")).collect();
-        let on_ssd = crate::scenario::load_str(&text, "large-host.yaml", "s", &set).expect("loads").scenario;
+        let on_ssd = load(&text, &ssd);
         assert_eq!(sample_rate_within(&on_ssd, AUTO_TOUCH_BUDGET), 1.0 / 512.0);
         assert!(stall_warning(&on_ssd, 1.0 / 512.0).is_some_and(|w| w.contains("stall its guest 559 ms")));
         assert!(stall_warning(&on_ssd, 1.0 / 32.0).is_none());

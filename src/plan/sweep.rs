@@ -468,8 +468,10 @@ pub fn execute(
     // The workers take runs from one queue, the longest expected first
     // (Graham's LPT rule): the last run to finish is then a short one,
     // where splitting the list in halves can leave one worker alone with
-    // the largest runs at the end. The table keeps the sweep's order.
-    let work: Vec<f64> = mine.iter().map(|r| expected_work(&r.scenario)).collect();
+    // the largest runs at the end. The table keeps the sweep's order. A
+    // run's expected work: its touches, slowed and made dearer by their
+    // faults, and its pages (`engine::expected_work`).
+    let work: Vec<f64> = mine.iter().map(|r| engine::expected_work(&r.scenario)).collect();
     let mut order: Vec<usize> = (0..mine.len()).collect();
     order.sort_by(|&a, &b| work[b].total_cmp(&work[a]));
     let next = AtomicUsize::new(0);
@@ -486,12 +488,6 @@ pub fn execute(
     });
     let rows = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(SweepTable { meta, rows })
-}
-
-/// A run's expected cost, to order the queue: its touches, slowed and
-/// made dearer by its faults, and its pages ([`engine::expected_work`]).
-fn expected_work(s: &Scenario) -> f64 {
-    engine::expected_work(s)
 }
 
 /// Join shard tables into the table of the whole sweep. Every shard of one

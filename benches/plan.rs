@@ -31,6 +31,7 @@ fn spec() -> PlanSpec {
         seeds: 1,
         quantile: 1.0,
         limit: 4096,
+        page_budget: Some(overcommit::plan::capacity::PLAN_PAGE_BUDGET),
     };
     spec.inputs.sample_rate = Some(planning_rate(&spec).expect("the quickstart scenario loads"));
     spec

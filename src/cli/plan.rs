@@ -95,8 +95,20 @@ pub fn plan(args: PlanArgs, out: &mut dyn Write) -> Result<(), Failure> {
         }
         (None, None) => return Err(Failure::bad_input("error: give --grow GROUP or --minimize host.ram".into())),
     };
-    let mut spec =
-        cap::PlanSpec { inputs, slo, allow_oom_kills, goal, mixes: policies, seeds, quantile, limit: limit.max(1) };
+    // A rate the planner chooses bounds each point's memory; one the user
+    // gives holds for every point.
+    let page_budget = inputs.sample_rate.is_none().then_some(cap::PLAN_PAGE_BUDGET);
+    let mut spec = cap::PlanSpec {
+        inputs,
+        slo,
+        allow_oom_kills,
+        goal,
+        mixes: policies,
+        seeds,
+        quantile,
+        limit: limit.max(1),
+        page_budget,
+    };
     let rate = cap::planning_rate(&spec).map_err(|e| Failure::of(e.is_bad_input(), e.to_string()))?;
     if let Some(note) = overcommit::engine::stall_warning(&loaded.scenario, rate) {
         let _ = writeln!(std::io::stderr(), "note: {note}");

@@ -50,8 +50,8 @@ pub use observe::*;
 use queue::{EventQueue, SimTime};
 pub use sampling::{
     AUTO_PAGE_BUDGET, AUTO_TOUCH_BUDGET, MAX_SAMPLED_SLICE_NS, MAX_SAMPLED_STALL_NS, auto_sample_rate,
-    configured_pages, expected_swapin_ns, expected_work, peak_touches, sample_rate_within, stall_bound_note,
-    stall_warning,
+    configured_pages, expected_swapin_ns, expected_work, peak_touches, rate_within_pages, sample_rate_within,
+    stall_bound_note, stall_warning,
 };
 use sampling::{image_salt, sampled_pages};
 pub use settled::LatencyBound;

@@ -67,6 +67,19 @@ pub fn sample_rate_within(s: &Scenario, touch_budget: f64) -> f64 {
     r
 }
 
+/// `rate`, or the largest power of two below it (down to 1/512) at which
+/// `s` simulates at most `page_budget` pages: a run's memory grows with
+/// its simulated pages (7 bytes a page touch by touch here, 20 by events,
+/// and more with many guests), whatever its touches.
+pub fn rate_within_pages(s: &Scenario, rate: f64, page_budget: f64) -> f64 {
+    let pages = configured_pages(s);
+    let mut r = rate;
+    while pages * r > page_budget && r > 1.0 / 512.0 {
+        r /= 2.0;
+    }
+    r
+}
+
 /// Why [`auto_sample_rate`] plays `s` finer than its budgets would, when
 /// it does: a line for the user, who waits longer for it.
 pub fn stall_bound_note(s: &Scenario) -> Option<String> {
@@ -371,5 +384,25 @@ mod tests {
             })
             .collect();
         assert!(work.windows(2).all(|w| w[0] < w[1]), "{work:?}");
+    }
+
+    #[test]
+    fn a_rate_within_a_page_budget_halves_until_the_pages_fit() {
+        // A 4-guest disk host grown to 1 238 guests of 2 GiB: 1 238 x 524 288
+        // = 649 068 544 pages. Within 2^25 (33 554 432): at 1/4 162 M, 1/8
+        // 81 M, 1/16 41 M, 1/32 20 M, the first that fits. A scenario that
+        // fits keeps its rate, and 1/512 is the floor whatever the budget.
+        let load = |count: u32| {
+            let text = format!(
+                "name: d\nduration: 1s\nhost: {{ ram: 4G }}\nguests:\n  - name: g\n    count: {count}\n    memory: 2G\n    \
+                 workload: {{ working_set: 1G, touch_rate: 1k/s }}\n"
+            );
+            crate::scenario::load_str(&text, "d.yaml", "d", &[]).expect("loads").scenario
+        };
+        let budget = (1u64 << 25) as f64;
+        assert_eq!(rate_within_pages(&load(1238), 0.25, budget), 1.0 / 32.0);
+        assert_eq!(rate_within_pages(&load(4), 0.25, budget), 0.25);
+        assert_eq!(rate_within_pages(&load(4), 1.0, budget), 1.0);
+        assert_eq!(rate_within_pages(&load(1238), 0.25, 1.0), 1.0 / 512.0);
     }
 }

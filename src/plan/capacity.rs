@@ -95,6 +95,11 @@ pub struct PlanSpec {
     pub quantile: f64,
     /// The search never goes past this count (or this many GiB).
     pub limit: u64,
+    /// When the planner chose the rate (no `--sample-rate`): a point that
+    /// would simulate more pages than this at it plays at the largest
+    /// power of two that does not ([`PLAN_PAGE_BUDGET`]), its memory bound.
+    /// `None`: every point at the rate given.
+    pub page_budget: Option<f64>,
 }
 
 /// One seed's run at one point.
@@ -129,6 +134,12 @@ pub struct Point {
     pub x: u64,
     pub pass: bool,
     pub runs: Vec<SeedRun>,
+    /// The sampling rate its runs played at (1: page-exact).
+    pub sample_rate: f64,
+    /// How long a simulated swap-in is expected to stall its guest at
+    /// that rate ([`engine::expected_swapin_ns`] over the rate).
+    #[serde(skip)]
+    pub swapin_stall_ns: f64,
     /// Why the point could not be played, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -177,8 +188,13 @@ pub struct MixResult {
     /// Where the boundary is not clear: seeds that disagree, or points that
     /// break monotonicity.
     pub uncertain: Vec<String>,
-    /// Points that could not be built (a hugepage pool larger than RAM).
+    /// Points that could not be built (a hugepage pool larger than RAM),
+    /// and points played coarser than the plan's rate to keep their
+    /// memory within [`PlanSpec::page_budget`].
     pub notes: Vec<String>,
+    /// The rate the answer's runs played at (what `run` checks it at).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_rate: Option<f64>,
     /// Every point played, by x.
     pub points: Vec<Point>,
     /// The overrides that make this mix at the answer (for `run`).
@@ -325,18 +341,24 @@ fn evaluate(spec: &PlanSpec, base: &Scenario, mix: Mix, x: u64) -> Result<Point,
                 x,
                 pass: false,
                 runs,
+                sample_rate: spec.inputs.sample_rate.unwrap_or(1.0),
+                swapin_stall_ns: 0.0,
                 note: Some(format!("at {x}: the scenario cannot be built: {why}")),
             });
         }
     };
     let master = spec.inputs.master_seed.unwrap_or(base.seed);
+    let rate = match (spec.inputs.sample_rate, spec.page_budget) {
+        (Some(r), Some(budget)) => Some(engine::rate_within_pages(&scenario, r, budget)),
+        (r, _) => r,
+    };
     let runs = (0..spec.seeds)
         .into_par_iter()
         .map(|k| {
             let seed = replicate_seed(master, k);
             let cfg = RunConfig {
                 seed: Some(seed),
-                sample_rate: spec.inputs.sample_rate,
+                sample_rate: rate,
                 mode: spec.inputs.mode,
                 costs: spec.inputs.costs,
                 calibration: spec.inputs.calibration.clone(),
@@ -346,10 +368,13 @@ fn evaluate(spec: &PlanSpec, base: &Scenario, mix: Mix, x: u64) -> Result<Point,
             let mut sink = StopOnFailure { allow_oom_kills: spec.allow_oom_kills, failed: false };
             let s =
                 engine::run(&scenario, cfg, &mut sink).map_err(|error| PlanError::Run { mix: mix.name(), x, error })?;
-            Ok(seed_run(spec, &s, seed))
+            Ok((seed_run(spec, &s, seed), s.sample_rate))
         })
         .collect::<Result<Vec<_>, PlanError>>()?;
-    let mut p = Point { x, pass: false, runs, note: None };
+    let sample_rate = runs.first().map_or(1.0, |r| r.1);
+    let runs = runs.into_iter().map(|r| r.0).collect();
+    let swapin_stall_ns = engine::expected_swapin_ns(&scenario) / sample_rate;
+    let mut p = Point { x, pass: false, runs, sample_rate, swapin_stall_ns, note: None };
     p.pass = p.passed_share() >= spec.quantile - 1e-9;
     Ok(p)
 }
@@ -569,7 +594,8 @@ fn search(spec: &PlanSpec, base: &Scenario, mix: Mix, on_run: &(dyn Fn() + Sync)
             }
         }
     }
-    let notes: Vec<String> = seen.values().filter_map(|p| p.note.clone()).collect();
+    let mut notes: Vec<String> = seen.values().filter_map(|p| p.note.clone()).collect();
+    notes.extend(coarser_points(spec, &seen));
     let runs = seen.values().filter(|p| p.note.is_none()).count() * spec.seeds as usize;
     let chosen = good.and_then(|g| seen.get(&g));
     let ov: Vec<String> = good.map_or(Vec::new(), |g| {
@@ -581,6 +607,7 @@ fn search(spec: &PlanSpec, base: &Scenario, mix: Mix, on_run: &(dyn Fn() + Sync)
         max_count: if grow { good } else { None },
         min_ram_bytes: if grow { None } else { good.map(|g| g << 30) },
         at_limit,
+        sample_rate: chosen.filter(|p| p.note.is_none()).map(|p| p.sample_rate),
         overcommit_ratio: chosen.map_or(0.0, |p| p.mean(|r| r.overcommit_ratio)),
         p99_ns: chosen.map_or(0.0, |p| p.worst(|r| r.p99_ns)),
         slowdown: chosen.map_or(0.0, |p| p.worst(|r| r.slowdown)),
@@ -596,6 +623,57 @@ fn search(spec: &PlanSpec, base: &Scenario, mix: Mix, on_run: &(dyn Fn() + Sync)
         overrides: ov,
     })
 }
+
+/// A note for the points of a search played coarser than the plan's rate
+/// (their pages past [`PlanSpec::page_budget`] at it), when there are any.
+fn coarser_points(spec: &PlanSpec, seen: &BTreeMap<u64, Point>) -> Option<String> {
+    let (Some(rate), Some(budget)) = (spec.inputs.sample_rate, spec.page_budget) else { return None };
+    let coarse: Vec<&Point> = seen.values().filter(|p| p.note.is_none() && p.sample_rate < rate).collect();
+    let first = coarse.first()?;
+    let words = |r: f64| if r >= 1.0 { "page-exact".to_string() } else { format!("1/{}", (1.0 / r).round()) };
+    // Each rate with the points it played (in order of x, so a rate's
+    // points are a run of them).
+    let mut runs: Vec<(f64, u64, u64)> = Vec::new();
+    for p in &coarse {
+        match runs.last_mut() {
+            Some((r, _, last)) if *r == p.sample_rate => *last = p.x,
+            _ => runs.push((p.sample_rate, p.x, p.x)),
+        }
+    }
+    let rates: Vec<String> = runs
+        .iter()
+        .map(|&(r, a, b)| if a == b { format!("{} at {a}", words(r)) } else { format!("{} from {a} to {b}", words(r)) })
+        .collect();
+    // Coarser rates stall a guest longer on each simulated swap-in, and
+    // past the bound its results move (`engine::MAX_SAMPLED_STALL_NS`).
+    let stall = coarse.iter().map(|p| p.swapin_stall_ns).fold(0.0, f64::max);
+    let past = if stall > engine::MAX_SAMPLED_STALL_NS {
+        format!(
+            "; there a simulated swap-in stalls its guest up to {}, past the {:.0} ms beyond which coarser rates \
+             move the guests' competition for memory, so answers among these points are less sure",
+            if stall >= 1e9 { format!("{:.0} s", stall / 1e9) } else { format!("{:.0} ms", stall / 1e6) },
+            engine::MAX_SAMPLED_STALL_NS / 1e6
+        )
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "from {} on, points played coarser than the plan's {} to keep a run within {} million simulated pages \
+         (its memory): {}{past}; --sample-rate plays every point at one rate, whatever its memory",
+        first.x,
+        words(rate),
+        (budget / 1e6).round(),
+        rates.join(", ")
+    ))
+}
+
+/// Simulated pages one run of a plan may hold when the planner chose its
+/// rate: a point past it at the plan's rate plays coarser. A run's memory
+/// grows with its pages (here 7 bytes a simulated page touch by touch, 20
+/// by events, 54 for a 4-guest disk host grown to 1 238 guests, which took
+/// 8.7 GB at 1/4), and a plan plays `--jobs` runs at once: 2^25 pages keep
+/// each run near a gigabyte or under.
+pub const PLAN_PAGE_BUDGET: f64 = (1u64 << 25) as f64;
 
 /// Simulated touches one run of a plan may play before the planner
 /// samples, counted on the scenario as given (every point of a plan plays
@@ -671,6 +749,7 @@ pub fn plan(spec: &PlanSpec, jobs: usize, on_run: &(dyn Fn() + Sync)) -> Result<
                     runs: 0,
                     uncertain: vec![],
                     notes: vec![],
+                    sample_rate: None,
                     points: vec![],
                     overrides: vec![],
                 }),

@@ -206,7 +206,9 @@ pub fn recommendation(spec: &PlanSpec, base: &Scenario, results: &[MixResult]) -
         ));
     }
     let overrides = r.overrides.iter().map(|o| format!("--set {o}")).collect::<Vec<_>>().join(" ");
-    let rate = match spec.inputs.sample_rate {
+    // The answer's own rate: a point past the plan's page budget played
+    // coarser than the plan's rate.
+    let rate = match r.sample_rate.or(spec.inputs.sample_rate) {
         Some(r) if r < 1.0 => format!(" --sample-rate 1/{}", (1.0 / r).round()),
         Some(_) => " --sample-rate 1".to_string(),
         None => String::new(),

@@ -242,3 +242,58 @@ fn a_plan_too_coarse_for_its_swap_device_says_so_and_keeps_its_rate() {
         .success();
     assert!(!String::from_utf8_lossy(&exact.get_output().stderr).contains("note:"));
 }
+
+#[test]
+fn a_point_too_large_for_a_runs_memory_plays_coarser_unless_the_rate_was_given() {
+    // One guest of 64 GiB is 16 777 216 pages, and its 1 k touches a
+    // second for 2 s are far within a plan run's touch budget: the plan is
+    // page-exact. Growing to the limit of 4, the plan plays 1, 2 and 4
+    // guests; 2 hold 2^25 pages (the page budget, PLAN_PAGE_BUDGET, exactly)
+    // and 4 hold twice that, so 4 plays at 1/2, the largest power of two
+    // within it. The answer's check runs at its rate. With --sample-rate 1
+    // every point plays page-exact (their working sets, 1 GiB each, are
+    // all a run keeps in memory here).
+    let dir = scratch();
+    let file = write(
+        dir.path(),
+        "big.yaml",
+        "
+name: big
+seed: 1
+duration: 2s
+host: { ram: 512G, reserved: 1G, thp: never, swap: { size: 8G, device: nvme } }
+guests:
+  - name: g
+    count: 1
+    memory: 64G
+    workload: { working_set: 1G, touch_rate: 1k/s, pattern: uniform }
+",
+    );
+    let args = ["--slo", "p99<=1s", "--grow", "g", "--policies", "swap", "--limit", "4"];
+    let out = dir.path().join("auto");
+    let told = overcommit().arg("plan").arg(&file).args(args).arg("--out").arg(&out).assert().success();
+    let text = String::from_utf8_lossy(&told.get_output().stdout).to_string();
+    let p: Value = serde_json::from_slice(&std::fs::read(out.join("plan.json")).expect("plan.json")).expect("JSON");
+    let swap = mix(&p, "swap");
+    let rates: Vec<(u64, f64)> = swap["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|q| (q["x"].as_u64().expect("x"), q["sample_rate"].as_f64().expect("rate")))
+        .collect();
+    assert_eq!(rates, [(1, 1.0), (2, 1.0), (4, 0.5)], "{swap}");
+    assert_eq!(swap["max_count"].as_u64(), Some(4), "{swap}");
+    assert_eq!(swap["sample_rate"].as_f64(), Some(0.5), "{swap}");
+    assert!(
+        text.contains(
+            "from 4 on, points played coarser than the plan's page-exact to keep a run within 34 million simulated \
+             pages (its memory): 1/2 at 4;"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("Check it: overcommit run") && text.contains("--sample-rate 1/2 --touches"), "{text}");
+    let p = plan(&file, &dir.path().join("exact"), &[&args[..], &["--sample-rate", "1"]].concat());
+    let swap = mix(&p, "swap");
+    assert!(swap["points"].as_array().expect("points").iter().all(|q| q["sample_rate"] == 1.0), "{swap}");
+    assert_eq!(swap["notes"].as_array().map(Vec::len), Some(0), "{swap}");
+}

@@ -41,6 +41,7 @@ fn single_host_answer() -> u64 {
         seeds: 1,
         quantile: 1.0,
         limit: 64,
+        page_budget: None,
     };
     let (_, results) = cap::plan(&spec, 2, &|| {}).unwrap();
     results[0].max_count.expect("one host holds some guests")

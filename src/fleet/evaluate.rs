@@ -19,7 +19,7 @@ use crate::engine::{self, RunConfig, Summary};
 use crate::input::diag::Severity;
 use crate::input::node::{Node, Pos, Value};
 use crate::model::Status;
-use crate::plan::capacity::{PLAN_TOUCH_BUDGET, StopOnFailure, settled_bounds_of};
+use crate::plan::capacity::{PLAN_PAGE_BUDGET, PLAN_TOUCH_BUDGET, StopOnFailure, settled_bounds_of};
 use crate::plan::sweep::{failed_slos, run_metric};
 use crate::scenario::Scenario;
 
@@ -510,12 +510,16 @@ fn play_distinct(
                     return Ok((fp.clone(), Err(format!("unconfigurable: {}: {}", d.path, d.message))));
                 }
                 // As `plan` plays its points: sampled within its touch
-                // budget unless told, and stopped once an objective or a
-                // guest is lost for good.
+                // and page budgets unless told, and stopped once an
+                // objective or a guest is lost for good.
                 let cfg = RunConfig {
-                    sample_rate: Some(
-                        play.run.sample_rate.unwrap_or_else(|| engine::sample_rate_within(&s, PLAN_TOUCH_BUDGET)),
-                    ),
+                    sample_rate: Some(play.run.sample_rate.unwrap_or_else(|| {
+                        engine::rate_within_pages(
+                            &s,
+                            engine::sample_rate_within(&s, PLAN_TOUCH_BUDGET),
+                            PLAN_PAGE_BUDGET,
+                        )
+                    })),
                     stop_when_missed: settled_bounds_of(&fleet.objectives, false),
                     ..play.run.clone()
                 };

@@ -2,8 +2,15 @@
 //! are free, and a table of what occupies them that reclaim's CLOCK hand
 //! walks.
 //!
-//! A table slot holds one resident unit: a 4 KiB guest page, or a whole
-//! transparent huge page (which counts 512 frames but takes one slot).
+//! A table slot holds one resident unit: a 4 KiB guest page, or the head
+//! of a transparent huge page, whose other simulated pages hold the slots
+//! after it (tails, which the hands pass over), so that every simulated
+//! frame has a slot at every sampling rate. A reclaimed THP then leaves
+//! its slots to the 4 KiB pages that replace it, where it was. With one
+//! slot for a THP's 512 frames, page-exact play appended those pages
+//! together at the table's end, and THPs and 4 KiB pages came to lie in
+//! stretches of their own that the hands crossed at different speeds:
+//! results moved with the rate (README, sampled mode).
 
 /// A slot's occupant: `guest` index, simulated page index, and whether it is
 /// a THP head.
@@ -15,6 +22,8 @@ pub struct Unit {
 }
 
 const EMPTY: u64 = u64::MAX;
+/// A slot held by a THP's head before it (see the module).
+const TAIL: u64 = u64::MAX - 1;
 const THP_BIT: u64 = 1 << 63;
 const PAGE_BITS: u32 = 40;
 const PAGE_MASK: u64 = (1 << PAGE_BITS) - 1;
@@ -113,12 +122,40 @@ impl Frames {
     }
 
     /// Occupy `frames` frames with `unit`. The caller has checked there is
-    /// room.
+    /// room. A THP of more than one frame takes that many slots together,
+    /// at the table's end.
     #[inline]
     pub fn insert(&mut self, unit: Unit, frames: u64) -> u32 {
         debug_assert!(self.used + frames <= self.total);
         self.used += frames;
+        if unit.thp && frames > 1 {
+            let head = self.slots.len() as u32;
+            self.slots.push(unit.encode());
+            self.slots.extend(std::iter::repeat_n(TAIL, frames as usize - 1));
+            if self.aux_on {
+                self.thp_aux.resize(self.slots.len(), ThpAux::default());
+            }
+            self.note(unit, head);
+            return head;
+        }
         self.place(unit)
+    }
+
+    /// Give the tail slots after THP head `slot` back to the free list.
+    fn free_tails(&mut self, slot: usize) {
+        let mut i = slot + 1;
+        while i < self.slots.len() && self.slots[i] == TAIL {
+            self.slots[i] = EMPTY;
+            self.free_slots.push(i as u32);
+            i += 1;
+        }
+    }
+
+    /// Whether `slot` is a THP's tail (no unit of its own; the hands pass
+    /// over it without counting it).
+    #[inline]
+    pub fn is_tail(&self, slot: usize) -> bool {
+        self.slots[slot] == TAIL
     }
 
     /// Put `unit` in a freed slot, or a new one at the end.
@@ -185,12 +222,15 @@ impl Frames {
     #[inline]
     pub fn get(&self, slot: usize) -> Option<Unit> {
         let v = self.slots[slot];
-        (v != EMPTY).then(|| Unit::decode(v))
+        (v < TAIL).then(|| Unit::decode(v))
     }
 
     /// Replace what a slot holds (a THP head becoming its first 4 KiB page
     /// when split) without changing the frame count.
     pub fn replace(&mut self, slot: usize, unit: Unit) {
+        if self.slots[slot] & THP_BIT != 0 && self.slots[slot] < TAIL {
+            self.free_tails(slot);
+        }
         self.slots[slot] = unit.encode();
         self.note(unit, slot as u32);
     }
@@ -203,6 +243,9 @@ impl Frames {
     pub fn remove(&mut self, slot: usize, unit: Unit, frames: u64) {
         debug_assert_eq!(self.slots[slot], unit.encode());
         self.note(unit, NO_SLOT);
+        if unit.thp {
+            self.free_tails(slot);
+        }
         self.slots[slot] = EMPTY;
         self.free_slots.push(slot as u32);
         self.used -= frames;
@@ -223,8 +266,19 @@ impl Frames {
 
     /// Free every slot owned by `guest` and the `frames` it held.
     pub fn remove_guest(&mut self, guest: u32, frames: u64) {
+        // A removed THP's tails follow its head.
+        let mut tails = false;
         for (i, v) in self.slots.iter_mut().enumerate() {
+            if *v == TAIL {
+                if tails {
+                    *v = EMPTY;
+                    self.free_slots.push(i as u32);
+                }
+                continue;
+            }
+            tails = false;
             if *v != EMPTY && Unit::decode(*v).guest == guest {
+                tails = Unit::decode(*v).thp;
                 *v = EMPTY;
                 self.free_slots.push(i as u32);
             }
@@ -249,6 +303,37 @@ mod tests {
         ] {
             assert_eq!(Unit::decode(u.encode()), u);
         }
+    }
+
+    #[test]
+    fn a_thp_holds_a_slot_for_each_of_its_frames_and_gives_them_to_what_replaces_it() {
+        // Every simulated frame has a slot (the module's rule): a THP of 512
+        // frames takes 512 slots, its head first; reclaimed, it leaves all
+        // of them free, and the 512 4 KiB pages that come next take those
+        // slots without the table growing. A split (the head becoming its
+        // first 4 KiB page) frees the tails too, and so does a guest's end.
+        let mut f = Frames::new(4096);
+        let thp = Unit { guest: 1, page: 0, thp: true };
+        let head = f.insert(thp, 512) as usize;
+        assert_eq!((head, f.slot_count(), f.used()), (0, 512, 512));
+        assert!((1..512).all(|s| f.is_tail(s) && f.get(s).is_none()));
+        assert_eq!(f.get(0), Some(thp));
+        f.remove(head, thp, 512);
+        assert_eq!(f.used(), 0);
+        for p in 0..512 {
+            f.insert(Unit { guest: 2, page: p, thp: false }, 1);
+        }
+        assert_eq!((f.slot_count(), f.used()), (512, 512));
+        assert!((0..512).all(|s| !f.is_tail(s) && f.get(s).is_some()));
+        let thp = Unit { guest: 3, page: 512, thp: true };
+        let head = f.insert(thp, 512) as usize;
+        assert_eq!(head, 512);
+        f.replace(head, Unit { guest: 3, page: 512, thp: false });
+        assert!((513..1024).all(|s| !f.is_tail(s) && f.get(s).is_none()));
+        f.insert(Unit { guest: 4, page: 0, thp: true }, 512);
+        f.remove_guest(4, 512);
+        assert!((1024..1536).all(|s| f.get(s).is_none() && !f.is_tail(s)));
+        assert_eq!(f.used(), 1024);
     }
 
     #[test]

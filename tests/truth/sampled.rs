@@ -179,12 +179,12 @@ fn check_against_exact(yaml: &str, seeds: u64, events: bool) {
 /// by group within ±5% relative. The twin takes about three minutes, so
 /// this test runs on request: `cargo test --release --test truth -- --ignored`.
 ///
-/// It fails today: since the two-handed reclaim clock (b6c67eb) batch's
-/// major faults per touch are 0.0556 sampled against the twin's 0.0051
-/// (web 0.0695 against 0.0732, db 0.0675 against 0.0665), from how THPs
-/// and 4 KiB pages share the slot table at each rate (README, sampled
-/// mode). It stays as the truth to meet. Batch faults little page-exact,
-/// so the check that the twin faults at all asks for 0.1% of touches.
+/// It failed from the two-handed clock (b6c67eb) until a THP's pages held
+/// a slot each in reclaim's table: batch's major faults per touch were
+/// 0.0556 sampled against the twin's 0.0051, set by how THPs and 4 KiB
+/// pages lay in the table at each rate (README, sampled mode). Now seed 7
+/// gives web 0.0695 against 0.0695, db 0.0675 against 0.0674, batch
+/// 0.0556 against 0.0563.
 #[test]
 #[ignore = "plays a 64 GiB host page-exact for a simulated hour (about three minutes)"]
 fn the_large_host_sampled_matches_its_eighth_size_twin_page_exact() {
@@ -195,7 +195,7 @@ fn the_large_host_sampled_matches_its_eighth_size_twin_page_exact() {
     let exact = engine::run(&eighth, RunConfig { sample_rate: Some(1.0), ..Default::default() }, &mut Discard).unwrap();
     for group in ["web", "db", "batch"] {
         let (e, m) = (group_ratio(&exact, group), group_ratio(&sampled, group));
-        assert!(e > 0.001, "{group}: the twin must fault (ratio {e})");
+        assert!(e > 0.01, "{group}: the twin must fault (ratio {e})");
         let rel = (m - e) / e;
         assert!(rel.abs() < 0.05, "{group}: sampled {m:.4} vs page-exact twin {e:.4} ({:+.1}%)", rel * 100.0);
     }

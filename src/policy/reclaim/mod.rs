@@ -224,6 +224,9 @@ impl Clock {
                     self.hand = 0;
                     self.recount(mem);
                 }
+                if mem.frames.is_tail(slot) {
+                    continue;
+                }
                 out.scanned += 1;
                 let Some(unit) = mem.frames.get(slot) else { continue };
                 // A KSM page is one frame, whoever maps it (looked at with

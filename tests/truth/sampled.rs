@@ -203,18 +203,16 @@ fn the_large_host_sampled_matches_its_eighth_size_twin_page_exact() {
 
 /// The same host swapping to one SATA SSD, which its 128 guests saturate
 /// (a swap-in waits about 1.1 ms). At 1/512 a simulated swap-in would
-/// stall its guest 560 ms at once, and the batch guests, which keep their
-/// memory when played finely, thrash: their faults per touch (`run`'s
-/// fault_ratio, by events) were 0.093 at 1/512, 0.026 at 1/128 and 0.0056
-/// at 1/64, against 0.0010 at 1/32 and 1/16 (web 0.082, 0.070, 0.061
-/// against 0.058). The automatic rate holds a simulated swap-in's stall to
-/// 64 ms (`engine::MAX_SAMPLED_STALL_NS`): 1/32 here. Truth: the same host
-/// at 1/16, each group's major faults per touch within 5% or 0.0005,
-/// played as `run` plays them (by events, being sampled); 1/512 must miss
-/// some group's by a fifth or more (the bound is needed; touch by touch it
-/// put web's 37% low and batch's four times high, by events 25% low and
-/// 3.5 times high). About 80 s: `cargo test --release --test truth --
-/// --ignored saturated`.
+/// stall its guest 560 ms at once, and the guests' competition for memory
+/// moves: batch's major faults per touch (by events) are 0.0035 at 1/512,
+/// 0.053 at 1/128 and 0.063 at 1/64, against 0.065 at 1/32 and 0.067 at
+/// 1/16 (web 0.043, 0.059, 0.058 against 0.056 and 0.055). The automatic
+/// rate holds a simulated swap-in's stall to 64 ms
+/// (`engine::MAX_SAMPLED_STALL_NS`): 1/32 here. Truth: the same host at
+/// 1/16, each group's major faults per touch within 5% or 0.0005, played
+/// as `run` plays them (by events, being sampled); 1/512 must miss some
+/// group's by a fifth or more (the bound is needed). About 80 s: `cargo
+/// test --release --test truth -- --ignored saturated`.
 #[test]
 #[ignore = "plays the 512 GiB host at 1/32 and 1/16 for a simulated hour (about 80 s)"]
 fn the_large_host_on_a_saturated_ssd_samples_no_coarser_than_its_swap_ins_allow() {

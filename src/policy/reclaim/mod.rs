@@ -193,6 +193,7 @@ impl Clock {
         // prefetched together so the cache misses overlap, then each slot is
         // handled in order, exactly as one at a time.
         const BATCH: usize = 16;
+        let mut at_front = false;
         'sweep: while mem.frames.free() < target_free && out.scanned < limit && !mem.swap.is_full() {
             // Throttled on writeback: stop before touching any page.
             let wait = mem.swap.write_throttle(pace.at());
@@ -217,6 +218,11 @@ impl Clock {
             for _ in 0..k {
                 if mem.frames.free() >= target_free || mem.swap.is_full() {
                     break 'sweep;
+                }
+                // Caught up with the front hand by a move past a THP's
+                // tails: it goes on first.
+                if std::mem::take(&mut at_front) {
+                    break;
                 }
                 let slot = self.hand;
                 self.hand += 1;
@@ -245,6 +251,19 @@ impl Clock {
                     let (region, pages) = thp_extent(mem, slot, unit);
                     out.scanned_pages += pages;
                     self.inactive = self.inactive.saturating_sub(pages);
+                    // Past its tails in one move (they follow it; a THP
+                    // taken below leaves them empty, not to be counted as
+                    // slots scanned).
+                    if pages > 1 {
+                        let end = slot + pages as usize;
+                        if end >= n {
+                            self.hand = 0;
+                            self.recount(mem);
+                        } else {
+                            self.hand = end;
+                        }
+                        at_front = self.hand == self.front;
+                    }
                     let touches = self.touches[unit.guest as usize];
                     if !self.visit_thp(mem, slot, unit, region, touches) {
                         continue;
@@ -342,7 +361,11 @@ impl Clock {
         let n = mem.frames.slot_count();
         const BATCH: usize = 16;
         self.front %= n;
-        while (self.inactive < target || self.lead(n) < min_lead) && self.lead(n) + 1 < n {
+        // It never stops on a THP's tail: the back hand moves past a THP's
+        // tails in one step and must not pass it.
+        while (self.inactive < target || self.lead(n) < min_lead || mem.frames.is_tail(self.front))
+            && self.lead(n) + 1 < n
+        {
             let front = self.front;
             let k = BATCH.min(n - front).min(n - 1 - self.lead(n));
             let from = if self.front_preloaded > front && self.front_preloaded <= front + k {
@@ -367,7 +390,7 @@ impl Clock {
                 self.inactive += pages;
                 out.deactivated += u64::from(pages > 0);
                 out.refill_pages += pages;
-                if self.inactive >= target && self.lead(n) >= min_lead {
+                if self.inactive >= target && self.lead(n) >= min_lead && !mem.frames.is_tail(self.front) {
                     break;
                 }
             }

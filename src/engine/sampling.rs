@@ -24,7 +24,7 @@ pub const AUTO_PAGE_BUDGET: f64 = (1u64 << 28) as f64;
 ///
 /// | swap device | a swap-in | rate: a simulated one's stall | batch's major faults per touch |
 /// |---|---|---|---|
-/// | NVMe (its own) | 80 µs | 1/512: 41 ms | 0.0556 (its page-exact twin's 0.0563) |
+/// | NVMe (its own) | 80 µs | 1/512: 41 ms | 0.0556 (its page-exact twin's 0.0567) |
 /// | 2 ms, never queueing | 2.0 ms | 1/16: 32 ms, 1/32: 64 ms | 0.0050, 0.0131 |
 /// | | | 1/64: 128 ms, 1/512: 1 s | 0.0253, 0.0604 |
 /// | SATA SSD, saturated | 1.1 ms | 1/16: 17 ms, 1/32: 35 ms | 0.0666, 0.0650 |

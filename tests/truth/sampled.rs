@@ -183,8 +183,8 @@ fn check_against_exact(yaml: &str, seeds: u64, events: bool) {
 /// a slot each in reclaim's table: batch's major faults per touch were
 /// 0.0556 sampled against the twin's 0.0051, set by how THPs and 4 KiB
 /// pages lay in the table at each rate (README, sampled mode). Now seed 7
-/// gives web 0.0695 against 0.0695, db 0.0675 against 0.0674, batch
-/// 0.0556 against 0.0563.
+/// gives (by events) web 0.0695 against 0.0696, db 0.0675 against 0.0671,
+/// batch 0.0556 against 0.0567.
 #[test]
 #[ignore = "plays a 64 GiB host page-exact for a simulated hour (about three minutes)"]
 fn the_large_host_sampled_matches_its_eighth_size_twin_page_exact() {

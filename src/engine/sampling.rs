@@ -59,18 +59,19 @@ pub fn auto_sample_rate(s: &Scenario) -> f64 {
 
 /// The largest power-of-two sampling rate, down to 1/512, at which a run
 /// of `s` plays at most `touch_budget` simulated touches and stays within
-/// [`AUTO_PAGE_BUDGET`]. A plan and a fleet play every run at one such
-/// rate, chosen on the scenario as given while their guests grow, so the
-/// swap-ins' stall does not refine it (a plan of 4 guests on a disk, grown
-/// to 1 238, took 8.7 GB at 1/4 and would take four times that
-/// page-exact): [`stall_warning`] tells a plan when it is coarse.
+/// [`AUTO_PAGE_BUDGET`]. A plan plays its points at such a rate, chosen
+/// on the scenario as given (each point past its own page budget coarser,
+/// [`rate_within_pages`]), and a fleet each host at its own; the swap-ins'
+/// stall does not refine it, since a plan's guests grow (a plan of 4
+/// guests on a disk, grown at 1/2 to 1 867, took 17.1 GB on two threads):
+/// [`stall_warning`] tells a plan when it is coarse.
 pub fn sample_rate_within(s: &Scenario, touch_budget: f64) -> f64 {
-    let (pages, touches) = (configured_pages(s), peak_touches(s));
+    let touches = peak_touches(s);
     let mut r = 1.0;
-    while (touches * r > touch_budget || pages * r > AUTO_PAGE_BUDGET) && r > 1.0 / 512.0 {
+    while touches * r > touch_budget && r > 1.0 / 512.0 {
         r /= 2.0;
     }
-    r
+    rate_within_pages(s, r, AUTO_PAGE_BUDGET)
 }
 
 /// `rate`, or the largest power of two below it (down to 1/512) at which

@@ -669,10 +669,11 @@ fn coarser_points(spec: &PlanSpec, seen: &BTreeMap<u64, Point>) -> Option<String
 
 /// Simulated pages one run of a plan may hold when the planner chose its
 /// rate: a point past it at the plan's rate plays coarser. A run's memory
-/// grows with its pages (here 7 bytes a simulated page touch by touch, 20
-/// by events, 54 for a 4-guest disk host grown to 1 238 guests, which took
-/// 8.7 GB at 1/4), and a plan plays `--jobs` runs at once: 2^25 pages keep
-/// each run near a gigabyte or under.
+/// grows with its pages (measured here: 7 bytes a simulated page touch by
+/// touch and 20 by events for 64 guests of 2 GiB page-exact; 12 and 35
+/// for 595 of them at 1/2 and 1/16, 1.9 GB and 0.68 GB, the guests' own
+/// state counting more as pages get fewer), and a plan plays `--jobs`
+/// runs at once: 2^25 pages keep each run near a gigabyte or under.
 pub const PLAN_PAGE_BUDGET: f64 = (1u64 << 25) as f64;
 
 /// Simulated touches one run of a plan may play before the planner

@@ -39,6 +39,7 @@ impl Engine<'_> {
     /// `None` when the OOM killer killed `g` itself.
     pub(super) fn fault(&mut self, g: usize, p: u64, t: SimTime, write: bool) -> Option<(f64, FaultKind, f64)> {
         let costs = self.cfg.costs;
+        self.mem.frames.prefetch_place(g as u32, p);
         let st = self.mem.guests[g].pages[p as usize];
         let ballooned = st & CLASS_MASK == BALLOONED;
         let mark = REFERENCED | if write { WRITTEN } else { 0 };

@@ -208,6 +208,20 @@ impl Frames {
         slot
     }
 
+    /// Prefetch what placing `guest`'s page `page` will write: its entry in
+    /// the page-to-slot map and the slot it will take (the last freed, or
+    /// none when the table grows). A fault issues this before its reclaim,
+    /// so the two lines, far apart in memory, arrive meanwhile.
+    #[inline]
+    pub fn prefetch_place(&self, guest: u32, page: u64) {
+        if let Some(e) = self.rev.get(guest as usize).and_then(|v| v.get(page as usize)) {
+            crate::model::page::prefetch(e);
+        }
+        if let Some(&s) = self.free_slots.last() {
+            self.prefetch_slot(s as usize);
+        }
+    }
+
     /// Prefetch the table's line holding `slot` (a hint; nothing when
     /// the slot is past the end). The hands walk the table in order but
     /// between slots visit guests' page states all over memory, which

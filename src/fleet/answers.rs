@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::evaluate::{FleetError, Play, host_scenario};
+use super::evaluate::{FleetError, Play, host_rate, host_scenario};
 use super::file::Fleet;
 use super::search::{self, Answer};
 use crate::plan::Fnv;
@@ -177,7 +177,13 @@ pub fn answer(
             continue;
         }
         let one = Fleet { placement: p.clone(), mix: *mix, ..fleet.clone() };
-        let answer = search::search(&one, play)?;
+        let mut answer = search::search(&one, play)?;
+        if let Some(w) = stall_note(&one, &answer, play) {
+            answer.note = Some(match answer.note.take() {
+                Some(n) => format!("{n}; {w}"),
+                None => w,
+            });
+        }
         out.push(Entry {
             placement: p.clone(),
             policies: mix_name(*mix).into(),
@@ -186,6 +192,34 @@ pub fn answer(
         });
     }
     Ok(out)
+}
+
+/// A line for an answer whose hosts were played at a rate where a
+/// simulated swap-in stalls its guest past the bound sampled play is
+/// checked to (`engine::stall_warning`, as `plan` says of its points): the
+/// hosts so played and the coarsest of them.
+fn stall_note(fleet: &Fleet, a: &Answer, play: &Play) -> Option<String> {
+    let mut coarse = Vec::new();
+    for h in &a.outcome.hosts {
+        let Some(t) = fleet.hosts.iter().position(|ht| ht.name == h.host_type) else { continue };
+        let counts: Vec<u32> = fleet.guests.iter().map(|g| h.guests.get(&g.name).copied().unwrap_or(0)).collect();
+        if counts.iter().all(|&n| n == 0) {
+            continue;
+        }
+        let Ok(s) = host_scenario(fleet, t, &counts) else { continue };
+        let rate = host_rate(&s, play);
+        if let Some(w) = crate::engine::stall_warning(&s, rate) {
+            coarse.push((crate::engine::expected_swapin_ns(&s) / rate, h.index, w));
+        }
+    }
+    let n = coarse.len();
+    let (_, index, w) = coarse.into_iter().max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))?;
+    let of = a.outcome.hosts.len();
+    Some(if n == 1 {
+        format!("host {index} of {of} was {w}")
+    } else {
+        format!("{n} of {of} hosts were sampled coarser than their swap-ins allow; the coarsest, host {index}, {w}")
+    })
 }
 
 /// Each host type's settings in `a`.
@@ -267,7 +301,31 @@ pub fn merge(parts: Vec<FleetAnswers>) -> Result<FleetAnswers, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::RunConfig;
     use crate::fleet::evaluate::tests::{SMALL, fleet};
+
+    #[test]
+    fn an_answer_says_when_its_hosts_were_sampled_coarser_than_their_swap_ins_allow() {
+        // Guests that swap on a disk: the engine expects a swap-in to take
+        // 12.7 ms there (`engine::expected_swapin_ns`: the HDD preset's
+        // read with its queue), so at 1/64 a simulated one stalls its guest
+        // 813 ms, past the 64 ms to which sampled play is checked
+        // (`engine::MAX_SAMPLED_STALL_NS`), and at 1/4 51 ms, within it.
+        let text = SMALL
+            .replace("reserved: 0 }", "reserved: 0, swap: { size: 4G, device: hdd } }")
+            .replace("working_set: 256M", "working_set: 900M");
+        let f = fleet(&text);
+        let asked = questions(&["first-fit".to_string()], &[None]);
+        let at = |rate: f64| {
+            let play = Play { jobs: 2, run: RunConfig { sample_rate: Some(rate), ..Default::default() } };
+            answer(&f, &asked, None, &play).unwrap().remove(0).answer
+        };
+        let coarse = at(1.0 / 64.0);
+        let note = coarse.note.as_deref().unwrap_or("");
+        assert!(note.contains("of 3 hosts were sampled coarser"), "{note}");
+        assert!(note.contains("sampled at 1/64") && note.contains("stall its guest 813 ms"), "{note}");
+        assert_eq!(at(1.0 / 4.0).note, None);
+    }
 
     #[test]
     fn each_answer_carries_the_settings_an_operator_writes() {

@@ -302,6 +302,14 @@ pub type Played = Result<Summary, String>;
 /// as in a scenario), then turned to the fleet's policy mix as `plan`
 /// turns its points (the hugepages mix sizing the pools for the guests
 /// placed). `Err`: the host cannot be built so, and why.
+/// The sampling rate host scenario `s` plays at: `--sample-rate` when
+/// given, else as `plan` plays a point (within its touch and page budgets).
+pub fn host_rate(s: &Scenario, play: &Play) -> f64 {
+    play.run.sample_rate.unwrap_or_else(|| {
+        engine::rate_within_pages(s, engine::sample_rate_within(s, PLAN_TOUCH_BUDGET), PLAN_PAGE_BUDGET)
+    })
+}
+
 pub fn host_scenario(fleet: &Fleet, t: usize, counts: &[u32]) -> Result<Scenario, String> {
     let mut guests = Vec::new();
     for (g, &n) in fleet.guest_nodes.iter().zip(counts) {
@@ -513,13 +521,7 @@ fn play_distinct(
                 // and page budgets unless told, and stopped once an
                 // objective or a guest is lost for good.
                 let cfg = RunConfig {
-                    sample_rate: Some(play.run.sample_rate.unwrap_or_else(|| {
-                        engine::rate_within_pages(
-                            &s,
-                            engine::sample_rate_within(&s, PLAN_TOUCH_BUDGET),
-                            PLAN_PAGE_BUDGET,
-                        )
-                    })),
+                    sample_rate: Some(host_rate(&s, play)),
                     stop_when_missed: settled_bounds_of(&fleet.objectives, false),
                     ..play.run.clone()
                 };

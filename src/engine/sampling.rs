@@ -33,10 +33,17 @@ pub const AUTO_PAGE_BUDGET: f64 = (1u64 << 28) as f64;
 /// (By events; web on the SSD 0.0553 and 0.0562 at 1/16 and 1/32, 0.0575,
 /// 0.0592 and 0.0429 beyond.) On the SSD the rates agree up to 64 ms and
 /// move past it, by a fifth at 140 ms and twentyfold at 560 ms. On the
-/// 2 ms device they have not settled by 1/16: 1/32, at the bound, puts
-/// batch 2.6 times higher, so the bound is not tight enough for every
-/// device; a finer one would send the NVMe host, which agrees with its
-/// page-exact twin at 1/512, to 1/128. These figures are from after a
+/// 2 ms device 1/32, at the bound, puts batch 2.6 times 1/16's. The
+/// host's 1/8-size twin on that device (`large-host-eighth.yaml`, by
+/// events, seeds 1 to 8) gives batch 0.0019 ± 0.0004 page-exact, then
+/// 0.0031, 0.0039 and 0.0149 at 1/8, 1/16 and 1/32 (web and db within 3%
+/// at 1/16, up to a fifth off at 1/8 and 1/32); its page-exact seeds alone
+/// spread batch 0.0009-0.0046, the host thrashing (web slowed about
+/// 40-fold). So the bound is not tight enough for every device (the auto
+/// rate for this one is 1/16, its swap-in estimated just over 2 ms); a
+/// finer one would send the NVMe host, which agrees with its page-exact
+/// twin at 1/512 (41 ms) and holds at 56 ms with four times the touch
+/// rates, to 1/128. These figures are from after a
 /// THP's pages came to hold a slot each in reclaim's table (README,
 /// sampled mode); before, the table's layout moved THP hosts' results with
 /// the rate even on a 1 µs device.

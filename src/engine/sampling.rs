@@ -35,11 +35,11 @@ pub const AUTO_PAGE_BUDGET: f64 = (1u64 << 28) as f64;
 /// move past it, by a fifth at 140 ms and twentyfold at 560 ms. On the
 /// 2 ms device 1/32, at the bound, puts batch 2.6 times 1/16's. The
 /// host's 1/8-size twin on that device (`large-host-eighth.yaml`, by
-/// events, seeds 1 to 8) gives batch 0.0019 ± 0.0004 page-exact, then
-/// 0.0031, 0.0039 and 0.0149 at 1/8, 1/16 and 1/32, 1.3, 2.2 and 1.9
-/// standard errors of the difference (web and db within 3% at 1/16, up
-/// to a fifth off at 1/8 and 1/32, under two); its page-exact seeds alone
-/// spread batch 0.0009-0.0046, the host thrashing (web slowed about
+/// events, seeds 1 to 16) gives batch 0.0019 ± 0.0003 page-exact, then
+/// 0.0023, 0.0033 and 0.0103 at 1/8, 1/16 and 1/32 (0.8, 2.4 and 2.4
+/// standard errors of the difference); web and db are within 2% at 1/16
+/// and off by 1.9 to 2.4 at 1/32; its page-exact seeds alone spread batch
+/// 0.0008-0.0050, the host thrashing (web slowed about
 /// 40-fold). So the bound is not tight enough for every device (the auto
 /// rate for this one is 1/16, its swap-in estimated just over 2 ms); a
 /// finer one would send the NVMe host, which agrees with its page-exact

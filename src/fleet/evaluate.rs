@@ -296,12 +296,6 @@ pub type Fingerprint = (usize, Vec<u32>);
 /// A host's run, or why it could not be built.
 pub type Played = Result<Summary, String>;
 
-/// The scenario of one host of type `t` holding `counts` guests of each
-/// type: the type's `host:` and the guest types placed on it, as written,
-/// read by the scenario's reader (so a guest's defaults follow the host's,
-/// as in a scenario), then turned to the fleet's policy mix as `plan`
-/// turns its points (the hugepages mix sizing the pools for the guests
-/// placed). `Err`: the host cannot be built so, and why.
 /// The sampling rate host scenario `s` plays at: `--sample-rate` when
 /// given, else as `plan` plays a point (within its touch and page budgets).
 pub fn host_rate(s: &Scenario, play: &Play) -> f64 {
@@ -310,6 +304,12 @@ pub fn host_rate(s: &Scenario, play: &Play) -> f64 {
     })
 }
 
+/// The scenario of one host of type `t` holding `counts` guests of each
+/// type: the type's `host:` and the guest types placed on it, as written,
+/// read by the scenario's reader (so a guest's defaults follow the host's,
+/// as in a scenario), then turned to the fleet's policy mix as `plan`
+/// turns its points (the hugepages mix sizing the pools for the guests
+/// placed). `Err`: the host cannot be built so, and why.
 pub fn host_scenario(fleet: &Fleet, t: usize, counts: &[u32]) -> Result<Scenario, String> {
     let mut guests = Vec::new();
     for (g, &n) in fleet.guest_nodes.iter().zip(counts) {

@@ -22,7 +22,8 @@ pub struct Unit {
 }
 
 const EMPTY: u64 = u64::MAX;
-/// A slot held by a THP's head before it (see the module).
+/// A slot of the THP whose head is the first slot before it that is not a
+/// tail (see the module).
 const TAIL: u64 = u64::MAX - 1;
 const THP_BIT: u64 = 1 << 63;
 const PAGE_BITS: u32 = 40;
@@ -158,7 +159,6 @@ impl Frames {
         self.slots[slot] == TAIL
     }
 
-    /// Put `unit` in a freed slot, or a new one at the end.
     /// Keep the page-to-slot map for `guest`'s `pages` pages.
     pub fn track(&mut self, guest: u32, pages: u64) {
         let g = guest as usize;
@@ -189,6 +189,7 @@ impl Frames {
         }
     }
 
+    /// Put `unit` in a freed slot, or a new one at the end.
     #[inline]
     fn place(&mut self, unit: Unit) -> u32 {
         let slot = match self.free_slots.pop() {
@@ -242,7 +243,7 @@ impl Frames {
     /// Replace what a slot holds (a THP head becoming its first 4 KiB page
     /// when split) without changing the frame count.
     pub fn replace(&mut self, slot: usize, unit: Unit) {
-        if self.slots[slot] & THP_BIT != 0 && self.slots[slot] < TAIL {
+        if self.get(slot).is_some_and(|u| u.thp) {
             self.free_tails(slot);
         }
         self.slots[slot] = unit.encode();

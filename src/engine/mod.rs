@@ -147,6 +147,9 @@ pub struct Engine<'a> {
     /// so a slice plays more simulated touches, up to
     /// [`MAX_SAMPLED_SLICE_NS`].
     slice_ns: u64,
+    /// Scratch for a slice's simulated touch times when they are drawn
+    /// (`Engine::slice`).
+    points: Vec<f64>,
     kswapd_pending: bool,
     /// ksmd, when the host runs KSM; which guests it may merge.
     ksm: Option<Ksm>,
@@ -359,6 +362,7 @@ impl<'a> Engine<'a> {
             queue: EventQueue::default(),
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             slice_ns: ((cfg_slice as f64 / rate) as u64).min(MAX_SAMPLED_SLICE_NS.max(cfg_slice)),
+            points: Vec::new(),
             kswapd_pending: false,
             ksm: None,
             khugepaged: None,

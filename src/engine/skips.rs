@@ -77,8 +77,13 @@ impl Engine<'_> {
         // draw an event, where drawing each gap in time would take a
         // Poisson count of the hits in it); the touches are spread evenly
         // over the rest of the slice, as page-exact play spreads them.
+        // Sampled, each event's gap is drawn in time instead, and the hits
+        // before it as a Poisson count: evenly spread touches are not the
+        // stream's when a slice holding few is cut short (see
+        // `Engine::slice`).
         // (touches left, first touch's index, spacing, where it began)
         let mut run: Option<(u64, u64, f64, f64)> = None;
+        let sampled = self.scale > 1.0;
         loop {
             let e = self.mem.guests[g].events.as_deref_mut().expect("event mode");
             let q = e.probability();
@@ -88,6 +93,8 @@ impl Engine<'_> {
             let (gap, h) = if let Some(x) = next.take() {
                 let gap = (x - t).max(0.0);
                 (gap, None)
+            } else if sampled {
+                (exp_gap(&mut self.rng, r * q), None)
             } else {
                 let (left, done, spacing, base) = *run.get_or_insert_with(|| {
                     let n = poisson(&mut self.rng, r * mass * (slice - t));

@@ -31,7 +31,9 @@ impl Engine<'_> {
         let slice = self.slice_ns as f64;
         let n = self.draw_touches(g);
         // Given n touches in the slice, a Poisson stream's touches fall as
-        // n uniform points: the k-th comes at k·slice/(n + 1) on average.
+        // n uniform points: the k-th comes at k·slice/(n + 1) on average,
+        // where page-exact play puts it (sampled play draws the points,
+        // below).
         // (k − 1)·slice/n would credit a slice cut short after its i-th
         // touch with i·slice/n of compute, (n + 1)/n too much; sampled mode
         // counts the unsimulated pages' touches from that compute, and
@@ -47,13 +49,46 @@ impl Engine<'_> {
         // the first such touch of an untouched region is a fault
         // ([`Runner::first_touches`], in real touches). They are played in
         // time with the simulated touches: just before simulated touch
-        // i + 1, at c = (i + 1)·spacing, the guest has made base + i +
-        // c·unsampled_per_ns = start + i·per_touch real touches. A fault's
-        // stall ends the slice early, as a simulated fault's does.
+        // i + 1, at compute time c, the guest has made base + i +
+        // c·unsampled_per_ns real touches. A fault's stall ends the slice
+        // early, as a simulated fault's does.
         let (base, unsampled_per_ns) = (self.runners[g].touches_real, self.runners[g].unsampled_rate() / 1e9);
+        // Sampled, the simulated touches fall where the stream's do: at n
+        // uniform points (sorted). Spread evenly they are not the stream's
+        // when the slice is cut short, and a sampled slice holds few:
+        // - a fault's stall cuts it at the i-th touch, credited i·slice/(n
+        //   + 1) of compute, where the stream's i-th touch comes at i/λ on
+        //   average (λ the slice's expected touches); reaching the i-th
+        //   makes a large n likelier, so the credit falls short by about
+        //   1/λ, and at 1/8 a 4 KiB fill made 4.6% more faults than
+        //   touches;
+        // - a first touch on a page not simulated cuts it between two
+        //   touches, before which evenly spread touches put none where the
+        //   stream's would put some: a THP fill, cut every few real
+        //   touches, played a tenth of its simulated pages' first touches
+        //   at 1/32.
+        // With λ touches a slice page-exact (100 at 100k touches a second)
+        // the first is a 1% effect, and the second does not arise.
+        let random = unsampled_per_ns > 0.0;
+        let mut points = std::mem::take(&mut self.points);
+        points.clear();
+        if random {
+            points.push(0.0);
+            points.extend((0..n).map(|_| self.rng.random::<f64>() * slice));
+            points.sort_unstable_by(f64::total_cmp);
+        }
+        // The compute time of simulated touch k (1-based; 0 at 0).
+        let at_touch = |k: u64| if random { points[k as usize] } else { k as f64 * spacing };
         let start = base + unsampled_per_ns * spacing;
         let per_touch = 1.0 + unsampled_per_ns * spacing;
-        let mut first_due = self.first_touch_due(g, start, per_touch);
+        let due = |e: &Self, from: u64| {
+            if random {
+                e.first_touch_due_at(g, base, unsampled_per_ns, &points, from)
+            } else {
+                e.first_touch_due(g, start, per_touch)
+            }
+        };
+        let mut first_due = due(self, 0);
         // Compute time at which a first touch's stall ended the slice.
         let mut cut_at = None;
         // Touches are drawn 16 at a time and their page states prefetched
@@ -75,13 +110,13 @@ impl Engine<'_> {
                 if i >= first_due {
                     // Due before the next simulated touch, at (i + 1)·spacing:
                     // each at the compute time its real touch comes.
-                    let c = (i + 1) as f64 * spacing;
-                    let at = (base + i as f64, i as f64 * spacing, unsampled_per_ns);
+                    let c = at_touch(i + 1);
+                    let at = (base + i as f64, at_touch(i), unsampled_per_ns);
                     if let Some(cut) = self.first_touches_upto(g, at.0 + unsampled_per_ns * c, now, at, c, &mut stall) {
                         cut_at = Some(cut);
                         break 'slice;
                     }
-                    first_due = self.first_touch_due(g, start, per_touch);
+                    first_due = due(self, i);
                 }
                 let write = bits < write_threshold;
                 let guest = &mut self.mem.guests[g];
@@ -101,22 +136,27 @@ impl Engine<'_> {
                     hits[((st >> 1) & 1) as usize] += 1;
                     continue;
                 }
-                let t = now + (i as f64 * spacing + stall) as u64;
+                let t = now + (at_touch(i) + stall) as u64;
                 if !self.fault_and_charge(g, p, t, write, &mut stall) {
                     killed = true;
                     break 'slice;
                 }
                 // Stalls moved this guest's clock past the slice: stop here
                 // and go on from where its clock is, so guests stay within
-                // about a slice of each other in time.
-                if i as f64 * spacing + stall >= slice {
+                // about a slice of each other in time. Its compute ended at
+                // this touch, the last one drawn or not (crediting the whole
+                // slice when it was the last made a sampled 4 KiB fill at
+                // 1/32 count 4.5% too much compute, and so as many
+                // unsimulated touches).
+                if at_touch(i) + stall >= slice {
+                    cut_at = Some(at_touch(i));
                     break 'slice;
                 }
             }
         }
         // First touches after the last simulated one, up to the slice's end.
         if cut_at.is_none() && i == n && !killed && unsampled_per_ns > 0.0 {
-            let last = n as f64 * spacing;
+            let last = at_touch(n);
             while let Some(&(f, _)) = self.runners[g].first_touches.last() {
                 let c = ((f - base - n as f64) / unsampled_per_ns).max(last);
                 if c >= slice {
@@ -134,8 +174,9 @@ impl Engine<'_> {
         let done = match cut_at {
             Some(c) => c,
             None if i == n => slice,
-            None => i as f64 * spacing,
+            None => at_touch(i),
         };
+        self.points = points;
         stall += self.defer_hits(g, hits, i, done);
         let r = &mut self.runners[g];
         if r.share > 0.0 {
@@ -338,6 +379,17 @@ impl Engine<'_> {
         }
     }
 
+    /// [`Self::first_touch_due`] with the simulated touches at compute
+    /// times `points` (1-based, `points[0]` = 0), from touch `from` on: the
+    /// first k whose next touch, at `points[k + 1]`, comes after the real
+    /// touch the next first touch is (`base + k` simulated and
+    /// unsampled ones, `per_ns` a nanosecond, made by then).
+    fn first_touch_due_at(&self, g: usize, base: f64, per_ns: f64, points: &[f64], from: u64) -> u64 {
+        let Some(&(f, _)) = self.runners[g].first_touches.last() else { return u64::MAX };
+        let n = points.len().saturating_sub(1) as u64;
+        (from..n).find(|&k| f <= base + k as f64 + per_ns * points[k as usize + 1]).unwrap_or(u64::MAX)
+    }
+
     /// Sampled THP guests: play the first touches that landed on unsimulated
     /// pages of still-untouched regions, up to real touch `upto`, in the
     /// slice that began at `now`, each at the compute time its real touch
@@ -381,6 +433,10 @@ impl Engine<'_> {
             *stall += charge_stall * self.scale;
             self.runners[g].stall_by.direct_reclaim_s += charge_stall * self.scale / 1e9;
             if made {
+                // Allocated when the fault began, before its zeroing, as a
+                // simulated touch's fault is (`Engine::fault`): kswapd is
+                // woken then.
+                self.after_allocation(now + (c + *stall) as u64);
                 // The touch that faulted the THP in set its accessed bit
                 // (`ThpAux::fresh`, set by try_thp).
                 let cost = self.cfg.costs.fault_thp_ns;
@@ -388,7 +444,6 @@ impl Engine<'_> {
                 let r = &mut self.runners[g];
                 r.stall_by.first_touch_faults_s += cost / 1e9;
                 r.hist.record_n((cost + self.cfg.costs.dram_ns).max(1.0) as u64, 1);
-                self.after_allocation(now + (c + *stall) as u64);
                 if c + *stall >= slice {
                     return Some(c);
                 }

@@ -164,15 +164,20 @@ impl Engine<'_> {
             // share, so the number of touches until it happens is
             // exponential with mean 1/share. Counting in the guest's own
             // touches (not time) follows its real pace, stalls included.
+            // The draw is the seed's too: without it every seed drew the
+            // same times from the start, and a mean over seeds kept that
+            // one draw's error (guests 0 to 3 of a 2 560-region fill took
+            // their first THPs 1.9% behind the law).
             let guest = &self.mem.guests[g];
             let done = self.runners[g].touches_real;
+            let salt = mix64(self.seed ^ 0xF157_70C4);
             let mut ft: Vec<(f64, u32)> = v
                 .unsampled
                 .iter()
                 .enumerate()
                 .filter(|&(r, &share)| share > 0.0 && guest.region_touched[r] == 0)
                 .map(|(r, &share)| {
-                    let h = mix64(((g as u64) << 32) ^ r as u64 ^ done.to_bits());
+                    let h = mix64(((g as u64) << 32) ^ r as u64 ^ done.to_bits() ^ salt);
                     let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
                     (done - u.ln() / f64::from(share), r as u32)
                 })

@@ -54,9 +54,14 @@ pub fn run(args: RunArgs, out: &mut dyn Write) -> Result<(), Failure> {
     for note in overcommit::engine::unmodelled(s) {
         let _ = writeln!(std::io::stderr(), "note: {note}");
     }
-    if sample_rate.0.is_none()
-        && let Some(note) = overcommit::engine::stall_bound_note(s)
-    {
+    // The automatic rate says when the swap device made it finer; a rate
+    // asked for is obeyed, and told when it is coarser than that bound
+    // (as `plan` tells of its points).
+    let rate_note = match sample_rate.0 {
+        None => overcommit::engine::stall_bound_note(s),
+        Some(rate) => overcommit::engine::stall_warning(s, rate),
+    };
+    if let Some(note) = rate_note {
         let _ = writeln!(std::io::stderr(), "note: {note}");
     }
     let cfg = overcommit::engine::RunConfig {

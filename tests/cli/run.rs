@@ -158,7 +158,8 @@ fn a_run_too_coarse_for_its_swap_device_plays_finer_and_says_why() {
     // for the other three guests' reads, 4 x 12.7 = 50.8 ms, and at 1/2 a
     // simulated one would stall its guest 102 ms, past the 64 ms bound
     // (`engine::MAX_SAMPLED_STALL_NS`). So it plays page-exact, and says so;
-    // `--sample-rate 1/2` is obeyed without a word.
+    // `--sample-rate 1/2` is obeyed, with the note `plan` gives of such a
+    // rate.
     let dir = scratch();
     let file = dir.path().join("disk.yaml");
     std::fs::write(&file, crate::harness::disk_host("60s")).expect("the scenario");
@@ -181,7 +182,15 @@ fn a_run_too_coarse_for_its_swap_device_plays_finer_and_says_why() {
         .args(["-q", "--sample-rate", "1/2"])
         .assert()
         .success();
-    assert!(!String::from_utf8_lossy(&told.get_output().stderr).contains("rather than"));
+    let stderr = String::from_utf8_lossy(&told.get_output().stderr);
+    assert!(!stderr.contains("rather than"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "note: sampled at 1/2: a swap-in is expected to take 50.80 ms on this swap device, so at 1/2 a simulated \
+             one would stall its guest 102 ms"
+        ),
+        "{stderr}"
+    );
     assert_eq!(read_summary(&out)["sample_rate"], 0.5);
 }
 

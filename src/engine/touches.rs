@@ -60,8 +60,9 @@ impl Engine<'_> {
         //   + 1) of compute, where the stream's i-th touch comes at i/λ on
         //   average (λ the slice's expected touches); reaching the i-th
         //   makes a large n likelier, so the credit falls short by about
-        //   1/λ, and at 1/8 a 4 KiB fill made 4.6% more faults than
-        //   touches;
+        //   1/λ (event mode spread its touches so too, and there a 4 KiB
+        //   fill at 1/8 made 4.6% more faults than the coupon collector's
+        //   law, `tests/truth/sampled.rs`);
         // - a first touch on a page not simulated cuts it between two
         //   touches, before which evenly spread touches put none where the
         //   stream's would put some: a THP fill, cut every few real
@@ -145,9 +146,10 @@ impl Engine<'_> {
                 // and go on from where its clock is, so guests stay within
                 // about a slice of each other in time. Its compute ended at
                 // this touch, the last one drawn or not (crediting the whole
-                // slice when it was the last made a sampled 4 KiB fill at
-                // 1/32 count 4.5% too much compute, and so as many
-                // unsimulated touches).
+                // slice when it was the last gave a sampled 4 KiB fill at
+                // 1/32 4.7% fewer simulated touches a millisecond of compute
+                // than the stream's, and the unsimulated ones that much
+                // compute too many).
                 if at_touch(i) + stall >= slice {
                     cut_at = Some(at_touch(i));
                     break 'slice;

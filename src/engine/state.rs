@@ -5,12 +5,11 @@
 use std::sync::Arc;
 
 use hdrhistogram::Histogram;
-use rand_distr::Poisson;
 
 use super::observe::{MemcgEvents, StallBreakdown};
 use super::queue::SimTime;
 use crate::latency::Translation;
-use crate::model::workload::Sampler;
+use crate::model::workload::{Sampler, TouchCount};
 
 // For the documentation's links.
 #[cfg(doc)]
@@ -111,7 +110,7 @@ pub(super) struct Runner {
     pub(super) lambda: f64,
     /// 1/λ (infinite when λ is 0: no touches, nothing is skipped then).
     pub(super) inv_lambda: f64,
-    pub(super) poisson: Option<Poisson<f64>>,
+    pub(super) poisson: Option<TouchCount>,
     /// e^(−λ): the chance a slice holds no touch.
     pub(super) p_empty: f64,
     pub(super) write_threshold: u32,

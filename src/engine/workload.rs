@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use rand::RngExt;
-use rand_distr::{Distribution, Poisson};
 
 use super::Engine;
 use super::observe::EventKind;
@@ -13,7 +12,7 @@ use super::queue::SimTime;
 use crate::latency::{self, TranslationInput};
 use crate::model::Backing;
 use crate::model::page::mix64;
-use crate::model::workload::Sampler;
+use crate::model::workload::{Sampler, TouchCount};
 
 impl Engine<'_> {
     pub(super) fn phase(&mut self, group: usize, index: usize, now: SimTime) {
@@ -194,7 +193,7 @@ impl Engine<'_> {
         r.share = share;
         r.rate = rate.per_sec();
         r.lambda = r.rate * share * self.slice_ns as f64 / 1e9;
-        r.poisson = if r.lambda > 0.0 { Poisson::new(r.lambda).ok() } else { None };
+        r.poisson = TouchCount::new(r.lambda);
         r.p_empty = (-r.lambda).exp();
         r.inv_lambda = 1.0 / r.lambda;
         r.write_threshold = (write.get() * 4_294_967_295.0).round() as u32;
@@ -280,14 +279,14 @@ impl Engine<'_> {
     pub(super) fn draw_touches(&mut self, g: usize) -> u64 {
         let r = &mut self.runners[g];
         let lambda = r.lambda;
-        let Some(poisson) = r.poisson else { return 0 };
+        let Some(poisson) = &r.poisson else { return 0 };
         if !std::mem::take(&mut r.nonempty_next) {
-            return poisson.sample(&mut self.rng) as u64;
+            return poisson.draw(&mut self.rng);
         }
         if lambda > 10.0 {
             // P(0) < 5e-5: rejection hardly ever draws twice.
             loop {
-                let n = poisson.sample(&mut self.rng) as u64;
+                let n = poisson.draw(&mut self.rng);
                 if n > 0 {
                     return n;
                 }

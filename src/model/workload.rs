@@ -224,6 +224,13 @@ fn mul_high(r: u64, n: u64) -> u64 {
 
 /// Vose's alias method: O(n) build, O(1) draw.
 fn alias_table(weights: &[f64]) -> Sampler {
+    Sampler::Alias { table: alias(weights) }
+}
+
+/// The (threshold, alias) pairs of Vose's alias method for `weights`: slot
+/// i is drawn with probability 1/n, then kept when the draw's low 32 bits
+/// fall below its threshold, else it gives way to its alias.
+fn alias(weights: &[f64]) -> Vec<(u32, u32)> {
     let n = weights.len();
     let total: f64 = weights.iter().sum();
     let mut scaled: Vec<f64> = weights.iter().map(|w| w * n as f64 / total).collect();
@@ -237,7 +244,77 @@ fn alias_table(weights: &[f64]) -> Sampler {
             small.push(l);
         }
     }
-    Sampler::Alias { table }
+    table
+}
+
+/// A slice's count of touches: Poisson of mean λ, drawn from an alias
+/// table over its probabilities e^(−λ)·λ^k/k! (O(1): one random word and
+/// one line of the table, where transformed rejection takes a logarithm
+/// or two and a log-gamma; a guest draws one a slice). The table holds
+/// every k whose probability is at least 10⁻¹⁸ of the mode's, the
+/// mass left out below 10⁻¹⁵; a slot's threshold has 32 bits, so each
+/// probability is kept to within 2⁻³² of a slot's share. Means above
+/// [`TouchCount::TABLE_MAX_MEAN`] are drawn by the library's rejection
+/// sampler (their table would outgrow the cache).
+#[derive(Debug, Clone)]
+pub enum TouchCount {
+    Table { lo: u64, table: Vec<(u32, u32)> },
+    Rejection(rand_distr::Poisson<f64>),
+}
+
+impl TouchCount {
+    /// The largest mean drawn from a table (about 470 slots, 3.7 KiB).
+    pub const TABLE_MAX_MEAN: f64 = 256.0;
+
+    /// The law of mean `mean`; `None` when it is not positive and finite.
+    pub fn new(mean: f64) -> Option<TouchCount> {
+        if !(mean > 0.0 && mean.is_finite()) {
+            return None;
+        }
+        if mean > Self::TABLE_MAX_MEAN {
+            return rand_distr::Poisson::new(mean).ok().map(TouchCount::Rejection);
+        }
+        // Outward from the mode by the ratios P(k+1)/P(k) = λ/(k+1), in
+        // units of the mode's probability (no underflow, no factorials).
+        const FLOOR: f64 = 1e-18;
+        let mode = mean.floor() as u64;
+        let mut up = vec![1.0f64];
+        let (mut k, mut p) = (mode, 1.0f64);
+        loop {
+            p *= mean / (k + 1) as f64;
+            k += 1;
+            if p < FLOOR {
+                break;
+            }
+            up.push(p);
+        }
+        let mut down = Vec::new();
+        let (mut k, mut p) = (mode, 1.0f64);
+        while k > 0 {
+            p *= k as f64 / mean;
+            k -= 1;
+            if p < FLOOR {
+                break;
+            }
+            down.push(p);
+        }
+        let lo = mode - down.len() as u64;
+        let weights: Vec<f64> = down.into_iter().rev().chain(up).collect();
+        Some(TouchCount::Table { lo, table: alias(&weights) })
+    }
+
+    #[inline]
+    pub fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> u64 {
+        match self {
+            TouchCount::Table { lo, table } => {
+                let r = rng.next_u64();
+                let i = mul_high(r, table.len() as u64) as usize;
+                let (threshold, alias) = table[i];
+                lo + if (r as u32) < threshold { i as u64 } else { u64::from(alias) }
+            }
+            TouchCount::Rejection(p) => rand_distr::Distribution::sample(p, rng) as u64,
+        }
+    }
 }
 
 /// The shares of a working set's touches that land on each 2 MiB region
@@ -326,6 +403,61 @@ mod tests {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(2);
         let hot = (0..100_000).filter(|_| s.draw(&mut rng).0 < 200).count();
         assert!((79_000..=81_000).contains(&hot), "{hot}");
+    }
+
+    /// The law a touch-count table draws from, k by k: a slot is drawn
+    /// with probability 1/n, kept with threshold/2³², else its alias.
+    fn table_law(c: &TouchCount) -> (u64, Vec<f64>) {
+        let TouchCount::Table { lo, table } = c else { panic!("a table") };
+        let n = table.len() as f64;
+        let mut p = vec![0.0; table.len()];
+        for (i, &(threshold, alias)) in table.iter().enumerate() {
+            let keep = threshold as f64 / 4_294_967_296.0;
+            p[i] += keep / n;
+            p[alias as usize] += (1.0 - keep) / n;
+        }
+        (*lo, p)
+    }
+
+    #[test]
+    fn a_touch_count_table_holds_the_poisson_probabilities() {
+        // Closed form: P(k) = e^(−λ)·λ^k/k!, summed for ln k! directly.
+        // Every k's drawn probability within 10⁻⁹ of it (a slot's 32-bit
+        // threshold resolves 2⁻³² ≈ 2.3·10⁻¹⁰ of its share), and the
+        // mass outside the table below 10⁻¹² (the closed form's own sum,
+        // ln k! added up term by term, rounds to about 10⁻¹³ at λ = 100).
+        for mean in [0.02, 0.7, 3.0, 20.0, 99.5, 256.0] {
+            let c = TouchCount::new(mean).unwrap();
+            let (lo, law) = table_law(&c);
+            let ln_fact = |k: u64| (1..=k).map(|i| (i as f64).ln()).sum::<f64>();
+            let poisson = |k: u64| (-mean + k as f64 * f64::ln(mean) - ln_fact(k)).exp();
+            for (j, &p) in law.iter().enumerate() {
+                let k = lo + j as u64;
+                assert!((p - poisson(k)).abs() < 1e-9, "P({k}) at mean {mean}: {p} against {}", poisson(k));
+            }
+            let inside: f64 = (lo..lo + law.len() as u64).map(poisson).sum();
+            assert!(1.0 - inside < 1e-12, "mass left out at mean {mean}: {}", 1.0 - inside);
+        }
+        assert!(TouchCount::new(0.0).is_none() && TouchCount::new(f64::NAN).is_none());
+        assert!(matches!(TouchCount::new(257.0), Some(TouchCount::Rejection(_))));
+    }
+
+    #[test]
+    fn touch_counts_drawn_have_the_poisson_mean_and_zeros() {
+        // Closed form: mean λ, P(0) = e^(−λ). 200,000 draws: the mean
+        // within 4 standard errors (√(λ/n)), the zeros within 4 of their
+        // binomial error.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        let n = 200_000;
+        for mean in [0.3, 2.0, 20.0, 200.0] {
+            let c = TouchCount::new(mean).unwrap();
+            let draws: Vec<u64> = (0..n).map(|_| c.draw(&mut rng)).collect();
+            let m = draws.iter().sum::<u64>() as f64 / n as f64;
+            assert!((m - mean).abs() < 4.0 * (mean / n as f64).sqrt(), "mean {m} for {mean}");
+            let p0 = (-mean).exp();
+            let zeros = draws.iter().filter(|&&k| k == 0).count() as f64 / n as f64;
+            assert!((zeros - p0).abs() < 4.0 * (p0 * (1.0 - p0) / n as f64).sqrt() + 1e-12, "P(0) {zeros} at {mean}");
+        }
     }
 
     #[test]

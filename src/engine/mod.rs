@@ -356,7 +356,7 @@ impl<'a> Engine<'a> {
             scale: 1.0 / rate,
 
             mem,
-            clock: Clock::new(reclaim_page_ns, scenario.host.reclaim),
+            clock: Clock::new(reclaim_page_ns, scenario.host.reclaim).seeded(seed),
             vm: ReclaimCounters::default(),
             runners,
             queue: EventQueue::default(),

@@ -291,6 +291,14 @@ impl Engine<'_> {
         self.rate
     }
 
+    /// Whether the run is sampled (a simulated page stands for more than
+    /// one): its slices hold few simulated touches, whose times are then
+    /// drawn (`Engine::slice`, `Engine::slice_events`).
+    #[inline]
+    pub(super) fn sampled(&self) -> bool {
+        self.scale > 1.0
+    }
+
     /// A count of simulated things as the real count it stands for.
     pub(super) fn scaled(&self, sim: u64) -> u64 {
         (sim as f64 * self.scale).round() as u64

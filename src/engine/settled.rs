@@ -56,7 +56,7 @@ impl Engine<'_> {
             let r = &self.runners[g];
             let faults = &r.hist.hist;
             let hits = &r.hit_hist.hist;
-            let weight = if self.scale == 1.0 || hits.is_empty() {
+            let weight = if !self.sampled() || hits.is_empty() {
                 1.0
             } else {
                 (r.touches_real - r.warm.touches - faults.len() as f64).max(0.0) / hits.len() as f64

@@ -83,7 +83,7 @@ impl Engine<'_> {
         // `Engine::slice`).
         // (touches left, first touch's index, spacing, where it began)
         let mut run: Option<(u64, u64, f64, f64)> = None;
-        let sampled = self.scale > 1.0;
+        let sampled = self.sampled();
         loop {
             let e = self.mem.guests[g].events.as_deref_mut().expect("event mode");
             let q = e.probability();

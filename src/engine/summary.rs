@@ -70,7 +70,7 @@ impl Engine<'_> {
     pub(super) fn latency_hist(&self, r: &Runner) -> Histogram<u64> {
         let mut out = r.hist.hist.clone();
         let sim_hits = r.hit_hist.hist.len();
-        if self.scale == 1.0 || sim_hits == 0 {
+        if !self.sampled() || sim_hits == 0 {
             let _ = out.add(&r.hit_hist.hist);
             return out;
         }

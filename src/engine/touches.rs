@@ -70,7 +70,7 @@ impl Engine<'_> {
         //   at 1/32.
         // With λ touches a slice page-exact (100 at 100k touches a second)
         // the first is a 1% effect, and the second does not arise.
-        let random = unsampled_per_ns > 0.0;
+        let random = self.sampled();
         let mut points = std::mem::take(&mut self.points);
         points.clear();
         if random {

@@ -68,7 +68,8 @@ pub struct Clock {
     /// Totals over the run.
     pub scanned: u64,
     pub evicted: u64,
-    /// Draws made for sampled THP regions (the input of their hash).
+    /// Draws made for sampled THP regions (the input of their hash),
+    /// counted from a start the run's seed gives ([`Clock::seeded`]).
     draws: u64,
     /// Each guest's real touch count at this reclaim (time stands still
     /// while it runs), read once instead of at every visit.
@@ -150,6 +151,16 @@ impl Clock {
     /// lists `knobs` say.
     pub fn new(page_ns: f64, knobs: Knobs) -> Clock {
         Clock { page_ns, per_guest: knobs.lru == Lru::PerGuest, ..Clock::default() }
+    }
+
+    /// The hash behind a sampled THP's accessed bit ([`Clock::visit_thp`])
+    /// takes the run's seed: without it every seed drew the same bits for
+    /// the same region at the same draw, and a mean over seeds kept that
+    /// one draw's error (as the first touches of unsimulated pages did
+    /// before their hash took the seed, `Engine::apply_workload`).
+    pub fn seeded(mut self, seed: u64) -> Clock {
+        self.draws = mix64(seed ^ 0x7C1D_5EED);
+        self
     }
 
     /// Whether host reclaim walks each guest's own pages (and so needs

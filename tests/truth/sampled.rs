@@ -268,30 +268,57 @@ fn the_large_host_sampled_matches_its_eighth_size_twin_page_exact() {
 /// moves: batch's major faults per touch (by events) are 0.0066 at 1/512,
 /// 0.021 at 1/128 and 0.058 at 1/64, against 0.069 at 1/32 and 0.066 at
 /// 1/16 (web 0.038, 0.060, 0.059 against 0.058 and 0.056; db 0.047 at
-/// 1/64 against 0.040 and 0.041). The automatic
-/// rate holds a simulated swap-in's stall to 64 ms
-/// (`engine::MAX_SAMPLED_STALL_NS`): 1/32 here. Truth: the same host at
-/// 1/16, each group's major faults per touch within 5% or 0.0005, played
-/// as `run` plays them (by events, being sampled); 1/512 must miss some
-/// group's by a fifth or more (the bound is needed). About 80 s: `cargo
-/// test --release --test truth -- --ignored saturated`.
+/// 1/64 against 0.040 and 0.041). The automatic rate holds a simulated
+/// swap-in's stall to 64 ms (`engine::MAX_SAMPLED_STALL_NS`): 1/32 here.
+/// Truth: the same host at 1/16, each group's major faults per touch
+/// within 5% or 0.0005, as means over 4 seeds, played as `run` plays
+/// them (by events, being sampled); 1/512 must miss some group's by a
+/// fifth or more (the bound is needed). One seed is not enough: over
+/// seeds 1 to 5 and 7, 1/32 reads 1.7% to 3.3% above 1/16 on the mean
+/// (web 0.0573 against 0.0554, db 0.0421 against 0.0409, batch 0.0678
+/// against 0.0667) with about 1% of spread a seed at 1/32 and 0.5% at
+/// 1/16, and seed 7 alone read db 5.1% high. Seeds 7 to 10, the ones
+/// played here, read web 0.0567 against 0.0553, db 0.0430 against 0.0411
+/// (+4.6%, the closest to the bound) and batch 0.0665 against 0.0669;
+/// 1/512 batch 0.0044. About three minutes on two cores: `cargo test
+/// --release --test truth -- --ignored saturated`.
 #[test]
-#[ignore = "plays the 512 GiB host at 1/32 and 1/16 for a simulated hour (about 80 s)"]
+#[ignore = "plays the 512 GiB host at 1/32 and 1/16 for a simulated hour, 4 seeds (about three minutes)"]
 fn the_large_host_on_a_saturated_ssd_samples_no_coarser_than_its_swap_ins_allow() {
     let ssd = ["host.swap.device=ssd", "host.swap.bandwidth=500M/s", "host.swap.queue_depth=32"];
     let set: Vec<overcommit::scenario::Override> = ssd.iter().map(|o| o.parse().expect("PATH=VALUE")).collect();
     let text = include_str!("../../benches/scenarios/large-host.yaml");
     let s = overcommit::scenario::load_str(text, "large-host.yaml", "large-host", &set).expect("loads").scenario;
-    let at = |rate: Option<f64>| {
-        let cfg = RunConfig { sample_rate: rate, mode: Mode::Auto, ..Default::default() };
-        engine::run(&s, cfg, &mut Discard).unwrap()
+    const SEEDS: u64 = 4;
+    // Each group's ratio at `rate` (None: the automatic one) for each seed,
+    // the seeds played side by side.
+    let at = |rate: Option<f64>| -> Vec<Summary> {
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = (0..SEEDS)
+                .map(|k| {
+                    let s = &s;
+                    scope.spawn(move || {
+                        let cfg = RunConfig {
+                            sample_rate: rate,
+                            seed: Some(s.seed + k),
+                            mode: Mode::Auto,
+                            ..Default::default()
+                        };
+                        engine::run(s, cfg, &mut Discard).unwrap()
+                    })
+                })
+                .collect();
+            runs.into_iter().map(|r| r.join().expect("a run")).collect()
+        })
     };
+    let mean =
+        |runs: &[Summary], group: &str| runs.iter().map(|r| group_ratio(r, group)).sum::<f64>() / runs.len() as f64;
     let auto = at(None);
-    assert_eq!(auto.sample_rate, 1.0 / 32.0, "the swap-ins' stall bounds the rate");
+    assert!(auto.iter().all(|r| r.sample_rate == 1.0 / 32.0), "the swap-ins' stall bounds the rate");
     let (fine, coarse) = (at(Some(1.0 / 16.0)), at(Some(1.0 / 512.0)));
     let mut worst_coarse = 0.0f64;
     for group in ["web", "db", "batch"] {
-        let (e, m, c) = (group_ratio(&fine, group), group_ratio(&auto, group), group_ratio(&coarse, group));
+        let (e, m, c) = (mean(&fine, group), mean(&auto, group), mean(&coarse, group));
         eprintln!("{group}: 1/16 {e:.4}, auto (1/32) {m:.4}, 1/512 {c:.4}");
         assert!((m - e).abs() <= (0.05 * e).max(0.0005), "{group}: auto {m:.4} against 1/16 {e:.4}");
         worst_coarse = worst_coarse.max((c / e - 1.0).abs());

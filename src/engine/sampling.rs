@@ -48,7 +48,12 @@ pub const AUTO_PAGE_BUDGET: f64 = (1u64 << 28) as f64;
 /// before) and doubled the guests' waits at 1/32, where the rates agreed:
 /// a guest that goes on before its stall is served issues reads its
 /// closed loop would not let it, and the queue grows. On the 2 ms device
-/// that never queues the rates agree within 7% up to 128 ms. (Before
+/// that never queues the rates agree within 7% up to 128 ms. (That
+/// device is 16 GiB/s and 4,096 deep: its queue never fills, but its 2 ms
+/// reads sit at blk-wbt's 2 ms latency target for a non-rotational
+/// device, so page-outs are throttled (7,994 throttled kswapd runs in the
+/// hour at 1/32). 65,536 deep, wbt's depth never binds, none are, and the
+/// host thrashes otherwise: web 0.167, db 0.037, batch 0.0045.) (Before
 /// sampled slices drew their touches' times, README, sampled mode, it
 /// moved batch from 0.0050 at 1/16 to 0.0131 at 1/32: not the stall.)
 /// The host's 1/8-size twin on that device (`large-host-eighth.yaml`,

@@ -3,7 +3,7 @@
 //! [`crate::scenario::qemu`], since a scenario may carry one.)
 //!
 //! [`libvirt`] reads domain XML, [`live`] looks at the QEMU processes (and
-//! libvirt domains) running on this machine, and [`write`] turns what
+//! libvirt domains) running on this machine, and [`write`](mod@write) turns what
 //! either found into scenario text, which is loaded once more before it is
 //! handed out: an import always gives a scenario `check` accepts.
 

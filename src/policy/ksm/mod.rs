@@ -67,7 +67,7 @@ pub struct Knobs {
     pub use_zero_pages: bool,
     pub max_page_sharing: u32,
     /// Skip pages that did not merge for a while (Linux 6.7+, on by
-    /// default): see [`smart::skip_plan`].
+    /// default): see `smart::skip_plan`.
     pub smart_scan: bool,
 }
 

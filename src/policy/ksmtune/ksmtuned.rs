@@ -1,7 +1,7 @@
 //! Red Hat's ksmtuned script (Fedora qemu packaging; docs/sources/
 //! ksm-balloon-policies.md section 1.3): every `KSM_MONITOR_INTERVAL` it
 //! compares free memory with a threshold, stops KSM when there is room, and
-//! otherwise boosts or decays `pages_to_scan` ([`super::ksmtuned_rule`]).
+//! otherwise boosts or decays `pages_to_scan` (`super::ksmtuned_rule`).
 
 use serde::Serialize;
 

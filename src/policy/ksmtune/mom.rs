@@ -1,6 +1,6 @@
 //! oVirt MoM's KSM policy (vdsm's 03-ksm.policy; docs/sources/
 //! ksm-balloon-policies.md section 2): ksmtuned's rule
-//! ([`super::ksmtuned_rule`]) on MoM's view of the host: free memory
+//! (`super::ksmtuned_rule`) on MoM's view of the host: free memory
 //! averaged over its last samples, the guests' configured memory as what
 //! could be shared, and `npages` taken from the kernel's current
 //! `pages_to_scan`.

@@ -23,7 +23,7 @@
 //! shared`, the default) global reclaim is one pair of hands over the
 //! slot table, in the order the guests got memory, set apart by the
 //! guests' inactive shares weighted by their resident memory. Each guest
-//! also has hands of its own over its pages ([`lruvec`]): its cgroup's
+//! also has hands of its own over its pages (`lruvec`): its cgroup's
 //! reclaim walks them, and so does global reclaim with an lruvec per guest
 //! (`per-guest`, libvirt's cgroup per guest), each in proportion to its
 //! size.
@@ -153,7 +153,7 @@ impl Clock {
         Clock { page_ns, per_guest: knobs.lru == Lru::PerGuest, ..Clock::default() }
     }
 
-    /// The hash behind a sampled THP's accessed bit ([`Clock::visit_thp`])
+    /// The hash behind a sampled THP's accessed bit (`Clock::visit_thp`)
     /// takes the run's seed: without it every seed drew the same bits for
     /// the same region at the same draw, and a mean over seeds kept that
     /// one draw's error (as the first touches of unsimulated pages did

@@ -277,7 +277,7 @@ impl<'a> Engine<'a> {
                     rate: 0.0,
                     lambda: 0.0,
                     inv_lambda: 0.0,
-                    poisson: None,
+                    touch_count: None,
                     p_empty: 1.0,
                     write_threshold: 0,
                     small: Translation {

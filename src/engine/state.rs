@@ -110,7 +110,7 @@ pub(super) struct Runner {
     pub(super) lambda: f64,
     /// 1/λ (infinite when λ is 0: no touches, nothing is skipped then).
     pub(super) inv_lambda: f64,
-    pub(super) poisson: Option<TouchCount>,
+    pub(super) touch_count: Option<TouchCount>,
     /// e^(−λ): the chance a slice holds no touch.
     pub(super) p_empty: f64,
     pub(super) write_threshold: u32,

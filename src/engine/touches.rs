@@ -332,7 +332,7 @@ impl Engine<'_> {
     pub(super) fn skip_empty_slices(&mut self, g: usize, at: SimTime) -> SimTime {
         let slice = self.slice_ns as f64;
         let r = &mut self.runners[g];
-        if r.poisson.is_none() || r.p_empty < SKIP_ABOVE_P_EMPTY {
+        if r.touch_count.is_none() || r.p_empty < SKIP_ABOVE_P_EMPTY {
             return at;
         }
         // The empty slices before the next touch: floor(E/λ) for E ~ Exp(1)

@@ -193,7 +193,7 @@ impl Engine<'_> {
         r.share = share;
         r.rate = rate.per_sec();
         r.lambda = r.rate * share * self.slice_ns as f64 / 1e9;
-        r.poisson = TouchCount::new(r.lambda);
+        r.touch_count = TouchCount::new(r.lambda);
         r.p_empty = (-r.lambda).exp();
         r.inv_lambda = 1.0 / r.lambda;
         r.write_threshold = (write.get() * 4_294_967_295.0).round() as u32;
@@ -279,14 +279,14 @@ impl Engine<'_> {
     pub(super) fn draw_touches(&mut self, g: usize) -> u64 {
         let r = &mut self.runners[g];
         let lambda = r.lambda;
-        let Some(poisson) = &r.poisson else { return 0 };
+        let Some(count) = &r.touch_count else { return 0 };
         if !std::mem::take(&mut r.nonempty_next) {
-            return poisson.draw(&mut self.rng);
+            return count.draw(&mut self.rng);
         }
         if lambda > 10.0 {
             // P(0) < 5e-5: rejection hardly ever draws twice.
             loop {
-                let n = poisson.draw(&mut self.rng);
+                let n = count.draw(&mut self.rng);
                 if n > 0 {
                     return n;
                 }

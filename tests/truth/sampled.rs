@@ -291,7 +291,7 @@ fn the_large_host_on_a_saturated_ssd_samples_no_coarser_than_its_swap_ins_allow(
     let text = include_str!("../../benches/scenarios/large-host.yaml");
     let s = overcommit::scenario::load_str(text, "large-host.yaml", "large-host", &set).expect("loads").scenario;
     const SEEDS: u64 = 4;
-    // Each group's ratio at `rate` (None: the automatic one) for each seed,
+    // The runs at `rate` (None: the automatic one), one for each seed,
     // the seeds played side by side.
     let at = |rate: Option<f64>| -> Vec<Summary> {
         std::thread::scope(|scope| {

@@ -84,6 +84,15 @@ impl SwapCache {
         !self.clean.is_empty()
     }
 
+    /// Bring the word holding page `p`'s bits into the cache ahead of a
+    /// [`Self::take`] (reclaim looks at pages at random; a hint only).
+    #[inline]
+    pub fn prefetch(&self, p: u64) {
+        if let Some(w) = self.slot.get((p / 64) as usize) {
+            crate::model::page::prefetch(w);
+        }
+    }
+
     /// Whether resident page `p` holds a swap slot.
     #[inline]
     pub fn holds(&self, p: u64) -> bool {

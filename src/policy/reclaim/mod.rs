@@ -641,7 +641,7 @@ fn lru_pages(mem: &Memory, slot: usize, unit: Unit) -> u64 {
 /// mode, its last look and place in the event set. For a sampled THP only
 /// its region's share: its draw reads that and its `ThpAux`, and its pages
 /// are written only when it goes out.
-#[inline]
+#[inline(always)]
 fn prefetch_unit(mem: &Memory, slot: usize, u: Unit) {
     if u.guest == KSM_OWNER {
         return;
@@ -655,6 +655,8 @@ fn prefetch_unit(mem: &Memory, slot: usize, u: Unit) {
         return;
     }
     crate::model::page::prefetch(&guest.pages[u.page as usize]);
+    // The page may go out: its swap-cache bits are read then.
+    guest.swap_cache.prefetch(u.page);
     if let Some(e) = guest.events.as_deref() {
         e.prefetch(u.page as usize);
     }

@@ -38,6 +38,20 @@ struct WordMasks {
     /// First sight of content that may have a KSM page (unwritten, the
     /// image's or zero content).
     first_shareable: u64,
+    /// Content with a key in the trees (class bits set: the image's or
+    /// zero content); a unique page has none, so it is in no tree.
+    keyed: u64,
+}
+
+/// Eight bits spread to eight bytes: byte i is 0xFF when bit i is set,
+/// else 0.
+#[inline]
+fn byte_mask(bits: u8) -> u64 {
+    // Bit i lands in byte i (0x0101… copies the byte to every byte, the
+    // second mask keeps bit i of byte i); adding 0x7F carries into a
+    // byte's top bit exactly when it is not 0, and no byte overflows.
+    let spread = (u64::from(bits) * 0x0101_0101_0101_0101) & 0x8040_2010_0804_0201;
+    (((spread + 0x7F7F_7F7F_7F7F_7F7F) & 0x8080_8080_8080_8080) >> 7) * 0xFF
 }
 
 impl WordMasks {
@@ -50,7 +64,7 @@ impl WordMasks {
         // Byte i's bit 0 to bit i of the top byte (no two terms meet).
         let gather = |f: u64| (f & LOW).wrapping_mul(0x0102_0408_1020_4080) >> 56;
         let bit = |x: u64, b: u32| (x >> b) & LOW;
-        let mut m = WordMasks { present: 0, merged: 0, volatile: 0, unique: 0, first_shareable: 0 };
+        let mut m = WordMasks { present: 0, merged: 0, volatile: 0, unique: 0, first_shareable: 0, keyed: 0 };
         for (c, chunk) in states.chunks_exact(8).enumerate() {
             let x = u64::from_le_bytes(chunk.try_into().expect("eight states"));
             let (checksummed, written) = (bit(x, CHECKSUMMED.trailing_zeros()), bit(x, WRITTEN.trailing_zeros()));
@@ -61,6 +75,8 @@ impl WordMasks {
             m.volatile |= gather((checksummed ^ LOW) | written) << shift;
             m.unique |= gather(checksummed & !written & !class) << shift;
             m.first_shareable |= gather(!checksummed & !written & class) << shift;
+            // Class 1 or 2 (class 3, a ballooned page's, reads as unique).
+            m.keyed |= gather(bit(x, u32::from(CLASS_SHIFT)) ^ bit(x, u32::from(CLASS_SHIFT) + 1)) << shift;
         }
         m
     }
@@ -120,7 +136,7 @@ impl Ksm {
         if mem.ksm.stale_word(g, (q / 64) as usize) != 0 {
             return None;
         }
-        let WordMasks { mut present, merged, volatile, unique, first_shareable } =
+        let WordMasks { mut present, merged, volatile, unique, first_shareable, keyed } =
             WordMasks::of(&mem.guests[g].pages[q as usize..q as usize + 64]);
         // The zero page a THP split left is not anonymous memory: skipped.
         present &= !mem.guests[g].zero_mapped.get((q / 64) as usize).copied().unwrap_or(0);
@@ -130,13 +146,16 @@ impl Ksm {
         let mut next = [0u8; 64];
         if self.knobs.smart_scan && present & !merged != 0 {
             let states = &self.smart_of(mem, g)[q as usize..q as usize + 64];
-            let candidates = present & !merged;
-            for (i, &s) in states.iter().enumerate() {
-                let (skips, after) = Smart::look(s);
+            // Only the candidates' plans are used (the others' states are
+            // kept or reset below).
+            let mut left = present & !merged;
+            while left != 0 {
+                let i = left.trailing_zeros() as usize;
+                left &= left - 1;
+                let (skips, after) = Smart::look(states[i]);
                 skip |= u64::from(skips) << i;
                 next[i] = after;
             }
-            skip &= candidates;
         }
         let mut volatile = present & !merged & !skip & volatile;
         let unique = present & !merged & !skip & unique;
@@ -159,13 +178,19 @@ impl Ksm {
             // A candidate takes its planned state; a page not present
             // starts again at 0 (its rmap item goes); a merged one keeps
             // its own. Without branches: the masks pick.
-            for (i, s) in states.iter_mut().enumerate() {
-                let take = 0u8.wrapping_sub(((candidates >> i) & 1) as u8);
-                let keep = 0u8.wrapping_sub(((present >> i) & 1) as u8) & !take;
-                *s = (next[i] & take) | (*s & keep);
+            // Eight states at a time, each mask's byte spread to a byte
+            // mask ([`byte_mask`]).
+            let keep = present & !candidates;
+            for (c, (s8, n8)) in states.chunks_exact_mut(8).zip(next.chunks_exact(8)).enumerate() {
+                let (take, keep) = (byte_mask((candidates >> (8 * c)) as u8), byte_mask((keep >> (8 * c)) as u8));
+                let old = u64::from_le_bytes((&*s8).try_into().expect("eight states"));
+                let planned = u64::from_le_bytes(n8.try_into().expect("eight states"));
+                s8.copy_from_slice(&((planned & take) | (old & keep)).to_le_bytes());
             }
             self.counters.pages_skipped += u64::from(skip.count_ones());
-            let mut left = skip;
+            // A skipped page leaves the unstable tree; one of unique
+            // content has no key there (`Ksm::key`), so none to leave.
+            let mut left = skip & keyed;
             while left != 0 {
                 let i = u64::from(left.trailing_zeros());
                 left &= left - 1;
@@ -487,6 +512,15 @@ mod tests {
     use crate::model::page::mix64;
 
     #[test]
+    fn a_byte_mask_is_its_bits_spread_byte_by_byte() {
+        // Truth: each byte read off its bit, for all 256 bytes.
+        for b in 0..=255u8 {
+            let want: Vec<u8> = (0..8).map(|i| if b >> i & 1 == 1 { 0xFF } else { 0 }).collect();
+            assert_eq!(byte_mask(b).to_le_bytes().to_vec(), want, "{b:#010b}");
+        }
+    }
+
+    #[test]
     fn word_masks_eight_at_a_time_are_the_page_by_page_conditions() {
         // Truth: each condition read off one state at a time.
         let mut x = 0x1234_5678u64;
@@ -497,7 +531,7 @@ mod tests {
                     x as u8
                 })
                 .collect();
-            let mut want = WordMasks { present: 0, merged: 0, volatile: 0, unique: 0, first_shareable: 0 };
+            let mut want = WordMasks { present: 0, merged: 0, volatile: 0, unique: 0, first_shareable: 0, keyed: 0 };
             for (i, &st) in states.iter().enumerate() {
                 let res = st & RES_MASK;
                 want.present |= u64::from(res == RESIDENT || res == HUGE) << i;
@@ -505,6 +539,7 @@ mod tests {
                 want.volatile |= u64::from(st & CHECKSUMMED == 0 || st & WRITTEN != 0) << i;
                 want.unique |= u64::from(st & (CHECKSUMMED | WRITTEN | CLASS_MASK) == CHECKSUMMED) << i;
                 want.first_shareable |= u64::from(st & (CHECKSUMMED | WRITTEN) == 0 && st & CLASS_MASK != 0) << i;
+                want.keyed |= u64::from(Content::of(st) != Content::Unique) << i;
             }
             assert_eq!(WordMasks::of(&states), want, "{states:?}");
         }

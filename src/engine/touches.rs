@@ -79,7 +79,9 @@ impl Engine<'_> {
             points.sort_unstable_by(f64::total_cmp);
         }
         // The compute time of simulated touch k (1-based; 0 at 0).
-        let at_touch = |k: u64| if random { points[k as usize] } else { k as f64 * spacing };
+        // (Counts and times here are far below 2^53 and 2^63: through i64
+        // each conversion is one instruction, with the same value.)
+        let at_touch = |k: u64| if random { points[k as usize] } else { k as i64 as f64 * spacing };
         let start = base + unsampled_per_ns * spacing;
         let per_touch = 1.0 + unsampled_per_ns * spacing;
         let due = |e: &Self, from: u64| {
@@ -137,7 +139,7 @@ impl Engine<'_> {
                     hits[((st >> 1) & 1) as usize] += 1;
                     continue;
                 }
-                let t = now + (at_touch(i) + stall) as u64;
+                let t = now + (at_touch(i) + stall) as i64 as u64;
                 if !self.fault_and_charge(g, p, t, write, &mut stall) {
                     killed = true;
                     break 'slice;

@@ -142,7 +142,9 @@ struct Pace {
 
 impl Pace {
     fn at(&self) -> u64 {
-        self.start + self.work as u64
+        // Work is a finite, non-negative time far below 2^63 ns: through
+        // i64 the conversion is one instruction, with the same value.
+        self.start + self.work as i64 as u64
     }
 }
 
@@ -616,7 +618,13 @@ fn global_inactive_share(mem: &Memory) -> f64 {
         if sim == 0 || g.unevictable {
             continue;
         }
-        let real = (sim as f64 * g.real_pages as f64 / g.sim_pages().max(1) as f64) as u64;
+        // Page-exact, the real pages are the simulated ones (no division,
+        // which reclaim would do for every guest on every pass).
+        let real = if g.real_pages == g.sim_pages() {
+            sim
+        } else {
+            (sim as f64 * g.real_pages as f64 / g.sim_pages().max(1) as f64) as u64
+        };
         sum += sim as f64 * inactive_share(real);
         weight += sim as f64;
     }

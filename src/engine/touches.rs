@@ -74,9 +74,21 @@ impl Engine<'_> {
         let mut points = std::mem::take(&mut self.points);
         points.clear();
         if random {
+            // Drawn in order, without a sort: the n order statistics of
+            // uniforms on [0, 1) have the law of S₁/Sₙ₊₁, …, Sₙ/Sₙ₊₁, the
+            // partial sums of n + 1 standard exponentials (the gaps of a
+            // Poisson process given its count; Devroye, Non-Uniform Random
+            // Variate Generation, 1986, V.2.2). Sorting n uniforms took
+            // half of a sampled run's time at 100 touches a slice.
             points.push(0.0);
-            points.extend((0..n).map(|_| self.rng.random::<f64>() * slice));
-            points.sort_unstable_by(f64::total_cmp);
+            let mut sum = 0.0;
+            let exp = |rng: &mut _| -> f64 { rand_distr::Exp1.sample(rng) };
+            for _ in 0..n {
+                sum += exp(&mut self.rng);
+                points.push(sum);
+            }
+            let scale = slice / (sum + exp(&mut self.rng));
+            points[1..].iter_mut().for_each(|x| *x *= scale);
         }
         // The compute time of simulated touch k (1-based; 0 at 0).
         // (Counts and times here are far below 2^53 and 2^63: through i64

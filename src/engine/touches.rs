@@ -73,37 +73,29 @@ impl Engine<'_> {
         let random = self.sampled();
         let mut points = std::mem::take(&mut self.points);
         points.clear();
-        if random {
-            // Drawn in order, without a sort: the n order statistics of
-            // uniforms on [0, 1) have the law of S₁/Sₙ₊₁, …, Sₙ/Sₙ₊₁, the
-            // partial sums of n + 1 standard exponentials (the gaps of a
-            // Poisson process given its count; Devroye, Non-Uniform Random
-            // Variate Generation, 1986, V.2.2). Sorting n uniforms took
-            // half of a sampled run's time at 100 touches a slice.
-            points.push(0.0);
-            let mut sum = 0.0;
-            let exp = |rng: &mut _| -> f64 { rand_distr::Exp1.sample(rng) };
-            for _ in 0..n {
-                sum += exp(&mut self.rng);
-                points.push(sum);
-            }
-            let scale = slice / (sum + exp(&mut self.rng));
-            points[1..].iter_mut().for_each(|x| *x *= scale);
+        // The points are read only where a touch faults or a first touch on
+        // an unsimulated page is due (they are independent of the pages
+        // drawn): a guest with such first touches pending draws them now,
+        // the others at their slice's first fault, if any.
+        let mut drawn = false;
+        if random && !self.runners[g].first_touches.is_empty() {
+            draw_points(&mut points, n, slice, &mut self.rng);
+            drawn = true;
         }
         // The compute time of simulated touch k (1-based; 0 at 0).
         // (Counts and times here are far below 2^53 and 2^63: through i64
         // each conversion is one instruction, with the same value.)
-        let at_touch = |k: u64| if random { points[k as usize] } else { k as i64 as f64 * spacing };
+        let at_touch = |points: &[f64], k: u64| if random { points[k as usize] } else { k as i64 as f64 * spacing };
         let start = base + unsampled_per_ns * spacing;
         let per_touch = 1.0 + unsampled_per_ns * spacing;
-        let due = |e: &Self, from: u64| {
+        let due = |e: &Self, points: &[f64], from: u64| {
             if random {
-                e.first_touch_due_at(g, base, unsampled_per_ns, &points, from)
+                e.first_touch_due_at(g, base, unsampled_per_ns, points, from)
             } else {
                 e.first_touch_due(g, start, per_touch)
             }
         };
-        let mut first_due = due(self, 0);
+        let mut first_due = due(self, &points, 0);
         // Compute time at which a first touch's stall ended the slice.
         let mut cut_at = None;
         // Touches are drawn 16 at a time and their page states prefetched
@@ -125,13 +117,13 @@ impl Engine<'_> {
                 if i >= first_due {
                     // Due before the next simulated touch, at (i + 1)·spacing:
                     // each at the compute time its real touch comes.
-                    let c = at_touch(i + 1);
-                    let at = (base + i as f64, at_touch(i), unsampled_per_ns);
+                    let c = at_touch(&points, i + 1);
+                    let at = (base + i as f64, at_touch(&points, i), unsampled_per_ns);
                     if let Some(cut) = self.first_touches_upto(g, at.0 + unsampled_per_ns * c, now, at, c, &mut stall) {
                         cut_at = Some(cut);
                         break 'slice;
                     }
-                    first_due = due(self, i);
+                    first_due = due(self, &points, i);
                 }
                 let write = bits < write_threshold;
                 let guest = &mut self.mem.guests[g];
@@ -151,7 +143,11 @@ impl Engine<'_> {
                     hits[((st >> 1) & 1) as usize] += 1;
                     continue;
                 }
-                let t = now + (at_touch(i) + stall) as i64 as u64;
+                if random && !drawn {
+                    draw_points(&mut points, n, slice, &mut self.rng);
+                    drawn = true;
+                }
+                let t = now + (at_touch(&points, i) + stall) as i64 as u64;
                 if !self.fault_and_charge(g, p, t, write, &mut stall) {
                     killed = true;
                     break 'slice;
@@ -164,15 +160,17 @@ impl Engine<'_> {
                 // 1/32 4.7% fewer simulated touches a millisecond of compute
                 // than the stream's, and the unsimulated ones that much
                 // compute too many).
-                if at_touch(i) + stall >= slice {
-                    cut_at = Some(at_touch(i));
+                if at_touch(&points, i) + stall >= slice {
+                    cut_at = Some(at_touch(&points, i));
                     break 'slice;
                 }
             }
         }
         // First touches after the last simulated one, up to the slice's end.
         if cut_at.is_none() && i == n && !killed && unsampled_per_ns > 0.0 {
-            let last = at_touch(n);
+            // (Points are drawn where first touches were pending; where
+            // none were, the loop below finds none.)
+            let last = if random && !drawn { slice } else { at_touch(&points, n) };
             while let Some(&(f, _)) = self.runners[g].first_touches.last() {
                 let c = ((f - base - n as f64) / unsampled_per_ns).max(last);
                 if c >= slice {
@@ -190,7 +188,8 @@ impl Engine<'_> {
         let done = match cut_at {
             Some(c) => c,
             None if i == n => slice,
-            None => at_touch(i),
+            // Killed at a fault: its points were drawn.
+            None => at_touch(&points, i),
         };
         self.points = points;
         stall += self.defer_hits(g, hits, i, done);
@@ -483,4 +482,24 @@ fn flush_misses(tr: &Translation, share: f64, h: u64, touches: u64, done: f64) -
         return 0.0;
     }
     tr.flush_misses_per_s * done / 1e9 * (h as f64 / touches.max(1) as f64) * share
+}
+
+/// Draw the compute times of a sampled slice's `n` touches into `points`
+/// (1-based, `points[0]` = 0), sorted, on [0, `slice`): the n order
+/// statistics of uniforms have the law of S₁/Sₙ₊₁, …, Sₙ/Sₙ₊₁, the partial
+/// sums of n + 1 standard exponentials (the gaps of a Poisson process given
+/// its count; Devroye, Non-Uniform Random Variate Generation, 1986, V.2.2),
+/// drawn in order without a sort (sorting n uniforms took half of a
+/// sampled run's time at 100 touches a slice).
+fn draw_points(points: &mut Vec<f64>, n: u64, slice: f64, rng: &mut impl rand::Rng) {
+    let exp = |rng: &mut _| -> f64 { rand_distr::Exp1.sample(rng) };
+    points.clear();
+    points.push(0.0);
+    let mut sum = 0.0;
+    for _ in 0..n {
+        sum += exp(rng);
+        points.push(sum);
+    }
+    let scale = slice / (sum + exp(rng));
+    points[1..].iter_mut().for_each(|x| *x *= scale);
 }

@@ -308,13 +308,17 @@ impl Chart for CategoryChart {
 }
 
 /// The RGB buffer as a PNG (8-bit truecolour), written by the `png` crate
-/// in memory: same pixels, same bytes.
+/// in memory: same pixels, same bytes. Its fast compressor (fdeflate):
+/// at the default level the four charts of a run took 391 million
+/// instructions to encode, 15% of a light 16-guest run (the zlib writer
+/// also zeroes its 32 KiB buffer for every row), and take 26 million so;
+/// the files are about twice as large (40-60 KiB a chart).
 pub(super) fn encode_png(width: u32, height: u32, rgb: &[u8]) -> Result<Vec<u8>, PlotError> {
     let mut out = Vec::new();
     let mut enc = png::Encoder::new(&mut out, width, height);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
-    enc.set_compression(png::Compression::Default);
+    enc.set_compression(png::Compression::Fast);
     enc.set_filter(png::FilterType::Paeth);
     let err = |e: png::EncodingError| PlotError::Draw(format!("encoding the PNG: {e}"));
     let mut w = enc.write_header().map_err(err)?;

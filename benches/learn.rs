@@ -1,8 +1,8 @@
 //! Lesson speed (issue 17: every lesson in `scenarios/learn/` in at most
 //! 5 s): each lesson's runs played as `overcommit learn NAME` plays them
-//! (its sweep, page-exact and touch by touch, on two worker threads) and
-//! its explanation written from them. The command adds its plots and
-//! report (tens of milliseconds) and process start.
+//! (its sweep, touch by touch at the rate the sweep chooses, on two
+//! worker threads) and its explanation written from them. The command
+//! adds its plots and report (tens of milliseconds) and process start.
 //!
 //! Run with `cargo bench --bench learn` (about four minutes).
 

@@ -503,3 +503,41 @@ fn draw_points(points: &mut Vec<f64>, n: u64, slice: f64, rng: &mut impl rand::R
     let scale = slice / (sum + exp(rng));
     points[1..].iter_mut().for_each(|x| *x *= scale);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn a_slices_points_are_the_order_statistics_of_uniforms() {
+        // Truth: the k-th smallest of n uniforms on [0, 1) is Beta(k,
+        // n − k + 1), of mean k/(n + 1) and variance k(n − k + 1)/((n +
+        // 1)²(n + 2)). Each point's mean over 20 000 draws must be within
+        // four standard errors of it and its variance within 5% (about
+        // five standard errors: evenly spread points, of the same means,
+        // have none), and every draw sorted, in [0, slice).
+        let (n, slice, draws) = (9u64, 1e6, 20_000);
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+        let mut points = Vec::new();
+        let (mut sums, mut squares) = (vec![0.0; n as usize + 1], vec![0.0; n as usize + 1]);
+        for _ in 0..draws {
+            draw_points(&mut points, n, slice, &mut rng);
+            assert_eq!((points.len(), points[0]), (n as usize + 1, 0.0));
+            assert!(points.windows(2).all(|w| w[0] <= w[1]) && points[n as usize] < slice, "{points:?}");
+            for (k, x) in points.iter().enumerate() {
+                sums[k] += x / slice;
+                squares[k] += (x / slice).powi(2);
+            }
+        }
+        for k in 1..=n {
+            let (kf, nf) = (k as f64, n as f64);
+            let mean = kf / (nf + 1.0);
+            let var = kf * (nf - kf + 1.0) / ((nf + 1.0).powi(2) * (nf + 2.0));
+            let got = sums[k as usize] / f64::from(draws);
+            assert!((got - mean).abs() < 4.0 * (var / f64::from(draws)).sqrt(), "point {k}: {got} against {mean}");
+            let spread = squares[k as usize] / f64::from(draws) - got * got;
+            assert!((spread / var - 1.0).abs() < 0.05, "point {k}: variance {spread} against {var}");
+        }
+    }
+}

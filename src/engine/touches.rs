@@ -167,10 +167,10 @@ impl Engine<'_> {
             }
         }
         // First touches after the last simulated one, up to the slice's end.
-        if cut_at.is_none() && i == n && !killed && unsampled_per_ns > 0.0 {
-            // (Points are drawn where first touches were pending; where
-            // none were, the loop below finds none.)
-            let last = if random && !drawn { slice } else { at_touch(&points, n) };
+        // (Pending, they had their slice's points drawn at its start.)
+        if cut_at.is_none() && i == n && !killed && unsampled_per_ns > 0.0 && !self.runners[g].first_touches.is_empty()
+        {
+            let last = at_touch(&points, n);
             while let Some(&(f, _)) = self.runners[g].first_touches.last() {
                 let c = ((f - base - n as f64) / unsampled_per_ns).max(last);
                 if c >= slice {

@@ -339,6 +339,18 @@ impl Guest {
         self.pages.len() as u64
     }
 
+    /// The real pages `sim` simulated pages stand for (page-exact, the
+    /// same count, without a division: reclaim asks for every guest on
+    /// every pass).
+    #[inline]
+    pub fn real_count(&self, sim: u64) -> f64 {
+        if self.real_pages == self.sim_pages() {
+            sim as f64
+        } else {
+            sim as f64 * self.real_pages as f64 / self.sim_pages().max(1) as f64
+        }
+    }
+
     /// The real page index of a simulated page.
     #[inline]
     pub fn real_page(&self, sim: u64) -> u64 {

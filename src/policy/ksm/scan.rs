@@ -182,10 +182,10 @@ impl Ksm {
             // mask ([`byte_mask`]).
             let keep = present & !candidates;
             for (c, (s8, n8)) in states.chunks_exact_mut(8).zip(next.chunks_exact(8)).enumerate() {
-                let (take, keep) = (byte_mask((candidates >> (8 * c)) as u8), byte_mask((keep >> (8 * c)) as u8));
+                let (take8, keep8) = (byte_mask((candidates >> (8 * c)) as u8), byte_mask((keep >> (8 * c)) as u8));
                 let old = u64::from_le_bytes((&*s8).try_into().expect("eight states"));
                 let planned = u64::from_le_bytes(n8.try_into().expect("eight states"));
-                s8.copy_from_slice(&((planned & take) | (old & keep)).to_le_bytes());
+                s8.copy_from_slice(&((planned & take8) | (old & keep8)).to_le_bytes());
             }
             self.counters.pages_skipped += u64::from(skip.count_ones());
             // A skipped page leaves the unstable tree; one of unique

@@ -378,7 +378,7 @@ fn lru_size(mem: &Memory, g: usize) -> f64 {
         return 0.0;
     }
     let sim = (guest.resident + guest.huge).saturating_sub(guest.pool_mapped) + mem.ksm.charged(g);
-    sim as f64 * guest.real_pages as f64 / guest.sim_pages().max(1) as f64
+    guest.real_count(sim)
 }
 
 /// The KSM page guest `g`'s page `p` maps, when `g`'s cgroup is charged

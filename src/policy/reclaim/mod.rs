@@ -618,13 +618,7 @@ fn global_inactive_share(mem: &Memory) -> f64 {
         if sim == 0 || g.unevictable {
             continue;
         }
-        // Page-exact, the real pages are the simulated ones (no division,
-        // which reclaim would do for every guest on every pass).
-        let real = if g.real_pages == g.sim_pages() {
-            sim
-        } else {
-            (sim as f64 * g.real_pages as f64 / g.sim_pages().max(1) as f64) as u64
-        };
+        let real = g.real_count(sim) as u64;
         sum += sim as f64 * inactive_share(real);
         weight += sim as f64;
     }

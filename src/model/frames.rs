@@ -223,6 +223,15 @@ impl Frames {
         }
     }
 
+    /// Prefetch `guest`'s page `page`'s entry in the page-to-slot map, when
+    /// kept: freeing its frame writes it.
+    #[inline]
+    pub fn prefetch_rev(&self, guest: u32, page: u64) {
+        if let Some(e) = self.rev.get(guest as usize).and_then(|v| v.get(page as usize)) {
+            crate::model::page::prefetch(e);
+        }
+    }
+
     /// Prefetch the table's line holding `slot` (a hint; nothing when
     /// the slot is past the end). The hands walk the table in order but
     /// between slots visit guests' page states all over memory, which

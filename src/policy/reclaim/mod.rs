@@ -659,6 +659,7 @@ fn prefetch_unit(mem: &Memory, slot: usize, u: Unit) {
     crate::model::page::prefetch(&guest.pages[u.page as usize]);
     // The page may go out: its swap-cache bits are read then.
     guest.swap_cache.prefetch(u.page);
+    mem.frames.prefetch_rev(u.guest, u.page);
     if let Some(e) = guest.events.as_deref() {
         e.prefetch(u.page as usize);
     }

@@ -228,10 +228,10 @@ impl Clock {
                     prefetch_unit(mem, slot, u);
                 }
             }
+            // Free memory and a full device change only where a page goes
+            // out: checked there (and by the sweep's condition), not at
+            // every slot.
             for _ in 0..k {
-                if mem.frames.free() >= target_free || mem.swap.is_full() {
-                    break 'sweep;
-                }
                 // Caught up with the front hand by a move past a THP's
                 // tails: it goes on first.
                 if std::mem::take(&mut at_front) {
@@ -297,7 +297,7 @@ impl Clock {
                     // sampled mode cannot reproduce: there a THP is 512·R
                     // pages and each page out stands for 1/R.
                     out.evicted += evict_thp(mem, slot, unit, &mut pace, |_| false);
-                    if mem.swap.is_full() {
+                    if mem.swap.is_full() || mem.frames.free() >= target_free {
                         break 'sweep;
                     }
                     continue;
@@ -341,6 +341,9 @@ impl Clock {
                     swap_out(mem, slot, unit, &mut pace);
                 }
                 out.evicted += 1;
+                if mem.frames.free() >= target_free || mem.swap.is_full() {
+                    break 'sweep;
+                }
             }
         }
         out.work_ns = pace.work;
@@ -670,39 +673,45 @@ fn prefetch_unit(mem: &Memory, slot: usize, u: Unit) {
 /// the inactive list. Returns its pages (0 when it is not on an LRU:
 /// mlocked, or its cgroup at memory.swap.max). `touches` is the guest's
 /// real touch count now (what a sampled THP's look is counted from).
-#[inline]
+// Inlined into the front hand's loop: it runs once a slot, and out of
+// line its checks of the guest and the THP's record were made twice (once
+// for the page count, once for the look).
+#[inline(always)]
 fn deactivate(mem: &mut Memory, slot: usize, unit: Unit, touches: f64) -> u64 {
-    let pages = lru_pages(mem, slot, unit);
-    if pages == 0 {
-        return 0;
-    }
     if unit.guest == KSM_OWNER {
+        if !ksm_evictable(mem, unit.page as u32) {
+            return 0;
+        }
         ksm_referenced(mem, unit.page as u32);
-        return pages;
+        return 1;
     }
     let guest = &mut mem.guests[unit.guest as usize];
+    // Not on an LRU (as `lru_pages`).
+    if guest.unevictable || guest.swapped >= guest.swap_max {
+        return 0;
+    }
     if unit.thp {
         // As `visit_thp` reads it: a sampled THP's bit is its ThpAux.
         if let Some(aux) = mem.frames.thp_aux_mut(slot) {
             aux.last_visit = touches;
             aux.fresh = false;
-        } else {
-            let range = guest.region_range(guest.region_of(unit.page));
-            for p in range.clone() {
-                guest.pages[p as usize] &= !REFERENCED;
-            }
-            if let Some(e) = guest.events.as_deref_mut() {
-                e.look_region(range.start as usize..range.end as usize);
-            }
+            return u64::from(aux.pages);
         }
-        return pages;
+        let range = guest.region_range(guest.region_of(unit.page));
+        for p in range.clone() {
+            guest.pages[p as usize] &= !REFERENCED;
+        }
+        if let Some(e) = guest.events.as_deref_mut() {
+            e.look_region(range.start as usize..range.end as usize);
+        }
+        return range.end - range.start;
     }
     let p = unit.page as usize;
     guest.pages[p] &= !REFERENCED;
     if let Some(e) = guest.events.as_deref_mut() {
         e.looked_now(p);
     }
-    pages
+    1
 }
 
 /// The region of THP `unit` in `slot` and its simulated pages: from its
@@ -710,7 +719,7 @@ fn deactivate(mem: &mut Memory, slot: usize, unit: Unit, touches: f64) -> u64 {
 /// tables.
 ///
 /// [`ThpAux`]: crate::model::frames::ThpAux
-#[inline]
+#[inline(always)]
 fn thp_extent(mem: &Memory, slot: usize, unit: Unit) -> (usize, u64) {
     if let Some(a) = mem.frames.thp_aux(slot) {
         return (a.region as usize, u64::from(a.pages));

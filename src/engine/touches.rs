@@ -107,11 +107,8 @@ impl Engine<'_> {
             let k = CHUNK.min((n - i) as usize);
             {
                 let sampler = &*self.runners[g].sampler;
-                sampler.draw_into(&mut self.rng, &mut buf[..k]);
                 let pages = &self.mem.guests[g].pages;
-                for b in &buf[..k] {
-                    crate::model::page::prefetch(&pages[b.0 as usize]);
-                }
+                sampler.draw_into(&mut self.rng, &mut buf[..k], |p| crate::model::page::prefetch(&pages[p as usize]));
             }
             for &(p, bits) in &buf[..k] {
                 if i >= first_due {

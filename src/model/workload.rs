@@ -179,12 +179,14 @@ impl Sampler {
     }
 
     /// Fill `out` with draws, the same as calling [`Self::draw`] for each
-    /// in turn (the same random words in the same order). An alias table
-    /// is read in two passes: every slot's line is prefetched before any
-    /// is read, so the cache misses of a table larger than the cache
-    /// overlap instead of following one another.
+    /// in turn (the same random words in the same order), calling `drawn`
+    /// with each page as soon as it is known. An alias table is read in two
+    /// passes: every slot's line is prefetched before any is read, so the
+    /// cache misses of a table larger than the cache overlap instead of
+    /// following one another; `drawn` (the caller's prefetch of the page's
+    /// state) then starts each page's miss while later slots are read.
     #[inline(always)]
-    pub fn draw_into<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [(u64, u32)]) {
+    pub fn draw_into<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [(u64, u32)], drawn: impl Fn(u64)) {
         match self {
             Sampler::Alias { table } => {
                 let n = table.len() as u64;
@@ -199,11 +201,13 @@ impl Sampler {
                     let i = mul_high(r, n) as usize;
                     let (threshold, alias) = table[i];
                     b.0 = if (r as u32) < threshold { i as u64 } else { u64::from(alias) };
+                    drawn(b.0);
                 }
             }
             _ => {
                 for b in out.iter_mut() {
                     *b = self.draw(rng);
+                    drawn(b.0);
                 }
             }
         }

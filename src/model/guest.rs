@@ -329,6 +329,14 @@ impl Guest {
         self.region_real[region + 1] - self.region_real[region]
     }
 
+    /// Reclaim may not take its anonymous pages: they are mlocked (on the
+    /// unevictable list, which reclaim does not scan), or its cgroup is at
+    /// `memory.swap.max`, leaving them no swap (get_scan_count).
+    #[inline]
+    pub fn off_lru(&self) -> bool {
+        self.unevictable || self.swapped >= self.swap_max
+    }
+
     /// The guest's real touches so far: its count, or while it skips ahead
     /// in event mode, the count its skip has reached by now.
     pub fn touches_now(&self) -> f64 {

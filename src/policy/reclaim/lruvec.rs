@@ -374,7 +374,7 @@ impl Clock {
 /// not take from it (locked, or its cgroup at memory.swap.max).
 fn lru_size(mem: &Memory, g: usize) -> f64 {
     let guest = &mem.guests[g];
-    if guest.unevictable || guest.swapped >= guest.swap_max {
+    if guest.off_lru() {
         return 0.0;
     }
     let sim = (guest.resident + guest.huge).saturating_sub(guest.pool_mapped) + mem.ksm.charged(g);

@@ -251,14 +251,10 @@ impl Clock {
                 // A KSM page is one frame, whoever maps it (looked at with
                 // the 4 KiB pages below).
                 let ksm = unit.guest == KSM_OWNER;
-                // mlocked memory sits on the unevictable list, and a cgroup
-                // at memory.swap.max has no swap for its anonymous pages:
-                // reclaim does not take them (get_scan_count).
-                if !ksm {
-                    let owner = &mem.guests[unit.guest as usize];
-                    if owner.unevictable || owner.swapped >= owner.swap_max {
-                        continue;
-                    }
+                // Pages on no LRU (mlocked, or no swap left to their
+                // cgroup) are not taken.
+                if !ksm && mem.guests[unit.guest as usize].off_lru() {
+                    continue;
                 }
                 if unit.thp {
                     let (region, pages) = thp_extent(mem, slot, unit);
@@ -634,8 +630,7 @@ fn lru_pages(mem: &Memory, slot: usize, unit: Unit) -> u64 {
     if unit.guest == KSM_OWNER {
         return u64::from(ksm_evictable(mem, unit.page as u32));
     }
-    let guest = &mem.guests[unit.guest as usize];
-    if guest.unevictable || guest.swapped >= guest.swap_max {
+    if mem.guests[unit.guest as usize].off_lru() {
         return 0;
     }
     if unit.thp { thp_extent(mem, slot, unit).1 } else { 1 }
@@ -686,8 +681,7 @@ fn deactivate(mem: &mut Memory, slot: usize, unit: Unit, touches: f64) -> u64 {
         return 1;
     }
     let guest = &mut mem.guests[unit.guest as usize];
-    // Not on an LRU (as `lru_pages`).
-    if guest.unevictable || guest.swapped >= guest.swap_max {
+    if guest.off_lru() {
         return 0;
     }
     if unit.thp {

@@ -215,16 +215,14 @@ impl Frames {
     /// so the two lines, far apart in memory, arrive meanwhile.
     #[inline]
     pub fn prefetch_place(&self, guest: u32, page: u64) {
-        if let Some(e) = self.rev.get(guest as usize).and_then(|v| v.get(page as usize)) {
-            crate::model::page::prefetch(e);
-        }
+        self.prefetch_rev(guest, page);
         if let Some(&s) = self.free_slots.last() {
             self.prefetch_slot(s as usize);
         }
     }
 
     /// Prefetch `guest`'s page `page`'s entry in the page-to-slot map, when
-    /// kept: freeing its frame writes it.
+    /// kept: placing or freeing its frame writes it.
     #[inline]
     pub fn prefetch_rev(&self, guest: u32, page: u64) {
         if let Some(e) = self.rev.get(guest as usize).and_then(|v| v.get(page as usize)) {
